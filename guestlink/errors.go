@@ -1,0 +1,50 @@
+package guestlink
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. HTTP layers map them to status codes, API error codes and
+// data-reason values in one place each (admin.errorCode, entrypage.reasonFor).
+var (
+	// ErrRoomNotFound: no room with that id.
+	ErrRoomNotFound = errors.New("room not found")
+	// ErrRoomUnavailable: the room exists but is not available to guests.
+	ErrRoomUnavailable = errors.New("room not available")
+	// ErrLinkNotFound: no link with that id or token (unknown or deleted).
+	ErrLinkNotFound = errors.New("link not found")
+	// ErrGuestNotFound: no guest with that id in that room.
+	ErrGuestNotFound = errors.New("guest not found")
+	// ErrLinkLimit: the room already has max_links links.
+	ErrLinkLimit = errors.New("link limit reached")
+	// ErrGuestAccessOff: the room's guest access switch is off.
+	ErrGuestAccessOff = errors.New("guest access is off")
+	// ErrGalleryRoom: guest access is not supported for gallery rooms.
+	ErrGalleryRoom = errors.New("guest access is not supported for gallery rooms")
+	// ErrLinkExpired: the link's duration has run out.
+	ErrLinkExpired = errors.New("link expired")
+	// ErrLinkUsedUp: every click of the link was spent.
+	ErrLinkUsedUp = errors.New("link used up")
+	// ErrGuestRemoved: a moderator removed the guest.
+	ErrGuestRemoved = errors.New("guest removed")
+	// ErrGuestDeclined: a moderator declined the guest.
+	ErrGuestDeclined = errors.New("guest declined")
+)
+
+// ValidationError is bad input for one field. It wraps no sentinel: it is always
+// the caller's to fix.
+type ValidationError struct {
+	// Field is the input field's name, as in the JSON API and the entry form.
+	Field string
+	// Message is a sentence for the person who typed the value.
+	Message string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.Field, e.Message)
+}
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

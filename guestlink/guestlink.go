@@ -1,0 +1,183 @@
+// Package guestlink is the domain of guestgate: rooms, their guest access switch,
+// guest links, guests and the redemption rules, and the Store interface that keeps
+// them. It knows nothing of HTTP or Caddy; the clock is always passed in.
+//
+// The rules come from the product description (shared/product-description.txt) and
+// DESIGN section 1: at most 3 links per room (configurable), a link name of 1 to 80
+// characters, an optional click limit of at least 1, an optional duration of 1 to 365
+// days, no guest access for gallery rooms, no new link while guest access is off.
+package guestlink
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"strings"
+	"time"
+)
+
+// Room kinds. Guest access is not supported for gallery rooms (product description,
+// "Guest access is not supported for media gallery rooms").
+const (
+	KindRoom    = "room"
+	KindGallery = "gallery"
+)
+
+// Admission modes: "auto" sends a guest straight to the room after the entry form,
+// "moderator" makes them wait in the lobby until a moderator admits them.
+const (
+	AdmissionAuto      = "auto"
+	AdmissionModerator = "moderator"
+)
+
+// Guest states, as the guest list shows them.
+const (
+	StateWaiting  = "waiting"
+	StateAdmitted = "admitted"
+	StateDeclined = "declined"
+	StateRemoved  = "removed"
+	StateLeft     = "left"
+)
+
+// Limits of DESIGN section 1 and issue 2.
+const (
+	// DefaultMaxLinks is the product's "Up to 3 guest links"; configurable with max_links.
+	DefaultMaxLinks = 3
+	// MaxRoomIDLen is the longest room id (1-64 chars of [A-Za-z0-9._-]).
+	MaxRoomIDLen = 64
+	// MaxRoomNameLen bounds a room's display name, in characters.
+	MaxRoomNameLen = 200
+	// MaxLinkNameLen is the longest link name, in characters (1-80).
+	MaxLinkNameLen = 80
+	// MaxDurationDays is the longest link duration, in days (1-365).
+	MaxDurationDays = 365
+	// MaxGuestNameLen is the longest guest name, in characters after trimming.
+	MaxGuestNameLen = 100
+	// MaxEmailLen is the longest email address, in bytes (RFC 5321 path limit).
+	MaxEmailLen = 254
+)
+
+// Room is a live room guests can be let into.
+type Room struct {
+	// ID is 1-64 chars of [A-Za-z0-9._-], case-sensitive, compared byte for byte.
+	ID string `json:"id"`
+	// Name is the display name shown to guests.
+	Name string `json:"name"`
+	// Kind is KindRoom or KindGallery.
+	Kind string `json:"kind"`
+	// Available is false while the room backend says the room cannot be joined.
+	Available bool `json:"available"`
+	// Admission is AdmissionAuto or AdmissionModerator.
+	Admission string `json:"admission"`
+	// GuestAccess is the "Enable guest access" switch; off by default.
+	GuestAccess bool `json:"guest_access"`
+	// CreatedAt and UpdatedAt are set by the store's caller (UTC).
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Link is a guest link of a room. The same link serves every guest.
+type Link struct {
+	// ID is the public, short identifier used by the API; not a secret.
+	ID string `json:"id"`
+	// RoomID is the room the link opens.
+	RoomID string `json:"room_id"`
+	// Name helps the moderator tell links apart ("Guest speakers").
+	Name string `json:"name"`
+	// Token is the secret part of the link URL: TokenLen chars of base64url, 192
+	// random bits. It is never logged.
+	Token string `json:"token"`
+	// MaxClicks is the number of redemptions allowed; 0 means unlimited.
+	MaxClicks int `json:"max_clicks,omitempty"`
+	// Clicks counts successful redemptions.
+	Clicks int `json:"clicks"`
+	// CreatedAt is when the link was made (UTC).
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is CreatedAt + days x 24h; zero means the link never expires.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Expired reports whether the link's duration has run out at now.
+func (l Link) Expired(now time.Time) bool {
+	return !l.ExpiresAt.IsZero() && !now.Before(l.ExpiresAt)
+}
+
+// UsedUp reports whether every allowed click was spent.
+func (l Link) UsedUp() bool {
+	return l.MaxClicks > 0 && l.Clicks >= l.MaxClicks
+}
+
+// Guest is one redemption of a link: a person who gave a name and an email.
+type Guest struct {
+	// ID identifies the guest; it is the session's subject and X-Guest-Id upstream.
+	ID string `json:"id"`
+	// RoomID and LinkID say where the guest came in; LinkName is kept so that the
+	// guest list still reads well after the link is deleted.
+	RoomID   string `json:"room_id"`
+	LinkID   string `json:"link_id"`
+	LinkName string `json:"link_name"`
+	// Name and Email are as the guest typed them (trimmed); the email is not verified.
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	// State is one of the State* constants.
+	State string `json:"state"`
+	// RedeemedAt is when the entry form was accepted (UTC).
+	RedeemedAt time.Time `json:"redeemed_at"`
+	// UpdatedAt is when State last changed (UTC).
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TokenLen is the length of a link token: 24 random bytes in base64url without
+// padding (192 bits, above the 128-bit floor of DESIGN section 2).
+const TokenLen = 32
+
+// NewToken returns a fresh link token.
+func NewToken() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("guestlink: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// WellFormedToken reports whether s has the shape of a link token (TokenLen
+// base64url characters), so that a malformed token is refused before any store read.
+func WellFormedToken(s string) bool {
+	if len(s) != TokenLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random identifier for a link or a guest: 16 lowercase base32
+// characters (80 bits), prefixed with kind ("l" for links, "g" for guests) and "_".
+func NewID(kind string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("guestlink: crypto/rand failed: " + err.Error())
+	}
+	return kind + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// ValidID reports whether id has the shape of an id made by NewID with kind.
+func ValidID(kind, id string) bool {
+	rest, ok := strings.CutPrefix(id, kind+"_")
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,227 @@
+package guestlink
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ValidRoomID reports whether id is 1-64 chars of [A-Za-z0-9._-] and not "." or
+// ".." (which would read as dot segments in a room path).
+func ValidRoomID(id string) bool {
+	if id == "" || len(id) > MaxRoomIDLen || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// RoomSpec is what a caller may set on a room (PUT /api/rooms/{room}).
+type RoomSpec struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Available *bool  `json:"available"`
+	Admission string `json:"admission"`
+}
+
+// Normalize validates s and fills defaults: kind "room", available true, admission
+// "auto". Errors are *ValidationError.
+func (s RoomSpec) Normalize(id string) (RoomSpec, error) {
+	if !ValidRoomID(id) {
+		return s, invalid("id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+	}
+	s.Name = strings.TrimSpace(s.Name)
+	if s.Name == "" {
+		s.Name = id
+	}
+	if n := utf8.RuneCountInString(s.Name); n > MaxRoomNameLen || !utf8.ValidString(s.Name) || hasControl(s.Name) {
+		return s, invalid("name", "must be at most %d characters without control characters", MaxRoomNameLen)
+	}
+	switch s.Kind {
+	case "":
+		s.Kind = KindRoom
+	case KindRoom, KindGallery:
+	default:
+		return s, invalid("kind", "must be %q or %q", KindRoom, KindGallery)
+	}
+	if s.Available == nil {
+		t := true
+		s.Available = &t
+	}
+	switch s.Admission {
+	case "":
+		s.Admission = AdmissionAuto
+	case AdmissionAuto, AdmissionModerator:
+	default:
+		return s, invalid("admission", "must be %q or %q", AdmissionAuto, AdmissionModerator)
+	}
+	return s, nil
+}
+
+// Apply returns r updated with the normalized spec s at now. The guest access switch
+// is kept; a room that becomes a gallery has it switched off.
+func (s RoomSpec) Apply(r Room, id string, now time.Time) Room {
+	if r.ID == "" {
+		r.ID = id
+		r.CreatedAt = now
+	}
+	r.Name, r.Kind, r.Available, r.Admission = s.Name, s.Kind, *s.Available, s.Admission
+	if r.Kind == KindGallery {
+		r.GuestAccess = false
+	}
+	r.UpdatedAt = now
+	return r
+}
+
+// LinkSpec is what a moderator gives for a new link (POST .../links).
+type LinkSpec struct {
+	// Name is required, 1-80 characters.
+	Name string `json:"name"`
+	// MaxClicks is optional, at least 1; nil means unlimited.
+	MaxClicks *int `json:"max_clicks"`
+	// DurationDays is optional, 1-365; nil means the link never expires.
+	DurationDays *int `json:"duration_days"`
+}
+
+// NewLink validates s and returns the link it describes for room at now, with a new
+// id and token. Errors are *ValidationError.
+func (s LinkSpec) NewLink(roomID string, now time.Time) (Link, error) {
+	name := strings.TrimSpace(s.Name)
+	switch {
+	case name == "":
+		return Link{}, invalid("name", "is required")
+	case !utf8.ValidString(name) || hasControl(name):
+		return Link{}, invalid("name", "must not contain control characters")
+	case utf8.RuneCountInString(name) > MaxLinkNameLen:
+		return Link{}, invalid("name", "must be at most %d characters", MaxLinkNameLen)
+	}
+	l := Link{ID: NewID("l"), RoomID: roomID, Name: name, Token: NewToken(), CreatedAt: now.UTC()}
+	if s.MaxClicks != nil {
+		if *s.MaxClicks < 1 {
+			return Link{}, invalid("max_clicks", "must be at least 1, or left out for unlimited")
+		}
+		l.MaxClicks = *s.MaxClicks
+	}
+	if s.DurationDays != nil {
+		d := *s.DurationDays
+		if d < 1 || d > MaxDurationDays {
+			return Link{}, invalid("duration_days", "must be between 1 and %d days, or left out for no expiry", MaxDurationDays)
+		}
+		l.ExpiresAt = l.CreatedAt.Add(time.Duration(d) * 24 * time.Hour)
+	}
+	return l, nil
+}
+
+// CheckGuestAccess says whether guest access may be switched on for r.
+func CheckGuestAccess(r Room, on bool) error {
+	if on && r.Kind == KindGallery {
+		return ErrGalleryRoom
+	}
+	return nil
+}
+
+// CheckNewLink says whether r, which has existing links, may get one more:
+// not for gallery rooms, not while guest access is off, not beyond maxLinks.
+func CheckNewLink(r Room, existing, maxLinks int) error {
+	switch {
+	case r.Kind == KindGallery:
+		return ErrGalleryRoom
+	case !r.GuestAccess:
+		return ErrGuestAccessOff
+	case existing >= maxLinks:
+		return ErrLinkLimit
+	}
+	return nil
+}
+
+// CheckLinkOpen says whether a guest may use link l of room r at now, in the order
+// a guest should learn it: the room first, then the switch, then the link itself.
+// It is the rule for showing the entry page and, inside the redemption's
+// transaction, for spending a click.
+func CheckLinkOpen(r Room, l Link, now time.Time) error {
+	switch {
+	case !r.Available:
+		return ErrRoomUnavailable
+	case r.Kind == KindGallery || !r.GuestAccess:
+		return ErrGuestAccessOff
+	case l.Expired(now):
+		return ErrLinkExpired
+	case l.UsedUp():
+		return ErrLinkUsedUp
+	}
+	return nil
+}
+
+// CheckSession is the live-state rule for a guest already holding a session: the
+// room is available, guest access is on, the link still exists (linkFound) and the
+// guest was neither removed nor declined. An expired or used-up link does not end
+// sessions made before (DESIGN section 1).
+func CheckSession(r Room, linkFound bool, g Guest) error {
+	switch {
+	case !r.Available:
+		return ErrRoomUnavailable
+	case r.Kind == KindGallery || !r.GuestAccess:
+		return ErrGuestAccessOff
+	case !linkFound:
+		return ErrLinkNotFound
+	case g.State == StateRemoved:
+		return ErrGuestRemoved
+	case g.State == StateDeclined:
+		return ErrGuestDeclined
+	}
+	return nil
+}
+
+// GuestInput is what a guest types on the entry page.
+type GuestInput struct {
+	Name  string
+	Email string
+}
+
+// Normalize trims and validates the input: the name is 1-100 characters without
+// control characters; the email parses as one address with net/mail, is at most 254
+// bytes and has no CR, LF, NUL or other control characters. Errors are
+// *ValidationError with field "name" or "email".
+func (in GuestInput) Normalize() (GuestInput, error) {
+	name := strings.TrimSpace(in.Name)
+	switch {
+	case name == "":
+		return in, invalid("name", "Please enter your name.")
+	case !utf8.ValidString(name) || hasControl(name):
+		return in, invalid("name", "Your name contains characters that are not allowed.")
+	case utf8.RuneCountInString(name) > MaxGuestNameLen:
+		return in, invalid("name", "Your name must be at most %d characters.", MaxGuestNameLen)
+	}
+	email := strings.TrimSpace(in.Email)
+	switch {
+	case email == "":
+		return in, invalid("email", "Please enter your email address.")
+	case len(email) > MaxEmailLen:
+		return in, invalid("email", "The email address must be at most %d characters.", MaxEmailLen)
+	case !utf8.ValidString(email) || hasControl(email):
+		return in, invalid("email", "The email address contains characters that are not allowed.")
+	}
+	addr, err := mail.ParseAddress(email)
+	// Only a bare address is accepted: "Name <a@b>" and quoted local parts would
+	// carry display text and quotes into headers and lists.
+	if err != nil || addr.Address != email || addr.Name != "" || strings.ContainsAny(email, "\"<> ") {
+		return in, invalid("email", "Please enter a valid email address, like name@example.com.")
+	}
+	return GuestInput{Name: name, Email: email}, nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return true
+		}
+	}
+	return false
+}
