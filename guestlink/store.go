@@ -11,6 +11,11 @@ import (
 // transaction, so concurrent callers can never break a rule: a link with MaxClicks
 // N is redeemed exactly N times, never N+1.
 //
+// A limit that counts records (max_links counts a room's links) needs more than a
+// read inside the transaction: two transactions that each count and insert a
+// different key do not conflict. Implementations must also write the record they
+// counted under (the room), so that racing writers conflict and one retries.
+//
 // Implementations: store/badger (one process, embedded). The interface carries no
 // Badger types so that a clustered implementation can follow without touching the
 // handlers. Methods return the sentinel errors of this package, wrapped or not;

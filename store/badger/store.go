@@ -1,0 +1,265 @@
+// Package badger implements guestlink.Store on an embedded Badger v4 database: one
+// process, one directory (DESIGN sections 4 and 5). Caddy shares one Store per
+// directory across config reloads (Badger locks its directory, so a second Open of
+// the same directory fails until the first Store is closed).
+//
+// Every state change is exactly one read-write Badger transaction that re-reads the
+// records it depends on and re-checks the domain rules of package guestlink on them
+// (CheckGuestAccess, CheckNewLink, CheckLinkOpen); Badger's conflict detection makes
+// a transaction that raced with another one fail at commit, and the Store retries it
+// from the start. That is what keeps a link with MaxClicks N at exactly N
+// redemptions under any concurrency.
+//
+// Key layout (room ids are [A-Za-z0-9._-], so '/' separates safely; values are JSON
+// unless said otherwise):
+//
+//	room/<room>                 guestlink.Room
+//	link/<room>/<link id>       guestlink.Link
+//	tok/<hex sha256 of token>   "<room>/<link id>" (raw), the token index
+//	guest/<room>/<guest id>     guestlink.Guest
+//	secret/<name>               raw random bytes
+//
+// Link tokens are stored in the link record, which the admin API returns, but the
+// index only holds their SHA-256, so a key listing never shows a usable token.
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// Sizes of the Badger database, chosen for a small gateway that keeps a few
+// thousand small records rather than for Badger's big-server defaults (64 MiB
+// memtables x 5, a 256 MiB block cache and 1 GiB value log files).
+const (
+	// memTableSize is the size of one memtable, in bytes. It also bounds one
+	// transaction: Badger refuses a transaction above 15% of it (about 1.2 MiB, or
+	// some 12,000 deletions) with ErrTxnTooBig.
+	memTableSize = 8 << 20
+	// numMemtables is how many memtables may be held in memory at once.
+	numMemtables = 2
+	// blockCacheSize is the block cache, in bytes.
+	blockCacheSize = 8 << 20
+	// indexCacheSize is the table index and bloom filter cache, in bytes.
+	indexCacheSize = 4 << 20
+	// valueLogFileSize is the size of one value log file, in bytes.
+	valueLogFileSize = 16 << 20
+	// numLevelZeroTables is how many level-0 tables start a compaction, and
+	// numLevelZeroTablesStall how many stall writes until it catches up.
+	numLevelZeroTables      = 2
+	numLevelZeroTablesStall = 4
+	// numCompactors is the number of compaction goroutines (Badger needs 2 or more).
+	numCompactors = 2
+)
+
+// Retries of conflicting transactions.
+const (
+	// maxAttempts is how many times one state change is tried before it gives up
+	// with an error wrapping badger.ErrConflict.
+	maxAttempts = 50
+	// maxBackoff caps the randomized pause between two attempts.
+	maxBackoff = 5 * time.Millisecond
+	// linkStripes is the number of per-link mutexes that serialize redemptions of
+	// one link inside the process.
+	linkStripes = 64
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("guestgate store is closed")
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives Badger's own log messages of level warning and above
+	// (Badger's informational and debug messages are dropped), as given (name it,
+	// for example logger.Named("badger")). Nil discards all of them.
+	Logger *zap.Logger
+}
+
+// Store is a guestlink.Store on a Badger database. It is safe for concurrent use
+// by many goroutines. Make one with Open and release it with Close.
+type Store struct {
+	db  *badgerdb.DB
+	dir string
+
+	// linkLocks serializes redemptions of one link in this process (chosen by the
+	// FNV-1a hash of the link token), so that a hot link does not turn into a storm
+	// of conflicting transactions.
+	linkLocks [linkStripes]sync.Mutex
+
+	// retries counts transactions that were retried after a conflict (for tests
+	// and diagnostics).
+	retries atomic.Int64
+	// maxAttempts bounds the attempts of one update (the maxAttempts constant;
+	// tests lower it).
+	maxAttempts int
+
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Open opens the store in directory dir, creating dir with mode 0700 (and missing
+// parents) if it does not exist. Writes are synced to disk before they are
+// acknowledged. Badger locks dir: if another Store, in this process or another,
+// has it open, Open fails with an error saying so.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("guestgate store: no directory given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("guestgate store: creating directory: %w", err)
+	}
+	bopts := badgerdb.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithDetectConflicts(true).
+		WithMemTableSize(memTableSize).
+		WithNumMemtables(numMemtables).
+		WithBlockCacheSize(blockCacheSize).
+		WithIndexCacheSize(indexCacheSize).
+		WithValueLogFileSize(valueLogFileSize).
+		WithNumLevelZeroTables(numLevelZeroTables).
+		WithNumLevelZeroTablesStall(numLevelZeroTablesStall).
+		WithNumCompactors(numCompactors).
+		WithLogger(newLogger(opts.Logger))
+	db, err := badgerdb.Open(bopts)
+	if err != nil {
+		if isLocked(err) {
+			return nil, fmt.Errorf("store %s is already open in another process; use 'caddy reload' "+
+				"to change the configuration of a running Caddy, or stop the other process first: %w", dir, err)
+		}
+		return nil, fmt.Errorf("guestgate store: opening %s: %w", dir, err)
+	}
+	return &Store{db: db, dir: dir, maxAttempts: maxAttempts}, nil
+}
+
+// isLocked reports whether err is Badger's refusal of a directory that another
+// open database holds. Badger formats the flock error into a string outside its
+// debug builds, so the message is matched as well.
+func isLocked(err error) bool {
+	return errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(strings.ToLower(err.Error()), "directory lock")
+}
+
+// Close closes the database. It is safe to call more than once; the calls after
+// the first return nil. Every other method returns ErrClosed afterwards.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("guestgate store: closing %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// begin checks what every transaction checks before it starts.
+func (s *Store) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.db.IsClosed() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// update runs fn in one read-write transaction and commits it. When the commit
+// fails with badger.ErrConflict (another transaction wrote a key fn read), it runs
+// fn again in a new transaction after a short randomized pause, up to
+// s.maxAttempts times in all; then it returns an error wrapping ErrConflict. fn
+// must therefore compute everything from what it reads in txn and set its results
+// afresh on each run. Any error of fn discards the transaction and is returned
+// unchanged. ctx is checked before each attempt.
+func (s *Store) update(ctx context.Context, fn func(txn *badgerdb.Txn) error) error {
+	for attempt := 1; ; attempt++ {
+		if err := s.begin(ctx); err != nil {
+			return err
+		}
+		txn := s.db.NewTransaction(true)
+		err := fn(txn)
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Discard()
+		if !errors.Is(err, badgerdb.ErrConflict) {
+			return err
+		}
+		if attempt >= s.maxAttempts {
+			return fmt.Errorf("guestgate store: transaction still conflicting after %d attempts: %w", attempt, err)
+		}
+		s.retries.Add(1)
+		// Randomized, growing pause so that racing writers spread out.
+		limit := min(time.Duration(attempt)*100*time.Microsecond, maxBackoff)
+		t := time.NewTimer(rand.N(limit) + 1)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// view runs fn in one read-only transaction.
+func (s *Store) view(ctx context.Context, fn func(txn *badgerdb.Txn) error) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// linkLock returns the mutex that serializes redemptions of the link with token.
+func (s *Store) linkLock(token string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(token))
+	return &s.linkLocks[h.Sum32()%linkStripes]
+}
+
+// zapLogger routes Badger's log messages of level warning and above to a zap
+// logger; informational and debug messages are dropped.
+type zapLogger struct{ l *zap.Logger }
+
+// newLogger returns the Badger logger for l: nil (silent) if l is nil.
+func newLogger(l *zap.Logger) badgerdb.Logger {
+	if l == nil {
+		return nil
+	}
+	return zapLogger{l: l}
+}
+
+func (z zapLogger) Errorf(format string, args ...any) {
+	if z.l.Core().Enabled(zap.ErrorLevel) {
+		z.l.Error(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	}
+}
+
+func (z zapLogger) Warningf(format string, args ...any) {
+	if z.l.Core().Enabled(zap.WarnLevel) {
+		z.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	}
+}
+
+func (zapLogger) Infof(string, ...any)  {}
+func (zapLogger) Debugf(string, ...any) {}
+
+// Interface guards
+var (
+	_ guestlink.Store = (*Store)(nil)
+	_ badgerdb.Logger = zapLogger{}
+)
