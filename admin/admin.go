@@ -1,0 +1,362 @@
+// Package admin is the moderator API of guestgate (DESIGN section 3) as a plain
+// net/http handler: rooms, the guest access switch and guest links, in JSON, behind
+// API-key authentication. It knows nothing of Caddy.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// Config of a Handler.
+type Config struct {
+	// Service gives the domain operations.
+	Service *guestlink.Service
+	// APIKeys are accepted as "Authorization: Bearer <key>" for every room. At
+	// least one is required.
+	APIKeys []string
+	// LinkBase is prepended to a link's token to make its URL, like
+	// "https://rooms.example.com/guest/". Empty: the request's own scheme and Host
+	// with "/guest/".
+	LinkBase string
+	// OnError, if set, is told of internal errors; clients see only "internal".
+	OnError func(r *http.Request, err error)
+}
+
+// Handler serves the moderator API.
+type Handler struct {
+	svc      *guestlink.Service
+	keys     [][sha256.Size]byte
+	linkBase string
+	onErr    func(*http.Request, error)
+	mux      *http.ServeMux
+}
+
+// New checks c and returns a Handler.
+func New(c Config) (*Handler, error) {
+	if c.Service == nil {
+		return nil, errors.New("admin: Service is required")
+	}
+	if len(c.APIKeys) == 0 {
+		return nil, errors.New("admin: at least one API key is required")
+	}
+	h := &Handler{svc: c.Service, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux()}
+	for _, k := range c.APIKeys {
+		if len(k) < 16 {
+			return nil, errors.New("admin: an API key must be at least 16 characters")
+		}
+		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
+	}
+	if h.linkBase != "" && !strings.HasSuffix(h.linkBase, "/") {
+		h.linkBase += "/"
+	}
+	h.mux.HandleFunc("PUT /api/rooms/{room}", h.putRoom)
+	h.mux.HandleFunc("GET /api/rooms/{room}", h.getRoom)
+	h.mux.HandleFunc("DELETE /api/rooms/{room}", h.deleteRoom)
+	h.mux.HandleFunc("PUT /api/rooms/{room}/guest-access", h.putGuestAccess)
+	h.mux.HandleFunc("GET /api/rooms/{room}/links", h.listLinks)
+	h.mux.HandleFunc("POST /api/rooms/{room}/links", h.createLink)
+	h.mux.HandleFunc("DELETE /api/rooms/{room}/links/{id}", h.deleteLink)
+	return h, nil
+}
+
+// ServeHTTP authenticates the request and routes it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
+		return
+	}
+	handler, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		// Let the mux tell 404 from 405, but answer in JSON.
+		rec := &statusRecorder{header: http.Header{}}
+		handler.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here", "")
+			return
+		}
+		writeError(w, http.StatusNotFound, "not_found", "no such API path", "")
+		return
+	}
+	h.mux.ServeHTTP(w, r) // sets the path values that Handler does not
+}
+
+// authorized compares the bearer credential with every API key in constant time
+// (over SHA-256 digests, so the keys' lengths do not leak either).
+func (h *Handler) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	cred, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || cred == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(cred))
+	match := 0
+	for i := range h.keys {
+		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
+	}
+	return match == 1
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+// roomJSON is a room as the API shows it.
+type roomJSON struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Kind        string     `json:"kind"`
+	Available   bool       `json:"available"`
+	Admission   string     `json:"admission"`
+	GuestAccess bool       `json:"guest_access"`
+	MaxLinks    int        `json:"max_links"`
+	Links       []linkJSON `json:"links"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// linkJSON is a link as DESIGN section 3 fixes it.
+type linkJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	URL       string     `json:"url"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	MaxClicks *int       `json:"max_clicks"`
+	Clicks    int        `json:"clicks"`
+	Active    bool       `json:"active"`
+}
+
+func (h *Handler) linkURL(r *http.Request, tok string) string {
+	if h.linkBase != "" {
+		return h.linkBase + tok
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/guest/" + tok
+}
+
+func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) linkJSON {
+	j := linkJSON{
+		ID: l.ID, Name: l.Name, URL: h.linkURL(r, l.Token), CreatedAt: l.CreatedAt, Clicks: l.Clicks,
+		Active: guestlink.CheckLinkOpen(room, l, h.svc.Now()) == nil,
+	}
+	if !l.ExpiresAt.IsZero() {
+		t := l.ExpiresAt
+		j.ExpiresAt = &t
+	}
+	if l.MaxClicks > 0 {
+		n := l.MaxClicks
+		j.MaxClicks = &n
+	}
+	return j
+}
+
+func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) roomJSON {
+	j := roomJSON{
+		ID: room.ID, Name: room.Name, Kind: room.Kind, Available: room.Available, Admission: room.Admission,
+		GuestAccess: room.GuestAccess, MaxLinks: h.svc.Limit(), Links: []linkJSON{},
+		CreatedAt: room.CreatedAt, UpdatedAt: room.UpdatedAt,
+	}
+	for _, l := range links {
+		j.Links = append(j.Links, h.link(r, room, l))
+	}
+	return j
+}
+
+func (h *Handler) putRoom(w http.ResponseWriter, r *http.Request) {
+	var spec guestlink.RoomSpec
+	if !h.decode(w, r, &spec) {
+		return
+	}
+	room, created, err := h.svc.PutRoom(r.Context(), r.PathValue("room"), spec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondRoom(w, r, room.ID, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[created])
+}
+
+func (h *Handler) respondRoom(w http.ResponseWriter, r *http.Request, id string, status int) {
+	room, links, err := h.svc.Room(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, h.room(r, room, links))
+}
+
+func (h *Handler) getRoom(w http.ResponseWriter, r *http.Request) {
+	h.respondRoom(w, r, r.PathValue("room"), http.StatusOK)
+}
+
+func (h *Handler) deleteRoom(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Store.DeleteRoom(r.Context(), r.PathValue("room")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) putGuestAccess(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if !h.decode(w, r, &body) {
+		return
+	}
+	if body.Enabled == nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", "enabled is required: true or false", "enabled")
+		return
+	}
+	room, err := h.svc.SetGuestAccess(r.Context(), r.PathValue("room"), *body.Enabled)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondRoom(w, r, room.ID, http.StatusOK)
+}
+
+func (h *Handler) listLinks(w http.ResponseWriter, r *http.Request) {
+	room, links, err := h.svc.Room(r.Context(), r.PathValue("room"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.room(r, room, links).Links)
+}
+
+func (h *Handler) createLink(w http.ResponseWriter, r *http.Request) {
+	var spec guestlink.LinkSpec
+	if !h.decode(w, r, &spec) {
+		return
+	}
+	l, err := h.svc.CreateLink(r.Context(), r.PathValue("room"), spec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	room, err := h.svc.Store.Room(r.Context(), l.RoomID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "links/"+l.ID)
+	writeJSON(w, http.StatusCreated, h.link(r, room, l))
+}
+
+func (h *Handler) deleteLink(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Store.DeleteLink(r.Context(), r.PathValue("room"), r.PathValue("id")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxBodyBytes bounds a JSON request body.
+const maxBodyBytes = 64 << 10
+
+// decode reads one JSON object into v, refusing unknown fields and trailing data.
+// On failure it writes the error and returns false.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err == nil {
+		return true
+	}
+	var typeErr *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type), typeErr.Field)
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 64 KiB", "")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeError(w, http.StatusUnprocessableEntity, "invalid", "unknown field "+field, field)
+	default:
+		writeError(w, http.StatusBadRequest, "bad_json", "the body must be one JSON object", "")
+	}
+	return false
+}
+
+// errorStatus maps domain errors to HTTP status and API error code: the one place
+// where sentinel errors become API errors.
+func errorStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, guestlink.ErrRoomNotFound):
+		return http.StatusNotFound, "room_not_found"
+	case errors.Is(err, guestlink.ErrLinkNotFound):
+		return http.StatusNotFound, "link_not_found"
+	case errors.Is(err, guestlink.ErrGuestNotFound):
+		return http.StatusNotFound, "guest_not_found"
+	case errors.Is(err, guestlink.ErrLinkLimit):
+		return http.StatusConflict, "link_limit"
+	case errors.Is(err, guestlink.ErrGuestAccessOff):
+		return http.StatusConflict, "guest_access_off"
+	case errors.Is(err, guestlink.ErrGalleryRoom):
+		return http.StatusUnprocessableEntity, "gallery_room"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "unavailable"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var verr *guestlink.ValidationError
+	if errors.As(err, &verr) {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", verr.Field+" "+verr.Message, verr.Field)
+		return
+	}
+	status, code := errorStatus(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		if h.onErr != nil {
+			h.onErr(r, err)
+		}
+		msg = "internal error"
+	}
+	writeError(w, status, code, msg, "")
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) {
+	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: msg, Field: field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}

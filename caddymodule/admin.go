@@ -1,0 +1,156 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
+// rooms, the guest access switch and guest links. Mount it under a path of its own
+// (handle_path /guest-admin/*); it answers every request it gets.
+type Admin struct {
+	// Store is the directory of the Badger database, shared with guest_gateway.
+	// Default: "guestgate" under Caddy's data directory.
+	Store string `json:"store,omitempty"`
+
+	// APIKeys are accepted as "Authorization: Bearer <key>" for every room; at
+	// least one, each at least 16 characters after placeholders ({env.X},
+	// {file.path}) are resolved.
+	APIKeys []string `json:"api_keys,omitempty"`
+
+	// LinkBase is the start of every link URL, the token is appended, like
+	// "https://rooms.example.com/guest/". Default: the request's scheme and Host
+	// followed by "/guest/".
+	LinkBase string `json:"link_base,omitempty"`
+
+	// MaxLinks is the most links a room may have. Default: 3 (the product's "Up to
+	// 3 guest links").
+	MaxLinks int `json:"max_links,omitempty"`
+
+	// Rooms are created at start-up when they do not exist yet; existing rooms
+	// are left as they are.
+	Rooms []RoomConfig `json:"rooms,omitempty"`
+
+	storeKey string
+	handler  *admin.Handler
+	logger   *zap.Logger
+}
+
+// RoomConfig is a room made at start-up (the room subdirective).
+type RoomConfig struct {
+	// ID is the room id: 1-64 chars of [A-Za-z0-9._-].
+	ID string `json:"id"`
+	// Name is the display name shown to guests. Default: the id.
+	Name string `json:"name,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Admin) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.guest_admin",
+		New: func() caddy.Module { return new(Admin) },
+	}
+}
+
+// Provision opens the shared store, resolves the API keys and makes the
+// configured rooms.
+func (a *Admin) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := a.check(); err != nil {
+		return err
+	}
+	var keys []string
+	for i, k := range a.APIKeys {
+		v := resolveSecret(k)
+		if len(v) < 16 {
+			return fmt.Errorf("api_key %d: must be at least 16 characters after placeholders are resolved, got %d", i+1, len(v))
+		}
+		keys = append(keys, v)
+	}
+	key, err := storeKey(a.Store)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(key, a.logger)
+	if err != nil {
+		return fmt.Errorf("opening guestgate store: %w", err)
+	}
+	a.storeKey = key
+	svc := &guestlink.Service{Store: store, Now: time.Now, MaxLinks: a.MaxLinks}
+	for _, rc := range a.Rooms {
+		_, err := store.Room(ctx, rc.ID)
+		if errors.Is(err, guestlink.ErrRoomNotFound) {
+			_, _, err = svc.PutRoom(ctx, rc.ID, guestlink.RoomSpec{Name: rc.Name})
+			if err == nil {
+				a.logger.Info("room created from config", zap.String("room", rc.ID))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("room %q: %w", rc.ID, err)
+		}
+	}
+	a.handler, err = admin.New(admin.Config{
+		Service: svc, APIKeys: keys, LinkBase: a.LinkBase,
+		OnError: func(r *http.Request, err error) {
+			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		},
+	})
+	return err
+}
+
+func (a *Admin) check() error {
+	if len(a.APIKeys) == 0 {
+		return errors.New("api_key: at least one is required")
+	}
+	if a.MaxLinks < 0 {
+		return errors.New("max_links: must be at least 1")
+	}
+	if a.LinkBase != "" {
+		u, err := url.Parse(a.LinkBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("link_base %q: must be an absolute http or https URL", a.LinkBase)
+		}
+	}
+	for _, rc := range a.Rooms {
+		if !guestlink.ValidRoomID(rc.ID) {
+			return fmt.Errorf("room %q: id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", rc.ID)
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration after Provision.
+func (a *Admin) Validate() error { return a.check() }
+
+// Cleanup releases this config's use of the shared store. It works after a failed
+// Provision too.
+func (a *Admin) Cleanup() error {
+	if a.storeKey == "" {
+		return nil
+	}
+	return releaseStore(a.storeKey)
+}
+
+// ServeHTTP answers the moderator API; it never calls next.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	a.handler.ServeHTTP(w, r)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Admin)(nil)
+	_ caddy.Validator             = (*Admin)(nil)
+	_ caddy.CleanerUpper          = (*Admin)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Admin)(nil)
+)

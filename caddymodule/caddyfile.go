@@ -1,0 +1,194 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("guest_gateway", parseGateway)
+	httpcaddyfile.RegisterHandlerDirective("guest_admin", parseAdmin)
+	// Both run just before reverse_proxy, guest_admin first (each registration
+	// lands right before reverse_proxy), so no order option is needed; an
+	// explicit "order guest_gateway before reverse_proxy" still works.
+	httpcaddyfile.RegisterDirectiveOrder("guest_admin", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("guest_gateway", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseGateway(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gateway)
+	return g, g.UnmarshalCaddyfile(h.Dispenser)
+}
+
+func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(Admin)
+	return a, a.UnmarshalCaddyfile(h.Dispenser)
+}
+
+// oneArg reads the single argument of the current subdirective into *dst, refusing
+// a second occurrence of the subdirective (seen tracks them).
+func oneArg(d *caddyfile.Dispenser, seen map[string]bool, dst *string) error {
+	name := d.Val()
+	if seen[name] {
+		return d.Errf("duplicate subdirective '%s'", name)
+	}
+	seen[name] = true
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Duration) error {
+	name, s := d.Val(), ""
+	if err := oneArg(d, seen, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: invalid duration '%s'", name, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	guest_gateway [<matcher>] {
+//	    store           <dir>
+//	    signing_key     <key>            # repeatable, newest first
+//	    prefix          <path>           # default /guest
+//	    room_path       <path>           # default /rooms/{room}
+//	    allow           <patterns...>    # repeatable
+//	    unauthenticated deny|pass        # default deny
+//	    token_ttl       <duration>       # default 10m
+//	    session_max     <duration>       # default 12h
+//	    same_site       lax|strict|none  # default lax
+//	}
+func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "store":
+			err = oneArg(d, seen, &g.Store)
+		case "signing_key":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			g.SigningKeys = append(g.SigningKeys, args[0])
+		case "prefix":
+			err = oneArg(d, seen, &g.Prefix)
+		case "room_path":
+			err = oneArg(d, seen, &g.RoomPath)
+		case "allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			g.Allow = append(g.Allow, args...)
+		case "unauthenticated":
+			if err = oneArg(d, seen, &g.Unauthenticated); err == nil && g.Unauthenticated != "deny" && g.Unauthenticated != "pass" {
+				err = d.Errf("unauthenticated: must be 'deny' or 'pass', got '%s'", g.Unauthenticated)
+			}
+		case "token_ttl":
+			err = durationArg(d, seen, &g.TokenTTL)
+		case "session_max":
+			err = durationArg(d, seen, &g.SessionMax)
+		case "same_site":
+			if err = oneArg(d, seen, &g.SameSite); err == nil {
+				if _, ok := sameSiteModes[g.SameSite]; !ok {
+					err = d.Errf("same_site: must be 'lax', 'strict' or 'none', got '%s'", g.SameSite)
+				}
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	guest_admin [<matcher>] {
+//	    store     <dir>
+//	    api_key   <key>          # repeatable, at least one
+//	    link_base <url>
+//	    max_links <n>            # default 3
+//	    room      <id> [<name>]  # repeatable; made at start-up if missing
+//	}
+func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "store":
+			err = oneArg(d, seen, &a.Store)
+		case "api_key":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			a.APIKeys = append(a.APIKeys, args[0])
+		case "link_base":
+			err = oneArg(d, seen, &a.LinkBase)
+		case "max_links":
+			var s string
+			if err = oneArg(d, seen, &s); err == nil {
+				n, convErr := strconv.Atoi(s)
+				if convErr != nil || n < 1 {
+					return d.Errf("max_links: must be a whole number of at least 1, got '%s'", s)
+				}
+				a.MaxLinks = n
+			}
+		case "room":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			rc := RoomConfig{ID: args[0]}
+			if len(args) == 2 {
+				rc.Name = args[1]
+			}
+			for _, prev := range a.Rooms {
+				if prev.ID == rc.ID {
+					return d.Errf("duplicate room '%s'", rc.ID)
+				}
+			}
+			a.Rooms = append(a.Rooms, rc)
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Gateway)(nil)
+	_ caddyfile.Unmarshaler = (*Admin)(nil)
+)

@@ -1,0 +1,167 @@
+package caddymodule
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestGatewayCaddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		name, input string
+		want        Gateway
+		wantErr     string
+	}{
+		{
+			name: "full",
+			input: `guest_gateway {
+				store /var/lib/guestgate
+				signing_key {env.K1}
+				signing_key {env.K0}
+				prefix /join
+				room_path /r/{room}
+				allow /r/{room} /r/{room}/*
+				allow /static/*
+				unauthenticated pass
+				token_ttl 5m
+				session_max 2h
+				same_site strict
+			}`,
+			want: Gateway{
+				Store: "/var/lib/guestgate", SigningKeys: []string{"{env.K1}", "{env.K0}"}, Prefix: "/join",
+				RoomPath: "/r/{room}", Allow: []string{"/r/{room}", "/r/{room}/*", "/static/*"},
+				Unauthenticated: "pass", TokenTTL: caddy.Duration(5 * time.Minute),
+				SessionMax: caddy.Duration(2 * time.Hour), SameSite: "strict",
+			},
+		},
+		{name: "empty block", input: `guest_gateway`, want: Gateway{}},
+		{name: "unknown subdirective", input: "guest_gateway {\n\tbogus 1\n}", wantErr: "unrecognized subdirective 'bogus', at Testfile:2"},
+		{name: "missing argument", input: "guest_gateway {\n\tprefix\n}", wantErr: "wrong argument count or unexpected line ending after 'prefix', at Testfile:2"},
+		{name: "extra argument", input: "guest_gateway {\n\troom_path /a /b\n}", wantErr: "wrong argument count or unexpected line ending after '/b', at Testfile:2"},
+		{name: "duplicate", input: "guest_gateway {\n\tprefix /a\n\tprefix /b\n}", wantErr: "duplicate subdirective 'prefix', at Testfile:3"},
+		{name: "bad unauthenticated", input: "guest_gateway {\n\tunauthenticated maybe\n}", wantErr: "unauthenticated: must be 'deny' or 'pass', got 'maybe', at Testfile:2"},
+		{name: "bad duration", input: "guest_gateway {\n\ttoken_ttl soon\n}", wantErr: "token_ttl: invalid duration 'soon', at Testfile:2"},
+		{name: "bad same_site", input: "guest_gateway {\n\tsame_site loose\n}", wantErr: "same_site: must be 'lax', 'strict' or 'none', got 'loose', at Testfile:2"},
+		{name: "allow without patterns", input: "guest_gateway {\n\tallow\n}", wantErr: "wrong argument count or unexpected line ending after 'allow', at Testfile:2"},
+		{name: "inline argument", input: "guest_gateway /x", wantErr: "wrong argument count"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Gateway
+			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAdminCaddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		name, input string
+		want        Admin
+		wantErr     string
+	}{
+		{
+			name: "full",
+			input: `guest_admin {
+				store /var/lib/guestgate
+				api_key {env.GUESTGATE_API_KEY}
+				api_key second-key-0123456789
+				link_base https://rooms.example.com/guest/
+				max_links 5
+				room demo "Demo room"
+				room lobby2
+			}`,
+			want: Admin{
+				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
+				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5,
+				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
+			},
+		},
+		{name: "unknown subdirective", input: "guest_admin {\n\tmoderators 3\n}", wantErr: "unrecognized subdirective 'moderators', at Testfile:2"},
+		{name: "missing api_key value", input: "guest_admin {\n\tapi_key\n}", wantErr: "wrong argument count or unexpected line ending after 'api_key', at Testfile:2"},
+		{name: "duplicate link_base", input: "guest_admin {\n\tlink_base https://a/\n\tlink_base https://b/\n}", wantErr: "duplicate subdirective 'link_base', at Testfile:3"},
+		{name: "duplicate store", input: "guest_admin {\n\tstore a\n\tstore b\n}", wantErr: "duplicate subdirective 'store', at Testfile:3"},
+		{name: "bad max_links", input: "guest_admin {\n\tmax_links 0\n}", wantErr: "max_links: must be a whole number of at least 1, got '0', at Testfile:2"},
+		{name: "room without id", input: "guest_admin {\n\troom\n}", wantErr: "wrong argument count or unexpected line ending after 'room', at Testfile:2"},
+		{name: "room with too many args", input: "guest_admin {\n\troom a b c\n}", wantErr: "wrong argument count"},
+		{name: "duplicate room", input: "guest_admin {\n\troom a A\n\troom a B\n}", wantErr: "duplicate room 'a', at Testfile:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Admin
+			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		g       Gateway
+		wantErr string
+	}{
+		{"defaults", Gateway{}, ""},
+		{"room path without {room}", Gateway{RoomPath: "/rooms"}, "room_path \"/rooms\": must be a path containing {room}"},
+		{"relative prefix", Gateway{Prefix: "guest"}, "prefix \"guest\""},
+		{"short ttl", Gateway{TokenTTL: caddy.Duration(time.Second)}, "token_ttl: must be at least 1m"},
+		{"session shorter than token", Gateway{TokenTTL: caddy.Duration(time.Hour), SessionMax: caddy.Duration(time.Minute)}, "session_max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			g.applyDefaults()
+			err := g.Validate()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+	if err := (&Admin{}).Validate(); err == nil || !strings.Contains(err.Error(), "api_key") {
+		t.Fatalf("admin without api_key: %v", err)
+	}
+	if err := (&Admin{APIKeys: []string{"k"}, LinkBase: "rooms.example.com/guest"}).Validate(); err == nil || !strings.Contains(err.Error(), "link_base") {
+		t.Fatalf("relative link_base: %v", err)
+	}
+	if err := (&Admin{APIKeys: []string{"k"}, Rooms: []RoomConfig{{ID: "a/b"}}}).Validate(); err == nil || !strings.Contains(err.Error(), `room "a/b"`) {
+		t.Fatalf("bad room id: %v", err)
+	}
+}
+
+func TestStoreKey(t *testing.T) {
+	a, err := storeKey("/srv/data/../data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := storeKey("/srv/data")
+	if a != b || a != "/srv/data" {
+		t.Fatalf("storeKey not cleaned: %q %q", a, b)
+	}
+	def, _ := storeKey("")
+	if !strings.HasSuffix(def, "/guestgate") {
+		t.Fatalf("default store %q", def)
+	}
+}

@@ -1,0 +1,252 @@
+// Package caddymodule is the Caddy glue of guestgate: it registers the
+// guest_gateway and guest_admin HTTP handlers, parses their Caddyfile directives,
+// shares one store per directory across both handlers and config reloads, and sets
+// the guest placeholders. The behaviour lives in entrypage, admin and guestlink.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/token"
+)
+
+func init() {
+	caddy.RegisterModule(Gateway{})
+	caddy.RegisterModule(Admin{})
+}
+
+// Defaults of the guest_gateway handler (DESIGN sections 2 and 4).
+const (
+	DefaultPrefix     = "/guest"
+	DefaultRoomPath   = "/rooms/{room}"
+	DefaultTokenTTL   = 10 * time.Minute
+	DefaultSessionMax = 12 * time.Hour
+)
+
+// DefaultAllow is the allowlist used when none is configured: the room page and
+// everything under it.
+var DefaultAllow = []string{"/rooms/{room}", "/rooms/{room}/*"}
+
+// Gateway is the guest_gateway handler: it serves the guest pages under prefix
+// (entry page, leave, assets) and lets through only requests that carry a live guest
+// session for an allowed path of the guest's own room, with the guest's identity in
+// X-Guest-* headers and placeholders. See DESIGN section 2.
+type Gateway struct {
+	// Store is the directory of the Badger database, shared with guest_admin.
+	// Default: "guestgate" under Caddy's data directory.
+	Store string `json:"store,omitempty"`
+
+	// SigningKeys sign the guest session JWTs (HS256), newest first: new tokens are
+	// signed with the first, tokens signed with any of them verify, so keys can be
+	// rotated. Each is at least 32 bytes; placeholders such as {env.KEY} and
+	// {file./run/secrets/key} are resolved. Default: a random key made once and
+	// kept in the store.
+	SigningKeys []string `json:"signing_keys,omitempty"`
+
+	// Prefix is the path under which guest pages are served. Default: "/guest".
+	Prefix string `json:"prefix,omitempty"`
+
+	// RoomPath is where a guest is sent after the entry form, with {room} for the
+	// room id. Default: "/rooms/{room}".
+	RoomPath string `json:"room_path,omitempty"`
+
+	// Allow lists the paths a guest may reach: {room} stands for the guest's own
+	// room id and a trailing * matches any rest. Default: /rooms/{room} and
+	// /rooms/{room}/*.
+	Allow []string `json:"allow,omitempty"`
+
+	// Unauthenticated says what happens to a request without a valid guest
+	// session: "deny" (default) answers 401 with the no-session page; "pass" hands
+	// it to the next handler, still stripped of client-sent X-Guest-* headers.
+	Unauthenticated string `json:"unauthenticated,omitempty"`
+
+	// TokenTTL is the lifetime of one session token; it is renewed while the guest
+	// is active. Default: 10m.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// SessionMax bounds a guest session from its redemption. Default: 12h.
+	SessionMax caddy.Duration `json:"session_max,omitempty"`
+
+	// SameSite of the session cookie: "lax" (default), "strict" or "none".
+	SameSite string `json:"same_site,omitempty"`
+
+	storeKey string
+	gw       *entrypage.Gateway
+	logger   *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Gateway) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.guest_gateway",
+		New: func() caddy.Module { return new(Gateway) },
+	}
+}
+
+func (g *Gateway) applyDefaults() {
+	if g.Prefix == "" {
+		g.Prefix = DefaultPrefix
+	}
+	g.Prefix = strings.TrimSuffix(g.Prefix, "/")
+	if g.RoomPath == "" {
+		g.RoomPath = DefaultRoomPath
+	}
+	if len(g.Allow) == 0 {
+		g.Allow = DefaultAllow
+	}
+	if g.Unauthenticated == "" {
+		g.Unauthenticated = "deny"
+	}
+	if g.TokenTTL == 0 {
+		g.TokenTTL = caddy.Duration(DefaultTokenTTL)
+	}
+	if g.SessionMax == 0 {
+		g.SessionMax = caddy.Duration(DefaultSessionMax)
+	}
+	if g.SameSite == "" {
+		g.SameSite = "lax"
+	}
+}
+
+var sameSiteModes = map[string]http.SameSite{
+	"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode,
+}
+
+// Provision opens the shared store, loads or makes the signing key and builds the
+// guest-facing handler.
+func (g *Gateway) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	g.applyDefaults()
+	if err := g.check(); err != nil {
+		return err
+	}
+	allow, err := entrypage.ParseAllowlist(g.Allow)
+	if err != nil {
+		return err
+	}
+	key, err := storeKey(g.Store)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(key, g.logger)
+	if err != nil {
+		return fmt.Errorf("opening guestgate store: %w", err)
+	}
+	g.storeKey = key
+
+	var keys [][]byte
+	for i, k := range g.SigningKeys {
+		v := resolveSecret(k)
+		if len(v) < 32 {
+			return fmt.Errorf("signing_key %d: must be at least 32 bytes after placeholders are resolved, got %d", i+1, len(v))
+		}
+		keys = append(keys, []byte(v))
+	}
+	if len(keys) == 0 {
+		k, err := store.Secret(ctx, "session-signing-key", 32)
+		if err != nil {
+			return fmt.Errorf("loading the generated signing key: %w", err)
+		}
+		keys = [][]byte{k}
+	}
+	csrfKey, err := store.Secret(ctx, "csrf-key", 32)
+	if err != nil {
+		return fmt.Errorf("loading the anti-CSRF key: %w", err)
+	}
+	tokens, err := token.New(token.Config{
+		Keys: keys, Issuer: "guestgate", Audience: "guestgate",
+		TTL: time.Duration(g.TokenTTL), MaxAge: time.Duration(g.SessionMax), Leeway: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	g.gw, err = entrypage.New(entrypage.Config{
+		Service:  &guestlink.Service{Store: store, Now: time.Now},
+		Tokens:   tokens,
+		CSRFKey:  csrfKey,
+		Prefix:   g.Prefix,
+		RoomPath: g.RoomPath,
+		Allow:    allow,
+		SameSite: sameSiteModes[g.SameSite],
+
+		PassUnauthenticated: g.Unauthenticated == "pass",
+		OnIdentity:          setPlaceholders,
+		OnError: func(r *http.Request, err error) {
+			g.logger.Error("guest request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		},
+	})
+	return err
+}
+
+// check holds the pure checks shared by Provision and Validate.
+func (g *Gateway) check() error {
+	if !strings.HasPrefix(g.Prefix, "/") || g.Prefix == "/" {
+		return fmt.Errorf("prefix %q: must be a path like /guest", g.Prefix)
+	}
+	if !strings.HasPrefix(g.RoomPath, "/") || !strings.Contains(g.RoomPath, "{room}") {
+		return fmt.Errorf("room_path %q: must be a path containing {room}", g.RoomPath)
+	}
+	if g.Unauthenticated != "deny" && g.Unauthenticated != "pass" {
+		return fmt.Errorf("unauthenticated %q: must be 'deny' or 'pass'", g.Unauthenticated)
+	}
+	if _, ok := sameSiteModes[g.SameSite]; !ok {
+		return fmt.Errorf("same_site %q: must be 'lax', 'strict' or 'none'", g.SameSite)
+	}
+	if g.TokenTTL < caddy.Duration(time.Minute) {
+		return errors.New("token_ttl: must be at least 1m")
+	}
+	if g.SessionMax < g.TokenTTL {
+		return errors.New("session_max: must not be shorter than token_ttl")
+	}
+	return nil
+}
+
+// Validate checks the configuration after Provision.
+func (g *Gateway) Validate() error { return g.check() }
+
+// Cleanup releases this config's use of the shared store. It works after a failed
+// Provision too.
+func (g *Gateway) Cleanup() error {
+	if g.storeKey == "" {
+		return nil
+	}
+	return releaseStore(g.storeKey)
+}
+
+// ServeHTTP serves guest pages or gates the request, then calls next.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return g.gw.ServeHTTP(w, r, next.ServeHTTP)
+}
+
+// setPlaceholders puts the guest's identity into the request's replacer:
+// {http.auth.user.id} (like Caddy's authentication handler) and
+// {http.guest_gateway.name|email|room|link}.
+func setPlaceholders(r *http.Request, c *token.Claims) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set("http.auth.user.id", c.Subject)
+	repl.Set("http.guest_gateway.name", c.Name)
+	repl.Set("http.guest_gateway.email", c.Email)
+	repl.Set("http.guest_gateway.room", c.Room)
+	repl.Set("http.guest_gateway.link", c.LinkID)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gateway)(nil)
+	_ caddy.Validator             = (*Gateway)(nil)
+	_ caddy.CleanerUpper          = (*Gateway)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
+)

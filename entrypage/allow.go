@@ -1,0 +1,146 @@
+package entrypage
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Allowlist is the set of paths a guest may reach, from the allow option: each
+// pattern is an absolute path in which "{room}" stands for the guest's own room id
+// and a trailing "*" matches any rest of the path (Caddy's path matcher convention).
+// Matching is byte for byte on the normalised path, so room ids are case-sensitive.
+type Allowlist struct {
+	patterns []allowPattern
+}
+
+type allowPattern struct {
+	// parts alternate literal text and the room placeholder: before[0] {room}
+	// before[1] {room} ... ; prefix is true for a trailing "*".
+	parts  []string
+	prefix bool
+}
+
+// ParseAllowlist compiles patterns. A pattern must start with "/", may hold
+// "{room}" any number of times, may end with "*" and may not hold any other "*",
+// "{", "}", "?" or "#", nor dot segments or "//".
+func ParseAllowlist(patterns []string) (Allowlist, error) {
+	var a Allowlist
+	for _, p := range patterns {
+		if !strings.HasPrefix(p, "/") {
+			return a, fmt.Errorf("allow pattern %q: must start with '/'", p)
+		}
+		body, prefix := strings.CutSuffix(p, "*")
+		rest := strings.ReplaceAll(body, "{room}", "\x00")
+		if strings.ContainsAny(rest, "*{}?#\\%") {
+			return a, fmt.Errorf("allow pattern %q: only {room} and a trailing * are special; '?', '#', '%%' and '\\' are not allowed", p)
+		}
+		if strings.Contains(body, "//") || hasDotSegment(body) {
+			return a, fmt.Errorf("allow pattern %q: must not contain '//' or dot segments", p)
+		}
+		a.patterns = append(a.patterns, allowPattern{parts: strings.Split(rest, "\x00"), prefix: prefix})
+	}
+	return a, nil
+}
+
+// Match reports whether the normalised path (see CleanPath) is allowed for room.
+// It does not allocate.
+func (a Allowlist) Match(path, room string) bool {
+	for _, p := range a.patterns {
+		if p.match(path, room) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p allowPattern) match(path, room string) bool {
+	rest := path
+	for i, lit := range p.parts {
+		if i > 0 {
+			if !strings.HasPrefix(rest, room) {
+				return false
+			}
+			rest = rest[len(room):]
+		}
+		if !strings.HasPrefix(rest, lit) {
+			return false
+		}
+		rest = rest[len(lit):]
+	}
+	return rest == "" || p.prefix
+}
+
+// Len is the number of patterns.
+func (a Allowlist) Len() int { return len(a.patterns) }
+
+// CleanPath checks an escaped request path (URL.EscapedPath) and returns it
+// decoded. It refuses (ok false) what could make a path match mean something else
+// upstream: a path not starting with "/", "//", dot segments, encoded "/", "\" or
+// ".", any other encoded or raw byte below 0x20 or 0x7f, a raw "\", bad escapes and
+// invalid UTF-8. Decoding "%XX" of any other byte is allowed.
+func CleanPath(escaped string) (string, bool) {
+	if !strings.HasPrefix(escaped, "/") {
+		return "", false
+	}
+	var b []byte // allocated only if the path holds an escape
+	for i := 0; i < len(escaped); i++ {
+		c := escaped[i]
+		if c == '%' {
+			if i+2 >= len(escaped) || !isHex(escaped[i+1]) || !isHex(escaped[i+2]) {
+				return "", false
+			}
+			c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
+			if c == '/' || c == '\\' || c == '.' || c == '%' || c < 0x20 || c == 0x7f {
+				return "", false
+			}
+			if b == nil {
+				b = append(make([]byte, 0, len(escaped)), escaped[:i]...)
+			}
+			b = append(b, c)
+			i += 2
+			continue
+		}
+		if c == '\\' || c < 0x20 || c == 0x7f {
+			return "", false
+		}
+		if b != nil {
+			b = append(b, c)
+		}
+	}
+	path := escaped
+	if b != nil {
+		path = string(b)
+	}
+	if strings.Contains(path, "//") || hasDotSegment(path) || !utf8.ValidString(path) {
+		return "", false
+	}
+	return path, true
+}
+
+// hasDotSegment reports whether a "/"-separated path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for p != "" {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}

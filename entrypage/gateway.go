@@ -1,0 +1,383 @@
+package entrypage
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/token"
+)
+
+// Config of a Gateway. Fields without a default must be set.
+type Config struct {
+	// Service gives the domain operations; its clock is the gateway's clock.
+	Service *guestlink.Service
+	// Tokens issues and verifies session tokens.
+	Tokens *token.Issuer
+	// CSRFKey signs the entry form's anti-CSRF field; at least 32 bytes.
+	CSRFKey []byte
+	// Prefix is where the guest pages live, like "/guest" (no trailing slash).
+	Prefix string
+	// RoomPath is where an admitted guest is sent, with "{room}" for the room id.
+	RoomPath string
+	// Allow is the allowlist of paths a guest may reach.
+	Allow Allowlist
+	// PassUnauthenticated hands requests without a valid session to the next
+	// handler (unauthenticated pass) instead of answering 401 no-session.
+	PassUnauthenticated bool
+	// SameSite of the session cookie; http.SameSiteLaxMode if zero.
+	SameSite http.SameSite
+	// OnIdentity, if set, is called with the verified claims before a guest's
+	// request goes upstream (the Caddy glue sets placeholders there).
+	OnIdentity func(r *http.Request, c *token.Claims)
+	// OnError, if set, is told of internal errors (store failures); they are
+	// never shown to guests.
+	OnError func(r *http.Request, err error)
+}
+
+// Gateway serves the guest pages under Prefix and gates every other request.
+type Gateway struct {
+	svc      *guestlink.Service
+	tokens   *token.Issuer
+	csrfKey  []byte
+	prefix   string
+	roomPath string
+	allow    Allowlist
+	pass     bool
+	sameSite http.SameSite
+	pages    *Pages
+	assets   http.Handler
+	onID     func(*http.Request, *token.Claims)
+	onErr    func(*http.Request, error)
+}
+
+// New checks c and returns a Gateway.
+func New(c Config) (*Gateway, error) {
+	switch {
+	case c.Service == nil || c.Tokens == nil:
+		return nil, errors.New("entrypage: Service and Tokens are required")
+	case len(c.CSRFKey) < 32:
+		return nil, errors.New("entrypage: CSRFKey must be at least 32 bytes")
+	case !strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/"):
+		return nil, fmt.Errorf("entrypage: prefix %q must start with '/' and not end with '/'", c.Prefix)
+	case !strings.HasPrefix(c.RoomPath, "/"):
+		return nil, fmt.Errorf("entrypage: room path %q must start with '/'", c.RoomPath)
+	}
+	pages, err := NewPages(c.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
+		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
+		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
+	}
+	if g.sameSite == 0 {
+		g.sameSite = http.SameSiteLaxMode
+	}
+	return g, nil
+}
+
+// ServeHTTP answers guest pages under the prefix itself and passes every other
+// request through the gate; next is called only for requests the gate lets
+// through, already stripped of client-sent identity headers and of the gateway's
+// cookies, and carrying the guest's identity headers.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
+	if rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/"); ok {
+		return g.serveGuestPage(w, r, rest)
+	}
+	return g.gate(w, r, next)
+}
+
+func (g *Gateway) roomURL(room string) string {
+	return strings.ReplaceAll(g.roomPath, "{room}", room)
+}
+
+func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, err error) error {
+	if g.onErr != nil {
+		g.onErr(r, err)
+	}
+	http.Error(w, "The service is temporarily unavailable. Please try again.", http.StatusServiceUnavailable)
+	return nil
+}
+
+// serveGuestPage handles {prefix}/{rest}.
+func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest string) error {
+	switch {
+	case strings.HasPrefix(rest, "assets/"):
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return g.pages.Message(w, r, ReasonBadRequest, "")
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		g.assets.ServeHTTP(w, r)
+		return nil
+	case rest == "leave":
+		g.clearSession(w, r)
+		return g.pages.Message(w, r, ReasonLeft, "")
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return g.entryGet(w, r, rest)
+	case http.MethodPost:
+		return g.entryPost(w, r, rest)
+	}
+	w.Header().Set("Allow", "GET, HEAD, POST")
+	return g.pages.Message(w, r, ReasonBadRequest, "")
+}
+
+// currentSession returns the verified claims of r's session cookie, or nil.
+func (g *Gateway) currentSession(r *http.Request) *token.Claims {
+	raw, ok := readCookie(r, sessionCookieName(r))
+	if !ok {
+		return nil
+	}
+	c, err := g.tokens.Verify(raw, g.svc.Now())
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// sendOn redirects a guest holding session c to where it belongs.
+func (g *Gateway) sendOn(w http.ResponseWriter, r *http.Request, c *token.Claims) error {
+	http.Redirect(w, r, g.roomURL(c.Room), http.StatusSeeOther)
+	return nil
+}
+
+// returningGuest returns the claims of r's session if it is a live session for
+// the given room and link (the live state allows it), or nil.
+func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link guestlink.Link) *token.Claims {
+	if link.ID == "" {
+		return nil
+	}
+	c := g.currentSession(r)
+	if c == nil || c.Room != room.ID || c.LinkID != link.ID {
+		return nil
+	}
+	if _, _, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
+		return nil
+	}
+	return c
+}
+
+// openLink finds link tok for the entry page. It returns done when it has
+// answered: with a message page when the link cannot be used, or with a redirect
+// when the browser already holds a live session for this link (which is sent on
+// even when the link has since expired or been used up, spending nothing).
+func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (room guestlink.Room, done bool, err error) {
+	if !guestlink.WellFormedToken(tok) {
+		return room, true, g.pages.Message(w, r, ReasonLinkInvalid, "")
+	}
+	room, link, err := g.svc.OpenLink(r.Context(), tok)
+	if c := g.returningGuest(r, room, link); c != nil {
+		return room, true, g.sendOn(w, r, c)
+	}
+	if reason := reasonFor(err); reason != "" {
+		return room, true, g.pages.Message(w, r, reason, "")
+	} else if err != nil {
+		return room, true, g.internal(w, r, err)
+	}
+	return room, false, nil
+}
+
+// entryGet shows the entry page of link tok. It never spends a click.
+func (g *Gateway) entryGet(w http.ResponseWriter, r *http.Request, tok string) error {
+	room, done, err := g.openLink(w, r, tok)
+	if done {
+		return err
+	}
+	return g.pages.entry(w, r, http.StatusOK, entryForm{
+		RoomName: room.Name, Action: g.prefix + "/" + tok, CSRF: g.csrfToken(g.csrfValue(w, r), tok),
+	})
+}
+
+// maxFormBytes bounds the entry form's body.
+const maxFormBytes = 64 << 10
+
+// entryPost redeems link tok with the submitted name and email.
+func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) error {
+	if !guestlink.WellFormedToken(tok) {
+		return g.pages.Message(w, r, ReasonLinkInvalid, "")
+	}
+	if !sameOrigin(r) {
+		return g.pages.Message(w, r, ReasonNotAllowed, "")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			w.Header().Set("Connection", "close")
+		}
+		return g.pages.Message(w, r, ReasonBadRequest, "")
+	}
+	for _, f := range []string{"name", "email", "csrf"} {
+		if len(r.PostForm[f]) > 1 {
+			return g.pages.Message(w, r, ReasonBadRequest, "")
+		}
+	}
+	room, done, err := g.openLink(w, r, tok)
+	if done {
+		return err
+	}
+	form := entryForm{
+		RoomName: room.Name, Action: g.prefix + "/" + tok,
+		Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email"),
+	}
+	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
+		form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+		form.FormError = "Your form expired. Please check your details and submit again."
+		return g.pages.entry(w, r, http.StatusForbidden, form)
+	}
+	_, _, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
+	var verr *guestlink.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+		form.Errors = map[string]string{verr.Field: verr.Message}
+		return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
+	case reasonFor(err) != "":
+		return g.pages.Message(w, r, reasonFor(err), "")
+	case err != nil:
+		return g.internal(w, r, err)
+	}
+	now := g.svc.Now()
+	c := token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: guest.ID},
+		Room:             guest.RoomID, LinkID: guest.LinkID, Name: guest.Name, Email: guest.Email,
+		State: guest.State, AuthTime: guest.RedeemedAt.Unix(),
+	}
+	raw, exp, err := g.tokens.Issue(c, now)
+	if err != nil {
+		return g.internal(w, r, err)
+	}
+	g.setSession(w, r, raw, exp)
+	return g.sendOn(w, r, &c)
+}
+
+// gate is steps 1 to 7 of DESIGN section 2.
+func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
+	stripIdentityHeaders(r.Header)
+	c := g.currentSession(r)
+	stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
+	if c == nil {
+		if g.pass {
+			return next(w, r)
+		}
+		return g.pages.Message(w, r, ReasonNoSession, "")
+	}
+	if c.State != guestlink.StateAdmitted {
+		return g.pages.Message(w, r, ReasonNotAllowed, "")
+	}
+	if _, _, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
+		if reason := reasonFor(err); reason != "" {
+			return g.pages.Message(w, r, reason, "")
+		}
+		return g.internal(w, r, err)
+	}
+	path, ok := CleanPath(r.URL.EscapedPath())
+	if !ok || !g.allow.Match(path, c.Room) {
+		return g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
+	}
+	if now := g.svc.Now(); g.tokens.NeedsRenewal(c, now) {
+		if raw, exp, err := g.tokens.Issue(*c, now); err == nil {
+			g.setSession(w, r, raw, exp)
+		}
+	}
+	h := r.Header
+	h.Set("X-Guest-Id", c.Subject)
+	h.Set("X-Guest-Room", c.Room)
+	h.Set("X-Guest-Link", c.LinkID)
+	h.Set("X-Guest-Name", headerEscape(c.Name))
+	h.Set("X-Guest-Email", headerEscape(c.Email))
+	if g.onID != nil {
+		g.onID(r, c)
+	}
+	return next(w, r)
+}
+
+// isIdentityHeader reports whether a header name is, or could be read by a
+// backend as, one of the gateway's X-Guest-* headers: case-insensitive, with "_"
+// and "." read as "-" (some servers map them alike).
+func isIdentityHeader(name string) bool {
+	const p = "x-guest-"
+	if len(name) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := name[i]
+		if c == '_' || c == '.' {
+			c = '-'
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stripIdentityHeaders removes every client-sent identity header, and every token
+// of the Connection header that names one (which would make a proxy drop the
+// gateway's own headers as hop-by-hop).
+func stripIdentityHeaders(h http.Header) {
+	for k := range h {
+		if isIdentityHeader(k) {
+			delete(h, k)
+		}
+	}
+	conn := h.Values("Connection")
+	if len(conn) == 0 {
+		return
+	}
+	var kept []string
+	for _, v := range conn {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok != "" && !isIdentityHeader(tok) && !strings.EqualFold(tok, "cookie") {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Connection")
+	} else {
+		h["Connection"] = []string{strings.Join(kept, ", ")}
+	}
+}
+
+// headerEscape percent-encodes s as UTF-8 for a header value: every byte but the
+// unreserved characters of RFC 3986 (A-Z a-z 0-9 - . _ ~) becomes %XX, so a backend
+// decodes it with any URL decoder (Go: url.PathUnescape).
+func headerEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
+}
+
+func unreserved(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}

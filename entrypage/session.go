@@ -1,0 +1,161 @@
+package entrypage
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Cookie names: the __Host- prefix binds the cookie to this host, path "/" and
+// HTTPS; over plain HTTP browsers refuse that prefix, so the bare name is used.
+const (
+	CookieName       = "guestgate"
+	SecureCookieName = "__Host-guestgate"
+	csrfCookieName   = "guestgate-csrf"
+	secureCSRFCookie = "__Host-guestgate-csrf"
+	// maxCookieLen is the longest cookie value read; longer ones are refused
+	// before any parsing.
+	maxCookieLen = 4096
+)
+
+func isTLS(r *http.Request) bool { return r.TLS != nil }
+
+// sessionCookieName is the name of the session cookie for r's scheme.
+func sessionCookieName(r *http.Request) string {
+	if isTLS(r) {
+		return SecureCookieName
+	}
+	return CookieName
+}
+
+// readCookie returns the one value of cookie name in r. Several cookies of that
+// name (a planted duplicate), an empty value or a value over maxCookieLen count as
+// none.
+func readCookie(r *http.Request, name string) (string, bool) {
+	var val string
+	found := 0
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if k != name {
+				continue
+			}
+			found++
+			val = strings.Trim(v, `"`)
+		}
+	}
+	if found != 1 || val == "" || len(val) > maxCookieLen {
+		return "", false
+	}
+	return val, true
+}
+
+// stripCookie removes every cookie called name from r's Cookie header, keeping the
+// others as they were, so the upstream never sees the gateway's cookies.
+func stripCookie(r *http.Request, names ...string) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			part = strings.TrimSpace(part)
+			k, _, _ := strings.Cut(part, "=")
+			drop := part == ""
+			for _, n := range names {
+				if k == n {
+					drop = true
+				}
+			}
+			if !drop {
+				kept = append(kept, part)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		r.Header.Del("Cookie")
+		return
+	}
+	r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// setSession sets the session cookie to tok until exp.
+func (g *Gateway) setSession(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName(r), Value: tok, Path: "/", HttpOnly: true, Secure: isTLS(r),
+		SameSite: g.sameSite, Expires: exp, MaxAge: max(int(exp.Sub(g.svc.Now())/time.Second), 1),
+	})
+}
+
+// clearSession removes the session cookie.
+func (g *Gateway) clearSession(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName(r), Value: "", Path: "/", HttpOnly: true, Secure: isTLS(r),
+		SameSite: g.sameSite, MaxAge: -1,
+	})
+}
+
+// csrfValue returns the browser's anti-CSRF cookie value, setting a new random one
+// when there is none. The form carries an HMAC of it bound to the link token
+// (double submit, signed), so another site can neither read nor forge it.
+func (g *Gateway) csrfValue(w http.ResponseWriter, r *http.Request) string {
+	name := csrfCookieName
+	if isTLS(r) {
+		name = secureCSRFCookie
+	}
+	if v, ok := readCookie(r, name); ok && len(v) == 22 {
+		return v
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: v, Path: "/", HttpOnly: true, Secure: isTLS(r), SameSite: http.SameSiteStrictMode,
+	})
+	return v
+}
+
+// csrfToken is the form field value for cookie value c and link token tok.
+func (g *Gateway) csrfToken(c, tok string) string {
+	m := hmac.New(sha256.New, g.csrfKey)
+	m.Write([]byte("csrf\x00" + c + "\x00" + tok))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF reports whether the form's csrf field matches the browser's cookie.
+func (g *Gateway) checkCSRF(r *http.Request, tok, field string) bool {
+	name := csrfCookieName
+	if isTLS(r) {
+		name = secureCSRFCookie
+	}
+	c, ok := readCookie(r, name)
+	if !ok || field == "" {
+		return false
+	}
+	return hmac.Equal([]byte(field), []byte(g.csrfToken(c, tok)))
+}
+
+// sameOrigin reports whether a state-changing request comes from this site: a
+// Sec-Fetch-Site other than same-origin or none, or an Origin that is not this
+// request's own scheme and host, is cross-site. Forwarded headers are not read.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	origins := r.Header.Values("Origin")
+	if len(origins) == 0 {
+		return true
+	}
+	scheme := "http://"
+	if isTLS(r) {
+		scheme = "https://"
+	}
+	return len(origins) == 1 && strings.EqualFold(origins[0], scheme+r.Host)
+}
