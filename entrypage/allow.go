@@ -118,11 +118,14 @@ func CleanPath(escaped string) (string, bool) {
 	return path, true
 }
 
-// hasDotSegment reports whether a "/"-separated path has a "." or ".." segment.
+// hasDotSegment reports whether a "/"-separated path has a "." or ".." segment,
+// also when path parameters follow it ("..;x"): servlet containers drop ";..."
+// from each segment and would read it as "..".
 func hasDotSegment(p string) bool {
 	for p != "" {
 		var seg string
 		seg, p, _ = strings.Cut(p, "/")
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return true
 		}

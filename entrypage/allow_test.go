@@ -18,6 +18,10 @@ func TestCleanPath(t *testing.T) {
 		{"/rooms/demo/../other", "", false},
 		{"/rooms/demo/./x", "", false},
 		{"/rooms/demo/..", "", false},
+		{"/rooms/demo/..;/other", "", false},
+		{"/rooms/demo/..;jsessionid=x/other", "", false},
+		{"/rooms/demo/.;/x", "", false},
+		{"/rooms/demo/a;b/c", "/rooms/demo/a;b/c", true},
 		{"/rooms/demo/%2e%2e/other", "", false},
 		{"/rooms/demo/%2E./other", "", false},
 		{"/rooms/demo/%252e%252e/other", "", false}, // %25 decodes to '%': double encoding refused
