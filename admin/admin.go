@@ -98,9 +98,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorized compares the bearer credential with every API key in constant time
 // (over SHA-256 digests, so the keys' lengths do not leak either).
 func (h *Handler) authorized(r *http.Request) bool {
+	// The scheme name is case-insensitive (RFC 9110, section 11.1).
 	auth := r.Header.Get("Authorization")
-	cred, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || cred == "" {
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+		return false
+	}
+	cred := strings.TrimSpace(auth[7:])
+	if cred == "" {
 		return false
 	}
 	sum := sha256.Sum256([]byte(cred))
