@@ -1,0 +1,143 @@
+package integration
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// signingKey is the session signing key of TestSessionTokenChecks, so that the
+// test can sign tokens the way an attacker who knows it, or does not, would.
+const signingKey = "integration-test-signing-key-0123456789abcdef"
+
+// TestSessionTokenChecks: the gate verifies the session JWT (DESIGN section 2,
+// step 2): pinned HS256 with the configured key, iss, aud, exp, nbf, the token
+// lifetime and the guest's own link and room; a token of a waiting guest opens
+// nothing; a token past half its lifetime is renewed on the next request.
+func TestSessionTokenChecks(t *testing.T) {
+	g := startGateway(t, config{GatewayExtra: []string{"signing_key " + signingKey}})
+	l := g.openRoomWithLink("demo", map[string]any{"name": "Tokens"})
+	g.putRoom("other", map[string]any{"name": "Other"})
+	g.setAccess("other", true)
+	lOther := g.createLink("other", map[string]any{"name": "Other"})
+	b := g.browser()
+	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+
+	real := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(b.sessionValue(), real); err != nil {
+		t.Fatalf("the session cookie is not a JWT: %v", err)
+	}
+	for _, k := range []string{"iss", "aud", "sub", "room", "lid", "name", "email", "st", "iat", "nbf", "exp", "jti"} {
+		if _, ok := real[k]; !ok {
+			t.Errorf("the session JWT has no %q claim (DESIGN section 2): %v", k, real)
+		}
+	}
+	if real["room"] != "demo" || real["lid"] != l.ID || real["st"] != "admitted" || real["name"] != "Ada" {
+		t.Errorf("session claims %v, want room demo, lid %s, st admitted, name Ada", real, l.ID)
+	}
+
+	now := time.Now()
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for k, v := range real {
+			c[k] = v
+		}
+		c["iat"], c["nbf"], c["exp"] = now.Unix()-60, now.Unix()-60, now.Unix()+8*60
+		c["auth_time"] = now.Unix() - 30*60 // redeemed half an hour ago
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims, header map[string]any) string {
+		t.Helper()
+		tok := jwt.NewWithClaims(m, c)
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatalf("signing: %v", err)
+		}
+		return s
+	}
+	key := []byte(signingKey)
+
+	// The control: a token as the gateway would sign it opens the room, so every
+	// refusal below is about the one thing changed.
+	tests := []struct {
+		name   string
+		tok    string
+		status int
+		reason string
+	}{
+		{"re-signed as the gateway would", sign(jwt.SigningMethodHS256, key, claims(nil), nil), http.StatusOK, ""},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"HS512 with the key", sign(jwt.SigningMethodHS512, key, claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"another key", sign(jwt.SigningMethodHS256, []byte("another-signing-key-0123456789abcdef0123"), claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"a kid header", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"kid": "1"}), http.StatusUnauthorized, "no-session"},
+		{"expired", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+			c["iat"], c["nbf"], c["exp"] = now.Unix()-20*60, now.Unix()-20*60, now.Unix()-11*60
+		}), nil), http.StatusUnauthorized, "no-session"},
+		{"not valid yet", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+			c["nbf"] = now.Unix() + 5*60
+		}), nil), http.StatusUnauthorized, "no-session"},
+		{"another issuer", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }), nil), http.StatusUnauthorized, "no-session"},
+		{"another audience", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"other"} }), nil), http.StatusUnauthorized, "no-session"},
+		{"two audiences", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"guestgate", "other"} }), nil), http.StatusUnauthorized, "no-session"},
+		{"no exp", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }), nil), http.StatusUnauthorized, "no-session"},
+		{"a lifetime of a week", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["exp"] = now.Unix() + 7*24*3600 }), nil), http.StatusUnauthorized, "no-session"},
+		{"a waiting guest", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["st"] = "waiting" }), nil), http.StatusForbidden, ""},
+		{"another room", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["room"] = "other"; c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
+		{"another link", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
+		{"another guest id", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sub"] = "g_aaaaaaaaaaaaaaaa" }), nil), http.StatusForbidden, ""},
+	}
+	// roomWith requests the room with only the session cookie tok (no jar).
+	roomWith := func(tok string) (page, bool) {
+		t.Helper()
+		before := g.up.count()
+		req := b.request(http.MethodGet, "/rooms/demo", nil)
+		req.Header.Set("Cookie", "guestgate="+tok)
+		resp, err := g.tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("GET /rooms/demo: %v", err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}, g.up.count() != before
+	}
+	for _, tc := range tests {
+		p, reached := roomWith(tc.tok)
+		switch {
+		case tc.status == http.StatusOK && (p.Status != http.StatusOK || !reached):
+			t.Errorf("token %s: %d (reason %q), reached the upstream %v; want 200 from the upstream", tc.name, p.Status, p.reason(), reached)
+		case tc.status != http.StatusOK && reached:
+			t.Errorf("token %s: reached the upstream (status %d), want %d", tc.name, p.Status, tc.status)
+		case p.Status != tc.status || tc.reason != "" && p.reason() != tc.reason:
+			t.Errorf("token %s: %d data-reason=%q, want %d %q", tc.name, p.Status, p.reason(), tc.status, tc.reason)
+		}
+	}
+
+	// Renewal: a token with less than half its lifetime left gets a fresh one.
+	old := sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+		c["iat"], c["nbf"], c["exp"] = now.Unix()-9*60, now.Unix()-9*60, now.Unix()+60
+	}), nil)
+	p, reached := roomWith(old)
+	renewed := p.sessionCookie()
+	if p.Status != http.StatusOK || !reached || renewed == nil || renewed.Value == old {
+		t.Fatalf("a token one minute from expiry: %d, renewed cookie %v; want 200 from the upstream with a new session cookie", p.Status, renewed != nil)
+	}
+	fresh := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(renewed.Value, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if exp, _ := fresh.GetExpirationTime(); exp == nil || exp.Sub(now) < 9*time.Minute || fresh["sub"] != real["sub"] || fresh["lid"] != l.ID {
+		t.Errorf("renewed token claims %v: want the same guest and link, expiring about 10m from now", fresh)
+	}
+}
