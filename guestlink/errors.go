@@ -30,6 +30,8 @@ var (
 	ErrGuestRemoved = errors.New("guest removed")
 	// ErrGuestDeclined: a moderator declined the guest.
 	ErrGuestDeclined = errors.New("guest declined")
+	// ErrGuestLeft: the guest left (their session ended with /leave).
+	ErrGuestLeft = errors.New("guest left")
 )
 
 // ValidationError is bad input for one field. It wraps no sentinel: it is always
@@ -48,3 +50,7 @@ func (e *ValidationError) Error() string {
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// ErrAlreadyDecided: a moderator decision on a guest who was already decided the
+// other way (admit after decline, decline after admit), or who left or was removed.
+var ErrAlreadyDecided = errors.New("guest already decided")

@@ -125,6 +125,12 @@ type Guest struct {
 	RedeemedAt time.Time `json:"redeemed_at"`
 	// UpdatedAt is when State last changed (UTC).
 	UpdatedAt time.Time `json:"updated_at"`
+	// LastSeen is when the guest's lobby page last asked for its status, at
+	// SeenInterval grain (UTC); the redemption counts as seen.
+	LastSeen time.Time `json:"last_seen"`
+	// PurgeAt is when the record, with its personal data, is deleted from the
+	// store (RedeemedAt + retention); zero keeps it.
+	PurgeAt time.Time `json:"purge_at,omitzero"`
 }
 
 // TokenLen is the length of a link token: 24 random bytes in base64url without

@@ -161,7 +161,7 @@ func CheckLinkOpen(r Room, l Link, now time.Time) error {
 
 // CheckSession is the live-state rule for a guest already holding a session: the
 // room is available, guest access is on, the link still exists (linkFound) and the
-// guest was neither removed nor declined. An expired or used-up link does not end
+// guest was neither removed nor declined and did not leave. An expired or used-up link does not end
 // sessions made before (DESIGN section 1).
 func CheckSession(r Room, linkFound bool, g Guest) error {
 	switch {
@@ -175,6 +175,8 @@ func CheckSession(r Room, linkFound bool, g Guest) error {
 		return ErrGuestRemoved
 	case g.State == StateDeclined:
 		return ErrGuestDeclined
+	case g.State == StateLeft:
+		return ErrGuestLeft
 	}
 	return nil
 }

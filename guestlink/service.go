@@ -14,6 +14,20 @@ type Service struct {
 	Now func() time.Time
 	// MaxLinks is the most links a room may have (max_links); DefaultMaxLinks if 0.
 	MaxLinks int
+	// LobbyTimeout is how long a waiting guest stays listed without a status
+	// request (lobby_timeout); DefaultLobbyTimeout if 0.
+	LobbyTimeout time.Duration
+	// Retention is how long a guest record is kept after the redemption
+	// (retention); DefaultRetention if 0.
+	Retention time.Duration
+}
+
+func (s *Service) lobbySince() time.Time {
+	t := s.LobbyTimeout
+	if t <= 0 {
+		t = DefaultLobbyTimeout
+	}
+	return s.now().Add(-t)
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
@@ -77,6 +91,33 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 	if err != nil {
 		return Room{}, Link{}, Guest{}, err
 	}
-	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email}
-	return s.Store.Redeem(ctx, token, g, s.now())
+	now := s.now()
+	keep := s.Retention
+	if keep <= 0 {
+		keep = DefaultRetention
+	}
+	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(keep)}
+	return s.Store.Redeem(ctx, token, g, now)
+}
+
+// Lobby lists the guests waiting in room roomID whose lobby page is open (seen
+// within LobbyTimeout), oldest first.
+func (s *Service) Lobby(ctx context.Context, roomID string) ([]Guest, error) {
+	return s.Store.Lobby(ctx, roomID, s.lobbySince())
+}
+
+// AdmitAll admits every guest Lobby lists.
+func (s *Service) AdmitAll(ctx context.Context, roomID string) ([]Guest, error) {
+	return s.Store.AdmitAll(ctx, roomID, s.lobbySince(), s.now())
+}
+
+// Decide moves a guest to state to (StateAdmitted, StateDeclined, StateRemoved or
+// StateLeft) by Transition's rules.
+func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest, error) {
+	return s.Store.SetGuestState(ctx, roomID, guestID, to, s.now())
+}
+
+// Seen records that the guest's lobby page is open and returns the guest.
+func (s *Service) Seen(ctx context.Context, roomID, guestID string) (Guest, error) {
+	return s.Store.SeenGuest(ctx, roomID, guestID, s.now())
 }

@@ -53,6 +53,27 @@ type Store interface {
 	// opens the room and returns CheckSession's verdict with the room and guest.
 	Session(ctx context.Context, roomID, linkID, guestID string) (Room, Guest, error)
 
+	// SetGuestState moves a guest of the room to state to by Transition's rules
+	// (admit, decline, remove, left) and returns the guest as it now is;
+	// ErrGuestNotFound, ErrAlreadyDecided. Waiters on the guest are woken.
+	SetGuestState(ctx context.Context, roomID, guestID, to string, now time.Time) (Guest, error)
+	// AdmitAll admits every waiting guest of the room last seen at or after
+	// seenSince and returns them, oldest first; ErrRoomNotFound.
+	AdmitAll(ctx context.Context, roomID string, seenSince, now time.Time) ([]Guest, error)
+	// Lobby lists the room's waiting guests last seen at or after seenSince,
+	// oldest first; ErrRoomNotFound.
+	Lobby(ctx context.Context, roomID string, seenSince time.Time) ([]Guest, error)
+	// Guests lists every guest of the room, newest first, limit at a time (1 to
+	// 1000; 0 means 100) from an opaque cursor; next is "" after the last page.
+	// A malformed cursor is a *ValidationError on field "cursor"; ErrRoomNotFound.
+	Guests(ctx context.Context, roomID string, limit int, cursor string) (guests []Guest, next string, err error)
+	// SeenGuest records that a waiting guest's lobby page is open (LastSeen, at
+	// most one write per SeenInterval) and returns the guest; ErrGuestNotFound.
+	SeenGuest(ctx context.Context, roomID, guestID string, now time.Time) (Guest, error)
+	// WaitGuest returns the guest as soon as its state differs from state, or
+	// when ctx ends (then with the current guest and no error); ErrGuestNotFound.
+	WaitGuest(ctx context.Context, roomID, guestID, state string) (Guest, error)
+
 	// Secret returns the random secret called name, of size bytes, made and stored
 	// the first time it is asked for (for example the session signing key).
 	Secret(ctx context.Context, name string, size int) ([]byte, error)

@@ -178,8 +178,12 @@ func linkByToken(txn *badgerdb.Txn, token string) (guestlink.Room, guestlink.Lin
 //
 // g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID and
 // LinkName from the link, State guestlink.InitialState(room) (waiting when a
-// moderator admits guests) and RedeemedAt = UpdatedAt = now. On success Redeem
-// returns the room, the link after the click (Clicks one higher) and the guest.
+// moderator admits guests) and RedeemedAt = UpdatedAt = LastSeen = now (the
+// redemption counts as seen), and keeps g.PurgeAt: when it is set, the guest
+// record and its guest list index key expire then (a Badger TTL of PurgeAt - now;
+// a PurgeAt not after now is refused with an error before anything is spent).
+// On success Redeem returns the room, the link after the click (Clicks one
+// higher) and the guest.
 //
 // Redemptions of one link are serialized inside the process, so a hot link costs
 // no retries among them; conflicts with other writers (DeleteLink, SetGuestAccess,
@@ -188,6 +192,9 @@ func linkByToken(txn *badgerdb.Txn, token string) (guestlink.Room, guestlink.Lin
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
 	if !validPart(g.ID) {
 		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest without a valid id")
+	}
+	if !g.PurgeAt.IsZero() && !g.PurgeAt.After(now) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest to be purged before it is stored")
 	}
 	mu := s.linkLock(token)
 	mu.Lock()
@@ -221,11 +228,14 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 		guest = g
 		guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
 		guest.State = guestlink.InitialState(room)
-		guest.RedeemedAt, guest.UpdatedAt = now, now
+		guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
 		if err := setJSON(txn, linkKey(room.ID, link.ID), clicked); err != nil {
 			return err
 		}
-		return setJSON(txn, gk, guest)
+		if _, err := writeGuest(txn, room.ID, guest, now); err != nil {
+			return err
+		}
+		return writeNewest(txn, room.ID, guest, now)
 	})
 	if err != nil {
 		return room, link, guestlink.Guest{}, err

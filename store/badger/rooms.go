@@ -75,9 +75,10 @@ func getRoom(txn *badgerdb.Txn, id string) (guestlink.Room, error) {
 }
 
 // DeleteRoom removes room id with all its links, their token index entries and all
-// its guests, in one transaction; guestlink.ErrRoomNotFound if it does not exist.
-// Its links stop resolving at once, and guest sessions of the room fail
-// (Session returns guestlink.ErrRoomUnavailable).
+// its guests with their guest list index keys, in one transaction;
+// guestlink.ErrRoomNotFound if it does not exist. Its links stop resolving at
+// once, and guest sessions of the room fail (Session returns
+// guestlink.ErrRoomUnavailable). WaitGuest callers of the room's guests are woken.
 //
 // A room with very many guests (some 12,000; see memTableSize) does not fit in one
 // Badger transaction (ErrTxnTooBig). DeleteRoom then deletes the room's guests in
@@ -87,6 +88,9 @@ func getRoom(txn *badgerdb.Txn, id string) (guestlink.Room, error) {
 // room is still there with some of its guests gone, and DeleteRoom can be called
 // again.
 func (s *Store) DeleteRoom(ctx context.Context, id string) error {
+	// Wake the WaitGuest callers of the room's guests, whatever was deleted: they
+	// read again and see what is left (spurious wake-ups are harmless).
+	defer s.waiters.signalPrefix(id + "/")
 	del := func(txn *badgerdb.Txn) error { return deleteRoom(txn, id) }
 	err := s.update(ctx, del)
 	for round := 0; errors.Is(err, badgerdb.ErrTxnTooBig); round++ {
@@ -124,16 +128,19 @@ func deleteRoom(txn *badgerdb.Txn, id string) error {
 			return err
 		}
 	}
-	for _, k := range keysWithPrefix(txn, guestPrefix(id), 0) {
-		if err := txn.Delete(k); err != nil {
-			return err
+	for _, prefix := range [][]byte{guestPrefix(id), newestPrefix(id)} {
+		for _, k := range keysWithPrefix(txn, prefix, 0) {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
 		}
 	}
 	return txn.Delete(roomKey(id))
 }
 
-// deleteGuestBatch deletes as many guests of room id as fit in one transaction
-// and returns how many it deleted; guestlink.ErrRoomNotFound if the room is gone.
+// deleteGuestBatch deletes as many guest list index keys and then guests of room
+// id as fit in one transaction and returns how many keys it deleted;
+// guestlink.ErrRoomNotFound if the room is gone.
 func (s *Store) deleteGuestBatch(ctx context.Context, id string) (int, error) {
 	var n int
 	err := s.update(ctx, func(txn *badgerdb.Txn) error {
@@ -141,15 +148,17 @@ func (s *Store) deleteGuestBatch(ctx context.Context, id string) (int, error) {
 		if _, err := getRoom(txn, id); err != nil {
 			return err
 		}
-		for _, k := range keysWithPrefix(txn, guestPrefix(id), int(s.db.MaxBatchCount())) {
-			err := txn.Delete(k)
-			if errors.Is(err, badgerdb.ErrTxnTooBig) {
-				break // commit what fits
+		for _, prefix := range [][]byte{newestPrefix(id), guestPrefix(id)} {
+			for _, k := range keysWithPrefix(txn, prefix, max(int(s.db.MaxBatchCount())-n, 1)) {
+				err := txn.Delete(k)
+				if errors.Is(err, badgerdb.ErrTxnTooBig) {
+					return nil // commit what fits
+				}
+				if err != nil {
+					return err
+				}
+				n++
 			}
-			if err != nil {
-				return err
-			}
-			n++
 		}
 		return nil
 	})

@@ -13,11 +13,19 @@
 // Key layout (room ids are [A-Za-z0-9._-], so '/' separates safely; values are JSON
 // unless said otherwise):
 //
-//	room/<room>                 guestlink.Room
-//	link/<room>/<link id>       guestlink.Link
-//	tok/<hex sha256 of token>   "<room>/<link id>" (raw), the token index
-//	guest/<room>/<guest id>     guestlink.Guest
-//	secret/<name>               raw random bytes
+//	room/<room>                   guestlink.Room
+//	link/<room>/<link id>         guestlink.Link
+//	tok/<hex sha256 of token>     "<room>/<link id>" (raw), the token index
+//	guest/<room>/<guest id>       guestlink.Guest
+//	gnew/<room>/<rev>/<guest id>  empty, the guest list index (newest first)
+//	secret/<name>                 raw random bytes
+//
+// <rev> is 16 lowercase hex digits of math.MaxInt64 minus the guest's RedeemedAt
+// in Unix nanoseconds, so that key order is newest first, then by guest id. The
+// index key is written with the guest record (Redeem) and deleted with it
+// (DeleteRoom, a purge). A guest record with a PurgeAt, and its index key, carry
+// a Badger TTL that ends at PurgeAt (retention): Badger stops returning them then
+// and drops them at compaction.
 //
 // Link tokens are stored in the link record, which the admin API returns, but the
 // index only holds their SHA-256, so a key listing never shows a usable token.
@@ -103,6 +111,8 @@ type Store struct {
 	// retries counts transactions that were retried after a conflict (for tests
 	// and diagnostics).
 	retries atomic.Int64
+	// waiters wakes WaitGuest callers when a guest changes.
+	waiters waiters
 	// maxAttempts bounds the attempts of one update (the maxAttempts constant;
 	// tests lower it).
 	maxAttempts int
@@ -162,6 +172,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Wake every WaitGuest caller: they read again and get ErrClosed.
+	defer s.waiters.signalPrefix("")
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("guestgate store: closing %s: %w", s.dir, err)
 	}

@@ -506,7 +506,7 @@ func TestRedeemStoresGuest(t *testing.T) {
 				t.Fatalf("Redeem: %v", err)
 			}
 			want := guestlink.Guest{ID: in.ID, RoomID: "r", LinkID: l.ID, LinkName: "Speakers",
-				Name: in.Name, Email: in.Email, State: tc.want, RedeemedAt: now, UpdatedAt: now}
+				Name: in.Name, Email: in.Email, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now}
 			if g != want {
 				t.Errorf("guest = %+v, want %+v", g, want)
 			}
@@ -853,8 +853,8 @@ func TestDeleteRoom(t *testing.T) {
 		}
 	}
 	for prefix, want := range map[string]int{
-		prefixRoom: 1, prefixLink: 1, prefixToken: 1, prefixGuest: 1,
-		string(linkPrefix("r")): 0, string(guestPrefix("r")): 0,
+		prefixRoom: 1, prefixLink: 1, prefixToken: 1, prefixGuest: 1, prefixNewest: 1,
+		string(linkPrefix("r")): 0, string(guestPrefix("r")): 0, string(newestPrefix("r")): 0,
 	} {
 		if n := countKeys(t, s, prefix); n != want {
 			t.Errorf("%d keys under %q, want %d", n, prefix, want)
@@ -898,6 +898,9 @@ func TestDeleteRoomManyGuests(t *testing.T) {
 		if err := wb.Set(guestKey("big", g.ID), b); err != nil {
 			t.Fatal(err)
 		}
+		if err := wb.Set(newestKey("big", g.RedeemedAt, g.ID), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := wb.Flush(); err != nil {
 		t.Fatal(err)
@@ -918,6 +921,12 @@ func TestDeleteRoomManyGuests(t *testing.T) {
 	}
 	if got := countKeys(t, s, guestKeyPrefix("big")); got != 0 {
 		t.Errorf("%d guests left", got)
+	}
+	if got := countKeys(t, s, string(newestPrefix("big"))); got != 0 {
+		t.Errorf("%d guest list index keys left", got)
+	}
+	if got := countKeys(t, s, string(newestPrefix("small"))); got != 1 {
+		t.Errorf("other room: %d guest list index keys, want 1", got)
 	}
 	if _, err := s.Room(ctx, "big"); !errors.Is(err, guestlink.ErrRoomNotFound) {
 		t.Errorf("Room after delete: %v", err)
@@ -1045,6 +1054,14 @@ func TestContextCancelled(t *testing.T) {
 		"Guest":          func() error { _, err := s.Guest(ctx, "r", g.ID); return err },
 		"Session":        func() error { _, _, err := s.Session(ctx, "r", l.ID, g.ID); return err },
 		"Secret":         func() error { _, err := s.Secret(ctx, "k", 32); return err },
+		"SetGuestState": func() error {
+			_, err := s.SetGuestState(ctx, "r", g.ID, guestlink.StateRemoved, t0)
+			return err
+		},
+		"AdmitAll":  func() error { _, err := s.AdmitAll(ctx, "r", t0, t0); return err },
+		"Lobby":     func() error { _, err := s.Lobby(ctx, "r", t0); return err },
+		"Guests":    func() error { _, _, err := s.Guests(ctx, "r", 0, ""); return err },
+		"SeenGuest": func() error { _, err := s.SeenGuest(ctx, "r", g.ID, t0.Add(time.Hour)); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
@@ -1067,6 +1084,9 @@ func TestContextCancelled(t *testing.T) {
 	}
 	if n := countKeys(t, s, prefixSecret); n != 0 {
 		t.Errorf("%d secrets, want 0", n)
+	}
+	if got, err := s.Guest(bg, "r", g.ID); err != nil || got.State != g.State || !got.LastSeen.Equal(g.LastSeen) {
+		t.Errorf("guest changed despite the cancelled context: %+v, %v", got, err)
 	}
 }
 
