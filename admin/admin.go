@@ -1,6 +1,7 @@
 // Package admin is the moderator API of guestgate (DESIGN section 3) as a plain
-// net/http handler: rooms, the guest access switch and guest links, in JSON, behind
-// API-key authentication. It knows nothing of Caddy.
+// net/http handler: rooms, the guest access switch, guest links, the lobby and the
+// guest list, in JSON (the guest list also in CSV), behind API-key
+// authentication. It knows nothing of Caddy.
 package admin
 
 import (
@@ -67,6 +68,12 @@ func New(c Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /api/rooms/{room}/links", h.listLinks)
 	h.mux.HandleFunc("POST /api/rooms/{room}/links", h.createLink)
 	h.mux.HandleFunc("DELETE /api/rooms/{room}/links/{id}", h.deleteLink)
+	h.mux.HandleFunc("GET /api/rooms/{room}/lobby", h.lobby)
+	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/{guest}/admit", h.decide(guestlink.StateAdmitted))
+	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/{guest}/deny", h.decide(guestlink.StateDeclined))
+	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/admit-all", h.admitAll)
+	h.mux.HandleFunc("GET /api/rooms/{room}/guests", h.guests)
+	h.mux.HandleFunc("DELETE /api/rooms/{room}/guests/{guest}", h.removeGuest)
 	return h, nil
 }
 
@@ -325,6 +332,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, "guest_access_off"
 	case errors.Is(err, guestlink.ErrGalleryRoom):
 		return http.StatusUnprocessableEntity, "gallery_room"
+	case errors.Is(err, guestlink.ErrAlreadyDecided):
+		return http.StatusConflict, "already_decided"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "unavailable"
 	}

@@ -1,0 +1,159 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// guestJSON is a guest as the lobby and the guest list show it.
+type guestJSON struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Email        string     `json:"email"`
+	LinkID       string     `json:"link_id"`
+	LinkName     string     `json:"link_name"`
+	State        string     `json:"state"`
+	RedeemedAt   time.Time  `json:"redeemed_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+}
+
+func toGuestJSON(g guestlink.Guest) guestJSON {
+	j := guestJSON{
+		ID: g.ID, Name: g.Name, Email: g.Email, LinkID: g.LinkID, LinkName: g.LinkName,
+		State: g.State, RedeemedAt: g.RedeemedAt, UpdatedAt: g.UpdatedAt,
+	}
+	if g.State == guestlink.StateWaiting {
+		t := g.RedeemedAt
+		j.WaitingSince = &t
+	}
+	return j
+}
+
+func guestsJSON(gs []guestlink.Guest) []guestJSON {
+	out := make([]guestJSON, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, toGuestJSON(g))
+	}
+	return out
+}
+
+func (h *Handler) lobby(w http.ResponseWriter, r *http.Request) {
+	gs, err := h.svc.Lobby(r.Context(), r.PathValue("room"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, guestsJSON(gs))
+}
+
+func (h *Handler) decide(to string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g, err := h.svc.Decide(r.Context(), r.PathValue("room"), r.PathValue("guest"), to)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toGuestJSON(g))
+	}
+}
+
+func (h *Handler) admitAll(w http.ResponseWriter, r *http.Request) {
+	gs, err := h.svc.AdmitAll(r.Context(), r.PathValue("room"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"admitted": guestsJSON(gs), "count": len(gs)})
+}
+
+func (h *Handler) removeGuest(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.svc.Decide(r.Context(), r.PathValue("room"), r.PathValue("guest"), guestlink.StateRemoved); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxGuestPage is the largest page of the guest list.
+const maxGuestPage = 1000
+
+func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	room := r.PathValue("room")
+	if q.Get("format") == "csv" {
+		h.guestsCSV(w, r, room)
+		return
+	}
+	if f := q.Get("format"); f != "" && f != "json" {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
+		return
+	}
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxGuestPage {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", "limit must be a whole number from 1 to 1000", "limit")
+			return
+		}
+		limit = n
+	}
+	gs, next, err := h.svc.Store.Guests(r.Context(), room, limit, q.Get("cursor"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"guests": guestsJSON(gs), "next_cursor": next})
+}
+
+// guestsCSV writes the whole guest list as CSV, newest first, with a header row.
+// Every field is quoted, and a field that a spreadsheet would read as a formula
+// (starting with =, +, -, @, tab or CR) gets a leading apostrophe (OWASP's CSV
+// injection advice).
+func (h *Handler) guestsCSV(w http.ResponseWriter, r *http.Request, room string) {
+	var all []guestlink.Guest
+	cursor := ""
+	for {
+		gs, next, err := h.svc.Store.Guests(r.Context(), room, maxGuestPage, cursor)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		all = append(all, gs...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	var b strings.Builder
+	writeCSVRow(&b, "guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state")
+	for _, g := range all {
+		writeCSVRow(&b, g.ID, g.Name, g.Email, g.LinkID, g.LinkName, g.RedeemedAt.Format(time.RFC3339), g.State)
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="guests-`+room+`.csv"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func writeCSVRow(b *strings.Builder, fields ...string) {
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(csvField(f))
+	}
+	b.WriteString("\r\n")
+}
+
+// csvField quotes f for CSV and defuses spreadsheet formulas.
+func csvField(f string) string {
+	if f != "" && strings.ContainsRune("=+-@\t\r", rune(f[0])) {
+		f = "'" + f
+	}
+	return `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
+}
