@@ -16,7 +16,7 @@ import (
 )
 
 // Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
-// rooms, the guest access switch and guest links. Mount it under a path of its own
+// rooms, the guest access switch, guest links, the lobby and the guest list. Mount it under a path of its own
 // (handle_path /guest-admin/*); it answers every request it gets.
 type Admin struct {
 	// Store is the directory of the Badger database, shared with guest_gateway.
@@ -36,6 +36,10 @@ type Admin struct {
 	// MaxLinks is the most links a room may have. Default: 3 (the product's "Up to
 	// 3 guest links").
 	MaxLinks int `json:"max_links,omitempty"`
+
+	// LobbyTimeout is how long a waiting guest stays in the lobby list without a
+	// status request from their lobby page (the page closed). Default: 2m.
+	LobbyTimeout caddy.Duration `json:"lobby_timeout,omitempty"`
 
 	// Rooms are created at start-up when they do not exist yet; existing rooms
 	// are left as they are.
@@ -86,7 +90,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
 	a.storeKey = key
-	svc := &guestlink.Service{Store: store, Now: time.Now, MaxLinks: a.MaxLinks}
+	svc := &guestlink.Service{Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout)}
 	for _, rc := range a.Rooms {
 		_, err := store.Room(ctx, rc.ID)
 		if errors.Is(err, guestlink.ErrRoomNotFound) {
@@ -114,6 +118,9 @@ func (a *Admin) check() error {
 	}
 	if a.MaxLinks < 0 {
 		return errors.New("max_links: must be at least 1")
+	}
+	if a.LobbyTimeout < 0 {
+		return errors.New("lobby_timeout: must be positive")
 	}
 	if a.LinkBase != "" {
 		u, err := url.Parse(a.LinkBase)

@@ -72,6 +72,7 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	    token_ttl       <duration>       # default 10m
 //	    session_max     <duration>       # default 12h
 //	    same_site       lax|strict|none  # default lax
+//	    retention       <duration>       # default 720h
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -108,6 +109,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, seen, &g.TokenTTL)
 		case "session_max":
 			err = durationArg(d, seen, &g.SessionMax)
+		case "retention":
+			err = durationArg(d, seen, &g.Retention)
 		case "same_site":
 			if err = oneArg(d, seen, &g.SameSite); err == nil {
 				if _, ok := sameSiteModes[g.SameSite]; !ok {
@@ -131,6 +134,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	    api_key   <key>          # repeatable, at least one
 //	    link_base <url>
 //	    max_links <n>            # default 3
+//	    lobby_timeout <duration> # default 2m
 //	    room      <id> [<name>]  # repeatable; made at start-up if missing
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -161,6 +165,8 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				a.MaxLinks = n
 			}
+		case "lobby_timeout":
+			err = durationArg(d, seen, &a.LobbyTimeout)
 		case "room":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
@@ -185,7 +191,6 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
-
 
 // Interface guards
 var (

@@ -30,12 +30,14 @@ func TestGatewayCaddyfile(t *testing.T) {
 				token_ttl 5m
 				session_max 2h
 				same_site strict
+				retention 48h
 			}`,
 			want: Gateway{
 				Store: "/var/lib/guestgate", SigningKeys: []string{"{env.K1}", "{env.K0}"}, Prefix: "/join",
 				RoomPath: "/r/{room}", Allow: []string{"/r/{room}", "/r/{room}/*", "/static/*"},
 				Unauthenticated: "pass", TokenTTL: caddy.Duration(5 * time.Minute),
 				SessionMax: caddy.Duration(2 * time.Hour), SameSite: "strict",
+				Retention: caddy.Duration(48 * time.Hour),
 			},
 		},
 		{name: "empty block", input: `guest_gateway`, want: Gateway{}},
@@ -82,12 +84,13 @@ func TestAdminCaddyfile(t *testing.T) {
 				api_key second-key-0123456789
 				link_base https://rooms.example.com/guest/
 				max_links 5
+				lobby_timeout 90s
 				room demo "Demo room"
 				room lobby2
 			}`,
 			want: Admin{
 				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
-				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5,
+				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
 				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
 			},
 		},
@@ -130,6 +133,7 @@ func TestValidate(t *testing.T) {
 		{"relative prefix", Gateway{Prefix: "guest"}, "prefix \"guest\""},
 		{"short ttl", Gateway{TokenTTL: caddy.Duration(time.Second)}, "token_ttl: must be at least 1m"},
 		{"session shorter than token", Gateway{TokenTTL: caddy.Duration(time.Hour), SessionMax: caddy.Duration(time.Minute)}, "session_max"},
+		{"retention shorter than session", Gateway{Retention: caddy.Duration(time.Hour)}, "retention: must not be shorter than session_max"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g

@@ -38,7 +38,7 @@ const (
 var DefaultAllow = []string{"/rooms/{room}", "/rooms/{room}/*"}
 
 // Gateway is the guest_gateway handler: it serves the guest pages under prefix
-// (entry page, leave, assets) and lets through only requests that carry a live guest
+// (entry page, lobby, leave, assets) and lets through only requests that carry a live guest
 // session for an allowed path of the guest's own room, with the guest's identity in
 // X-Guest-* headers and placeholders. See DESIGN section 2.
 type Gateway struct {
@@ -80,6 +80,11 @@ type Gateway struct {
 	// SameSite of the session cookie: "lax" (default), "strict" or "none".
 	SameSite string `json:"same_site,omitempty"`
 
+	// Retention is how long a guest record (name, email, link, state) is kept
+	// after the redemption, enforced with Badger's TTL; at least session_max.
+	// Default: 720h (30 days).
+	Retention caddy.Duration `json:"retention,omitempty"`
+
 	storeKey string
 	gw       *entrypage.Gateway
 	logger   *zap.Logger
@@ -115,6 +120,9 @@ func (g *Gateway) applyDefaults() {
 	}
 	if g.SameSite == "" {
 		g.SameSite = "lax"
+	}
+	if g.Retention == 0 {
+		g.Retention = caddy.Duration(guestlink.DefaultRetention)
 	}
 }
 
@@ -171,7 +179,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.gw, err = entrypage.New(entrypage.Config{
-		Service:  &guestlink.Service{Store: store, Now: time.Now},
+		Service:  &guestlink.Service{Store: store, Now: time.Now, Retention: time.Duration(g.Retention)},
 		Tokens:   tokens,
 		CSRFKey:  csrfKey,
 		Prefix:   g.Prefix,
@@ -207,6 +215,9 @@ func (g *Gateway) check() error {
 	}
 	if g.SessionMax < g.TokenTTL {
 		return errors.New("session_max: must not be shorter than token_ttl")
+	}
+	if g.Retention < g.SessionMax {
+		return errors.New("retention: must not be shorter than session_max, or guests would lose their record while their session lives")
 	}
 	return nil
 }

@@ -117,8 +117,11 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		g.assets.ServeHTTP(w, r)
 		return nil
 	case rest == "leave":
-		g.clearSession(w, r)
-		return g.pages.Message(w, r, ReasonLeft, "")
+		return g.leave(w, r)
+	case rest == "lobby" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return g.lobbyPage(w, r)
+	case rest == "lobby/status" && r.Method == http.MethodGet:
+		return g.lobbyStatus(w, r)
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -143,9 +146,14 @@ func (g *Gateway) currentSession(r *http.Request) *token.Claims {
 	return c
 }
 
-// sendOn redirects a guest holding session c to where it belongs.
+// sendOn redirects a guest holding session c to where it belongs: the lobby
+// while waiting, the room once admitted.
 func (g *Gateway) sendOn(w http.ResponseWriter, r *http.Request, c *token.Claims) error {
-	http.Redirect(w, r, g.roomURL(c.Room), http.StatusSeeOther)
+	to := g.roomURL(c.Room)
+	if c.State == guestlink.StateWaiting {
+		to = g.lobbyURL()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 
@@ -270,24 +278,28 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		}
 		return g.pages.Message(w, r, ReasonNoSession, "")
 	}
-	if c.State != guestlink.StateAdmitted {
-		return g.pages.Message(w, r, ReasonNotAllowed, "")
-	}
-	if _, _, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
+	_, guest, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+	if err != nil {
 		if reason := reasonFor(err); reason != "" {
 			return g.pages.Message(w, r, reason, "")
 		}
 		return g.internal(w, r, err)
 	}
+	if c.State != guestlink.StateAdmitted {
+		// A waiting session opens only the lobby; once a moderator admitted the
+		// guest, the first request upgrades it.
+		if guest.State != guestlink.StateAdmitted {
+			return g.pages.Message(w, r, ReasonNotAllowed, g.lobbyURL())
+		}
+		if c, err = g.upgrade(w, r, c); err != nil {
+			return g.internal(w, r, err)
+		}
+	}
 	path, ok := CleanPath(r.URL.EscapedPath())
 	if !ok || !g.allow.Match(path, c.Room) {
 		return g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
 	}
-	if now := g.svc.Now(); g.tokens.NeedsRenewal(c, now) {
-		if raw, exp, err := g.tokens.Issue(*c, now); err == nil {
-			g.setSession(w, r, raw, exp)
-		}
-	}
+	g.renew(w, r, c)
 	h := r.Header
 	h.Set("X-Guest-Id", c.Subject)
 	h.Set("X-Guest-Room", c.Room)

@@ -75,6 +75,8 @@ func reasonFor(err error) string {
 		return ReasonDeclined
 	case errors.Is(err, guestlink.ErrGuestRemoved), errors.Is(err, guestlink.ErrGuestNotFound):
 		return ReasonRemoved
+	case errors.Is(err, guestlink.ErrGuestLeft):
+		return ReasonNoSession
 	case errors.Is(err, guestlink.ErrLinkNotFound), errors.Is(err, guestlink.ErrRoomNotFound):
 		return ReasonLinkInvalid
 	}
@@ -104,7 +106,7 @@ func Assets() http.Handler {
 
 // securityHeaders are sent with every guest page.
 func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

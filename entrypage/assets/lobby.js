@@ -1,0 +1,43 @@
+// The lobby page asks for the guest's state with a long poll: the server answers as
+// soon as a moderator decides, or after about 25 s. Requests are at least 2 s apart.
+(function () {
+  "use strict";
+  var url = document.body.getAttribute("data-status-url");
+  var minGap = 2000;
+  var last = 0;
+
+  function later(ms) {
+    window.setTimeout(poll, Math.max(ms, minGap - (Date.now() - last)));
+  }
+
+  function poll() {
+    last = Date.now();
+    window.fetch(url + "?wait=25", {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Accept": "application/json" }
+    }).then(function (res) {
+      if (!res.ok) {
+        // No session any more, removed, or declined: the page itself says why.
+        window.location.reload();
+        return null;
+      }
+      return res.json();
+    }).then(function (s) {
+      if (!s) {
+        return;
+      }
+      if (s.state === "admitted" && s.next) {
+        window.location.replace(s.next);
+      } else if (s.state === "waiting") {
+        later(0);
+      } else {
+        window.location.reload();
+      }
+    }).catch(function () {
+      later(5000);
+    });
+  }
+
+  poll();
+})();

@@ -1,0 +1,182 @@
+package entrypage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/token"
+)
+
+// maxLobbyWait bounds a long poll of lobby/status (?wait=N seconds), well under
+// the usual 60 s idle timeouts of proxies in between.
+const maxLobbyWait = 25 * time.Second
+
+// lobbyURL is the lobby page's path.
+func (g *Gateway) lobbyURL() string { return g.prefix + "/lobby" }
+
+// liveGuest verifies r's session and reads its live state. It returns the claims,
+// room and guest, or the reason to show (with "" and a non-nil error for an
+// internal failure).
+func (g *Gateway) liveGuest(r *http.Request) (*token.Claims, guestlink.Room, guestlink.Guest, string, error) {
+	c := g.currentSession(r)
+	if c == nil {
+		return nil, guestlink.Room{}, guestlink.Guest{}, ReasonNoSession, nil
+	}
+	room, guest, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+	if err != nil {
+		return c, room, guest, reasonFor(err), err
+	}
+	return c, room, guest, "", nil
+}
+
+// upgrade re-issues the session of a guest a moderator admitted with st
+// "admitted". It returns the new claims.
+func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claims) (*token.Claims, error) {
+	up := *c
+	up.State = guestlink.StateAdmitted
+	raw, exp, err := g.tokens.Issue(up, g.svc.Now())
+	if err != nil {
+		return nil, err
+	}
+	g.setSession(w, r, raw, exp)
+	return &up, nil
+}
+
+// renew re-issues c when half its lifetime is gone, so a guest who keeps a page
+// open keeps a live session up to session_max.
+func (g *Gateway) renew(w http.ResponseWriter, r *http.Request, c *token.Claims) {
+	if now := g.svc.Now(); g.tokens.NeedsRenewal(c, now) {
+		if raw, exp, err := g.tokens.Issue(*c, now); err == nil {
+			g.setSession(w, r, raw, exp)
+		}
+	}
+}
+
+// lobbyPage is GET {prefix}/lobby: the waiting guest's page. Admitted guests are
+// sent on to the room; decided ones see why they cannot join.
+func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
+	c, room, guest, reason, err := g.liveGuest(r)
+	switch {
+	case reason != "":
+		return g.pages.Message(w, r, reason, "")
+	case err != nil:
+		return g.internal(w, r, err)
+	}
+	if guest.State == guestlink.StateAdmitted {
+		if c.State != guestlink.StateAdmitted {
+			if _, err := g.upgrade(w, r, c); err != nil {
+				return g.internal(w, r, err)
+			}
+		}
+		http.Redirect(w, r, g.roomURL(c.Room), http.StatusSeeOther)
+		return nil
+	}
+	if _, err := g.svc.Seen(r.Context(), c.Room, c.Subject); err != nil {
+		if reason := reasonFor(err); reason != "" {
+			return g.pages.Message(w, r, reason, "")
+		}
+		return g.internal(w, r, err)
+	}
+	g.renew(w, r, c)
+	return g.pages.render(w, r, "lobby.html", http.StatusOK, map[string]any{
+		"Title": "Waiting to join " + room.Name, "RoomName": room.Name, "GuestName": guest.Name,
+		"StatusURL": g.prefix + "/lobby/status", "Refresh": 5,
+	})
+}
+
+// lobbyState is the JSON of lobby/status.
+type lobbyState struct {
+	// State is waiting, admitted or declined; or removed, or closed when the
+	// guest can no longer join for another reason (then Reason says which).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Next is where an admitted guest goes.
+	Next string `json:"next,omitempty"`
+}
+
+// lobbyStatus is GET {prefix}/lobby/status[?wait=N]: the guest's state as JSON.
+// With wait (seconds, at most 25) it answers as soon as a moderator decides, a
+// long poll. On "admitted" it also upgrades the session cookie.
+func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	c, _, guest, reason, err := g.liveGuest(r)
+	if err != nil && reason == "" {
+		return g.internal(w, r, err)
+	}
+	if reason == "" && guest.State == guestlink.StateWaiting {
+		if _, err := g.svc.Seen(r.Context(), c.Room, c.Subject); err != nil && reasonFor(err) == "" {
+			return g.internal(w, r, err)
+		}
+		if wait := lobbyWait(r); wait > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), wait)
+			guest, err = g.svc.Store.WaitGuest(ctx, c.Room, c.Subject, guestlink.StateWaiting)
+			cancel()
+			if err != nil {
+				reason = reasonFor(err)
+				if reason == "" {
+					return g.internal(w, r, err)
+				}
+			}
+			if reason == "" {
+				// A decision may also have ended the session (removed, declined).
+				_, guest, err = g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+				reason = reasonFor(err)
+				if err != nil && reason == "" {
+					return g.internal(w, r, err)
+				}
+			}
+		}
+	}
+	var st lobbyState
+	status := http.StatusOK
+	switch {
+	case reason == ReasonDeclined:
+		st.State = guestlink.StateDeclined
+	case reason == ReasonRemoved:
+		st.State = guestlink.StateRemoved
+	case reason == ReasonNoSession:
+		st, status = lobbyState{State: "closed", Reason: reason}, http.StatusUnauthorized
+	case reason != "":
+		st, status = lobbyState{State: "closed", Reason: reason}, messages[reason].status
+	case guest.State == guestlink.StateAdmitted:
+		if c.State != guestlink.StateAdmitted {
+			if _, err := g.upgrade(w, r, c); err != nil {
+				return g.internal(w, r, err)
+			}
+		}
+		st = lobbyState{State: guestlink.StateAdmitted, Next: g.roomURL(c.Room)}
+	default:
+		g.renew(w, r, c)
+		st.State = guestlink.StateWaiting
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(st)
+}
+
+// lobbyWait reads ?wait=N (seconds) and bounds it to maxLobbyWait.
+func lobbyWait(r *http.Request) time.Duration {
+	n, err := strconv.Atoi(r.URL.Query().Get("wait"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxLobbyWait)
+}
+
+// leave is GET {prefix}/leave: the guest leaves; the session cookie is cleared
+// and the guest list shows "left".
+func (g *Gateway) leave(w http.ResponseWriter, r *http.Request) error {
+	if c := g.currentSession(r); c != nil {
+		if _, err := g.svc.Decide(r.Context(), c.Room, c.Subject, guestlink.StateLeft); err != nil && reasonFor(err) == "" {
+			if g.onErr != nil {
+				g.onErr(r, err)
+			}
+		}
+	}
+	g.clearSession(w, r)
+	return g.pages.Message(w, r, ReasonLeft, "")
+}
