@@ -73,6 +73,12 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	    session_max     <duration>       # default 12h
 //	    same_site       lax|strict|none  # default lax
 //	    retention       <duration>       # default 720h
+//	    frame_ancestors <origins...>     # default: no framing
+//	    rate_limit off
+//	    rate_limit {
+//	        lookups  <events> <window>   # default 30 1m
+//	        requests <events> <window>   # default 3000 1m
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -111,6 +117,14 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, seen, &g.SessionMax)
 		case "retention":
 			err = durationArg(d, seen, &g.Retention)
+		case "frame_ancestors":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			g.FrameAncestors = append(g.FrameAncestors, args...)
+		case "rate_limit":
+			err = parseRateLimit(d, seen, g)
 		case "same_site":
 			if err = oneArg(d, seen, &g.SameSite); err == nil {
 				if _, ok := sameSiteModes[g.SameSite]; !ok {
@@ -123,6 +137,54 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// parseRateLimit reads "rate_limit off" or a rate_limit block.
+func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error {
+	if seen["rate_limit"] {
+		return d.Errf("duplicate subdirective 'rate_limit'")
+	}
+	seen["rate_limit"] = true
+	g.RateLimit = new(RateLimit)
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 1 && args[0] == "off":
+		g.RateLimit.Off = true
+		return nil
+	case len(args) != 0:
+		return d.ArgErr()
+	}
+	inner := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var dst **RateBudget
+		switch name {
+		case "lookups":
+			dst = &g.RateLimit.Lookups
+		case "requests":
+			dst = &g.RateLimit.Requests
+		default:
+			return d.Errf("unrecognized rate_limit option '%s'", name)
+		}
+		if inner[name] {
+			return d.Errf("duplicate rate_limit option '%s'", name)
+		}
+		inner[name] = true
+		args := d.RemainingArgs()
+		if len(args) != 2 {
+			return d.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
+		}
+		win, err := caddy.ParseDuration(args[1])
+		if err != nil || win <= 0 {
+			return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
+		}
+		*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
 	}
 	return nil
 }

@@ -31,16 +31,33 @@ func TestGatewayCaddyfile(t *testing.T) {
 				session_max 2h
 				same_site strict
 				retention 48h
+				frame_ancestors https://lms.example.com https://other.example
+				rate_limit {
+					lookups 10 1m
+					requests 500 30s
+				}
 			}`,
 			want: Gateway{
 				Store: "/var/lib/guestgate", SigningKeys: []string{"{env.K1}", "{env.K0}"}, Prefix: "/join",
 				RoomPath: "/r/{room}", Allow: []string{"/r/{room}", "/r/{room}/*", "/static/*"},
 				Unauthenticated: "pass", TokenTTL: caddy.Duration(5 * time.Minute),
 				SessionMax: caddy.Duration(2 * time.Hour), SameSite: "strict",
-				Retention: caddy.Duration(48 * time.Hour),
+				Retention:      caddy.Duration(48 * time.Hour),
+				FrameAncestors: []string{"https://lms.example.com", "https://other.example"},
+				RateLimit: &RateLimit{
+					Lookups:  &RateBudget{Events: 10, Window: caddy.Duration(time.Minute)},
+					Requests: &RateBudget{Events: 500, Window: caddy.Duration(30 * time.Second)},
+				},
 			},
 		},
 		{name: "empty block", input: `guest_gateway`, want: Gateway{}},
+		{name: "rate limit off", input: "guest_gateway {\n\trate_limit off\n}", want: Gateway{RateLimit: &RateLimit{Off: true}}},
+		{name: "rate limit unknown option", input: "guest_gateway {\n\trate_limit {\n\t\tguesses 1 1m\n\t}\n}", wantErr: "unrecognized rate_limit option 'guesses', at Testfile:3"},
+		{name: "rate limit bad events", input: "guest_gateway {\n\trate_limit {\n\t\tlookups many 1m\n\t}\n}", wantErr: "rate_limit lookups: events must be a whole number of at least 1, got 'many', at Testfile:3"},
+		{name: "rate limit bad window", input: "guest_gateway {\n\trate_limit {\n\t\trequests 5 soon\n\t}\n}", wantErr: "rate_limit requests: invalid window 'soon', at Testfile:3"},
+		{name: "rate limit missing window", input: "guest_gateway {\n\trate_limit {\n\t\trequests 5\n\t}\n}", wantErr: "wrong argument count"},
+		{name: "rate limit duplicate", input: "guest_gateway {\n\trate_limit off\n\trate_limit off\n}", wantErr: "duplicate subdirective 'rate_limit', at Testfile:3"},
+		{name: "frame_ancestors without origins", input: "guest_gateway {\n\tframe_ancestors\n}", wantErr: "wrong argument count"},
 		{name: "unknown subdirective", input: "guest_gateway {\n\tbogus 1\n}", wantErr: "unrecognized subdirective 'bogus', at Testfile:2"},
 		{name: "missing argument", input: "guest_gateway {\n\tprefix\n}", wantErr: "wrong argument count or unexpected line ending after 'prefix', at Testfile:2"},
 		{name: "extra argument", input: "guest_gateway {\n\troom_path /a /b\n}", wantErr: "wrong argument count or unexpected line ending after '/b', at Testfile:2"},

@@ -80,6 +80,18 @@ type Gateway struct {
 	// SameSite of the session cookie: "lax" (default), "strict" or "none".
 	SameSite string `json:"same_site,omitempty"`
 
+	// RateLimit bounds, per client IP (Caddy's client IP, so the server's
+	// trusted_proxies decide whether X-Forwarded-For counts), lookups of unknown
+	// link tokens and rejected entry forms (default 30 per minute) and guest page
+	// requests and requests without a session (default 3000 per minute). On by
+	// default.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	// FrameAncestors are the origins allowed to frame the guest pages and the
+	// room, for a room embedded in an LMS (CSP frame-ancestors); the session
+	// cookie then becomes SameSite=None; Secure; Partitioned. Default: no framing.
+	FrameAncestors []string `json:"frame_ancestors,omitempty"`
+
 	// Retention is how long a guest record (name, email, link, state) is kept
 	// after the redemption, enforced with Badger's TTL; at least session_max.
 	// Default: 720h (30 days).
@@ -130,6 +142,49 @@ var sameSiteModes = map[string]http.SameSite{
 	"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode,
 }
 
+// RateLimit configures the gateway's two per-client budgets.
+type RateLimit struct {
+	// Off turns both budgets off.
+	Off bool `json:"off,omitempty"`
+	// Lookups is the budget for unknown or malformed link tokens and rejected
+	// entry forms (guessing). Default: 30 per 1m.
+	Lookups *RateBudget `json:"lookups,omitempty"`
+	// Requests is the budget for guest pages and requests without a session
+	// (flooding). Default: 3000 per 1m.
+	Requests *RateBudget `json:"requests,omitempty"`
+}
+
+// RateBudget is Events per Window, with a burst of Events.
+type RateBudget struct {
+	Events int            `json:"events"`
+	Window caddy.Duration `json:"window"`
+}
+
+func (b *RateBudget) budget(def entrypage.Budget) entrypage.Budget {
+	if b == nil {
+		return def
+	}
+	return entrypage.Budget{Events: b.Events, Window: time.Duration(b.Window)}
+}
+
+func (rl *RateLimit) budgets() (lookups, requests entrypage.Budget) {
+	if rl == nil {
+		return entrypage.DefaultLookups, entrypage.DefaultRequests
+	}
+	if rl.Off {
+		return entrypage.Budget{}, entrypage.Budget{}
+	}
+	return rl.Lookups.budget(entrypage.DefaultLookups), rl.Requests.budget(entrypage.DefaultRequests)
+}
+
+// clientIP is Caddy's client IP of r (trusted_proxies applied).
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
 // Provision opens the shared store, loads or makes the signing key and builds the
 // guest-facing handler.
 func (g *Gateway) Provision(ctx caddy.Context) error {
@@ -178,14 +233,19 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	lookups, requests := g.RateLimit.budgets()
 	g.gw, err = entrypage.New(entrypage.Config{
-		Service:  &guestlink.Service{Store: store, Now: time.Now, Retention: time.Duration(g.Retention)},
-		Tokens:   tokens,
-		CSRFKey:  csrfKey,
-		Prefix:   g.Prefix,
-		RoomPath: g.RoomPath,
-		Allow:    allow,
-		SameSite: sameSiteModes[g.SameSite],
+		ClientIP:       clientIP,
+		Lookups:        lookups,
+		Requests:       requests,
+		FrameAncestors: g.FrameAncestors,
+		Service:        &guestlink.Service{Store: store, Now: time.Now, Retention: time.Duration(g.Retention)},
+		Tokens:         tokens,
+		CSRFKey:        csrfKey,
+		Prefix:         g.Prefix,
+		RoomPath:       g.RoomPath,
+		Allow:          allow,
+		SameSite:       sameSiteModes[g.SameSite],
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
 		OnIdentity:          setPlaceholders,
@@ -215,6 +275,13 @@ func (g *Gateway) check() error {
 	}
 	if g.SessionMax < g.TokenTTL {
 		return errors.New("session_max: must not be shorter than token_ttl")
+	}
+	if rl := g.RateLimit; rl != nil {
+		for name, b := range map[string]*RateBudget{"lookups": rl.Lookups, "requests": rl.Requests} {
+			if b != nil && (b.Events < 1 || b.Window <= 0) {
+				return fmt.Errorf("rate_limit %s: needs at least 1 event per positive window", name)
+			}
+		}
 	}
 	if g.Retention < g.SessionMax {
 		return errors.New("retention: must not be shorter than session_max, or guests would lose their record while their session lives")

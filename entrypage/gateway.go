@@ -3,6 +3,7 @@ package entrypage
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -37,6 +38,21 @@ type Config struct {
 	// OnError, if set, is told of internal errors (store failures); they are
 	// never shown to guests.
 	OnError func(r *http.Request, err error)
+	// ClientIP returns the client address rate limits count by; the host of
+	// RemoteAddr if nil. The Caddy glue passes Caddy's client IP, which honours
+	// the server's trusted_proxies.
+	ClientIP func(r *http.Request) string
+	// Lookups limits, per client IP, lookups of unknown or malformed link tokens
+	// and rejected entry form posts (guessing). Zero: no limit.
+	Lookups Budget
+	// Requests limits, per client IP, guest page requests and requests without a
+	// valid session (flooding). Zero: no limit.
+	Requests Budget
+	// FrameAncestors lets the guest pages and the room be framed by these origins
+	// (a room embedded in an LMS): the session cookie becomes SameSite=None;
+	// Secure; Partitioned, and the pages' CSP names them in frame-ancestors.
+	// Empty: no framing.
+	FrameAncestors []string
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -53,6 +69,10 @@ type Gateway struct {
 	assets   http.Handler
 	onID     func(*http.Request, *token.Claims)
 	onErr    func(*http.Request, error)
+	clientIP func(*http.Request) string
+	lookups  *limiter
+	requests *limiter
+	framed   bool
 }
 
 // New checks c and returns a Gateway.
@@ -67,7 +87,12 @@ func New(c Config) (*Gateway, error) {
 	case !strings.HasPrefix(c.RoomPath, "/"):
 		return nil, fmt.Errorf("entrypage: room path %q must start with '/'", c.RoomPath)
 	}
-	pages, err := NewPages(c.Prefix)
+	for _, o := range c.FrameAncestors {
+		if o == "" || strings.ContainsAny(o, " ;,'\"") {
+			return nil, fmt.Errorf("entrypage: frame ancestor %q must be one CSP source like https://lms.example.com", o)
+		}
+	}
+	pages, err := NewPages(c.Prefix, c.FrameAncestors)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +100,11 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
+		clientIP: c.ClientIP, lookups: newLimiter(c.Lookups, c.Service.Now),
+		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
+	}
+	if g.clientIP == nil {
+		g.clientIP = remoteHost
 	}
 	if g.sameSite == 0 {
 		g.sameSite = http.SameSiteLaxMode
@@ -88,9 +118,31 @@ func New(c Config) (*Gateway, error) {
 // cookies, and carrying the guest's identity headers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
 	if rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/"); ok {
+		if !g.requests.allow(g.clientIP(r)) {
+			return g.rateLimited(w, r, g.requests.budget)
+		}
 		return g.serveGuestPage(w, r, rest)
 	}
 	return g.gate(w, r, next)
+}
+
+// remoteHost is the host part of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// refuseLookup answers a failed lookup (unknown or malformed token, rejected
+// form) with the page given by answer, or 429 once the client's lookup budget
+// is spent.
+func (g *Gateway) refuseLookup(w http.ResponseWriter, r *http.Request, answer func() error) error {
+	if !g.lookups.allow(g.clientIP(r)) {
+		return g.rateLimited(w, r, g.lookups.budget)
+	}
+	return answer()
 }
 
 func (g *Gateway) roomURL(room string) string {
@@ -178,14 +230,17 @@ func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link gues
 // when the browser already holds a live session for this link (which is sent on
 // even when the link has since expired or been used up, spending nothing).
 func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (room guestlink.Room, done bool, err error) {
+	invalid := func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") }
 	if !guestlink.WellFormedToken(tok) {
-		return room, true, g.pages.Message(w, r, ReasonLinkInvalid, "")
+		return room, true, g.refuseLookup(w, r, invalid)
 	}
 	room, link, err := g.svc.OpenLink(r.Context(), tok)
 	if c := g.returningGuest(r, room, link); c != nil {
 		return room, true, g.sendOn(w, r, c)
 	}
-	if reason := reasonFor(err); reason != "" {
+	if reason := reasonFor(err); reason == ReasonLinkInvalid {
+		return room, true, g.refuseLookup(w, r, invalid)
+	} else if reason != "" {
 		return room, true, g.pages.Message(w, r, reason, "")
 	} else if err != nil {
 		return room, true, g.internal(w, r, err)
@@ -210,22 +265,23 @@ const maxFormBytes = 64 << 10
 // entryPost redeems link tok with the submitted name and email.
 func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) error {
 	if !guestlink.WellFormedToken(tok) {
-		return g.pages.Message(w, r, ReasonLinkInvalid, "")
+		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") })
 	}
 	if !sameOrigin(r) {
-		return g.pages.Message(w, r, ReasonNotAllowed, "")
+		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonNotAllowed, "") })
 	}
+	badRequest := func() error { return g.pages.Message(w, r, ReasonBadRequest, "") }
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			w.Header().Set("Connection", "close")
 		}
-		return g.pages.Message(w, r, ReasonBadRequest, "")
+		return g.refuseLookup(w, r, badRequest)
 	}
 	for _, f := range []string{"name", "email", "csrf"} {
 		if len(r.PostForm[f]) > 1 {
-			return g.pages.Message(w, r, ReasonBadRequest, "")
+			return g.refuseLookup(w, r, badRequest)
 		}
 	}
 	room, done, err := g.openLink(w, r, tok)
@@ -237,17 +293,21 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 		Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email"),
 	}
 	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
-		form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
-		form.FormError = "Your form expired. Please check your details and submit again."
-		return g.pages.entry(w, r, http.StatusForbidden, form)
+		return g.refuseLookup(w, r, func() error {
+			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+			form.FormError = "Your form expired. Please check your details and submit again."
+			return g.pages.entry(w, r, http.StatusForbidden, form)
+		})
 	}
 	_, _, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
 	var verr *guestlink.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
-		form.Errors = map[string]string{verr.Field: verr.Message}
-		return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
+		return g.refuseLookup(w, r, func() error {
+			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+			form.Errors = map[string]string{verr.Field: verr.Message}
+			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
+		})
 	case reasonFor(err) != "":
 		return g.pages.Message(w, r, reasonFor(err), "")
 	case err != nil:
@@ -273,6 +333,9 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	c := g.currentSession(r)
 	stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
 	if c == nil {
+		if !g.requests.allow(g.clientIP(r)) {
+			return g.rateLimited(w, r, g.requests.budget)
+		}
 		if g.pass {
 			return next(w, r)
 		}
@@ -308,6 +371,9 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	h.Set("X-Guest-Email", headerEscape(c.Email))
 	if g.onID != nil {
 		g.onID(r, c)
+	}
+	if isUpgrade(r) {
+		w = &watchedWriter{ResponseWriter: w, g: g, c: c, state: guest.State}
 	}
 	return next(w, r)
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
@@ -87,15 +88,26 @@ func reasonFor(err error) string {
 type Pages struct {
 	tmpl   *template.Template
 	prefix string
+	csp    string
+	framed bool
 }
 
-// NewPages parses the embedded templates; prefix is where the assets are served.
-func NewPages(prefix string) (*Pages, error) {
+// NewPages parses the embedded templates; prefix is where the assets are served;
+// frameAncestors are the origins allowed to frame the pages (none if empty).
+func NewPages(prefix string, frameAncestors []string) (*Pages, error) {
 	t, err := template.New("").ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{tmpl: t, prefix: prefix}, nil
+	fa := "'none'"
+	if len(frameAncestors) > 0 {
+		fa = strings.Join(frameAncestors, " ")
+	}
+	return &Pages{
+		tmpl: t, prefix: prefix, framed: len(frameAncestors) > 0,
+		csp: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
+			"form-action 'self'; base-uri 'none'; frame-ancestors " + fa,
+	}, nil
 }
 
 // Assets serves the embedded CSS and images, with paths relative to assets/.
@@ -104,13 +116,16 @@ func Assets() http.Handler {
 	return http.FileServer(http.FS(sub))
 }
 
-// securityHeaders are sent with every guest page.
-func securityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+// securityHeaders are sent with every guest page: a strict CSP, no referrer, no
+// caching, no sniffing, and no framing unless frame_ancestors allows it.
+func (p *Pages) securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", p.csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
+	if !p.framed {
+		h.Set("X-Frame-Options", "DENY")
+	}
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, data map[string]any) error {
@@ -120,7 +135,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, stat
 		return err
 	}
 	h := w.Header()
-	securityHeaders(h)
+	p.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)

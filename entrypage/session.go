@@ -84,20 +84,32 @@ func stripCookie(r *http.Request, names ...string) {
 	r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
+// sessionCookie is the session cookie's shape: HttpOnly, Secure over HTTPS,
+// SameSite as configured; when the room may be framed (frame_ancestors),
+// SameSite=None; Secure; Partitioned (CHIPS), which browsers require for a
+// cookie inside a third-party frame.
+func (g *Gateway) sessionCookie(r *http.Request, value string) *http.Cookie {
+	c := &http.Cookie{
+		Name: sessionCookieName(r), Value: value, Path: "/", HttpOnly: true, Secure: isTLS(r), SameSite: g.sameSite,
+	}
+	if g.framed {
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
+	}
+	return c
+}
+
 // setSession sets the session cookie to tok until exp.
 func (g *Gateway) setSession(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(r), Value: tok, Path: "/", HttpOnly: true, Secure: isTLS(r),
-		SameSite: g.sameSite, Expires: exp, MaxAge: max(int(exp.Sub(g.svc.Now())/time.Second), 1),
-	})
+	c := g.sessionCookie(r, tok)
+	c.Expires, c.MaxAge = exp, max(int(exp.Sub(g.svc.Now())/time.Second), 1)
+	http.SetCookie(w, c)
 }
 
 // clearSession removes the session cookie.
 func (g *Gateway) clearSession(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(r), Value: "", Path: "/", HttpOnly: true, Secure: isTLS(r),
-		SameSite: g.sameSite, MaxAge: -1,
-	})
+	c := g.sessionCookie(r, "")
+	c.MaxAge = -1
+	http.SetCookie(w, c)
 }
 
 // csrfValue returns the browser's anti-CSRF cookie value, setting a new random one
@@ -114,9 +126,11 @@ func (g *Gateway) csrfValue(w http.ResponseWriter, r *http.Request) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	v := base64.RawURLEncoding.EncodeToString(b[:])
-	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: v, Path: "/", HttpOnly: true, Secure: isTLS(r), SameSite: http.SameSiteStrictMode,
-	})
+	c := &http.Cookie{Name: name, Value: v, Path: "/", HttpOnly: true, Secure: isTLS(r), SameSite: http.SameSiteStrictMode}
+	if g.framed {
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
+	}
+	http.SetCookie(w, c)
 	return v
 }
 

@@ -154,6 +154,9 @@ func New(c Config) (*Issuer, error) {
 }
 
 // sessionEnd is when the session redeemed at c.AuthTime ends: auth_time + MaxAge.
+// SessionEnd is when the session of c ends for good: AuthTime + MaxAge.
+func (i *Issuer) SessionEnd(c *Claims) time.Time { return i.sessionEnd(c) }
+
 func (i *Issuer) sessionEnd(c *Claims) time.Time {
 	return time.Unix(c.AuthTime, 0).Add(i.maxAge)
 }
