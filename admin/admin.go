@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,11 @@ type Config struct {
 	// Service gives the domain operations.
 	Service *guestlink.Service
 	// APIKeys are accepted as "Authorization: Bearer <key>" for every room. At
-	// least one is required.
+	// least one is required unless Trusted.
 	APIKeys []string
+	// Trusted says that requests come from Caddy's admin endpoint, which has its
+	// own access control: no API key is checked, and APIKeys may be empty.
+	Trusted bool
 	// LinkBase is prepended to a link's token to make its URL, like
 	// "https://rooms.example.com/guest/". Empty: the request's own scheme and Host
 	// with "/guest/".
@@ -38,6 +42,7 @@ type Config struct {
 type Handler struct {
 	svc      *guestlink.Service
 	keys     [][sha256.Size]byte
+	trusted  bool
 	linkBase string
 	onErr    func(*http.Request, error)
 	mux      *http.ServeMux
@@ -48,10 +53,10 @@ func New(c Config) (*Handler, error) {
 	if c.Service == nil {
 		return nil, errors.New("admin: Service is required")
 	}
-	if len(c.APIKeys) == 0 {
+	if len(c.APIKeys) == 0 && !c.Trusted {
 		return nil, errors.New("admin: at least one API key is required")
 	}
-	h := &Handler{svc: c.Service, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux()}
+	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux()}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
 			return nil, errors.New("admin: an API key must be at least 16 characters")
@@ -81,11 +86,17 @@ func New(c Config) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
-		return
+	actor := "admin-endpoint"
+	if !h.trusted {
+		key, ok := h.authorized(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
+			return
+		}
+		actor = "api-key:" + key
 	}
+	r = r.WithContext(guestlink.WithActor(r.Context(), actor))
 	handler, pattern := h.mux.Handler(r)
 	if pattern == "" {
 		// Let the mux tell 404 from 405, but answer in JSON.
@@ -103,23 +114,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized compares the bearer credential with every API key in constant time
-// (over SHA-256 digests, so the keys' lengths do not leak either).
-func (h *Handler) authorized(r *http.Request) bool {
+// (over SHA-256 digests, so the keys' lengths do not leak either). It returns the
+// matching key's fingerprint for audit logs: the first 8 hex digits of its
+// SHA-256, which identify a key without revealing it.
+func (h *Handler) authorized(r *http.Request) (string, bool) {
 	// The scheme name is case-insensitive (RFC 9110, section 11.1).
 	auth := r.Header.Get("Authorization")
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
-		return false
+		return "", false
 	}
 	cred := strings.TrimSpace(auth[7:])
 	if cred == "" {
-		return false
+		return "", false
 	}
 	sum := sha256.Sum256([]byte(cred))
 	match := 0
 	for i := range h.keys {
 		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
 	}
-	return match == 1
+	return hex.EncodeToString(sum[:4]), match == 1
 }
 
 type statusRecorder struct {
@@ -223,7 +236,7 @@ func (h *Handler) getRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteRoom(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Store.DeleteRoom(r.Context(), r.PathValue("room")); err != nil {
+	if err := h.svc.DeleteRoom(r.Context(), r.PathValue("room")); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -278,7 +291,7 @@ func (h *Handler) createLink(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteLink(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Store.DeleteLink(r.Context(), r.PathValue("room"), r.PathValue("id")); err != nil {
+	if err := h.svc.DeleteLink(r.Context(), r.PathValue("room"), r.PathValue("id")); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -37,6 +37,10 @@ type Admin struct {
 	// 3 guest links").
 	MaxLinks int `json:"max_links,omitempty"`
 
+	// AuditEmails adds the guest's name and email to the audit lines of guest
+	// events (guestgate.audit). Default: off, ids only.
+	AuditEmails bool `json:"audit_emails,omitempty"`
+
 	// LobbyTimeout is how long a waiting guest stays in the lobby list without a
 	// status request from their lobby page (the page closed). Default: 2m.
 	LobbyTimeout caddy.Duration `json:"lobby_timeout,omitempty"`
@@ -49,6 +53,11 @@ type Admin struct {
 	handler  *admin.Handler
 	logger   *zap.Logger
 }
+
+// MinLobbyTimeout is the shortest lobby_timeout: longer than a lobby page's
+// longest wait between status requests (25 s) plus the grain at which visits are
+// recorded (guestlink.SeenInterval), so an open page never drops out.
+const MinLobbyTimeout = time.Minute
 
 // RoomConfig is a room made at start-up (the room subdirective).
 type RoomConfig struct {
@@ -90,7 +99,13 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
 	a.storeKey = key
-	svc := &guestlink.Service{Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout)}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	svc := &guestlink.Service{
+		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
+		Events: auditSink(auditLogger(), a.AuditEmails, nil),
+	}
 	for _, rc := range a.Rooms {
 		_, err := store.Room(ctx, rc.ID)
 		if errors.Is(err, guestlink.ErrRoomNotFound) {
@@ -119,8 +134,8 @@ func (a *Admin) check() error {
 	if a.MaxLinks < 0 {
 		return errors.New("max_links: must be at least 1")
 	}
-	if a.LobbyTimeout < 0 {
-		return errors.New("lobby_timeout: must be positive")
+	if a.LobbyTimeout != 0 && a.LobbyTimeout < caddy.Duration(MinLobbyTimeout) {
+		return fmt.Errorf("lobby_timeout: must be at least %s: an open lobby page asks at least every 25s and its visit is recorded at %s grain", MinLobbyTimeout, guestlink.SeenInterval)
 	}
 	if a.LinkBase != "" {
 		u, err := url.Parse(a.LinkBase)

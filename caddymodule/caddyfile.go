@@ -74,6 +74,7 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	    same_site       lax|strict|none  # default lax
 //	    retention       <duration>       # default 720h
 //	    frame_ancestors <origins...>     # default: no framing
+//	    audit_emails                     # names and emails in audit lines
 //	    rate_limit off
 //	    rate_limit {
 //	        lookups  <events> <window>   # default 30 1m
@@ -117,6 +118,15 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, seen, &g.SessionMax)
 		case "retention":
 			err = durationArg(d, seen, &g.Retention)
+		case "audit_emails":
+			if seen["audit_emails"] {
+				return d.Errf("duplicate subdirective 'audit_emails'")
+			}
+			seen["audit_emails"] = true
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.AuditEmails = true
 		case "frame_ancestors":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -197,6 +207,7 @@ func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) er
 //	    link_base <url>
 //	    max_links <n>            # default 3
 //	    lobby_timeout <duration> # default 2m
+//	    audit_emails             # names and emails in audit lines
 //	    room      <id> [<name>]  # repeatable; made at start-up if missing
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -229,6 +240,15 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "lobby_timeout":
 			err = durationArg(d, seen, &a.LobbyTimeout)
+		case "audit_emails":
+			if seen["audit_emails"] {
+				return d.Errf("duplicate subdirective 'audit_emails'")
+			}
+			seen["audit_emails"] = true
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AuditEmails = true
 		case "room":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {

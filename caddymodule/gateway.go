@@ -92,6 +92,10 @@ type Gateway struct {
 	// cookie then becomes SameSite=None; Secure; Partitioned. Default: no framing.
 	FrameAncestors []string `json:"frame_ancestors,omitempty"`
 
+	// AuditEmails adds the guest's name and email to the audit lines of guest
+	// events (guestgate.audit). Default: off, ids only.
+	AuditEmails bool `json:"audit_emails,omitempty"`
+
 	// Retention is how long a guest record (name, email, link, state) is kept
 	// after the redemption, enforced with Badger's TTL; at least session_max.
 	// Default: 720h (30 days).
@@ -232,6 +236,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	lookups, requests := g.RateLimit.budgets()
 	g.gw, err = entrypage.New(entrypage.Config{

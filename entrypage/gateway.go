@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -48,6 +49,12 @@ type Config struct {
 	// Requests limits, per client IP, guest page requests and requests without a
 	// valid session (flooding). Zero: no limit.
 	Requests Budget
+	// OnRedeem, if set, is told of every entry form post: its result (Redeem*)
+	// and how long it took.
+	OnRedeem func(result string, took time.Duration)
+	// OnGate, if set, is told of every gate decision (Gate* or the data-reason
+	// of the refusal).
+	OnGate func(result string)
 	// FrameAncestors lets the guest pages and the room be framed by these origins
 	// (a room embedded in an LMS): the session cookie becomes SameSite=None;
 	// Secure; Partitioned, and the pages' CSP names them in frame-ancestors.
@@ -70,6 +77,8 @@ type Gateway struct {
 	onID     func(*http.Request, *token.Claims)
 	onErr    func(*http.Request, error)
 	clientIP func(*http.Request) string
+	onRedeem func(string, time.Duration)
+	onGate   func(string)
 	lookups  *limiter
 	requests *limiter
 	framed   bool
@@ -100,7 +109,7 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
-		clientIP: c.ClientIP, lookups: newLimiter(c.Lookups, c.Service.Now),
+		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
 	}
 	if g.clientIP == nil {
@@ -118,12 +127,22 @@ func New(c Config) (*Gateway, error) {
 // cookies, and carrying the guest's identity headers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
 	if rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/"); ok {
+		if r.Method == http.MethodPost && g.onRedeem != nil {
+			start := time.Now()
+			var o *outcome
+			w, r, o = track(w, r)
+			defer g.observeRedeem(o, start)
+		}
 		if !g.requests.allow(g.clientIP(r)) {
 			return g.rateLimited(w, r, g.requests.budget)
 		}
 		return g.serveGuestPage(w, r, rest)
 	}
-	return g.gate(w, r, next)
+	result, err := g.gate(w, r, next)
+	if g.onGate != nil {
+		g.onGate(result)
+	}
+	return err
 }
 
 // remoteHost is the host part of r.RemoteAddr.
@@ -328,39 +347,40 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 }
 
 // gate is steps 1 to 7 of DESIGN section 2.
-func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
+// It returns the decision (Gate* or the refusal's data-reason) for metrics.
+func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) (string, error) {
 	stripIdentityHeaders(r.Header)
 	c := g.currentSession(r)
 	stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
 	if c == nil {
 		if !g.requests.allow(g.clientIP(r)) {
-			return g.rateLimited(w, r, g.requests.budget)
+			return ReasonRateLimited, g.rateLimited(w, r, g.requests.budget)
 		}
 		if g.pass {
-			return next(w, r)
+			return GatePassed, next(w, r)
 		}
-		return g.pages.Message(w, r, ReasonNoSession, "")
+		return ReasonNoSession, g.pages.Message(w, r, ReasonNoSession, "")
 	}
 	_, guest, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
-			return g.pages.Message(w, r, reason, "")
+			return reason, g.pages.Message(w, r, reason, "")
 		}
-		return g.internal(w, r, err)
+		return GateError, g.internal(w, r, err)
 	}
 	if c.State != guestlink.StateAdmitted {
 		// A waiting session opens only the lobby; once a moderator admitted the
 		// guest, the first request upgrades it.
 		if guest.State != guestlink.StateAdmitted {
-			return g.pages.Message(w, r, ReasonNotAllowed, g.lobbyURL())
+			return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.lobbyURL())
 		}
 		if c, err = g.upgrade(w, r, c); err != nil {
-			return g.internal(w, r, err)
+			return GateError, g.internal(w, r, err)
 		}
 	}
 	path, ok := CleanPath(r.URL.EscapedPath())
 	if !ok || !g.allow.Match(path, c.Room) {
-		return g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
+		return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
 	}
 	g.renew(w, r, c)
 	h := r.Header
@@ -375,7 +395,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	if isUpgrade(r) {
 		w = &watchedWriter{ResponseWriter: w, g: g, c: c, state: guest.State}
 	}
-	return next(w, r)
+	return GateAllowed, next(w, r)
 }
 
 // isIdentityHeader reports whether a header name is, or could be read by a

@@ -153,6 +153,7 @@ func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back str
 	if !ok {
 		m, reason = messages[ReasonBadRequest], ReasonBadRequest
 	}
+	noteReason(r, reason)
 	return p.render(w, r, "message.html", m.status, map[string]any{
 		"Title": m.heading, "Reason": reason, "Heading": m.heading, "Text": m.text, "Back": back,
 	})

@@ -20,6 +20,26 @@ type Service struct {
 	// Retention is how long a guest record is kept after the redemption
 	// (retention); DefaultRetention if 0.
 	Retention time.Duration
+	// Events, if set, is told of every state change made through the Service,
+	// after it committed. It must not block (queue, don't deliver).
+	Events func(Event)
+}
+
+// emit tells Events of a change.
+func (s *Service) emit(ctx context.Context, e Event) {
+	if s.Events == nil {
+		return
+	}
+	e.ID = NewID("e")
+	e.Time = s.now()
+	if e.Actor == "" {
+		e.Actor = ActorFrom(ctx)
+	}
+	s.Events(e)
+}
+
+func (s *Service) emitGuest(ctx context.Context, typ string, g Guest) {
+	s.emit(ctx, Event{Type: typ, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
 }
 
 func (s *Service) lobbySince() time.Time {
@@ -46,7 +66,29 @@ func (s *Service) PutRoom(ctx context.Context, id string, spec RoomSpec) (Room, 
 	if err != nil {
 		return Room{}, false, err
 	}
-	return s.Store.PutRoom(ctx, id, spec, s.now())
+	r, created, err := s.Store.PutRoom(ctx, id, spec, s.now())
+	if err == nil {
+		s.emit(ctx, Event{Type: EventRoomPut, Room: r.ID})
+	}
+	return r, created, err
+}
+
+// DeleteRoom deletes room id with its links and guests.
+func (s *Service) DeleteRoom(ctx context.Context, id string) error {
+	err := s.Store.DeleteRoom(ctx, id)
+	if err == nil {
+		s.emit(ctx, Event{Type: EventRoomDeleted, Room: id})
+	}
+	return err
+}
+
+// DeleteLink deletes a link at once and for good.
+func (s *Service) DeleteLink(ctx context.Context, roomID, linkID string) error {
+	err := s.Store.DeleteLink(ctx, roomID, linkID)
+	if err == nil {
+		s.emit(ctx, Event{Type: EventLinkDeleted, Room: roomID, Link: linkID})
+	}
+	return err
 }
 
 // Room returns room id and its links.
@@ -61,7 +103,15 @@ func (s *Service) Room(ctx context.Context, id string) (Room, []Link, error) {
 
 // SetGuestAccess switches guest access of room id on or off.
 func (s *Service) SetGuestAccess(ctx context.Context, id string, on bool) (Room, error) {
-	return s.Store.SetGuestAccess(ctx, id, on, s.now())
+	r, err := s.Store.SetGuestAccess(ctx, id, on, s.now())
+	if err == nil {
+		typ := EventAccessOff
+		if on {
+			typ = EventAccessOn
+		}
+		s.emit(ctx, Event{Type: typ, Room: id})
+	}
+	return r, err
 }
 
 // CreateLink validates spec and adds a link to room roomID.
@@ -70,7 +120,11 @@ func (s *Service) CreateLink(ctx context.Context, roomID string, spec LinkSpec) 
 	if err != nil {
 		return Link{}, err
 	}
-	return s.Store.AddLink(ctx, l, s.Limit())
+	l, err = s.Store.AddLink(ctx, l, s.Limit())
+	if err == nil {
+		s.emit(ctx, Event{Type: EventLinkCreated, Room: roomID, Link: l.ID})
+	}
+	return l, err
 }
 
 // OpenLink finds the link with token and says whether a guest may use it now:
@@ -97,7 +151,11 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 		keep = DefaultRetention
 	}
 	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(keep)}
-	return s.Store.Redeem(ctx, token, g, now)
+	r, l, g, err := s.Store.Redeem(ctx, token, g, now)
+	if err == nil {
+		s.emit(WithActor(ctx, "guest"), Event{Type: EventGuestRedeemed, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
+	}
+	return r, l, g, err
 }
 
 // Lobby lists the guests waiting in room roomID whose lobby page is open (seen
@@ -108,13 +166,32 @@ func (s *Service) Lobby(ctx context.Context, roomID string) ([]Guest, error) {
 
 // AdmitAll admits every guest Lobby lists.
 func (s *Service) AdmitAll(ctx context.Context, roomID string) ([]Guest, error) {
-	return s.Store.AdmitAll(ctx, roomID, s.lobbySince(), s.now())
+	gs, err := s.Store.AdmitAll(ctx, roomID, s.lobbySince(), s.now())
+	for _, g := range gs {
+		s.emitGuest(ctx, EventGuestAdmitted, g)
+	}
+	return gs, err
 }
 
 // Decide moves a guest to state to (StateAdmitted, StateDeclined, StateRemoved or
 // StateLeft) by Transition's rules.
+// Guests who leave are their own actors.
 func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest, error) {
-	return s.Store.SetGuestState(ctx, roomID, guestID, to, s.now())
+	now := s.now()
+	g, err := s.Store.SetGuestState(ctx, roomID, guestID, to, now)
+	if err == nil && g.UpdatedAt.Equal(now) { // this call made the change
+		switch to {
+		case StateAdmitted:
+			s.emitGuest(ctx, EventGuestAdmitted, g)
+		case StateDeclined:
+			s.emitGuest(ctx, EventGuestDeclined, g)
+		case StateRemoved:
+			s.emitGuest(ctx, EventGuestRemoved, g)
+		case StateLeft:
+			s.emitGuest(WithActor(ctx, "guest"), EventGuestLeft, g)
+		}
+	}
+	return g, err
 }
 
 // Seen records that the guest's lobby page is open and returns the guest.

@@ -54,7 +54,8 @@ type Store interface {
 	Session(ctx context.Context, roomID, linkID, guestID string) (Room, Guest, error)
 
 	// SetGuestState moves a guest of the room to state to by Transition's rules
-	// (admit, decline, remove, left) and returns the guest as it now is;
+	// (admit, decline, remove, left) and returns the guest as it now is: its
+	// UpdatedAt equals now exactly when this call changed the state.
 	// ErrGuestNotFound, ErrAlreadyDecided. Waiters on the guest are woken.
 	SetGuestState(ctx context.Context, roomID, guestID, to string, now time.Time) (Guest, error)
 	// AdmitAll admits every waiting guest of the room last seen at or after
@@ -74,6 +75,9 @@ type Store interface {
 	// when ctx ends (then with the current guest and no error); ErrGuestNotFound.
 	WaitGuest(ctx context.Context, roomID, guestID, state string) (Guest, error)
 
+	// Stats counts what the store holds, for metrics.
+	Stats(ctx context.Context) (Stats, error)
+
 	// Secret returns the random secret called name, of size bytes, made and stored
 	// the first time it is asked for (for example the session signing key).
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
@@ -89,4 +93,9 @@ func InitialState(r Room) string {
 		return StateWaiting
 	}
 	return StateAdmitted
+}
+
+// Stats are the store's counts, for metrics gauges.
+type Stats struct {
+	Rooms, Links, GuestsWaiting int
 }

@@ -1120,3 +1120,41 @@ func TestLobbyPersistenceAcrossReopen(t *testing.T) {
 		t.Error("expiry lost across reopen")
 	}
 }
+
+func TestStats(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if st, err := s.Stats(ctx); err != nil || st != (guestlink.Stats{}) {
+		t.Fatalf("empty store: %+v, %v", st, err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, _, err := s.PutRoom(ctx, id, guestlink.RoomSpec{Name: id, Admission: guestlink.AdmissionModerator}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetGuestAccess(ctx, id, true, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := guestlink.LinkSpec{Name: "x"}.NewLink("a", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddLink(ctx, l, 3); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 3; i++ {
+		_, _, g, err := s.Redeem(ctx, l.Token, guestlink.Guest{ID: guestlink.NewID("g"), Name: "n", Email: "e@x.test"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, g.ID)
+	}
+	if _, err := s.SetGuestState(ctx, "a", ids[0], guestlink.StateAdmitted, t0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if want := (guestlink.Stats{Rooms: 2, Links: 1, GuestsWaiting: 2}); err != nil || st != want {
+		t.Fatalf("Stats = %+v, %v; want %+v", st, err, want)
+	}
+}

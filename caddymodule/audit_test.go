@@ -1,0 +1,75 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+func TestAuditSink(t *testing.T) {
+	e := guestlink.Event{
+		ID: "e_1", Type: guestlink.EventGuestRedeemed, Room: "demo", Link: "l_1", Guest: "g_1",
+		Actor: "guest", GuestName: "Ada", GuestEmail: "ada@example.com",
+	}
+	for _, emails := range []bool{false, true} {
+		core, logs := observer.New(zap.InfoLevel)
+		var forwarded []guestlink.Event
+		auditSink(zap.New(core), emails, func(e guestlink.Event) { forwarded = append(forwarded, e) })(e)
+		entries := logs.All()
+		if len(entries) != 1 || entries[0].Message != "guest.redeemed" || len(forwarded) != 1 {
+			t.Fatalf("emails=%v: entries %v, forwarded %v", emails, entries, forwarded)
+		}
+		f := entries[0].ContextMap()
+		if f["room"] != "demo" || f["link"] != "l_1" || f["guest"] != "g_1" || f["actor"] != "guest" || f["event_id"] != "e_1" {
+			t.Errorf("fields %v", f)
+		}
+		_, hasEmail := f["guest_email"]
+		_, hasName := f["guest_name"]
+		if hasEmail != emails || hasName != emails {
+			t.Errorf("audit_emails=%v but email present=%v name present=%v", emails, hasEmail, hasName)
+		}
+	}
+	// A room event has no guest fields at all.
+	core, logs := observer.New(zap.InfoLevel)
+	auditSink(zap.New(core), true, nil)(guestlink.Event{Type: guestlink.EventAccessOff, Room: "demo", Actor: "api-key:abcd1234"})
+	if f := logs.All()[0].ContextMap(); f["actor"] != "api-key:abcd1234" || f["guest_email"] != nil || f["link"] != nil {
+		t.Errorf("room event fields %v", f)
+	}
+}
+
+func TestMetricsRegisterTwiceAndCount(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if err := registerMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := registerMetrics(reg); err != nil { // a second handler in the same config
+		t.Fatalf("second registration: %v", err)
+	}
+	before := testutil.ToFloat64(metrics.redemptions.WithLabelValues("used_up"))
+	observeRedemption("used_up", 3*time.Millisecond)
+	observeGate("not-allowed")
+	if got := testutil.ToFloat64(metrics.redemptions.WithLabelValues("used_up")); got != before+1 {
+		t.Fatalf("redemptions used_up = %v, want %v", got, before+1)
+	}
+	n, err := testutil.GatherAndCount(reg, "guestgate_gate_decisions_total", "guestgate_redemption_duration_seconds", "guestgate_rooms")
+	if err != nil || n < 3 {
+		t.Fatalf("gathered %d series, %v", n, err)
+	}
+	mfs, _ := reg.Gather()
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	for _, want := range []string{"guestgate_redemptions_total", "guestgate_gate_decisions_total", "guestgate_rooms", "guestgate_links", "guestgate_guests_waiting", "guestgate_redemption_duration_seconds"} {
+		if !strings.Contains(strings.Join(names, " "), want) {
+			t.Errorf("metric %s missing from %v", want, names)
+		}
+	}
+}
