@@ -65,6 +65,7 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	guest_gateway [<matcher>] {
 //	    store           <dir>
 //	    signing_key     <key>            # repeatable, newest first
+//	    identity_key    <base64 seed>    # Ed25519 for X-Guest-Token; default: kept in the store
 //	    prefix          <path>           # default /guest
 //	    room_path       <path>           # default /rooms/{room}
 //	    allow           <patterns...>    # repeatable
@@ -100,6 +101,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			g.SigningKeys = append(g.SigningKeys, args[0])
 		case "prefix":
 			err = oneArg(d, seen, &g.Prefix)
+		case "identity_key":
+			err = oneArg(d, seen, &g.IdentityKey)
 		case "room_path":
 			err = oneArg(d, seen, &g.RoomPath)
 		case "allow":

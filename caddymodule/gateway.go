@@ -5,6 +5,7 @@
 package caddymodule
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,6 +53,13 @@ type Gateway struct {
 	// {file./run/secrets/key} are resolved. Default: a random key made once and
 	// kept in the store.
 	SigningKeys []string `json:"signing_keys,omitempty"`
+
+	// IdentityKey is the Ed25519 key that signs the X-Guest-Token identity token
+	// sent upstream: the base64 (standard or URL alphabet) of a 32-byte seed;
+	// placeholders are resolved. Its public key is served as a JWKS at
+	// {prefix}/.well-known/jwks.json. Default: a key made once and kept in the
+	// store.
+	IdentityKey string `json:"identity_key,omitempty"`
 
 	// Prefix is the path under which guest pages are served. Default: "/guest".
 	Prefix string `json:"prefix,omitempty"`
@@ -226,6 +234,10 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		}
 		keys = [][]byte{k}
 	}
+	identity, err := g.identity(ctx, store)
+	if err != nil {
+		return err
+	}
 	csrfKey, err := store.Secret(ctx, "csrf-key", 32)
 	if err != nil {
 		return fmt.Errorf("loading the anti-CSRF key: %w", err)
@@ -242,25 +254,54 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	}
 	lookups, requests := g.RateLimit.budgets()
 	g.gw, err = entrypage.New(entrypage.Config{
-		ClientIP:       clientIP,
-		Lookups:        lookups,
-		Requests:       requests,
-		FrameAncestors: g.FrameAncestors,
-		Service:        &guestlink.Service{Store: store, Now: time.Now, Retention: time.Duration(g.Retention)},
+		Service: &guestlink.Service{
+			Store: store, Now: time.Now, Retention: time.Duration(g.Retention),
+			Events: auditSink(auditLogger(), g.AuditEmails, nil),
+		},
 		Tokens:         tokens,
+		Identity:       identity,
 		CSRFKey:        csrfKey,
 		Prefix:         g.Prefix,
 		RoomPath:       g.RoomPath,
 		Allow:          allow,
 		SameSite:       sameSiteModes[g.SameSite],
+		ClientIP:       clientIP,
+		Lookups:        lookups,
+		Requests:       requests,
+		FrameAncestors: g.FrameAncestors,
+		OnRedeem:       observeRedemption,
+		OnGate:         observeGate,
+		OnIdentity:     setPlaceholders,
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
-		OnIdentity:          setPlaceholders,
 		OnError: func(r *http.Request, err error) {
 			g.logger.Error("guest request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
 	})
 	return err
+}
+
+// identity makes the signer of X-Guest-Token from identity_key or the store.
+func (g *Gateway) identity(ctx caddy.Context, store guestlink.Store) (*token.Identity, error) {
+	var seed []byte
+	if g.IdentityKey != "" {
+		v := resolveSecret(g.IdentityKey)
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if seed, err = enc.DecodeString(v); err == nil {
+				break
+			}
+		}
+		if err != nil || len(seed) != 32 {
+			return nil, errors.New("identity_key: must be the base64 of 32 bytes (an Ed25519 seed), e.g. from 'openssl rand -base64 32'")
+		}
+	} else {
+		var err error
+		if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {
+			return nil, fmt.Errorf("loading the generated identity key: %w", err)
+		}
+	}
+	return token.NewIdentity(seed, "guestgate")
 }
 
 // check holds the pure checks shared by Provision and Validate.

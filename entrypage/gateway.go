@@ -55,6 +55,9 @@ type Config struct {
 	// OnGate, if set, is told of every gate decision (Gate* or the data-reason
 	// of the refusal).
 	OnGate func(result string)
+	// Identity, if set, signs the X-Guest-Token header sent upstream, and its
+	// public key is served at {prefix}/.well-known/jwks.json.
+	Identity *token.Identity
 	// FrameAncestors lets the guest pages and the room be framed by these origins
 	// (a room embedded in an LMS): the session cookie becomes SameSite=None;
 	// Secure; Partitioned, and the pages' CSP names them in frame-ancestors.
@@ -79,6 +82,7 @@ type Gateway struct {
 	clientIP func(*http.Request) string
 	onRedeem func(string, time.Duration)
 	onGate   func(string)
+	identity *token.Identity
 	lookups  *limiter
 	requests *limiter
 	framed   bool
@@ -109,7 +113,7 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
-		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, lookups: newLimiter(c.Lookups, c.Service.Now),
+		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
 	}
 	if g.clientIP == nil {
@@ -189,6 +193,13 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		return nil
 	case rest == "leave":
 		return g.leave(w, r)
+	case rest == ".well-known/jwks.json" && g.identity != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(g.identity.JWKS())
+		}
+		return nil
 	case rest == "lobby" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		return g.lobbyPage(w, r)
 	case rest == "lobby/status" && r.Method == http.MethodGet:
@@ -389,6 +400,13 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	h.Set("X-Guest-Link", c.LinkID)
 	h.Set("X-Guest-Name", headerEscape(c.Name))
 	h.Set("X-Guest-Email", headerEscape(c.Email))
+	if g.identity != nil {
+		tok, err := g.identity.Token(c, g.svc.Now())
+		if err != nil {
+			return GateError, g.internal(w, r, err)
+		}
+		h.Set("X-Guest-Token", tok)
+	}
 	if g.onID != nil {
 		g.onID(r, c)
 	}

@@ -98,4 +98,3 @@ func (c *watchedConn) CloseWrite() error {
 	}
 	return nil
 }
-

@@ -2,6 +2,9 @@ package integration
 
 import (
 	"bufio"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
@@ -49,6 +54,39 @@ func identityHeaders(h http.Header) map[string][]string {
 	return out
 }
 
+// verifyIdentityToken checks the X-Guest-Token the upstream got as a backend
+// would: with the key from the gateway's JWKS, EdDSA pinned, and the claims
+// matching the other identity headers.
+func verifyIdentityToken(t testing.TB, b *browser, h http.Header, room, link, name, email string) {
+	t.Helper()
+	jwks := b.get("/guest/.well-known/jwks.json")
+	var set struct {
+		Keys []struct{ Kty, Crv, Kid, X string } `json:"keys"`
+	}
+	if jwks.Status != http.StatusOK || json.Unmarshal([]byte(jwks.Body), &set) != nil || len(set.Keys) != 1 {
+		t.Fatalf("JWKS: %d %q", jwks.Status, jwks.Body)
+	}
+	x, err := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+	if err != nil || set.Keys[0].Kty != "OKP" || set.Keys[0].Crv != "Ed25519" {
+		t.Fatalf("JWK %+v", set.Keys[0])
+	}
+	var c struct {
+		jwt.RegisteredClaims
+		Room   string `json:"room"`
+		LinkID string `json:"lid"`
+		Name   string `json:"name"`
+		Email  string `json:"email"`
+	}
+	_, err = jwt.ParseWithClaims(h.Get("X-Guest-Token"), &c, func(*jwt.Token) (any, error) { return ed25519.PublicKey(x), nil },
+		jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience("guestgate-upstream"), jwt.WithIssuer("guestgate"), jwt.WithExpirationRequired())
+	if err != nil {
+		t.Fatalf("X-Guest-Token does not verify with the JWKS: %v", err)
+	}
+	if c.Subject != h.Get("X-Guest-Id") || c.Room != room || c.LinkID != link || c.Name != name || c.Email != email {
+		t.Errorf("X-Guest-Token claims %+v do not match the guest", c)
+	}
+}
+
 // TestGuestReachesRoomWithIdentity: the redeemed guest reaches the room; the
 // upstream gets exactly the gateway's identity headers (name and email
 // percent-encoded UTF-8), other cookies, and neither the gateway's cookies nor
@@ -86,9 +124,10 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 		if id := up.Header.Values("X-Guest-Id"); len(id) != 1 || !guestlink.ValidID("g", id[0]) {
 			t.Errorf("GET %s: upstream X-Guest-Id = %q, want one guest id", path, id)
 		}
-		if n := len(identityHeaders(up.Header)); n != 5 {
-			t.Errorf("GET %s: upstream identity headers %v, want exactly the 5 of the gateway", path, identityHeaders(up.Header))
+		if n := len(identityHeaders(up.Header)); n != 6 {
+			t.Errorf("GET %s: upstream identity headers %v, want exactly the 6 of the gateway", path, identityHeaders(up.Header))
 		}
+		verifyIdentityToken(t, b, up.Header, "demo", l.ID, "Zoë Ada", "zoe@example.com")
 		cookies := strings.Join(up.Header.Values("Cookie"), "; ")
 		if strings.Contains(cookies, "guestgate") {
 			t.Errorf("GET %s: the upstream saw the gateway's cookies: %q", path, cookies)
@@ -124,8 +163,8 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 	if got := up.Header.Get("X-Guest-Id"); got == "g_aaaaaaaaaaaaaaaa" {
 		t.Errorf("the forged X-Guest-Id reached the upstream")
 	}
-	if got := identityHeaders(up.Header); len(got) != 5 {
-		t.Errorf("guest with forged headers: upstream identity headers %v, want exactly the gateway's 5", got)
+	if got := identityHeaders(up.Header); len(got) != 6 {
+		t.Errorf("guest with forged headers: upstream identity headers %v, want exactly the gateway's 6", got)
 	}
 	for k, v := range up.Header {
 		for _, vv := range v {
@@ -190,8 +229,8 @@ func TestForgedHeadersPassMode(t *testing.T) {
 		t.Fatalf("guest in pass mode: %d, want 200 from the upstream", status)
 	}
 	up := g.up.last(t)
-	if got := identityHeaders(up.Header); len(got) != 5 || up.Header.Get("X-Guest-Name") != "Zo%C3%AB%20Ada" || up.Header.Get("X-Guest-Room") != "demo" {
-		t.Errorf("guest in pass mode: upstream identity headers %v, want exactly the gateway's 5", got)
+	if got := identityHeaders(up.Header); len(got) != 6 || up.Header.Get("X-Guest-Name") != "Zo%C3%AB%20Ada" || up.Header.Get("X-Guest-Room") != "demo" {
+		t.Errorf("guest in pass mode: upstream identity headers %v, want exactly the gateway's 6", got)
 	}
 	// A guest outside the allowlist is still refused in pass mode.
 	before = g.up.count()

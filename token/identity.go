@@ -1,0 +1,124 @@
+package token
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// IdentityAudience is the "aud" of identity tokens: the room backend.
+const IdentityAudience = "guestgate-upstream"
+
+// IdentityClaims are the claims of the identity token sent upstream in
+// X-Guest-Token: who the guest is, signed so that a backend can verify it
+// instead of trusting the network.
+type IdentityClaims struct {
+	jwt.RegisteredClaims
+	Room   string `json:"room"`
+	LinkID string `json:"lid"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+}
+
+// Identity signs identity tokens with Ed25519 (EdDSA) and publishes the public
+// key as a JWKS. A token is made once per session token (keyed by its jti) and
+// reused until that session token expires, so the upstream sees a stable token
+// and the gate signs at most once per session token lifetime.
+type Identity struct {
+	key    ed25519.PrivateKey
+	kid    string
+	issuer string
+	jwks   []byte
+
+	mu    sync.Mutex
+	cache map[string]identityEntry
+}
+
+type identityEntry struct {
+	tok string
+	exp time.Time
+}
+
+// maxIdentityCache bounds the cache of identity tokens; past it, expired
+// entries go, and if none has expired, all of them (they are re-made on use).
+const maxIdentityCache = 100_000
+
+// NewIdentity returns a signer for the Ed25519 private key made from seed (32
+// bytes), with issuer as "iss".
+func NewIdentity(seed []byte, issuer string) (*Identity, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("token: an identity key seed must be 32 bytes")
+	}
+	key := ed25519.NewKeyFromSeed(seed)
+	pub := key.Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(pub)
+	id := &Identity{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:8]), issuer: issuer, cache: map[string]identityEntry{}}
+	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": id.kid,
+		"x": base64.RawURLEncoding.EncodeToString(pub),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	id.jwks = jwks
+	return id, nil
+}
+
+// JWKS is the JSON Web Key Set with the public key (RFC 7517, RFC 8037).
+func (id *Identity) JWKS() []byte { return id.jwks }
+
+// PublicKey is the key identity tokens verify with.
+func (id *Identity) PublicKey() ed25519.PublicKey { return id.key.Public().(ed25519.PublicKey) }
+
+// Token returns the identity token for the guest session c at now: sub, room,
+// lid, name, email, iss, aud IdentityAudience, iat, exp = c's exp, jti = c's jti,
+// and the header's kid naming the key.
+func (id *Identity) Token(c *Claims, now time.Time) (string, error) {
+	jti := c.ID
+	id.mu.Lock()
+	if e, ok := id.cache[jti]; ok && jti != "" && now.Before(e.exp) {
+		id.mu.Unlock()
+		return e.tok, nil
+	}
+	id.mu.Unlock()
+
+	var exp time.Time
+	if c.ExpiresAt != nil {
+		exp = c.ExpiresAt.Time
+	}
+	ic := IdentityClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: id.issuer, Subject: c.Subject, Audience: jwt.ClaimStrings{IdentityAudience},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), ID: jti,
+		},
+		Room: c.Room, LinkID: c.LinkID, Name: c.Name, Email: c.Email,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ic)
+	t.Header["kid"] = id.kid
+	tok, err := t.SignedString(id.key)
+	if err != nil {
+		return "", err
+	}
+	id.mu.Lock()
+	if len(id.cache) >= maxIdentityCache {
+		for k, e := range id.cache {
+			if !now.Before(e.exp) {
+				delete(id.cache, k)
+			}
+		}
+		if len(id.cache) >= maxIdentityCache {
+			clear(id.cache)
+		}
+	}
+	if jti != "" {
+		id.cache[jti] = identityEntry{tok: tok, exp: exp}
+	}
+	id.mu.Unlock()
+	return tok, nil
+}
