@@ -15,7 +15,9 @@ type Service struct {
 	// MaxLinks is the most links a room may have (max_links); DefaultMaxLinks if 0.
 	MaxLinks int
 	// LobbyTimeout is how long a waiting guest stays listed without a status
-	// request (lobby_timeout); DefaultLobbyTimeout if 0.
+	// request (lobby_timeout); DefaultLobbyTimeout if 0. It must exceed the
+	// longest gap between a lobby page's status requests (about 27 s) plus
+	// SeenInterval, or open pages drop out; the Caddy glue enforces at least 1m.
 	LobbyTimeout time.Duration
 	// Retention is how long a guest record is kept after the redemption
 	// (retention); DefaultRetention if 0.

@@ -17,6 +17,11 @@
       cache: "no-store",
       headers: { "Accept": "application/json" }
     }).then(function (res) {
+      if (res.status >= 500) {
+        // The gateway is restarting or busy: ask again a little later.
+        later(5000);
+        return null;
+      }
       if (!res.ok) {
         // No session any more, removed, or declined: the page itself says why.
         window.location.reload();
