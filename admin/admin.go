@@ -1,7 +1,8 @@
 // Package admin is the moderator API of guestgate (DESIGN section 3) as a plain
 // net/http handler: rooms, the guest access switch, guest links, the lobby and the
-// guest list, in JSON (the guest list also in CSV), behind API-key
-// authentication. It knows nothing of Caddy.
+// guest list, in JSON (the guest list also in CSV), behind API-key or
+// moderator-token authentication (moderator.go), and the Manage guest access page
+// that uses it (ui.go). It knows nothing of Caddy.
 package admin
 
 import (
@@ -36,6 +37,10 @@ type Config struct {
 	LinkBase string
 	// OnError, if set, is told of internal errors; clients see only "internal".
 	OnError func(r *http.Request, err error)
+	// ModeratorKeys are the HS256 secrets of moderator tokens (moderator.go),
+	// each at least MinModeratorKeyLen bytes; several verify side by side, to
+	// rotate. Empty: only API keys are accepted.
+	ModeratorKeys []string
 }
 
 // Handler serves the moderator API.
@@ -46,6 +51,7 @@ type Handler struct {
 	linkBase string
 	onErr    func(*http.Request, error)
 	mux      *http.ServeMux
+	mod      moderatorAuth // moderator.go
 }
 
 // New checks c and returns a Handler.
@@ -66,6 +72,11 @@ func New(c Config) (*Handler, error) {
 	if h.linkBase != "" && !strings.HasSuffix(h.linkBase, "/") {
 		h.linkBase += "/"
 	}
+	var err error
+	if h.mod, err = newModeratorAuth(c.ModeratorKeys); err != nil {
+		return nil, err
+	}
+	h.mux.HandleFunc("GET /api/me", h.me)
 	h.mux.HandleFunc("PUT /api/rooms/{room}", h.putRoom)
 	h.mux.HandleFunc("GET /api/rooms/{room}", h.getRoom)
 	h.mux.HandleFunc("DELETE /api/rooms/{room}", h.deleteRoom)
@@ -86,17 +97,19 @@ func New(c Config) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	actor := "admin-endpoint"
+	if h.servePage(w, r) { // the Manage guest access page: no credentials (ui.go)
+		return
+	}
+	cred := credential{kind: KindAdminEndpoint}
 	if !h.trusted {
-		key, ok := h.authorized(r)
-		if !ok {
+		var ok bool
+		if cred, ok = h.authenticate(r); !ok { // an API key or a moderator token (moderator.go)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
 			return
 		}
-		actor = "api-key:" + key
 	}
-	r = r.WithContext(guestlink.WithActor(r.Context(), actor))
+	r = r.WithContext(withCredential(guestlink.WithActor(r.Context(), cred.actor()), cred))
 	handler, pattern := h.mux.Handler(r)
 	if pattern == "" {
 		// Let the mux tell 404 from 405, but answer in JSON.
@@ -108,6 +121,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, http.StatusNotFound, "not_found", "no such API path", "")
+		return
+	}
+	if !h.permit(w, r, cred, pattern) { // a moderator token: its own rooms only
 		return
 	}
 	h.mux.ServeHTTP(w, r) // sets the path values that Handler does not

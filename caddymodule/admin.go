@@ -28,6 +28,13 @@ type Admin struct {
 	// {file.path}) are resolved.
 	APIKeys []string `json:"api_keys,omitempty"`
 
+	// ModeratorKeys are the HS256 secrets with which room backends sign
+	// moderator tokens (DESIGN section 3): a moderator or host with a token
+	// manages guest access of the token's rooms only, on the Manage guest access
+	// page or through the API. Each at least 32 bytes after placeholders are
+	// resolved; several are all accepted, to rotate. Default: none, only API keys.
+	ModeratorKeys []string `json:"moderator_keys,omitempty"`
+
 	// LinkBase is the start of every link URL, the token is appended, like
 	// "https://rooms.example.com/guest/". Default: the request's scheme and Host
 	// followed by "/guest/".
@@ -51,6 +58,7 @@ type Admin struct {
 
 	storeKey string
 	handler  *admin.Handler
+	entry    *adminEntry // lent to the admin endpoint while provisioned
 	logger   *zap.Logger
 }
 
@@ -90,6 +98,14 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		}
 		keys = append(keys, v)
 	}
+	var modKeys []string
+	for i, k := range a.ModeratorKeys {
+		v := resolveSecret(k)
+		if len(v) < admin.MinModeratorKeyLen {
+			return fmt.Errorf("moderator_key %d: must be at least %d bytes after placeholders are resolved, got %d", i+1, admin.MinModeratorKeyLen, len(v))
+		}
+		modKeys = append(modKeys, v)
+	}
 	key, err := storeKey(a.Store)
 	if err != nil {
 		return err
@@ -119,12 +135,18 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		}
 	}
 	a.handler, err = admin.New(admin.Config{
-		Service: svc, APIKeys: keys, LinkBase: a.LinkBase,
+		Service: svc, APIKeys: keys, ModeratorKeys: modKeys, LinkBase: a.LinkBase,
 		OnError: func(r *http.Request, err error) {
 			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// The admin endpoint (caddy guestgate ...) follows this handler's settings.
+	a.entry = &adminEntry{svc: svc, linkBase: a.LinkBase}
+	registerAdmin(key, a.entry)
+	return nil
 }
 
 func (a *Admin) check() error {
@@ -157,6 +179,10 @@ func (a *Admin) Validate() error { return a.check() }
 // Cleanup releases this config's use of the shared store. It works after a failed
 // Provision too.
 func (a *Admin) Cleanup() error {
+	if a.entry != nil {
+		unregisterAdmin(a.storeKey, a.entry)
+		a.entry = nil
+	}
 	if a.storeKey == "" {
 		return nil
 	}

@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"regexp"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/guestgate/guestgate/entrypage"
 )
 
 func init() {
@@ -81,6 +84,12 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	        lookups  <events> <window>   # default 30 1m
 //	        requests <events> <window>   # default 3000 1m
 //	    }
+//	    theme {
+//	        title     <text>             # above the card and in <title>
+//	        logo      <file>             # PNG, JPEG, GIF, WebP or SVG, at most 512 KiB
+//	        accent    "#rrggbb"          # quoted: # starts a comment; or rrggbb
+//	        templates <dir>              # *.html overriding the embedded templates
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -138,6 +147,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			g.FrameAncestors = append(g.FrameAncestors, args...)
 		case "rate_limit":
 			err = parseRateLimit(d, seen, g)
+		case "theme":
+			err = parseTheme(d, seen, g)
 		case "same_site":
 			if err = oneArg(d, seen, &g.SameSite); err == nil {
 				if _, ok := sameSiteModes[g.SameSite]; !ok {
@@ -202,11 +213,65 @@ func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) er
 	return nil
 }
 
+var bareHexColour = regexp.MustCompile(`^(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// parseTheme reads a theme block.
+func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error {
+	if seen["theme"] {
+		return d.Errf("duplicate subdirective 'theme'")
+	}
+	seen["theme"] = true
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	g.Theme = new(Theme)
+	inner := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var dst *string
+		switch name {
+		case "title":
+			dst = &g.Theme.Title
+		case "logo":
+			dst = &g.Theme.Logo
+		case "accent":
+			dst = &g.Theme.Accent
+		case "templates":
+			dst = &g.Theme.Templates
+		default:
+			return d.Errf("unrecognized theme option '%s'", name)
+		}
+		if inner[name] {
+			return d.Errf("duplicate theme option '%s'", name)
+		}
+		inner[name] = true
+		args := d.RemainingArgs()
+		if len(args) != 1 {
+			if name == "accent" && len(args) == 0 {
+				return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
+			}
+			return d.ArgErr()
+		}
+		*dst = args[0]
+	}
+	if a := g.Theme.Accent; bareHexColour.MatchString(a) {
+		// accent 1f5fbf: the unquoted form without the comment sign.
+		g.Theme.Accent = "#" + a
+	}
+	if a := g.Theme.Accent; a != "" {
+		if _, err := entrypage.CheckAccent(a); err != nil {
+			return d.Errf("%v", err)
+		}
+	}
+	return nil
+}
+
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	guest_admin [<matcher>] {
 //	    store     <dir>
 //	    api_key   <key>          # repeatable, at least one
+//	    moderator_key <key>      # repeatable; HS256 secret of moderator tokens
 //	    link_base <url>
 //	    max_links <n>            # default 3
 //	    lobby_timeout <duration> # default 2m
@@ -230,6 +295,12 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.APIKeys = append(a.APIKeys, args[0])
+		case "moderator_key":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			a.ModeratorKeys = append(a.ModeratorKeys, args[0])
 		case "link_base":
 			err = oneArg(d, seen, &a.LinkBase)
 		case "max_links":

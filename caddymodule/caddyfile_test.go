@@ -67,6 +67,21 @@ func TestGatewayCaddyfile(t *testing.T) {
 		{name: "bad same_site", input: "guest_gateway {\n\tsame_site loose\n}", wantErr: "same_site: must be 'lax', 'strict' or 'none', got 'loose', at Testfile:2"},
 		{name: "allow without patterns", input: "guest_gateway {\n\tallow\n}", wantErr: "wrong argument count or unexpected line ending after 'allow', at Testfile:2"},
 		{name: "inline argument", input: "guest_gateway /x", wantErr: "wrong argument count"},
+		{
+			name:  "theme",
+			input: "guest_gateway {\n\ttheme {\n\t\ttitle \"Acme Academy\"\n\t\tlogo /etc/guestgate/logo.png\n\t\taccent \"#126B3A\"\n\t\ttemplates /etc/guestgate/templates\n\t}\n}",
+			want:  Gateway{Theme: &Theme{Title: "Acme Academy", Logo: "/etc/guestgate/logo.png", Accent: "#126B3A", Templates: "/etc/guestgate/templates"}},
+		},
+		{name: "theme accent without #", input: "guest_gateway {\n\ttheme {\n\t\taccent 15b\n\t}\n}", want: Gateway{Theme: &Theme{Accent: "#15b"}}},
+		{name: "theme accent unquoted", input: "guest_gateway {\n\ttheme {\n\t\taccent #126b3a\n\t}\n}", wantErr: `theme accent: missing colour; quote it, as in accent "#1f5fbf", since # starts a comment in a Caddyfile, at Testfile:3`},
+		{name: "theme accent too light", input: "guest_gateway {\n\ttheme {\n\t\taccent \"#ffcc00\"\n\t}\n}", wantErr: `theme accent "#ffcc00": white button text on it has a contrast of 1.5`},
+		{name: "theme accent not a colour", input: "guest_gateway {\n\ttheme {\n\t\taccent blue\n\t}\n}", wantErr: `theme accent "blue": must be a colour like #1f5fbf`},
+		{name: "theme unknown option", input: "guest_gateway {\n\ttheme {\n\t\tfont Comic\n\t}\n}", wantErr: "unrecognized theme option 'font', at Testfile:3"},
+		{name: "theme missing argument", input: "guest_gateway {\n\ttheme {\n\t\tlogo\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'logo', at Testfile:3"},
+		{name: "theme extra argument", input: "guest_gateway {\n\ttheme {\n\t\ttitle Acme Academy\n\t}\n}", wantErr: "wrong argument count"},
+		{name: "theme duplicate option", input: "guest_gateway {\n\ttheme {\n\t\ttitle A\n\t\ttitle B\n\t}\n}", wantErr: "duplicate theme option 'title', at Testfile:4"},
+		{name: "theme duplicate block", input: "guest_gateway {\n\ttheme {\n\t\ttitle A\n\t}\n\ttheme {\n\t\ttitle B\n\t}\n}", wantErr: "duplicate subdirective 'theme', at Testfile:5"},
+		{name: "theme inline argument", input: "guest_gateway {\n\ttheme dark\n}", wantErr: "wrong argument count"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Gateway
@@ -99,6 +114,8 @@ func TestAdminCaddyfile(t *testing.T) {
 				store /var/lib/guestgate
 				api_key {env.GUESTGATE_API_KEY}
 				api_key second-key-0123456789
+				moderator_key {env.GUESTGATE_MODERATOR_KEY}
+				moderator_key {file./run/secrets/old-moderator-key}
 				link_base https://rooms.example.com/guest/
 				max_links 5
 				lobby_timeout 90s
@@ -107,12 +124,15 @@ func TestAdminCaddyfile(t *testing.T) {
 			}`,
 			want: Admin{
 				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
-				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
+				ModeratorKeys: []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
+				LinkBase:      "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
 				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
 			},
 		},
 		{name: "unknown subdirective", input: "guest_admin {\n\tmoderators 3\n}", wantErr: "unrecognized subdirective 'moderators', at Testfile:2"},
 		{name: "missing api_key value", input: "guest_admin {\n\tapi_key\n}", wantErr: "wrong argument count or unexpected line ending after 'api_key', at Testfile:2"},
+		{name: "missing moderator_key value", input: "guest_admin {\n\tmoderator_key\n}", wantErr: "wrong argument count or unexpected line ending after 'moderator_key', at Testfile:2"},
+		{name: "moderator_key with two values", input: "guest_admin {\n\tmoderator_key a b\n}", wantErr: "wrong argument count"},
 		{name: "duplicate link_base", input: "guest_admin {\n\tlink_base https://a/\n\tlink_base https://b/\n}", wantErr: "duplicate subdirective 'link_base', at Testfile:3"},
 		{name: "duplicate store", input: "guest_admin {\n\tstore a\n\tstore b\n}", wantErr: "duplicate subdirective 'store', at Testfile:3"},
 		{name: "bad max_links", input: "guest_admin {\n\tmax_links 0\n}", wantErr: "max_links: must be a whole number of at least 1, got '0', at Testfile:2"},
@@ -151,6 +171,8 @@ func TestValidate(t *testing.T) {
 		{"short ttl", Gateway{TokenTTL: caddy.Duration(time.Second)}, "token_ttl: must be at least 1m"},
 		{"session shorter than token", Gateway{TokenTTL: caddy.Duration(time.Hour), SessionMax: caddy.Duration(time.Minute)}, "session_max"},
 		{"retention shorter than session", Gateway{Retention: caddy.Duration(time.Hour)}, "retention: must not be shorter than session_max"},
+		{"theme accent too light", Gateway{Theme: &Theme{Accent: "#eeeeee"}}, "theme accent \"#eeeeee\": white button text"},
+		{"theme accent fine", Gateway{Theme: &Theme{Accent: "#126b3a"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g

@@ -104,6 +104,13 @@ type Gateway struct {
 	// events (guestgate.audit). Default: off, ids only.
 	AuditEmails bool `json:"audit_emails,omitempty"`
 
+	// Theme styles the guest pages (entry, lobby and message pages): a title,
+	// a logo, an accent colour, and templates that replace the embedded ones.
+	// Its files are read and its templates tried at provision, so a missing
+	// logo or a broken template is a configuration error. Default: the plain
+	// embedded look.
+	Theme *Theme `json:"theme,omitempty"`
+
 	// Retention is how long a guest record (name, email, link, state) is kept
 	// after the redemption, enforced with Badger's TTL; at least session_max.
 	// Default: 720h (30 days).
@@ -197,6 +204,38 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// Theme is the theme block of guest_gateway. Every field is optional.
+type Theme struct {
+	// Title is shown above the card of every guest page and in the page title,
+	// like the site's name.
+	Title string `json:"title,omitempty"`
+
+	// Logo is the path of an image file (PNG, JPEG, GIF, WebP or SVG; at most
+	// 512 KiB) shown above the card, served at {prefix}/assets/logo. It is read
+	// at provision.
+	Logo string `json:"logo,omitempty"`
+
+	// Accent is the colour of buttons, links and focus rings, "#rgb" or
+	// "#rrggbb". White text on it must keep a contrast of at least 4.5:1
+	// (WCAG AA): a colour too light is refused. Default: #1f5fbf.
+	Accent string `json:"accent,omitempty"`
+
+	// Templates is a directory whose *.html files replace the embedded
+	// templates of the same name (entry.html, lobby.html, message.html,
+	// layout.html); they get the data documented at entrypage.PageData. They
+	// are parsed and executed once with sample data in every language at
+	// provision.
+	Templates string `json:"templates,omitempty"`
+}
+
+// config is the entrypage form of t.
+func (t *Theme) config() entrypage.ThemeConfig {
+	if t == nil {
+		return entrypage.ThemeConfig{}
+	}
+	return entrypage.ThemeConfig{Title: t.Title, Logo: t.Logo, Accent: t.Accent, Templates: t.Templates}
+}
+
 // Provision opens the shared store, loads or makes the signing key and builds the
 // guest-facing handler.
 func (g *Gateway) Provision(ctx caddy.Context) error {
@@ -269,6 +308,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Lookups:        lookups,
 		Requests:       requests,
 		FrameAncestors: g.FrameAncestors,
+		Theme:          g.Theme.config(),
 		OnRedeem:       observeRedemption,
 		OnGate:         observeGate,
 		OnIdentity:     setPlaceholders,
@@ -329,6 +369,11 @@ func (g *Gateway) check() error {
 			if b != nil && (b.Events < 1 || b.Window <= 0) {
 				return fmt.Errorf("rate_limit %s: needs at least 1 event per positive window", name)
 			}
+		}
+	}
+	if t := g.Theme; t != nil && t.Accent != "" {
+		if _, err := entrypage.CheckAccent(t.Accent); err != nil {
+			return err
 		}
 	}
 	if g.Retention < g.SessionMax {

@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -13,8 +16,29 @@ import (
 
 // storePool shares one open store per directory between both handlers and across
 // config reloads: Badger locks its directory, and Caddy provisions a new config
-// before it cleans up the old one. This is the package's only mutable state.
+// before it cleans up the old one. This and storeState are the package's only
+// mutable state.
 var storePool = caddy.NewUsagePool()
+
+// storeState is the rest of the store pool's state, for the admin endpoint
+// (admin.api.guestgate): its lock orders every opening and release of a pooled
+// store with the admin endpoint's borrowing, so that a borrow takes a store that
+// is open and never opens one; and it keeps, per store key, the guest_admin
+// handlers provisioned on that store, newest last, whose settings (max_links,
+// link_base, lobby_timeout, events) the admin endpoint follows.
+var storeState = struct {
+	sync.Mutex
+	admins map[string][]*adminEntry
+}{admins: make(map[string][]*adminEntry)}
+
+// adminEntry is what a provisioned guest_admin handler lends the admin endpoint.
+type adminEntry struct {
+	// svc is the handler's Service: its store, max_links, lobby_timeout and
+	// event hook (audit).
+	svc *guestlink.Service
+	// linkBase is the handler's link_base, "" if not configured.
+	linkBase string
+}
 
 // pooledStore is a guestlink.Store held in storePool.
 type pooledStore struct {
@@ -41,6 +65,8 @@ func storeKey(dir string) (string, error) {
 // openStore returns the pooled store for key, opening it on first use. Every
 // successful call must be matched by one releaseStore(key).
 func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
+	storeState.Lock()
+	defer storeState.Unlock()
 	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s, err := badgerstore.Open(key, badgerstore.Options{Logger: logger.Named("badger")})
 		if err != nil {
@@ -56,8 +82,72 @@ func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
 
 // releaseStore drops one use of the store at key; the last one closes it.
 func releaseStore(key string) error {
+	storeState.Lock()
+	defer storeState.Unlock()
 	_, err := storePool.Delete(key)
 	return err
+}
+
+// errStoreNotOpen is what borrowStore's constructor would answer; it never runs,
+// since borrowStore only loads keys that are in the pool.
+var errStoreNotOpen = errors.New("guestgate store is not open")
+
+// borrowStore returns the store at key if a handler has it open, taking one use
+// of it that release gives back; ok is false, and nothing is opened, if no
+// handler has it open.
+func borrowStore(key string) (store guestlink.Store, release func(), ok bool, err error) {
+	storeState.Lock()
+	defer storeState.Unlock()
+	if _, ok := storePool.References(key); !ok {
+		return nil, nil, false, nil
+	}
+	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) { return nil, errStoreNotOpen })
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return val.(pooledStore).Store, func() { _ = releaseStore(key) }, true, nil
+}
+
+// openStoreKeys returns the keys of the stores that handlers have open, sorted.
+func openStoreKeys() []string {
+	var keys []string
+	storePool.Range(func(k, _ any) bool {
+		keys = append(keys, k.(string))
+		return true
+	})
+	slices.Sort(keys)
+	return keys
+}
+
+// registerAdmin records a provisioned guest_admin handler of the store at key;
+// unregisterAdmin(key, e) undoes it when the handler is cleaned up.
+func registerAdmin(key string, e *adminEntry) {
+	storeState.Lock()
+	defer storeState.Unlock()
+	storeState.admins[key] = append(storeState.admins[key], e)
+}
+
+func unregisterAdmin(key string, e *adminEntry) {
+	storeState.Lock()
+	defer storeState.Unlock()
+	entries := slices.DeleteFunc(storeState.admins[key], func(x *adminEntry) bool { return x == e })
+	if len(entries) == 0 {
+		delete(storeState.admins, key)
+		return
+	}
+	storeState.admins[key] = entries
+}
+
+// latestAdmin returns the most recently provisioned guest_admin handler of the
+// store at key still in use (during a config reload, the new config's), or nil.
+func latestAdmin(key string) *adminEntry {
+	storeState.Lock()
+	defer storeState.Unlock()
+	entries := storeState.admins[key]
+	if len(entries) == 0 {
+		return nil
+	}
+	return entries[len(entries)-1]
 }
 
 // resolveSecret replaces placeholders ({env.X}, {file.path}) in a configured

@@ -63,6 +63,9 @@ type Config struct {
 	// Secure; Partitioned, and the pages' CSP names them in frame-ancestors.
 	// Empty: no framing.
 	FrameAncestors []string
+	// Theme styles the guest pages: title, logo, accent colour and template
+	// overrides. Its files are read and its templates checked by New.
+	Theme ThemeConfig
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -105,7 +108,7 @@ func New(c Config) (*Gateway, error) {
 			return nil, fmt.Errorf("entrypage: frame ancestor %q must be one CSP source like https://lms.example.com", o)
 		}
 	}
-	pages, err := NewPages(c.Prefix, c.FrameAncestors)
+	pages, err := NewPages(c.Prefix, c.FrameAncestors, c.Theme)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,8 @@ func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, err error) er
 	if g.onErr != nil {
 		g.onErr(r, err)
 	}
-	http.Error(w, "The service is temporarily unavailable. Please try again.", http.StatusServiceUnavailable)
+	w.Header().Add("Vary", "Accept-Language")
+	http.Error(w, g.pages.T(r, "guest.unavailable"), http.StatusServiceUnavailable)
 	return nil
 }
 
@@ -189,7 +193,9 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		g.assets.ServeHTTP(w, r)
+		if !g.pages.serveAsset(w, r, strings.TrimPrefix(rest, "assets/")) {
+			g.assets.ServeHTTP(w, r)
+		}
 		return nil
 	case rest == "leave":
 		return g.leave(w, r)
@@ -325,7 +331,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
-			form.FormError = "Your form expired. Please check your details and submit again."
+			form.FormError = "guest.entry.form_expired"
 			return g.pages.entry(w, r, http.StatusForbidden, form)
 		})
 	}
@@ -335,7 +341,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 	case errors.As(err, &verr):
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
-			form.Errors = map[string]string{verr.Field: verr.Message}
+			form.Invalid = verr
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
 	case reasonFor(err) != "":
@@ -410,9 +416,8 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	if g.onID != nil {
 		g.onID(r, c)
 	}
-	if isUpgrade(r) {
-		w = &watchedWriter{ResponseWriter: w, g: g, c: c, state: guest.State}
-	}
+	w, r, done := g.watchTunnel(w, r, c, guest.State)
+	defer done()
 	return GateAllowed, next(w, r)
 }
 

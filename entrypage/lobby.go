@@ -82,10 +82,9 @@ func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
 		return g.internal(w, r, err)
 	}
 	g.renew(w, r, c)
-	return g.pages.render(w, r, "lobby.html", http.StatusOK, map[string]any{
-		"Title": "Waiting to join " + room.Name, "RoomName": room.Name, "GuestName": guest.Name,
-		"StatusURL": g.prefix + "/lobby/status", "Refresh": 5,
-	})
+	d := g.pages.page(r)
+	lobbyPage(&d, room.Name, guest.Name, g.prefix+"/lobby/status")
+	return g.pages.render(w, r, "lobby.html", http.StatusOK, d)
 }
 
 // lobbyState is the JSON of lobby/status.
@@ -141,7 +140,7 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 	case reason == ReasonNoSession:
 		st, status = lobbyState{State: "closed", Reason: reason}, http.StatusUnauthorized
 	case reason != "":
-		st, status = lobbyState{State: "closed", Reason: reason}, messages[reason].status
+		st, status = lobbyState{State: "closed", Reason: reason}, reasonStatus[reason]
 	case guest.State == guestlink.StateAdmitted:
 		if c.State != guestlink.StateAdmitted {
 			if _, err := g.upgrade(w, r, c); err != nil {

@@ -8,13 +8,17 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"golang.org/x/text/language"
+
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/i18n"
 )
 
 //go:embed templates/*.html
@@ -40,24 +44,22 @@ const (
 	ReasonLeft            = "left"
 )
 
-type message struct {
-	status        int
-	heading, text string
-}
-
-var messages = map[string]message{
-	ReasonLinkInvalid:     {http.StatusNotFound, "This guest link is not valid", "The link may have been deleted or mistyped. Ask the person who shared it for a new one."},
-	ReasonLinkExpired:     {http.StatusGone, "This guest link has expired", "Ask the person who shared it for a new link."},
-	ReasonLinkUsedUp:      {http.StatusGone, "This guest link has been used up", "It has reached the number of times it can be used. Ask the person who shared it for a new link."},
-	ReasonGuestAccessOff:  {http.StatusForbidden, "Guest access is turned off", "The organiser has turned off guest access for this session."},
-	ReasonRoomUnavailable: {http.StatusNotFound, "This session is not available", "The session may have ended or been removed."},
-	ReasonDeclined:        {http.StatusForbidden, "You were not admitted", "The moderator declined your request to join this session."},
-	ReasonRemoved:         {http.StatusForbidden, "You were removed from this session", "A moderator removed you from the session."},
-	ReasonNotAllowed:      {http.StatusForbidden, "This page is not available to guests", "As a guest you can only reach the session you were invited to."},
-	ReasonNoSession:       {http.StatusUnauthorized, "Please use your guest link", "This page needs a guest session. Open the guest link you were given to join."},
-	ReasonRateLimited:     {http.StatusTooManyRequests, "Too many requests", "Please wait a moment and try again."},
-	ReasonBadRequest:      {http.StatusBadRequest, "The request could not be processed", "Please go back and try again."},
-	ReasonLeft:            {http.StatusOK, "You have left the session", "Open your guest link again to rejoin while it is valid."},
+// reasonStatus is the HTTP status of each reason's message page (DESIGN section
+// 1). Headings and sentences come from the message catalogue: the keys
+// guest.message.<reason>.heading and guest.message.<reason>.text.
+var reasonStatus = map[string]int{
+	ReasonLinkInvalid:     http.StatusNotFound,
+	ReasonLinkExpired:     http.StatusGone,
+	ReasonLinkUsedUp:      http.StatusGone,
+	ReasonGuestAccessOff:  http.StatusForbidden,
+	ReasonRoomUnavailable: http.StatusNotFound,
+	ReasonDeclined:        http.StatusForbidden,
+	ReasonRemoved:         http.StatusForbidden,
+	ReasonNotAllowed:      http.StatusForbidden,
+	ReasonNoSession:       http.StatusUnauthorized,
+	ReasonRateLimited:     http.StatusTooManyRequests,
+	ReasonBadRequest:      http.StatusBadRequest,
+	ReasonLeft:            http.StatusOK,
 }
 
 // reasonFor maps a domain error to the message page a guest sees: the one place
@@ -84,18 +86,27 @@ func reasonFor(err error) string {
 	return ""
 }
 
-// Pages renders the guest pages from templates.
+// Pages renders the guest pages from templates, in the language the browser
+// asks for (Accept-Language; English when none of the catalogue's languages fits).
 type Pages struct {
 	tmpl   *template.Template
+	cat    *i18n.Catalog
+	theme  *theme
 	prefix string
 	csp    string
 	framed bool
 }
 
-// NewPages parses the embedded templates; prefix is where the assets are served;
-// frameAncestors are the origins allowed to frame the pages (none if empty).
-func NewPages(prefix string, frameAncestors []string) (*Pages, error) {
-	t, err := template.New("").ParseFS(templateFS, "templates/*.html")
+// NewPages parses the embedded templates, with the overrides and the title, logo
+// and accent of th; prefix is where the assets are served; frameAncestors are the
+// origins allowed to frame the pages (none if empty). Errors name the theme
+// option at fault ("theme logo: ...", "theme templates: <file>: ...").
+func NewPages(prefix string, frameAncestors []string, th ThemeConfig) (*Pages, error) {
+	loaded, err := loadTheme(th, prefix)
+	if err != nil {
+		return nil, err
+	}
+	t, err := parseTemplates(th.Templates)
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +114,18 @@ func NewPages(prefix string, frameAncestors []string) (*Pages, error) {
 	if len(frameAncestors) > 0 {
 		fa = strings.Join(frameAncestors, " ")
 	}
-	return &Pages{
-		tmpl: t, prefix: prefix, framed: len(frameAncestors) > 0,
+	p := &Pages{
+		tmpl: t, cat: i18n.Default(), theme: loaded, prefix: prefix, framed: len(frameAncestors) > 0,
 		csp: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
 			"form-action 'self'; base-uri 'none'; frame-ancestors " + fa,
-	}, nil
+	}
+	if err := p.checkTemplates(); err != nil {
+		if th.Templates != "" {
+			return nil, fmt.Errorf("theme templates %s: %w", th.Templates, err)
+		}
+		return nil, err
+	}
+	return p, nil
 }
 
 // Assets serves the embedded CSS and images, with paths relative to assets/.
@@ -128,15 +146,42 @@ func (p *Pages) securityHeaders(h http.Header) {
 	}
 }
 
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, data map[string]any) error {
-	data["Prefix"] = p.prefix
+// language is the page language for r, from its Accept-Language header.
+func (p *Pages) language(r *http.Request) language.Tag {
+	return p.cat.Match(r.Header.Get("Accept-Language"))
+}
+
+// T is message key in r's language, for text outside the templates.
+func (p *Pages) T(r *http.Request, key string, args ...any) string {
+	return p.cat.T(p.language(r), key, args...)
+}
+
+// page returns the data every page shares, in r's language.
+func (p *Pages) page(r *http.Request) PageData {
+	return p.pageIn(p.language(r))
+}
+
+func (p *Pages) pageIn(tag language.Tag) PageData {
+	d := PageData{
+		Lang: tag.String(), Dir: p.cat.Dir(tag), Prefix: p.prefix,
+		loc: locale{cat: p.cat, tag: tag},
+	}
+	if p.theme != nil {
+		d.SiteTitle, d.LogoURL, d.ThemeCSS = p.theme.title, p.theme.logoURL, p.theme.cssURL
+	}
+	return d
+}
+
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, d PageData) error {
 	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := p.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
 		return err
 	}
 	h := w.Header()
 	p.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", d.Lang)
+	h.Add("Vary", "Accept-Language")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
@@ -146,30 +191,58 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, stat
 	return nil
 }
 
+// messagePage fills d for reason's message page and returns its status.
+func messagePage(d *PageData, reason, back string) int {
+	status, ok := reasonStatus[reason]
+	if !ok {
+		reason, status = ReasonBadRequest, reasonStatus[ReasonBadRequest]
+	}
+	d.Reason, d.Back = reason, back
+	d.Heading = d.T("guest.message." + reason + ".heading")
+	d.Text = d.T("guest.message." + reason + ".text")
+	d.Title = d.Heading
+	return status
+}
+
 // Message writes the message page for reason with its status; back, if not empty,
 // is a same-site path offered as a way back into the session.
 func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back string) error {
-	m, ok := messages[reason]
-	if !ok {
-		m, reason = messages[ReasonBadRequest], ReasonBadRequest
-	}
-	noteReason(r, reason)
-	return p.render(w, r, "message.html", m.status, map[string]any{
-		"Title": m.heading, "Reason": reason, "Heading": m.heading, "Text": m.text, "Back": back,
-	})
+	d := p.page(r)
+	status := messagePage(&d, reason, back)
+	noteReason(r, d.Reason)
+	return p.render(w, r, "message.html", status, d)
 }
 
 // entryForm is what the entry page shows.
 type entryForm struct {
 	RoomName, Action, CSRF string
 	Name, Email            string
-	FormError              string
-	Errors                 map[string]string
+	// FormError is a catalogue key for an error about the whole form.
+	FormError string
+	// Invalid is the rejected field, if any.
+	Invalid *guestlink.ValidationError
+}
+
+// entryPage fills d for the entry page of f.
+func entryPage(d *PageData, f entryForm) {
+	d.Title = d.T("guest.entry.title", f.RoomName)
+	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, f.Action, f.CSRF, f.Name, f.Email
+	if f.FormError != "" {
+		d.FormError = d.T(f.FormError)
+	}
+	if v := f.Invalid; v != nil {
+		d.Errors = map[string]string{v.Field: d.fieldError(v)}
+	}
 }
 
 func (p *Pages) entry(w http.ResponseWriter, r *http.Request, status int, f entryForm) error {
-	return p.render(w, r, "entry.html", status, map[string]any{
-		"Title": "Join " + f.RoomName, "RoomName": f.RoomName, "Action": f.Action, "CSRF": f.CSRF,
-		"Name": f.Name, "Email": f.Email, "FormError": f.FormError, "Errors": f.Errors,
-	})
+	d := p.page(r)
+	entryPage(&d, f)
+	return p.render(w, r, "entry.html", status, d)
+}
+
+// lobbyPage fills d for the lobby page of guest in room.
+func lobbyPage(d *PageData, roomName, guestName, statusURL string) {
+	d.Title = d.T("guest.lobby.title", roomName)
+	d.RoomName, d.GuestName, d.StatusURL, d.Refresh = roomName, guestName, statusURL, 5
 }

@@ -17,7 +17,27 @@ import (
 // their next request is refused. Two events do close a guest's upgraded
 // connections at once: a moderator removing the guest, and the session reaching
 // session_max. Every connection the next handler hijacks for a guest is watched
-// for those two, and closed within a second of either.
+// for those two, and closed within a second of either. A WebSocket over HTTP/2
+// or HTTP/3 (extended CONNECT, RFC 8441 and RFC 9220) is not hijacked: the
+// reverse proxy tunnels it in the request's own stream, so for a CONNECT the
+// watcher ends the request's context instead, which makes the proxy close the
+// tunnel.
+
+// watchTunnel prepares a guest's request for the next handler: an upgrade gets
+// a ResponseWriter whose hijacked connections are watched, a CONNECT a context
+// that ends on the same two events. done must be called when the next handler
+// has returned.
+func (g *Gateway) watchTunnel(w http.ResponseWriter, r *http.Request, c *token.Claims, state string) (http.ResponseWriter, *http.Request, func()) {
+	switch {
+	case isUpgrade(r):
+		return &watchedWriter{ResponseWriter: w, g: g, c: c, state: state}, r, func() {}
+	case r.Method == http.MethodConnect:
+		ctx, cancel := context.WithDeadline(r.Context(), g.tokens.SessionEnd(c))
+		go g.watch(ctx, cancel, c, state)
+		return w, r.WithContext(ctx), cancel
+	}
+	return w, r, func() {}
+}
 
 // isUpgrade reports whether r asks to switch protocols (a WebSocket, say).
 func isUpgrade(r *http.Request) bool {
@@ -53,14 +73,16 @@ func (w *watchedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), w.g.tokens.SessionEnd(w.c))
 	wc := &watchedConn{Conn: conn, stop: cancel}
-	go w.g.watch(ctx, wc, w.c, w.state)
+	go w.g.watch(ctx, func() { wc.Close() }, w.c, w.state)
 	return wc, brw, nil
 }
 
-// watch closes conn when the guest is removed (or leaves) or ctx's deadline, the
-// session's end, passes; it returns when conn closes by itself.
-func (g *Gateway) watch(ctx context.Context, conn *watchedConn, c *token.Claims, state string) {
-	defer conn.Close()
+// watch calls stop (closing the hijacked connection, or ending the CONNECT
+// request's context) when the guest is removed (or leaves) or ctx's deadline,
+// the session's end, passes; it returns when ctx ends otherwise (the connection
+// closed, or the request returned).
+func (g *Gateway) watch(ctx context.Context, stop func(), c *token.Claims, state string) {
+	defer stop()
 	for {
 		guest, err := g.svc.Store.WaitGuest(ctx, c.Room, c.Subject, state)
 		if ctx.Err() != nil || err != nil {

@@ -39,8 +39,12 @@ var (
 type ValidationError struct {
 	// Field is the input field's name, as in the JSON API and the entry form.
 	Field string
-	// Message is a sentence for the person who typed the value.
+	// Message is a sentence for the person who typed the value, in English.
 	Message string
+	// Code says what is wrong, stable for translations and clients: "required",
+	// "too_long", "invalid_chars", "invalid_email", or "invalid" for any other
+	// rule.
+	Code string
 }
 
 func (e *ValidationError) Error() string {
@@ -48,8 +52,22 @@ func (e *ValidationError) Error() string {
 }
 
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return invalidAs(CodeInvalid, field, format, args...)
 }
+
+// invalidAs is invalid with a specific Code.
+func invalidAs(code, field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...), Code: code}
+}
+
+// Codes of ValidationError.
+const (
+	CodeInvalid      = "invalid"
+	CodeRequired     = "required"
+	CodeTooLong      = "too_long"
+	CodeInvalidChars = "invalid_chars"
+	CodeInvalidEmail = "invalid_email"
+)
 
 // ErrAlreadyDecided: a moderator decision on a guest who was already decided the
 // other way (admit after decline, decline after admit), or who left or was removed.

@@ -195,26 +195,26 @@ func (in GuestInput) Normalize() (GuestInput, error) {
 	name := strings.TrimSpace(in.Name)
 	switch {
 	case name == "":
-		return in, invalid("name", "Please enter your name.")
+		return in, invalidAs(CodeRequired, "name", "Please enter your name.")
 	case !utf8.ValidString(name) || hasControl(name):
-		return in, invalid("name", "Your name contains characters that are not allowed.")
+		return in, invalidAs(CodeInvalidChars, "name", "Your name contains characters that are not allowed.")
 	case utf8.RuneCountInString(name) > MaxGuestNameLen:
-		return in, invalid("name", "Your name must be at most %d characters.", MaxGuestNameLen)
+		return in, invalidAs(CodeTooLong, "name", "Your name must be at most %d characters.", MaxGuestNameLen)
 	}
 	email := strings.TrimSpace(in.Email)
 	switch {
 	case email == "":
-		return in, invalid("email", "Please enter your email address.")
+		return in, invalidAs(CodeRequired, "email", "Please enter your email address.")
 	case len(email) > MaxEmailLen:
-		return in, invalid("email", "The email address must be at most %d characters.", MaxEmailLen)
+		return in, invalidAs(CodeTooLong, "email", "The email address must be at most %d characters.", MaxEmailLen)
 	case !utf8.ValidString(email) || hasControl(email):
-		return in, invalid("email", "The email address contains characters that are not allowed.")
+		return in, invalidAs(CodeInvalidChars, "email", "The email address contains characters that are not allowed.")
 	}
 	addr, err := mail.ParseAddress(email)
 	// Only a bare address is accepted: "Name <a@b>" and quoted local parts would
 	// carry display text and quotes into headers and lists.
 	if err != nil || addr.Address != email || addr.Name != "" || strings.ContainsAny(email, "\"<> ") {
-		return in, invalid("email", "Please enter a valid email address, like name@example.com.")
+		return in, invalidAs(CodeInvalidEmail, "email", "Please enter a valid email address, like name@example.com.")
 	}
 	return GuestInput{Name: name, Email: email}, nil
 }

@@ -2,6 +2,8 @@ package guestlink
 
 import (
 	"context"
+	"errors"
+	"io"
 	"time"
 )
 
@@ -99,3 +101,85 @@ func InitialState(r Room) string {
 type Stats struct {
 	Rooms, Links, GuestsWaiting int
 }
+
+// Backupper is implemented by stores that can write and read a full backup of
+// themselves (store/badger: Badger's backup stream). It is not part of Store,
+// because a clustered store backs up differently; the admin endpoint ("caddy
+// guestgate backup" and "restore") asserts it and answers 501 when a store does
+// not implement it.
+type Backupper interface {
+	// Backup writes a consistent full backup of the store to w while the store
+	// keeps serving. It returns an error if it could not write all of it; what
+	// was written is then incomplete and must not be restored.
+	Backup(ctx context.Context, w io.Writer) error
+	// Restore replaces the store's contents with the backup read from r. The
+	// whole backup is read and checked before the store changes, so a truncated
+	// or corrupt backup leaves the store as it was. Unless force, a store that
+	// holds any record (a room, link or guest; the secrets a handler makes at
+	// start-up do not count) is refused with ErrStoreNotEmpty. ErrStoreBusy while
+	// another backup or restore of the store runs.
+	Restore(ctx context.Context, r io.Reader, force bool) error
+}
+
+// Errors of Backupper.
+var (
+	// ErrStoreNotEmpty: a restore without force into a store that holds records.
+	ErrStoreNotEmpty = errors.New("the store is not empty: it holds rooms, links or guests; restore with force to replace them")
+	// ErrStoreBusy: a backup or restore of the store is already running.
+	ErrStoreBusy = errors.New("a backup or restore of the store is already running")
+	// ErrBadBackup: what Restore read is not a whole backup (truncated, corrupt,
+	// or not a backup at all).
+	ErrBadBackup = errors.New("not a valid guestgate backup")
+)
+
+// Queuer is implemented by stores that keep durable, bounded FIFO queues of
+// opaque items, for deliveries that must survive a restart (webhooks). It is
+// not part of Store, because a clustered store queues differently; the Caddy
+// glue asserts it and refuses webhooks on a store that does not implement it.
+//
+// A queue is named by 1 to 64 characters of [A-Za-z0-9._-]. Items are ordered
+// by the time they were enqueued (their ids sort that way). Every change is one
+// transaction. Enqueue and Ack of one queue conflict with each other and are
+// retried like any transaction, so they are safe from many goroutines; a caller
+// that changes one queue from many goroutines at once serializes them to spare
+// the retries (the webhook hub does).
+type Queuer interface {
+	// Enqueue appends body to queue, made ready at once (NextAt now, Attempts 0).
+	// A queue holds at most maxLen items (DefaultQueueLen if maxLen <= 0): when it
+	// is full, the oldest items are dropped in the same transaction to make room,
+	// and dropped says how many.
+	Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (dropped int, err error)
+	// Due returns up to limit items of queue whose NextAt is at or before now,
+	// oldest first (limit <= 0 means 100). next is the earliest NextAt of the
+	// items it passed over because they are not due yet, or the zero time if
+	// there were none; it may miss later items when limit items were found.
+	Due(ctx context.Context, queue string, now time.Time, limit int) (items []QueueItem, next time.Time, err error)
+	// Retry records a failed attempt of the item: its attempts count and the
+	// time it is due again. ErrQueueItemNotFound if it is gone (acknowledged, or
+	// dropped to make room).
+	Retry(ctx context.Context, queue, id string, attempts int, next time.Time) error
+	// Ack removes the item for good: delivered, or given up. Removing an item
+	// that is already gone is not an error.
+	Ack(ctx context.Context, queue, id string) error
+	// Queues lists the queues that hold at least one item, sorted.
+	Queues(ctx context.Context) ([]string, error)
+}
+
+// QueueItem is one item of a Queuer's queue.
+type QueueItem struct {
+	// ID is the item's id in its queue; ids sort in the order of enqueuing.
+	ID string
+	// Body is what was enqueued.
+	Body []byte
+	// Attempts counts the failed attempts recorded with Retry.
+	Attempts int
+	// NextAt is when the item is due (again).
+	NextAt time.Time
+}
+
+// DefaultQueueLen is the most items a Queuer's queue holds unless told
+// otherwise: at a few hundred bytes per webhook event, some megabytes on disk.
+const DefaultQueueLen = 10000
+
+// ErrQueueItemNotFound: Retry of an item that is no longer in its queue.
+var ErrQueueItemNotFound = errors.New("queue item not found")

@@ -119,6 +119,13 @@ type Store struct {
 
 	closeMu sync.Mutex
 	closed  bool
+
+	// restoreMu lets Restore replace the database's contents while no
+	// transaction runs: update and view hold it shared, Restore exclusively.
+	restoreMu sync.RWMutex
+	// maintMu is held by a running Backup or Restore; a second one is refused
+	// with guestlink.ErrStoreBusy rather than queued.
+	maintMu sync.Mutex
 }
 
 // Open opens the store in directory dir, creating dir with mode 0700 (and missing
@@ -203,12 +210,14 @@ func (s *Store) update(ctx context.Context, fn func(txn *badgerdb.Txn) error) er
 		if err := s.begin(ctx); err != nil {
 			return err
 		}
+		s.restoreMu.RLock()
 		txn := s.db.NewTransaction(true)
 		err := fn(txn)
 		if err == nil {
 			err = txn.Commit()
 		}
 		txn.Discard()
+		s.restoreMu.RUnlock()
 		if !errors.Is(err, badgerdb.ErrConflict) {
 			return err
 		}
@@ -233,6 +242,8 @@ func (s *Store) view(ctx context.Context, fn func(txn *badgerdb.Txn) error) erro
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	return s.db.View(fn)
 }
 

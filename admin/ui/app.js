@@ -1,0 +1,971 @@
+// The Manage guest access page of guestgate: plain JavaScript, no build step, no
+// request to another origin. It signs in with a moderator token (from the URL
+// fragment) or an API key, keeps the credential in sessionStorage and sends it as
+// a Bearer header to the JSON API beside this page (relative URLs only).
+//
+// Text from the API (room, link and guest names, emails) is only ever set with
+// textContent, never as HTML.
+(function () {
+  "use strict";
+
+  var STORE = "guestgate.credential:" + location.pathname;
+  var POLL_MS = 3000;
+  var COPIED_MS = 2500;
+
+  var msgs = {};
+  var lang = "en";
+  var locale = "en";
+  var cred = "";
+  var me = null;
+  var roomId = "";
+  var room = null;
+  var pollTimer = 0;
+  var signingIn = false;
+  var accessPending = false;
+  var rendered = { links: "", lobby: "", guests: "" };
+
+  function $(id) { return document.getElementById(id); }
+
+  // ---- messages ----
+
+  // t returns the message key with %d (a number, formatted for the locale) and
+  // %s (a string) filled in order by the other arguments.
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    var s = msgs[key];
+    if (s == null) return key;
+    var i = 0;
+    return s.replace(/%[ds%]/g, function (m) {
+      if (m === "%%") return "%";
+      var a = args[i++];
+      if (m === "%d" && typeof a === "number") return formatNumber(a);
+      return String(a);
+    });
+  }
+
+  // plural picks key.zero (for 0, when the language has it), key.<CLDR category>
+  // or key.other.
+  function plural(base, n) {
+    if (n === 0 && msgs[base + ".zero"] != null) return t(base + ".zero", n);
+    var cat = new Intl.PluralRules(locale).select(n);
+    var key = base + "." + cat;
+    if (msgs[key] == null) key = base + ".other";
+    return t(key, n);
+  }
+
+  function formatNumber(n) { return new Intl.NumberFormat(locale).format(n); }
+
+  function formatDate(iso) {
+    return new Intl.DateTimeFormat(locale, { dateStyle: "long" }).format(new Date(iso));
+  }
+
+  function formatDateTime(iso) {
+    return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
+  }
+
+  function waitedFor(iso) {
+    var secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    if (secs < 60) return t("moderator.time.seconds");
+    if (secs < 3600) return plural("moderator.time.minutes", Math.floor(secs / 60));
+    return plural("moderator.time.hours", Math.floor(secs / 3600));
+  }
+
+  function loadMessages() {
+    return fetch("i18n.json", { cache: "no-store" }).then(function (res) {
+      if (!res.ok) throw new Error("i18n.json: " + res.status);
+      return res.json();
+    }).then(function (data) {
+      msgs = data.messages || {};
+      lang = data.lang || "en";
+      var root = document.documentElement;
+      root.lang = lang;
+      root.dir = data.dir || "ltr";
+      // The viewer's own locale when it is of the page's language (en-GB, de-AT),
+      // for dates and numbers; else the page's language.
+      var prefs = navigator.languages || [navigator.language || ""];
+      locale = lang;
+      for (var i = 0; i < prefs.length; i++) {
+        if (prefs[i] && prefs[i].split("-")[0].toLowerCase() === lang) { locale = prefs[i]; break; }
+      }
+      try { new Intl.DateTimeFormat(locale); } catch (e) { locale = lang; }
+      applyMessages(document);
+    }).catch(function () {
+      // Keep the English that the HTML holds.
+    });
+  }
+
+  function applyMessages(root) {
+    root.querySelectorAll("[data-i18n]").forEach(function (el) {
+      el.textContent = t(el.getAttribute("data-i18n"));
+    });
+    root.querySelectorAll("[data-i18n-aria-label]").forEach(function (el) {
+      el.setAttribute("aria-label", t(el.getAttribute("data-i18n-aria-label")));
+    });
+    document.title = t("moderator.title");
+  }
+
+  // ---- API ----
+
+  function ApiError(status, code, field, network) {
+    this.status = status;
+    this.code = code || "";
+    this.field = field || "";
+    this.network = !!network;
+  }
+
+  function request(method, path, body) {
+    var opts = { method: method, headers: { "Authorization": "Bearer " + cred }, cache: "no-store" };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (res) {
+      if (res.status === 401) {
+        sessionEnded();
+        throw new ApiError(401, "unauthorized");
+      }
+      return res;
+    }, function () {
+      throw new ApiError(0, "", "", true);
+    });
+  }
+
+  function api(method, path, body) {
+    return request(method, path, body).then(function (res) {
+      if (res.status === 204) return null;
+      return res.json().catch(function () { return null; }).then(function (data) {
+        if (!res.ok) {
+          var e = (data && data.error) || {};
+          throw new ApiError(res.status, e.code, e.field);
+        }
+        return data;
+      });
+    });
+  }
+
+  function roomPath(rest) {
+    return "api/rooms/" + encodeURIComponent(roomId) + (rest || "");
+  }
+
+  function errorText(e) {
+    if (e && e.network) return t("moderator.error.network");
+    if (e && e.status === 403) return t("moderator.error.forbidden");
+    var known = ["room_not_found", "link_limit", "guest_access_off", "gallery_room"];
+    if (e && known.indexOf(e.code) >= 0) return t("moderator.error." + e.code);
+    return t("moderator.error.generic");
+  }
+
+  function showAlert(text) {
+    var el = $("alert");
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function fail(e) {
+    if (e && e.status === 401) return; // sessionEnded took over
+    showAlert(errorText(e));
+  }
+
+  function announce(text) {
+    var el = $("status");
+    el.textContent = "";
+    // A change the screen reader notices, even when the same text comes twice.
+    setTimeout(function () { el.textContent = text; }, 50);
+  }
+
+  // ---- views ----
+
+  var VIEWS = ["loading", "signin", "picker", "manage"];
+
+  function show(view) {
+    VIEWS.forEach(function (v) { $("view-" + v).hidden = v !== view; });
+    var inRoom = view === "manage";
+    $("view-lobby").hidden = !inRoom || !room || room.admission !== "moderator";
+    $("view-guests").hidden = !inRoom;
+    $("who").hidden = view === "signin" || view === "loading" || !me;
+    document.body.classList.remove("booting");
+  }
+
+  function showSignin(message) {
+    stopPolling();
+    closeDialogs();
+    me = null;
+    room = null;
+    showAlert("");
+    var m = $("signin-message");
+    m.textContent = message || "";
+    m.hidden = !message;
+    $("signin-room").value = roomId;
+    $("signin-key").value = "";
+    setFieldError("signin-key", "");
+    show("signin");
+    (roomId ? $("signin-key") : $("signin-room")).focus();
+  }
+
+  // sessionEnded: the server refused the credential (401): an expired or revoked
+  // token, or a wrong key. Back to sign-in, saying so.
+  function sessionEnded() {
+    sessionStorage.removeItem(STORE);
+    cred = "";
+    if (signingIn) return;
+    showSignin(t("moderator.signin.expired"));
+  }
+
+  function showWho() {
+    var text = me.kind === "moderator"
+      ? t("moderator.signin.signed_in_as", me.name || me.sub)
+      : t("moderator.signin.with_key");
+    $("who-name").textContent = text;
+    $("who").hidden = false;
+  }
+
+  function canPickRoom() {
+    return me && (me.kind !== "moderator" || (me.rooms && me.rooms.length > 1));
+  }
+
+  function showPicker(message) {
+    stopPolling();
+    room = null;
+    var m = $("picker-message");
+    m.textContent = message || "";
+    m.hidden = !message;
+    var isToken = me.kind === "moderator";
+    $("picker-select-field").hidden = !isToken;
+    $("picker-input-field").hidden = isToken;
+    if (isToken) {
+      var sel = $("picker-select");
+      sel.textContent = "";
+      me.rooms.forEach(function (id) {
+        var o = document.createElement("option");
+        o.value = id;
+        o.textContent = id;
+        if (id === roomId) o.selected = true;
+        sel.appendChild(o);
+      });
+      labelRooms(sel);
+    } else {
+      $("picker-input").value = roomId;
+    }
+    show("picker");
+    (isToken ? $("picker-select") : $("picker-input")).focus();
+  }
+
+  // labelRooms shows the rooms' names in the picker, when they can be read.
+  function labelRooms(sel) {
+    Array.prototype.forEach.call(sel.options, function (o) {
+      api("GET", "api/rooms/" + encodeURIComponent(o.value)).then(function (r) {
+        if (r && r.name && r.name !== o.value) o.textContent = r.name + " (" + o.value + ")";
+      }, function () {});
+    });
+  }
+
+  function setRoom(id) {
+    roomId = id;
+    var u = new URL(location.href);
+    u.searchParams.set("room", id);
+    u.hash = "";
+    history.replaceState(null, "", u.pathname + u.search);
+  }
+
+  // ---- sign-in ----
+
+  // readFragment takes a moderator token from #token=... into sessionStorage and
+  // removes it from the address bar (and so from the history) at once.
+  function readFragment() {
+    if (!location.hash || location.hash.length < 2) return;
+    var params = new URLSearchParams(location.hash.slice(1));
+    var tok = params.get("token");
+    if (tok) sessionStorage.setItem(STORE, tok);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  function signedIn() {
+    return api("GET", "api/me").then(function (data) {
+      me = data;
+      if (!me.rooms) me.rooms = null;
+      showWho();
+      if (me.kind === "moderator") {
+        if (!roomId && me.rooms.length === 1) setRoom(me.rooms[0]);
+        if (!roomId) return showPicker("");
+        if (me.rooms.indexOf(roomId) < 0) return showPicker(t("moderator.error.forbidden"));
+      } else if (!roomId) {
+        return showPicker("");
+      }
+      return openRoom();
+    });
+  }
+
+  function onSignin(ev) {
+    ev.preventDefault();
+    var key = $("signin-key").value.trim();
+    var r = $("signin-room").value.trim();
+    if (!key) {
+      setFieldError("signin-key", t("moderator.signin.invalid"));
+      $("signin-key").focus();
+      return;
+    }
+    if (r) setRoom(r);
+    cred = key;
+    signingIn = true;
+    signedIn().then(function () {
+      signingIn = false;
+      sessionStorage.setItem(STORE, cred);
+    }, function (e) {
+      signingIn = false;
+      if (e && e.status === 401) {
+        cred = "";
+        setFieldError("signin-key", t("moderator.signin.invalid"));
+        $("signin-key").focus();
+        return;
+      }
+      $("signin-message").textContent = errorText(e);
+      $("signin-message").hidden = false;
+    });
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(STORE);
+    cred = "";
+    showSignin("");
+  }
+
+  // ---- the room ----
+
+  function openRoom() {
+    showAlert("");
+    rendered = { links: "", lobby: "", guests: "" };
+    return api("GET", roomPath()).then(function (data) {
+      room = data;
+      show("manage");
+      $("change-room").hidden = !canPickRoom();
+      renderRoom();
+      focusSection($("view-manage")); // screen readers start at the window's title
+      refreshLobby();
+      refreshGuests();
+      startPolling();
+    }, function (e) {
+      if (e.status === 401) return;
+      showPicker(errorText(e));
+    });
+  }
+
+  function refreshRoom() {
+    return api("GET", roomPath()).then(function (data) {
+      room = data;
+      renderRoom();
+    });
+  }
+
+  function renderRoom() {
+    var max = room.max_links;
+    var gallery = room.kind === "gallery";
+    var n = room.links.length;
+    $("room-subtitle").textContent = t("moderator.room.subtitle", room.name || room.id);
+    document.title = t("moderator.title") + " · " + (room.name || room.id);
+    $("intro").textContent = max === 1 ? t("moderator.intro.one") : t("moderator.intro", max);
+    $("gallery-note").hidden = !gallery;
+
+    var sw = $("access-switch");
+    if (!accessPending) sw.checked = !!room.guest_access;
+    sw.disabled = gallery;
+
+    $("links-count").textContent = plural("moderator.links.count", n);
+
+    var reason = "";
+    if (gallery) reason = t("moderator.create.disabled_gallery");
+    else if (!room.guest_access) reason = t("moderator.create.disabled_off");
+    else if (n >= max) reason = t("moderator.create.disabled_limit", max);
+    var btn = $("create-open");
+    btn.setAttribute("aria-disabled", reason ? "true" : "false");
+    $("create-reason").textContent = reason;
+    $("create-reason").hidden = !reason;
+
+    $("view-lobby").hidden = room.admission !== "moderator";
+    renderLinks();
+  }
+
+  function linkState(l) {
+    if (l.active) return "";
+    if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return t("moderator.links.expired");
+    if (l.max_clicks != null && l.clicks >= l.max_clicks) return t("moderator.links.used_up");
+    if (!room.guest_access) return ""; // the switch already says so
+    return t("moderator.links.inactive");
+  }
+
+  function renderLinks() {
+    var links = room.links;
+    var key = lang + JSON.stringify(links) + room.guest_access;
+    $("links-wrap").hidden = links.length === 0;
+    if (key === rendered.links) return;
+    rendered.links = key;
+    rebuild($("links-body"), links, function (l) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-link", l.id);
+
+      var name = cell(tr, "th", l.name);
+      name.setAttribute("scope", "row");
+      var state = linkState(l);
+      if (state) {
+        var b = document.createElement("span");
+        b.className = "badge badge-warn";
+        b.textContent = state;
+        name.appendChild(document.createTextNode(" "));
+        name.appendChild(b);
+      }
+
+      var exp = cell(tr, "td", "");
+      if (l.expires_at) {
+        var time = document.createElement("time");
+        time.dateTime = l.expires_at;
+        time.title = formatDateTime(l.expires_at);
+        time.textContent = formatDate(l.expires_at);
+        exp.appendChild(time);
+      } else {
+        exp.textContent = t("moderator.links.never");
+      }
+      exp.className = "expires";
+
+      var clicks = cell(tr, "td", "");
+      clicks.className = "clicks";
+      if (l.max_clicks == null) {
+        clicks.textContent = t("moderator.links.unlimited");
+      } else {
+        // "used / max" reads left to right in every language.
+        var frac = document.createElement("span");
+        frac.dir = "ltr";
+        frac.textContent = t("moderator.links.clicks_used", l.clicks, l.max_clicks);
+        clicks.appendChild(frac);
+      }
+
+      var actions = cell(tr, "td", "");
+      actions.className = "actions-cell";
+      var copy = iconButton("copy", t("moderator.action.copy_named", l.name), ICON_COPY);
+      copy.setAttribute("data-key", "copy:" + l.id);
+      copy.addEventListener("click", function () { copyLink(copy, l); });
+      var del = iconButton("delete", t("moderator.action.delete_named", l.name), ICON_TRASH);
+      del.setAttribute("data-key", "delete:" + l.id);
+      del.classList.add("danger");
+      del.addEventListener("click", function () { deleteLink(l); });
+      actions.appendChild(copy);
+      actions.appendChild(del);
+      return tr;
+    });
+  }
+
+  var ICON_COPY = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
+  var ICON_TRASH = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+
+  // iconButton makes a button with a constant icon (markup of this file, never
+  // data) and a text label that is visually hidden until it has news ("Copied").
+  function iconButton(kind, label, icon) {
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "icon-btn " + kind;
+    b.innerHTML = icon; // a constant of this file
+    var s = document.createElement("span");
+    s.className = "btn-label";
+    s.textContent = label;
+    b.appendChild(s);
+    return b;
+  }
+
+  function cell(tr, tag, text) {
+    var c = document.createElement(tag);
+    c.textContent = text;
+    tr.appendChild(c);
+    return c;
+  }
+
+  // rebuild replaces the rows of tbody, keeping the keyboard focus on the control
+  // with the same data-key, when there still is one.
+  function rebuild(tbody, items, row) {
+    var active = document.activeElement;
+    var focusKey = active && tbody.contains(active) ? active.getAttribute("data-key") : null;
+    tbody.textContent = "";
+    items.forEach(function (it) { tbody.appendChild(row(it)); });
+    labelCells(tbody);
+    if (focusKey) {
+      var again = tbody.querySelector('[data-key="' + CSS.escape(focusKey) + '"]');
+      if (again) again.focus();
+      else if (tbody.closest("section")) focusSection(tbody.closest("section"));
+    }
+  }
+
+  // labelCells gives every cell its column's name (data-label), which the
+  // narrow layout shows above the value, where the table header is hidden.
+  function labelCells(tbody) {
+    var heads = Array.prototype.map.call(tbody.closest("table").querySelectorAll("thead th"), function (th) {
+      return th.textContent.trim();
+    });
+    Array.prototype.forEach.call(tbody.rows, function (tr) {
+      Array.prototype.forEach.call(tr.cells, function (c, i) {
+        if (heads[i]) c.setAttribute("data-label", heads[i]);
+      });
+    });
+  }
+
+  function focusSection(section) {
+    var h = section.querySelector("h1, h2");
+    if (!h) return;
+    h.tabIndex = -1;
+    h.focus();
+  }
+
+  // ---- guest access switch ----
+
+  function onAccessChange() {
+    var sw = $("access-switch");
+    var want = sw.checked;
+    if (accessPending) { sw.checked = !want; return; }
+    accessPending = true;
+    sw.setAttribute("aria-busy", "true");
+    api("PUT", roomPath("/guest-access"), { enabled: want }).then(function (data) {
+      room = data;
+      showAlert("");
+      renderRoom();
+    }, function (e) {
+      sw.checked = !want;
+      fail(e);
+    }).then(function () {
+      accessPending = false;
+      sw.removeAttribute("aria-busy");
+    });
+  }
+
+  // ---- links ----
+
+  var FIELD_INPUT = { name: "link-name", max_clicks: "link-clicks", duration_days: "link-days" };
+
+  function setFieldError(inputId, text) {
+    var input = $(inputId);
+    var err = $(inputId + "-error");
+    err.textContent = text;
+    err.hidden = !text;
+    if (text) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+
+  function openCreate() {
+    if ($("create-open").getAttribute("aria-disabled") === "true") {
+      // The reason is beside the button; say it again for screen readers.
+      announce($("create-reason").textContent);
+      return;
+    }
+    $("create-form").reset();
+    Object.keys(FIELD_INPUT).forEach(function (f) { setFieldError(FIELD_INPUT[f], ""); });
+    $("create-error").hidden = true;
+    openDialog($("create-dialog"), $("link-name"));
+  }
+
+  function onCreate(ev) {
+    ev.preventDefault();
+    var submit = $("create-submit");
+    if (submit.getAttribute("aria-busy") === "true") return;
+    var body = { name: $("link-name").value };
+    var bad = false;
+    [["max_clicks", "link-clicks"], ["duration_days", "link-days"]].forEach(function (p) {
+      var input = $(p[1]);
+      setFieldError(p[1], "");
+      if (input.validity.badInput) {
+        setFieldError(p[1], t("moderator.error.field." + p[0]));
+        bad = true;
+        return;
+      }
+      var v = input.value.trim();
+      if (v !== "") body[p[0]] = Number(v);
+    });
+    setFieldError("link-name", "");
+    $("create-error").hidden = true;
+    if (bad) {
+      focusFirstError();
+      return;
+    }
+    submit.setAttribute("aria-busy", "true");
+    api("POST", roomPath("/links"), body).then(function (link) {
+      closeDialog($("create-dialog"));
+      announce(t("moderator.links.created", link.name));
+      return refreshRoom();
+    }, function (e) {
+      if (e.status === 401) return;
+      if (e.field && FIELD_INPUT[e.field]) {
+        setFieldError(FIELD_INPUT[e.field], t("moderator.error.field." + e.field));
+        focusFirstError();
+        return;
+      }
+      $("create-error").textContent = errorText(e);
+      $("create-error").hidden = false;
+      if (e.code === "link_limit" || e.code === "guest_access_off" || e.code === "gallery_room") {
+        refreshRoom().catch(function () {});
+      }
+    }).then(function () {
+      submit.removeAttribute("aria-busy");
+    });
+  }
+
+  function focusFirstError() {
+    var first = $("create-form").querySelector("[aria-invalid=true]");
+    if (first) first.focus();
+  }
+
+  function copyLink(btn, l) {
+    var done = function () { markCopied(btn, l); };
+    var fallback = function () {
+      var box = $("copy-fallback");
+      var input = $("copy-input");
+      input.value = l.url;
+      box.hidden = false;
+      input.focus();
+      input.select();
+      input.oncopy = done;
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(l.url).then(function () {
+        $("copy-fallback").hidden = true;
+        done();
+      }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  function markCopied(btn, l) {
+    var label = btn.querySelector(".btn-label");
+    btn.classList.add("copied");
+    label.textContent = t("moderator.action.copied");
+    announce(t("moderator.action.copied"));
+    clearTimeout(btn._copiedTimer);
+    btn._copiedTimer = setTimeout(function () {
+      btn.classList.remove("copied");
+      label.textContent = t("moderator.action.copy_named", l.name);
+    }, COPIED_MS);
+  }
+
+  function deleteLink(l) {
+    confirmDialog({
+      title: t("moderator.delete.title"),
+      body: t("moderator.delete.body", l.name),
+      warning: t("moderator.delete.warning"),
+      ok: t("moderator.action.delete"),
+    }).then(function (yes) {
+      if (!yes) return;
+      api("DELETE", roomPath("/links/" + encodeURIComponent(l.id))).then(function () {
+        announce(t("moderator.links.deleted", l.name));
+        return refreshRoom();
+      }, function (e) {
+        if (e.status === 404) return refreshRoom();
+        fail(e);
+      }).then(function () {
+        // The row, and its button, are gone: keep the keyboard in the window.
+        if (!document.activeElement || document.activeElement === document.body) $("create-open").focus();
+      });
+    });
+  }
+
+  // ---- lobby ----
+
+  function refreshLobby() {
+    if (!room || room.admission !== "moderator") return Promise.resolve();
+    return api("GET", roomPath("/lobby")).then(renderLobby);
+  }
+
+  function renderLobby(guests) {
+    var n = guests.length;
+    $("lobby-empty").hidden = n > 0;
+    $("lobby-wrap").hidden = n === 0;
+    $("admit-all").hidden = n < 2;
+    var count = $("lobby-count");
+    count.hidden = n === 0;
+    count.textContent = plural("moderator.lobby.waiting_count", n);
+    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name]; }));
+    if (key !== rendered.lobby) {
+      rendered.lobby = key;
+      rebuild($("lobby-body"), guests, function (g) {
+        var tr = document.createElement("tr");
+        var name = cell(tr, "th", g.name);
+        name.setAttribute("scope", "row");
+        name.className = "guest-name";
+        cell(tr, "td", g.email).className = "email";
+        cell(tr, "td", g.link_name);
+        var w = cell(tr, "td", "");
+        w.className = "waited";
+        w.setAttribute("data-since", g.waiting_since || g.redeemed_at);
+        var actions = cell(tr, "td", "");
+        actions.className = "actions-cell";
+        var admit = textButton(t("moderator.action.admit"), t("moderator.action.admit_named", g.name), "btn-primary");
+        admit.setAttribute("data-key", "admit:" + g.id);
+        admit.addEventListener("click", function () { decide(g, "admit"); });
+        var decline = textButton(t("moderator.action.decline"), t("moderator.action.decline_named", g.name), "");
+        decline.setAttribute("data-key", "decline:" + g.id);
+        decline.addEventListener("click", function () { decide(g, "deny"); });
+        actions.appendChild(admit);
+        actions.appendChild(decline);
+        return tr;
+      });
+    }
+    $("lobby-body").querySelectorAll(".waited").forEach(function (td) {
+      td.textContent = waitedFor(td.getAttribute("data-since"));
+    });
+  }
+
+  // textButton is a button with visible text and, for screen readers, a name that
+  // says whom it acts on ("Admit Ada").
+  function textButton(text, name, cls) {
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "btn btn-small " + cls;
+    b.textContent = text;
+    b.setAttribute("aria-label", name);
+    return b;
+  }
+
+  function decide(g, action) {
+    api("POST", roomPath("/lobby/" + encodeURIComponent(g.id) + "/" + action)).then(function () {
+      announce(t(action === "admit" ? "moderator.lobby.admitted" : "moderator.lobby.declined", g.name));
+    }, function (e) {
+      if (e.status !== 404 && e.code !== "already_decided") fail(e);
+    }).then(afterDecision);
+  }
+
+  function admitAll() {
+    api("POST", roomPath("/lobby/admit-all")).then(function (res) {
+      announce(plural("moderator.lobby.admitted_count", (res && res.count) || 0));
+    }, fail).then(afterDecision);
+  }
+
+  function afterDecision() {
+    refreshLobby().catch(fail);
+    refreshGuests().catch(fail);
+  }
+
+  // ---- guest list ----
+
+  function refreshGuests() {
+    return api("GET", roomPath("/guests?limit=1000")).then(function (data) {
+      renderGuests((data && data.guests) || []);
+    });
+  }
+
+  function renderGuests(guests) {
+    $("guests-empty").hidden = guests.length > 0;
+    $("guests-wrap").hidden = guests.length === 0;
+    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, g.state]; }));
+    if (key === rendered.guests) return;
+    rendered.guests = key;
+    rebuild($("guests-body"), guests, function (g) {
+      var tr = document.createElement("tr");
+      var name = cell(tr, "th", g.name);
+      name.setAttribute("scope", "row");
+      name.className = "guest-name";
+      cell(tr, "td", g.email).className = "email";
+      cell(tr, "td", g.link_name);
+      var joined = cell(tr, "td", "");
+      var time = document.createElement("time");
+      time.dateTime = g.redeemed_at;
+      time.textContent = formatDateTime(g.redeemed_at);
+      joined.appendChild(time);
+      cell(tr, "td", t("moderator.guests.state." + g.state)).className = "state state-" + g.state;
+      var actions = cell(tr, "td", "");
+      actions.className = "actions-cell";
+      if (g.state !== "removed") {
+        var rm = textButton(t("moderator.action.remove"), t("moderator.action.remove_named", g.name), "");
+        rm.setAttribute("data-key", "remove:" + g.id);
+        rm.addEventListener("click", function () { removeGuest(g); });
+        actions.appendChild(rm);
+      }
+      return tr;
+    });
+  }
+
+  function removeGuest(g) {
+    confirmDialog({
+      title: t("moderator.guests.remove.title"),
+      body: t("moderator.guests.remove.body", g.name),
+      warning: "",
+      ok: t("moderator.action.remove"),
+    }).then(function (yes) {
+      if (!yes) return;
+      api("DELETE", roomPath("/guests/" + encodeURIComponent(g.id))).then(function () {
+        announce(t("moderator.guests.removed", g.name));
+      }, function (e) {
+        if (e.status !== 404) fail(e);
+      }).then(afterDecision);
+    });
+  }
+
+  // downloadCSV fetches the guest list as CSV with the Bearer header (a plain
+  // link cannot send it) and saves it through a blob URL.
+  function downloadCSV() {
+    request("GET", roomPath("/guests?format=csv")).then(function (res) {
+      if (!res.ok) throw new ApiError(res.status);
+      return res.blob();
+    }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var a = document.createElement("a");
+      a.href = url;
+      a.download = "guests-" + roomId + ".csv";
+      a.hidden = true;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 30000);
+    }).catch(fail);
+  }
+
+  // ---- polling: while the page is visible, every POLL_MS ----
+
+  function startPolling() {
+    stopPolling();
+    pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function stopPolling() {
+    clearTimeout(pollTimer);
+    pollTimer = 0;
+  }
+
+  function poll() {
+    pollTimer = 0;
+    if (!room || !cred) return;
+    if (document.visibilityState !== "visible") return; // visibilitychange restarts it
+    Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).then(function () {
+      if ($("alert").textContent === errorText(new ApiError(0, "", "", true))) showAlert("");
+    }, fail).then(function () {
+      if (room && cred && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+    });
+  }
+
+  function onVisibility() {
+    if (document.visibilityState === "visible" && room && cred && !pollTimer) poll();
+  }
+
+  // ---- dialogs: modal, focus kept inside, Escape closes ----
+
+  function openDialog(dlg, first) {
+    dlg._opener = document.activeElement;
+    dlg.showModal();
+    if (first) first.focus();
+  }
+
+  function closeDialog(dlg) {
+    if (!dlg.open) return;
+    dlg.close();
+  }
+
+  function closeDialogs() {
+    document.querySelectorAll("dialog[open]").forEach(function (d) { d.close(); });
+  }
+
+  function onDialogClose(ev) {
+    var dlg = ev.target;
+    var back = dlg._opener;
+    dlg._opener = null;
+    if (back && document.contains(back) && back.focus) back.focus();
+  }
+
+  function trapFocus(ev) {
+    if (ev.key !== "Tab") return;
+    var dlg = ev.currentTarget;
+    var items = Array.prototype.filter.call(
+      dlg.querySelectorAll("button, input, select, textarea, a[href], [tabindex]:not([tabindex='-1'])"),
+      function (el) { return !el.disabled && !el.hidden && el.offsetParent !== null; });
+    if (items.length === 0) return;
+    var first = items[0];
+    var last = items[items.length - 1];
+    if (ev.shiftKey && document.activeElement === first) {
+      ev.preventDefault();
+      last.focus();
+    } else if (!ev.shiftKey && document.activeElement === last) {
+      ev.preventDefault();
+      first.focus();
+    }
+  }
+
+  var confirmResolve = null;
+
+  function confirmDialog(opts) {
+    var dlg = $("confirm-dialog");
+    $("confirm-title").textContent = opts.title;
+    $("confirm-body").textContent = opts.body;
+    $("confirm-warning").textContent = opts.warning;
+    $("confirm-warning").hidden = !opts.warning;
+    $("confirm-ok").textContent = opts.ok;
+    return new Promise(function (resolve) {
+      confirmResolve = resolve;
+      dlg.returnValue = "";
+      openDialog(dlg, $("confirm-cancel"));
+    });
+  }
+
+  function settleConfirm(yes) {
+    var resolve = confirmResolve;
+    confirmResolve = null;
+    closeDialog($("confirm-dialog"));
+    if (resolve) resolve(yes);
+  }
+
+  // ---- start ----
+
+  function bind() {
+    $("signin-form").addEventListener("submit", onSignin);
+    $("signout").addEventListener("click", signOut);
+    $("picker-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var id = me.kind === "moderator" ? $("picker-select").value : $("picker-input").value.trim();
+      if (!id) return;
+      setRoom(id);
+      openRoom();
+    });
+    $("change-room").addEventListener("click", function () { showPicker(""); });
+    $("access-switch").addEventListener("change", onAccessChange);
+    $("create-open").addEventListener("click", openCreate);
+    $("create-form").addEventListener("submit", onCreate);
+    $("create-cancel").addEventListener("click", function () { closeDialog($("create-dialog")); });
+    $("create-close").addEventListener("click", function () { closeDialog($("create-dialog")); });
+    $("confirm-cancel").addEventListener("click", function () { settleConfirm(false); });
+    $("confirm-ok").addEventListener("click", function () { settleConfirm(true); });
+    $("confirm-dialog").addEventListener("close", function () { settleConfirm(false); });
+    document.querySelectorAll("dialog").forEach(function (d) {
+      d.addEventListener("keydown", trapFocus);
+      d.addEventListener("close", onDialogClose);
+    });
+    $("admit-all").addEventListener("click", admitAll);
+    $("guests-refresh").addEventListener("click", function () {
+      Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).catch(fail);
+    });
+    $("guests-csv").addEventListener("click", downloadCSV);
+    document.addEventListener("visibilitychange", onVisibility);
+    // A new token pasted into the address bar of an open page.
+    window.addEventListener("hashchange", function () {
+      if (location.hash.indexOf("token=") < 0) return;
+      readFragment();
+      roomId = new URLSearchParams(location.search).get("room") || "";
+      stopPolling();
+      closeDialogs();
+      cred = sessionStorage.getItem(STORE) || "";
+      signedIn().catch(function (e) {
+        if (e && e.status !== 401) fail(e);
+      });
+    });
+  }
+
+  function start() {
+    bind();
+    readFragment();
+    roomId = new URLSearchParams(location.search).get("room") || "";
+    loadMessages().then(function () {
+      cred = sessionStorage.getItem(STORE) || "";
+      if (!cred) {
+        showSignin("");
+        return;
+      }
+      signedIn().catch(function (e) {
+        if (e && e.status === 401) return;
+        show("signin");
+        fail(e);
+      });
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

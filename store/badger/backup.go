@@ -1,0 +1,227 @@
+package badger
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+const (
+	// restorePendingWrites is how many batches of a restore Badger may have in
+	// flight at once (DB.Load's maxPendingWrites; the badger CLI uses 256 for
+	// much bigger databases).
+	restorePendingWrites = 16
+	// maxBackupFrame bounds one length-prefixed frame of a backup stream, in
+	// bytes, so that a file that is not a backup is refused at its first bytes
+	// instead of being read as a huge length. Badger writes frames of a few MiB.
+	maxBackupFrame = 256 << 20
+)
+
+// Backup writes a full backup of the store to w: Badger's backup stream
+// (DB.Backup since version 0), a sequence of frames, each a little-endian
+// uint64 length and a protobuf KVList. Restore reads it, and so does Badger's own
+// "badger restore". The backup is a consistent snapshot, taken while the store
+// keeps serving. It returns guestlink.ErrStoreBusy while another Backup or
+// Restore of the store runs, and an error, with what was written incomplete,
+// if writing to w fails or ctx ends.
+func (s *Store) Backup(ctx context.Context, w io.Writer) error {
+	if !s.maintMu.TryLock() {
+		return guestlink.ErrStoreBusy
+	}
+	defer s.maintMu.Unlock()
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if _, err := s.db.Backup(ctxWriter{ctx: ctx, w: w}, 0); err != nil {
+		return fmt.Errorf("guestgate store: backup of %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// Restore replaces the store's contents with a backup made by Backup, read from r.
+//
+// The backup is first copied to a temporary file and checked frame by frame, so
+// a truncated or corrupt backup (or a file that is not one) is refused before
+// anything in the store changes. Then, with every other transaction of the
+// store waiting, the old contents are dropped and the backup is loaded. If that
+// last step fails (a disk error), the store may hold part of the backup.
+//
+// Unless force, a store that holds any record is refused with
+// guestlink.ErrStoreNotEmpty; the secrets that guest_gateway makes at start-up
+// (secret/..., such as the session signing key) do not count, and the backup's
+// secrets replace them. Handlers that loaded secrets at start-up keep their
+// in-memory copies until they are provisioned again, so reload the
+// configuration after a restore. guestlink.ErrStoreBusy while another Backup or
+// Restore of the store runs. A backup with no data at all is refused.
+func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
+	if !s.maintMu.TryLock() {
+		return guestlink.ErrStoreBusy
+	}
+	defer s.maintMu.Unlock()
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if !force {
+		// Refuse early, before reading the upload; checked again below.
+		if err := s.view(ctx, checkEmpty); err != nil {
+			return err
+		}
+	}
+	f, err := spoolBackup(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
+	if s.db.IsClosed() {
+		return ErrClosed
+	}
+	if !force {
+		err = s.db.View(checkEmpty)
+	}
+	if err == nil {
+		// Everything goes, also in a store that held only secrets: the backup's
+		// keys are loaded at the versions they had, and an old deletion marker
+		// at a higher version would hide them.
+		err = s.db.DropAll()
+	}
+	if err != nil {
+		return fmt.Errorf("guestgate store: restore into %s: %w", s.dir, err)
+	}
+	// WaitGuest callers read again and see the restored guests.
+	defer s.waiters.signalPrefix("")
+	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
+		return fmt.Errorf("guestgate store: restore into %s: loading the backup: %w", s.dir, err)
+	}
+	return nil
+}
+
+// checkEmpty returns guestlink.ErrStoreNotEmpty if txn sees any key outside
+// secret/ (keys are sorted, and the secrets are a handful).
+func checkEmpty(txn *badgerdb.Txn) error {
+	opts := badgerdb.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if !bytes.HasPrefix(it.Item().Key(), []byte(prefixSecret)) {
+			return guestlink.ErrStoreNotEmpty
+		}
+	}
+	return nil
+}
+
+// spoolBackup copies a backup stream from r into a new temporary file, checking
+// that it is a sequence of whole frames that each hold a KVList, and that it
+// holds at least one key. It returns the file positioned at its start; the
+// caller closes and removes it.
+func spoolBackup(ctx context.Context, r io.Reader) (_ *os.File, err error) {
+	f, err := os.CreateTemp("", "guestgate-restore-*")
+	if err != nil {
+		return nil, fmt.Errorf("guestgate store: restore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 64<<10)
+	bw := bufio.NewWriterSize(f, 64<<10)
+	var buf []byte
+	keys := 0
+	for frame := 1; ; frame++ {
+		var size uint64
+		if err := binary.Read(br, binary.LittleEndian, &size); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, badBackup(frame, "truncated frame length", err)
+		}
+		if size > maxBackupFrame {
+			return nil, badBackup(frame, fmt.Sprintf("frame of %d bytes is over the %d limit: this is not a backup", size, maxBackupFrame), nil)
+		}
+		if uint64(cap(buf)) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return nil, badBackup(frame, "truncated frame", err)
+		}
+		var list pb.KVList
+		if err := proto.Unmarshal(buf, &list); err != nil {
+			return nil, badBackup(frame, "frame is not a list of keys", err)
+		}
+		keys += len(list.Kv)
+		if err := binary.Write(bw, binary.LittleEndian, size); err != nil {
+			return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+		}
+	}
+	if keys == 0 {
+		return nil, fmt.Errorf("guestgate store: restore: %w: it holds no data", guestlink.ErrBadBackup)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("guestgate store: restore: %w", err)
+	}
+	return f, nil
+}
+
+func badBackup(frame int, what string, err error) error {
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("guestgate store: restore: %w: frame %d: %s: %v", guestlink.ErrBadBackup, frame, what, err)
+	}
+	return fmt.Errorf("guestgate store: restore: %w: frame %d: %s", guestlink.ErrBadBackup, frame, what)
+}
+
+// ctxWriter fails its writes once ctx is done, so that a backup to a client
+// that went away stops.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// ctxReader fails its reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Interface guards
+var _ guestlink.Backupper = (*Store)(nil)
