@@ -86,6 +86,7 @@ type Gateway struct {
 	onRedeem func(string, time.Duration)
 	onGate   func(string)
 	identity *token.Identity
+	cache    *sessionCache
 	lookups  *limiter
 	requests *limiter
 	framed   bool
@@ -116,7 +117,7 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
-		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, lookups: newLimiter(c.Lookups, c.Service.Now),
+		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
 	}
 	if g.clientIP == nil {
@@ -223,15 +224,10 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 
 // currentSession returns the verified claims of r's session cookie, or nil.
 func (g *Gateway) currentSession(r *http.Request) *token.Claims {
-	raw, ok := readCookie(r, sessionCookieName(r))
-	if !ok {
-		return nil
+	if e := g.session(r); e != nil {
+		return e.claims
 	}
-	c, err := g.tokens.Verify(raw, g.svc.Now())
-	if err != nil {
-		return nil
-	}
-	return c
+	return nil
 }
 
 // sendOn redirects a guest holding session c to where it belongs: the lobby
@@ -367,9 +363,9 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 // It returns the decision (Gate* or the refusal's data-reason) for metrics.
 func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) (string, error) {
 	stripIdentityHeaders(r.Header)
-	c := g.currentSession(r)
+	e := g.session(r)
 	stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
-	if c == nil {
+	if e == nil {
 		if !g.requests.allow(g.clientIP(r)) {
 			return ReasonRateLimited, g.rateLimited(w, r, g.requests.budget)
 		}
@@ -378,7 +374,8 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		}
 		return ReasonNoSession, g.pages.Message(w, r, ReasonNoSession, "")
 	}
-	_, guest, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+	c := e.claims
+	state, err := g.svc.Store.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
 			return reason, g.pages.Message(w, r, reason, "")
@@ -388,35 +385,40 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	if c.State != guestlink.StateAdmitted {
 		// A waiting session opens only the lobby; once a moderator admitted the
 		// guest, the first request upgrades it.
-		if guest.State != guestlink.StateAdmitted {
+		if state != guestlink.StateAdmitted {
 			return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.lobbyURL())
 		}
-		if c, err = g.upgrade(w, r, c); err != nil {
+		if e, err = g.upgrade(w, r, c); err != nil {
 			return GateError, g.internal(w, r, err)
 		}
+		c = e.claims
 	}
 	path, ok := CleanPath(r.URL.EscapedPath())
 	if !ok || !g.allow.Match(path, c.Room) {
 		return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
 	}
 	g.renew(w, r, c)
+	// One allocation for every identity header: each value gets its own
+	// capacity-1 slice of it, so a later handler that appends to or rewrites one
+	// header cannot touch another, nor the cache.
+	vals := make([]string, 6)
+	vals[0], vals[1], vals[2], vals[3], vals[4] = c.Subject, c.Room, c.LinkID, e.name, e.email
 	h := r.Header
-	h.Set("X-Guest-Id", c.Subject)
-	h.Set("X-Guest-Room", c.Room)
-	h.Set("X-Guest-Link", c.LinkID)
-	h.Set("X-Guest-Name", headerEscape(c.Name))
-	h.Set("X-Guest-Email", headerEscape(c.Email))
+	h["X-Guest-Id"] = vals[0:1:1]
+	h["X-Guest-Room"] = vals[1:2:2]
+	h["X-Guest-Link"] = vals[2:3:3]
+	h["X-Guest-Name"] = vals[3:4:4]
+	h["X-Guest-Email"] = vals[4:5:5]
 	if g.identity != nil {
-		tok, err := g.identity.Token(c, g.svc.Now())
-		if err != nil {
+		if vals[5], err = g.identityToken(e); err != nil {
 			return GateError, g.internal(w, r, err)
 		}
-		h.Set("X-Guest-Token", tok)
+		h["X-Guest-Token"] = vals[5:6:6]
 	}
 	if g.onID != nil {
 		g.onID(r, c)
 	}
-	w, r, done := g.watchTunnel(w, r, c, guest.State)
+	w, r, done := g.watchTunnel(w, r, c, state)
 	defer done()
 	return GateAllowed, next(w, r)
 }

@@ -3,6 +3,7 @@ package entrypage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,15 +36,19 @@ func (g *Gateway) liveGuest(r *http.Request) (*token.Claims, guestlink.Room, gue
 
 // upgrade re-issues the session of a guest a moderator admitted with st
 // "admitted". It returns the new claims.
-func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claims) (*token.Claims, error) {
+func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claims) (*cachedSession, error) {
 	up := *c
 	up.State = guestlink.StateAdmitted
-	raw, exp, err := g.tokens.Issue(up, g.svc.Now())
+	now := g.svc.Now()
+	raw, exp, err := g.tokens.Issue(up, now)
 	if err != nil {
 		return nil, err
 	}
 	g.setSession(w, r, raw, exp)
-	return &up, nil
+	if e := g.cache.get(raw, now); e != nil {
+		return e, nil
+	}
+	return nil, errors.New("entrypage: a token just issued does not verify")
 }
 
 // renew re-issues c when half its lifetime is gone, so a guest who keeps a page

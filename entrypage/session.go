@@ -103,6 +103,7 @@ func (g *Gateway) setSession(w http.ResponseWriter, r *http.Request, tok string,
 	c := g.sessionCookie(r, tok)
 	c.Expires, c.MaxAge = exp, max(int(exp.Sub(g.svc.Now())/time.Second), 1)
 	http.SetCookie(w, c)
+	g.warm(tok)
 }
 
 // clearSession removes the session cookie.

@@ -53,7 +53,16 @@ type Store interface {
 	Guest(ctx context.Context, roomID, guestID string) (Guest, error)
 	// Session reads the live state that decides whether a guest's session still
 	// opens the room and returns CheckSession's verdict with the room and guest.
+	// It reads the store; the gate's hot path uses Check.
 	Session(ctx context.Context, roomID, linkID, guestID string) (Room, Guest, error)
+	// Check is Session's verdict and the guest's state without a store read: the
+	// implementation keeps the state that decides (room available, guest access
+	// on, link exists, guest not removed) in memory, updated by the same code
+	// path that writes it, so a write is visible to the next Check. A clustered
+	// implementation refreshes that state from the other instances' writes.
+	Check(ctx context.Context, roomID, linkID, guestID string, now time.Time) (state string, err error)
+	// Generation grows with every change of that state (for caches of decisions).
+	Generation() uint64
 
 	// SetGuestState moves a guest of the room to state to by Transition's rules
 	// (admit, decline, remove, left) and returns the guest as it now is: its

@@ -52,7 +52,7 @@ func (s *Store) SetGuestState(ctx context.Context, roomID, guestID, to string, n
 		return guestlink.Guest{}, err
 	}
 	if changed {
-		s.waiters.signal(waitKey(roomID, guestID))
+		s.guestsChanged(waitKey(roomID, guestID))
 	}
 	if purged {
 		return guestlink.Guest{}, guestlink.ErrGuestNotFound
@@ -96,7 +96,7 @@ func (s *Store) AdmitAll(ctx context.Context, roomID string, seenSince, now time
 	}
 	err := run(false, 0)
 	if err == nil {
-		s.waiters.signal(touched...)
+		s.guestsChanged(touched...)
 		return sortOldest(admitted), nil
 	}
 	if !errors.Is(err, badgerdb.ErrTxnTooBig) {
@@ -115,7 +115,7 @@ func (s *Store) AdmitAll(ctx context.Context, roomID string, seenSince, now time
 		if err != nil {
 			return nil, err
 		}
-		s.waiters.signal(touched...)
+		s.guestsChanged(touched...)
 		all = append(all, admitted...)
 		if !more {
 			return sortOldest(all), nil
@@ -318,7 +318,7 @@ func (s *Store) SeenGuest(ctx context.Context, roomID, guestID string, now time.
 		return guestlink.Guest{}, err
 	}
 	if purged {
-		s.waiters.signal(waitKey(roomID, guestID))
+		s.guestsChanged(waitKey(roomID, guestID))
 		return guestlink.Guest{}, guestlink.ErrGuestNotFound
 	}
 	return g, nil

@@ -44,6 +44,7 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
+	s.live.refresh(s.db, roomKey(id))
 	return room, created, nil
 }
 
@@ -88,6 +89,18 @@ func getRoom(txn *badgerdb.Txn, id string) (guestlink.Room, error) {
 // room is still there with some of its guests gone, and DeleteRoom can be called
 // again.
 func (s *Store) DeleteRoom(ctx context.Context, id string) error {
+	err := s.deleteRoom(ctx, id)
+	switch {
+	case err == nil:
+		s.live.dropRoom(id)
+	case !errors.Is(err, guestlink.ErrRoomNotFound):
+		// Part of the room may be gone (batched deletion): read it all again.
+		_ = s.live.load(s.db)
+	}
+	return err
+}
+
+func (s *Store) deleteRoom(ctx context.Context, id string) error {
 	// Wake the WaitGuest callers of the room's guests, whatever was deleted: they
 	// read again and see what is left (spurious wake-ups are harmless).
 	defer s.waiters.signalPrefix(id + "/")
@@ -188,6 +201,7 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	if err != nil {
 		return guestlink.Room{}, err
 	}
+	s.live.refresh(s.db, roomKey(id))
 	return room, nil
 }
 

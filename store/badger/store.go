@@ -113,6 +113,8 @@ type Store struct {
 	retries atomic.Int64
 	// waiters wakes WaitGuest callers when a guest changes.
 	waiters waiters
+	// live mirrors the state the gate checks on every request (live.go).
+	live *live
 	// maxAttempts bounds the attempts of one update (the maxAttempts constant;
 	// tests lower it).
 	maxAttempts int
@@ -159,7 +161,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("guestgate store: opening %s: %w", dir, err)
 	}
-	return &Store{db: db, dir: dir, maxAttempts: maxAttempts}, nil
+	s := &Store{db: db, dir: dir, maxAttempts: maxAttempts, live: newLive()}
+	if err := s.live.load(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("guestgate store: reading %s: %w", dir, err)
+	}
+	return s, nil
 }
 
 // isLocked reports whether err is Badger's refusal of a directory that another
