@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testLog writes progress lines to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestQuickRun runs the whole benchmark in quick mode, as CI does, so that it
+// keeps building, starting Caddy and measuring. It checks that every part
+// produced its rows and that the correctness checks hold (exact click limit,
+// no 5xx, identity headers upstream); it asserts no timing.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the caddy binary")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	o := defaultOptions(true)
+	o.rounds = 2 // exercises the medians over rounds
+	b := &bench{o: o, progress: testLog{t}}
+	rep, err := b.run(ctx)
+	var out bytes.Buffer
+	if rep != nil {
+		rep.print(&out)
+		t.Logf("table:\n%s", out.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []setup{setupPlain, setupGated, setupForwardAuth} {
+		for _, c := range o.conc {
+			if n := len(rep.rounds(setupNames[s], c)); n != o.rounds {
+				t.Errorf("%s c=%d: %d cells, want one per round (%d)", setupNames[s], c, n, o.rounds)
+			}
+			x, ok := rep.find(setupNames[s], c)
+			if !ok {
+				t.Errorf("no cell for %s at c=%d", setupNames[s], c)
+				continue
+			}
+			if x.OK == 0 || x.RPS <= 0 || x.P50 <= 0 || x.P99 < x.P50 {
+				t.Errorf("%s c=%d: %+v", setupNames[s], c, x)
+			}
+			if ratio, _, _, ok := rep.compare(setupNames[s], c); !ok || ratio <= 0 {
+				t.Errorf("%s c=%d: no ratio against plain", setupNames[s], c)
+			}
+		}
+	}
+	if len(rep.bursts) != 2 {
+		t.Fatalf("%d redemption bursts, want spread and hot", len(rep.bursts))
+	}
+	if s := rep.bursts[0]; s.Admitted == 0 || s.Server > 0 {
+		t.Errorf("spread burst: %+v", s)
+	}
+	if h := rep.bursts[1]; h.Admitted != int64(o.hotMax) || h.Clicks != o.hotMax || h.Attempts != int64(o.hotAttempts) || h.Codes[http.StatusGone] == 0 {
+		t.Errorf("hot link burst: %+v, want %d admitted and clicks out of %d guests, the rest 410", h, o.hotMax, o.hotAttempts)
+	}
+	if len(rep.growth) != len(o.sizes) {
+		t.Fatalf("%d growth rows, want %d", len(rep.growth), len(o.sizes))
+	}
+	for _, g := range rep.growth {
+		if g.Gate.OK == 0 || g.RSSIdle <= 0 || g.StartLoaded <= 0 || g.StoreBytes <= 0 || g.Cookies == 0 {
+			t.Errorf("growth row %+v", g)
+		}
+	}
+	if rep.plainRSS <= 0 || rep.gatedIdleRSS <= 0 {
+		t.Errorf("RSS plain %d, gated %d", rep.plainRSS, rep.gatedIdleRSS)
+	}
+	for _, h := range []string{"PROXY", "REDEMPTIONS", "MEMORY", "START", "GROWTH", "TARGETS"} {
+		if !strings.Contains(out.String(), "\n"+h) {
+			t.Errorf("the table has no %s section", h)
+		}
+	}
+	if n := len(b.procs.set); n != 0 {
+		t.Errorf("%d Caddy processes still tracked after the run", n)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	if h.quantile(0.5) != 0 {
+		t.Error("empty histogram: quantile not 0")
+	}
+	for i := 1; i <= 1000; i++ {
+		h.record(time.Duration(i) * time.Microsecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {1, 1000 * time.Microsecond}} {
+		got := h.quantile(c.q)
+		if d := got - c.want; d < -c.want/100 || d > c.want/100 {
+			t.Errorf("quantile(%v) = %v, want %v within 1%%", c.q, got, c.want)
+		}
+	}
+	var small histogram
+	small.record(100)
+	if got := small.quantile(0.5); got != 100 {
+		t.Errorf("exact bucket: %v, want 100ns", got)
+	}
+	var merged histogram
+	merged.merge(&h)
+	merged.merge(&small)
+	if merged.n != 1001 {
+		t.Errorf("merged count %d, want 1001", merged.n)
+	}
+}
+
+func TestBuckets(t *testing.T) {
+	prev := -1
+	for _, ns := range []int64{0, 1, 255, 256, 257, 511, 512, 1 << 20, 1<<20 + 1, 1 << 40, 1<<62 + 12345} {
+		i := bucketOf(ns)
+		if i < prev || i >= len(histogram{}.counts) {
+			t.Fatalf("bucketOf(%d) = %d (previous %d)", ns, i, prev)
+		}
+		if mid := bucketMid(i); ns >= 256 && (mid < float64(ns)*0.99 || mid > float64(ns)*1.01) {
+			t.Errorf("bucketMid(bucketOf(%d)) = %v, more than 1%% off", ns, mid)
+		}
+		prev = i
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-quick", "-sizes", "1000,10000,30000", "-only", "plain,sizes", "-duration", "2s", "-rounds", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.quick || len(o.sizes) != 3 || o.sizes[2] != 30000 || o.duration != 2*time.Second || !o.part("sizes") || o.part("gated") || o.rounds != 3 {
+		t.Errorf("options %+v", o)
+	}
+	for _, bad := range [][]string{{"-sizes", "10,x"}, {"-only", "everything"}, {"-hot-max", "10", "-hot-attempts", "5"}, {"extra"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}

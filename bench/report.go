@@ -1,0 +1,315 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report holds everything measured in one run.
+type report struct {
+	o                 options
+	started, finished time.Time
+	machine           string
+	source            string
+	caddyVersion      string
+
+	proxy        []cell
+	bursts       []burst
+	memory       []memRow
+	start        []startRow
+	growth       []growthRow
+	plainRSS     int64
+	gatedIdleRSS int64
+	profiles     string
+}
+
+type memRow struct {
+	What string
+	RSS  int64
+}
+
+type startRow struct {
+	What string
+	Took time.Duration
+}
+
+// growthRow is one loaded-store size.
+type growthRow struct {
+	Rooms, Links, Guests int
+	APIRate              float64 // moderator API requests/s while loading rooms and links
+	GuestRate            float64 // offline redemptions/s
+	StoreBytes           int64
+	StartEmpty           time.Duration
+	Settle               time.Duration // until Caddy went idle after the bulk load (compactions)
+	StartLoaded          time.Duration
+	RSSIdle, RSSAfter    int64
+	Cookies              int
+	Gate                 cell
+}
+
+// rounds returns the proxy cells of setup at concurrency c, one per round.
+func (r *report) rounds(setup string, c int) []cell {
+	var out []cell
+	for _, x := range r.proxy {
+		if x.Setup == setup && x.Conc == c {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// find returns the proxy cell of setup at concurrency c: with several rounds,
+// the medians of req/s, p50 and p99, and the sums of the counts.
+func (r *report) find(setup string, c int) (cell, bool) {
+	xs := r.rounds(setup, c)
+	if len(xs) == 0 {
+		return cell{}, false
+	}
+	agg := cell{Setup: setup, Conc: c, BadCodes: map[int]int64{}}
+	var rps, p50, p99 []float64
+	for _, x := range xs {
+		rps, p50, p99 = append(rps, x.RPS), append(p50, float64(x.P50)), append(p99, float64(x.P99))
+		agg.OK += x.OK
+		agg.Bad += x.Bad
+		agg.Errors += x.Errors
+		agg.Renewals += x.Renewals
+		for k, n := range x.BadCodes {
+			agg.BadCodes[k] += n
+		}
+	}
+	agg.RPS, agg.P50, agg.P99 = median(rps), time.Duration(median(p50)), time.Duration(median(p99))
+	return agg, true
+}
+
+// compare returns the medians, over the rounds, of setup's req/s ratio and p50
+// and p99 deltas (ms) against plain in the same round.
+func (r *report) compare(setup string, c int) (ratio, d50, d99 float64, ok bool) {
+	plain := map[int]cell{}
+	for _, p := range r.rounds(setupNames[setupPlain], c) {
+		plain[p.Round] = p
+	}
+	var rs, a, b []float64
+	for _, x := range r.rounds(setup, c) {
+		p, found := plain[x.Round]
+		if !found || p.RPS <= 0 {
+			continue
+		}
+		rs = append(rs, x.RPS/p.RPS)
+		a = append(a, ms(x.P50)-ms(p.P50))
+		b = append(b, ms(x.P99)-ms(p.P99))
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0, false
+	}
+	return median(rs), median(a), median(b), true
+}
+
+// failures lists the correctness checks that failed (never timings).
+func (r *report) failures() []string {
+	var out []string
+	for _, c := range r.proxy {
+		if c.Bad > 0 || c.Errors > 0 {
+			out = append(out, fmt.Sprintf("%s c=%d: %d unexpected answers %v, %d errors", c.Setup, c.Conc, c.Bad, c.BadCodes, c.Errors))
+		}
+	}
+	for _, g := range r.growth {
+		if g.Gate.Bad > 0 || g.Gate.Errors > 0 {
+			out = append(out, fmt.Sprintf("%d rooms: %d unexpected answers %v, %d errors", g.Rooms, g.Gate.Bad, g.Gate.BadCodes, g.Gate.Errors))
+		}
+	}
+	for _, b := range r.bursts {
+		if strings.HasPrefix(b.Check, "FAILED") {
+			out = append(out, b.Case+": "+b.Check)
+		}
+	}
+	return out
+}
+
+func (r *report) print(w io.Writer) {
+	o := r.o
+	fmt.Fprintf(w, "guestgate whole-process benchmark, %s\n", r.started.Format(time.RFC3339))
+	fmt.Fprintf(w, "machine:  %s\n", r.machine)
+	fmt.Fprintf(w, "binary:   caddy %s, guestgate %s\n", r.caddyVersion, r.source)
+	mode := "full"
+	if o.quick {
+		mode = "quick (smoke run: numbers are not meaningful)"
+	}
+	fmt.Fprintf(w, "run:      %s; each load cell %v measured after %v warm-up; one Caddy process at a time\n", mode, o.duration, o.warmup)
+	fmt.Fprintf(w, "load:     closed-loop workers, one keep-alive HTTP/1.1 connection each from its own 127.0.x.y address;\n")
+	fmt.Fprintf(w, "          GET %s, upstream answers 200 %q; the load generator, the upstream and the\n", roomPath, upstreamBody)
+	fmt.Fprintf(w, "          forward_auth endpoint run in this process, on the same CPUs as Caddy: read the ratios\n\n")
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	plainName := setupNames[setupPlain]
+	if len(r.proxy) > 0 {
+		fmt.Fprintln(w, "PROXY: requests/s and latency (ratios and deltas against plain reverse_proxy at the same concurrency)")
+		if o.rounds > 1 {
+			fmt.Fprintf(w, "%d rounds, setups in turn; every figure is the median over the rounds, ratios and deltas taken within each round\n", o.rounds)
+		}
+		fmt.Fprintln(tw, "setup\tconc\treq/s\treq/s min-max\tp50 ms\tp99 ms\tnon-200\terrors\treq/s vs plain\tp50 - plain ms\tp99 - plain ms\t")
+		for _, s := range []string{plainName, setupNames[setupGated], setupNames[setupForwardAuth]} {
+			for _, c := range o.conc {
+				x, ok := r.find(s, c)
+				if !ok {
+					continue
+				}
+				lo, hi := x.RPS, x.RPS
+				for _, y := range r.rounds(s, c) {
+					lo, hi = min(lo, y.RPS), max(hi, y.RPS)
+				}
+				ratio, d50, d99 := "-", "-", "-"
+				if q, a, b, ok := r.compare(s, c); ok && s != plainName {
+					ratio, d50, d99 = fmt.Sprintf("%.3f", q), fmt.Sprintf("%+.3f", a), fmt.Sprintf("%+.3f", b)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f-%.0f\t%.3f\t%.3f\t%d\t%d\t%s\t%s\t%s\t\n", x.Setup, x.Conc, x.RPS, lo, hi, ms(x.P50), ms(x.P99), x.Bad, x.Errors, ratio, d50, d99)
+			}
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "  forward_auth: Caddy's forward_auth to a Go endpoint in this process that verifies the same HS256 JWT (golang-jwt)")
+		fmt.Fprintln(w, "  and copies X-Guest-*; it reads no live state, so it does less than the gateway.")
+		fmt.Fprintln(w)
+	}
+
+	if len(r.bursts) > 0 {
+		fmt.Fprintf(w, "REDEMPTIONS over HTTP: GET entry page (csrf) + POST form, %d concurrent guests, each on a new connection\n", o.clients)
+		fmt.Fprintln(w, "from its own address; SyncWrites on; rate = 303s / time until the last 303")
+		fmt.Fprintln(tw, "case\tguests\t303\tredemptions/s\tp50 ms\tp99 ms\t4xx\t5xx\terrors\tclicks (API)\tcheck\t")
+		for _, b := range r.bursts {
+			clicks := "-"
+			if b.MaxClicks > 0 {
+				clicks = fmt.Sprint(b.Clicks)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t\n", b.Case, b.Attempts, b.Admitted, b.Rate, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+
+	if len(r.memory) > 0 || len(r.growth) > 0 {
+		fmt.Fprintln(w, "MEMORY: VmRSS of the Caddy process (idle = after start and 20 requests, then 0.5 s)")
+		fmt.Fprintln(tw, "process\tVmRSS MB\tvs plain idle MB\t")
+		rows := append([]memRow(nil), r.memory...)
+		for _, g := range r.growth {
+			rows = append(rows,
+				memRow{fmt.Sprintf("guest_gateway, %d rooms, %d links, %d guests, idle", g.Rooms, g.Links, g.Guests), g.RSSIdle},
+				memRow{fmt.Sprintf("guest_gateway, %d rooms, after c=%d over %d guests", g.Rooms, g.Gate.Conc, g.Cookies), g.RSSAfter})
+		}
+		for _, m := range rows {
+			d := "-"
+			if r.plainRSS > 0 {
+				d = fmt.Sprintf("%+.1f", mb(m.RSS-r.plainRSS))
+			}
+			fmt.Fprintf(tw, "%s\t%.1f\t%s\t\n", m.What, mb(m.RSS), d)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+
+	if len(r.start) > 0 || len(r.growth) > 0 {
+		fmt.Fprintln(w, "START: from the process start to the first HTTP answer (polled every 2 ms)")
+		fmt.Fprintln(tw, "process\tms\t")
+		for _, s := range r.start {
+			fmt.Fprintf(tw, "%s\t%.1f\t\n", s.What, ms(s.Took))
+		}
+		for _, g := range r.growth {
+			fmt.Fprintf(tw, "guest_gateway, %d rooms, %d links, %d guests\t%.1f\t\n", g.Rooms, g.Links, g.Guests, ms(g.StartLoaded))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+
+	if len(r.growth) > 0 {
+		fmt.Fprintln(w, "GROWTH: guest_gateway on a loaded store; rooms and links loaded through the moderator API, guests pre-loaded")
+		fmt.Fprintln(w, "offline (store/badger opened directly, guestlink.Service.Redeem, 64 goroutines, SyncWrites on) while Caddy is")
+		fmt.Fprintln(w, "stopped; then Caddy runs once until idle (settle: the compactions the bulk load left) and is started again to")
+		fmt.Fprintln(w, "measure; the gate cell sends the cookies of that many distinct guests, spread over the store")
+		fmt.Fprintln(tw, "rooms\tlinks\tguests\tAPI load req/s\toffline guests/s\tsettle s\tstore MB\tstart ms\tRSS idle MB\tRSS - plain MB\tconc\tguests sent\treq/s\tp50 ms\tp99 ms\tRSS after MB\t")
+		for _, g := range r.growth {
+			d := "-"
+			if r.plainRSS > 0 {
+				d = fmt.Sprintf("%+.1f", mb(g.RSSIdle-r.plainRSS))
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.1f\t\n",
+				g.Rooms, g.Links, g.Guests, g.APIRate, g.GuestRate, g.Settle.Seconds(), mb(g.StoreBytes), ms(g.StartLoaded), mb(g.RSSIdle), d,
+				g.Gate.Conc, g.Cookies, g.Gate.RPS, ms(g.Gate.P50), ms(g.Gate.P99), mb(g.RSSAfter))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+
+	r.printTargets(w, tw)
+	if r.profiles != "" {
+		fmt.Fprintf(w, "profiles of guest_gateway at c=%d (%ds): %s/{cpu,allocs}.pprof, top 15 in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
+	}
+	if !r.finished.IsZero() {
+		fmt.Fprintf(w, "total time %v\n", r.finished.Sub(r.started).Round(time.Second))
+	}
+}
+
+// printTargets compares the run with issue 6's targets (item 3). It only
+// reports; nothing here fails the run.
+func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
+	type target struct{ what, got, verdict string }
+	var ts []target
+	verdict := func(met bool, by string) string {
+		if met {
+			return "met"
+		}
+		return "MISSED by " + by
+	}
+	gatedName := setupNames[setupGated]
+	top := r.o.conc[len(r.o.conc)-1]
+	if ratio, d, _, ok := r.compare(gatedName, top); ok {
+		ts = append(ts, target{fmt.Sprintf("gated/plain req/s at c=%d >= 0.95", top), fmt.Sprintf("%.3f", ratio), verdict(ratio >= 0.95, fmt.Sprintf("%.3f", 0.95-ratio))})
+		ts = append(ts, target{fmt.Sprintf("gated p50 - plain p50 at c=%d <= +0.1 ms", top), fmt.Sprintf("%+.3f ms", d), verdict(d <= 0.1, fmt.Sprintf("%.3f ms", d-0.1))})
+	}
+	for i, b := range r.bursts {
+		want := 1000.0
+		what := "redemptions/s spread over links >= 1000"
+		if i > 0 {
+			want, what = 500, "redemptions/s on one hot link >= 500"
+		}
+		ts = append(ts, target{what, fmt.Sprintf("%.0f/s", b.Rate), verdict(b.Rate >= want, fmt.Sprintf("%.0f/s", want-b.Rate))})
+		if b.MaxClicks > 0 {
+			ts = append(ts, target{"hot link admits exactly max clicks, no 5xx", fmt.Sprintf("%d of %d, clicks %d, %d 5xx", b.Admitted, b.MaxClicks, b.Clicks, b.Server), verdict(!strings.HasPrefix(b.Check, "FAILED"), "see above")})
+		}
+	}
+	if r.plainRSS > 0 && r.gatedIdleRSS > 0 {
+		d := mb(r.gatedIdleRSS - r.plainRSS)
+		ts = append(ts, target{"idle RSS - plain <= 10 MB", fmt.Sprintf("%+.1f MB", d), verdict(d <= 10, fmt.Sprintf("%.1f MB", d-10))})
+	}
+	for _, g := range r.growth {
+		if r.plainRSS > 0 {
+			d := mb(g.RSSIdle - r.plainRSS)
+			ts = append(ts, target{fmt.Sprintf("RSS - plain with %d rooms, %d links, %d guests <= 60 MB", g.Rooms, g.Links, g.Guests), fmt.Sprintf("%+.1f MB", d), verdict(d <= 60, fmt.Sprintf("%.1f MB", d-60))})
+		}
+		ts = append(ts, target{fmt.Sprintf("start to first answer with %d rooms, %d guests <= 1 s", g.Rooms, g.Guests), fmt.Sprintf("%.0f ms", ms(g.StartLoaded)), verdict(g.StartLoaded <= time.Second, (g.StartLoaded - time.Second).Round(time.Millisecond).String())})
+	}
+	if len(ts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "TARGETS of issue 6, item 3, on this run (the per-request gate cost is measured by go test -bench Gate ./entrypage/)")
+	fmt.Fprintln(tw, "target\tthis run\tverdict\t")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", t.what, t.got, t.verdict)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,615 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/guestgate/guestgate/token"
+)
+
+// upstreamBody is what the upstream answers: 200 and these 12 bytes.
+const upstreamBody = "upstream ok\n"
+
+// roomPath is the path every proxy cell asks for.
+const roomPath = "/rooms/bench/x"
+
+// bench is one run.
+type bench struct {
+	o        options
+	progress io.Writer
+	dir      string
+	bin      string
+	procs    procs
+	iss      *token.Issuer
+	rep      *report
+
+	up       *http.Server
+	upAddr   string
+	upTotal  atomic.Int64 // requests the upstream received
+	upGuests atomic.Int64 // of which with an X-Guest-Id header
+	auth     *http.Server
+	authAddr string
+}
+
+// run does every part the options ask for and returns the report; the report
+// is returned also with an error, holding what was measured until then.
+func (b *bench) run(ctx context.Context) (rep *report, err error) {
+	b.rep = &report{o: b.o, started: time.Now()}
+	defer b.procs.killAll()
+	if b.iss, err = newIssuer(); err != nil {
+		return nil, err
+	}
+	b.dir, err = os.MkdirTemp("", "guestgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if b.o.keep {
+		b.logf("keeping %s", b.dir)
+	} else {
+		defer os.RemoveAll(b.dir)
+	}
+	b.rep.machine = machine()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.bin = b.o.bin
+	if b.bin == "" {
+		b.logf("building ./cmd/caddy")
+		start := time.Now()
+		if b.bin, err = buildCaddy(ctx, root, b.dir); err != nil {
+			return nil, err
+		}
+		b.logf("built in %v", time.Since(start).Round(time.Millisecond))
+		b.rep.source = describeSource(ctx, root)
+	} else {
+		b.rep.source = "prebuilt " + b.bin
+	}
+	if out, err := exec.CommandContext(ctx, b.bin, "version").Output(); err == nil {
+		b.rep.caddyVersion = strings.Fields(string(out) + " ?")[0]
+	}
+	if err := b.startServers(); err != nil {
+		return nil, err
+	}
+	defer b.up.Close()
+	defer b.auth.Close()
+
+	// The proxy parts run o.rounds times in turn (plain, gated, forward, plain,
+	// ...), so that a change in the machine's background load hits every setup
+	// alike; the table shows medians. Memory, start, redemptions and profiles
+	// are taken in the first round.
+	parts := []struct {
+		name string
+		fn   func(context.Context, int) error
+	}{
+		{"plain", b.plain}, {"gated", b.gated}, {"forward", b.forward},
+	}
+	for round := 1; round <= b.o.rounds; round++ {
+		for _, p := range parts {
+			if !b.o.part(p.name) {
+				continue
+			}
+			if err := p.fn(ctx, round); err != nil {
+				return b.rep, fmt.Errorf("%s (round %d): %w", p.name, round, err)
+			}
+		}
+	}
+	if b.o.part("sizes") {
+		if err := b.sizes(ctx); err != nil {
+			return b.rep, fmt.Errorf("sizes: %w", err)
+		}
+	}
+	b.rep.finished = time.Now()
+	if fails := b.rep.failures(); len(fails) > 0 {
+		return b.rep, fmt.Errorf("checks failed: %s", strings.Join(fails, "; "))
+	}
+	return b.rep, nil
+}
+
+// machine describes this machine in one line.
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// startServers starts the upstream and the forward_auth endpoint on 127.0.0.1.
+func (b *bench) startServers() error {
+	upL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.upAddr = upL.Addr().String()
+	b.up = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.upTotal.Add(1)
+		if r.Header.Get("X-Guest-Id") != "" {
+			b.upGuests.Add(1)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, upstreamBody)
+	})}
+	go func() { _ = b.up.Serve(upL) }()
+
+	authL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.authAddr = authL.Addr().String()
+	b.auth = &http.Server{Handler: http.HandlerFunc(b.authorize)}
+	go func() { _ = b.auth.Serve(authL) }()
+	return nil
+}
+
+// authorize is the forward_auth endpoint: the guest check operators build
+// today. It verifies the guestgate session JWT of the cookie (golang-jwt, HS256,
+// through package token as the gateway does) and answers 200 with the X-Guest-*
+// headers, or 401. It reads no live state (room, link, guest), so it does less
+// than the gateway.
+func (b *bench) authorize(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie("guestgate")
+	if err != nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	claims, err := b.iss.Verify(c.Value, time.Now())
+	if err != nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h := w.Header()
+	h.Set("X-Guest-Id", claims.Subject)
+	h.Set("X-Guest-Room", claims.Room)
+	h.Set("X-Guest-Link", claims.LinkID)
+	h.Set("X-Guest-Name", url.PathEscape(claims.Name))
+	h.Set("X-Guest-Email", url.PathEscape(claims.Email))
+	w.WriteHeader(http.StatusOK)
+}
+
+// newConfig returns a config of setup s with fresh ports.
+func (b *bench) newConfig(s setup, storeDir string) (siteConfig, error) {
+	port, err := freePort()
+	if err != nil {
+		return siteConfig{}, err
+	}
+	admin, err := freePort()
+	for err == nil && admin == port {
+		admin, err = freePort()
+	}
+	if err != nil {
+		return siteConfig{}, err
+	}
+	return siteConfig{
+		setup: s, port: port, adminPort: admin, dataDir: filepath.Join(b.dir, "caddy-data"),
+		storeDir: storeDir, upstream: b.upAddr, auth: b.authAddr,
+	}, nil
+}
+
+// settle sends a few requests (each must answer want), waits a moment and
+// returns the RSS: the "idle" memory of a process that has served a little.
+func (b *bench) settle(ctx context.Context, p *caddyProc, req []byte, want int) (int64, error) {
+	k := &rawConn{addr: p.addr, local: workerIP(0)}
+	defer k.close()
+	for range 20 {
+		resp, _, err := k.do(req, false)
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != want {
+			return 0, fmt.Errorf("%s: warm-up request answered %d, want %d", p.name, resp.StatusCode, want)
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(500 * time.Millisecond):
+	}
+	return p.rss()
+}
+
+// cells runs the proxy cells of one setup at every concurrency.
+func (b *bench) cells(ctx context.Context, round int, setupName string, p *caddyProc, reqs [][]byte, concs []int) ([]cell, error) {
+	var out []cell
+	for _, c := range concs {
+		before, beforeGuests := b.upTotal.Load(), b.upGuests.Load()
+		res, err := runLoad(ctx, loadSpec{
+			setup: setupName, addr: p.addr, reqs: reqs, want: http.StatusOK, conc: c,
+			warmup: b.o.warmup, dur: b.o.duration, maxRequests: 50_000_000,
+		})
+		if err != nil {
+			return out, err
+		}
+		res.Round = round
+		if res.OK == 0 {
+			return out, fmt.Errorf("%s c=%d: no request answered 200 (other answers: %v)", setupName, c, res.BadCodes)
+		}
+		got, gotGuests := b.upTotal.Load()-before, b.upGuests.Load()-beforeGuests
+		if got < res.OK {
+			return out, fmt.Errorf("%s c=%d: %d answers 200 but the upstream saw %d requests", setupName, c, res.OK, got)
+		}
+		if setupName != setupNames[setupPlain] && gotGuests < res.OK {
+			return out, fmt.Errorf("%s c=%d: %d answers 200 but only %d upstream requests carried X-Guest-Id", setupName, c, res.OK, gotGuests)
+		}
+		b.logf("round %d  %-22s c=%-3d %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  bad %d errors %d", round, setupName, c, res.RPS, ms(res.P50), ms(res.P99), res.Bad, res.Errors)
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+var setupNames = map[setup]string{
+	setupPlain:       "plain reverse_proxy",
+	setupGated:       "guest_gateway",
+	setupForwardAuth: "forward_auth",
+}
+
+// plain runs the proxy cells against plain Caddy and, in round 1, measures its
+// start and memory.
+func (b *bench) plain(ctx context.Context, round int) error {
+	cfg, err := b.newConfig(setupPlain, "")
+	if err != nil {
+		return err
+	}
+	p, took, err := b.procs.start(ctx, b.bin, b.dir, "plain", cfg)
+	if err != nil {
+		return err
+	}
+	b.logf("plain caddy answered %v after start", took.Round(time.Microsecond))
+	req := getRequest(p.addr, roomPath)
+	rss, err := b.settle(ctx, p, req, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	if round == 1 {
+		b.rep.start = append(b.rep.start, startRow{"plain caddy", took})
+		b.rep.plainRSS = rss
+		b.rep.memory = append(b.rep.memory, memRow{"plain caddy, idle", rss})
+	}
+	cells, err := b.cells(ctx, round, setupNames[setupPlain], p, [][]byte{req}, b.o.conc)
+	b.rep.proxy = append(b.rep.proxy, cells...)
+	if err != nil {
+		return err
+	}
+	if rss, err = p.rss(); err == nil && round == 1 {
+		b.rep.memory = append(b.rep.memory, memRow{"plain caddy, after the proxy cells", rss})
+	}
+	return b.procs.stop(p)
+}
+
+// gated runs the proxy cells with guest_gateway in front and a guest cookie
+// redeemed over HTTP; in round 1 it also measures start and memory, profiles if
+// asked, and runs the redemption bursts.
+func (b *bench) gated(ctx context.Context, round int) error {
+	cfg, err := b.newConfig(setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)))
+	if err != nil {
+		return err
+	}
+	p, took, err := b.procs.start(ctx, b.bin, b.dir, "gated", cfg)
+	if err != nil {
+		return err
+	}
+	b.logf("gated caddy (empty store) answered %v after start", took.Round(time.Microsecond))
+	if round == 1 {
+		b.rep.start = append(b.rep.start, startRow{"guest_gateway, empty store", took})
+	}
+	a := newAPI(p.base)
+	defer a.close()
+	links, err := a.openRoom(ctx, "bench", 1, 0)
+	if err != nil {
+		return err
+	}
+	r, err := redeem(p.addr, links[0].Path, 0)
+	if err != nil {
+		return fmt.Errorf("redeeming the bench guest: %w", err)
+	}
+	if r.status != http.StatusSeeOther {
+		return fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
+	}
+	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+r.session)
+	rss, err := b.settle(ctx, p, req, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	if round == 1 {
+		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, 1 room, idle", rss})
+		b.rep.gatedIdleRSS = rss
+	}
+	cells, err := b.cells(ctx, round, setupNames[setupGated], p, [][]byte{req}, b.o.conc)
+	b.rep.proxy = append(b.rep.proxy, cells...)
+	if err != nil {
+		return err
+	}
+	for _, c := range cells {
+		if c.Renewals > 0 {
+			b.logf("warning: %s c=%d: %d answers renewed the session", c.Setup, c.Conc, c.Renewals)
+		}
+	}
+	if round > 1 {
+		return b.procs.stop(p)
+	}
+	if rss, err = p.rss(); err == nil {
+		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the proxy cells", rss})
+	}
+	if b.o.pprofDir != "" {
+		if err := b.profile(ctx, p, cfg, req); err != nil {
+			return err
+		}
+	}
+	if err := b.redemptions(ctx, p, a); err != nil {
+		return err
+	}
+	if rss, err = p.rss(); err == nil {
+		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the redemption bursts", rss})
+	}
+	return b.procs.stop(p)
+}
+
+// profile takes a CPU and an allocation profile (both pprofSeconds long, the
+// allocation one as a delta) from Caddy's admin endpoint while the gated setup
+// runs at the highest concurrency, and writes their top-15 listings.
+func (b *bench) profile(ctx context.Context, p *caddyProc, cfg siteConfig, req []byte) error {
+	dir := b.o.pprofDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	secs := b.o.pprofSeconds
+	conc := b.o.conc[len(b.o.conc)-1]
+	b.logf("profiling guest_gateway at c=%d for %ds", conc, secs)
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	loadDone := make(chan error, 1)
+	go func() {
+		_, err := runLoad(loadCtx, loadSpec{
+			setup: "profile", addr: p.addr, reqs: [][]byte{req}, want: http.StatusOK, conc: conc,
+			warmup: 500 * time.Millisecond, dur: time.Duration(secs)*time.Second + 2*time.Second, maxRequests: 50_000_000,
+		})
+		loadDone <- err
+	}()
+	time.Sleep(time.Second)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	profiles := []struct{ name, url string }{
+		{"cpu.pprof", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.admin, secs)},
+		{"allocs.pprof", fmt.Sprintf("%s/debug/pprof/allocs?seconds=%d", p.admin, secs)},
+	}
+	for i, pr := range profiles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fetch(ctx, pr.url, filepath.Join(dir, pr.name), time.Duration(secs)*time.Second+30*time.Second)
+		}()
+	}
+	wg.Wait()
+	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("load during profiling: %w", err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("fetching profiles: %w", err)
+	}
+	binCopy := filepath.Join(dir, "caddy")
+	if err := copyFile(b.bin, binCopy); err != nil {
+		return err
+	}
+	tops := []struct {
+		out  string
+		args []string
+	}{
+		{"cpu-top.txt", []string{"-top", "-nodecount=15", binCopy, filepath.Join(dir, "cpu.pprof")}},
+		{"cpu-top-cum.txt", []string{"-top", "-cum", "-nodecount=40", binCopy, filepath.Join(dir, "cpu.pprof")}},
+		{"allocs-space-top.txt", []string{"-top", "-nodecount=15", "-sample_index=alloc_space", binCopy, filepath.Join(dir, "allocs.pprof")}},
+		{"allocs-objects-top.txt", []string{"-top", "-nodecount=15", "-sample_index=alloc_objects", binCopy, filepath.Join(dir, "allocs.pprof")}},
+	}
+	for _, t := range tops {
+		out, err := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof"}, t.args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof %s: %w\n%s", t.out, err, out)
+		}
+		if err := os.WriteFile(filepath.Join(dir, t.out), out, 0o644); err != nil {
+			return err
+		}
+	}
+	b.rep.profiles = dir
+	return nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
+}
+
+// redemptions runs the spread burst and the hot-link burst on a gated Caddy.
+func (b *bench) redemptions(ctx context.Context, p *caddyProc, a *api) error {
+	var paths []string
+	for r := range b.o.spreadRooms {
+		links, err := a.openRoom(ctx, fmt.Sprintf("spread-%03d", r), 3, 0)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			paths = append(paths, l.Path)
+		}
+	}
+	name := fmt.Sprintf("spread: %d rooms x 3 links", b.o.spreadRooms)
+	spread, err := redeemBurst(ctx, name, p.addr, paths, b.o.clients, b.o.spreadMax, b.o.duration, 1_000)
+	if err != nil {
+		return err
+	}
+	spread.Check = "no 5xx"
+	if spread.Server > 0 || spread.Errors > 0 || spread.Refused > 0 {
+		spread.Check = fmt.Sprintf("FAILED: %d 5xx, %d refused, %d errors", spread.Server, spread.Refused, spread.Errors)
+	}
+	b.logf("%s: %d admitted, %.0f/s, codes %v", name, spread.Admitted, spread.Rate, spread.Codes)
+	b.rep.bursts = append(b.rep.bursts, spread)
+
+	hotLinks, err := a.openRoom(ctx, "hot", 1, b.o.hotMax)
+	if err != nil {
+		return err
+	}
+	name = fmt.Sprintf("hot link: max %d, %d guests", b.o.hotMax, b.o.hotAttempts)
+	hotCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	hot, err := redeemBurst(hotCtx, name, p.addr, []string{hotLinks[0].Path}, b.o.clients, int64(b.o.hotAttempts), 0, 1_000_000)
+	if err != nil {
+		return err
+	}
+	hot.MaxClicks = b.o.hotMax
+	if hot.Clicks, err = a.clicks(ctx, "hot", hotLinks[0].ID); err != nil {
+		return err
+	}
+	hot.Check = fmt.Sprintf("exact: 303s = clicks = %d, no 5xx", b.o.hotMax)
+	if hot.Admitted != int64(b.o.hotMax) || hot.Clicks != b.o.hotMax || hot.Server > 0 || hot.Errors > 0 {
+		hot.Check = fmt.Sprintf("FAILED: %d 303s, clicks %d, want %d; %d 5xx, %d errors", hot.Admitted, hot.Clicks, b.o.hotMax, hot.Server, hot.Errors)
+	}
+	b.logf("%s: %d admitted, %.0f/s, clicks %d, codes %v", name, hot.Admitted, hot.Rate, hot.Clicks, hot.Codes)
+	b.rep.bursts = append(b.rep.bursts, hot)
+	return nil
+}
+
+// forward runs the proxy cells with forward_auth in front.
+func (b *bench) forward(ctx context.Context, round int) error {
+	cfg, err := b.newConfig(setupForwardAuth, "")
+	if err != nil {
+		return err
+	}
+	p, took, err := b.procs.start(ctx, b.bin, b.dir, "forward_auth", cfg)
+	if err != nil {
+		return err
+	}
+	b.logf("forward_auth caddy answered %v after start", took.Round(time.Microsecond))
+	tok, err := mint(b.iss, guestRef{ID: "g_benchforwardauth0", Room: "bench", Link: "l_benchforwardauth0", Name: "Zoë Bench", Email: "zoe@example.com", RedeemedAt: time.Now()}, time.Now())
+	if err != nil {
+		return err
+	}
+	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+tok)
+	if _, err := b.settle(ctx, p, req, http.StatusOK); err != nil {
+		return err
+	}
+	cells, err := b.cells(ctx, round, setupNames[setupForwardAuth], p, [][]byte{req}, b.o.conc)
+	b.rep.proxy = append(b.rep.proxy, cells...)
+	if err != nil {
+		return err
+	}
+	return b.procs.stop(p)
+}
+
+// sizes loads a store per size (rooms and links through the API, guests
+// offline), then measures the start, the memory and the gate at the highest
+// concurrency with many distinct guests.
+func (b *bench) sizes(ctx context.Context) error {
+	for _, rooms := range b.o.sizes {
+		row, err := b.size(ctx, rooms)
+		b.rep.growth = append(b.rep.growth, row)
+		if err != nil {
+			return fmt.Errorf("%d rooms: %w", rooms, err)
+		}
+	}
+	return nil
+}
+
+func (b *bench) size(ctx context.Context, rooms int) (growthRow, error) {
+	row := growthRow{Rooms: rooms, Links: 3 * rooms, Guests: rooms * b.o.guestsPerRoom}
+	storeDir := filepath.Join(b.dir, fmt.Sprintf("store-%d", rooms))
+	cfg, err := b.newConfig(setupGated, storeDir)
+	if err != nil {
+		return row, err
+	}
+	name := fmt.Sprintf("loaded-%d", rooms)
+	p, took, err := b.procs.start(ctx, b.bin, b.dir, name+"-empty", cfg)
+	if err != nil {
+		return row, err
+	}
+	row.StartEmpty = took
+	a := newAPI(p.base)
+	b.logf("%s: loading %d rooms x 3 links through the API", name, rooms)
+	links, rate, err := a.loadRooms(ctx, rooms, 32)
+	a.close()
+	if err != nil {
+		return row, err
+	}
+	row.APIRate = rate
+	b.logf("%s: %.0f API requests/s", name, rate)
+	if err := b.procs.stop(p); err != nil {
+		return row, err
+	}
+	b.logf("%s: redeeming %d guests offline", name, row.Guests)
+	guests, rate, err := loadGuests(ctx, storeDir, links, b.o.guestsPerRoom, 64, b.o.cookies)
+	if err != nil {
+		return row, err
+	}
+	row.GuestRate = rate
+	b.logf("%s: %.0f guests/s offline", name, rate)
+
+	// A bulk load leaves Badger compactions to do, which a gateway that took
+	// the same guests over time would have done while running: let Caddy do
+	// them once, so that the measured start sees the store as a running
+	// gateway leaves it.
+	p, _, err = b.procs.start(ctx, b.bin, b.dir, name+"-settle", cfg)
+	if err != nil {
+		return row, err
+	}
+	if row.Settle, err = p.waitIdle(ctx, 3*time.Minute); err != nil {
+		return row, err
+	}
+	if err := b.procs.stop(p); err != nil {
+		return row, err
+	}
+	row.StoreBytes = diskUsage(storeDir)
+	b.logf("%s: compactions settled in %v; store %.1f MB on disk", name, row.Settle.Round(time.Millisecond), mb(row.StoreBytes))
+
+	p, took, err = b.procs.start(ctx, b.bin, b.dir, name, cfg)
+	if err != nil {
+		return row, err
+	}
+	row.StartLoaded = took
+	b.logf("%s: caddy answered %v after start", name, took.Round(time.Microsecond))
+	now := time.Now()
+	reqs := make([][]byte, 0, len(guests))
+	for _, g := range guests {
+		tok, err := mint(b.iss, g, now)
+		if err != nil {
+			return row, err
+		}
+		reqs = append(reqs, getRequest(p.addr, "/rooms/"+g.Room+"/x", "Cookie: guestgate="+tok))
+	}
+	if len(reqs) == 0 {
+		return row, errors.New("no guest to send")
+	}
+	if row.RSSIdle, err = b.settle(ctx, p, reqs[0], http.StatusOK); err != nil {
+		return row, err
+	}
+	conc := b.o.clients
+	row.Cookies = len(reqs)
+	cells, err := b.cells(ctx, 1, fmt.Sprintf("guest_gateway, %d rooms", rooms), p, reqs, []int{conc})
+	if err != nil {
+		return row, err
+	}
+	row.Gate = cells[0]
+	if row.RSSAfter, err = p.rss(); err != nil {
+		return row, err
+	}
+	return row, b.procs.stop(p)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(n int64) float64         { return float64(n) / (1 << 20) }
