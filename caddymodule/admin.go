@@ -56,7 +56,16 @@ type Admin struct {
 	// are left as they are.
 	Rooms []RoomConfig `json:"rooms,omitempty"`
 
+	// Webhooks receive every event of the store (of this handler, of
+	// guest_gateway and of the admin endpoint on the same store) as a signed
+	// JSON POST, from a queue kept in the store, so that a restart loses none
+	// and a slow endpoint never delays a request. Guest names and emails are in
+	// the body only with audit_emails. Default: none.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+
 	storeKey string
+	hub      *webhookHub // the store's webhook hub, while provisioned
+	hooks    *webhookReg // this handler's webhooks, registered with hub
 	handler  *admin.Handler
 	entry    *adminEntry // lent to the admin endpoint while provisioned
 	logger   *zap.Logger
@@ -98,6 +107,10 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		}
 		keys = append(keys, v)
 	}
+	endpoints, err := newWebhookEndpoints(a.Webhooks, a.AuditEmails)
+	if err != nil {
+		return err
+	}
 	var modKeys []string
 	for i, k := range a.ModeratorKeys {
 		v := resolveSecret(k)
@@ -115,13 +128,23 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
 	a.storeKey = key
+	if a.hub, err = acquireHub(key, store); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	svc := &guestlink.Service{
 		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
-		Events: auditSink(auditLogger(), a.AuditEmails, nil),
+		Events: auditSink(auditLogger(), a.AuditEmails, a.hub.publish),
 	}
+	// Events go to this handler's webhooks from now on, the rooms made below
+	// included.
+	hooks := &webhookReg{endpoints: endpoints}
+	if err := a.hub.register(hooks); err != nil {
+		return err
+	}
+	a.hooks = hooks
 	for _, rc := range a.Rooms {
 		_, err := store.Room(ctx, rc.ID)
 		if errors.Is(err, guestlink.ErrRoomNotFound) {
@@ -170,7 +193,7 @@ func (a *Admin) check() error {
 			return fmt.Errorf("room %q: id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", rc.ID)
 		}
 	}
-	return nil
+	return checkWebhooks(a.Webhooks)
 }
 
 // Validate checks the configuration after Provision.
@@ -182,6 +205,14 @@ func (a *Admin) Cleanup() error {
 	if a.entry != nil {
 		unregisterAdmin(a.storeKey, a.entry)
 		a.entry = nil
+	}
+	if a.hooks != nil {
+		a.hub.unregister(a.hooks)
+		a.hooks = nil
+	}
+	if a.hub != nil {
+		_ = releaseHub(a.storeKey)
+		a.hub = nil
 	}
 	if a.storeKey == "" {
 		return nil

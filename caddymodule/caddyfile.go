@@ -275,8 +275,12 @@ func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error 
 //	    link_base <url>
 //	    max_links <n>            # default 3
 //	    lobby_timeout <duration> # default 2m
-//	    audit_emails             # names and emails in audit lines
+//	    audit_emails             # names and emails in audit lines (and webhooks)
 //	    room      <id> [<name>]  # repeatable; made at start-up if missing
+//	    webhook   <url> {        # repeatable; absolute http(s) URL
+//	        secret <secret>      # required; at least 16 bytes
+//	        events <types...>    # default: every event type
+//	    }
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -338,6 +342,8 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			a.Rooms = append(a.Rooms, rc)
+		case "webhook":
+			err = parseWebhook(d, a)
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
@@ -345,6 +351,51 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// parseWebhook reads a webhook subdirective and its block.
+func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	w := Webhook{URL: args[0]}
+	if err := checkWebhookURL(w.URL); err != nil {
+		return d.Errf("%v", err)
+	}
+	inner := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name != "secret" && name != "events" {
+			return d.Errf("unrecognized webhook option '%s'", name)
+		}
+		if inner[name] {
+			return d.Errf("duplicate webhook option '%s'", name)
+		}
+		inner[name] = true
+		args := d.RemainingArgs()
+		if len(args) == 0 || name == "secret" && len(args) != 1 {
+			return d.ArgErr()
+		}
+		if name == "secret" {
+			w.Secret = args[0]
+			continue
+		}
+		w.Events = args
+		if err := checkWebhookEvents(w); err != nil {
+			return d.Errf("%v", err)
+		}
+	}
+	if err := checkWebhook(w); err != nil {
+		return d.Errf("%v", err)
+	}
+	for _, prev := range a.Webhooks {
+		if prev.URL == w.URL {
+			return d.Errf("duplicate webhook '%s'", redactURL(w.URL))
+		}
+	}
+	a.Webhooks = append(a.Webhooks, w)
 	return nil
 }
 

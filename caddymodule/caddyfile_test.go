@@ -121,12 +121,23 @@ func TestAdminCaddyfile(t *testing.T) {
 				lobby_timeout 90s
 				room demo "Demo room"
 				room lobby2
+				webhook https://hooks.example.com/guestgate {
+					secret {env.GUESTGATE_WEBHOOK_SECRET}
+					events guest.redeemed guest.left
+				}
+				webhook http://10.0.0.5:8080/all {
+					secret an-inline-secret-0123456789
+				}
 			}`,
 			want: Admin{
 				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
 				ModeratorKeys: []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
 				LinkBase:      "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
 				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
+				Webhooks: []Webhook{
+					{URL: "https://hooks.example.com/guestgate", Secret: "{env.GUESTGATE_WEBHOOK_SECRET}", Events: []string{"guest.redeemed", "guest.left"}},
+					{URL: "http://10.0.0.5:8080/all", Secret: "an-inline-secret-0123456789"},
+				},
 			},
 		},
 		{name: "unknown subdirective", input: "guest_admin {\n\tmoderators 3\n}", wantErr: "unrecognized subdirective 'moderators', at Testfile:2"},

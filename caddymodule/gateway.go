@@ -117,6 +117,7 @@ type Gateway struct {
 	Retention caddy.Duration `json:"retention,omitempty"`
 
 	storeKey string
+	hub      *webhookHub // the store's webhook hub, while provisioned
 	gw       *entrypage.Gateway
 	logger   *zap.Logger
 }
@@ -257,6 +258,10 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
 	g.storeKey = key
+	// Redemptions and leaving go to the webhooks of guest_admin on this store.
+	if g.hub, err = acquireHub(key, store); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
 
 	var keys [][]byte
 	for i, k := range g.SigningKeys {
@@ -295,7 +300,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.gw, err = entrypage.New(entrypage.Config{
 		Service: &guestlink.Service{
 			Store: store, Now: time.Now, Retention: time.Duration(g.Retention),
-			Events: auditSink(auditLogger(), g.AuditEmails, nil),
+			Events: auditSink(auditLogger(), g.AuditEmails, g.hub.publish),
 		},
 		Tokens:         tokens,
 		Identity:       identity,
@@ -388,6 +393,10 @@ func (g *Gateway) Validate() error { return g.check() }
 // Cleanup releases this config's use of the shared store. It works after a failed
 // Provision too.
 func (g *Gateway) Cleanup() error {
+	if g.hub != nil {
+		_ = releaseHub(g.storeKey)
+		g.hub = nil
+	}
 	if g.storeKey == "" {
 		return nil
 	}
