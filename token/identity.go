@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -27,27 +26,14 @@ type IdentityClaims struct {
 }
 
 // Identity signs identity tokens with Ed25519 (EdDSA) and publishes the public
-// key as a JWKS. A token is made once per session token (keyed by its jti) and
-// reused until that session token expires, so the upstream sees a stable token
-// and the gate signs at most once per session token lifetime.
+// key as a JWKS. Signing costs tens of microseconds, so callers make one token
+// per session token and reuse it (the gate keeps it beside the verified cookie).
 type Identity struct {
 	key    ed25519.PrivateKey
 	kid    string
 	issuer string
 	jwks   []byte
-
-	mu    sync.Mutex
-	cache map[string]identityEntry
 }
-
-type identityEntry struct {
-	tok string
-	exp time.Time
-}
-
-// maxIdentityCache bounds the cache of identity tokens; past it, expired
-// entries go, and if none has expired, all of them (they are re-made on use).
-const maxIdentityCache = 100_000
 
 // NewIdentity returns a signer for the Ed25519 private key made from seed (32
 // bytes), with issuer as "iss".
@@ -58,7 +44,7 @@ func NewIdentity(seed []byte, issuer string) (*Identity, error) {
 	key := ed25519.NewKeyFromSeed(seed)
 	pub := key.Public().(ed25519.PublicKey)
 	sum := sha256.Sum256(pub)
-	id := &Identity{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:8]), issuer: issuer, cache: map[string]identityEntry{}}
+	id := &Identity{key: key, kid: base64.RawURLEncoding.EncodeToString(sum[:8]), issuer: issuer}
 	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": id.kid,
 		"x": base64.RawURLEncoding.EncodeToString(pub),
@@ -78,16 +64,9 @@ func (id *Identity) PublicKey() ed25519.PublicKey { return id.key.Public().(ed25
 
 // Token returns the identity token for the guest session c at now: sub, room,
 // lid, name, email, iss, aud IdentityAudience, iat, exp = c's exp, jti = c's jti,
-// and the header's kid naming the key.
+// and the header's kid naming the key. Ed25519 is deterministic: the same claims
+// give the same token.
 func (id *Identity) Token(c *Claims, now time.Time) (string, error) {
-	jti := c.ID
-	id.mu.Lock()
-	if e, ok := id.cache[jti]; ok && jti != "" && now.Before(e.exp) {
-		id.mu.Unlock()
-		return e.tok, nil
-	}
-	id.mu.Unlock()
-
 	var exp time.Time
 	if c.ExpiresAt != nil {
 		exp = c.ExpiresAt.Time
@@ -95,30 +74,11 @@ func (id *Identity) Token(c *Claims, now time.Time) (string, error) {
 	ic := IdentityClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: id.issuer, Subject: c.Subject, Audience: jwt.ClaimStrings{IdentityAudience},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), ID: jti,
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), ID: c.ID,
 		},
 		Room: c.Room, LinkID: c.LinkID, Name: c.Name, Email: c.Email,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ic)
 	t.Header["kid"] = id.kid
-	tok, err := t.SignedString(id.key)
-	if err != nil {
-		return "", err
-	}
-	id.mu.Lock()
-	if len(id.cache) >= maxIdentityCache {
-		for k, e := range id.cache {
-			if !now.Before(e.exp) {
-				delete(id.cache, k)
-			}
-		}
-		if len(id.cache) >= maxIdentityCache {
-			clear(id.cache)
-		}
-	}
-	if jti != "" {
-		id.cache[jti] = identityEntry{tok: tok, exp: exp}
-	}
-	id.mu.Unlock()
-	return tok, nil
+	return t.SignedString(id.key)
 }

@@ -26,9 +26,8 @@ func TestIdentityToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := id.Token(c, now.Add(time.Minute))
-	if again != tok {
-		t.Error("the identity token of one session token is not reused")
+	if again, _ := id.Token(c, now); again != tok {
+		t.Error("the same claims gave another token")
 	}
 
 	// A backend verifies it with the JWKS's key, EdDSA pinned.
@@ -66,7 +65,7 @@ func TestIdentityToken(t *testing.T) {
 	}
 }
 
-func BenchmarkIdentityTokenCached(b *testing.B) {
+func BenchmarkIdentityToken(b *testing.B) {
 	id, _ := NewIdentity(bytes.Repeat([]byte{7}, 32), "guestgate")
 	now := time.Now()
 	c := &Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "g_1", ID: "jti", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, Room: "r"}

@@ -15,12 +15,16 @@ import (
 
 // live mirrors, in memory, the state that decides a guest session on every
 // request (issue "Performance", item 4): for each room whether it is available,
-// a gallery and open to guests; which links exist; each guest's room, link, state
-// and purge time. Every write path of the Store refreshes the records it changed
-// by reading them back from Badger after its commit, under mu, so that
-// refreshes apply in the order they read and a write is visible to the next
-// Check. A clustered store would refresh the same mirror from another
-// instance's change feed.
+// a gallery and open to guests; which links exist; and the room, link, state and
+// purge time of the guests that sent a request since the store was opened.
+// Rooms and links are read at Open; a guest is read on its first Check (one
+// store read per guest and process), so that start-up time and memory follow
+// the rooms and the active guests, not the guest records kept for retention.
+// Every write path of the Store refreshes the records it changed by reading them
+// back from Badger after its commit, under mu, so that refreshes and first reads
+// apply in the order they read and a write is visible to the next Check. A
+// clustered store would refresh the same mirror from another instance's change
+// feed.
 type live struct {
 	mu     sync.RWMutex
 	gen    atomic.Uint64
@@ -58,14 +62,15 @@ func toLiveGuest(g guestlink.Guest) liveGuest {
 	return liveGuest{room: g.RoomID, link: g.LinkID, state: g.State, purgeAt: purge}
 }
 
-// load fills the mirror from the whole database (at Open and after Restore).
+// load fills the mirror's rooms and links from the database and forgets every
+// guest (at Open and after Restore).
 func (l *live) load(db *badgerdb.DB) error {
 	fresh := newLive()
 	err := db.View(func(txn *badgerdb.Txn) error {
-		for _, prefix := range []string{prefixRoom, prefixLink, prefixGuest} {
+		for _, prefix := range []string{prefixRoom, prefixLink} {
 			opts := badgerdb.DefaultIteratorOptions
 			opts.Prefix = []byte(prefix)
-			opts.PrefetchValues = prefix != prefixLink
+			opts.PrefetchValues = prefix == prefixRoom
 			it := txn.NewIterator(opts)
 			for it.Rewind(); it.Valid(); it.Next() {
 				item := it.Item()
@@ -120,7 +125,8 @@ func (l *live) applyItem(key string, item *badgerdb.Item) error {
 }
 
 // refresh reads keys back from the database and puts what it finds into the
-// mirror, removing what is gone. It runs after the write committed; holding mu
+// mirror, removing what is gone. A guest the mirror does not hold yet is put in
+// too (a new redemption will send its first request soon). It runs after the write committed; holding mu
 // across the read makes later refreshes win.
 func (l *live) refresh(db *badgerdb.DB, keys ...[]byte) {
 	l.mu.Lock()
@@ -190,12 +196,15 @@ func (l *live) sweep(now int64) {
 // check is guestlink.CheckSession on the mirror, with the guest's state, in the
 // order Session decides: a missing room, then a missing guest (or one of another
 // room or link, or purged), then CheckSession.
-func (l *live) check(roomID, linkID, guestID string, now time.Time) (string, error) {
+func (l *live) check(db *badgerdb.DB, roomID, linkID, guestID string, now time.Time) (string, error) {
 	l.mu.RLock()
 	r, roomOK := l.rooms[roomID]
 	_, linkOK := l.links[roomID][linkID]
 	g, guestOK := l.guests[guestID]
 	l.mu.RUnlock()
+	if roomOK && !guestOK {
+		g, guestOK = l.readGuest(db, roomID, guestID)
+	}
 	if !roomOK {
 		return "", guestlink.ErrRoomUnavailable
 	}
@@ -213,6 +222,34 @@ func (l *live) check(roomID, linkID, guestID string, now time.Time) (string, err
 	return g.state, nil
 }
 
+// readGuest reads a guest the mirror does not hold from the database and keeps
+// it. It holds mu while it reads, like refresh, so a write that commits
+// meanwhile is applied after it, never overwritten by it.
+func (l *live) readGuest(db *badgerdb.DB, roomID, guestID string) (liveGuest, bool) {
+	if !guestlink.ValidRoomID(roomID) || !validPart(guestID) {
+		return liveGuest{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if g, ok := l.guests[guestID]; ok {
+		return g, true
+	}
+	var g guestlink.Guest
+	err := db.View(func(txn *badgerdb.Txn) error {
+		found, err := getJSON(txn, guestKey(roomID, guestID), &g)
+		if err == nil && !found {
+			err = guestlink.ErrGuestNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return liveGuest{}, false
+	}
+	lg := toLiveGuest(g)
+	l.guests[g.ID] = lg
+	return lg, true
+}
+
 // Check is the gate's live-state check, from memory, without a store read:
 // guestlink.CheckSession's verdict for the session of guest guestID, who came in
 // through link linkID of room roomID, at now, and the guest's state. Errors are
@@ -221,7 +258,7 @@ func (s *Store) Check(ctx context.Context, roomID, linkID, guestID string, now t
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	return s.live.check(roomID, linkID, guestID, now)
+	return s.live.check(s.db, roomID, linkID, guestID, now)
 }
 
 // Generation counts the changes the mirror has seen: it grows with every write
