@@ -50,6 +50,31 @@ func oneArg(d *caddyfile.Dispenser, seen map[string]bool, dst *string) error {
 	return nil
 }
 
+// repeatArg appends the single argument of a repeatable subdirective to *dst.
+func repeatArg(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args[0])
+	return nil
+}
+
+// flagArg sets *dst for a subdirective that takes no argument, refusing a
+// second occurrence.
+func flagArg(d *caddyfile.Dispenser, seen map[string]bool, dst *bool) error {
+	name := d.Val()
+	if seen[name] {
+		return d.Errf("duplicate subdirective '%s'", name)
+	}
+	seen[name] = true
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
 func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Duration) error {
 	name, s := d.Val(), ""
 	if err := oneArg(d, seen, &s); err != nil {
@@ -103,11 +128,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store":
 			err = oneArg(d, seen, &g.Store)
 		case "signing_key":
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			g.SigningKeys = append(g.SigningKeys, args[0])
+			err = repeatArg(d, &g.SigningKeys)
 		case "prefix":
 			err = oneArg(d, seen, &g.Prefix)
 		case "identity_key":
@@ -131,14 +152,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "retention":
 			err = durationArg(d, seen, &g.Retention)
 		case "audit_emails":
-			if seen["audit_emails"] {
-				return d.Errf("duplicate subdirective 'audit_emails'")
-			}
-			seen["audit_emails"] = true
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			g.AuditEmails = true
+			err = flagArg(d, seen, &g.AuditEmails)
 		case "frame_ancestors":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -294,17 +308,9 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store":
 			err = oneArg(d, seen, &a.Store)
 		case "api_key":
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			a.APIKeys = append(a.APIKeys, args[0])
+			err = repeatArg(d, &a.APIKeys)
 		case "moderator_key":
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			a.ModeratorKeys = append(a.ModeratorKeys, args[0])
+			err = repeatArg(d, &a.ModeratorKeys)
 		case "link_base":
 			err = oneArg(d, seen, &a.LinkBase)
 		case "max_links":
@@ -319,14 +325,7 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "lobby_timeout":
 			err = durationArg(d, seen, &a.LobbyTimeout)
 		case "audit_emails":
-			if seen["audit_emails"] {
-				return d.Errf("duplicate subdirective 'audit_emails'")
-			}
-			seen["audit_emails"] = true
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.AuditEmails = true
+			err = flagArg(d, seen, &a.AuditEmails)
 		case "room":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
