@@ -160,8 +160,10 @@ func (s *statusRecorder) Header() http.Header         { return s.header }
 func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
-// roomJSON is a room as the API shows it.
-type roomJSON struct {
+// RoomJSON is a room as the API shows it (GET /api/rooms/{room}). RoomJSON,
+// LinkJSON and GuestJSON are the API's wire shapes; clients such as the caddy
+// guestgate command decode them.
+type RoomJSON struct {
 	ID          string     `json:"id"`
 	Name        string     `json:"name"`
 	Kind        string     `json:"kind"`
@@ -169,13 +171,13 @@ type roomJSON struct {
 	Admission   string     `json:"admission"`
 	GuestAccess bool       `json:"guest_access"`
 	MaxLinks    int        `json:"max_links"`
-	Links       []linkJSON `json:"links"`
+	Links       []LinkJSON `json:"links"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-// linkJSON is a link as DESIGN section 3 fixes it.
-type linkJSON struct {
+// LinkJSON is a link as DESIGN section 3 fixes it.
+type LinkJSON struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	URL       string     `json:"url"`
@@ -197,8 +199,8 @@ func (h *Handler) linkURL(r *http.Request, tok string) string {
 	return scheme + "://" + r.Host + "/guest/" + tok
 }
 
-func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) linkJSON {
-	j := linkJSON{
+func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) LinkJSON {
+	j := LinkJSON{
 		ID: l.ID, Name: l.Name, URL: h.linkURL(r, l.Token), CreatedAt: l.CreatedAt, Clicks: l.Clicks,
 		Active: guestlink.CheckLinkOpen(room, l, h.svc.Now()) == nil,
 	}
@@ -213,10 +215,10 @@ func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) l
 	return j
 }
 
-func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) roomJSON {
-	j := roomJSON{
+func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) RoomJSON {
+	j := RoomJSON{
 		ID: room.ID, Name: room.Name, Kind: room.Kind, Available: room.Available, Admission: room.Admission,
-		GuestAccess: room.GuestAccess, MaxLinks: h.svc.Limit(), Links: []linkJSON{},
+		GuestAccess: room.GuestAccess, MaxLinks: h.svc.Limit(), Links: []LinkJSON{},
 		CreatedAt: room.CreatedAt, UpdatedAt: room.UpdatedAt,
 	}
 	for _, l := range links {

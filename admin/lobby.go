@@ -9,8 +9,8 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// guestJSON is a guest as the lobby and the guest list show it.
-type guestJSON struct {
+// GuestJSON is a guest as the lobby and the guest list show it.
+type GuestJSON struct {
 	ID           string     `json:"id"`
 	Name         string     `json:"name"`
 	Email        string     `json:"email"`
@@ -22,8 +22,8 @@ type guestJSON struct {
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
 }
 
-func toGuestJSON(g guestlink.Guest) guestJSON {
-	j := guestJSON{
+func toGuestJSON(g guestlink.Guest) GuestJSON {
+	j := GuestJSON{
 		ID: g.ID, Name: g.Name, Email: g.Email, LinkID: g.LinkID, LinkName: g.LinkName,
 		State: g.State, RedeemedAt: g.RedeemedAt, UpdatedAt: g.UpdatedAt,
 	}
@@ -34,8 +34,8 @@ func toGuestJSON(g guestlink.Guest) guestJSON {
 	return j
 }
 
-func guestsJSON(gs []guestlink.Guest) []guestJSON {
-	out := make([]guestJSON, 0, len(gs))
+func guestsJSON(gs []guestlink.Guest) []GuestJSON {
+	out := make([]GuestJSON, 0, len(gs))
 	for _, g := range gs {
 		out = append(out, toGuestJSON(g))
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 func init() {
@@ -484,39 +486,6 @@ func apiPath(parts ...string) string {
 
 // ---- what the API answers ----
 
-type roomOut struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	Available   bool      `json:"available"`
-	Admission   string    `json:"admission"`
-	GuestAccess bool      `json:"guest_access"`
-	MaxLinks    int       `json:"max_links"`
-	Links       []linkOut `json:"links"`
-}
-
-type linkOut struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	URL       string     `json:"url"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	MaxClicks *int       `json:"max_clicks"`
-	Clicks    int        `json:"clicks"`
-	Active    bool       `json:"active"`
-}
-
-type guestOut struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Email        string     `json:"email"`
-	LinkID       string     `json:"link_id"`
-	LinkName     string     `json:"link_name"`
-	State        string     `json:"state"`
-	RedeemedAt   time.Time  `json:"redeemed_at"`
-	WaitingSince *time.Time `json:"waiting_since"`
-}
-
 // ---- output ----
 
 // printJSON prints raw JSON indented, or v encoded if raw is nil.
@@ -573,7 +542,7 @@ func onOff(b bool) string {
 
 func when(t time.Time) string { return t.Local().Format("2006-01-02 15:04") }
 
-func linkRows(links []linkOut) [][]string {
+func linkRows(links []admin.LinkJSON) [][]string {
 	rows := make([][]string, 0, len(links))
 	for _, l := range links {
 		clicks := strconv.Itoa(l.Clicks)
@@ -610,7 +579,7 @@ func runRoomsPut(c *cli, args []string) error {
 	if c.json {
 		return c.printJSON(raw, nil)
 	}
-	r, err := decode[roomOut](raw)
+	r, err := decode[admin.RoomJSON](raw)
 	if err != nil {
 		return err
 	}
@@ -622,7 +591,7 @@ func runRoomsPut(c *cli, args []string) error {
 	return c.printRoom(r)
 }
 
-func (c *cli) printRoom(r roomOut) error {
+func (c *cli) printRoom(r admin.RoomJSON) error {
 	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Room:\t%s\n", r.ID)
 	fmt.Fprintf(tw, "Name:\t%s\n", r.Name)
@@ -649,7 +618,7 @@ func runRoomsGet(c *cli, args []string) error {
 	if c.json {
 		return c.printJSON(raw, nil)
 	}
-	r, err := decode[roomOut](raw)
+	r, err := decode[admin.RoomJSON](raw)
 	if err != nil {
 		return err
 	}
@@ -707,7 +676,7 @@ func runLinksCreate(c *cli, args []string) error {
 	if c.json {
 		return c.printJSON(raw, nil)
 	}
-	l, err := decode[linkOut](raw)
+	l, err := decode[admin.LinkJSON](raw)
 	if err != nil {
 		return err
 	}
@@ -723,7 +692,7 @@ func runLinksList(c *cli, args []string) error {
 	if c.json {
 		return c.printJSON(raw, nil)
 	}
-	links, err := decode[[]linkOut](raw)
+	links, err := decode[[]admin.LinkJSON](raw)
 	if err != nil {
 		return err
 	}
@@ -752,7 +721,7 @@ func runLobbyList(c *cli, args []string) error {
 	if c.json {
 		return c.printJSON(raw, nil)
 	}
-	gs, err := decode[[]guestOut](raw)
+	gs, err := decode[[]admin.GuestJSON](raw)
 	if err != nil {
 		return err
 	}
@@ -780,7 +749,7 @@ func runLobbyDecide(action string) func(*cli, []string) error {
 		if c.json {
 			return c.printJSON(raw, nil)
 		}
-		g, err := decode[guestOut](raw)
+		g, err := decode[admin.GuestJSON](raw)
 		if err != nil {
 			return err
 		}
@@ -802,8 +771,8 @@ func runLobbyAdmitAll(c *cli, args []string) error {
 		return c.printJSON(raw, nil)
 	}
 	res, err := decode[struct {
-		Admitted []guestOut `json:"admitted"`
-		Count    int        `json:"count"`
+		Admitted []admin.GuestJSON `json:"admitted"`
+		Count    int               `json:"count"`
 	}](raw)
 	if err != nil {
 		return err
@@ -830,7 +799,7 @@ func runGuestsList(c *cli, args []string) error {
 		_, err = io.Copy(c.out, resp.Body)
 		return err
 	}
-	var all []guestOut
+	var all []admin.GuestJSON
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
@@ -842,8 +811,8 @@ func runGuestsList(c *cli, args []string) error {
 			return err
 		}
 		page, err := decode[struct {
-			Guests     []guestOut `json:"guests"`
-			NextCursor string     `json:"next_cursor"`
+			Guests     []admin.GuestJSON `json:"guests"`
+			NextCursor string            `json:"next_cursor"`
 		}](raw)
 		if err != nil {
 			return err
@@ -856,7 +825,7 @@ func runGuestsList(c *cli, args []string) error {
 	}
 	if c.json {
 		if all == nil {
-			all = []guestOut{}
+			all = []admin.GuestJSON{}
 		}
 		return c.printJSON(nil, all)
 	}
