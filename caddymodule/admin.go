@@ -148,7 +148,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	for _, rc := range a.Rooms {
 		_, err := store.Room(ctx, rc.ID)
 		if errors.Is(err, guestlink.ErrRoomNotFound) {
-			_, _, err = svc.PutRoom(ctx, rc.ID, guestlink.RoomSpec{Name: rc.Name})
+			_, _, err = svc.PutRoom(guestlink.WithActor(ctx, "config"), rc.ID, guestlink.RoomSpec{Name: rc.Name})
 			if err == nil {
 				a.logger.Info("room created from config", zap.String("room", rc.ID))
 			}

@@ -41,7 +41,8 @@ type Event struct {
 	Link  string `json:"link,omitempty"`
 	Guest string `json:"guest,omitempty"`
 	// Actor says who made the change: "api-key:<fingerprint>", "moderator:<sub>",
-	// "admin-endpoint", or "guest" for the guest's own redemption and leaving.
+	// "admin-endpoint", "config" for a room made at start-up, or "guest" for the
+	// guest's own redemption and leaving.
 	Actor string `json:"actor"`
 	// GuestName and GuestEmail are the guest's, for guest events; consumers decide
 	// whether to pass them on (audit_emails).
