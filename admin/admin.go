@@ -77,19 +77,19 @@ func New(c Config) (*Handler, error) {
 		return nil, err
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)
-	h.mux.HandleFunc("PUT /api/rooms/{room}", h.putRoom)
-	h.mux.HandleFunc("GET /api/rooms/{room}", h.getRoom)
-	h.mux.HandleFunc("DELETE /api/rooms/{room}", h.deleteRoom)
-	h.mux.HandleFunc("PUT /api/rooms/{room}/guest-access", h.putGuestAccess)
-	h.mux.HandleFunc("GET /api/rooms/{room}/links", h.listLinks)
-	h.mux.HandleFunc("POST /api/rooms/{room}/links", h.createLink)
-	h.mux.HandleFunc("DELETE /api/rooms/{room}/links/{id}", h.deleteLink)
-	h.mux.HandleFunc("GET /api/rooms/{room}/lobby", h.lobby)
-	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/{guest}/admit", h.decide(guestlink.StateAdmitted))
-	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/{guest}/deny", h.decide(guestlink.StateDeclined))
-	h.mux.HandleFunc("POST /api/rooms/{room}/lobby/admit-all", h.admitAll)
-	h.mux.HandleFunc("GET /api/rooms/{room}/guests", h.guests)
-	h.mux.HandleFunc("DELETE /api/rooms/{room}/guests/{guest}", h.removeGuest)
+	h.route("PUT /api/rooms/{room}", keyOnly, h.putRoom)
+	h.route("GET /api/rooms/{room}", ownRoom, h.getRoom)
+	h.route("DELETE /api/rooms/{room}", keyOnly, h.deleteRoom)
+	h.route("PUT /api/rooms/{room}/guest-access", ownRoom, h.putGuestAccess)
+	h.route("GET /api/rooms/{room}/links", ownRoom, h.listLinks)
+	h.route("POST /api/rooms/{room}/links", ownRoom, h.createLink)
+	h.route("DELETE /api/rooms/{room}/links/{id}", ownRoom, h.deleteLink)
+	h.route("GET /api/rooms/{room}/lobby", ownRoom, h.lobby)
+	h.route("POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted))
+	h.route("POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined))
+	h.route("POST /api/rooms/{room}/lobby/admit-all", ownRoom, h.admitAll)
+	h.route("GET /api/rooms/{room}/guests", ownRoom, h.guests)
+	h.route("DELETE /api/rooms/{room}/guests/{guest}", ownRoom, h.removeGuest)
 	return h, nil
 }
 
@@ -121,9 +121,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, http.StatusNotFound, "not_found", "no such API path", "")
-		return
-	}
-	if !h.permit(w, r, cred, pattern) { // a moderator token: its own rooms only
 		return
 	}
 	h.mux.ServeHTTP(w, r) // sets the path values that Handler does not

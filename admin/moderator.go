@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -216,51 +215,30 @@ func (h *Handler) authenticate(r *http.Request) (c credential, ok bool) {
 	return c, true
 }
 
-// keyOnly are the routes a moderator token may not use: room create, update and
-// delete (DESIGN section 3, "who: key").
-var keyOnly = map[string]bool{
-	"PUT /api/rooms/{room}":    true,
-	"DELETE /api/rooms/{room}": true,
-}
+// Who may use a route: keyOnly routes (room create, update and delete; DESIGN
+// section 3, "who: key") are for API keys and the admin endpoint; ownRoom
+// routes also for a moderator token whose rooms include the route's {room}.
+const (
+	keyOnly = iota
+	ownRoom
+)
 
-// permit says whether c may use the route pattern for request r; if not, it
-// writes the 403. API keys and the admin endpoint may use every route; a
-// moderator token every route but keyOnly, and only for its own rooms.
-func (h *Handler) permit(w http.ResponseWriter, r *http.Request, c credential, pattern string) bool {
-	if c.kind != KindModerator {
-		return true
-	}
-	if keyOnly[pattern] {
-		writeError(w, http.StatusForbidden, "forbidden", "creating, changing and deleting rooms needs an API key", "")
-		return false
-	}
-	room, has, ok := roomOf(pattern, r)
-	if !has {
-		return true // GET /api/me
-	}
-	if !ok || !slices.Contains(c.rooms, room) {
-		writeError(w, http.StatusForbidden, "forbidden", "this moderator token does not manage this room", "")
-		return false
-	}
-	return true
-}
-
-// roomOf returns the {room} path value that the mux will give the route pattern
-// for r (has is false when the pattern has none). The mux matches the segments of
-// the escaped path, each unescaped, and redirects a path that is not clean before
-// routing it, so reading the same segment gives the same value.
-func roomOf(pattern string, r *http.Request) (room string, has, ok bool) {
-	_, p, _ := strings.Cut(pattern, " ")
-	idx := slices.Index(strings.Split(p, "/"), "{room}")
-	if idx < 0 {
-		return "", false, true
-	}
-	segs := strings.Split(r.URL.EscapedPath(), "/")
-	if idx >= len(segs) {
-		return "", true, false
-	}
-	room, err := url.PathUnescape(segs[idx])
-	return room, true, err == nil
+// route registers handler for pattern behind the moderator-token rule of who.
+// The rule reads {room} with r.PathValue, the very value the handler acts on.
+func (h *Handler) route(pattern string, who int, handler http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if c := credentialFrom(r.Context()); c.kind == KindModerator {
+			if who == keyOnly {
+				writeError(w, http.StatusForbidden, "forbidden", "creating, changing and deleting rooms needs an API key", "")
+				return
+			}
+			if !slices.Contains(c.rooms, r.PathValue("room")) {
+				writeError(w, http.StatusForbidden, "forbidden", "this moderator token does not manage this room", "")
+				return
+			}
+		}
+		handler(w, r)
+	})
 }
 
 // meJSON is the answer of GET /api/me: who the page is signed in as.
