@@ -133,6 +133,8 @@ type caddyProc struct {
 type procs struct {
 	mu  sync.Mutex
 	set map[*caddyProc]bool
+	// cpus, if set, is the taskset CPU list every Caddy runs on.
+	cpus string
 }
 
 func (ps *procs) add(p *caddyProc) {
@@ -186,6 +188,10 @@ func (ps *procs) start(ctx context.Context, bin, dir, name string, cfg siteConfi
 		admin: fmt.Sprintf("http://127.0.0.1:%d", cfg.adminPort),
 	}
 	p.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	if ps.cpus != "" {
+		// taskset execs Caddy in place: the process (and its PID, for VmRSS) is Caddy's.
+		p.cmd = exec.Command("taskset", append([]string{"-c", ps.cpus}, p.cmd.Args...)...)
+	}
 	p.cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),

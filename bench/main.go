@@ -52,6 +52,8 @@ type options struct {
 	cookies int
 	// bin is a prebuilt binary; empty builds ./cmd/caddy.
 	bin string
+	// caddyCPUs, if set, pins every Caddy process to these CPUs with taskset.
+	caddyCPUs string
 	// pprofDir, if set, receives CPU and allocation profiles of a c=max run of
 	// the gated setup (pprofSeconds long), and their top-15 listings.
 	pprofDir     string
@@ -111,6 +113,7 @@ func parseFlags(args []string) (options, error) {
 	pprofSeconds := fs.Int("pprof-seconds", 5, "length of the profiles")
 	only := fs.String("only", "", "run only these parts, comma-separated: plain, gated, forward, sizes")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, stores)")
+	caddyCPUs := fs.String("caddy-cpus", "", "run every Caddy process on these CPUs (taskset -c list, e.g. 1); start the bench itself on the others (taskset -c 0 go run ./bench -caddy-cpus 1) so the load generator does not compete with Caddy")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -149,6 +152,7 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-hot-attempts must be at least -hot-max")
 	}
 	o.bin, o.pprofDir, o.pprofSeconds, o.keep = *bin, *pprofDir, max(*pprofSeconds, 1), *keep
+	o.caddyCPUs = *caddyCPUs
 	if *only != "" {
 		o.only = map[string]bool{}
 		for p := range strings.SplitSeq(*only, ",") {

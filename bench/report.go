@@ -152,6 +152,9 @@ func (r *report) print(w io.Writer) {
 		mode = "quick (smoke run: numbers are not meaningful)"
 	}
 	fmt.Fprintf(w, "run:      %s; each load cell %v measured after %v warm-up; one Caddy process at a time\n", mode, o.duration, o.warmup)
+	if o.caddyCPUs != "" {
+		fmt.Fprintf(w, "cpus:     every Caddy pinned to CPU %s with taskset; the load generator runs where the bench was started\n", o.caddyCPUs)
+	}
 	fmt.Fprintf(w, "load:     closed-loop workers, one keep-alive HTTP/1.1 connection each from its own 127.0.x.y address;\n")
 	fmt.Fprintf(w, "          GET %s, upstream answers 200 %q; the load generator, the upstream and the\n", roomPath, upstreamBody)
 	fmt.Fprintf(w, "          forward_auth endpoint run in this process, on the same CPUs as Caddy: read the ratios\n\n")

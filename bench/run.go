@@ -48,6 +48,7 @@ type bench struct {
 // is returned also with an error, holding what was measured until then.
 func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	b.rep = &report{o: b.o, started: time.Now()}
+	b.procs.cpus = b.o.caddyCPUs
 	defer b.procs.killAll()
 	if b.iss, err = newIssuer(); err != nil {
 		return nil, err
