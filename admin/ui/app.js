@@ -889,6 +889,9 @@
     $("confirm-warning").textContent = opts.warning;
     $("confirm-warning").hidden = !opts.warning;
     $("confirm-ok").textContent = opts.ok;
+    // A confirmation closed a moment ago may still have its close event queued:
+    // settle it now, so that the event cannot close this one.
+    if (confirmResolve) settleConfirm(false);
     return new Promise(function (resolve) {
       confirmResolve = resolve;
       dlg.returnValue = "";
@@ -923,7 +926,11 @@
     $("create-close").addEventListener("click", function () { closeDialog($("create-dialog")); });
     $("confirm-cancel").addEventListener("click", function () { settleConfirm(false); });
     $("confirm-ok").addEventListener("click", function () { settleConfirm(true); });
-    $("confirm-dialog").addEventListener("close", function () { settleConfirm(false); });
+    $("confirm-dialog").addEventListener("close", function () {
+      // The close event is dispatched after the dialog closed; if it was opened
+      // again meanwhile, the event belongs to the earlier confirmation.
+      if (!$("confirm-dialog").open) settleConfirm(false);
+    });
     document.querySelectorAll("dialog").forEach(function (d) {
       d.addEventListener("keydown", trapFocus);
       d.addEventListener("close", onDialogClose);
