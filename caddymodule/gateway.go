@@ -410,17 +410,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // setPlaceholders puts the guest's identity into the request's replacer:
 // {http.auth.user.id} (like Caddy's authentication handler) and
-// {http.guest_gateway.name|email|room|link}.
+// {http.guest_gateway.name|email|room|link}. It adds one provider that answers
+// those keys when a placeholder is used, instead of five values set on every
+// request whether used or not.
 func setPlaceholders(r *http.Request, c *token.Claims) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", c.Subject)
-	repl.Set("http.guest_gateway.name", c.Name)
-	repl.Set("http.guest_gateway.email", c.Email)
-	repl.Set("http.guest_gateway.room", c.Room)
-	repl.Set("http.guest_gateway.link", c.LinkID)
+	repl.Map(func(key string) (any, bool) {
+		switch key {
+		case "http.auth.user.id":
+			return c.Subject, true
+		case "http.guest_gateway.name":
+			return c.Name, true
+		case "http.guest_gateway.email":
+			return c.Email, true
+		case "http.guest_gateway.room":
+			return c.Room, true
+		case "http.guest_gateway.link":
+			return c.LinkID, true
+		}
+		return nil, false
+	})
 }
 
 // Interface guards

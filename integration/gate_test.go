@@ -573,3 +573,44 @@ func TestWebSocketKeptWhenAccessTurnedOff(t *testing.T) {
 	wantPage(t, "next page after guest access off", b.get("/rooms/demo"), http.StatusForbidden, "guest-access-off")
 	echo(t, "open WebSocket after the refused requests", conn, br, "bye")
 }
+
+// TestPlaceholders: the guest's identity is in the placeholders of DESIGN
+// section 2, step 6, for the handlers after the gate (here reverse_proxy's
+// header_up), and only for a guest.
+func TestPlaceholders(t *testing.T) {
+	g := startGateway(t, config{Unauthenticated: "pass", ProxyExtra: []string{
+		"header_up X-Ph-User {http.auth.user.id}",
+		"header_up X-Ph-Name {http.guest_gateway.name}",
+		"header_up X-Ph-Email {http.guest_gateway.email}",
+		"header_up X-Ph-Room {http.guest_gateway.room}",
+		"header_up X-Ph-Link {http.guest_gateway.link}",
+	}})
+	l := g.openRoomWithLink("demo", map[string]any{"name": "Speakers"})
+	b := g.browser()
+	b.mustRedeem(linkPath(t, l), "Ada Lovelace", "ada@example.com", "demo")
+	if p := b.get("/rooms/demo"); p.Status != http.StatusOK {
+		t.Fatalf("room: %d", p.Status)
+	}
+	up := g.up.last(t)
+	want := map[string]string{
+		"X-Ph-User": up.Header.Get("X-Guest-Id"), "X-Ph-Name": "Ada Lovelace", "X-Ph-Email": "ada@example.com",
+		"X-Ph-Room": "demo", "X-Ph-Link": l.ID,
+	}
+	for k, v := range want {
+		if got := up.Header.Get(k); got != v || v == "" {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	// Without a session (pass mode) the placeholders are unknown: Caddy leaves
+	// them as written, and no identity comes through.
+	anon := g.browser()
+	if p := anon.get("/somewhere"); p.Status != http.StatusOK {
+		t.Fatalf("anonymous pass: %d", p.Status)
+	}
+	up = g.up.last(t)
+	for k := range want {
+		if got := up.Header.Get(k); got != "" && !strings.HasPrefix(got, "{http.") {
+			t.Errorf("anonymous request: %s = %q, want no identity", k, got)
+		}
+	}
+}

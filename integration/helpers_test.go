@@ -176,6 +176,8 @@ type config struct {
 	// DefaultStore leaves out the store subdirectives (both handlers then use
 	// "guestgate" under Caddy's data directory).
 	DefaultStore bool
+	// ProxyExtra are lines inside the reverse_proxy block (header_up, say).
+	ProxyExtra []string
 }
 
 // gateway is a Caddy running guestgate in this process.
@@ -264,7 +266,15 @@ func renderCaddyfile(cfg config, port int, storeDir, dataDir, upstreamAddr, logB
 		fmt.Fprintf(&b, "\t\t%s\n", line)
 	}
 	b.WriteString("\t}\n")
-	fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", upstreamAddr)
+	if len(cfg.ProxyExtra) == 0 {
+		fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", upstreamAddr)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "\treverse_proxy %s {\n", upstreamAddr)
+	for _, line := range cfg.ProxyExtra {
+		fmt.Fprintf(&b, "\t\t%s\n", line)
+	}
+	b.WriteString("\t}\n}\n")
 	return b.String()
 }
 
