@@ -518,6 +518,20 @@ func (c *cli) table(header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
+// get asks the API for path. With --json it prints the answer as it came and
+// reports printed; otherwise it decodes the answer into a T.
+func get[T any](c *cli, path string) (v T, printed bool, err error) {
+	raw, _, err := c.api.callJSON(http.MethodGet, path, nil, nil)
+	if err != nil {
+		return v, false, err
+	}
+	if c.json {
+		return v, true, c.printJSON(raw, nil)
+	}
+	v, err = decode[T](raw)
+	return v, false, err
+}
+
 func decode[T any](raw []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -611,15 +625,8 @@ func (c *cli) printRoom(r admin.RoomJSON) error {
 }
 
 func runRoomsGet(c *cli, args []string) error {
-	raw, _, err := c.api.callJSON(http.MethodGet, apiPath(args[0]), nil, nil)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	r, err := decode[admin.RoomJSON](raw)
-	if err != nil {
+	r, printed, err := get[admin.RoomJSON](c, apiPath(args[0]))
+	if err != nil || printed {
 		return err
 	}
 	return c.printRoom(r)
@@ -685,15 +692,8 @@ func runLinksCreate(c *cli, args []string) error {
 }
 
 func runLinksList(c *cli, args []string) error {
-	raw, _, err := c.api.callJSON(http.MethodGet, apiPath(args[0], "links"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	links, err := decode[[]admin.LinkJSON](raw)
-	if err != nil {
+	links, printed, err := get[[]admin.LinkJSON](c, apiPath(args[0], "links"))
+	if err != nil || printed {
 		return err
 	}
 	if len(links) == 0 {
@@ -714,15 +714,8 @@ func runLinksDelete(c *cli, args []string) error {
 }
 
 func runLobbyList(c *cli, args []string) error {
-	raw, _, err := c.api.callJSON(http.MethodGet, apiPath(args[0], "lobby"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	gs, err := decode[[]admin.GuestJSON](raw)
-	if err != nil {
+	gs, printed, err := get[[]admin.GuestJSON](c, apiPath(args[0], "lobby"))
+	if err != nil || printed {
 		return err
 	}
 	if len(gs) == 0 {
@@ -841,17 +834,10 @@ func runGuestsList(c *cli, args []string) error {
 }
 
 func runStores(c *cli, _ []string) error {
-	raw, _, err := c.api.callJSON(http.MethodGet, AdminAPIPrefix+"stores", nil, nil)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	res, err := decode[struct {
+	res, printed, err := get[struct {
 		Stores []storeInfo `json:"stores"`
-	}](raw)
-	if err != nil {
+	}](c, AdminAPIPrefix+"stores")
+	if err != nil || printed {
 		return err
 	}
 	if len(res.Stores) == 0 {
