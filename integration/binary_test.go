@@ -144,22 +144,12 @@ func TestBinaryRunReloadRestart(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildCaddy(t, dir)
 
-	port, adminPort := freePort(t), freePort(t)
+	g := newGateway(t) // run as a process below, not in this one
+	port, adminPort := g.port, freePort(t)
 	for adminPort == port {
 		adminPort = freePort(t)
 	}
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	g := &gateway{
-		t:        t,
-		port:     port,
-		base:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		storeDir: filepath.Join(dir, "store"),
-		dataDir:  filepath.Join(dir, "caddy-data"),
-		up:       newUpstream(t),
-		tr:       &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 20 * time.Second},
-	}
-	g.admin = &http.Client{Transport: g.tr, Timeout: 20 * time.Second}
-	t.Cleanup(g.tr.CloseIdleConnections)
 
 	write := func(name string, cfg config) string {
 		t.Helper()

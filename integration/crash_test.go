@@ -35,18 +35,8 @@ func TestCrashSafety(t *testing.T) {
 	bin := buildCaddy(t, dir)
 	began := time.Now()
 
-	port := freePort(t)
-	g := &gateway{
-		t:        t,
-		port:     port,
-		base:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		storeDir: filepath.Join(dir, "store"),
-		dataDir:  filepath.Join(dir, "caddy-data"),
-		up:       newUpstream(t),
-		tr:       &http.Transport{MaxIdleConnsPerHost: 8, ResponseHeaderTimeout: 20 * time.Second},
-	}
-	g.admin = &http.Client{Transport: g.tr, Timeout: 20 * time.Second}
-	t.Cleanup(g.tr.CloseIdleConnections)
+	g := newGateway(t) // run as a process below, not in this one
+	port := g.port
 	cfgPath := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cfgPath, []byte(renderCaddyfile(config{}, port, g.storeDir, g.dataDir, g.up.addr(), "")), 0o600); err != nil {
 		t.Fatal(err)
