@@ -49,10 +49,10 @@ func TestQuickRun(t *testing.T) {
 				t.Errorf("no cell for %s at c=%d", setupNames[s], c)
 				continue
 			}
-			if x.OK == 0 || x.RPS <= 0 || x.P50 <= 0 || x.P99 < x.P50 {
+			if x.OK == 0 || x.RPS <= 0 || x.P50 <= 0 || x.P99 < x.P50 || x.CaddyCPU <= 0 || x.CaddyUS <= 0 || x.LoadCPU <= 0 {
 				t.Errorf("%s c=%d: %+v", setupNames[s], c, x)
 			}
-			if ratio, _, _, ok := rep.compare(setupNames[s], c); !ok || ratio <= 0 {
+			if ratio, _, _, _, ok := rep.compare(setupNames[s], c); !ok || ratio <= 0 {
 				t.Errorf("%s c=%d: no ratio against plain", setupNames[s], c)
 			}
 		}

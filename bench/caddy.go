@@ -283,6 +283,33 @@ func (p *caddyProc) rss() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc/<pid>/status")
 }
 
+// cpuTime returns the CPU time the process's threads have run, summed from
+// /proc/<pid>/task/*/schedstat (nanoseconds, finer than the 10 ms ticks of
+// /proc/<pid>/stat).
+func (p *caddyProc) cpuTime() (time.Duration, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("no schedstat for pid %d: %v", p.cmd.Process.Pid, err)
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that just exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", t, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
+}
+
 // cpuTicks returns the process's user + system CPU time, in clock ticks.
 func (p *caddyProc) cpuTicks() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -183,8 +184,16 @@ type cell struct {
 	Errors   int64         // network errors in the window
 	Renewals int64         // answers carrying Set-Cookie (a renewed session)
 	RPS      float64       // OK / Duration
-	P50, P99 time.Duration // latency of the OK answers
-	BadCodes map[int]int64
+	// CaddyCPU and LoadCPU are the CPUs (1 = one CPU fully busy) that the
+	// Caddy process and this process (load generator, upstream, auth
+	// endpoint) used during the window; CaddyUS is Caddy's CPU time per OK
+	// answer in microseconds. Zero when the cell had no CPU probe.
+	CaddyCPU, LoadCPU, CaddyUS float64
+
+	hist                *histogram    // latencies of the OK answers
+	caddyTime, loadTime time.Duration // CPU time used in the window
+	P50, P99            time.Duration // latency of the OK answers
+	BadCodes            map[int]int64
 }
 
 // loadSpec says what a closed-loop run sends.
@@ -198,6 +207,9 @@ type loadSpec struct {
 	warmup, dur time.Duration
 	// maxRequests bounds the whole run (warm-up included).
 	maxRequests int64
+	// cpu, if set, returns the Caddy process's CPU time so far; it is read at
+	// the start and the end of the window.
+	cpu func() (time.Duration, error)
 }
 
 // runLoad runs conc closed-loop workers, each on its own keep-alive connection
@@ -286,11 +298,24 @@ func runLoad(ctx context.Context, spec loadSpec) (cell, error) {
 			return true
 		}
 	}
+	var caddy0, caddy1, self0, self1 time.Duration
+	var cpuErr error
+	probe := func(caddy, self *time.Duration) {
+		if spec.cpu == nil || cpuErr != nil {
+			return
+		}
+		var err1, err2 error
+		*caddy, err1 = spec.cpu()
+		*self, err2 = selfCPU()
+		cpuErr = errors.Join(err1, err2)
+	}
 	if sleep(spec.warmup) {
+		probe(&caddy0, &self0)
 		start = time.Now()
 		phase.Store(phaseMeasure)
 		sleep(spec.dur)
 		end = time.Now()
+		probe(&caddy1, &self1)
 	}
 	phase.Store(phaseStop)
 	wg.Wait()
@@ -303,8 +328,58 @@ func runLoad(ctx context.Context, spec loadSpec) (cell, error) {
 	if start.IsZero() {
 		return res, errors.New("the run was cut short")
 	}
-	res.Duration = end.Sub(start)
-	res.RPS = float64(res.OK) / res.Duration.Seconds()
-	res.P50, res.P99 = total.quantile(0.50), total.quantile(0.99)
+	if spec.cpu != nil && cpuErr != nil {
+		return res, fmt.Errorf("reading CPU time: %w", cpuErr)
+	}
+	res.Duration, res.hist = end.Sub(start), &total
+	res.caddyTime, res.loadTime = caddy1-caddy0, self1-self0
+	res.derive()
 	return res, nil
+}
+
+// derive computes the rates, quantiles and CPU shares from the counts, the
+// histogram and the CPU times.
+func (c *cell) derive() {
+	secs := c.Duration.Seconds()
+	if secs <= 0 {
+		return
+	}
+	c.RPS = float64(c.OK) / secs
+	if c.hist != nil {
+		c.P50, c.P99 = c.hist.quantile(0.50), c.hist.quantile(0.99)
+	}
+	c.CaddyCPU, c.LoadCPU = c.caddyTime.Seconds()/secs, c.loadTime.Seconds()/secs
+	if c.OK > 0 {
+		c.CaddyUS = float64(c.caddyTime) / float64(time.Microsecond) / float64(c.OK)
+	}
+}
+
+// add merges o, a slice of the same setup and concurrency, into c.
+func (c *cell) add(o cell) {
+	if c.hist == nil {
+		c.hist = new(histogram)
+	}
+	if o.hist != nil {
+		c.hist.merge(o.hist)
+	}
+	if c.BadCodes == nil {
+		c.BadCodes = map[int]int64{}
+	}
+	for k, n := range o.BadCodes {
+		c.BadCodes[k] += n
+	}
+	c.Setup, c.Conc, c.Round = o.Setup, o.Conc, o.Round
+	c.Duration += o.Duration
+	c.OK, c.Bad, c.Errors, c.Renewals = c.OK+o.OK, c.Bad+o.Bad, c.Errors+o.Errors, c.Renewals+o.Renewals
+	c.caddyTime, c.loadTime = c.caddyTime+o.caddyTime, c.loadTime+o.loadTime
+	c.derive()
+}
+
+// selfCPU returns the user + system CPU time this process has used.
+func selfCPU() (time.Duration, error) {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0, err
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano()), nil
 }

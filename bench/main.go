@@ -54,8 +54,8 @@ type options struct {
 	bin string
 	// caddyCPUs, if set, pins every Caddy process to these CPUs with taskset.
 	caddyCPUs string
-	// pprofDir, if set, receives CPU and allocation profiles of a c=max run of
-	// the gated setup (pprofSeconds long), and their top-15 listings.
+	// pprofDir, if set, receives CPU and allocation profiles of c=max runs of
+	// the plain and the gated setup (pprofSeconds long) and their top listings.
 	pprofDir     string
 	pprofSeconds int
 	// only limits the run to these parts: plain, gated, forward, sizes.
@@ -109,7 +109,7 @@ func parseFlags(args []string) (options, error) {
 	hotMax := fs.Int("hot-max", 0, "max clicks of the hot link (default 2000, quick 50)")
 	hotAttempts := fs.Int("hot-attempts", 0, "guests trying the hot link (default 3000, quick 75)")
 	bin := fs.String("bin", "", "use this caddy binary instead of building ./cmd/caddy")
-	pprofDir := fs.String("pprof", "", "directory for CPU and allocation profiles of the gated setup at the highest concurrency")
+	pprofDir := fs.String("pprof", "", "directory for CPU and allocation profiles of the plain and the gated setup at the highest concurrency")
 	pprofSeconds := fs.Int("pprof-seconds", 5, "length of the profiles")
 	only := fs.String("only", "", "run only these parts, comma-separated: plain, gated, forward, sizes")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, stores)")

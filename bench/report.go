@@ -83,9 +83,10 @@ func (r *report) find(setup string, c int) (cell, bool) {
 		return cell{}, false
 	}
 	agg := cell{Setup: setup, Conc: c, BadCodes: map[int]int64{}}
-	var rps, p50, p99 []float64
+	var rps, p50, p99, caddyCPU, caddyUS, loadCPU []float64
 	for _, x := range xs {
 		rps, p50, p99 = append(rps, x.RPS), append(p50, float64(x.P50)), append(p99, float64(x.P99))
+		caddyCPU, caddyUS, loadCPU = append(caddyCPU, x.CaddyCPU), append(caddyUS, x.CaddyUS), append(loadCPU, x.LoadCPU)
 		agg.OK += x.OK
 		agg.Bad += x.Bad
 		agg.Errors += x.Errors
@@ -95,30 +96,36 @@ func (r *report) find(setup string, c int) (cell, bool) {
 		}
 	}
 	agg.RPS, agg.P50, agg.P99 = median(rps), time.Duration(median(p50)), time.Duration(median(p99))
+	agg.CaddyCPU, agg.CaddyUS, agg.LoadCPU = median(caddyCPU), median(caddyUS), median(loadCPU)
 	return agg, true
 }
 
 // compare returns the medians, over the rounds, of setup's req/s ratio and p50
 // and p99 deltas (ms) against plain in the same round.
-func (r *report) compare(setup string, c int) (ratio, d50, d99 float64, ok bool) {
+//
+// cpuRatio is the median of Caddy's CPU time per answer against plain's.
+func (r *report) compare(setup string, c int) (ratio, d50, d99, cpuRatio float64, ok bool) {
 	plain := map[int]cell{}
 	for _, p := range r.rounds(setupNames[setupPlain], c) {
 		plain[p.Round] = p
 	}
-	var rs, a, b []float64
+	var rs, a, b, cpu []float64
 	for _, x := range r.rounds(setup, c) {
 		p, found := plain[x.Round]
 		if !found || p.RPS <= 0 {
 			continue
 		}
 		rs = append(rs, x.RPS/p.RPS)
+		if p.CaddyUS > 0 {
+			cpu = append(cpu, x.CaddyUS/p.CaddyUS)
+		}
 		a = append(a, ms(x.P50)-ms(p.P50))
 		b = append(b, ms(x.P99)-ms(p.P99))
 	}
 	if len(rs) == 0 {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return median(rs), median(a), median(b), true
+	return median(rs), median(a), median(b), median(cpu), true
 }
 
 // failures lists the correctness checks that failed (never timings).
@@ -166,7 +173,7 @@ func (r *report) print(w io.Writer) {
 		if o.rounds > 1 {
 			fmt.Fprintf(w, "%d rounds, setups in turn; every figure is the median over the rounds, ratios and deltas taken within each round\n", o.rounds)
 		}
-		fmt.Fprintln(tw, "setup\tconc\treq/s\treq/s min-max\tp50 ms\tp99 ms\tnon-200\terrors\treq/s vs plain\tp50 - plain ms\tp99 - plain ms\t")
+		fmt.Fprintln(tw, "setup\tconc\treq/s\treq/s min-max\tp50 ms\tp99 ms\tnon-200\terrors\treq/s vs plain\tp50 - plain ms\tp99 - plain ms\tCaddy CPUs\tCaddy us/req\tus/req vs plain\tload CPUs\t")
 		for _, s := range []string{plainName, setupNames[setupGated], setupNames[setupForwardAuth]} {
 			for _, c := range o.conc {
 				x, ok := r.find(s, c)
@@ -177,11 +184,14 @@ func (r *report) print(w io.Writer) {
 				for _, y := range r.rounds(s, c) {
 					lo, hi = min(lo, y.RPS), max(hi, y.RPS)
 				}
-				ratio, d50, d99 := "-", "-", "-"
-				if q, a, b, ok := r.compare(s, c); ok && s != plainName {
+				ratio, d50, d99, cpu := "-", "-", "-", "-"
+				if q, a, b, u, ok := r.compare(s, c); ok && s != plainName {
 					ratio, d50, d99 = fmt.Sprintf("%.3f", q), fmt.Sprintf("%+.3f", a), fmt.Sprintf("%+.3f", b)
+					if u > 0 {
+						cpu = fmt.Sprintf("%.3f", u)
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f-%.0f\t%.3f\t%.3f\t%d\t%d\t%s\t%s\t%s\t\n", x.Setup, x.Conc, x.RPS, lo, hi, ms(x.P50), ms(x.P99), x.Bad, x.Errors, ratio, d50, d99)
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f-%.0f\t%.3f\t%.3f\t%d\t%d\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t%.2f\t\n", x.Setup, x.Conc, x.RPS, lo, hi, ms(x.P50), ms(x.P99), x.Bad, x.Errors, ratio, d50, d99, x.CaddyCPU, x.CaddyUS, cpu, x.LoadCPU)
 			}
 		}
 		tw.Flush()
@@ -259,7 +269,7 @@ func (r *report) print(w io.Writer) {
 
 	r.printTargets(w, tw)
 	if r.profiles != "" {
-		fmt.Fprintf(w, "profiles of guest_gateway at c=%d (%ds): %s/{cpu,allocs}.pprof, top 15 in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
+		fmt.Fprintf(w, "profiles at c=%d (%ds): %s/{plain,gated}/{cpu,allocs}.pprof, top lists in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt; gated/cpu-diff-top.txt against plain\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
 	}
 	if !r.finished.IsZero() {
 		fmt.Fprintf(w, "total time %v\n", r.finished.Sub(r.started).Round(time.Second))
@@ -279,7 +289,7 @@ func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
 	}
 	gatedName := setupNames[setupGated]
 	top := r.o.conc[len(r.o.conc)-1]
-	if ratio, d, _, ok := r.compare(gatedName, top); ok {
+	if ratio, d, _, _, ok := r.compare(gatedName, top); ok {
 		ts = append(ts, target{fmt.Sprintf("gated/plain req/s at c=%d >= 0.95", top), fmt.Sprintf("%.3f", ratio), verdict(ratio >= 0.95, fmt.Sprintf("%.3f", 0.95-ratio))})
 		ts = append(ts, target{fmt.Sprintf("gated p50 - plain p50 at c=%d <= +0.1 ms", top), fmt.Sprintf("%+.3f ms", d), verdict(d <= 0.1, fmt.Sprintf("%.3f ms", d-0.1))})
 	}

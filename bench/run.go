@@ -88,23 +88,36 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	defer b.up.Close()
 	defer b.auth.Close()
 
-	// The proxy parts run o.rounds times in turn (plain, gated, forward, plain,
-	// ...), so that a change in the machine's background load hits every setup
-	// alike; the table shows medians. Memory, start, redemptions and profiles
-	// are taken in the first round.
+	// Each of o.rounds rounds starts a fresh Caddy per setup, runs the proxy
+	// cells interleaved (see interleave) and stops them; the table shows
+	// medians over the rounds. Memory, start, redemptions and profiles are
+	// taken in the first round.
 	parts := []struct {
 		name string
-		fn   func(context.Context, int) error
+		fn   func(context.Context, int) (*proxyTarget, error)
 	}{
 		{"plain", b.plain}, {"gated", b.gated}, {"forward", b.forward},
 	}
 	for round := 1; round <= b.o.rounds; round++ {
+		var targets []*proxyTarget
 		for _, p := range parts {
 			if !b.o.part(p.name) {
 				continue
 			}
-			if err := p.fn(ctx, round); err != nil {
+			t, err := p.fn(ctx, round)
+			if err != nil {
 				return b.rep, fmt.Errorf("%s (round %d): %w", p.name, round, err)
+			}
+			targets = append(targets, t)
+		}
+		cells, err := b.interleave(ctx, round, targets, b.o.conc)
+		b.rep.proxy = append(b.rep.proxy, cells...)
+		if err != nil {
+			return b.rep, fmt.Errorf("proxy cells (round %d): %w", round, err)
+		}
+		for _, t := range targets {
+			if err := t.finish(ctx); err != nil {
+				return b.rep, fmt.Errorf("%s (round %d): %w", t.setup, round, err)
 			}
 		}
 	}
@@ -227,31 +240,62 @@ func (b *bench) settle(ctx context.Context, p *caddyProc, req []byte, want int) 
 	return p.rss()
 }
 
-// cells runs the proxy cells of one setup at every concurrency.
-func (b *bench) cells(ctx context.Context, round int, setupName string, p *caddyProc, reqs [][]byte, concs []int) ([]cell, error) {
+// proxyTarget is one setup's Caddy, started, warmed up and ready for the
+// proxy cells.
+type proxyTarget struct {
+	setup string // setupNames[...]
+	p     *caddyProc
+	reqs  [][]byte // worker w sends reqs[(w*stride+i) % len], i = 0, 1, ...
+	// finish runs after the round's cells: memory, profiles, redemptions, and
+	// stopping the process.
+	finish func(context.Context) error
+}
+
+// interleave runs the proxy cells of one round. All setups' Caddy processes
+// are up at once (the idle ones use next to no CPU); at each concurrency the
+// measured time is cut into slices of about a second, and every slice runs
+// each setup in turn, in an order that rotates from slice to slice. A drift in
+// the machine's speed (these machines are shared) thus hits every setup
+// alike, instead of whichever one ran during it; each cell sums its slices.
+func (b *bench) interleave(ctx context.Context, round int, ts []*proxyTarget, concs []int) ([]cell, error) {
+	slices := max(1, int(b.o.duration/time.Second))
+	dur, warmup := b.o.duration/time.Duration(slices), b.o.warmup/time.Duration(slices)
 	var out []cell
 	for _, c := range concs {
-		before, beforeGuests := b.upTotal.Load(), b.upGuests.Load()
-		res, err := runLoad(ctx, loadSpec{
-			setup: setupName, addr: p.addr, reqs: reqs, want: http.StatusOK, conc: c,
-			warmup: b.o.warmup, dur: b.o.duration, maxRequests: 50_000_000,
-		})
-		if err != nil {
-			return out, err
+		acc := make([]cell, len(ts))
+		for s := range slices {
+			for k := range ts {
+				i := (k + s) % len(ts)
+				t := ts[i]
+				before, beforeGuests := b.upTotal.Load(), b.upGuests.Load()
+				res, err := runLoad(ctx, loadSpec{
+					setup: t.setup, addr: t.p.addr, reqs: t.reqs, want: http.StatusOK, conc: c,
+					warmup: warmup, dur: dur, maxRequests: 50_000_000, cpu: t.p.cpuTime,
+				})
+				if err != nil {
+					return out, err
+				}
+				if res.OK == 0 {
+					return out, fmt.Errorf("%s c=%d: no request answered 200 (other answers: %v)", t.setup, c, res.BadCodes)
+				}
+				got, gotGuests := b.upTotal.Load()-before, b.upGuests.Load()-beforeGuests
+				if got < res.OK {
+					return out, fmt.Errorf("%s c=%d: %d answers 200 but the upstream saw %d requests", t.setup, c, res.OK, got)
+				}
+				if t.setup != setupNames[setupPlain] && gotGuests < res.OK {
+					return out, fmt.Errorf("%s c=%d: %d answers 200 but only %d upstream requests carried X-Guest-Id", t.setup, c, res.OK, gotGuests)
+				}
+				res.Round = round
+				acc[i].add(res)
+			}
 		}
-		res.Round = round
-		if res.OK == 0 {
-			return out, fmt.Errorf("%s c=%d: no request answered 200 (other answers: %v)", setupName, c, res.BadCodes)
+		for _, x := range acc {
+			b.logf("round %d  %-22s c=%-3d %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  bad %d errors %d  caddy %.2f CPU %.1f us/req  load %.2f CPU", round, x.Setup, c, x.RPS, ms(x.P50), ms(x.P99), x.Bad, x.Errors, x.CaddyCPU, x.CaddyUS, x.LoadCPU)
+			if x.Renewals > 0 {
+				b.logf("warning: %s c=%d: %d answers renewed the session", x.Setup, c, x.Renewals)
+			}
+			out = append(out, x)
 		}
-		got, gotGuests := b.upTotal.Load()-before, b.upGuests.Load()-beforeGuests
-		if got < res.OK {
-			return out, fmt.Errorf("%s c=%d: %d answers 200 but the upstream saw %d requests", setupName, c, res.OK, got)
-		}
-		if setupName != setupNames[setupPlain] && gotGuests < res.OK {
-			return out, fmt.Errorf("%s c=%d: %d answers 200 but only %d upstream requests carried X-Guest-Id", setupName, c, res.OK, gotGuests)
-		}
-		b.logf("round %d  %-22s c=%-3d %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  bad %d errors %d", round, setupName, c, res.RPS, ms(res.P50), ms(res.P99), res.Bad, res.Errors)
-		out = append(out, res)
 	}
 	return out, nil
 }
@@ -262,118 +306,118 @@ var setupNames = map[setup]string{
 	setupForwardAuth: "forward_auth",
 }
 
-// plain runs the proxy cells against plain Caddy and, in round 1, measures its
+// plain starts plain Caddy for the proxy cells and, in round 1, measures its
 // start and memory.
-func (b *bench) plain(ctx context.Context, round int) error {
+func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
 	cfg, err := b.newConfig(setupPlain, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, took, err := b.procs.start(ctx, b.bin, b.dir, "plain", cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("plain caddy answered %v after start", took.Round(time.Microsecond))
 	req := getRequest(p.addr, roomPath)
 	rss, err := b.settle(ctx, p, req, http.StatusOK)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if round == 1 {
 		b.rep.start = append(b.rep.start, startRow{"plain caddy", took})
 		b.rep.plainRSS = rss
 		b.rep.memory = append(b.rep.memory, memRow{"plain caddy, idle", rss})
 	}
-	cells, err := b.cells(ctx, round, setupNames[setupPlain], p, [][]byte{req}, b.o.conc)
-	b.rep.proxy = append(b.rep.proxy, cells...)
-	if err != nil {
-		return err
-	}
-	if rss, err = p.rss(); err == nil && round == 1 {
-		b.rep.memory = append(b.rep.memory, memRow{"plain caddy, after the proxy cells", rss})
-	}
-	return b.procs.stop(p)
+	return &proxyTarget{setup: setupNames[setupPlain], p: p, reqs: [][]byte{req}, finish: func(ctx context.Context) error {
+		if rss, err := p.rss(); err == nil && round == 1 {
+			b.rep.memory = append(b.rep.memory, memRow{"plain caddy, after the proxy cells", rss})
+		}
+		if b.o.pprofDir != "" && round == 1 {
+			if err := b.profile(ctx, p, "plain", req); err != nil {
+				return err
+			}
+		}
+		return b.procs.stop(p)
+	}}, nil
 }
 
-// gated runs the proxy cells with guest_gateway in front and a guest cookie
-// redeemed over HTTP; in round 1 it also measures start and memory, profiles if
-// asked, and runs the redemption bursts.
-func (b *bench) gated(ctx context.Context, round int) error {
+// gated starts Caddy with guest_gateway in front and redeems a guest cookie
+// over HTTP for the proxy cells; in round 1 it also measures start and memory,
+// and after the cells profiles if asked and runs the redemption bursts.
+func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
 	cfg, err := b.newConfig(setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, took, err := b.procs.start(ctx, b.bin, b.dir, "gated", cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("gated caddy (empty store) answered %v after start", took.Round(time.Microsecond))
 	if round == 1 {
 		b.rep.start = append(b.rep.start, startRow{"guest_gateway, empty store", took})
 	}
 	a := newAPI(p.base)
-	defer a.close()
 	links, err := a.openRoom(ctx, "bench", 1, 0)
 	if err != nil {
-		return err
+		a.close()
+		return nil, err
 	}
 	r, err := redeem(p.addr, links[0].Path, 0)
 	if err != nil {
-		return fmt.Errorf("redeeming the bench guest: %w", err)
+		a.close()
+		return nil, fmt.Errorf("redeeming the bench guest: %w", err)
 	}
 	if r.status != http.StatusSeeOther {
-		return fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
+		a.close()
+		return nil, fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
 	}
 	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+r.session)
 	rss, err := b.settle(ctx, p, req, http.StatusOK)
 	if err != nil {
-		return err
+		a.close()
+		return nil, err
 	}
 	if round == 1 {
 		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, 1 room, idle", rss})
 		b.rep.gatedIdleRSS = rss
 	}
-	cells, err := b.cells(ctx, round, setupNames[setupGated], p, [][]byte{req}, b.o.conc)
-	b.rep.proxy = append(b.rep.proxy, cells...)
-	if err != nil {
-		return err
-	}
-	for _, c := range cells {
-		if c.Renewals > 0 {
-			b.logf("warning: %s c=%d: %d answers renewed the session", c.Setup, c.Conc, c.Renewals)
+	return &proxyTarget{setup: setupNames[setupGated], p: p, reqs: [][]byte{req}, finish: func(ctx context.Context) error {
+		defer a.close()
+		if round > 1 {
+			return b.procs.stop(p)
 		}
-	}
-	if round > 1 {
-		return b.procs.stop(p)
-	}
-	if rss, err = p.rss(); err == nil {
-		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the proxy cells", rss})
-	}
-	if b.o.pprofDir != "" {
-		if err := b.profile(ctx, p, cfg, req); err != nil {
+		if rss, err := p.rss(); err == nil {
+			b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the proxy cells", rss})
+		}
+		if b.o.pprofDir != "" {
+			if err := b.profile(ctx, p, "gated", req); err != nil {
+				return err
+			}
+		}
+		if err := b.redemptions(ctx, p, a); err != nil {
 			return err
 		}
-	}
-	if err := b.redemptions(ctx, p, a); err != nil {
-		return err
-	}
-	if rss, err = p.rss(); err == nil {
-		b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the redemption bursts", rss})
-	}
-	return b.procs.stop(p)
+		if rss, err := p.rss(); err == nil {
+			b.rep.memory = append(b.rep.memory, memRow{"guest_gateway, after the redemption bursts", rss})
+		}
+		return b.procs.stop(p)
+	}}, nil
 }
 
 // profile takes a CPU and an allocation profile (both pprofSeconds long, the
-// allocation one as a delta) from Caddy's admin endpoint while the gated setup
-// runs at the highest concurrency, and writes their top-15 listings.
-func (b *bench) profile(ctx context.Context, p *caddyProc, cfg siteConfig, req []byte) error {
-	dir := b.o.pprofDir
+// allocation one as a delta) from Caddy's admin endpoint while one setup
+// (kind: "plain" or "gated") runs at the highest concurrency, and writes them
+// with their top listings into pprofDir/kind. The gated profile also gets
+// cpu-diff-top.txt against the plain one when that was taken first.
+func (b *bench) profile(ctx context.Context, p *caddyProc, kind string, req []byte) error {
+	dir := filepath.Join(b.o.pprofDir, kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	secs := b.o.pprofSeconds
 	conc := b.o.conc[len(b.o.conc)-1]
-	b.logf("profiling guest_gateway at c=%d for %ds", conc, secs)
+	b.logf("profiling %s at c=%d for %ds", kind, conc, secs)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	loadDone := make(chan error, 1)
@@ -418,6 +462,12 @@ func (b *bench) profile(ctx context.Context, p *caddyProc, cfg siteConfig, req [
 		{"allocs-space-top.txt", []string{"-top", "-nodecount=15", "-sample_index=alloc_space", binCopy, filepath.Join(dir, "allocs.pprof")}},
 		{"allocs-objects-top.txt", []string{"-top", "-nodecount=15", "-sample_index=alloc_objects", binCopy, filepath.Join(dir, "allocs.pprof")}},
 	}
+	if base := filepath.Join(b.o.pprofDir, "plain", "cpu.pprof"); kind != "plain" && fileExists(base) {
+		tops = append(tops, struct {
+			out  string
+			args []string
+		}{"cpu-diff-top.txt", []string{"-top", "-cum", "-nodecount=60", "-diff_base", base, binCopy, filepath.Join(dir, "cpu.pprof")}})
+	}
 	for _, t := range tops {
 		out, err := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof"}, t.args...)...).CombinedOutput()
 		if err != nil {
@@ -427,8 +477,15 @@ func (b *bench) profile(ctx context.Context, p *caddyProc, cfg siteConfig, req [
 			return err
 		}
 	}
-	b.rep.profiles = dir
+	if kind != "plain" {
+		b.rep.profiles = b.o.pprofDir
+	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func copyFile(from, to string) error {
@@ -487,31 +544,28 @@ func (b *bench) redemptions(ctx context.Context, p *caddyProc, a *api) error {
 	return nil
 }
 
-// forward runs the proxy cells with forward_auth in front.
-func (b *bench) forward(ctx context.Context, round int) error {
+// forward starts Caddy with forward_auth in front for the proxy cells.
+func (b *bench) forward(ctx context.Context, round int) (*proxyTarget, error) {
 	cfg, err := b.newConfig(setupForwardAuth, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, took, err := b.procs.start(ctx, b.bin, b.dir, "forward_auth", cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("forward_auth caddy answered %v after start", took.Round(time.Microsecond))
 	tok, err := mint(b.iss, guestRef{ID: "g_benchforwardauth0", Room: "bench", Link: "l_benchforwardauth0", Name: "Zoë Bench", Email: "zoe@example.com", RedeemedAt: time.Now()}, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+tok)
 	if _, err := b.settle(ctx, p, req, http.StatusOK); err != nil {
-		return err
+		return nil, err
 	}
-	cells, err := b.cells(ctx, round, setupNames[setupForwardAuth], p, [][]byte{req}, b.o.conc)
-	b.rep.proxy = append(b.rep.proxy, cells...)
-	if err != nil {
-		return err
-	}
-	return b.procs.stop(p)
+	return &proxyTarget{setup: setupNames[setupForwardAuth], p: p, reqs: [][]byte{req}, finish: func(context.Context) error {
+		return b.procs.stop(p)
+	}}, nil
 }
 
 // sizes loads a store per size (rooms and links through the API, guests
@@ -601,7 +655,8 @@ func (b *bench) size(ctx context.Context, rooms int) (growthRow, error) {
 	}
 	conc := b.o.clients
 	row.Cookies = len(reqs)
-	cells, err := b.cells(ctx, 1, fmt.Sprintf("guest_gateway, %d rooms", rooms), p, reqs, []int{conc})
+	one := &proxyTarget{setup: fmt.Sprintf("guest_gateway, %d rooms", rooms), p: p, reqs: reqs}
+	cells, err := b.interleave(ctx, 1, []*proxyTarget{one}, []int{conc})
 	if err != nil {
 		return row, err
 	}
