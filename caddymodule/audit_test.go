@@ -53,10 +53,18 @@ func TestMetricsRegisterTwiceAndCount(t *testing.T) {
 		t.Fatalf("second registration: %v", err)
 	}
 	before := testutil.ToFloat64(metrics.redemptions.WithLabelValues("used_up"))
+	notAllowed, odd := testutil.ToFloat64(metrics.decisions.WithLabelValues("not-allowed")), testutil.ToFloat64(metrics.decisions.WithLabelValues("odd"))
 	observeRedemption("used_up", 3*time.Millisecond)
 	observeGate("not-allowed")
+	observeGate("odd") // a result without a resolved counter still counts
 	if got := testutil.ToFloat64(metrics.redemptions.WithLabelValues("used_up")); got != before+1 {
 		t.Fatalf("redemptions used_up = %v, want %v", got, before+1)
+	}
+	if got := testutil.ToFloat64(metrics.decisions.WithLabelValues("not-allowed")); got != notAllowed+1 {
+		t.Errorf("gate decisions not-allowed = %v, want %v", got, notAllowed+1)
+	}
+	if got := testutil.ToFloat64(metrics.decisions.WithLabelValues("odd")); got != odd+1 {
+		t.Errorf("gate decisions odd = %v, want %v", got, odd+1)
 	}
 	n, err := testutil.GatherAndCount(reg, "guestgate_gate_decisions_total", "guestgate_redemption_duration_seconds", "guestgate_rooms")
 	if err != nil || n < 3 {

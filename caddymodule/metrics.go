@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -20,6 +21,20 @@ var metrics struct {
 	latency     prometheus.Histogram
 	decisions   *prometheus.CounterVec
 	gauges      *storeCollector
+	// decided holds the decisions counter of every result the gate can give,
+	// resolved once: WithLabelValues hashes the label and takes a lock on
+	// every call, which the gate would pay on every request. Read-only after
+	// initMetrics.
+	decided map[string]prometheus.Counter
+}
+
+// gateResults are the results entrypage reports to OnGate: the gate's own and
+// every data-reason a gate refusal can carry. Their series start at zero.
+var gateResults = []string{
+	entrypage.GateAllowed, entrypage.GatePassed, entrypage.GateError,
+	entrypage.ReasonNoSession, entrypage.ReasonNotAllowed, entrypage.ReasonRateLimited,
+	entrypage.ReasonGuestAccessOff, entrypage.ReasonRoomUnavailable, entrypage.ReasonLinkInvalid,
+	entrypage.ReasonLinkExpired, entrypage.ReasonLinkUsedUp, entrypage.ReasonDeclined, entrypage.ReasonRemoved,
 }
 
 func initMetrics() {
@@ -38,6 +53,10 @@ func initMetrics() {
 			Namespace: ns, Name: "gate_decisions_total",
 			Help: "Gate decisions: allowed, passed, error, or the data-reason of the refusal.",
 		}, []string{"result"})
+		metrics.decided = make(map[string]prometheus.Counter, len(gateResults))
+		for _, r := range gateResults {
+			metrics.decided[r] = metrics.decisions.WithLabelValues(r)
+		}
 		metrics.gauges = newStoreCollector()
 	})
 }
@@ -65,7 +84,13 @@ func observeRedemption(result string, took time.Duration) {
 	metrics.latency.Observe(took.Seconds())
 }
 
-func observeGate(result string) { metrics.decisions.WithLabelValues(result).Inc() }
+func observeGate(result string) {
+	if c, ok := metrics.decided[result]; ok {
+		c.Inc()
+		return
+	}
+	metrics.decisions.WithLabelValues(result).Inc()
+}
 
 // storeCollector reports the rooms, links and waiting guests of every open
 // store, summed, as gauges read at scrape time (at most every 5 s; a scrape in
