@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -153,11 +154,60 @@ func (k *rawConn) do(req []byte, keepBody bool) (*http.Response, []byte, error) 
 
 // getRequest is a raw GET of path on host with extra header lines ("Name: value").
 func getRequest(host, path string, headers ...string) []byte {
-	s := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: guestgate-bench\r\n"
+	s := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n"
+	agent := false
 	for _, h := range headers {
 		s += h + "\r\n"
+		agent = agent || strings.HasPrefix(h, "User-Agent:")
+	}
+	if !agent {
+		s += "User-Agent: guestgate-bench\r\n"
 	}
 	return []byte(s + "\r\n")
+}
+
+// browserHeaders are what a current desktop browser sends with a same-site
+// request for a page of the room, and a site cookie (analytics) that the
+// gateway must keep while it strips its own: about 0.8 kB.
+var browserHeaders = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8",
+	"Accept-Encoding: gzip, deflate, br, zstd",
+	"Accept-Language: de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7",
+	"Cache-Control: max-age=0",
+	`Sec-Ch-Ua: "Chromium";v="142", "Not_A Brand";v="24"`,
+	"Sec-Ch-Ua-Mobile: ?0",
+	`Sec-Ch-Ua-Platform: "Linux"`,
+	"Sec-Fetch-Dest: document",
+	"Sec-Fetch-Mode: navigate",
+	"Sec-Fetch-Site: same-origin",
+	"Sec-Fetch-User: ?1",
+	"Upgrade-Insecure-Requests: 1",
+	"Referer: http://127.0.0.1/rooms/bench/",
+}
+
+// siteCookie is the site's own cookie that browser requests carry.
+const siteCookie = "_pk_id.1.dc78=4f1c2a9be0d3c7a1.1795988591."
+
+// proxyRequest is the request of a proxy cell: minimal, or with a browser's
+// headers; session, if set, is the guest's session cookie.
+func (b *bench) proxyRequest(host, path, session string) []byte {
+	var h []string
+	cookies := ""
+	if b.o.browser {
+		h = append(h, browserHeaders...)
+		cookies = siteCookie
+	}
+	if session != "" {
+		if cookies != "" {
+			cookies += "; "
+		}
+		cookies += "guestgate=" + session
+	}
+	if cookies != "" {
+		h = append(h, "Cookie: "+cookies)
+	}
+	return getRequest(host, path, h...)
 }
 
 // workerIP is the local address of proxy worker w: 127.0.1.x, one address per

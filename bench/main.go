@@ -54,6 +54,9 @@ type options struct {
 	bin string
 	// caddyCPUs, if set, pins every Caddy process to these CPUs with taskset.
 	caddyCPUs string
+	// browser makes the proxy cells send a browser's headers (see
+	// browserHeaders) instead of a minimal request.
+	browser bool
 	// pprofDir, if set, receives CPU and allocation profiles of c=max runs of
 	// the plain and the gated setup (pprofSeconds long) and their top listings.
 	pprofDir     string
@@ -113,6 +116,7 @@ func parseFlags(args []string) (options, error) {
 	pprofSeconds := fs.Int("pprof-seconds", 5, "length of the profiles")
 	only := fs.String("only", "", "run only these parts, comma-separated: plain, gated, forward, sizes")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, stores)")
+	browser := fs.Bool("browser", false, "proxy cells send the headers a browser sends (Accept, Accept-Language, a long User-Agent, client hints, Referer) and a site cookie besides the session; the default is a minimal request")
 	caddyCPUs := fs.String("caddy-cpus", "", "run every Caddy process on these CPUs (taskset -c list, e.g. 1); start the bench itself on the others (taskset -c 0 go run ./bench -caddy-cpus 1) so the load generator does not compete with Caddy")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -152,7 +156,7 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-hot-attempts must be at least -hot-max")
 	}
 	o.bin, o.pprofDir, o.pprofSeconds, o.keep = *bin, *pprofDir, max(*pprofSeconds, 1), *keep
-	o.caddyCPUs = *caddyCPUs
+	o.caddyCPUs, o.browser = *caddyCPUs, *browser
 	if *only != "" {
 		o.only = map[string]bool{}
 		for p := range strings.SplitSeq(*only, ",") {

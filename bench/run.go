@@ -318,7 +318,7 @@ func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
 		return nil, err
 	}
 	b.logf("plain caddy answered %v after start", took.Round(time.Microsecond))
-	req := getRequest(p.addr, roomPath)
+	req := b.proxyRequest(p.addr, roomPath, "")
 	rss, err := b.settle(ctx, p, req, http.StatusOK)
 	if err != nil {
 		return nil, err
@@ -372,7 +372,7 @@ func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
 		a.close()
 		return nil, fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
 	}
-	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+r.session)
+	req := b.proxyRequest(p.addr, roomPath, r.session)
 	rss, err := b.settle(ctx, p, req, http.StatusOK)
 	if err != nil {
 		a.close()
@@ -559,7 +559,7 @@ func (b *bench) forward(ctx context.Context, round int) (*proxyTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := getRequest(p.addr, roomPath, "Cookie: guestgate="+tok)
+	req := b.proxyRequest(p.addr, roomPath, tok)
 	if _, err := b.settle(ctx, p, req, http.StatusOK); err != nil {
 		return nil, err
 	}
@@ -645,7 +645,7 @@ func (b *bench) size(ctx context.Context, rooms int) (growthRow, error) {
 		if err != nil {
 			return row, err
 		}
-		reqs = append(reqs, getRequest(p.addr, "/rooms/"+g.Room+"/x", "Cookie: guestgate="+tok))
+		reqs = append(reqs, b.proxyRequest(p.addr, "/rooms/"+g.Room+"/x", tok))
 	}
 	if len(reqs) == 0 {
 		return row, errors.New("no guest to send")
