@@ -1,8 +1,9 @@
 // Command bench is guestgate's whole-process benchmark (issue 6): it builds
 // ./cmd/caddy, starts an upstream and a forward_auth endpoint in this process,
-// runs Caddy processes one after another (plain reverse_proxy, guest_gateway in
-// front, forward_auth in front, and guest_gateway on loaded stores), drives them
-// with a closed-loop load generator and prints one table.
+// runs Caddy processes (plain reverse_proxy, guest_gateway in front and
+// forward_auth in front, up together and loaded in turn, one-second slices at a
+// time; then guest_gateway on loaded stores), drives them with a closed-loop
+// load generator and prints one table.
 //
 // Run it from the module root:
 //
