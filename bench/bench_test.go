@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"net/http"
@@ -153,6 +154,36 @@ func TestParseFlags(t *testing.T) {
 	for _, bad := range [][]string{{"-sizes", "10,x"}, {"-only", "everything"}, {"-hot-max", "10", "-hot-attempts", "5"}, {"extra"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+// TestProxyRequest checks the two request shapes of the proxy cells: one
+// User-Agent either way, and with -browser the site cookie kept beside the
+// session.
+func TestProxyRequest(t *testing.T) {
+	for _, browser := range []bool{false, true} {
+		b := &bench{o: options{browser: browser}}
+		for _, session := range []string{"", "tok"} {
+			raw := b.proxyRequest("127.0.0.1:1", roomPath, session)
+			req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+			if err != nil {
+				t.Fatalf("browser=%v session=%q: %v", browser, session, err)
+			}
+			if n := len(req.Header.Values("User-Agent")); n != 1 {
+				t.Errorf("browser=%v: %d User-Agent headers", browser, n)
+			}
+			c, err := req.Cookie("guestgate")
+			if (session != "") != (err == nil) || (err == nil && c.Value != session) {
+				t.Errorf("browser=%v session=%q: session cookie %v, %v", browser, session, c, err)
+			}
+			_, err = req.Cookie("_pk_id.1.dc78")
+			if browser != (err == nil) {
+				t.Errorf("browser=%v session=%q: site cookie present = %v", browser, session, err == nil)
+			}
+			if browser && req.Header.Get("Accept-Language") == "" {
+				t.Errorf("browser request without Accept-Language")
+			}
 		}
 	}
 }
