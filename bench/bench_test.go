@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -185,5 +188,43 @@ func TestProxyRequest(t *testing.T) {
 				t.Errorf("browser request without Accept-Language")
 			}
 		}
+	}
+}
+
+// TestForEach: every index once when all succeed; the first error is returned
+// and stops the indices not yet started.
+func TestForEach(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	err := forEach(context.Background(), 4, 100, func(_ context.Context, i int64) error {
+		mu.Lock()
+		seen[i]++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil || len(seen) != 100 {
+		t.Fatalf("forEach over 100: %v, %d indices", err, len(seen))
+	}
+	for i, n := range seen {
+		if n != 1 || i < 0 || i >= 100 {
+			t.Fatalf("index %d called %d times", i, n)
+		}
+	}
+	boom := errors.New("boom")
+	var calls atomic.Int64
+	err = forEach(context.Background(), 1, 1000, func(_ context.Context, i int64) error {
+		calls.Add(1)
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() >= 1000 {
+		t.Errorf("forEach with an error at 3: %v after %d calls, want boom and a stop", err, calls.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := forEach(ctx, 2, 10, func(context.Context, int64) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("forEach on a canceled context: %v", err)
 	}
 }

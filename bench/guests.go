@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
@@ -172,44 +173,38 @@ func (a *api) clicks(ctx context.Context, room, linkID string) (int, error) {
 // concurrent clients, 3 unlimited links each. It returns the links and the API
 // requests per second.
 func (a *api) loadRooms(ctx context.Context, rooms, workers int) ([]linkInfo, float64, error) {
-	var (
-		next  atomic.Int64
-		mu    sync.Mutex
-		links = make([]linkInfo, 0, 3*rooms)
-		first error
-		wg    sync.WaitGroup
-	)
+	var mu sync.Mutex
+	links := make([]linkInfo, 0, 3*rooms)
 	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(rooms) || ctx.Err() != nil {
-					return
-				}
-				ls, err := a.openRoom(ctx, fmt.Sprintf("room-%06d", i), 3, 0)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				links = append(links, ls...)
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, 0, first
-	}
-	if err := ctx.Err(); err != nil {
+	err := forEach(ctx, workers, int64(rooms), func(ctx context.Context, i int64) error {
+		ls, err := a.openRoom(ctx, fmt.Sprintf("room-%06d", i), 3, 0)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		links = append(links, ls...)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	return links, float64(rooms*5) / time.Since(start).Seconds(), nil
+}
+
+// forEach calls fn(ctx, i) for i = 0 .. n-1 on at most workers goroutines. The
+// first error stops the calls not yet started, cancels the context the others
+// got, and is returned; otherwise it returns ctx's error, if any.
+func forEach(ctx context.Context, workers int, n int64, fn func(context.Context, int64) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i := int64(0); i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // ---- redemption over HTTP ----
@@ -384,52 +379,31 @@ func loadGuests(ctx context.Context, dir string, links []linkInfo, perRoom, work
 	total := int64(len(rooms) * perRoom)
 	every := max(total/int64(max(sample, 1)), 1)
 	var (
-		next  atomic.Int64
-		mu    sync.Mutex
-		out   []guestRef
-		first error
-		wg    sync.WaitGroup
+		mu  sync.Mutex
+		out []guestRef
 	)
 	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := next.Add(1) - 1
-				if n >= total {
-					return
-				}
-				// Guest n: room n % rooms, so that consecutive guests go to
-				// different rooms, then the room's links in turn.
-				room := rooms[n%int64(len(rooms))]
-				ls := byRoom[room]
-				l := ls[(n/int64(len(rooms)))%int64(len(ls))]
-				in := guestlink.GuestInput{Name: "Guest " + strconv.FormatInt(n, 10), Email: "guest" + strconv.FormatInt(n, 10) + "@example.com"}
-				_, _, g, err := svc.Redeem(ctx, l.Token, in)
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("redeeming guest %d offline: %w", n, err)
-					}
-					mu.Unlock()
-					return
-				}
-				if n%every == 0 {
-					mu.Lock()
-					if len(out) < sample {
-						out = append(out, guestRef{ID: g.ID, Room: g.RoomID, Link: g.LinkID, Name: g.Name, Email: g.Email, RedeemedAt: g.RedeemedAt})
-					}
-					mu.Unlock()
-				}
+	err = forEach(ctx, workers, total, func(ctx context.Context, n int64) error {
+		// Guest n: room n % rooms, so that consecutive guests go to
+		// different rooms, then the room's links in turn.
+		room := rooms[n%int64(len(rooms))]
+		ls := byRoom[room]
+		l := ls[(n/int64(len(rooms)))%int64(len(ls))]
+		in := guestlink.GuestInput{Name: "Guest " + strconv.FormatInt(n, 10), Email: "guest" + strconv.FormatInt(n, 10) + "@example.com"}
+		_, _, g, err := svc.Redeem(ctx, l.Token, in)
+		if err != nil {
+			return fmt.Errorf("redeeming guest %d offline: %w", n, err)
+		}
+		if n%every == 0 {
+			mu.Lock()
+			if len(out) < sample {
+				out = append(out, guestRef{ID: g.ID, Room: g.RoomID, Link: g.LinkID, Name: g.Name, Email: g.Email, RedeemedAt: g.RedeemedAt})
 			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, 0, first
-	}
-	if err := ctx.Err(); err != nil {
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	rate := float64(total) / time.Since(start).Seconds()
