@@ -476,6 +476,18 @@
     return c;
   }
 
+  // guestRow starts a lobby or guest-list row: the guest's name as the row
+  // header, then email and link name.
+  function guestRow(g) {
+    var tr = document.createElement("tr");
+    var name = cell(tr, "th", g.name);
+    name.setAttribute("scope", "row");
+    name.className = "guest-name";
+    cell(tr, "td", g.email).className = "email";
+    cell(tr, "td", g.link_name);
+    return tr;
+  }
+
   // rebuild replaces the rows of tbody, keeping the keyboard focus on the control
   // with the same data-key, when there still is one.
   function rebuild(tbody, items, row) {
@@ -680,12 +692,7 @@
     if (key !== rendered.lobby) {
       rendered.lobby = key;
       rebuild($("lobby-body"), guests, function (g) {
-        var tr = document.createElement("tr");
-        var name = cell(tr, "th", g.name);
-        name.setAttribute("scope", "row");
-        name.className = "guest-name";
-        cell(tr, "td", g.email).className = "email";
-        cell(tr, "td", g.link_name);
+        var tr = guestRow(g);
         var w = cell(tr, "td", "");
         w.className = "waited";
         w.setAttribute("data-since", g.waiting_since || g.redeemed_at);
@@ -752,12 +759,7 @@
     if (key === rendered.guests) return;
     rendered.guests = key;
     rebuild($("guests-body"), guests, function (g) {
-      var tr = document.createElement("tr");
-      var name = cell(tr, "th", g.name);
-      name.setAttribute("scope", "row");
-      name.className = "guest-name";
-      cell(tr, "td", g.email).className = "email";
-      cell(tr, "td", g.link_name);
+      var tr = guestRow(g);
       var joined = cell(tr, "td", "");
       var time = document.createElement("time");
       time.dateTime = g.redeemed_at;
