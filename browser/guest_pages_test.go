@@ -165,7 +165,10 @@ func TestGuestInvalidEmailInGerman(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#email"), "grete.example.com"),
 		chromedp.Click(chromedp.CSS("button[type=submit]")),
 	)
-	tb.waitFor("the email error", `!!document.querySelector("#email-error")`)
+	// autofocus moves the cursor when the browser next renders, which may be
+	// after the error is in the DOM: wait for both, as the moderator tests wait
+	// for a dialog's focus.
+	tb.waitFor("the email error with the cursor in the email field", `!!document.querySelector("#email-error") && document.activeElement && document.activeElement.id === "email"`)
 	type form struct {
 		Error, Name, Email, Active, Invalid, DescribedBy string
 		NameError                                        bool
