@@ -310,32 +310,12 @@ func (p *caddyProc) cpuTime() (time.Duration, error) {
 	return sum, nil
 }
 
-// cpuTicks returns the process's user + system CPU time, in clock ticks.
-func (p *caddyProc) cpuTicks() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces; the fields after ")" are fixed.
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("short /proc/<pid>/stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return utime + stime, nil
-}
-
 // waitIdle waits until p has used under 3% of one CPU for 2 s in a row (Badger
 // has finished the compactions a bulk load left), or until limit; it returns
 // how long that took.
 func (p *caddyProc) waitIdle(ctx context.Context, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
-	last, err := p.cpuTicks()
+	last, err := p.cpuTime()
 	if err != nil {
 		return 0, err
 	}
@@ -348,11 +328,11 @@ func (p *caddyProc) waitIdle(ctx context.Context, limit time.Duration) (time.Dur
 			return 0, fmt.Errorf("%s exited: %v", p.name, p.err)
 		case <-time.After(time.Second):
 		}
-		now, err := p.cpuTicks()
+		now, err := p.cpuTime()
 		if err != nil {
 			return 0, err
 		}
-		if now-last <= 3 { // clock ticks are 1/100 s
+		if now-last <= 30*time.Millisecond { // 3 % of the second just waited
 			quiet++
 		} else {
 			quiet = 0
