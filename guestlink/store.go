@@ -60,6 +60,10 @@ type Store interface {
 	// on, link exists, guest not removed) in memory, updated by the same code
 	// path that writes it, so a write is visible to the next Check. A clustered
 	// implementation refreshes that state from the other instances' writes.
+	// state is the guest's state whenever the guest was found, with or without
+	// an error: a removed guest of a room whose guest access is off is
+	// (StateRemoved, ErrGuestAccessOff), so that the gate's watcher can tell a
+	// removal, which ends open connections, from a switch, which does not.
 	Check(ctx context.Context, roomID, linkID, guestID string, now time.Time) (state string, err error)
 	// Generation grows with every change of that state (for caches of decisions).
 	Generation() uint64

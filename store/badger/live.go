@@ -216,10 +216,7 @@ func (l *live) check(db *badgerdb.DB, roomID, linkID, guestID string, now time.T
 		kind = guestlink.KindGallery
 	}
 	room := guestlink.Room{Available: r.available, GuestAccess: r.access, Kind: kind}
-	if err := guestlink.CheckSession(room, linkOK, guestlink.Guest{State: g.state}); err != nil {
-		return "", err
-	}
-	return g.state, nil
+	return g.state, guestlink.CheckSession(room, linkOK, guestlink.Guest{State: g.state})
 }
 
 // readGuest reads a guest the mirror does not hold from the database and keeps
@@ -252,8 +249,9 @@ func (l *live) readGuest(db *badgerdb.DB, roomID, guestID string) (liveGuest, bo
 
 // Check is the gate's live-state check, from memory, without a store read:
 // guestlink.CheckSession's verdict for the session of guest guestID, who came in
-// through link linkID of room roomID, at now, and the guest's state. Errors are
-// those of Session.
+// through link linkID of room roomID, at now, and the guest's state, which is
+// returned whenever the guest was found, also with an error (a removed guest of
+// a room whose guest access is off). Errors are those of Session.
 func (s *Store) Check(ctx context.Context, roomID, linkID, guestID string, now time.Time) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
