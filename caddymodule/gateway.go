@@ -5,6 +5,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -319,11 +320,22 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		OnIdentity:     setPlaceholders,
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
-		OnError: func(r *http.Request, err error) {
-			g.logger.Error("guest request failed", zap.String("path", r.URL.Path), zap.Error(err))
-		},
+		OnError:             g.logError,
 	})
 	return err
+}
+
+// logError logs an internal error of a guest request, with a path that holds
+// no link token. A client that went away (its request's context is done) is no
+// error of the gateway's: that is a debug line.
+func (g *Gateway) logError(r *http.Request, err error) {
+	level, msg := zap.ErrorLevel, "guest request failed"
+	if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+		level, msg = zap.DebugLevel, "guest request ended: the client went away"
+	}
+	if ce := g.logger.Check(level, msg); ce != nil {
+		ce.Write(zap.String("path", g.gw.LogPath(r.URL.Path)), zap.Error(err))
+	}
 }
 
 // identity makes the signer of X-Guest-Token from identity_key or the store.

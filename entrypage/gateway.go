@@ -3,6 +3,7 @@ package entrypage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -36,8 +37,9 @@ type Config struct {
 	// OnIdentity, if set, is called with the verified claims before a guest's
 	// request goes upstream (the Caddy glue sets placeholders there).
 	OnIdentity func(r *http.Request, c *token.Claims)
-	// OnError, if set, is told of internal errors (store failures); they are
-	// never shown to guests.
+	// OnError, if set, is told of internal errors (store failures, and a
+	// client that went away while the store was asked); they are never shown
+	// to guests. r.URL.Path may hold a link token: log LogPath's form of it.
 	OnError func(r *http.Request, err error)
 	// ClientIP returns the client address rate limits count by; the host of
 	// RemoteAddr if nil. The Caddy glue passes Caddy's client IP, which honours
@@ -90,6 +92,7 @@ type Gateway struct {
 	lookups  *limiter
 	requests *limiter
 	framed   bool
+	watch    *watcher
 }
 
 // New checks c and returns a Gateway.
@@ -119,6 +122,7 @@ func New(c Config) (*Gateway, error) {
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
+		watch: newWatcher(c.Service.Store, c.Service.Now),
 	}
 	if g.clientIP == nil {
 		g.clientIP = remoteHost
@@ -174,6 +178,22 @@ func (g *Gateway) refuseLookup(w http.ResponseWriter, r *http.Request, answer fu
 
 func (g *Gateway) roomURL(room string) string {
 	return strings.ReplaceAll(g.roomPath, "{room}", room)
+}
+
+// LogPath is p as it may be logged: under the prefix, any path but the
+// gateway's own pages (assets, lobby, leave, the JWKS) is a link token, or a
+// mistyped one, and becomes "{prefix}/<link token>". Link tokens are bearer
+// credentials and never go into a log line (SECURITY.md).
+func (g *Gateway) LogPath(p string) string {
+	rest, ok := strings.CutPrefix(p, g.prefix+"/")
+	if !ok {
+		return p
+	}
+	switch {
+	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == ".well-known/jwks.json":
+		return p
+	}
+	return g.prefix + "/<link token>"
 }
 
 func (g *Gateway) internal(w http.ResponseWriter, r *http.Request, err error) error {
@@ -363,6 +383,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 // It returns the decision (Gate* or the refusal's data-reason) for metrics.
 func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) (string, error) {
 	stripIdentityHeaders(r.Header)
+	scrubTrailers(r)
 	e := g.session(r)
 	stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
 	if e == nil {
@@ -374,7 +395,16 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		}
 		return ReasonNoSession, g.pages.Message(w, r, ReasonNoSession, "")
 	}
+	if r.Method == http.MethodConnect && !isExtendedConnect(r) {
+		// A tunnel to anywhere is no room page; only a WebSocket's
+		// extended CONNECT over HTTP/2 and HTTP/3 goes on.
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		return ReasonBadRequest, g.pages.MessageStatus(w, r, ReasonBadRequest, http.StatusMethodNotAllowed)
+	}
 	c := e.claims
+	// The generation is read before the live state, so that the watcher
+	// re-checks a session that changed in between.
+	gen := g.svc.Store.Generation()
 	state, err := g.svc.Store.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
@@ -382,6 +412,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		}
 		return GateError, g.internal(w, r, err)
 	}
+	cookieSet := false
 	if c.State != guestlink.StateAdmitted {
 		// A waiting session opens only the lobby; once a moderator admitted the
 		// guest, the first request upgrades it.
@@ -391,17 +422,21 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		if e, err = g.upgrade(w, r, c); err != nil {
 			return GateError, g.internal(w, r, err)
 		}
-		c = e.claims
+		c, cookieSet = e.claims, true
 	}
 	path, ok := CleanPath(r.URL.EscapedPath())
 	if !ok || !g.allow.Match(path, c.Room) {
 		return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
 	}
-	g.renew(w, r, c)
-	// One allocation for every identity header: each value gets its own
-	// capacity-1 slice of it, so a later handler that appends to or rewrites one
-	// header cannot touch another, nor the cache.
-	vals := make([]string, 6)
+	if g.renew(w, r, c) || cookieSet {
+		w = &privateWriter{ResponseWriter: w}
+	}
+	// One allocation for every identity header and the request's watcher
+	// registration: each header value gets its own capacity-1 slice of it, so
+	// a later handler that appends to or rewrites one header cannot touch
+	// another, nor the cache.
+	a := new(admitted)
+	vals := a.vals[:]
 	vals[0], vals[1], vals[2], vals[3], vals[4] = c.Subject, c.Room, c.LinkID, e.name, e.email
 	h := r.Header
 	h["X-Guest-Id"] = vals[0:1:1]
@@ -418,9 +453,15 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	if g.onID != nil {
 		g.onID(r, c)
 	}
-	w, r, done := g.watchTunnel(w, r, c, state)
-	defer done()
+	w, r = g.watchRequest(w, r, &a.watched, c, gen)
+	defer g.watch.done(&a.watched)
 	return GateAllowed, next(w, r)
+}
+
+// admitted is what the gate allocates for a request it lets through.
+type admitted struct {
+	vals [6]string
+	watched
 }
 
 // isIdentityHeader reports whether a header name is, or could be read by a
@@ -450,11 +491,7 @@ func isIdentityHeader(name string) bool {
 // of the Connection header that names one (which would make a proxy drop the
 // gateway's own headers as hop-by-hop).
 func stripIdentityHeaders(h http.Header) {
-	for k := range h {
-		if isIdentityHeader(k) {
-			delete(h, k)
-		}
-	}
+	stripIdentityNames(h)
 	conn := h.Values("Connection")
 	if len(conn) == 0 {
 		return
@@ -472,6 +509,48 @@ func stripIdentityHeaders(h http.Header) {
 		h.Del("Connection")
 	} else {
 		h["Connection"] = []string{strings.Join(kept, ", ")}
+	}
+}
+
+// scrubTrailers keeps identity out of the request's trailers (issue "Hardening,
+// round two", item 1): a client may end a chunked body (or an HTTP/2 or HTTP/3
+// stream) with a trailer section, which the reverse proxy forwards after the
+// gateway's own identity headers, and a backend reading r.Trailer would take
+// "X-Guest-Id: g_victim" from it. Identity names, in every spelling
+// isIdentityHeader knows, are removed from the declared trailers now and from
+// the received ones when the body ends, before the proxy copies them; other
+// trailers pass.
+func scrubTrailers(r *http.Request) {
+	if len(r.Trailer) > 0 {
+		stripIdentityNames(r.Trailer)
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &trailerScrubber{ReadCloser: r.Body, r: r}
+	}
+}
+
+// trailerScrubber removes identity names from r's trailers when r's body ends:
+// net/http fills them in (into the map the request and its copies share) just
+// before Read returns io.EOF.
+type trailerScrubber struct {
+	io.ReadCloser
+	r *http.Request
+}
+
+func (b *trailerScrubber) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && len(b.r.Trailer) > 0 {
+		stripIdentityNames(b.r.Trailer)
+	}
+	return n, err
+}
+
+// stripIdentityNames deletes every identity header name from h.
+func stripIdentityNames(h http.Header) {
+	for k := range h {
+		if isIdentityHeader(k) {
+			delete(h, k)
+		}
 	}
 }
 

@@ -52,13 +52,16 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claim
 }
 
 // renew re-issues c when half its lifetime is gone, so a guest who keeps a page
-// open keeps a live session up to session_max.
-func (g *Gateway) renew(w http.ResponseWriter, r *http.Request, c *token.Claims) {
+// open keeps a live session up to session_max. It reports whether it set the
+// cookie.
+func (g *Gateway) renew(w http.ResponseWriter, r *http.Request, c *token.Claims) bool {
 	if now := g.svc.Now(); g.tokens.NeedsRenewal(c, now) {
 		if raw, exp, err := g.tokens.Issue(*c, now); err == nil {
 			g.setSession(w, r, raw, exp)
+			return true
 		}
 	}
+	return false
 }
 
 // lobbyPage is GET {prefix}/lobby: the waiting guest's page. Admitted guests are
@@ -88,7 +91,7 @@ func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.renew(w, r, c)
 	d := g.pages.page(r)
-	lobbyPage(&d, room.Name, guest.Name, g.prefix+"/lobby/status")
+	lobbyPage(&d, room.Name, guest.Name, g.prefix+"/lobby/status", g.csrfToken(g.csrfValue(w, r), leaveCSRF))
 	return g.pages.render(w, r, "lobby.html", http.StatusOK, d)
 }
 
@@ -103,10 +106,12 @@ type lobbyState struct {
 }
 
 // lobbyStatus is GET {prefix}/lobby/status[?wait=N]: the guest's state as JSON.
-// With wait (seconds, at most 25) it answers as soon as a moderator decides, a
-// long poll. On "admitted" it also upgrades the session cookie.
+// With wait (seconds, at most 25) it answers as soon as a moderator decides, or
+// within a second of anything else that closes the lobby to the guest: a long
+// poll. On "admitted" it also upgrades the session cookie.
 func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
+	gen := g.svc.Store.Generation()
 	c, _, guest, reason, err := g.liveGuest(r)
 	if err != nil && reason == "" {
 		return g.internal(w, r, err)
@@ -116,9 +121,15 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 			return g.internal(w, r, err)
 		}
 		if wait := lobbyWait(r); wait > 0 {
+			// WaitGuest answers at once when a moderator decides; the
+			// watcher ends the wait within a second when anything else
+			// closes the lobby to the guest (guest access off, the link
+			// deleted, the room unavailable or deleted).
 			ctx, cancel := context.WithTimeout(r.Context(), wait)
+			e := &watched{c: c, lobby: true, stop: cancel}
+			g.watch.add(e, gen)
 			guest, err = g.svc.Store.WaitGuest(ctx, c.Room, c.Subject, guestlink.StateWaiting)
-			cancel()
+			g.watch.done(e)
 			if err != nil {
 				reason = reasonFor(err)
 				if reason == "" {
@@ -171,16 +182,47 @@ func lobbyWait(r *http.Request) time.Duration {
 	return min(time.Duration(n)*time.Second, maxLobbyWait)
 }
 
-// leave is GET {prefix}/leave: the guest leaves; the session cookie is cleared
-// and the guest list shows "left".
+// leave is {prefix}/leave. GET (and HEAD) shows a page with a "Leave session"
+// button and does nothing else; POST, with the anti-CSRF field of that page (or
+// of the lobby's leave button) and from this site, ends the session: the guest
+// list shows "left" and the session cookie is cleared. Leaving ends a session
+// for good (a guest who came in through a link with a click limit may not get
+// back in), so it must not be a GET that an <img> on any page, or in the room's
+// own content, could send with the guest's Lax cookie (issue "Hardening, round
+// two", item 4).
 func (g *Gateway) leave(w http.ResponseWriter, r *http.Request) error {
+	action := g.prefix + "/leave"
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		d := g.pages.page(r)
+		leavePage(&d, action, g.csrfToken(g.csrfValue(w, r), leaveCSRF), "")
+		return g.pages.render(w, r, "leave.html", http.StatusOK, d)
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return g.pages.MessageStatus(w, r, ReasonBadRequest, http.StatusMethodNotAllowed)
+	}
+	if !sameOrigin(r) {
+		return g.pages.Message(w, r, ReasonNotAllowed, "")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil || len(r.PostForm["csrf"]) > 1 {
+		return g.pages.Message(w, r, ReasonBadRequest, "")
+	}
+	if !g.checkCSRF(r, leaveCSRF, r.PostForm.Get("csrf")) {
+		d := g.pages.page(r)
+		leavePage(&d, action, g.csrfToken(g.csrfValue(w, r), leaveCSRF), "guest.entry.form_expired")
+		return g.pages.render(w, r, "leave.html", http.StatusForbidden, d)
+	}
 	if c := g.currentSession(r); c != nil {
 		if _, err := g.svc.Decide(r.Context(), c.Room, c.Subject, guestlink.StateLeft); err != nil && reasonFor(err) == "" {
-			if g.onErr != nil {
-				g.onErr(r, err)
-			}
+			return g.internal(w, r, err)
 		}
 	}
 	g.clearSession(w, r)
 	return g.pages.Message(w, r, ReasonLeft, "")
 }
+
+// leaveCSRF is what the leave form's anti-CSRF field is bound to, where the
+// entry form's is bound to the link token (which is never this short).
+const leaveCSRF = "leave"

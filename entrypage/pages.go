@@ -213,6 +213,15 @@ func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back str
 	return p.render(w, r, "message.html", status, d)
 }
 
+// MessageStatus writes the message page for reason with another status than
+// its own (405 for a method the gateway does not take).
+func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason string, status int) error {
+	d := p.page(r)
+	messagePage(&d, reason, "")
+	noteReason(r, d.Reason)
+	return p.render(w, r, "message.html", status, d)
+}
+
 // entryForm is what the entry page shows.
 type entryForm struct {
 	RoomName, Action, CSRF string
@@ -242,7 +251,19 @@ func (p *Pages) entry(w http.ResponseWriter, r *http.Request, status int, f entr
 }
 
 // lobbyPage fills d for the lobby page of guest in room.
-func lobbyPage(d *PageData, roomName, guestName, statusURL string) {
+func lobbyPage(d *PageData, roomName, guestName, statusURL, csrf string) {
 	d.Title = d.T("guest.lobby.title", roomName)
 	d.RoomName, d.GuestName, d.StatusURL, d.Refresh = roomName, guestName, statusURL, 5
+	d.Action, d.CSRF = d.Prefix+"/leave", csrf
+}
+
+// leavePage fills d for the page that asks a guest to confirm leaving: its form
+// posts csrf to action; formError, if not empty, is a catalogue key.
+func leavePage(d *PageData, action, csrf, formError string) {
+	d.Heading, d.Text = d.T("guest.leave.heading"), d.T("guest.leave.text")
+	d.Title = d.Heading
+	d.Action, d.CSRF = action, csrf
+	if formError != "" {
+		d.FormError = d.T(formError)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 )
@@ -32,20 +33,32 @@ func sessionCookieName(r *http.Request) string {
 	return CookieName
 }
 
+// cookiePair splits one part of a Cookie header ("name=value") as browsers
+// and Go's net/http do: whitespace around the part, the name and the value is
+// not part of them (RFC 6265bis section 5.4; net/http trims the name), so
+// "guestgate =tok" is the cookie guestgate.
+func cookiePair(part string) (name, value string) {
+	name, value, _ = strings.Cut(part, "=")
+	return textproto.TrimString(name), textproto.TrimString(value)
+}
+
 // readCookie returns the one value of cookie name in r. Several cookies of that
 // name (a planted duplicate), an empty value or a value over maxCookieLen count as
-// none.
+// none. A value in double quotes is read without them.
 func readCookie(r *http.Request, name string) (string, bool) {
 	var val string
 	found := 0
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
-			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			k, v := cookiePair(part)
 			if k != name {
 				continue
 			}
 			found++
-			val = strings.Trim(v, `"`)
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			val = v
 		}
 	}
 	if found != 1 || val == "" || len(val) > maxCookieLen {
@@ -55,7 +68,10 @@ func readCookie(r *http.Request, name string) (string, bool) {
 }
 
 // stripCookie removes every cookie called name from r's Cookie header, keeping the
-// others as they were, so the upstream never sees the gateway's cookies.
+// others as they were, so the upstream never sees the gateway's cookies. Names
+// are matched as cookiePair reads them and without regard to case, so that no
+// spelling a backend might read as one of the gateway's cookies (some
+// frameworks match cookie names case-insensitively) gets through.
 func stripCookie(r *http.Request, names ...string) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
@@ -64,11 +80,11 @@ func stripCookie(r *http.Request, names ...string) {
 	var kept []string
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
-			part = strings.TrimSpace(part)
-			k, _, _ := strings.Cut(part, "=")
+			part = textproto.TrimString(part)
+			k, _ := cookiePair(part)
 			drop := part == ""
 			for _, n := range names {
-				if k == n {
+				if strings.EqualFold(k, n) {
 					drop = true
 				}
 			}

@@ -234,7 +234,7 @@ func (p *Pages) serveAsset(w http.ResponseWriter, r *http.Request, name string) 
 }
 
 // pageTemplates are the templates a request renders.
-var pageTemplates = []string{"entry.html", "lobby.html", "message.html"}
+var pageTemplates = []string{"entry.html", "lobby.html", "leave.html", "message.html"}
 
 // parseTemplates parses the embedded templates, with the *.html files of dir
 // (if not empty) replacing those of the same name.
@@ -329,9 +329,17 @@ func (p *Pages) checkTemplates() error {
 			return fmt.Errorf("entry.html: the form must post the field csrf with the value {{.CSRF}}")
 		}
 		d = p.pageIn(tag)
-		lobbyPage(&d, "Sample room", "Ada", p.prefix+"/lobby/status")
+		lobbyPage(&d, "Sample room", "Ada", p.prefix+"/lobby/status", sampleCSRF)
 		if err := exec("lobby.html", d); err != nil {
 			return err
+		}
+		d = p.pageIn(tag)
+		leavePage(&d, p.prefix+"/leave", sampleCSRF, "guest.entry.form_expired")
+		if err := exec("leave.html", d); err != nil {
+			return err
+		}
+		if m := csrfFieldRE.FindStringSubmatch(buf.String()); m == nil || m[1]+m[2] != sampleCSRF {
+			return fmt.Errorf("leave.html: the form must post the field csrf with the value {{.CSRF}}")
 		}
 		reasons := make([]string, 0, len(reasonStatus))
 		for reason := range reasonStatus {

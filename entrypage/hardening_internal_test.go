@@ -1,0 +1,319 @@
+package entrypage
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/token"
+)
+
+// The unit tests of issue "Hardening, round two" (the integration tests in
+// integration/hardening2_test.go drive the same code through a real Caddy).
+
+// TestMakePrivate: an answer that carries a renewed session cookie keeps no
+// directive that lets a shared cache store it, gets a bare private, and keeps
+// what only concerns the browser.
+func TestMakePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "private"},
+		{[]string{"public, max-age=3600"}, "private, max-age=3600"},
+		{[]string{"PUBLIC", "s-maxage=600, max-age=60"}, "private, max-age=60"},
+		{[]string{"private, max-age=60"}, "private, max-age=60"},
+		{[]string{`private="Set-Cookie", max-age=60`}, "private, max-age=60"},
+		{[]string{"no-store"}, "private, no-store"},
+		{[]string{" , public ,, immutable"}, "private, immutable"},
+	} {
+		h := http.Header{"Cdn-Cache-Control": {"max-age=86400"}, "Surrogate-Control": {"max-age=60"}}
+		for _, v := range tc.in {
+			h.Add("Cache-Control", v)
+		}
+		makePrivate(h)
+		if got := h.Values("Cache-Control"); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("Cache-Control %q: got %q, want %q", tc.in, got, tc.want)
+		}
+		if h.Get("CDN-Cache-Control") != "" || h.Get("Surrogate-Control") != "" {
+			t.Errorf("Cache-Control %q: the CDN fields stay: %v", tc.in, h)
+		}
+	}
+}
+
+// TestPrivateWriterOnlyOnFinalAnswer: an informational answer (103 Early
+// Hints) goes out untouched; the final one is made private, once, whether the
+// handler calls WriteHeader or only Write.
+func TestPrivateWriterOnlyOnFinalAnswer(t *testing.T) {
+	rec := &recordingWriter{h: http.Header{"Cache-Control": {"public"}}}
+	w := &privateWriter{ResponseWriter: rec}
+	w.WriteHeader(http.StatusEarlyHints)
+	if rec.ccAt[0] != "public" {
+		t.Errorf("the 103 went out with Cache-Control %q", rec.ccAt[0])
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("x"))
+	if rec.ccAt[1] != "private" {
+		t.Errorf("the 200 went out with Cache-Control %q, want private", rec.ccAt[1])
+	}
+	rec = &recordingWriter{h: http.Header{"Cache-Control": {"public, max-age=5"}}}
+	w = &privateWriter{ResponseWriter: rec}
+	_, _ = w.Write([]byte("x"))
+	if got := rec.h.Get("Cache-Control"); got != "private, max-age=5" {
+		t.Errorf("after Write alone, Cache-Control is %q", got)
+	}
+}
+
+type recordingWriter struct {
+	h    http.Header
+	ccAt []string
+}
+
+func (w *recordingWriter) Header() http.Header         { return w.h }
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *recordingWriter) WriteHeader(code int)        { w.ccAt = append(w.ccAt, w.h.Get("Cache-Control")) }
+
+// TestCookieNamesAsBrowsersReadThem: the gateway reads a cookie whose name has
+// whitespace around it, as browsers and net/http do, and strips every spelling
+// of its cookies (any case, any whitespace) while keeping the others as sent.
+func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
+	for _, tc := range []struct {
+		line, read string
+		ok         bool
+	}{
+		{"guestgate=tok", "tok", true},
+		{"guestgate =tok", "tok", true},
+		{"a=1;\tguestgate\t=\t\"tok\" ", "tok", true},
+		{"GUESTGATE=tok", "", false},
+		{"guestgate=one; guestgate =two", "", false},
+	} {
+		r := &http.Request{Header: http.Header{"Cookie": {tc.line}}}
+		if v, ok := readCookie(r, CookieName); v != tc.read || ok != tc.ok {
+			t.Errorf("readCookie(%q) = %q, %v; want %q, %v", tc.line, v, ok, tc.read, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"guestgate =tok; keep=1"}, "keep=1"},
+		{[]string{"GuestGate=x; keep=1; __HOST-GUESTGATE=y"}, "keep=1"},
+		{[]string{"keep=1", "\tguestgate-csrf\t=x ;  guestgate"}, "keep=1"},
+		{[]string{"guestgatex=1; xguestgate=2"}, "guestgatex=1; xguestgate=2"},
+	} {
+		r := &http.Request{Header: http.Header{"Cookie": tc.lines}}
+		stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
+		if got := strings.Join(r.Header["Cookie"], "|"); got != tc.want {
+			t.Errorf("stripCookie(%q) left %q, want %q", tc.lines, got, tc.want)
+		}
+	}
+}
+
+// TestScrubTrailers: identity names, in every spelling the header filter
+// knows, leave the declared trailers at once and the received ones when the
+// body ends; other trailers stay.
+func TestScrubTrailers(t *testing.T) {
+	r := &http.Request{Trailer: http.Header{"X-Guest-Id": nil, "X-Checksum": nil}}
+	body := &trailerBody{Reader: strings.NewReader("hello"), r: r, arrive: http.Header{
+		"X-Guest-Id": {"g_victim"}, "X_guest_token": {"forged"}, "X-Guest.Name": {"Victim"}, "X-Checksum": {"abc"},
+	}}
+	r.Body = body
+	scrubTrailers(r)
+	if _, ok := r.Trailer["X-Guest-Id"]; ok {
+		t.Errorf("the declared X-Guest-Id trailer stays: %v", r.Trailer)
+	}
+	if b, err := io.ReadAll(r.Body); err != nil || string(b) != "hello" {
+		t.Fatalf("reading the body: %q %v", b, err)
+	}
+	if len(r.Trailer) != 1 || r.Trailer.Get("X-Checksum") != "abc" {
+		t.Errorf("trailers after the body: %v, want only X-Checksum: abc", r.Trailer)
+	}
+	r = &http.Request{Body: http.NoBody}
+	scrubTrailers(r)
+	if r.Body != http.NoBody {
+		t.Errorf("a request without a body got a wrapped body")
+	}
+}
+
+// trailerBody fills r.Trailer with arrive just before it returns io.EOF, as
+// net/http's server does.
+type trailerBody struct {
+	io.Reader
+	r      *http.Request
+	arrive http.Header
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF {
+		for k, v := range b.arrive {
+			b.r.Trailer[k] = v
+		}
+	}
+	return n, err
+}
+func (b *trailerBody) Close() error { return nil }
+
+// TestLogPath: a path under the prefix that is not one of the gateway's own
+// pages is a link token (or a mistyped one) and is never logged.
+func TestLogPath(t *testing.T) {
+	g := &Gateway{prefix: "/guest"}
+	for in, want := range map[string]string{
+		"/guest/3rEtOF46Ly-BV79_9UtxE4fiOaoZI-ok": "/guest/<link token>",
+		"/guest/3rEtOF46Ly/x":                     "/guest/<link token>",
+		"/guest/lobby":                            "/guest/lobby",
+		"/guest/lobby/status":                     "/guest/lobby/status",
+		"/guest/leave":                            "/guest/leave",
+		"/guest/assets/guest.css":                 "/guest/assets/guest.css",
+		"/guest/.well-known/jwks.json":            "/guest/.well-known/jwks.json",
+		"/rooms/demo":                             "/rooms/demo",
+		"/guestx/abc":                             "/guestx/abc",
+	} {
+		if got := g.LogPath(in); got != want {
+			t.Errorf("LogPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestEndsConnections: what the live state says about a guest's open
+// connections: removal (or declined, or left), a deleted or unavailable room
+// end them; guest access off and a deleted link do not, even for a guest who
+// was removed meanwhile the state says so; nor does a store outage.
+func TestEndsConnections(t *testing.T) {
+	for _, tc := range []struct {
+		state string
+		err   error
+		ends  bool
+	}{
+		{guestlink.StateAdmitted, nil, false},
+		{guestlink.StateAdmitted, guestlink.ErrGuestAccessOff, false},
+		{guestlink.StateAdmitted, guestlink.ErrLinkNotFound, false},
+		{guestlink.StateRemoved, guestlink.ErrGuestAccessOff, true},
+		{guestlink.StateRemoved, guestlink.ErrGuestRemoved, true},
+		{guestlink.StateDeclined, guestlink.ErrGuestDeclined, true},
+		{guestlink.StateLeft, guestlink.ErrGuestLeft, true},
+		{"", guestlink.ErrRoomUnavailable, true},
+		{"", guestlink.ErrGuestNotFound, true},
+		{"", context.DeadlineExceeded, false},
+	} {
+		if got := endsConnections(tc.state, tc.err); got != tc.ends {
+			t.Errorf("endsConnections(%q, %v) = %v, want %v", tc.state, tc.err, got, tc.ends)
+		}
+	}
+}
+
+// fakeLive is a Store whose live state the test sets: Check answers from it,
+// Generation grows with every change. Every other method is the nil
+// interface's (the watcher calls none).
+type fakeLive struct {
+	guestlink.Store
+	gen    atomic.Uint64
+	mu     sync.Mutex
+	states map[string]checkAnswer
+}
+
+type checkAnswer struct {
+	state string
+	err   error
+}
+
+func (f *fakeLive) Generation() uint64 { return f.gen.Load() }
+
+func (f *fakeLive) Check(_ context.Context, _, _, guest string, _ time.Time) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.states[guest]
+	return a.state, a.err
+}
+
+func (f *fakeLive) set(guest, state string, err error) {
+	f.mu.Lock()
+	f.states[guest] = checkAnswer{state, err}
+	f.mu.Unlock()
+	f.gen.Add(1)
+}
+
+// TestWatcher: the watcher stops a registration when its session must end
+// (removal; the session's end) and a lobby wait at any change of the verdict,
+// and leaves the others alone; it stops running once nothing is registered.
+func TestWatcher(t *testing.T) {
+	st := &fakeLive{states: map[string]checkAnswer{
+		"g_kept": {guestlink.StateAdmitted, nil}, "g_removed": {guestlink.StateAdmitted, nil},
+		"g_waiting": {guestlink.StateWaiting, nil}, "g_late": {guestlink.StateAdmitted, nil},
+	}}
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	w := newWatcher(st, func() time.Time { return *now.Load() })
+	w.tick = 2 * time.Millisecond
+
+	stopped := map[string]chan struct{}{}
+	reg := func(guest string, lobby bool, end time.Time) *watched {
+		ch := make(chan struct{})
+		stopped[guest] = ch
+		var once sync.Once
+		c := &token.Claims{Room: "r", LinkID: "l"}
+		c.Subject = guest
+		e := &watched{c: c, lobby: lobby, end: end, stop: func() { once.Do(func() { close(ch) }) }}
+		w.add(e, st.Generation())
+		return e
+	}
+	isStopped := func(guest string) bool {
+		select {
+		case <-stopped[guest]:
+			return true
+		default:
+			return false
+		}
+	}
+	waitStopped := func(guest string) {
+		t.Helper()
+		select {
+		case <-stopped[guest]:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s was not stopped", guest)
+		}
+	}
+	kept := reg("g_kept", false, start.Add(time.Hour))
+	removed := reg("g_removed", false, start.Add(time.Hour))
+	waiting := reg("g_waiting", true, time.Time{})
+	late := reg("g_late", false, start.Add(time.Minute))
+
+	st.set("g_kept", guestlink.StateAdmitted, guestlink.ErrGuestAccessOff)
+	st.set("g_removed", guestlink.StateRemoved, guestlink.ErrGuestRemoved)
+	waitStopped("g_removed")
+	st.set("g_waiting", guestlink.StateWaiting, guestlink.ErrGuestAccessOff)
+	waitStopped("g_waiting")
+	later := start.Add(time.Minute)
+	now.Store(&later)
+	waitStopped("g_late")
+	time.Sleep(20 * w.tick)
+	if isStopped("g_kept") {
+		t.Error("a guest whose room's guest access went off had a registration stopped")
+	}
+
+	for _, e := range []*watched{removed, waiting, late} {
+		w.remove(e)
+	}
+	w.done(kept)
+	if !isStopped("g_kept") {
+		t.Error("done did not stop the request's registration")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(w.tick) {
+		w.mu.Lock()
+		running := w.running
+		w.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher still runs with nothing registered")
+		}
+	}
+}
