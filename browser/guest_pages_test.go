@@ -232,7 +232,19 @@ func TestGuestMessagePages(t *testing.T) {
 	s.api(t, http.StatusOK, "PUT", "/api/rooms/guest-msg/guest-access", map[string]any{"enabled": false}, nil)
 	check("the room after access was turned off", tb.open(s.base+"/rooms/guest-msg"), http.StatusForbidden, "guest-access-off")
 	check("the link after access was turned off", tb.open(url), http.StatusForbidden, "guest-access-off")
-	check("leaving", tb.open(s.base+"/guest/leave"), http.StatusOK, "left")
+	// Leaving is a button on its own page (a GET of /guest/leave ends
+	// nothing); the real browser's POST carries the form's csrf field and
+	// passes the same-origin check.
+	if status := tb.open(s.base + "/guest/leave"); status != http.StatusOK {
+		t.Errorf("the leave page: %d, want 200", status)
+	}
+	if h := tb.text("h1"); h != tr("de", "guest.leave.heading") {
+		t.Errorf("the leave page's heading reads %q", h)
+	}
+	tb.do("leaving", chromedp.Click(chromedp.CSS("button[type=submit]")))
+	tb.waitFor("the left page", `document.body.dataset.reason === "left"`)
+	check("leaving", http.StatusOK, http.StatusOK, "left")
+	check("the room after leaving", tb.open(s.base+"/rooms/guest-msg"), http.StatusUnauthorized, "no-session")
 }
 
 // TestGuestLobbyPage: a guest of a moderated room waits on the lobby page, in
@@ -251,7 +263,7 @@ func TestGuestLobbyPage(t *testing.T) {
 	type lobby struct{ Lang, Heading, Eyebrow, Status, Guest, Leave string }
 	got := guestEval[lobby](tb, `({Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim(),
 	  Eyebrow: document.querySelector(".eyebrow").textContent.trim(), Status: document.querySelector("#lobby-status").textContent.trim(),
-	  Guest: document.querySelector(".lead strong").textContent, Leave: document.querySelector('a[href="/guest/leave"]').textContent.trim()})`)
+	  Guest: document.querySelector(".lead strong").textContent, Leave: document.querySelector('form[action="/guest/leave"] button').textContent.trim()})`)
 	want := lobby{Lang: "de", Heading: "Sprechstunde Prof. Weber", Eyebrow: tr("de", "guest.lobby.eyebrow"),
 		Status: tr("de", "guest.lobby.waiting"), Guest: "Lena <Gast>", Leave: tr("de", "guest.lobby.leave")}
 	if got != want {

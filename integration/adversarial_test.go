@@ -394,15 +394,20 @@ func TestAdversarialInputs(t *testing.T) {
 		add(advCase{kind: "paths", name: target, send: asGuest(target), status: http.StatusForbidden, reason: "not-allowed", extra: backTo("/rooms/demo")})
 	}
 	// Other request forms. Go's HTTP server answers "OPTIONS *" itself (200, no
-	// body) before any handler; CONNECT and an absolute-form target go through
-	// the gate like any other request.
+	// body) before any handler; an absolute-form target goes through the gate
+	// like any other request. CONNECT from a guest is refused with 405, in
+	// authority form and in the path form that names an allowed room path
+	// (which used to reach the upstream).
 	add(
 		advCase{kind: "paths", name: "OPTIONS *", send: func() page {
 			return advRaw(t, g.addr(), http.MethodOptions, "*", []string{cookie}, "")
 		}, status: http.StatusOK},
 		advCase{kind: "paths", name: "CONNECT to the upstream's address", send: func() page {
 			return advRaw(t, g.addr(), http.MethodConnect, g.up.addr(), []string{cookie}, "")
-		}, status: http.StatusForbidden, reason: "not-allowed"},
+		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
+		advCase{kind: "paths", name: "CONNECT /rooms/demo", send: func() page {
+			return advRaw(t, g.addr(), http.MethodConnect, "/rooms/demo", []string{cookie}, "")
+		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
 		advCase{kind: "paths", name: "absolute-form target naming the room", send: asGuest("http://" + g.addr() + "/rooms/other"),
 			status: http.StatusForbidden, reason: "not-allowed"},
 	)
@@ -614,7 +619,12 @@ func TestAdversarialInputs(t *testing.T) {
 			advCase{kind: "redirects", name: "waiting guest's lobby " + v, send: get("/guest/lobby"+q, waitingCookie),
 				status: http.StatusOK},
 			advCase{kind: "redirects", name: "leave " + v, send: get("/guest/leave" + q),
-				status: http.StatusOK, reason: "left"},
+				status: http.StatusOK, extra: func(p page) string {
+					if !strings.Contains(p.Body, `action="/guest/leave"`) {
+						return "the leave form does not post to /guest/leave"
+					}
+					return ""
+				}},
 			advCase{kind: "redirects", name: "gate " + v, send: asGuest("/rooms/other" + q),
 				status: http.StatusForbidden, reason: "not-allowed", extra: backTo("/rooms/demo")},
 		)

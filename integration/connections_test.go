@@ -408,15 +408,7 @@ func TestRefusedUpgradeLeavesNoTunnel(t *testing.T) {
 func h3Gateway(t *testing.T) (*gateway, *wsUpstream) {
 	t.Helper()
 	g, ws := newWSGateway(t)
-	text := g.caddyfile(config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
-	site := fmt.Sprintf("http://127.0.0.1:%d {\n", g.port)
-	if !strings.Contains(text, site) {
-		t.Fatalf("no site block %q in the Caddyfile", site)
-	}
-	text = strings.Replace(text, site, fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n", g.port), 1)
-	g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
-	g.tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	rlLoadText(t, g, text)
+	httpsLoad(t, g, config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
 	return g, ws
 }
 

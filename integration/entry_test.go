@@ -367,7 +367,8 @@ func TestReopenLinkWithLiveSession(t *testing.T) {
 	})
 }
 
-// TestLeave: GET /guest/leave clears the session cookie; the room then answers 401
+// TestLeave: GET /guest/leave only shows the page with the "Leave session"
+// button; its POST clears the session cookie, and the room then answers 401
 // no-session.
 func TestLeave(t *testing.T) {
 	g := startGateway(t, config{})
@@ -375,11 +376,15 @@ func TestLeave(t *testing.T) {
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
 	wantPage(t, "room before leaving", b.get("/rooms/demo"), http.StatusOK, "")
+	if p := b.get("/guest/leave"); p.Status != http.StatusOK || p.sessionCookie() != nil || !strings.Contains(p.Body, `data-page="leave"`) {
+		t.Errorf("GET /guest/leave: status %d, session Set-Cookie %v, want 200, the leave page and no cookie change", p.Status, p.sessionCookie())
+	}
+	wantPage(t, "room after GET /guest/leave", b.get("/rooms/demo"), http.StatusOK, "")
 	before := g.up.count()
 
-	p := b.get("/guest/leave")
-	if p.Status != http.StatusOK {
-		t.Errorf("leave: status %d, want 200", p.Status)
+	p := b.leave()
+	if p.Status != http.StatusOK || p.reason() != "left" {
+		t.Errorf("leave: status %d data-reason %q, want 200 left", p.Status, p.reason())
 	}
 	c := p.sessionCookie()
 	switch {

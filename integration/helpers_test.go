@@ -74,6 +74,8 @@ type seenRequest struct {
 	Path       string // decoded
 	RequestURI string // as sent on the wire
 	Header     http.Header
+	Trailer    http.Header // after the body was read (streamUpstream only)
+	Body       string      // streamUpstream only
 }
 
 // upstream is the room backend: it records every request and answers 200.
@@ -663,6 +665,18 @@ func (b *browser) mustRedeem(path, name, email, room string) page {
 			path, p.Status, p.Header.Get("Location"), p.sessionCookie() != nil, p.reason(), room)
 	}
 	return p
+}
+
+// leave leaves the session as a browser does: GET /guest/leave shows a page
+// with a "Leave session" button, whose form posts its csrf field. It returns
+// the answer to the POST.
+func (b *browser) leave() page {
+	b.t.Helper()
+	p := b.get("/guest/leave")
+	if p.Status != http.StatusOK || p.csrf() == "" {
+		b.t.Fatalf("GET /guest/leave: status %d (reason %q), want 200 with a csrf field", p.Status, p.reason())
+	}
+	return b.post("/guest/leave", url.Values{"csrf": {p.csrf()}}, nil)
 }
 
 // sessionValue is the browser's current session cookie value, "" if none.

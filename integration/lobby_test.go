@@ -804,7 +804,7 @@ func TestLobbyLeave(t *testing.T) {
 		id  string
 	}{{"waiting", w, wid}, {"admitted", a, aid}} {
 		old := tc.b.sessionValue()
-		p := tc.b.get("/guest/leave")
+		p := tc.b.leave()
 		if p.Status != http.StatusOK || p.reason() != "left" {
 			t.Errorf("%s guest leaves: %d data-reason %q, want 200 left", tc.who, p.Status, p.reason())
 		}
@@ -1016,7 +1016,7 @@ func TestLobbyGuestList(t *testing.T) {
 	if status, body := g.api(http.MethodDelete, "/api/rooms/demo/guests/"+ids[3], nil); status != http.StatusNoContent {
 		t.Fatalf("DELETE guest: %d %s", status, body)
 	}
-	bs[4].get("/guest/leave")
+	bs[4].leave()
 	states := []string{"waiting", "admitted", "declined", "removed", "left"}
 
 	list := g.guestList("demo")

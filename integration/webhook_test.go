@@ -213,7 +213,7 @@ func TestWebhookDeliversEveryEvent(t *testing.T) {
 	if p := bob.redeem(linkPath(t, l), "Bob", "bob@example.com"); p.Status != http.StatusSeeOther {
 		t.Fatalf("redeeming: status %d", p.Status)
 	}
-	bob.get("/guest/leave")
+	bob.leave()
 	g.setAccess("hooks", false)
 
 	want := []string{"access.off", "access.on", "guest.admitted", "guest.left", "guest.redeemed", "guest.redeemed", "guest.removed", "link.created", "room.put"}
