@@ -12,8 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -311,37 +309,6 @@ func (h *Handler) deleteLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// maxBodyBytes bounds a JSON request body.
-const maxBodyBytes = 64 << 10
-
-// decode reads one JSON object into v, refusing unknown fields and trailing data.
-// On failure it writes the error and returns false.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err == nil {
-		return true
-	}
-	var typeErr *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &typeErr):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type), typeErr.Field)
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 64 KiB", "")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "unknown field "+field, field)
-	default:
-		writeError(w, http.StatusBadRequest, "bad_json", "the body must be one JSON object", "")
-	}
-	return false
 }
 
 // errorStatus maps domain errors to HTTP status and API error code: the one place
