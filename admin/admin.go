@@ -12,11 +12,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 )
 
 // Config of a Handler.
@@ -39,7 +41,22 @@ type Config struct {
 	// each at least MinModeratorKeyLen bytes; several verify side by side, to
 	// rotate. Empty: only API keys are accepted.
 	ModeratorKeys []string
+	// AuthFailures is the budget of failed authentications (a missing, unknown,
+	// forged or expired credential) of one client IP. A client whose budget is
+	// spent gets 429 rate_limited with Retry-After for every request that needs
+	// a credential, before its credential is checked, so that guessing stops;
+	// successful authentications cost nothing. Zero: no limit (the caller
+	// chooses: DefaultAuthFailures is Caddy's default). Not used when Trusted.
+	AuthFailures ratelimit.Budget
+	// ClientIP returns the address a request's failed authentications count
+	// under. Default: the host of the request's RemoteAddr.
+	ClientIP func(*http.Request) string
 }
+
+// DefaultAuthFailures is the default budget of failed authentications: 30 per
+// minute per client IP, with a burst of 30. A person or a script with the right
+// credential never meets it; one that guesses gets 30 tries, then one every 2 s.
+var DefaultAuthFailures = ratelimit.Budget{Events: 30, Window: time.Minute}
 
 // Handler serves the moderator API.
 type Handler struct {
@@ -50,6 +67,8 @@ type Handler struct {
 	onErr    func(*http.Request, error)
 	mux      *http.ServeMux
 	mod      moderatorAuth // moderator.go
+	failures *ratelimit.Limiter
+	clientIP func(*http.Request) string
 }
 
 // New checks c and returns a Handler.
@@ -60,7 +79,13 @@ func New(c Config) (*Handler, error) {
 	if len(c.APIKeys) == 0 && !c.Trusted {
 		return nil, errors.New("admin: at least one API key is required")
 	}
-	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux()}
+	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux(), clientIP: c.ClientIP}
+	if !c.Trusted {
+		h.failures = ratelimit.New(c.AuthFailures, c.Service.Now)
+	}
+	if h.clientIP == nil {
+		h.clientIP = remoteHost
+	}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
 			return nil, errors.New("admin: an API key must be at least 16 characters")
@@ -91,7 +116,8 @@ func New(c Config) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP authenticates the request and routes it.
+// ServeHTTP authenticates the request, within the client's budget of failed
+// authentications, and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -100,12 +126,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := credential{kind: KindAdminEndpoint}
 	if !h.trusted {
-		var ok bool
+		// A client that spent its budget of failed authentications is refused
+		// before its credential is checked: guessing stops, even the right guess.
+		attempt, ok := h.failures.Begin(h.clientIP(r))
+		if !ok {
+			w.Header().Set("Retry-After", h.failures.Budget().RetryAfter())
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; try again later", "")
+			return
+		}
 		if cred, ok = h.authenticate(r); !ok { // an API key or a moderator token (moderator.go)
+			attempt.Fail()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
 			return
 		}
+		attempt.Succeed()
 	}
 	r = r.WithContext(withCredential(guestlink.WithActor(r.Context(), cred.actor()), cred))
 	handler, pattern := h.mux.Handler(r)
@@ -144,6 +179,14 @@ func (h *Handler) authorized(r *http.Request) (string, bool) {
 		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
 	}
 	return hex.EncodeToString(sum[:4]), match == 1
+}
+
+// remoteHost is the host part of r.RemoteAddr, the default client IP.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 type statusRecorder struct {
