@@ -45,8 +45,9 @@ type Config struct {
 	// forged or expired credential) of one client IP. A client whose budget is
 	// spent gets 429 rate_limited with Retry-After for every request that needs
 	// a credential, before its credential is checked, so that guessing stops;
-	// successful authentications cost nothing. Zero: no limit (the caller
-	// chooses: DefaultAuthFailures is Caddy's default). Not used when Trusted.
+	// successful authentications cost nothing. Zero: no limit (guest_admin
+	// passes DefaultAuthFailures unless configured otherwise). Not used when
+	// Trusted.
 	AuthFailures ratelimit.Budget
 	// ClientIP returns the address a request's failed authentications count
 	// under. Default: the host of the request's RemoteAddr.
