@@ -12,13 +12,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 )
 
 // Config of a Handler.
@@ -41,7 +41,23 @@ type Config struct {
 	// each at least MinModeratorKeyLen bytes; several verify side by side, to
 	// rotate. Empty: only API keys are accepted.
 	ModeratorKeys []string
+	// AuthFailures is the budget of failed authentications (a missing, unknown,
+	// forged or expired credential) of one client IP. A client whose budget is
+	// spent gets 429 rate_limited with Retry-After for every request that needs
+	// a credential, before its credential is checked, so that guessing stops;
+	// successful authentications cost nothing. Zero: no limit (guest_admin
+	// passes DefaultAuthFailures unless configured otherwise). Not used when
+	// Trusted.
+	AuthFailures ratelimit.Budget
+	// ClientIP returns the address a request's failed authentications count
+	// under. Default: the host of the request's RemoteAddr.
+	ClientIP func(*http.Request) string
 }
+
+// DefaultAuthFailures is the default budget of failed authentications: 30 per
+// minute per client IP, with a burst of 30. A person or a script with the right
+// credential never meets it; one that guesses gets 30 tries, then one every 2 s.
+var DefaultAuthFailures = ratelimit.Budget{Events: 30, Window: time.Minute}
 
 // Handler serves the moderator API.
 type Handler struct {
@@ -52,6 +68,8 @@ type Handler struct {
 	onErr    func(*http.Request, error)
 	mux      *http.ServeMux
 	mod      moderatorAuth // moderator.go
+	failures *ratelimit.Limiter
+	clientIP func(*http.Request) string
 }
 
 // New checks c and returns a Handler.
@@ -62,7 +80,13 @@ func New(c Config) (*Handler, error) {
 	if len(c.APIKeys) == 0 && !c.Trusted {
 		return nil, errors.New("admin: at least one API key is required")
 	}
-	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux()}
+	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux(), clientIP: c.ClientIP}
+	if !c.Trusted {
+		h.failures = ratelimit.New(c.AuthFailures, c.Service.Now)
+	}
+	if h.clientIP == nil {
+		h.clientIP = remoteHost
+	}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
 			return nil, errors.New("admin: an API key must be at least 16 characters")
@@ -93,7 +117,8 @@ func New(c Config) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP authenticates the request and routes it.
+// ServeHTTP authenticates the request, within the client's budget of failed
+// authentications, and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -102,12 +127,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := credential{kind: KindAdminEndpoint}
 	if !h.trusted {
-		var ok bool
+		// A client that spent its budget of failed authentications is refused
+		// before its credential is checked: guessing stops, even the right guess.
+		attempt, ok := h.failures.Begin(h.clientIP(r))
+		if !ok {
+			w.Header().Set("Retry-After", h.failures.Budget().RetryAfter())
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; try again later", "")
+			return
+		}
 		if cred, ok = h.authenticate(r); !ok { // an API key or a moderator token (moderator.go)
+			attempt.Fail()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
 			return
 		}
+		attempt.Succeed()
 	}
 	r = r.WithContext(withCredential(guestlink.WithActor(r.Context(), cred.actor()), cred))
 	handler, pattern := h.mux.Handler(r)
@@ -146,6 +180,14 @@ func (h *Handler) authorized(r *http.Request) (string, bool) {
 		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
 	}
 	return hex.EncodeToString(sum[:4]), match == 1
+}
+
+// remoteHost is the host part of r.RemoteAddr, the default client IP.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 type statusRecorder struct {
@@ -311,37 +353,6 @@ func (h *Handler) deleteLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// maxBodyBytes bounds a JSON request body.
-const maxBodyBytes = 64 << 10
-
-// decode reads one JSON object into v, refusing unknown fields and trailing data.
-// On failure it writes the error and returns false.
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err == nil {
-		return true
-	}
-	var typeErr *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &typeErr):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("%s must be a %s", typeErr.Field, typeErr.Type), typeErr.Field)
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body over 64 KiB", "")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "unknown field "+field, field)
-	default:
-		writeError(w, http.StatusBadRequest, "bad_json", "the body must be one JSON object", "")
-	}
-	return false
 }
 
 // errorStatus maps domain errors to HTTP status and API error code: the one place

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
@@ -112,8 +113,7 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 
 // guestsCSV writes the whole guest list as CSV, newest first, with a header row.
 // Every field is quoted, and a field that a spreadsheet would read as a formula
-// (starting with =, +, -, @, tab or CR) gets a leading apostrophe (OWASP's CSV
-// injection advice).
+// gets a leading apostrophe (OWASP's CSV injection advice; see csvField).
 func (h *Handler) guestsCSV(w http.ResponseWriter, r *http.Request, room string) {
 	var all []guestlink.Guest
 	cursor := ""
@@ -150,10 +150,37 @@ func writeCSVRow(b *strings.Builder, fields ...string) {
 	b.WriteString("\r\n")
 }
 
-// csvField quotes f for CSV and defuses spreadsheet formulas.
+// csvField quotes f for CSV and defuses spreadsheet formulas: a field that
+// starts with a tab or CR, or whose first visible character is =, +, - or @, gets
+// a leading apostrophe. Spreadsheets trim or ignore leading white space and
+// invisible characters before reading a formula, so "\u200b=HYPERLINK(...)" is
+// as much a formula as "=HYPERLINK(...)" (issue 19, item 7): the guard looks
+// past every leading rune for which invisible is true.
 func csvField(f string) string {
-	if f != "" && strings.ContainsRune("=+-@\t\r", rune(f[0])) {
+	if formulaLike(f) {
 		f = "'" + f
 	}
 	return `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
+}
+
+// formulaLike reports whether a spreadsheet could read f as a formula.
+func formulaLike(f string) bool {
+	if f != "" && (f[0] == '\t' || f[0] == '\r') {
+		return true
+	}
+	for _, r := range f {
+		if !invisible(r) {
+			return strings.ContainsRune("=+-@", r)
+		}
+	}
+	return false
+}
+
+// invisible reports whether r is white space or shows nothing: separators (Z:
+// spaces such as NBSP and U+3000, line and paragraph separators), controls (Cc),
+// format characters (Cf: zero-width space, joiners, U+FEFF, bidi marks), and the
+// other default-ignorable code points (variation selectors, the Hangul fillers,
+// U+034F and the like).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Z, unicode.Cc, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }

@@ -592,3 +592,69 @@ func TestRemoveGuest(t *testing.T) {
 		t.Errorf("DELETE a guest through another room: %d, want 404", r.status)
 	}
 }
+
+// TestCSVFieldGuard protects the formula guard of the CSV guest list against the
+// characters a spreadsheet looks past (issue 19, item 7): white space (spaces,
+// NBSP, the other Unicode spaces, line and paragraph separators) and invisible
+// characters (U+FEFF, U+200B and the other zero-width and format characters,
+// variation selectors, fillers) before =, +, - or @ used to hide a formula from
+// a guard that read only the first byte. The guard decides on the first visible
+// character; a field that starts with a tab or CR is guarded as before; a
+// formula character later in the field, or invisible characters before a
+// harmless one, change nothing.
+func TestCSVFieldGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		guarded  bool
+	}{
+		{"=", "=1+1", true},
+		{"+", "+1", true},
+		{"-", "-1", true},
+		{"@", "@SUM(A1)", true},
+		{"tab first", "\tAda", true},
+		{"CR first", "\rAda", true},
+		{"BOM before =", "\ufeff=HYPERLINK(\"http://evil.example\")", true},
+		{"zero-width space before =", "\u200b=1", true},
+		{"zero-width non-joiner before +", "\u200c+1", true},
+		{"zero-width joiner before -", "\u200d-1", true},
+		{"word joiner before @", "\u2060@SUM(A1)", true},
+		{"Mongolian vowel separator before =", "\u180e=1", true},
+		{"left-to-right mark before =", "\u200e=1", true},
+		{"right-to-left override before =", "\u202e=1", true},
+		{"soft hyphen before =", "\u00ad=1", true},
+		{"space before =", " =1", true},
+		{"spaces before =", "   =1", true},
+		{"NBSP before =", "\u00a0=1", true},
+		{"ideographic space before =", "\u3000=1", true},
+		{"em space before +", "\u2003+1", true},
+		{"narrow NBSP before -", "\u202f-1", true},
+		{"line separator before =", "\u2028=1", true},
+		{"paragraph separator before =", "\u2029=1", true},
+		{"LF before =", "\n=1", true},
+		{"NUL before =", "\x00=1", true},
+		{"variation selector before =", "\ufe0f=1", true},
+		{"Hangul filler before =", "\u3164=1", true},
+		{"combining grapheme joiner before =", "\u034f=1", true},
+		{"a mix before =", "\u200b \u00a0\ufeff\u2060=1", true},
+		{"zero-width space, then tab, then =", "\u200b\t=1", true},
+
+		{"empty", "", false},
+		{"plain", "Ada Lovelace", false},
+		{"= inside", "a=b", false},
+		{"- inside", "Jean-Luc", false},
+		{"zero-width space before a letter", "\u200bAda", false},
+		{"spaces before a letter", "  Ada", false},
+		{"only invisible characters", "\u200b\ufeff ", false},
+		{"apostrophe first", "'=1", false},
+		{"quote first", `"=1"`, false},
+		{"digit first", "1=1", false},
+	} {
+		want := `"` + strings.ReplaceAll(tc.in, `"`, `""`) + `"`
+		if tc.guarded {
+			want = `"'` + strings.ReplaceAll(tc.in, `"`, `""`) + `"`
+		}
+		if got := csvField(tc.in); got != want {
+			t.Errorf("%s: csvField(%+q) = %+q, want %+q", tc.name, tc.in, got, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 )
 
 // Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
@@ -52,6 +53,15 @@ type Admin struct {
 	// status request from their lobby page (the page closed). Default: 2m.
 	LobbyTimeout caddy.Duration `json:"lobby_timeout,omitempty"`
 
+	// RateLimit bounds failed authentications (a missing, unknown, forged or
+	// expired API key or moderator token) per client IP, Caddy's client IP (so
+	// the server's trusted_proxies decide whether X-Forwarded-For counts). A
+	// client that has spent its budget gets 429 rate_limited with Retry-After
+	// for every API request, a valid credential included, until the budget
+	// refills; successful authentications cost nothing. Default: 30 failures per
+	// 1m, with a burst of 30. On by default.
+	RateLimit *AdminRateLimit `json:"rate_limit,omitempty"`
+
 	// Rooms are created at start-up when they do not exist yet; existing rooms
 	// are left as they are.
 	Rooms []RoomConfig `json:"rooms,omitempty"`
@@ -75,6 +85,24 @@ type Admin struct {
 // longest wait between status requests (25 s) plus the grain at which visits are
 // recorded (guestlink.SeenInterval), so an open page never drops out.
 const MinLobbyTimeout = time.Minute
+
+// AdminRateLimit configures guest_admin's per-client budget.
+type AdminRateLimit struct {
+	// Off turns the budget off.
+	Off bool `json:"off,omitempty"`
+	// AuthFailures is the budget of failed authentications. Default: 30 per 1m.
+	AuthFailures *RateBudget `json:"auth_failures,omitempty"`
+}
+
+func (rl *AdminRateLimit) authFailures() ratelimit.Budget {
+	switch {
+	case rl == nil:
+		return admin.DefaultAuthFailures
+	case rl.Off:
+		return ratelimit.Budget{}
+	}
+	return rl.AuthFailures.budget(admin.DefaultAuthFailures)
+}
 
 // RoomConfig is a room made at start-up (the room subdirective).
 type RoomConfig struct {
@@ -159,6 +187,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	}
 	a.handler, err = admin.New(admin.Config{
 		Service: svc, APIKeys: keys, ModeratorKeys: modKeys, LinkBase: a.LinkBase,
+		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
 		OnError: func(r *http.Request, err error) {
 			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
@@ -187,6 +216,9 @@ func (a *Admin) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("link_base %q: must be an absolute http or https URL", a.LinkBase)
 		}
+	}
+	if rl := a.RateLimit; rl != nil && rl.AuthFailures != nil && (rl.AuthFailures.Events < 1 || rl.AuthFailures.Window <= 0) {
+		return errors.New("rate_limit auth_failures: needs at least 1 event per positive window")
 	}
 	for _, rc := range a.Rooms {
 		if !guestlink.ValidRoomID(rc.ID) {

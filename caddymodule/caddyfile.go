@@ -160,7 +160,10 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			g.FrameAncestors = append(g.FrameAncestors, args...)
 		case "rate_limit":
-			err = parseRateLimit(d, seen, g)
+			g.RateLimit = new(RateLimit)
+			err = parseRateLimit(d, seen, &g.RateLimit.Off, map[string]**RateBudget{
+				"lookups": &g.RateLimit.Lookups, "requests": &g.RateLimit.Requests,
+			})
 		case "theme":
 			err = parseTheme(d, seen, g)
 		case "same_site":
@@ -179,17 +182,17 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseRateLimit reads "rate_limit off" or a rate_limit block.
-func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error {
+// parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
+// whose options, each "<option> <events> <window>", are the budgets of budgets.
+func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, off *bool, budgets map[string]**RateBudget) error {
 	if seen["rate_limit"] {
 		return d.Errf("duplicate subdirective 'rate_limit'")
 	}
 	seen["rate_limit"] = true
-	g.RateLimit = new(RateLimit)
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 1 && args[0] == "off":
-		g.RateLimit.Off = true
+		*off = true
 		return nil
 	case len(args) != 0:
 		return d.ArgErr()
@@ -197,13 +200,8 @@ func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) er
 	inner := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		var dst **RateBudget
-		switch name {
-		case "lookups":
-			dst = &g.RateLimit.Lookups
-		case "requests":
-			dst = &g.RateLimit.Requests
-		default:
+		dst, ok := budgets[name]
+		if !ok {
 			return d.Errf("unrecognized rate_limit option '%s'", name)
 		}
 		if inner[name] {
@@ -290,6 +288,10 @@ func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error 
 //	    max_links <n>            # default 3
 //	    lobby_timeout <duration> # default 2m
 //	    audit_emails             # names and emails in audit lines (and webhooks)
+//	    rate_limit off
+//	    rate_limit {
+//	        auth_failures <events> <window>  # default 30 1m
+//	    }
 //	    room      <id> [<name>]  # repeatable; made at start-up if missing
 //	    webhook   <url> {        # repeatable; absolute http(s) URL
 //	        secret <secret>      # required; at least 16 bytes
@@ -326,6 +328,9 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, seen, &a.LobbyTimeout)
 		case "audit_emails":
 			err = flagArg(d, seen, &a.AuditEmails)
+		case "rate_limit":
+			a.RateLimit = new(AdminRateLimit)
+			err = parseRateLimit(d, seen, &a.RateLimit.Off, map[string]**RateBudget{"auth_failures": &a.RateLimit.AuthFailures})
 		case "room":
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/guestgate/guestgate/internal/ratelimit"
 )
 
 func TestGatewayCaddyfile(t *testing.T) {
@@ -119,6 +121,9 @@ func TestAdminCaddyfile(t *testing.T) {
 				link_base https://rooms.example.com/guest/
 				max_links 5
 				lobby_timeout 90s
+				rate_limit {
+					auth_failures 10 5m
+				}
 				room demo "Demo room"
 				room lobby2
 				webhook https://hooks.example.com/guestgate {
@@ -133,7 +138,8 @@ func TestAdminCaddyfile(t *testing.T) {
 				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
 				ModeratorKeys: []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
 				LinkBase:      "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
-				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
+				RateLimit: &AdminRateLimit{AuthFailures: &RateBudget{Events: 10, Window: caddy.Duration(5 * time.Minute)}},
+				Rooms:     []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
 				Webhooks: []Webhook{
 					{URL: "https://hooks.example.com/guestgate", Secret: "{env.GUESTGATE_WEBHOOK_SECRET}", Events: []string{"guest.redeemed", "guest.left"}},
 					{URL: "http://10.0.0.5:8080/all", Secret: "an-inline-secret-0123456789"},
@@ -150,6 +156,15 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "room without id", input: "guest_admin {\n\troom\n}", wantErr: "wrong argument count or unexpected line ending after 'room', at Testfile:2"},
 		{name: "room with too many args", input: "guest_admin {\n\troom a b c\n}", wantErr: "wrong argument count"},
 		{name: "duplicate room", input: "guest_admin {\n\troom a A\n\troom a B\n}", wantErr: "duplicate room 'a', at Testfile:3"},
+		{name: "rate limit off", input: "guest_admin {\n\trate_limit off\n}", want: Admin{RateLimit: &AdminRateLimit{Off: true}}},
+		{name: "rate limit empty block", input: "guest_admin {\n\trate_limit {\n\t}\n}", want: Admin{RateLimit: &AdminRateLimit{}}},
+		{name: "rate limit option of the gateway", input: "guest_admin {\n\trate_limit {\n\t\tlookups 10 1m\n\t}\n}", wantErr: "unrecognized rate_limit option 'lookups', at Testfile:3"},
+		{name: "rate limit bad events", input: "guest_admin {\n\trate_limit {\n\t\tauth_failures 0 1m\n\t}\n}", wantErr: "rate_limit auth_failures: events must be a whole number of at least 1, got '0', at Testfile:3"},
+		{name: "rate limit bad window", input: "guest_admin {\n\trate_limit {\n\t\tauth_failures 5 -1m\n\t}\n}", wantErr: "rate_limit auth_failures: invalid window '-1m', at Testfile:3"},
+		{name: "rate limit missing window", input: "guest_admin {\n\trate_limit {\n\t\tauth_failures 5\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after '5', at Testfile:3"},
+		{name: "rate limit duplicate option", input: "guest_admin {\n\trate_limit {\n\t\tauth_failures 5 1m\n\t\tauth_failures 6 1m\n\t}\n}", wantErr: "duplicate rate_limit option 'auth_failures', at Testfile:4"},
+		{name: "rate limit duplicate", input: "guest_admin {\n\trate_limit off\n\trate_limit {\n\t}\n}", wantErr: "duplicate subdirective 'rate_limit', at Testfile:3"},
+		{name: "rate limit inline argument", input: "guest_admin {\n\trate_limit 30 1m\n}", wantErr: "wrong argument count"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Admin
@@ -202,6 +217,33 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Admin{APIKeys: []string{"k"}, Rooms: []RoomConfig{{ID: "a/b"}}}).Validate(); err == nil || !strings.Contains(err.Error(), `room "a/b"`) {
 		t.Fatalf("bad room id: %v", err)
+	}
+	for _, b := range []RateBudget{{Events: 0, Window: caddy.Duration(time.Minute)}, {Events: 5}} {
+		a := Admin{APIKeys: []string{"k"}, RateLimit: &AdminRateLimit{AuthFailures: &b}}
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "rate_limit auth_failures") {
+			t.Fatalf("auth_failures %+v: %v", b, err)
+		}
+	}
+}
+
+// TestAdminAuthFailuresBudget: guest_admin limits failed authentications by
+// default (30 per minute, the documented default), "rate_limit off" turns the
+// limit off, an empty block keeps the default, and auth_failures sets it.
+func TestAdminAuthFailuresBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rl   *AdminRateLimit
+		want ratelimit.Budget
+	}{
+		{"no rate_limit", nil, ratelimit.Budget{Events: 30, Window: time.Minute}},
+		{"off", &AdminRateLimit{Off: true}, ratelimit.Budget{}},
+		{"empty block", &AdminRateLimit{}, ratelimit.Budget{Events: 30, Window: time.Minute}},
+		{"auth_failures 10 5m", &AdminRateLimit{AuthFailures: &RateBudget{Events: 10, Window: caddy.Duration(5 * time.Minute)}},
+			ratelimit.Budget{Events: 10, Window: 5 * time.Minute}},
+	} {
+		if got := tc.rl.authFailures(); got != tc.want {
+			t.Errorf("%s: budget %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 
