@@ -41,6 +41,13 @@ type Config struct {
 	// each at least MinModeratorKeyLen bytes; several verify side by side, to
 	// rotate. Empty: only API keys are accepted.
 	ModeratorKeys []string
+	// ModeratorAudience is what a moderator token's "aud" must contain when the
+	// token has one (moderator.go). Empty: token.DefaultModeratorAudience,
+	// "guestgate".
+	ModeratorAudience string
+	// RequireAudience refuses moderator tokens without "aud". Default: they are
+	// accepted, as before moderator audiences existed.
+	RequireAudience bool
 }
 
 // Handler serves the moderator API.
@@ -73,7 +80,7 @@ func New(c Config) (*Handler, error) {
 		h.linkBase += "/"
 	}
 	var err error
-	if h.mod, err = newModeratorAuth(c.ModeratorKeys); err != nil {
+	if h.mod, err = newModeratorAuth(c.ModeratorKeys, c.ModeratorAudience, c.RequireAudience); err != nil {
 		return nil, err
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)
