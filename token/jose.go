@@ -24,8 +24,8 @@ const (
 	LegacyAudience = "guestgate"
 
 	// ModeratorType is the "typ" of the moderator tokens guestgate mints itself
-	// (DESIGN section 8, {prefix}/moderate). The moderator API accepts moderator
-	// tokens whose "typ" is this, "JWT", or absent.
+	// (for the {prefix}/moderate page of a moderator session, still to come). The
+	// moderator API accepts moderator tokens whose "typ" is this, "JWT", or absent.
 	ModeratorType = "guestgate-moderator+jwt"
 	// DefaultModeratorAudience is the audience moderator tokens must name when
 	// they carry "aud" (guest_admin's moderator_audience, default "guestgate").
