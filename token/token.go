@@ -285,15 +285,15 @@ func (i *Issuer) form(header map[string]any) (legacy bool, err error) {
 
 // Verify parses and verifies tok at now and returns its claims. It refuses tokens
 // longer than MaxTokenLen or with characters outside base64url and '.' before
-// parsing; pins HS256; refuses any header parameter
-// but alg and typ (so kid, jku, x5u, jwk, x5c); requires typ SessionType and aud
-// exactly [Config.Audience], or, while Config.LegacyAudience is set, typ "JWT" or
-// none and aud exactly [Config.LegacyAudience] (the claims then report NeedsRenewal);
-// requires exp and iat; checks iss exactly; checks exp, nbf and iat with the
-// leeway; requires sub, room, lid, auth_time, and st in {waiting, admitted}; and
-// refuses a token whose exp is more than TTL + leeway after its iat or after
-// auth_time + MaxAge, which this Issuer never signs. Every error wraps ErrInvalid and
-// says why, never quoting the token.
+// parsing; pins HS256; refuses any header parameter but alg and typ (so kid, jku,
+// x5u, jwk, x5c); requires typ SessionType and aud exactly [Config.Audience], or,
+// while Config.LegacyAudience is set, typ "JWT" or none and aud exactly
+// [Config.LegacyAudience] (such claims report NeedsRenewal at once); requires exp
+// and iat; checks iss exactly; checks exp, nbf and iat with the leeway; requires
+// sub, room, lid, auth_time, and st in {waiting, admitted}; and refuses a token
+// whose exp is more than TTL + leeway after its iat or after auth_time + MaxAge,
+// which this Issuer never signs. Every error wraps ErrInvalid and says why, never
+// quoting the token.
 func (i *Issuer) Verify(tok string, now time.Time) (*Claims, error) {
 	if len(tok) > MaxTokenLen {
 		return nil, refuse(errTooLong)
