@@ -52,6 +52,13 @@ type Config struct {
 	// ClientIP returns the address a request's failed authentications count
 	// under. Default: the host of the request's RemoteAddr.
 	ClientIP func(*http.Request) string
+	// ModeratorAudience is what a moderator token's "aud" must contain when the
+	// token has one (moderator.go). Empty: token.DefaultModeratorAudience,
+	// "guestgate".
+	ModeratorAudience string
+	// RequireAudience refuses moderator tokens without "aud". Default: they are
+	// accepted, as before moderator audiences existed.
+	RequireAudience bool
 }
 
 // DefaultAuthFailures is the default budget of failed authentications: 30 per
@@ -97,7 +104,7 @@ func New(c Config) (*Handler, error) {
 		h.linkBase += "/"
 	}
 	var err error
-	if h.mod, err = newModeratorAuth(c.ModeratorKeys); err != nil {
+	if h.mod, err = newModeratorAuth(c.ModeratorKeys, c.ModeratorAudience, c.RequireAudience); err != nil {
 		return nil, err
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)

@@ -14,12 +14,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/token"
 )
 
 // Moderator tokens (DESIGN section 3, issue 4): a JWT that the room backend signs
 // with moderator_key and hands to a moderator or host, so that they manage guest
 // access of their own rooms without an API key. HS256 only; exp is required and at
 // most MaxModeratorTokenLife ahead; claims sub, name, room or rooms, role.
+//
+// Audience and type (issue 18, RFC 8725 sections 2.8 and 3.9-3.11): one key may
+// sign tokens for several services, or several kinds of token, so a token must
+// also say that it is a moderator token for guestgate. Its "aud", when present,
+// must contain moderator_audience (default token.DefaultModeratorAudience); an
+// "aud" of [] is present and names nobody, so it is refused; one of another JSON
+// type makes the token malformed. Without "aud" a token is accepted, as before,
+// unless require_audience is set. The header's "typ", when present, must be "JWT"
+// or token.ModeratorType (the type of the moderator tokens guestgate mints
+// itself), compared with token.TypeIs; anything else (a session token's typ, an
+// OAuth access token's "at+jwt") is refused.
 
 const (
 	// MinModeratorKeyLen is the shortest moderator_key, in bytes (256 bits, the
@@ -61,7 +73,15 @@ type ModeratorClaims struct {
 	Room  jwt.ClaimStrings `json:"room,omitempty"`
 	Rooms jwt.ClaimStrings `json:"rooms,omitempty"`
 	Role  string           `json:"role"`
+	// Audience is "aud", decoded strictly so that a missing claim and an empty
+	// array stay apart; it takes the place of RegisteredClaims.Audience.
+	Audience token.Audience `json:"aud,omitzero"`
 	jwt.RegisteredClaims
+}
+
+// GetAudience returns the strictly decoded "aud" (jwt.Claims).
+func (c ModeratorClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings(c.Audience.Values), nil
 }
 
 // credential is who a request comes from: an API key, a moderator token, or
@@ -103,17 +123,26 @@ var (
 	errModeratorName     = errors.New("name claim is too long")
 	errModeratorRole     = errors.New("role claim must be moderator or host")
 	errModeratorRooms    = errors.New("room or rooms claim must hold 1 to 100 valid room ids")
+	errModeratorType     = errors.New("typ header must be JWT or " + token.ModeratorType)
+	errModeratorAudience = errors.New("aud claim does not contain the moderator audience")
+	errModeratorNoAud    = errors.New("aud claim is required")
 )
 
 // moderatorAuth holds what moderator tokens are checked with.
 type moderatorAuth struct {
-	keys []jwt.VerificationKey // HS256 secrets; empty: moderator tokens are refused
+	keys       []jwt.VerificationKey // HS256 secrets; empty: moderator tokens are refused
+	audience   string                // an aud claim must contain it
+	requireAud bool                  // a token without aud is refused
 }
 
 // newModeratorAuth checks the configured moderator keys (each at least
-// MinModeratorKeyLen bytes; several verify side by side, to rotate).
-func newModeratorAuth(keys []string) (moderatorAuth, error) {
-	var m moderatorAuth
+// MinModeratorKeyLen bytes; several verify side by side, to rotate) and sets the
+// audience (empty: token.DefaultModeratorAudience).
+func newModeratorAuth(keys []string, audience string, requireAud bool) (moderatorAuth, error) {
+	m := moderatorAuth{audience: audience, requireAud: requireAud}
+	if m.audience == "" {
+		m.audience = token.DefaultModeratorAudience
+	}
 	for i, k := range keys {
 		if len(k) < MinModeratorKeyLen {
 			return m, fmt.Errorf("admin: moderator key %d must be at least %d bytes, got %d", i+1, MinModeratorKeyLen, len(k))
@@ -124,10 +153,12 @@ func newModeratorAuth(keys []string) (moderatorAuth, error) {
 }
 
 // verifyModerator checks a moderator token at now: HS256 with one of the
-// moderator keys (none, HS384/512 and every asymmetric algorithm are refused),
-// exp required and not past, at most MaxModeratorTokenLife ahead; nbf and iat, when
-// present, not in the future (all with a small leeway); sub, role and at least one
-// valid room. The error says why, never quoting the token.
+// moderator keys (none, HS384/512 and every asymmetric algorithm are refused);
+// typ, when present, JWT or token.ModeratorType; aud, when present, containing the
+// moderator audience, and present if required; exp required and not past, at most
+// MaxModeratorTokenLife ahead; nbf and iat, when present, not in the future (all
+// with a small leeway); sub, role and at least one valid room. The error says why,
+// never quoting the token.
 func (h *Handler) verifyModerator(tok string, now time.Time) (credential, error) {
 	if len(h.mod.keys) == 0 {
 		return credential{}, errModeratorDisabled
@@ -148,10 +179,22 @@ func (h *Handler) verifyModerator(tok string, now time.Time) (credential, error)
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, jwt.ErrTokenSignatureInvalid
 		}
+		// Explicit typing: a token of another kind is refused before its
+		// signature is even checked.
+		typ, present, err := token.HeaderType(t.Header)
+		if err != nil || present && !token.TypeIs(typ, "JWT") && !token.TypeIs(typ, token.ModeratorType) {
+			return nil, errModeratorType
+		}
 		return jwt.VerificationKeySet{Keys: h.mod.keys}, nil
 	})
 	if err != nil {
 		return credential{}, err
+	}
+	switch {
+	case !c.Audience.Present && h.mod.requireAud:
+		return credential{}, errModeratorNoAud
+	case c.Audience.Present && !c.Audience.Contains(h.mod.audience):
+		return credential{}, errModeratorAudience
 	}
 	if c.ExpiresAt.Sub(now) > MaxModeratorTokenLife+moderatorLeeway {
 		return credential{}, errModeratorLifetime

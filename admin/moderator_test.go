@@ -31,6 +31,12 @@ const (
 // "other" and "third", and a recorder of the events' actors.
 func modHandler(t *testing.T) (*Handler, *time.Time, func() []guestlink.Event) {
 	t.Helper()
+	return modHandlerWith(t, nil)
+}
+
+// modHandlerWith is modHandler with the config changed by edit (if not nil).
+func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, func() []guestlink.Event) {
+	t.Helper()
 	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,14 +45,18 @@ func modHandler(t *testing.T) (*Handler, *time.Time, func() []guestlink.Event) {
 	now := epoch
 	var mu sync.Mutex
 	var events []guestlink.Event
-	h, err := New(Config{
+	cfg := Config{
 		Service: &guestlink.Service{Store: s, Now: func() time.Time { return now }, Events: func(e guestlink.Event) {
 			mu.Lock()
 			events = append(events, e)
 			mu.Unlock()
 		}},
 		APIKeys: []string{testKey}, ModeratorKeys: []string{modKey, oldModKey},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,12 @@ const (
 )
 
 // newIssuer returns the token issuer the gateway builds from the bench config
-// (issuer and audience "guestgate", token_ttl 10m, session_max 12h): the bench
-// mints cookies of pre-loaded guests with it, and the forward_auth endpoint
-// verifies with it.
+// (issuer "guestgate", audience token.SessionAudience, token_ttl 10m, session_max
+// 12h): the bench mints cookies of pre-loaded guests with it, and the
+// forward_auth endpoint verifies with it.
 func newIssuer() (*token.Issuer, error) {
 	return token.New(token.Config{
-		Keys: [][]byte{[]byte(signingKey)}, Issuer: "guestgate", Audience: "guestgate",
+		Keys: [][]byte{[]byte(signingKey)}, Issuer: "guestgate", Audience: token.SessionAudience,
 		TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second,
 	})
 }

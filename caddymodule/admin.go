@@ -14,6 +14,7 @@ import (
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/ratelimit"
+	"github.com/guestgate/guestgate/token"
 )
 
 // Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
@@ -35,6 +36,19 @@ type Admin struct {
 	// page or through the API. Each at least 32 bytes after placeholders are
 	// resolved; several are all accepted, to rotate. Default: none, only API keys.
 	ModeratorKeys []string `json:"moderator_keys,omitempty"`
+
+	// ModeratorAudience is what a moderator token's "aud" claim must contain when
+	// the token has one: a token whose aud is present and lacks it (compared byte
+	// for byte; an empty array lacks it) is refused with 401, so that a token the
+	// room backend minted for another service with the same key manages nothing
+	// here (issue 18, RFC 8725 section 3.9). It may not be the audience of
+	// guestgate's session or identity tokens. Default: "guestgate".
+	ModeratorAudience string `json:"moderator_audience,omitempty"`
+
+	// RequireAudience refuses moderator tokens without an "aud" claim (401).
+	// Default: off, such tokens are accepted, as before moderator_audience
+	// existed; set it once every backend puts aud in its tokens.
+	RequireAudience bool `json:"require_audience,omitempty"`
 
 	// LinkBase is the start of every link URL, the token is appended, like
 	// "https://rooms.example.com/guest/". Default: the request's scheme and Host
@@ -188,6 +202,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	a.handler, err = admin.New(admin.Config{
 		Service: svc, APIKeys: keys, ModeratorKeys: modKeys, LinkBase: a.LinkBase,
 		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
+		ModeratorAudience: a.ModeratorAudience, RequireAudience: a.RequireAudience,
 		OnError: func(r *http.Request, err error) {
 			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
@@ -210,6 +225,10 @@ func (a *Admin) check() error {
 	}
 	if a.LobbyTimeout != 0 && a.LobbyTimeout < caddy.Duration(MinLobbyTimeout) {
 		return fmt.Errorf("lobby_timeout: must be at least %s: an open lobby page asks at least every 25s and its visit is recorded at %s grain", MinLobbyTimeout, guestlink.SeenInterval)
+	}
+	switch a.ModeratorAudience {
+	case token.SessionAudience, token.IdentityAudience:
+		return fmt.Errorf("moderator_audience %q: is the audience of guestgate's own session or identity tokens; choose another", a.ModeratorAudience)
 	}
 	if a.LinkBase != "" {
 		u, err := url.Parse(a.LinkBase)

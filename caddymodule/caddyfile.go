@@ -284,6 +284,8 @@ func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error 
 //	    store     <dir>
 //	    api_key   <key>          # repeatable, at least one
 //	    moderator_key <key>      # repeatable; HS256 secret of moderator tokens
+//	    moderator_audience <aud> # default guestgate; a token's aud, if any, must contain it
+//	    require_audience         # refuse moderator tokens without aud
 //	    link_base <url>
 //	    max_links <n>            # default 3
 //	    lobby_timeout <duration> # default 2m
@@ -313,6 +315,10 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = repeatArg(d, &a.APIKeys)
 		case "moderator_key":
 			err = repeatArg(d, &a.ModeratorKeys)
+		case "moderator_audience":
+			err = oneArg(d, seen, &a.ModeratorAudience)
+		case "require_audience":
+			err = flagArg(d, seen, &a.RequireAudience)
 		case "link_base":
 			err = oneArg(d, seen, &a.LinkBase)
 		case "max_links":

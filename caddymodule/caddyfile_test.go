@@ -118,6 +118,8 @@ func TestAdminCaddyfile(t *testing.T) {
 				api_key second-key-0123456789
 				moderator_key {env.GUESTGATE_MODERATOR_KEY}
 				moderator_key {file./run/secrets/old-moderator-key}
+				moderator_audience https://rooms.example.com
+				require_audience
 				link_base https://rooms.example.com/guest/
 				max_links 5
 				lobby_timeout 90s
@@ -136,8 +138,9 @@ func TestAdminCaddyfile(t *testing.T) {
 			}`,
 			want: Admin{
 				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
-				ModeratorKeys: []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
-				LinkBase:      "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
+				ModeratorKeys:     []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
+				ModeratorAudience: "https://rooms.example.com", RequireAudience: true,
+				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),
 				RateLimit: &AdminRateLimit{AuthFailures: &RateBudget{Events: 10, Window: caddy.Duration(5 * time.Minute)}},
 				Rooms:     []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
 				Webhooks: []Webhook{
@@ -165,6 +168,13 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "rate limit duplicate option", input: "guest_admin {\n\trate_limit {\n\t\tauth_failures 5 1m\n\t\tauth_failures 6 1m\n\t}\n}", wantErr: "duplicate rate_limit option 'auth_failures', at Testfile:4"},
 		{name: "rate limit duplicate", input: "guest_admin {\n\trate_limit off\n\trate_limit {\n\t}\n}", wantErr: "duplicate subdirective 'rate_limit', at Testfile:3"},
 		{name: "rate limit inline argument", input: "guest_admin {\n\trate_limit 30 1m\n}", wantErr: "wrong argument count"},
+		{name: "moderator_audience only", input: "guest_admin {\n\tmoderator_audience guestgate\n}", want: Admin{ModeratorAudience: "guestgate"}},
+		{name: "require_audience only", input: "guest_admin {\n\trequire_audience\n}", want: Admin{RequireAudience: true}},
+		{name: "missing moderator_audience value", input: "guest_admin {\n\tmoderator_audience\n}", wantErr: "wrong argument count or unexpected line ending after 'moderator_audience', at Testfile:2"},
+		{name: "moderator_audience with two values", input: "guest_admin {\n\tmoderator_audience a b\n}", wantErr: "wrong argument count or unexpected line ending after 'b', at Testfile:2"},
+		{name: "duplicate moderator_audience", input: "guest_admin {\n\tmoderator_audience a\n\tmoderator_audience b\n}", wantErr: "duplicate subdirective 'moderator_audience', at Testfile:3"},
+		{name: "require_audience with a value", input: "guest_admin {\n\trequire_audience yes\n}", wantErr: "wrong argument count or unexpected line ending after 'yes', at Testfile:2"},
+		{name: "duplicate require_audience", input: "guest_admin {\n\trequire_audience\n\trequire_audience\n}", wantErr: "duplicate subdirective 'require_audience', at Testfile:3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Admin
@@ -217,6 +227,18 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (&Admin{APIKeys: []string{"k"}, Rooms: []RoomConfig{{ID: "a/b"}}}).Validate(); err == nil || !strings.Contains(err.Error(), `room "a/b"`) {
 		t.Fatalf("bad room id: %v", err)
+	}
+	// A moderator audience may not be that of another kind of guestgate's tokens
+	// (issue 18): the audiences keep the kinds apart.
+	for _, aud := range []string{"guestgate-session", "guestgate-upstream"} {
+		if err := (&Admin{APIKeys: []string{"k"}, ModeratorAudience: aud}).Validate(); err == nil || !strings.Contains(err.Error(), "moderator_audience") {
+			t.Errorf("moderator_audience %q: %v, want refused", aud, err)
+		}
+	}
+	for _, aud := range []string{"", "guestgate", "https://rooms.example.com"} {
+		if err := (&Admin{APIKeys: []string{"k"}, ModeratorAudience: aud, RequireAudience: true}).Validate(); err != nil {
+			t.Errorf("moderator_audience %q: %v", aud, err)
+		}
 	}
 	for _, b := range []RateBudget{{Events: 0, Window: caddy.Duration(time.Minute)}, {Events: 5}} {
 		a := Admin{APIKeys: []string{"k"}, RateLimit: &AdminRateLimit{AuthFailures: &b}}

@@ -288,7 +288,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading the anti-CSRF key: %w", err)
 	}
 	tokens, err := token.New(token.Config{
-		Keys: keys, Issuer: "guestgate", Audience: "guestgate",
+		// Session tokens are typed with an audience of their own (issue 18);
+		// the legacy form stays acceptable for this release, renewed at once.
+		Keys: keys, Issuer: "guestgate", Audience: token.SessionAudience, LegacyAudience: token.LegacyAudience,
 		TTL: time.Duration(g.TokenTTL), MaxAge: time.Duration(g.SessionMax), Leeway: 5 * time.Second,
 	})
 	if err != nil {

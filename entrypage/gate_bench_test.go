@@ -64,7 +64,7 @@ func newGateBench(b *testing.B) *gateBench {
 	now = redeemedAt.Add(time.Minute)
 
 	tokens, err := token.New(token.Config{
-		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: "guestgate",
+		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,
 		TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second,
 	})
 	if err != nil {

@@ -181,7 +181,7 @@ func newTestGateway(t *testing.T, th entrypage.ThemeConfig) *testGateway {
 		t.Fatal(err)
 	}
 	tokens, err := token.New(token.Config{
-		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: "guestgate",
+		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,
 		TTL: 10 * time.Minute, MaxAge: time.Hour, Leeway: 5 * time.Second,
 	})
 	if err != nil {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/guestgate/guestgate/token"
 )
 
 // advSigningKey is the session signing key of the hardening tests, so that they
@@ -38,10 +40,13 @@ func advClaims(t testing.TB, tok string) jwt.MapClaims {
 	return c
 }
 
-// advSign signs claims with method m and key, with extra header parameters.
+// advSign signs claims with method m and key in the header of a session token
+// (typ token.SessionType, as the gateway writes it, so that a refusal is about
+// what a case changed), with extra header parameters, which may replace typ.
 func advSign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(m, claims)
+	tok.Header["typ"] = token.SessionType
 	for k, v := range header {
 		tok.Header[k] = v
 	}
@@ -247,7 +252,7 @@ func TestAdversarialInputs(t *testing.T) {
 	valid := hs(nil, nil)
 	parts := strings.Split(valid, ".")
 	noneTok := func(alg string) string {
-		return advCompact(t, map[string]any{"alg": alg, "typ": "JWT"}, claims(nil), "")
+		return advCompact(t, map[string]any{"alg": alg, "typ": token.SessionType}, claims(nil), "")
 	}
 	big := hs(func(c jwt.MapClaims) { c["name"] = strings.Repeat("A", 5000) }, nil)
 	if len(big) <= 4096 {
@@ -485,14 +490,14 @@ func TestAdversarialInputs(t *testing.T) {
 		refusedToken("alg None", noneTok("None")),
 		refusedToken("alg NONE", noneTok("NONE")),
 		refusedToken("alg nOnE", noneTok("nOnE")),
-		refusedToken("alg none with the real signature", advCompact(t, map[string]any{"alg": "none", "typ": "JWT"}, claims(nil), parts[2])),
+		refusedToken("alg none with the real signature", advCompact(t, map[string]any{"alg": "none", "typ": token.SessionType}, claims(nil), parts[2])),
 		refusedToken("RS256", advSign(t, jwt.SigningMethodRS256, rsaKey, claims(nil), nil)),
 		refusedToken("PS256", advSign(t, jwt.SigningMethodPS256, rsaKey, claims(nil), nil)),
 		refusedToken("ES256", advSign(t, jwt.SigningMethodES256, ecKey, claims(nil), nil)),
 		refusedToken("EdDSA", advSign(t, jwt.SigningMethodEdDSA, edKey, claims(nil), nil)),
 		refusedToken("HS384 with the key", advSign(t, jwt.SigningMethodHS384, key, claims(nil), nil)),
 		refusedToken("HS256 with a wrong key", advSign(t, jwt.SigningMethodHS256, []byte("a-wrong-signing-key-0123456789abcdef0123"), claims(nil), nil)),
-		refusedToken("HS256 with an empty key", advCompact(t, map[string]any{"alg": "HS256", "typ": "JWT"}, claims(nil),
+		refusedToken("HS256 with an empty key", advCompact(t, map[string]any{"alg": "HS256", "typ": token.SessionType}, claims(nil),
 			strings.Split(advSign(t, jwt.SigningMethodHS256, []byte{}, claims(nil), nil), ".")[2])),
 		refusedToken("missing exp", hs(func(c jwt.MapClaims) { delete(c, "exp") }, nil)),
 		refusedToken("far-future exp", hs(func(c jwt.MapClaims) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }, nil)),

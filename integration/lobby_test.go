@@ -19,6 +19,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/token"
 )
 
 // The waiting room (issue 3): rooms with admission moderator, the lobby page,
@@ -574,7 +575,9 @@ func TestLobbySessionRenewal(t *testing.T) {
 		c["iat"], c["nbf"] = now.Add(-issuedAgo).Unix(), now.Add(-issuedAgo).Unix()
 		c["auth_time"] = now.Add(-issuedAgo).Unix() // the redemption, when the first token was issued
 		c["exp"] = now.Add(expiresIn).Unix()
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+		signed := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		signed.Header["typ"] = token.SessionType
+		tok, err := signed.SignedString(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -950,11 +953,13 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	g.load(config{GatewayExtra: []string{"signing_key " + lobbySigningKey}, AdminExtra: adminExtra})
 
 	// The cookie the gateway set at the redemption (token_ttl 10m).
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"iss": "guestgate", "aud": []string{"guestgate"}, "sub": gone.ID, "room": "demo", "lid": l.ID,
+	cookie := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": "guestgate", "aud": []string{token.SessionAudience}, "sub": gone.ID, "room": "demo", "lid": l.ID,
 		"name": gone.Name, "email": gone.Email, "st": "waiting", "auth_time": past.Unix(),
 		"iat": past.Unix(), "nbf": past.Unix(), "exp": past.Add(10 * time.Minute).Unix(), "jti": "requeue-test-jti-0001",
-	}).SignedString([]byte(lobbySigningKey))
+	})
+	cookie.Header["typ"] = token.SessionType
+	tok, err := cookie.SignedString([]byte(lobbySigningKey))
 	if err != nil {
 		t.Fatal(err)
 	}

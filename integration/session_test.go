@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/guestgate/guestgate/token"
 )
 
 // signingKey is the session signing key of TestSessionTokenChecks, so that the
@@ -16,7 +18,9 @@ const signingKey = "integration-test-signing-key-0123456789abcdef"
 // TestSessionTokenChecks: the gate verifies the session JWT (DESIGN section 2,
 // step 2): pinned HS256 with the configured key, iss, aud, exp, nbf, the token
 // lifetime and the guest's own link and room; a token of a waiting guest opens
-// nothing; a token past half its lifetime is renewed on the next request.
+// nothing; a token past half its lifetime is renewed on the next request; the
+// token's typ and aud are the session token's own (issue 18), and a token of the
+// form issued before that is still accepted and renewed at once into the new one.
 func TestSessionTokenChecks(t *testing.T) {
 	g := startGateway(t, config{GatewayExtra: []string{"signing_key " + signingKey}})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Tokens"})
@@ -52,9 +56,12 @@ func TestSessionTokenChecks(t *testing.T) {
 		}
 		return c
 	}
+	// sign writes the header as the gateway does (typ token.SessionType), with
+	// extra parameters that may replace it.
 	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims, header map[string]any) string {
 		t.Helper()
 		tok := jwt.NewWithClaims(m, c)
+		tok.Header["typ"] = token.SessionType
 		for k, v := range header {
 			tok.Header[k] = v
 		}
@@ -88,6 +95,12 @@ func TestSessionTokenChecks(t *testing.T) {
 		{"another issuer", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }), nil), http.StatusUnauthorized, "no-session"},
 		{"another audience", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"other"} }), nil), http.StatusUnauthorized, "no-session"},
 		{"two audiences", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"guestgate", "other"} }), nil), http.StatusUnauthorized, "no-session"},
+		// Explicit typing (issue 18): the typ decides the form, the form its one
+		// audience; the legacy form is accepted during the transition (below).
+		{"typ JWT with the session audience", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "JWT"}), http.StatusUnauthorized, "no-session"},
+		{"typ of a moderator token", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": token.ModeratorType}), http.StatusUnauthorized, "no-session"},
+		{"typ at+jwt", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "at+jwt"}), http.StatusUnauthorized, "no-session"},
+		{"the session typ with the legacy audience", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = token.LegacyAudience }), nil), http.StatusUnauthorized, "no-session"},
 		{"no exp", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }), nil), http.StatusUnauthorized, "no-session"},
 		{"a lifetime of a week", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["exp"] = now.Unix() + 7*24*3600 }), nil), http.StatusUnauthorized, "no-session"},
 		// The store says this guest is admitted, so a token still saying "waiting"
@@ -142,5 +155,41 @@ func TestSessionTokenChecks(t *testing.T) {
 	}
 	if exp, _ := fresh.GetExpirationTime(); exp == nil || exp.Sub(now) < 9*time.Minute || fresh["sub"] != real["sub"] || fresh["lid"] != l.ID {
 		t.Errorf("renewed token claims %v: want the same guest and link, expiring about 10m from now", fresh)
+	}
+
+	// The gateway's own cookie is typed, with the session audience alone.
+	typed, _, err := jwt.NewParser().ParseUnverified(b.sessionValue(), jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typed.Header["typ"] != token.SessionType || len(typed.Header) != 2 {
+		t.Errorf("the session cookie's header is %v, want alg and typ %s", typed.Header, token.SessionType)
+	}
+	if aud, _ := real.GetAudience(); len(aud) != 1 || aud[0] != token.SessionAudience {
+		t.Errorf("the session cookie's aud is %q, want [%s]", aud, token.SessionAudience)
+	}
+
+	// A cookie of the form the gateway issued before explicit typing (aud
+	// "guestgate", golang-jwt's typ "JWT"), a minute old: still accepted, so an
+	// upgrade throws no guest out, and renewed into the typed form at once.
+	legacyClaims := claims(func(c jwt.MapClaims) { c["aud"] = []string{token.LegacyAudience} })
+	legacy, err := jwt.NewWithClaims(jwt.SigningMethodHS256, legacyClaims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, reached = roomWith(legacy)
+	renewed = p.sessionCookie()
+	if p.Status != http.StatusOK || !reached || renewed == nil {
+		t.Fatalf("a legacy token: %d (reason %q), reached %v, renewed %v; want 200 from the upstream with a new cookie", p.Status, p.reason(), reached, renewed != nil)
+	}
+	upgraded := jwt.MapClaims{}
+	ut, _, err := jwt.NewParser().ParseUnverified(renewed.Value, upgraded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aud, _ := upgraded.GetAudience(); ut.Header["typ"] != token.SessionType || len(aud) != 1 || aud[0] != token.SessionAudience ||
+		upgraded["sub"] != real["sub"] || upgraded["auth_time"] != float64(legacyClaims["auth_time"].(int64)) {
+		t.Errorf("the legacy token was renewed into header %v, claims %v; want typ %s, aud [%s], the same guest and auth_time",
+			ut.Header, upgraded, token.SessionType, token.SessionAudience)
 	}
 }

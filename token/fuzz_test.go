@@ -21,7 +21,8 @@ var (
 
 func fuzzIssuer(tb testing.TB, keys ...[]byte) *Issuer {
 	tb.Helper()
-	i, err := New(Config{Keys: keys, Issuer: "guestgate", Audience: "guestgate", TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second})
+	i, err := New(Config{Keys: keys, Issuer: "guestgate", Audience: SessionAudience, LegacyAudience: LegacyAudience,
+		TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -29,7 +30,9 @@ func fuzzIssuer(tb testing.TB, keys ...[]byte) *Issuer {
 }
 
 // fuzzIssued returns tokens exactly as Issue makes them at fuzzNow with key, but
-// with a fixed jti: the tokens that Verify may accept.
+// with a fixed jti, and the same claims in the legacy form (aud "guestgate", typ
+// "JWT", as Issue made them before explicit typing; the package doc): the tokens
+// that Verify may accept.
 func fuzzIssued(tb testing.TB, key []byte) []string {
 	tb.Helper()
 	var out []string
@@ -41,12 +44,21 @@ func fuzzIssued(tb testing.TB, key []byte) []string {
 		c.Subject = "g_abcdefghijklmno" + string(rune('a'+n))
 		c.AuthTime = fuzzNow.Add(-time.Duration(n+1) * time.Hour).Unix()
 		c.Issuer = "guestgate"
-		c.Audience = jwt.ClaimStrings{"guestgate"}
 		c.IssuedAt = jwt.NewNumericDate(fuzzNow.Add(-time.Minute))
 		c.NotBefore = c.IssuedAt
 		c.ExpiresAt = jwt.NewNumericDate(fuzzNow.Add(9 * time.Minute))
 		c.ID = base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{byte(n)}, 16))
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(key)
+		c.Audience = jwt.ClaimStrings{SessionAudience}
+		typed := jwt.NewWithClaims(jwt.SigningMethodHS256, &c)
+		typed.Header["typ"] = SessionType
+		tok, err := typed.SignedString(key)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, tok)
+		legacy := c
+		legacy.Audience = jwt.ClaimStrings{LegacyAudience}
+		tok, err = jwt.NewWithClaims(jwt.SigningMethodHS256, &legacy).SignedString(key)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -79,6 +91,13 @@ func fuzzMutations(tok string) []string {
 		header(`{"alg":"HS256","typ":"JWT","kid":"1"}`),
 		header(`{"alg":"HS256","jku":"https://evil.example/k"}`),
 		header(`{"alg":"HS256","typ":"JWT","alg":"none"}`),
+		header(`{"alg":"HS256","typ":"` + SessionType + `"}`),
+		header(`{"alg":"HS256","typ":"JWT"}`),
+		header(`{"alg":"HS256"}`),
+		header(`{"alg":"HS256","typ":"` + ModeratorType + `"}`),
+		header(`{"alg":"HS256","typ":"at+jwt"}`),
+		header(`{"alg":"HS256","typ":1}`),
+		header(`{"alg":"HS256","typ":null}`),
 		flip(tok, 5),
 		flip(tok, len(parts[0])+3),
 		flip(tok, len(tok)-1),
@@ -120,7 +139,7 @@ func FuzzVerify(f *testing.F) {
 
 	// The only error messages Verify may give: ErrInvalid and a fixed reason.
 	messages := map[string]bool{}
-	for _, r := range append([]error{errTooLong, errHeaderParam, errAlgorithm, errAudience, errMissingIat, errMissingSub,
+	for _, r := range append([]error{errTooLong, errHeaderParam, errType, errAlgorithm, errAudience, errMissingIat, errMissingSub,
 		errMissingRoom, errMissingLinkID, errMissingAuth, errState, errLifetime, errPastSessionMax, errAuthFuture}, jwtReasons...) {
 		messages[refuse(r).Error()] = true
 	}

@@ -3,6 +3,21 @@
 // with golang-jwt v5, short-lived (token_ttl) and renewed while the guest is active,
 // never beyond session_max from the redemption. The package knows nothing of HTTP or
 // Caddy; the clock is always passed in.
+//
+// Session tokens are explicitly typed (RFC 8725, section 3.11): the JOSE header's
+// "typ" is SessionType and "aud" is SessionAudience, an audience of their own, so
+// that no other JWT signed with the same secret (a moderator token, say, when an
+// operator reuses one secret for signing_key and moderator_key) passes as a session
+// token, and a session token passes as nothing else. jose.go holds the constants
+// and the helpers every verifier of guestgate uses for "typ" and "aud".
+//
+// The transition: tokens issued before explicit typing have "aud" exactly
+// ["guestgate"] (LegacyAudience) and "typ" "JWT" or none. While
+// Config.LegacyAudience names that audience, Verify accepts them, so an upgrade does
+// not throw guests out (a link with a click limit could not be redeemed again), and
+// NeedsRenewal reports them at once, so the gateway re-issues them in the new form on
+// the guest's next request. Nothing issues the old form any more, so none is left
+// after token_ttl; a later release drops Config.LegacyAudience.
 package token
 
 import (
@@ -46,6 +61,7 @@ var (
 	errHeaderParam    = errors.New("header parameter not allowed")
 	errAlgorithm      = errors.New("algorithm not allowed")
 	errAudience       = errors.New("audience is not exactly this gateway")
+	errType           = errors.New("typ header does not name a session token")
 	errMissingIat     = errors.New("iat claim is required")
 	errMissingSub     = errors.New("sub claim is required")
 	errMissingRoom    = errors.New("room claim is required")
@@ -86,6 +102,10 @@ type Claims struct {
 	Email    string `json:"email"`
 	State    string `json:"st"`
 	AuthTime int64  `json:"auth_time"`
+
+	// legacy: Verify accepted the token in the form from before explicit typing
+	// (LegacyAudience); NeedsRenewal then asks for a new token at once.
+	legacy bool
 }
 
 // Config sets up an Issuer.
@@ -96,8 +116,16 @@ type Config struct {
 	Keys [][]byte
 	// Issuer is the "iss" claim; required.
 	Issuer string
-	// Audience is the "aud" claim; required.
+	// Audience is the "aud" claim of the tokens Issue signs, and the only one
+	// Verify accepts with "typ" SessionType; required. guestgate uses
+	// SessionAudience.
 	Audience string
+	// LegacyAudience, when not empty, makes Verify also accept tokens of the form
+	// from before explicit typing: "aud" exactly this and "typ" "JWT" or absent
+	// (see the package doc). Issue never signs that form. guestgate passes
+	// LegacyAudience for one release; empty: only the typed form is accepted. It
+	// must differ from Audience.
+	LegacyAudience string
 	// TTL is a token's lifetime (token_ttl, e.g. 10m); required > 0.
 	TTL time.Duration
 	// MaxAge is session_max: no token expires later than auth_time + MaxAge;
@@ -110,13 +138,14 @@ type Config struct {
 // Issuer issues and verifies session tokens with HS256 (pinned). It is immutable
 // and safe for concurrent use.
 type Issuer struct {
-	sign     []byte
-	verify   jwt.VerificationKeySet
-	iss, aud string
-	ttl      time.Duration
-	maxAge   time.Duration
-	leeway   time.Duration
-	methods  []string
+	sign      []byte
+	verify    jwt.VerificationKeySet
+	iss, aud  string
+	legacyAud string
+	ttl       time.Duration
+	maxAge    time.Duration
+	leeway    time.Duration
+	methods   []string
 }
 
 // New checks c and returns an Issuer. The keys are copied.
@@ -128,6 +157,8 @@ func New(c Config) (*Issuer, error) {
 		return nil, errors.New("token: issuer is required")
 	case c.Audience == "":
 		return nil, errors.New("token: audience is required")
+	case c.LegacyAudience == c.Audience:
+		return nil, errors.New("token: the legacy audience must differ from the audience")
 	case c.TTL <= 0:
 		return nil, fmt.Errorf("token: token lifetime must be positive, got %v", c.TTL)
 	case c.MaxAge <= 0:
@@ -136,12 +167,13 @@ func New(c Config) (*Issuer, error) {
 		return nil, fmt.Errorf("token: leeway must not be negative, got %v", c.Leeway)
 	}
 	i := &Issuer{
-		iss:     c.Issuer,
-		aud:     c.Audience,
-		ttl:     c.TTL,
-		maxAge:  c.MaxAge,
-		leeway:  c.Leeway,
-		methods: []string{jwt.SigningMethodHS256.Alg()},
+		iss:       c.Issuer,
+		aud:       c.Audience,
+		legacyAud: c.LegacyAudience,
+		ttl:       c.TTL,
+		maxAge:    c.MaxAge,
+		leeway:    c.Leeway,
+		methods:   []string{jwt.SigningMethodHS256.Alg()},
 	}
 	for n, k := range c.Keys {
 		if len(k) < MinKeyLen {
@@ -163,7 +195,8 @@ func (i *Issuer) sessionEnd(c *Claims) time.Time {
 
 // Issue signs c at now. The caller sets Subject (guest id), Room, LinkID, Name,
 // Email, State (StateWaiting or StateAdmitted) and AuthTime (unix seconds of the
-// redemption); Issue fills iss, aud, iat = nbf = now (whole seconds),
+// redemption); Issue sets the header's typ to SessionType and fills iss, aud
+// (Config.Audience alone), iat = nbf = now (whole seconds),
 // exp = min(now + TTL, AuthTime + MaxAge) and a fresh jti (128 random bits,
 // base64url), overwriting what c held there. It returns the compact token and its
 // expiry. At or after AuthTime + MaxAge it returns ErrSessionOver.
@@ -206,7 +239,9 @@ func (i *Issuer) Issue(c Claims, now time.Time) (tok string, exp time.Time, err 
 	c.ExpiresAt = jwt.NewNumericDate(exp)
 	c.ID = base64.RawURLEncoding.EncodeToString(jti[:])
 
-	tok, err = jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(i.sign)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, &c)
+	t.Header["typ"] = SessionType
+	tok, err = t.SignedString(i.sign)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("token: issue: %w", err)
 	}
@@ -214,13 +249,16 @@ func (i *Issuer) Issue(c Claims, now time.Time) (tok string, exp time.Time, err 
 }
 
 // keyFunc refuses every header but alg and typ (no kid, jku, x5u, jwk, x5c, crit:
-// the key is never chosen by the token) and anything but HS256, then offers the
-// whole key set.
+// the key is never chosen by the token), a typ of no accepted form, and anything
+// but HS256, then offers the whole key set.
 func (i *Issuer) keyFunc(t *jwt.Token) (any, error) {
 	for name := range t.Header {
 		if name != "alg" && name != "typ" {
 			return nil, errHeaderParam
 		}
+	}
+	if _, err := i.form(t.Header); err != nil {
+		return nil, err
 	}
 	if t.Method != jwt.SigningMethodHS256 {
 		return nil, errAlgorithm
@@ -228,15 +266,34 @@ func (i *Issuer) keyFunc(t *jwt.Token) (any, error) {
 	return i.verify, nil
 }
 
+// form tells from the header's typ which form a token claims to be: the typed one
+// (typ SessionType, in any case, with or without "application/"), or, while
+// LegacyAudience is set, the legacy one (typ "JWT" or none). Any other typ, or one
+// that is not a string, is errType.
+func (i *Issuer) form(header map[string]any) (legacy bool, err error) {
+	typ, present, err := HeaderType(header)
+	switch {
+	case err != nil:
+		return false, errType
+	case present && TypeIs(typ, SessionType):
+		return false, nil
+	case i.legacyAud != "" && (!present || TypeIs(typ, "JWT")):
+		return true, nil
+	}
+	return false, errType
+}
+
 // Verify parses and verifies tok at now and returns its claims. It refuses tokens
 // longer than MaxTokenLen or with characters outside base64url and '.' before
-// parsing; pins HS256; refuses any header parameter
-// but alg and typ (so kid, jku, x5u, jwk, x5c); requires exp and iat; checks iss and
-// aud exactly (aud must be this audience alone); checks exp, nbf and iat with the
-// leeway; requires sub, room, lid, auth_time, and st in {waiting, admitted}; and
-// refuses a token whose exp is more than TTL + leeway after its iat or after
-// auth_time + MaxAge, which this Issuer never signs. Every error wraps ErrInvalid and
-// says why, never quoting the token.
+// parsing; pins HS256; refuses any header parameter but alg and typ (so kid, jku,
+// x5u, jwk, x5c); requires typ SessionType and aud exactly [Config.Audience], or,
+// while Config.LegacyAudience is set, typ "JWT" or none and aud exactly
+// [Config.LegacyAudience] (such claims report NeedsRenewal at once); requires exp
+// and iat; checks iss exactly; checks exp, nbf and iat with the leeway; requires
+// sub, room, lid, auth_time, and st in {waiting, admitted}; and refuses a token
+// whose exp is more than TTL + leeway after its iat or after auth_time + MaxAge,
+// which this Issuer never signs. Every error wraps ErrInvalid and says why, never
+// quoting the token.
 func (i *Issuer) Verify(tok string, now time.Time) (*Claims, error) {
 	if len(tok) > MaxTokenLen {
 		return nil, refuse(errTooLong)
@@ -255,12 +312,16 @@ func (i *Issuer) Verify(tok string, now time.Time) (*Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(i.iss),
-		jwt.WithAudience(i.aud),
 		jwt.WithStrictDecoding(),
 	)
 	c := new(Claims)
-	if _, err := p.ParseWithClaims(tok, c, i.keyFunc); err != nil {
+	t, err := p.ParseWithClaims(tok, c, i.keyFunc)
+	if err != nil {
 		return nil, refuse(reason(err))
+	}
+	// keyFunc has refused every other typ already.
+	if c.legacy, err = i.form(t.Header); err != nil {
+		return nil, refuse(err)
 	}
 	if err := i.check(c); err != nil {
 		return nil, refuse(err)
@@ -270,8 +331,12 @@ func (i *Issuer) Verify(tok string, now time.Time) (*Claims, error) {
 
 // check holds the rules golang-jwt's validator does not know.
 func (i *Issuer) check(c *Claims) error {
+	aud := i.aud
+	if c.legacy {
+		aud = i.legacyAud
+	}
 	switch {
-	case len(c.Audience) != 1 || c.Audience[0] != i.aud:
+	case len(c.Audience) != 1 || c.Audience[0] != aud:
 		return errAudience
 	case c.IssuedAt == nil:
 		return errMissingIat
@@ -297,7 +362,7 @@ func (i *Issuer) check(c *Claims) error {
 
 // reason picks the sentinel that says why golang-jwt refused a token.
 func reason(err error) error {
-	for _, r := range []error{errHeaderParam, errAlgorithm} {
+	for _, r := range []error{errHeaderParam, errType, errAlgorithm} {
 		if errors.Is(err, r) {
 			return r
 		}
@@ -314,13 +379,18 @@ func refuse(why error) error {
 	return fmt.Errorf("%w: %w", ErrInvalid, why)
 }
 
-// NeedsRenewal reports whether c should be re-issued at now: it has less than half
-// its TTL left, and a new token would end later than c does (c does not already
-// expire at auth_time + MaxAge, and the session has not reached MaxAge).
+// NeedsRenewal reports whether c should be re-issued at now: the session has not
+// reached MaxAge, and either c came from a token of the legacy form (renewed at
+// once into the typed form, see the package doc), or it has less than half its TTL
+// left and a new token would end later than c does (c does not already expire at
+// auth_time + MaxAge).
 func (i *Issuer) NeedsRenewal(c *Claims, now time.Time) bool {
 	if c == nil || c.ExpiresAt == nil {
 		return false
 	}
 	end := i.sessionEnd(c)
-	return c.ExpiresAt.Sub(now) < i.ttl/2 && c.ExpiresAt.Before(end) && now.Before(end)
+	if !now.Before(end) {
+		return false
+	}
+	return c.legacy || c.ExpiresAt.Sub(now) < i.ttl/2 && c.ExpiresAt.Before(end)
 }

@@ -23,7 +23,7 @@ import (
 
 const (
 	testIss    = "https://rooms.example.com/guest"
-	testAud    = "guestgate"
+	testAud    = SessionAudience
 	testTTL    = 10 * time.Minute
 	testMaxAge = 12 * time.Hour
 	testLeeway = 5 * time.Second
@@ -37,7 +37,7 @@ var (
 )
 
 func testConfig(keys ...[]byte) Config {
-	return Config{Keys: keys, Issuer: testIss, Audience: testAud, TTL: testTTL, MaxAge: testMaxAge, Leeway: testLeeway}
+	return Config{Keys: keys, Issuer: testIss, Audience: testAud, LegacyAudience: LegacyAudience, TTL: testTTL, MaxAge: testMaxAge, Leeway: testLeeway}
 }
 
 func newIssuer(tb testing.TB, keys ...[]byte) *Issuer {
@@ -79,7 +79,8 @@ func payload(now time.Time) map[string]any {
 	}
 }
 
-func header(alg string) map[string]any { return map[string]any{"alg": alg, "typ": "JWT"} }
+// header is the JOSE header Issue writes, with another alg.
+func header(alg string) map[string]any { return map[string]any{"alg": alg, "typ": SessionType} }
 
 func segment(tb testing.TB, v any) string {
 	tb.Helper()
@@ -99,10 +100,13 @@ func hs256(tb testing.TB, h, p map[string]any, key []byte) string {
 	return signing + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// signWith signs p with golang-jwt's method and key (for algorithms other than HS256).
+// signWith signs p with golang-jwt's method and key (for algorithms other than
+// HS256), with the typ of a session token.
 func signWith(tb testing.TB, method jwt.SigningMethod, p map[string]any, key any) string {
 	tb.Helper()
-	s, err := jwt.NewWithClaims(method, jwt.MapClaims(p)).SignedString(key)
+	t := jwt.NewWithClaims(method, jwt.MapClaims(p))
+	t.Header["typ"] = SessionType
+	s, err := t.SignedString(key)
 	if err != nil {
 		tb.Fatalf("sign %s: %v", method.Alg(), err)
 	}
@@ -158,6 +162,8 @@ func TestNew(t *testing.T) {
 		{"no keys", func(c *Config) { c.Keys = nil }, false},
 		{"no issuer", func(c *Config) { c.Issuer = "" }, false},
 		{"no audience", func(c *Config) { c.Audience = "" }, false},
+		{"no legacy audience", func(c *Config) { c.LegacyAudience = "" }, true},
+		{"legacy audience same as the audience", func(c *Config) { c.LegacyAudience = c.Audience }, false},
 		{"zero ttl", func(c *Config) { c.TTL = 0 }, false},
 		{"negative ttl", func(c *Config) { c.TTL = -time.Minute }, false},
 		{"zero max age", func(c *Config) { c.MaxAge = 0 }, false},
@@ -391,15 +397,22 @@ func TestVerifyClaims(t *testing.T) {
 		{"iss differs in case", set("iss", strings.ToUpper(testIss)), jwt.ErrTokenInvalidIssuer},
 		{"iss with trailing slash", set("iss", testIss+"/"), jwt.ErrTokenInvalidIssuer},
 		{"no iss", del("iss"), jwt.ErrTokenRequiredClaimMissing},
-		{"wrong aud string", set("aud", "other"), jwt.ErrTokenInvalidAudience},
-		{"wrong aud array", set("aud", []string{"other"}), jwt.ErrTokenInvalidAudience},
+		{"wrong aud string", set("aud", "other"), errAudience},
+		{"wrong aud array", set("aud", []string{"other"}), errAudience},
 		{"aud array with ours second", set("aud", []string{"other", testAud}), errAudience},
 		{"aud array with ours first", set("aud", []string{testAud, "other"}), errAudience},
 		{"aud array twice ours", set("aud", []string{testAud, testAud}), errAudience},
-		{"aud prefix", set("aud", testAud+"x"), jwt.ErrTokenInvalidAudience},
-		{"no aud", del("aud"), jwt.ErrTokenRequiredClaimMissing},
-		{"empty aud array", set("aud", []string{}), jwt.ErrTokenRequiredClaimMissing},
+		{"aud prefix", set("aud", testAud+"x"), errAudience},
+		{"aud in upper case", set("aud", strings.ToUpper(testAud)), errAudience},
+		{"no aud", del("aud"), errAudience},
+		{"aud null", set("aud", nil), errAudience},
+		{"empty aud array", set("aud", []string{}), errAudience},
 		{"aud of numbers", set("aud", []int{1}), jwt.ErrTokenMalformed},
+		{"aud a number", set("aud", 1), jwt.ErrTokenMalformed},
+		{"aud an object", set("aud", map[string]any{"aud": testAud}), jwt.ErrTokenMalformed},
+		{"the legacy audience with the session typ", set("aud", LegacyAudience), errAudience},
+		{"the moderator audience", set("aud", DefaultModeratorAudience), errAudience},
+		{"the identity audience", set("aud", IdentityAudience), errAudience},
 
 		{"no sub", del("sub"), errMissingSub},
 		{"empty sub", set("sub", ""), errMissingSub},
@@ -432,7 +445,7 @@ func TestVerifyHeader(t *testing.T) {
 		value any
 		want  error
 	}{
-		{"typ JWT", "typ", "JWT", nil},
+		{"typ of a session token (control)", "typ", SessionType, nil},
 		{"kid", "kid", "0", errHeaderParam},
 		{"empty kid", "kid", "", errHeaderParam},
 		{"jku", "jku", "https://evil.example.com/jwks.json", errHeaderParam},
@@ -450,12 +463,203 @@ func TestVerifyHeader(t *testing.T) {
 			checkVerify(t, i, hs256(t, h, payload(t0), key1), t0, tt.want)
 		})
 	}
-	t.Run("no typ", func(t *testing.T) {
-		checkVerify(t, i, hs256(t, map[string]any{"alg": "HS256"}, payload(t0), key1), t0, nil)
-	})
 	t.Run("no alg", func(t *testing.T) {
-		checkVerify(t, i, hs256(t, map[string]any{"typ": "JWT"}, payload(t0), key1), t0, jwt.ErrTokenUnverifiable)
+		checkVerify(t, i, hs256(t, map[string]any{"typ": SessionType}, payload(t0), key1), t0, jwt.ErrTokenUnverifiable)
 	})
+}
+
+// TestVerifyType protects explicit typing (RFC 8725, section 3.11): the header's
+// typ decides which form a token claims to be, and each form has exactly one
+// audience. The typed form is typ SessionType with aud SessionAudience; the
+// legacy form, accepted only while Config.LegacyAudience is set, is typ "JWT" or
+// none with aud "guestgate". Any other typ (an OAuth access token's, a moderator
+// token's, one that is not a string) and any mix of the two forms is refused, so
+// that a JWT of another kind signed with the same secret does not pass.
+func TestVerifyType(t *testing.T) {
+	withLegacy := newIssuer(t)
+	c := testConfig(key1)
+	c.LegacyAudience = ""
+	typedOnly, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := func(v any) map[string]any { return map[string]any{"alg": "HS256", "typ": v} }
+	noTyp := map[string]any{"alg": "HS256"}
+	tests := []struct {
+		name       string
+		header     map[string]any
+		aud        any
+		want       error // with the legacy form accepted
+		wantTyped  error // with LegacyAudience empty
+		wantLegacy bool  // accepted as the legacy form
+	}{
+		{"typed (control)", typ(SessionType), SessionAudience, nil, nil, false},
+		{"typed, aud as an array", typ(SessionType), []string{SessionAudience}, nil, nil, false},
+		{"typed, typ in upper case", typ("GUESTGATE-SESSION+JWT"), SessionAudience, nil, nil, false},
+		{"typed, typ with application/", typ("application/" + SessionType), SessionAudience, nil, nil, false},
+		{"legacy: typ JWT", typ("JWT"), LegacyAudience, nil, errType, true},
+		{"legacy: typ jwt", typ("jwt"), LegacyAudience, nil, errType, true},
+		{"legacy: no typ", noTyp, LegacyAudience, nil, errType, true},
+		{"legacy: aud as an array", typ("JWT"), []string{LegacyAudience}, nil, errType, true},
+
+		{"typed with the legacy audience", typ(SessionType), LegacyAudience, errAudience, errAudience, false},
+		{"typ JWT with the session audience", typ("JWT"), SessionAudience, errAudience, errType, false},
+		{"no typ with the session audience", noTyp, SessionAudience, errAudience, errType, false},
+		{"legacy with both audiences", typ("JWT"), []string{LegacyAudience, SessionAudience}, errAudience, errType, false},
+		{"typed with both audiences", typ(SessionType), []string{SessionAudience, LegacyAudience}, errAudience, errAudience, false},
+		{"typ of a moderator token", typ(ModeratorType), SessionAudience, errType, errType, false},
+		{"typ of a moderator token, legacy aud", typ(ModeratorType), LegacyAudience, errType, errType, false},
+		{"typ at+jwt", typ("at+jwt"), SessionAudience, errType, errType, false},
+		{"typ application/at+jwt", typ("application/at+jwt"), LegacyAudience, errType, errType, false},
+		{"typ JWS", typ("JWS"), LegacyAudience, errType, errType, false},
+		{"typ empty", typ(""), LegacyAudience, errType, errType, false},
+		{"typ a prefix of the session type", typ("guestgate-session"), SessionAudience, errType, errType, false},
+		{"typ null", typ(nil), LegacyAudience, errType, errType, false},
+		{"typ a number", typ(1), LegacyAudience, errType, errType, false},
+		{"typ an array", typ([]string{SessionType}), SessionAudience, errType, errType, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := payload(t0)
+			p["aud"] = tt.aud
+			tok := hs256(t, tt.header, p, key1)
+			if c := checkVerify(t, withLegacy, tok, t0, tt.want); c != nil && c.legacy != tt.wantLegacy {
+				t.Errorf("accepted with legacy = %v, want %v", c.legacy, tt.wantLegacy)
+			}
+			checkVerify(t, typedOnly, tok, t0, tt.wantTyped)
+		})
+	}
+}
+
+// TestIssueTyped: Issue writes the typed form and nothing else, whatever
+// audience the caller left in the claims, so the gateway never mints a token of
+// the legacy form again (the package doc counts on that for the transition).
+func TestIssueTyped(t *testing.T) {
+	i := newIssuer(t)
+	in := guest(t0)
+	in.Audience = jwt.ClaimStrings{LegacyAudience}
+	tok, _, err := i.Issue(in, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("header %q: %v", b, err)
+	}
+	if len(h) != 2 || h["alg"] != "HS256" || h["typ"] != SessionType {
+		t.Errorf("header %v, want exactly alg HS256 and typ %s", h, SessionType)
+	}
+	if c := checkVerify(t, i, tok, t0, nil); c.legacy || len(c.Audience) != 1 || c.Audience[0] != SessionAudience {
+		t.Errorf("aud %q legacy %v, want [%s] in the typed form", c.Audience, c.legacy, SessionAudience)
+	}
+}
+
+// TestLegacyRenewedAtOnce protects the rolling upgrade: a guest whose cookie
+// holds a token of the legacy form keeps their session (a link with a click limit
+// could not be redeemed again), and the very next request renews it into the
+// typed form, so the legacy form dies out within token_ttl.
+func TestLegacyRenewedAtOnce(t *testing.T) {
+	i := newIssuer(t)
+	legacy := func(p map[string]any) string {
+		p["aud"] = []string{LegacyAudience}
+		return hs256(t, map[string]any{"alg": "HS256", "typ": "JWT"}, p, key1)
+	}
+	// A legacy token issued a second ago: a typed one this fresh is not renewed.
+	now := t0.Add(time.Second)
+	c := checkVerify(t, i, legacy(payload(t0)), now, nil)
+	if typed := checkVerify(t, i, hs256(t, header("HS256"), payload(t0), key1), now, nil); i.NeedsRenewal(typed, now) {
+		t.Fatal("test setup: a fresh typed token needs renewal")
+	}
+	if !i.NeedsRenewal(c, now) {
+		t.Fatal("a fresh legacy token does not need renewal")
+	}
+	tok, exp, err := i.Issue(*c, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := checkVerify(t, i, tok, now, nil)
+	if renewed.legacy || renewed.Audience[0] != SessionAudience || renewed.Subject != c.Subject || renewed.AuthTime != c.AuthTime {
+		t.Errorf("renewed: %+v, want the same guest and auth_time in the typed form", renewed)
+	}
+	if !exp.Equal(now.Truncate(time.Second).Add(testTTL)) || i.NeedsRenewal(renewed, now) {
+		t.Errorf("renewed token expires %v and needs renewal %v", exp, i.NeedsRenewal(renewed, now))
+	}
+
+	// A legacy token of a session past session_max is not renewed: the session is over.
+	p := payload(t0)
+	p["auth_time"] = t0.Add(-testMaxAge + time.Minute).Unix()
+	p["exp"] = t0.Add(time.Minute).Unix()
+	old := checkVerify(t, i, legacy(p), t0, nil)
+	if !i.NeedsRenewal(old, t0) || i.NeedsRenewal(old, t0.Add(time.Minute)) {
+		t.Errorf("legacy token near session_max: renewal %v before its end, %v at its end; want true, false",
+			i.NeedsRenewal(old, t0), i.NeedsRenewal(old, t0.Add(time.Minute)))
+	}
+}
+
+// TestSessionRefusesOtherKinds: no other JWT guestgate deals with passes as a
+// session token, even signed with the signing key (an operator who reused one
+// secret for signing_key and moderator_key): a moderator token as the README
+// mints it (aud "guestgate", golang-jwt's typ "JWT"), one typed as guestgate's own
+// moderator token, and an X-Guest-Token identity token. The first matches the
+// legacy form's typ and aud during the transition and is refused by the session
+// claims it lacks; without the legacy form, by its typ.
+func TestSessionRefusesOtherKinds(t *testing.T) {
+	withLegacy := newIssuer(t)
+	c := testConfig(key1)
+	c.LegacyAudience = ""
+	typedOnly, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moderator := jwt.MapClaims{
+		"sub": "u-42", "name": "Ada Moderator", "room": "demo", "role": "moderator",
+		"aud": DefaultModeratorAudience, "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix(),
+	}
+	readme, err := jwt.NewWithClaims(jwt.SigningMethodHS256, moderator).SignedString(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same claims with everything a session token has but the typ and aud:
+	// only explicit typing can tell it apart.
+	full := jwt.MapClaims(payload(t0))
+	for k, v := range moderator {
+		full[k] = v
+	}
+	full["iss"] = testIss
+	lookalike := jwt.NewWithClaims(jwt.SigningMethodHS256, full)
+	lookalike.Header["typ"] = ModeratorType
+	typedMod, err := lookalike.SignedString(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := NewIdentity(bytes.Repeat([]byte{7}, 32), testIss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, _, err := withLegacy.Issue(guest(t0), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := id.Token(checkVerify(t, withLegacy, session, t0, nil), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name            string
+		tok             string
+		want, wantTyped error
+	}{
+		{"moderator token as the README mints it", readme, jwt.ErrTokenRequiredClaimMissing, errType},
+		{"moderator token typed guestgate-moderator+jwt with every session claim", typedMod, errType, errType},
+		{"X-Guest-Token identity token (EdDSA, pinned out first)", identity, jwt.ErrTokenSignatureInvalid, jwt.ErrTokenSignatureInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkVerify(t, withLegacy, tt.tok, t0, tt.want)
+			checkVerify(t, typedOnly, tt.tok, t0, tt.wantTyped)
+		})
+	}
 }
 
 // TestVerifyAlgorithms: HS256 is pinned; the same claims under any other algorithm,
