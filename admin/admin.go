@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -92,7 +91,7 @@ func New(c Config) (*Handler, error) {
 		h.failures = ratelimit.New(c.AuthFailures, c.Service.Now)
 	}
 	if h.clientIP == nil {
-		h.clientIP = remoteHost
+		h.clientIP = ratelimit.RemoteHost
 	}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
@@ -187,14 +186,6 @@ func (h *Handler) authorized(r *http.Request) (string, bool) {
 		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
 	}
 	return hex.EncodeToString(sum[:4]), match == 1
-}
-
-// remoteHost is the host part of r.RemoteAddr, the default client IP.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 type statusRecorder struct {

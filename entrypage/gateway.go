@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -125,7 +125,7 @@ func New(c Config) (*Gateway, error) {
 		watch: newWatcher(c.Service.Store, c.Service.Now),
 	}
 	if g.clientIP == nil {
-		g.clientIP = remoteHost
+		g.clientIP = ratelimit.RemoteHost
 	}
 	if g.sameSite == 0 {
 		g.sameSite = http.SameSiteLaxMode
@@ -155,15 +155,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(ht
 		g.onGate(result)
 	}
 	return err
-}
-
-// remoteHost is the host part of r.RemoteAddr.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // refuseLookup answers a failed lookup (unknown or malformed token, rejected

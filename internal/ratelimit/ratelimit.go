@@ -8,6 +8,8 @@ package ratelimit
 
 import (
 	"math"
+	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -31,6 +33,16 @@ func (b Budget) On() bool { return b.Events > 0 && b.Window > 0 }
 func (b Budget) RetryAfter() string {
 	s := math.Ceil(b.Window.Seconds() / float64(b.Events))
 	return strconv.Itoa(max(int(s), 1))
+}
+
+// RemoteHost is the host part of r.RemoteAddr: the client a budget counts by
+// when the caller has no better address (the Caddy glue passes Caddy's client
+// IP, which honours trusted_proxies).
+func RemoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // maxClients bounds the limiter table; past it, idle entries are dropped and,
