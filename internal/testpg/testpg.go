@@ -1,0 +1,253 @@
+// Package testpg starts a throwaway PostgreSQL cluster for tests: initdb into a
+// new temporary directory, the server on 127.0.0.1 and a free port, password
+// authentication (so that DSNs carry a password, as in production), and a stop
+// when the test ends. PostgreSQL refuses to run as root; when the tests run as
+// root, the cluster runs as the "postgres" user that Debian's postgresql package
+// creates.
+//
+// The binaries are found in $GUESTGATE_PG_BIN, else in the newest
+// /usr/lib/postgresql/*/bin, else on PATH. Where there are none, Start skips the
+// test, unless the environment variable CI is set: then it fails, so that a CI run
+// without PostgreSQL cannot pass by skipping.
+package testpg
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Cluster is a running (or stopped) throwaway PostgreSQL cluster.
+type Cluster struct {
+	t        testing.TB
+	bin      string
+	dir      string // owned by the cluster's user: data/, the socket, the log
+	port     int
+	password string
+	cred     *syscall.Credential // nil: run as the current user
+}
+
+// Start initializes and starts a cluster, stopped and removed when t ends.
+// settings are extra server settings ("fsync=off", say), passed as -c options.
+func Start(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	bin, err := findBin()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is needed (CI is set): %v", err)
+		}
+		t.Skipf("PostgreSQL is not installed (%v); apt-get install postgresql", err)
+	}
+	c := &Cluster{t: t, bin: bin, password: randomHex(16)}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root, PostgreSQL needs the postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	if c.dir, err = os.MkdirTemp("", "guestgate-pg-"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(c.dir) })
+	if c.cred != nil {
+		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pwfile := filepath.Join(c.dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c.cred != nil {
+		_ = os.Chown(pwfile, int(c.cred.Uid), int(c.cred.Gid))
+	}
+	if out, err := c.run("initdb", "-D", c.data(), "-U", "postgres", "--pwfile", pwfile,
+		"--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	os.Remove(pwfile)
+	c.port = freePort(t)
+	opts := []string{
+		"-c listen_addresses=127.0.0.1",
+		"-c port=" + strconv.Itoa(c.port),
+		"-c unix_socket_directories=" + c.dir,
+		"-c max_connections=200",
+	}
+	for _, s := range settings {
+		opts = append(opts, "-c "+s)
+	}
+	if err := os.WriteFile(filepath.Join(c.data(), "postgresql.auto.conf"), []byte(strings.Join(confLines(opts), "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c.cred != nil {
+		_ = os.Chown(filepath.Join(c.data(), "postgresql.auto.conf"), int(c.cred.Uid), int(c.cred.Gid))
+	}
+	c.Start()
+	t.Cleanup(c.stop)
+	return c
+}
+
+// confLines turns "-c name=value" options into postgresql.conf lines.
+func confLines(opts []string) []string {
+	lines := make([]string, 0, len(opts))
+	for _, o := range opts {
+		name, value, _ := strings.Cut(strings.TrimPrefix(o, "-c "), "=")
+		lines = append(lines, fmt.Sprintf("%s = '%s'", name, strings.ReplaceAll(value, "'", "''")))
+	}
+	return lines
+}
+
+// Port is the TCP port the cluster listens on, on 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// Password is the password of the superuser "postgres".
+func (c *Cluster) Password() string { return c.password }
+
+// DSN is the libpq URL of database db as the superuser, with its password.
+func (c *Cluster) DSN(db string) string {
+	u := url.URL{
+		Scheme: "postgres", User: url.UserPassword("postgres", c.password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)), Path: "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// CreateDB creates a new empty database with a unique name and returns its DSN.
+func (c *Cluster) CreateDB() string {
+	c.t.Helper()
+	name := "gg_" + randomHex(6)
+	c.SQL("postgres", "CREATE DATABASE "+name)
+	return c.DSN(name)
+}
+
+// SQL runs statements with psql in database db as the superuser and returns
+// what psql printed (unaligned, tuples only); it fails the test on an error.
+func (c *Cluster) SQL(db, statements string) string {
+	c.t.Helper()
+	out, err := c.psql(db, statements)
+	if err != nil {
+		c.t.Fatalf("psql %s: %v\n%s", db, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+func (c *Cluster) psql(db, statements string) (string, error) {
+	cmd := exec.Command(filepath.Join(c.bin, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-d", db, "-c", statements)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+c.password)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TerminateBackends cuts every connection to the cluster but psql's own
+// (pg_terminate_backend), as a failover or a restart of a pooler would.
+func (c *Cluster) TerminateBackends() {
+	c.t.Helper()
+	c.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+}
+
+// Start starts the server again after Stop (Start of the package starts it the
+// first time) and waits until it accepts connections.
+func (c *Cluster) Start() {
+	c.t.Helper()
+	if out, err := c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
+		c.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+}
+
+// Stop stops the server (fast shutdown: open connections are cut).
+func (c *Cluster) Stop() {
+	c.t.Helper()
+	if out, err := c.run("pg_ctl", "-D", c.data(), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		c.t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// stop stops the server if it runs, at cleanup.
+func (c *Cluster) stop() {
+	if _, err := os.Stat(filepath.Join(c.data(), "postmaster.pid")); err == nil {
+		_, _ = c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "-t", "60", "stop")
+	}
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+// run runs one of the cluster's binaries as the cluster's user.
+func (c *Cluster) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.Dir = c.dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+		cmd.Env = append(os.Environ(), "HOME="+c.dir)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// findBin returns the directory of initdb, pg_ctl and psql.
+func findBin() (string, error) {
+	if d := os.Getenv("GUESTGATE_PG_BIN"); d != "" {
+		return d, checkBin(d)
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if checkBin(d) == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		d := filepath.Dir(p)
+		return d, checkBin(d)
+	}
+	return "", fmt.Errorf("no initdb in $GUESTGATE_PG_BIN, /usr/lib/postgresql/*/bin or PATH")
+}
+
+func version(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+func checkBin(d string) error {
+	for _, name := range []string{"initdb", "pg_ctl", "psql"} {
+		if _, err := os.Stat(filepath.Join(d, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
