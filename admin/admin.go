@@ -336,7 +336,7 @@ func (h *Handler) createLink(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	room, err := h.svc.Store.Room(r.Context(), l.RoomID)
+	room, _, err := h.svc.Room(r.Context(), l.RoomID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
