@@ -145,6 +145,14 @@ func (AdminEndpoint) Authenticate(*http.Request) (Credential, bool) {
 	return Credential{Kind: KindAdminEndpoint, Actor: "admin-endpoint"}, true
 }
 
+func isAdminEndpoint(a Authenticator) bool {
+	switch a.(type) {
+	case AdminEndpoint, *AdminEndpoint:
+		return true
+	}
+	return false
+}
+
 // Who may use a route: keyOnly routes (room create, update and delete; DESIGN
 // section 3, "who: key") are for API keys and the admin endpoint; ownRoom
 // routes also for a moderator token whose rooms include the route's {room}.

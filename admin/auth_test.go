@@ -64,7 +64,7 @@ func TestAuthenticatorsConfig(t *testing.T) {
 		{"API keys", keys, true},
 		{"admin endpoint", []Authenticator{AdminEndpoint{}}, true},
 		{"admin endpoint after API keys", append(keys[:1:1], AdminEndpoint{}), false},
-		{"admin endpoint before API keys", append([]Authenticator{AdminEndpoint{}}, keys...), false},
+		{"admin endpoint before API keys", append([]Authenticator{&AdminEndpoint{}}, keys...), false},
 	} {
 		if _, err := New(Config{Service: h.svc, Authenticators: tc.auth}); (err == nil) != tc.ok {
 			t.Errorf("%s: err %v, want ok %v", tc.name, err, tc.ok)

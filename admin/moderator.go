@@ -142,12 +142,13 @@ func (m *ModeratorTokens) Authenticate(r *http.Request) (Credential, bool) {
 	return c, err == nil
 }
 
-// verify checks a moderator token at now: HS256 with one of the moderator keys (none, HS384/512 and every asymmetric algorithm are refused);
-// typ, when present, JWT or token.ModeratorType; aud, when present, containing the
-// moderator audience, and present if required; exp required and not past, at most
-// MaxModeratorTokenLife ahead; nbf and iat, when present, not in the future (all
-// with a small leeway); sub, role and at least one valid room. The error says why,
-// never quoting the token.
+// verify checks a moderator token at now: HS256 with one of the moderator keys
+// (none, HS384/512 and every asymmetric algorithm are refused); typ, when
+// present, JWT or token.ModeratorType; aud, when present, containing the
+// moderator audience, and present if required; exp required and not past, at
+// most MaxModeratorTokenLife ahead; nbf and iat, when present, not in the future
+// (all with a small leeway); sub, role and at least one valid room. The error
+// says why, never quoting the token.
 func (m *ModeratorTokens) verify(tok string, now time.Time) (Credential, error) {
 	if len(tok) > maxModeratorTokenLen {
 		return Credential{}, jwt.ErrTokenMalformed
