@@ -1,18 +1,16 @@
 // Package admin is the moderator API of guestgate (DESIGN section 3) as a plain
 // net/http handler: rooms, the guest access switch, guest links, the lobby and the
-// guest list, in JSON (the guest list also in CSV), behind API-key or
-// moderator-token authentication (moderator.go), and the Manage guest access page
-// that uses it (ui.go). It knows nothing of Caddy.
+// guest list, in JSON (the guest list also in CSV), behind authentication by API
+// keys or moderator tokens (auth.go, moderator.go), and the Manage guest access
+// page that uses it (ui.go). It knows nothing of Caddy.
 package admin
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,40 +22,27 @@ import (
 type Config struct {
 	// Service gives the domain operations.
 	Service *guestlink.Service
-	// APIKeys are accepted as "Authorization: Bearer <key>" for every room. At
-	// least one is required unless Trusted.
-	APIKeys []string
-	// Trusted says that requests come from Caddy's admin endpoint, which has its
-	// own access control: no API key is checked, and APIKeys may be empty.
-	Trusted bool
+	// Authenticators find who a request comes from, asked in turn (auth.go); at
+	// least one: APIKeys, then ModeratorTokens if moderator keys are
+	// configured, for guest_admin; AdminEndpoint alone for the admin endpoint.
+	Authenticators []Authenticator
 	// LinkBase is prepended to a link's token to make its URL, like
 	// "https://rooms.example.com/guest/". Empty: the request's own scheme and Host
 	// with "/guest/".
 	LinkBase string
 	// OnError, if set, is told of internal errors; clients see only "internal".
 	OnError func(r *http.Request, err error)
-	// ModeratorKeys are the HS256 secrets of moderator tokens (moderator.go),
-	// each at least MinModeratorKeyLen bytes; several verify side by side, to
-	// rotate. Empty: only API keys are accepted.
-	ModeratorKeys []string
 	// AuthFailures is the budget of failed authentications (a missing, unknown,
 	// forged or expired credential) of one client IP. A client whose budget is
 	// spent gets 429 rate_limited with Retry-After for every request that needs
 	// a credential, before its credential is checked, so that guessing stops;
 	// successful authentications cost nothing. Zero: no limit (guest_admin
-	// passes DefaultAuthFailures unless configured otherwise). Not used when
-	// Trusted.
+	// passes DefaultAuthFailures unless configured otherwise). Not used with
+	// AdminEndpoint, which refuses nothing.
 	AuthFailures ratelimit.Budget
 	// ClientIP returns the address a request's failed authentications count
 	// under. Default: the host of the request's RemoteAddr.
 	ClientIP func(*http.Request) string
-	// ModeratorAudience is what a moderator token's "aud" must contain when the
-	// token has one (moderator.go). Empty: token.DefaultModeratorAudience,
-	// "guestgate".
-	ModeratorAudience string
-	// RequireAudience refuses moderator tokens without "aud". Default: they are
-	// accepted, as before moderator audiences existed.
-	RequireAudience bool
 }
 
 // DefaultAuthFailures is the default budget of failed authentications: 30 per
@@ -68,12 +53,11 @@ var DefaultAuthFailures = ratelimit.Budget{Events: 30, Window: time.Minute}
 // Handler serves the moderator API.
 type Handler struct {
 	svc      *guestlink.Service
-	keys     [][sha256.Size]byte
-	trusted  bool
+	auth     []Authenticator
+	page     bool // serve the Manage page (ui.go)
 	linkBase string
 	onErr    func(*http.Request, error)
 	mux      *http.ServeMux
-	mod      moderatorAuth // moderator.go
 	failures *ratelimit.Limiter
 	clientIP func(*http.Request) string
 }
@@ -83,28 +67,26 @@ func New(c Config) (*Handler, error) {
 	if c.Service == nil {
 		return nil, errors.New("admin: Service is required")
 	}
-	if len(c.APIKeys) == 0 && !c.Trusted {
-		return nil, errors.New("admin: at least one API key is required")
+	if len(c.Authenticators) == 0 {
+		return nil, errors.New("admin: at least one Authenticator is required")
 	}
-	h := &Handler{svc: c.Service, trusted: c.Trusted, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux(), clientIP: c.ClientIP}
-	if !c.Trusted {
+	h := &Handler{svc: c.Service, auth: c.Authenticators, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux(), clientIP: c.ClientIP}
+	if slices.ContainsFunc(h.auth, isAdminEndpoint) {
+		// It vouches for every request: another authenticator beside it
+		// would check nothing. Nothing fails, so no budget applies, and the
+		// admin endpoint has no Manage page.
+		if len(h.auth) > 1 {
+			return nil, errors.New("admin: AdminEndpoint accepts every request; it must be the only Authenticator")
+		}
+	} else {
 		h.failures = ratelimit.New(c.AuthFailures, c.Service.Now)
+		h.page = true
 	}
 	if h.clientIP == nil {
 		h.clientIP = ratelimit.RemoteHost
 	}
-	for _, k := range c.APIKeys {
-		if len(k) < 16 {
-			return nil, errors.New("admin: an API key must be at least 16 characters")
-		}
-		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
-	}
 	if h.linkBase != "" && !strings.HasSuffix(h.linkBase, "/") {
 		h.linkBase += "/"
-	}
-	var err error
-	if h.mod, err = newModeratorAuth(c.ModeratorKeys, c.ModeratorAudience, c.RequireAudience); err != nil {
-		return nil, err
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)
 	h.route("PUT /api/rooms/{room}", keyOnly, h.putRoom)
@@ -131,25 +113,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.servePage(w, r) { // the Manage guest access page: no credentials (ui.go)
 		return
 	}
-	cred := credential{kind: KindAdminEndpoint}
-	if !h.trusted {
-		// A client that spent its budget of failed authentications is refused
-		// before its credential is checked: guessing stops, even the right guess.
-		attempt, ok := h.failures.Begin(h.clientIP(r))
-		if !ok {
-			w.Header().Set("Retry-After", h.failures.Budget().RetryAfter())
-			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; try again later", "")
-			return
-		}
-		if cred, ok = h.authenticate(r); !ok { // an API key or a moderator token (moderator.go)
-			attempt.Fail()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
-			return
-		}
-		attempt.Succeed()
+	// A client that spent its budget of failed authentications is refused
+	// before its credential is checked: guessing stops, even the right guess.
+	attempt, ok := h.failures.Begin(h.clientIP(r))
+	if !ok {
+		w.Header().Set("Retry-After", h.failures.Budget().RetryAfter())
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; try again later", "")
+		return
 	}
-	r = r.WithContext(withCredential(guestlink.WithActor(r.Context(), cred.actor()), cred))
+	cred, ok := h.authenticate(r) // auth.go
+	if !ok {
+		attempt.Fail()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="guestgate"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid credentials", "")
+		return
+	}
+	attempt.Succeed()
+	r = r.WithContext(withCredential(guestlink.WithActor(r.Context(), cred.Actor), cred))
 	handler, pattern := h.mux.Handler(r)
 	if pattern == "" {
 		// Let the mux tell 404 from 405, but answer in JSON.
@@ -164,28 +144,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r) // sets the path values that Handler does not
-}
-
-// authorized compares the bearer credential with every API key in constant time
-// (over SHA-256 digests, so the keys' lengths do not leak either). It returns the
-// matching key's fingerprint for audit logs: the first 8 hex digits of its
-// SHA-256, which identify a key without revealing it.
-func (h *Handler) authorized(r *http.Request) (string, bool) {
-	// The scheme name is case-insensitive (RFC 9110, section 11.1).
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
-		return "", false
-	}
-	cred := strings.TrimSpace(auth[7:])
-	if cred == "" {
-		return "", false
-	}
-	sum := sha256.Sum256([]byte(cred))
-	match := 0
-	for i := range h.keys {
-		match |= subtle.ConstantTimeCompare(sum[:], h.keys[i][:])
-	}
-	return hex.EncodeToString(sum[:4]), match == 1
 }
 
 type statusRecorder struct {
@@ -336,7 +294,7 @@ func (h *Handler) createLink(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	room, err := h.svc.Store.Room(r.Context(), l.RoomID)
+	room, _, err := h.svc.Room(r.Context(), l.RoomID)
 	if err != nil {
 		h.fail(w, r, err)
 		return

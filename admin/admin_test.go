@@ -25,13 +25,23 @@ func newTestHandler(t *testing.T, linkBase string) (*Handler, *time.Time) {
 	t.Cleanup(func() { s.Close() })
 	now := epoch
 	h, err := New(Config{
-		Service: &guestlink.Service{Store: s, Now: func() time.Time { return now }},
-		APIKeys: []string{testKey, "second-key-0123456789"}, LinkBase: linkBase,
+		Service:        &guestlink.Service{Store: s, Now: func() time.Time { return now }},
+		Authenticators: apiKeys(t, testKey, "second-key-0123456789"), LinkBase: linkBase,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h, &now
+}
+
+// apiKeys is the API-key authenticator of keys, as a Config's Authenticators.
+func apiKeys(t testing.TB, keys ...string) []Authenticator {
+	t.Helper()
+	a, err := NewAPIKeys(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []Authenticator{a}
 }
 
 type result struct {
@@ -187,7 +197,7 @@ func TestAuthentication(t *testing.T) {
 	if r := do(t, h, "GET", "/api/rooms/demo", "", "second-key-0123456789"); r.status != 404 {
 		t.Fatalf("second key: %d", r.status)
 	}
-	if _, err := New(Config{Service: &guestlink.Service{}, APIKeys: []string{"short"}}); err == nil {
+	if _, err := NewAPIKeys([]string{"short"}); err == nil {
 		t.Fatal("short API key accepted")
 	}
 }

@@ -21,9 +21,9 @@ import (
 // Issue 18: moderator tokens meant for another service, or tokens of another
 // kind signed with the same key, must not manage guest access (RFC 8725, sections
 // 2.8 and 3.9-3.11). These tests protect the audience and type rules of
-// verifyModerator (see the comment at the top of moderator.go) and check every
+// ModeratorTokens.verify (see the comment at the top of moderator.go) and check every
 // refusal twice: through the handler (401 with the API's error envelope) and by
-// the reason verifyModerator gives, so that a case cannot pass because the token
+// the reason ModeratorTokens.verify gives, so that a case cannot pass because the token
 // was refused for something else.
 
 const customAudience = "https://rooms.example.com"
@@ -73,12 +73,12 @@ func payloadJSON(t testing.TB, now time.Time, aud string) string {
 }
 
 // checkRefusal checks one token against h: the API's answer, and
-// verifyModerator's reason (want nil: accepted).
+// ModeratorTokens.verify's reason (want nil: accepted).
 func checkRefusal(t *testing.T, h *Handler, now time.Time, tok string, want error) {
 	t.Helper()
 	r := do(t, h, "GET", "/api/rooms/demo", "", tok)
 	code, _ := errCode(r)
-	_, err := h.verifyModerator(tok, now)
+	_, err := moderatorTokens(t, h).verify(tok, now)
 	if want == nil {
 		if r.status != 200 || err != nil {
 			t.Errorf("got %d %q (reason %v), want 200", r.status, code, err)
@@ -100,8 +100,8 @@ func checkRefusal(t *testing.T, h *Handler, now time.Time, tok string, want erro
 // compare byte for byte.
 func TestModeratorAudience(t *testing.T) {
 	def, now, _ := modHandler(t)
-	req, _, _ := modHandlerWith(t, func(c *Config) { c.RequireAudience = true })
-	custom, _, _ := modHandlerWith(t, func(c *Config) { c.ModeratorAudience = customAudience })
+	req, _, _ := modHandlerWith(t, func(c *ModeratorTokenConfig) { c.RequireAudience = true })
+	custom, _, _ := modHandlerWith(t, func(c *ModeratorTokenConfig) { c.Audience = customAudience })
 
 	malformed := jwt.ErrTokenMalformed
 	tests := []struct {
@@ -189,7 +189,7 @@ func TestModeratorType(t *testing.T) {
 // require_audience: the example is what backends copy.
 func TestModeratorREADMEExample(t *testing.T) {
 	for _, require := range []bool{false, true} {
-		h, now, _ := modHandlerWith(t, func(c *Config) { c.RequireAudience = require })
+		h, now, _ := modHandlerWith(t, func(c *ModeratorTokenConfig) { c.RequireAudience = require })
 		user := struct{ ID, DisplayName string }{"u-42", "Ada Moderator"}
 		claims := jwt.MapClaims{
 			"sub":  user.ID,
@@ -269,7 +269,7 @@ func TestModeratorRefusesOtherKinds(t *testing.T) {
 
 // FuzzModeratorAudience fuzzes the aud claim of an otherwise good moderator
 // token (any JSON value: strings, arrays, empty arrays, numbers, objects, nulls,
-// nesting) and checks verifyModerator against a model of the rule, with and
+// nesting) and checks ModeratorTokens.verify against a model of the rule, with and
 // without require_audience: absent or null is accepted unless required; a string
 // or an array of strings is accepted exactly when it contains "guestgate"; any
 // other JSON type is malformed. Input that is not one JSON value is skipped (it
@@ -286,13 +286,9 @@ func FuzzModeratorAudience(f *testing.F) {
 		f.Add(seed, true)
 	}
 	now := epoch
-	handlers := map[bool]*Handler{}
+	verifiers := map[bool]*ModeratorTokens{}
 	for _, require := range []bool{false, true} {
-		m, err := newModeratorAuth([]string{modKey}, "", require)
-		if err != nil {
-			f.Fatal(err)
-		}
-		handlers[require] = &Handler{mod: m}
+		verifiers[require] = modTokens(f, ModeratorTokenConfig{Keys: []string{modKey}, RequireAudience: require})
 	}
 	f.Fuzz(func(t *testing.T, aud string, require bool) {
 		if aud != "" && !json.Valid([]byte(aud)) {
@@ -305,7 +301,7 @@ func FuzzModeratorAudience(f *testing.F) {
 		} else {
 			want = audienceModel(aud, require)
 		}
-		c, err := handlers[require].verifyModerator(tok, now)
+		c, err := verifiers[require].verify(tok, now)
 		switch {
 		case want == nil && err != nil:
 			t.Fatalf("aud %s (require %v): refused for %v, want accepted", aud, require, err)

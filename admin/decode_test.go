@@ -131,11 +131,11 @@ func TestStrictJSON(t *testing.T) {
 	}
 }
 
-// TestStrictJSONOnTheAdminEndpoint: a Trusted handler (the admin endpoint's,
-// caddymodule/adminapi.go) decodes with the same rules.
+// TestStrictJSONOnTheAdminEndpoint: an AdminEndpoint handler (the admin
+// endpoint's, caddymodule/adminapi.go) decodes with the same rules.
 func TestStrictJSONOnTheAdminEndpoint(t *testing.T) {
 	h, _ := newTestHandler(t, "")
-	trusted, err := New(Config{Service: h.svc, Trusted: true, LinkBase: "/guest/"})
+	trusted, err := New(Config{Service: h.svc, Authenticators: []Authenticator{AdminEndpoint{}}, LinkBase: "/guest/"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,9 +80,6 @@ func (h *Handler) removeGuest(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// maxGuestPage is the largest page of the guest list.
-const maxGuestPage = 1000
-
 func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	room := r.PathValue("room")
@@ -94,16 +91,16 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
 		return
 	}
-	limit := 100
+	limit := guestlink.DefaultGuestPage
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxGuestPage {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", "limit must be a whole number from 1 to 1000", "limit")
+		if err != nil || n < 1 || n > guestlink.MaxGuestPage {
+			writeError(w, http.StatusUnprocessableEntity, "invalid", "limit must be a whole number from 1 to "+strconv.Itoa(guestlink.MaxGuestPage), "limit")
 			return
 		}
 		limit = n
 	}
-	gs, next, err := h.svc.Store.Guests(r.Context(), room, limit, q.Get("cursor"))
+	gs, next, err := h.svc.Guests(r.Context(), room, limit, q.Get("cursor"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -115,19 +112,10 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 // Every field is quoted, and a field that a spreadsheet would read as a formula
 // gets a leading apostrophe (OWASP's CSV injection advice; see csvField).
 func (h *Handler) guestsCSV(w http.ResponseWriter, r *http.Request, room string) {
-	var all []guestlink.Guest
-	cursor := ""
-	for {
-		gs, next, err := h.svc.Store.Guests(r.Context(), room, maxGuestPage, cursor)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		all = append(all, gs...)
-		if next == "" {
-			break
-		}
-		cursor = next
+	all, err := h.svc.AllGuests(r.Context(), room)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	var b strings.Builder
 	writeCSVRow(&b, "guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state")

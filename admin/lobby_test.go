@@ -38,7 +38,7 @@ func newLobbyEnv(t *testing.T, lobbyTimeout time.Duration) *lobbyEnv {
 	t.Cleanup(func() { s.Close() })
 	now := epoch
 	svc := &guestlink.Service{Store: s, Now: func() time.Time { return now }, LobbyTimeout: lobbyTimeout}
-	h, err := New(Config{Service: svc, APIKeys: []string{testKey}, LinkBase: "https://rooms.example.com/guest/"})
+	h, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey), LinkBase: "https://rooms.example.com/guest/"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package admin
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -59,13 +56,6 @@ const (
 	RoleHost      = "host"
 )
 
-// Credential kinds, as GET /api/me reports them.
-const (
-	KindAPIKey        = "api_key"
-	KindModerator     = "moderator"
-	KindAdminEndpoint = "admin_endpoint"
-)
-
 // ModeratorClaims are the claims of a moderator token. Room and Rooms both accept
 // a string or an array of strings; the token's rooms are their union.
 type ModeratorClaims struct {
@@ -84,40 +74,7 @@ func (c ModeratorClaims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings(c.Audience.Values), nil
 }
 
-// credential is who a request comes from: an API key, a moderator token, or
-// Caddy's admin endpoint.
-type credential struct {
-	kind  string
-	key   string   // API key fingerprint
-	sub   string   // moderator token
-	name  string   // moderator token
-	role  string   // moderator token
-	rooms []string // moderator token: the only rooms it may manage
-}
-
-func (c credential) actor() string {
-	switch c.kind {
-	case KindModerator:
-		return "moderator:" + c.sub
-	case KindAPIKey:
-		return "api-key:" + c.key
-	}
-	return "admin-endpoint"
-}
-
-type credentialKey struct{}
-
-func withCredential(ctx context.Context, c credential) context.Context {
-	return context.WithValue(ctx, credentialKey{}, c)
-}
-
-func credentialFrom(ctx context.Context) credential {
-	c, _ := ctx.Value(credentialKey{}).(credential)
-	return c
-}
-
 var (
-	errModeratorDisabled = errors.New("no moderator_key configured")
 	errModeratorLifetime = errors.New("exp is more than 24h ahead")
 	errModeratorSub      = errors.New("sub claim is required (at most 200 characters)")
 	errModeratorName     = errors.New("name claim is too long")
@@ -128,43 +85,73 @@ var (
 	errModeratorNoAud    = errors.New("aud claim is required")
 )
 
-// moderatorAuth holds what moderator tokens are checked with.
-type moderatorAuth struct {
-	keys       []jwt.VerificationKey // HS256 secrets; empty: moderator tokens are refused
-	audience   string                // an aud claim must contain it
-	requireAud bool                  // a token without aud is refused
+// ModeratorTokenConfig configures NewModeratorTokens.
+type ModeratorTokenConfig struct {
+	// Keys are the HS256 secrets of moderator tokens (moderator_key), at least
+	// one, each at least MinModeratorKeyLen bytes; several verify side by
+	// side, to rotate.
+	Keys []string
+	// Audience is what a token's "aud" must contain when the token has one
+	// (moderator_audience). Empty: token.DefaultModeratorAudience, "guestgate".
+	Audience string
+	// RequireAudience refuses tokens without "aud" (require_audience).
+	// Default: they are accepted, as before moderator audiences existed.
+	RequireAudience bool
+	// Now is the clock that exp, nbf and iat are checked against. Default:
+	// time.Now.
+	Now func() time.Time
 }
 
-// newModeratorAuth checks the configured moderator keys (each at least
-// MinModeratorKeyLen bytes; several verify side by side, to rotate) and sets the
-// audience (empty: token.DefaultModeratorAudience).
-func newModeratorAuth(keys []string, audience string, requireAud bool) (moderatorAuth, error) {
-	m := moderatorAuth{audience: audience, requireAud: requireAud}
+// ModeratorTokens accepts moderator tokens by the rules above, each for its own
+// rooms only, as kind moderator with the actor "moderator:<sub>".
+type ModeratorTokens struct {
+	keys       []jwt.VerificationKey // HS256 secrets
+	audience   string                // an aud claim must contain it
+	requireAud bool                  // a token without aud is refused
+	now        func() time.Time
+}
+
+// NewModeratorTokens checks c and returns the authenticator of moderator tokens.
+func NewModeratorTokens(c ModeratorTokenConfig) (*ModeratorTokens, error) {
+	if len(c.Keys) == 0 {
+		return nil, errors.New("admin: at least one moderator key is required")
+	}
+	m := &ModeratorTokens{audience: c.Audience, requireAud: c.RequireAudience, now: c.Now}
 	if m.audience == "" {
 		m.audience = token.DefaultModeratorAudience
 	}
-	for i, k := range keys {
+	if m.now == nil {
+		m.now = time.Now
+	}
+	for i, k := range c.Keys {
 		if len(k) < MinModeratorKeyLen {
-			return m, fmt.Errorf("admin: moderator key %d must be at least %d bytes, got %d", i+1, MinModeratorKeyLen, len(k))
+			return nil, fmt.Errorf("admin: moderator key %d must be at least %d bytes, got %d", i+1, MinModeratorKeyLen, len(k))
 		}
 		m.keys = append(m.keys, []byte(k))
 	}
 	return m, nil
 }
 
-// verifyModerator checks a moderator token at now: HS256 with one of the
-// moderator keys (none, HS384/512 and every asymmetric algorithm are refused);
-// typ, when present, JWT or token.ModeratorType; aud, when present, containing the
-// moderator audience, and present if required; exp required and not past, at most
-// MaxModeratorTokenLife ahead; nbf and iat, when present, not in the future (all
-// with a small leeway); sub, role and at least one valid room. The error says why,
-// never quoting the token.
-func (h *Handler) verifyModerator(tok string, now time.Time) (credential, error) {
-	if len(h.mod.keys) == 0 {
-		return credential{}, errModeratorDisabled
+// Authenticate accepts a bearer credential that verify accepts.
+func (m *ModeratorTokens) Authenticate(r *http.Request) (Credential, bool) {
+	tok := bearer(r)
+	if tok == "" {
+		return Credential{}, false
 	}
+	c, err := m.verify(tok, m.now())
+	return c, err == nil
+}
+
+// verify checks a moderator token at now: HS256 with one of the moderator keys
+// (none, HS384/512 and every asymmetric algorithm are refused); typ, when
+// present, JWT or token.ModeratorType; aud, when present, containing the
+// moderator audience, and present if required; exp required and not past, at
+// most MaxModeratorTokenLife ahead; nbf and iat, when present, not in the future
+// (all with a small leeway); sub, role and at least one valid room. The error
+// says why, never quoting the token.
+func (m *ModeratorTokens) verify(tok string, now time.Time) (Credential, error) {
 	if len(tok) > maxModeratorTokenLen {
-		return credential{}, jwt.ErrTokenMalformed
+		return Credential{}, jwt.ErrTokenMalformed
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -185,120 +172,47 @@ func (h *Handler) verifyModerator(tok string, now time.Time) (credential, error)
 		if err != nil || present && !token.TypeIs(typ, "JWT") && !token.TypeIs(typ, token.ModeratorType) {
 			return nil, errModeratorType
 		}
-		return jwt.VerificationKeySet{Keys: h.mod.keys}, nil
+		return jwt.VerificationKeySet{Keys: m.keys}, nil
 	})
 	if err != nil {
-		return credential{}, err
+		return Credential{}, err
 	}
 	switch {
-	case !c.Audience.Present && h.mod.requireAud:
-		return credential{}, errModeratorNoAud
-	case c.Audience.Present && !c.Audience.Contains(h.mod.audience):
-		return credential{}, errModeratorAudience
+	case !c.Audience.Present && m.requireAud:
+		return Credential{}, errModeratorNoAud
+	case c.Audience.Present && !c.Audience.Contains(m.audience):
+		return Credential{}, errModeratorAudience
 	}
 	if c.ExpiresAt.Sub(now) > MaxModeratorTokenLife+moderatorLeeway {
-		return credential{}, errModeratorLifetime
+		return Credential{}, errModeratorLifetime
 	}
 	if c.Subject == "" || utf8.RuneCountInString(c.Subject) > maxClaimLen {
-		return credential{}, errModeratorSub
+		return Credential{}, errModeratorSub
 	}
 	if utf8.RuneCountInString(c.Name) > maxClaimLen {
-		return credential{}, errModeratorName
+		return Credential{}, errModeratorName
 	}
 	// The role is required: it also keeps a guest session token (which has sub
 	// and room but no role) from passing as a moderator token should an operator
 	// reuse one secret for both.
 	if c.Role != RoleModerator && c.Role != RoleHost {
-		return credential{}, errModeratorRole
+		return Credential{}, errModeratorRole
 	}
 	var rooms []string
 	for _, r := range append(append([]string(nil), c.Room...), c.Rooms...) {
 		if !guestlink.ValidRoomID(r) {
-			return credential{}, errModeratorRooms
+			return Credential{}, errModeratorRooms
 		}
 		if !slices.Contains(rooms, r) {
 			rooms = append(rooms, r)
 		}
 	}
 	if len(rooms) == 0 || len(rooms) > maxModeratorRooms {
-		return credential{}, errModeratorRooms
+		return Credential{}, errModeratorRooms
 	}
 	name := c.Name
 	if name == "" {
 		name = c.Subject
 	}
-	return credential{kind: KindModerator, sub: c.Subject, name: name, role: c.Role, rooms: rooms}, nil
-}
-
-// bearer returns the credential of an "Authorization: Bearer ..." header, "" if
-// there is none.
-func bearer(r *http.Request) string {
-	// The scheme name is case-insensitive (RFC 9110, section 11.1).
-	auth := r.Header.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
-		return ""
-	}
-	return strings.TrimSpace(auth[7:])
-}
-
-// authenticate finds the request's credential: an API key, else a moderator
-// token. ok is false for a missing, unknown, forged or expired credential.
-func (h *Handler) authenticate(r *http.Request) (c credential, ok bool) {
-	if fp, ok := h.authorized(r); ok {
-		return credential{kind: KindAPIKey, key: fp}, true
-	}
-	tok := bearer(r)
-	if tok == "" || len(h.mod.keys) == 0 {
-		return credential{}, false
-	}
-	c, err := h.verifyModerator(tok, h.svc.Now())
-	if err != nil {
-		return credential{}, false
-	}
-	return c, true
-}
-
-// Who may use a route: keyOnly routes (room create, update and delete; DESIGN
-// section 3, "who: key") are for API keys and the admin endpoint; ownRoom
-// routes also for a moderator token whose rooms include the route's {room}.
-const (
-	keyOnly = iota
-	ownRoom
-)
-
-// route registers handler for pattern behind the moderator-token rule of who.
-// The rule reads {room} with r.PathValue, the very value the handler acts on.
-func (h *Handler) route(pattern string, who int, handler http.HandlerFunc) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if c := credentialFrom(r.Context()); c.kind == KindModerator {
-			if who == keyOnly {
-				writeError(w, http.StatusForbidden, "forbidden", "creating, changing and deleting rooms needs an API key", "")
-				return
-			}
-			if !slices.Contains(c.rooms, r.PathValue("room")) {
-				writeError(w, http.StatusForbidden, "forbidden", "this moderator token does not manage this room", "")
-				return
-			}
-		}
-		handler(w, r)
-	})
-}
-
-// meJSON is the answer of GET /api/me: who the page is signed in as.
-type meJSON struct {
-	Kind  string   `json:"kind"`
-	Sub   string   `json:"sub,omitempty"`
-	Name  string   `json:"name,omitempty"`
-	Role  string   `json:"role,omitempty"`
-	Rooms []string `json:"rooms"`
-}
-
-// me answers GET /api/me. Rooms is null for API keys and the admin endpoint
-// (every room).
-func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
-	c := credentialFrom(r.Context())
-	out := meJSON{Kind: c.kind, Sub: c.sub, Name: c.name, Role: c.role, Rooms: c.rooms}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(out)
+	return Credential{Kind: KindModerator, Actor: "moderator:" + c.Subject, Sub: c.Subject, Name: name, Role: c.Role, Rooms: rooms}, nil
 }

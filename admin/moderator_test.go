@@ -5,7 +5,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http/httptest"
 	"regexp"
@@ -34,8 +36,9 @@ func modHandler(t *testing.T) (*Handler, *time.Time, func() []guestlink.Event) {
 	return modHandlerWith(t, nil)
 }
 
-// modHandlerWith is modHandler with the config changed by edit (if not nil).
-func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, func() []guestlink.Event) {
+// modHandlerWith is modHandler with the moderator tokens' config changed by edit
+// (if not nil).
+func modHandlerWith(t *testing.T, edit func(*ModeratorTokenConfig)) (*Handler, *time.Time, func() []guestlink.Event) {
 	t.Helper()
 	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
 	if err != nil {
@@ -45,18 +48,23 @@ func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, fun
 	now := epoch
 	var mu sync.Mutex
 	var events []guestlink.Event
-	cfg := Config{
-		Service: &guestlink.Service{Store: s, Now: func() time.Time { return now }, Events: func(e guestlink.Event) {
+	clock := func() time.Time { return now }
+	mod := ModeratorTokenConfig{Keys: []string{modKey, oldModKey}, Now: clock}
+	if edit != nil {
+		edit(&mod)
+	}
+	tokens, err := NewModeratorTokens(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{
+		Service: &guestlink.Service{Store: s, Now: clock, Events: func(e guestlink.Event) {
 			mu.Lock()
 			events = append(events, e)
 			mu.Unlock()
 		}},
-		APIKeys: []string{testKey}, ModeratorKeys: []string{modKey, oldModKey},
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	h, err := New(cfg)
+		Authenticators: append(apiKeys(t, testKey), tokens),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +78,28 @@ func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, fun
 		defer mu.Unlock()
 		return append([]guestlink.Event(nil), events...)
 	}
+}
+
+// modTokens is the moderator-token authenticator of c.
+func modTokens(t testing.TB, c ModeratorTokenConfig) *ModeratorTokens {
+	t.Helper()
+	m, err := NewModeratorTokens(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// moderatorTokens is h's moderator-token authenticator.
+func moderatorTokens(t testing.TB, h *Handler) *ModeratorTokens {
+	t.Helper()
+	for _, a := range h.auth {
+		if m, ok := a.(*ModeratorTokens); ok {
+			return m
+		}
+	}
+	t.Fatal("the handler accepts no moderator tokens")
+	return nil
 }
 
 // claims returns the claims of a good token for room demo at now.
@@ -253,11 +283,11 @@ func TestModeratorActor(t *testing.T) {
 	}
 }
 
+// fingerprint is an API key's fingerprint in audit actors: the first 8 hex
+// digits of its SHA-256.
 func fingerprint(key string) string {
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("Authorization", "Bearer "+key)
-	fp, _ := (&Handler{}).authorized(r)
-	return fp
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:4])
 }
 
 func TestMe(t *testing.T) {
@@ -292,10 +322,10 @@ func TestModeratorKeyConfig(t *testing.T) {
 	}
 	defer s.Close()
 	svc := &guestlink.Service{Store: s, Now: time.Now}
-	if _, err := New(Config{Service: svc, APIKeys: []string{testKey}, ModeratorKeys: []string{strings.Repeat("k", 31)}}); err == nil {
+	if _, err := NewModeratorTokens(ModeratorTokenConfig{Keys: []string{strings.Repeat("k", 31)}}); err == nil {
 		t.Fatal("a moderator key of 31 bytes was accepted")
 	}
-	h, err := New(Config{Service: svc, APIKeys: []string{testKey}})
+	h, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,10 +24,11 @@ func rlHandler(t *testing.T) (*Handler, *time.Time) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := epoch
+	clock := func() time.Time { return now }
 	h, err := New(Config{
-		Service: &guestlink.Service{Store: s, Now: func() time.Time { return now }},
-		APIKeys: []string{testKey}, ModeratorKeys: []string{modKey},
-		AuthFailures: ratelimit.Budget{Events: 5, Window: time.Minute},
+		Service:        &guestlink.Service{Store: s, Now: clock},
+		Authenticators: append(apiKeys(t, testKey), modTokens(t, ModeratorTokenConfig{Keys: []string{modKey}, Now: clock})),
+		AuthFailures:   ratelimit.Budget{Events: 5, Window: time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestAuthRateLimitClientIP(t *testing.T) {
 	svc := &guestlink.Service{Store: s, Now: func() time.Time { return epoch }}
 	budget := ratelimit.Budget{Events: 2, Window: time.Minute}
 
-	byHeader, err := New(Config{Service: svc, APIKeys: []string{testKey}, AuthFailures: budget,
+	byHeader, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey), AuthFailures: budget,
 		ClientIP: func(r *http.Request) string { return r.Header.Get("X-Test-Client") }})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestAuthRateLimitClientIP(t *testing.T) {
 		}
 	}
 
-	byRemote, err := New(Config{Service: svc, APIKeys: []string{testKey}, AuthFailures: budget})
+	byRemote, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey), AuthFailures: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +196,8 @@ func TestAuthRateLimitClientIP(t *testing.T) {
 	}
 }
 
-// TestAuthRateLimitOff: a zero budget and a Trusted handler (Caddy's admin
-// endpoint, which checks no credential) never answer 429.
+// TestAuthRateLimitOff: a zero budget and an AdminEndpoint handler (Caddy's
+// admin endpoint, which checks no credential) never answer 429.
 func TestAuthRateLimitOff(t *testing.T) {
 	h, _ := newTestHandler(t, "") // no AuthFailures
 	for i := range 100 {
@@ -204,13 +205,13 @@ func TestAuthRateLimitOff(t *testing.T) {
 			t.Fatalf("failure %d without a budget: %d, want 401", i+1, r.status)
 		}
 	}
-	trusted, err := New(Config{Service: h.svc, Trusted: true, AuthFailures: ratelimit.Budget{Events: 1, Window: time.Hour}})
+	trusted, err := New(Config{Service: h.svc, Authenticators: []Authenticator{AdminEndpoint{}}, AuthFailures: ratelimit.Budget{Events: 1, Window: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
 		if r := do(t, trusted, "GET", "/api/rooms/demo", "", "wrong-key-0123456789"); r.status != 404 {
-			t.Fatalf("request %d to a Trusted handler: %d, want 404 room_not_found", i+1, r.status)
+			t.Fatalf("request %d to an AdminEndpoint handler: %d, want 404 room_not_found", i+1, r.status)
 		}
 	}
 }

@@ -76,9 +76,9 @@ var uiAssets = func() map[string]uiAsset {
 // servePage answers GET and HEAD for the page ("/"), its assets ("/ui/...") and
 // its messages ("/i18n.json"), none of which needs a credential; it returns false
 // for every other request, which the API then handles. Caddy's admin endpoint
-// (Trusted) has no page.
+// (AdminEndpoint) has no page.
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) bool {
-	if h.trusted || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if !h.page || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
 	p := r.URL.Path

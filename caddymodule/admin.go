@@ -199,10 +199,13 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("room %q: %w", rc.ID, err)
 		}
 	}
+	auth, err := a.authenticators(keys, modKeys, svc.Now)
+	if err != nil {
+		return err
+	}
 	a.handler, err = admin.New(admin.Config{
-		Service: svc, APIKeys: keys, ModeratorKeys: modKeys, LinkBase: a.LinkBase,
+		Service: svc, Authenticators: auth, LinkBase: a.LinkBase,
 		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
-		ModeratorAudience: a.ModeratorAudience, RequireAudience: a.RequireAudience,
 		OnError: func(r *http.Request, err error) {
 			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
@@ -214,6 +217,26 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	a.entry = &adminEntry{svc: svc, linkBase: a.LinkBase}
 	registerAdmin(key, a.entry)
 	return nil
+}
+
+// authenticators are the credentials the moderator API accepts: the API keys,
+// then moderator tokens if moderator keys are configured.
+func (a *Admin) authenticators(keys, modKeys []string, now func() time.Time) ([]admin.Authenticator, error) {
+	apiKeys, err := admin.NewAPIKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	auth := []admin.Authenticator{apiKeys}
+	if len(modKeys) > 0 {
+		mod, err := admin.NewModeratorTokens(admin.ModeratorTokenConfig{
+			Keys: modKeys, Audience: a.ModeratorAudience, RequireAudience: a.RequireAudience, Now: now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		auth = append(auth, mod)
+	}
+	return auth, nil
 }
 
 func (a *Admin) check() error {

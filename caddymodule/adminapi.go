@@ -195,7 +195,7 @@ func (a *AdminAPI) api(w http.ResponseWriter, r *http.Request, key string, store
 		linkBase = "/guest/"
 	}
 	h, err := admin.New(admin.Config{
-		Service: svc, Trusted: true, LinkBase: linkBase,
+		Service: svc, Authenticators: []admin.Authenticator{admin.AdminEndpoint{}}, LinkBase: linkBase,
 		OnError: func(r *http.Request, err error) {
 			a.logger.Error("guestgate admin endpoint request failed", zap.String("store", key), zap.String("path", r.URL.Path), zap.Error(err))
 		},

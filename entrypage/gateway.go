@@ -122,7 +122,7 @@ func New(c Config) (*Gateway, error) {
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
-		watch: newWatcher(c.Service.Store, c.Service.Now),
+		watch: newWatcher(c.Service),
 	}
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost
@@ -262,7 +262,7 @@ func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link gues
 	if c == nil || c.Room != room.ID || c.LinkID != link.ID {
 		return nil
 	}
-	if _, _, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
+	if _, _, err := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
 		return nil
 	}
 	return c
@@ -395,8 +395,8 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	c := e.claims
 	// The generation is read before the live state, so that the watcher
 	// re-checks a session that changed in between.
-	gen := g.svc.Store.Generation()
-	state, err := g.svc.Store.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
+	gen := g.svc.Generation()
+	state, err := g.svc.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
 			return reason, g.pages.Message(w, r, reason, "")

@@ -250,7 +250,7 @@ func TestWatcher(t *testing.T) {
 	var now atomic.Pointer[time.Time]
 	start := time.Now()
 	now.Store(&start)
-	w := newWatcher(st, func() time.Time { return *now.Load() })
+	w := newWatcher(&guestlink.Service{Store: st, Now: func() time.Time { return *now.Load() }})
 	w.tick = 2 * time.Millisecond
 
 	stopped := map[string]chan struct{}{}

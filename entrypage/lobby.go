@@ -27,7 +27,7 @@ func (g *Gateway) liveGuest(r *http.Request) (*token.Claims, guestlink.Room, gue
 	if c == nil {
 		return nil, guestlink.Room{}, guestlink.Guest{}, ReasonNoSession, nil
 	}
-	room, guest, err := g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+	room, guest, err := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject)
 	if err != nil {
 		return c, room, guest, reasonFor(err), err
 	}
@@ -111,7 +111,7 @@ type lobbyState struct {
 // poll. On "admitted" it also upgrades the session cookie.
 func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	gen := g.svc.Store.Generation()
+	gen := g.svc.Generation()
 	c, _, guest, reason, err := g.liveGuest(r)
 	if err != nil && reason == "" {
 		return g.internal(w, r, err)
@@ -121,14 +121,14 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 			return g.internal(w, r, err)
 		}
 		if wait := lobbyWait(r); wait > 0 {
-			// WaitGuest answers at once when a moderator decides; the
+			// WaitDecision answers at once when a moderator decides; the
 			// watcher ends the wait within a second when anything else
 			// closes the lobby to the guest (guest access off, the link
 			// deleted, the room unavailable or deleted).
 			ctx, cancel := context.WithTimeout(r.Context(), wait)
 			e := &watched{c: c, lobby: true, stop: cancel}
 			g.watch.add(e, gen)
-			guest, err = g.svc.Store.WaitGuest(ctx, c.Room, c.Subject, guestlink.StateWaiting)
+			guest, err = g.svc.WaitDecision(ctx, c.Room, c.Subject)
 			g.watch.done(e)
 			if err != nil {
 				reason = reasonFor(err)
@@ -138,7 +138,7 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 			}
 			if reason == "" {
 				// A decision may also have ended the session (removed, declined).
-				_, guest, err = g.svc.Store.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+				_, guest, err = g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject)
 				reason = reasonFor(err)
 				if err != nil && reason == "" {
 					return g.internal(w, r, err)

@@ -18,7 +18,7 @@ import (
 // is open. A WebSocket over HTTP/2 or HTTP/3 (extended CONNECT, RFC 8441 and
 // RFC 9220) is not hijacked: the reverse proxy tunnels it in the request's own
 // stream, which the cancelled context ends. done must be called when the next
-// handler has returned. gen is the store generation the session was checked at.
+// handler has returned. gen is the generation the session was checked at.
 func (g *Gateway) watchRequest(w http.ResponseWriter, r *http.Request, e *watched, c *token.Claims, gen uint64) (http.ResponseWriter, *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	e.c, e.end, e.stop = c, g.tokens.SessionEnd(c), cancel

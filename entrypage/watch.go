@@ -21,24 +21,23 @@ import (
 // for as long as the next handler runs, and every connection that handler
 // hijacks for as long as it is open; the lobby registers each long poll. One
 // goroutine per gateway runs while anything is registered: every watchTick it
-// reads the store's Generation, and for each registration made at an older
-// generation (or whose session end has come) it asks Store.Check again, from
-// the store's in-memory mirror. A registration whose session must end is
+// reads the Service's Generation, and for each registration made at an older
+// generation (or whose session end has come) it asks Service.Check again, which
+// answers from memory. A registration whose session must end is
 // stopped: a request's context is cancelled (the reverse proxy then aborts the
 // response, which ends an HTTP/1 connection or resets an HTTP/2 or HTTP/3
 // stream, WebSockets over extended CONNECT included), a hijacked connection is
 // closed, a lobby long poll answers. The cost on the hot path is a context and
 // a map entry per request; nothing runs per request in the background.
 
-// watchTick is how often the watcher looks at the store's generation: the
+// watchTick is how often the watcher looks at the generation: the
 // bound, plus one Check per registration, on how late an open connection ends.
 const watchTick = 100 * time.Millisecond
 
 // watcher holds the registrations of one gateway.
 type watcher struct {
-	store guestlink.Store
-	now   func() time.Time
-	tick  time.Duration
+	svc  *guestlink.Service
+	tick time.Duration
 
 	mu      sync.Mutex
 	entries map[*watched]struct{}
@@ -59,17 +58,17 @@ type watched struct {
 	// stop ends what is registered; it may be called more than once.
 	stop func()
 
-	// gen is the store generation the session was last checked at; fired says
+	// gen is the generation the session was last checked at; fired says
 	// stop was called. Both are guarded by the watcher's mu.
 	gen   uint64
 	fired bool
 }
 
-func newWatcher(store guestlink.Store, now func() time.Time) *watcher {
-	return &watcher{store: store, now: now, tick: watchTick, entries: make(map[*watched]struct{})}
+func newWatcher(svc *guestlink.Service) *watcher {
+	return &watcher{svc: svc, tick: watchTick, entries: make(map[*watched]struct{})}
 }
 
-// add registers e, whose session was checked at store generation gen; remove
+// add registers e, whose session was checked at generation gen; remove
 // must be called once it is over.
 func (w *watcher) add(e *watched, gen uint64) {
 	e.gen = gen
@@ -101,8 +100,8 @@ func (w *watcher) run() {
 	defer t.Stop()
 	var due []*watched
 	for range t.C {
-		gen := w.store.Generation()
-		now := w.now()
+		gen := w.svc.Generation()
+		now := w.svc.Now()
 		due = due[:0]
 		w.mu.Lock()
 		if len(w.entries) == 0 {
@@ -118,7 +117,7 @@ func (w *watcher) run() {
 		}
 		w.mu.Unlock()
 		for i, e := range due {
-			if e.over(w.store, now) {
+			if e.over(w.svc, now) {
 				w.mu.Lock()
 				e.fired = true
 				w.mu.Unlock()
@@ -130,18 +129,18 @@ func (w *watcher) run() {
 }
 
 // over reports whether e must be stopped at now.
-func (e *watched) over(store guestlink.Store, now time.Time) bool {
+func (e *watched) over(svc *guestlink.Service, now time.Time) bool {
 	if !e.end.IsZero() && !now.Before(e.end) {
 		return true
 	}
-	state, err := store.Check(context.Background(), e.c.Room, e.c.LinkID, e.c.Subject, now)
+	state, err := svc.Check(context.Background(), e.c.Room, e.c.LinkID, e.c.Subject, now)
 	if e.lobby {
 		return err != nil || state != guestlink.StateWaiting
 	}
 	return endsConnections(state, err)
 }
 
-// endsConnections reports whether the live state (state, err) of Store.Check
+// endsConnections reports whether the live state (state, err) of Service.Check
 // ends a guest's open connections: the guest was removed, declined or left,
 // or the room is gone or unavailable. Guest access switched off and a deleted
 // link do not; neither does a store that cannot be reached.

@@ -6,9 +6,10 @@ import (
 )
 
 // Service applies the domain rules over a Store with an injected clock. The admin
-// API and the guest pages use it; it holds no state of its own.
+// API and the guest pages reach state only through it, so its methods are where
+// the rules they rely on are written down; it holds no state of its own.
 type Service struct {
-	// Store keeps the state.
+	// Store keeps the state. Handlers do not call it; the Service does.
 	Store Store
 	// Now is the clock; it must not be nil.
 	Now func() time.Time
@@ -199,4 +200,81 @@ func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest
 // Seen records that the guest's lobby page is open and returns the guest.
 func (s *Service) Seen(ctx context.Context, roomID, guestID string) (Guest, error) {
 	return s.Store.SeenGuest(ctx, roomID, guestID, s.now())
+}
+
+// The live state of a session: whether a guest's session still opens its room.
+// The guest pages ask Session, the gate asks Check on every request, and the
+// gate's watcher asks Check again whenever Generation moves.
+
+// Session reads from the store whether the session of guest guestID, redeemed
+// from link linkID of room roomID, still opens the room: CheckSession's verdict
+// (ErrRoomUnavailable for a room that is gone or unavailable, ErrGuestAccessOff,
+// ErrLinkNotFound, ErrGuestNotFound, ErrGuestRemoved, ErrGuestDeclined,
+// ErrGuestLeft), with the room and the guest as far as they were found. Pages
+// that show the guest use it; the gate's hot path uses Check.
+func (s *Service) Session(ctx context.Context, roomID, linkID, guestID string) (Room, Guest, error) {
+	return s.Store.Session(ctx, roomID, linkID, guestID)
+}
+
+// Check is Session's verdict at now and the guest's state, without a store read:
+// the store keeps the state that decides in memory, and a write is visible to
+// the next Check. state is the guest's state whenever the guest was found, with
+// or without an error: a removed guest of a room whose guest access is off is
+// (StateRemoved, ErrGuestAccessOff), so that a removal, which ends the guest's
+// open connections, can be told from the switch, which does not. now is the
+// caller's reading of Now, so that one instant decides a whole request, or a
+// whole round of the watcher's re-checks. It only forwards to the Store, and
+// stays cheap enough to inline into the gate.
+func (s *Service) Check(ctx context.Context, roomID, linkID, guestID string, now time.Time) (state string, err error) {
+	return s.Store.Check(ctx, roomID, linkID, guestID, now)
+}
+
+// Generation grows with every change of the state Check reads. Read it before
+// Check: a change that lands between the two then shows as a newer generation,
+// and whoever keeps Check's answer (the gate's watcher) asks again.
+func (s *Service) Generation() uint64 { return s.Store.Generation() }
+
+// WaitDecision returns guest guestID of room roomID as soon as it is no longer
+// waiting (a moderator admitted, declined or removed it, or it left), at once
+// if it is not waiting, and when ctx ends with the guest as it then is and no
+// error; ErrGuestNotFound. It waits for the guest's own state only: guest access
+// switched off, the link deleted or the room made unavailable do not end it, so
+// a lobby that must close on those watches Check as well.
+func (s *Service) WaitDecision(ctx context.Context, roomID, guestID string) (Guest, error) {
+	return s.Store.WaitGuest(ctx, roomID, guestID, StateWaiting)
+}
+
+// Sizes of a page of Guests.
+const (
+	// DefaultGuestPage is the size of a page when the caller names none (0).
+	DefaultGuestPage = 100
+	// MaxGuestPage is the largest page.
+	MaxGuestPage = 1000
+)
+
+// Guests lists the guests of room roomID, whatever their state, newest first,
+// one page at a time: limit guests (1 to MaxGuestPage; 0 means
+// DefaultGuestPage) from cursor, "" for the first page. next is the cursor of
+// the next page, "" after the last. A malformed cursor is a *ValidationError on
+// field "cursor"; ErrRoomNotFound.
+func (s *Service) Guests(ctx context.Context, roomID string, limit int, cursor string) (guests []Guest, next string, err error) {
+	return s.Store.Guests(ctx, roomID, limit, cursor)
+}
+
+// AllGuests lists every guest of room roomID, newest first: Guests, page after
+// page of MaxGuestPage. ErrRoomNotFound.
+func (s *Service) AllGuests(ctx context.Context, roomID string) ([]Guest, error) {
+	var all []Guest
+	cursor := ""
+	for {
+		gs, next, err := s.Store.Guests(ctx, roomID, MaxGuestPage, cursor)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, gs...)
+		if next == "" {
+			return all, nil
+		}
+		cursor = next
+	}
 }
