@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/webhook"
 )
 
 func init() {
@@ -32,14 +33,23 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return a, a.UnmarshalCaddyfile(h.Dispenser)
 }
 
-// oneArg reads the single argument of the current subdirective into *dst, refusing
-// a second occurrence of the subdirective (seen tracks them).
-func oneArg(d *caddyfile.Dispenser, seen map[string]bool, dst *string) error {
+// once refuses a second occurrence of the current subdirective (seen tracks
+// them).
+func once(d *caddyfile.Dispenser, seen map[string]bool) error {
 	name := d.Val()
 	if seen[name] {
 		return d.Errf("duplicate subdirective '%s'", name)
 	}
 	seen[name] = true
+	return nil
+}
+
+// oneArg reads the single argument of the current subdirective into *dst, refusing
+// a second occurrence of the subdirective.
+func oneArg(d *caddyfile.Dispenser, seen map[string]bool, dst *string) error {
+	if err := once(d, seen); err != nil {
+		return err
+	}
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
@@ -63,15 +73,36 @@ func repeatArg(d *caddyfile.Dispenser, dst *[]string) error {
 // flagArg sets *dst for a subdirective that takes no argument, refusing a
 // second occurrence.
 func flagArg(d *caddyfile.Dispenser, seen map[string]bool, dst *bool) error {
-	name := d.Val()
-	if seen[name] {
-		return d.Errf("duplicate subdirective '%s'", name)
+	if err := once(d, seen); err != nil {
+		return err
 	}
-	seen[name] = true
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	*dst = true
+	return nil
+}
+
+// parseBlock reads the block of the current subdirective: every line is an
+// option of opts, given at most once, whose function reads the option's
+// arguments. Errors name the block: "unrecognized theme option 'x'",
+// "duplicate theme option 'x'".
+func parseBlock(d *caddyfile.Dispenser, block string, opts map[string]func(args []string) error) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		opt, ok := opts[name]
+		if !ok {
+			return d.Errf("unrecognized %s option '%s'", block, name)
+		}
+		if seen[name] {
+			return d.Errf("duplicate %s option '%s'", block, name)
+		}
+		seen[name] = true
+		if err := opt(d.RemainingArgs()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -185,10 +216,9 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
 // whose options, each "<option> <events> <window>", are the budgets of budgets.
 func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, off *bool, budgets map[string]**RateBudget) error {
-	if seen["rate_limit"] {
-		return d.Errf("duplicate subdirective 'rate_limit'")
+	if err := once(d, seen); err != nil {
+		return err
 	}
-	seen["rate_limit"] = true
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 1 && args[0] == "off":
@@ -197,81 +227,61 @@ func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, off *bool, bud
 	case len(args) != 0:
 		return d.ArgErr()
 	}
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		dst, ok := budgets[name]
-		if !ok {
-			return d.Errf("unrecognized rate_limit option '%s'", name)
+	opts := map[string]func([]string) error{}
+	for name, dst := range budgets {
+		opts[name] = func(args []string) error {
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
+			}
+			win, err := caddy.ParseDuration(args[1])
+			if err != nil || win <= 0 {
+				return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
+			}
+			*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
+			return nil
 		}
-		if inner[name] {
-			return d.Errf("duplicate rate_limit option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) != 2 {
-			return d.ArgErr()
-		}
-		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 1 {
-			return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
-		}
-		win, err := caddy.ParseDuration(args[1])
-		if err != nil || win <= 0 {
-			return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
-		}
-		*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
 	}
-	return nil
+	return parseBlock(d, "rate_limit", opts)
 }
 
 var bareHexColour = regexp.MustCompile(`^(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
 // parseTheme reads a theme block.
 func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error {
-	if seen["theme"] {
-		return d.Errf("duplicate subdirective 'theme'")
+	if err := once(d, seen); err != nil {
+		return err
 	}
-	seen["theme"] = true
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	g.Theme = new(Theme)
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		var dst *string
-		switch name {
-		case "title":
-			dst = &g.Theme.Title
-		case "logo":
-			dst = &g.Theme.Logo
-		case "accent":
-			dst = &g.Theme.Accent
-		case "templates":
-			dst = &g.Theme.Templates
-		default:
-			return d.Errf("unrecognized theme option '%s'", name)
-		}
-		if inner[name] {
-			return d.Errf("duplicate theme option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) != 1 {
-			if name == "accent" && len(args) == 0 {
-				return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
+	t := new(Theme)
+	g.Theme = t
+	opts := map[string]func([]string) error{}
+	for name, dst := range map[string]*string{"title": &t.Title, "logo": &t.Logo, "accent": &t.Accent, "templates": &t.Templates} {
+		opts[name] = func(args []string) error {
+			if len(args) != 1 {
+				if name == "accent" && len(args) == 0 {
+					return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
+				}
+				return d.ArgErr()
 			}
-			return d.ArgErr()
+			*dst = args[0]
+			return nil
 		}
-		*dst = args[0]
 	}
-	if a := g.Theme.Accent; bareHexColour.MatchString(a) {
+	if err := parseBlock(d, "theme", opts); err != nil {
+		return err
+	}
+	if bareHexColour.MatchString(t.Accent) {
 		// accent 1f5fbf: the unquoted form without the comment sign.
-		g.Theme.Accent = "#" + a
+		t.Accent = "#" + t.Accent
 	}
-	if a := g.Theme.Accent; a != "" {
-		if _, err := entrypage.CheckAccent(a); err != nil {
+	if t.Accent != "" {
+		if _, err := entrypage.CheckAccent(t.Accent); err != nil {
 			return d.Errf("%v", err)
 		}
 	}
@@ -371,38 +381,37 @@ func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
 		return d.ArgErr()
 	}
 	w := Webhook{URL: args[0]}
-	if err := checkWebhookURL(w.URL); err != nil {
+	if err := webhook.CheckURL(w.URL); err != nil {
 		return d.Errf("%v", err)
 	}
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if name != "secret" && name != "events" {
-			return d.Errf("unrecognized webhook option '%s'", name)
-		}
-		if inner[name] {
-			return d.Errf("duplicate webhook option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) == 0 || name == "secret" && len(args) != 1 {
-			return d.ArgErr()
-		}
-		if name == "secret" {
+	err := parseBlock(d, "webhook", map[string]func([]string) error{
+		"secret": func(args []string) error {
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
 			w.Secret = args[0]
-			continue
-		}
-		w.Events = args
-		if err := checkWebhookEvents(w); err != nil {
-			return d.Errf("%v", err)
-		}
+			return nil
+		},
+		"events": func(args []string) error {
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			w.Events = args
+			if err := webhook.CheckEvents(w.URL, w.Events); err != nil {
+				return d.Errf("%v", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	if err := checkWebhook(w); err != nil {
 		return d.Errf("%v", err)
 	}
 	for _, prev := range a.Webhooks {
 		if prev.URL == w.URL {
-			return d.Errf("duplicate webhook '%s'", redactURL(w.URL))
+			return d.Errf("duplicate webhook '%s'", webhook.RedactURL(w.URL))
 		}
 	}
 	a.Webhooks = append(a.Webhooks, w)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/webhook"
 )
 
 // storePool shares one open store per directory between both handlers and across
@@ -150,6 +151,51 @@ func latestAdmin(key string) *adminEntry {
 	return entries[len(entries)-1]
 }
 
+// sharedStore is a handler's use of the pooled store of its directory and of
+// that store's webhook hub.
+type sharedStore struct {
+	key   string // the store's pool key; "" while no store is held
+	store guestlink.Store
+	hub   *webhook.Hub
+}
+
+// acquire opens the store in dir (see storeKey), or shares it with the
+// handlers that have it open, takes a use of its webhook hub, and registers
+// guestgate's metrics in the config's registry. release gives back what
+// acquire took, also after acquire failed half-way.
+func (s *sharedStore) acquire(ctx caddy.Context, dir string, logger *zap.Logger) error {
+	key, err := storeKey(dir)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(key, logger)
+	if err != nil {
+		return fmt.Errorf("opening guestgate store: %w", err)
+	}
+	s.key, s.store = key, store
+	if s.hub, err = acquireHub(key, store); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	return nil
+}
+
+// release drops the uses acquire took: the hub's, then the store's.
+func (s *sharedStore) release() error {
+	if s.hub != nil {
+		_ = releaseHub(s.key)
+		s.hub = nil
+	}
+	if s.key == "" {
+		return nil
+	}
+	key := s.key
+	s.key, s.store = "", nil
+	return releaseStore(key)
+}
+
 // resolveSecret replaces placeholders ({env.X}, {file.path}) in a configured
 // secret, and trims the newline a secret file usually ends with.
 func resolveSecret(s string) string {
@@ -159,4 +205,29 @@ func resolveSecret(s string) string {
 		v = v[:len(v)-1]
 	}
 	return v
+}
+
+// checkedSecret resolves the placeholders of a configured secret and refuses
+// it if it is shorter than min, counted in bytes; unit names them in the error
+// ("bytes", or "characters" where the option's documentation says so).
+func checkedSecret(s string, min int, unit string) (string, error) {
+	v := resolveSecret(s)
+	if len(v) < min {
+		return "", fmt.Errorf("must be at least %d %s after placeholders are resolved, got %d", min, unit, len(v))
+	}
+	return v, nil
+}
+
+// checkedSecrets is checkedSecret of every secret of a repeatable option; an
+// error names the option and the secret's place ("signing_key 2: ...").
+func checkedSecrets(option string, secrets []string, min int, unit string) ([]string, error) {
+	var out []string
+	for i, s := range secrets {
+		v, err := checkedSecret(s, min, unit)
+		if err != nil {
+			return nil, fmt.Errorf("%s %d: %w", option, i+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
