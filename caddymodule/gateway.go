@@ -1,7 +1,9 @@
 // Package caddymodule is the Caddy glue of guestgate: it registers the
-// guest_gateway and guest_admin HTTP handlers, parses their Caddyfile directives,
-// shares one store per directory across both handlers and config reloads, and sets
-// the guest placeholders. The behaviour lives in entrypage, admin and guestlink.
+// guest_gateway and guest_admin HTTP handlers, the admin.api.guestgate admin
+// endpoint module and the "caddy guestgate" command, parses the Caddyfile
+// directives, shares one store and one webhook hub per directory across the
+// handlers and config reloads, and sets the guest placeholders. The behaviour
+// lives in entrypage, admin, webhook, cli and guestlink.
 package caddymodule
 
 import (
