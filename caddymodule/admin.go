@@ -156,7 +156,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err := a.shared.acquire(ctx, a.Store, a.logger); err != nil {
 		return err
 	}
-	store := a.shared.store
+	store := a.shared.Store
 	svc := &guestlink.Service{
 		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
 		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.hub.Publish),

@@ -254,7 +254,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.shared.acquire(ctx, g.Store, g.logger); err != nil {
 		return err
 	}
-	store := g.shared.store
+	store := g.shared.Store
 	secrets, err := checkedSecrets("signing_key", g.SigningKeys, 32, "bytes")
 	if err != nil {
 		return err

@@ -15,10 +15,11 @@ import (
 	"github.com/guestgate/guestgate/webhook"
 )
 
-// storePool shares one open store per directory between both handlers and across
-// config reloads: Badger locks its directory, and Caddy provisions a new config
-// before it cleans up the old one. This and storeState are the package's only
-// mutable state.
+// storePool shares one open store per directory, with its webhook hub, between
+// the handlers and across config reloads: Badger locks its directory, and Caddy
+// provisions a new config before it cleans up the old one. The hub routes the
+// events of every handler on the store to the webhooks of its guest_admin
+// handlers. This and storeState are the package's only mutable state.
 var storePool = caddy.NewUsagePool()
 
 // storeState is the rest of the store pool's state, for the admin endpoint
@@ -41,13 +42,18 @@ type adminEntry struct {
 	linkBase string
 }
 
-// pooledStore is a guestlink.Store held in storePool.
+// pooledStore is a guestlink.Store held in storePool, with its webhook hub.
 type pooledStore struct {
 	guestlink.Store
+	hub *webhook.Hub
 }
 
-// Destruct closes the store when its last user is cleaned up.
-func (p pooledStore) Destruct() error { return p.Store.Close() }
+// Destruct stops the hub's deliveries and closes the store when the last user
+// is cleaned up; undelivered events stay queued in the store.
+func (p pooledStore) Destruct() error {
+	_ = p.hub.Close()
+	return p.Store.Close()
+}
 
 // storeKey returns the pool key for a store directory: the cleaned absolute path,
 // so that "./data" and "/srv/data/" name one database. Empty means the default,
@@ -65,7 +71,7 @@ func storeKey(dir string) (string, error) {
 
 // openStore returns the pooled store for key, opening it on first use. Every
 // successful call must be matched by one releaseStore(key).
-func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
+func openStore(key string, logger *zap.Logger) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
 	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -73,12 +79,12 @@ func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return pooledStore{s}, nil
+		return pooledStore{s, webhook.NewHub(s, caddy.Log().Named("guestgate.webhook"))}, nil
 	})
 	if err != nil {
-		return nil, err
+		return pooledStore{}, err
 	}
-	return val.(pooledStore).Store, nil
+	return val.(pooledStore), nil
 }
 
 // releaseStore drops one use of the store at key; the last one closes it.
@@ -154,45 +160,35 @@ func latestAdmin(key string) *adminEntry {
 // sharedStore is a handler's use of the pooled store of its directory and of
 // that store's webhook hub.
 type sharedStore struct {
-	key   string // the store's pool key; "" while no store is held
-	store guestlink.Store
-	hub   *webhook.Hub
+	key string // the store's pool key; "" while no store is held
+	pooledStore
 }
 
 // acquire opens the store in dir (see storeKey), or shares it with the
-// handlers that have it open, takes a use of its webhook hub, and registers
-// guestgate's metrics in the config's registry. release gives back what
-// acquire took, also after acquire failed half-way.
+// handlers that have it open, and registers guestgate's metrics in the
+// config's registry. release gives the store back, also after acquire failed.
 func (s *sharedStore) acquire(ctx caddy.Context, dir string, logger *zap.Logger) error {
 	key, err := storeKey(dir)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(key, logger)
-	if err != nil {
+	if s.pooledStore, err = openStore(key, logger); err != nil {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
-	s.key, s.store = key, store
-	if s.hub, err = acquireHub(key, store); err != nil {
-		return fmt.Errorf("webhooks: %w", err)
-	}
+	s.key = key
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return nil
 }
 
-// release drops the uses acquire took: the hub's, then the store's.
+// release drops the use of the store that acquire took.
 func (s *sharedStore) release() error {
-	if s.hub != nil {
-		_ = releaseHub(s.key)
-		s.hub = nil
-	}
 	if s.key == "" {
 		return nil
 	}
 	key := s.key
-	s.key, s.store = "", nil
+	s.key, s.pooledStore = "", pooledStore{}
 	return releaseStore(key)
 }
 

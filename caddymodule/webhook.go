@@ -3,9 +3,6 @@ package caddymodule
 import (
 	"fmt"
 
-	"github.com/caddyserver/caddy/v2"
-
-	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/webhook"
 )
 
@@ -65,35 +62,4 @@ func webhookEndpoints(ws []Webhook, emails bool) ([]webhook.Endpoint, error) {
 		eps = append(eps, webhook.Endpoint{URL: w.URL, Secret: []byte(secret), Events: w.Events, Emails: emails})
 	}
 	return eps, nil
-}
-
-// webhookHubs holds one webhook.Hub per store key, like storePool holds the
-// stores: every handler on a store takes a use of its hub in Provision and
-// gives it back in Cleanup, before it releases the store.
-var webhookHubs = caddy.NewUsagePool()
-
-// pooledHub is a webhook.Hub held in webhookHubs.
-type pooledHub struct{ *webhook.Hub }
-
-// Destruct stops the hub's deliveries when its last user is cleaned up.
-func (p pooledHub) Destruct() error { return p.Close() }
-
-// acquireHub returns the webhook hub of the store at key, making it on first
-// use. Every successful call must be matched by one releaseHub(key).
-func acquireHub(key string, store guestlink.Store) (*webhook.Hub, error) {
-	val, _, err := webhookHubs.LoadOrNew(key, func() (caddy.Destructor, error) {
-		q, _ := store.(guestlink.Queuer)
-		return pooledHub{webhook.NewHub(q, caddy.Log().Named("guestgate.webhook"))}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return val.(pooledHub).Hub, nil
-}
-
-// releaseHub drops one use of the hub at key; the last one stops its
-// deliveries.
-func releaseHub(key string) error {
-	_, err := webhookHubs.Delete(key)
-	return err
 }
