@@ -38,6 +38,16 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 // line, and the block it opens, if any.
 type option func() error
 
+// parseDirective reads a directive that takes no arguments and its block of
+// subdirectives (see parseBlock).
+func parseDirective(d *caddyfile.Dispenser, opts map[string]option, repeatable ...string) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return parseBlock(d, "subdirective", opts, repeatable...)
+}
+
 // parseBlock reads the block that follows the current token: every line is an
 // option of opts, and one not named in repeatable may be given once. what
 // names the options in errors: "unrecognized subdirective 'x'", "duplicate
@@ -170,11 +180,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return parseBlock(d, "subdirective", map[string]option{
+	return parseDirective(d, map[string]option{
 		"store":           oneArg(d, &g.Store),
 		"signing_key":     repeatArg(d, &g.SigningKeys),
 		"identity_key":    oneArg(d, &g.IdentityKey),
@@ -292,11 +298,7 @@ func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 //	    }
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return parseBlock(d, "subdirective", map[string]option{
+	return parseDirective(d, map[string]option{
 		"store":              oneArg(d, &a.Store),
 		"api_key":            repeatArg(d, &a.APIKeys),
 		"moderator_key":      repeatArg(d, &a.ModeratorKeys),

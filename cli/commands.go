@@ -48,18 +48,25 @@ func (c *invocation) table(header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// get asks the API for path. With --json it prints the answer as it came and
-// reports printed; otherwise it decodes the answer into a T.
-func get[T any](c *invocation, path string) (v T, printed bool, err error) {
-	raw, _, err := c.api.callJSON(http.MethodGet, path, nil, nil)
+// call sends method path to the API with body as JSON (nil: none). With
+// --json it prints the answer as it came and reports printed; otherwise it
+// decodes the answer into a T. status is the answer's.
+func call[T any](c *invocation, method, path string, body any) (v T, status int, printed bool, err error) {
+	raw, status, err := c.api.callJSON(method, path, nil, body)
 	if err != nil {
-		return v, false, err
+		return v, status, false, err
 	}
 	if c.json {
-		return v, true, c.printJSON(raw, nil)
+		return v, status, true, c.printJSON(raw, nil)
 	}
 	v, err = decode[T](raw)
-	return v, false, err
+	return v, status, false, err
+}
+
+// get is call with GET.
+func get[T any](c *invocation, path string) (v T, printed bool, err error) {
+	v, _, printed, err = call[T](c, http.MethodGet, path, nil)
+	return v, printed, err
 }
 
 func decode[T any](raw []byte) (T, error) {
@@ -114,15 +121,8 @@ func runRoomsPut(c *invocation, args []string) error {
 	if c.cmd.Flags().Changed("available") {
 		spec["available"] = c.flag("available")
 	}
-	raw, status, err := c.api.callJSON(http.MethodPut, apiPath(args[0]), nil, spec)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	r, err := decode[admin.RoomJSON](raw)
-	if err != nil {
+	r, status, printed, err := call[admin.RoomJSON](c, http.MethodPut, apiPath(args[0]), spec)
+	if err != nil || printed {
 		return err
 	}
 	verb := "updated"
@@ -179,12 +179,9 @@ func runAccess(c *invocation, args []string) error {
 	default:
 		return usagef(c.cmd, "access takes on or off, got %q", args[0])
 	}
-	raw, _, err := c.api.callJSON(http.MethodPut, apiPath(args[1], "guest-access"), nil, map[string]bool{"enabled": on})
-	if err != nil {
+	_, _, printed, err := call[admin.RoomJSON](c, http.MethodPut, apiPath(args[1], "guest-access"), map[string]bool{"enabled": on})
+	if err != nil || printed {
 		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
 	}
 	c.printf("Guest access to room %s is %s.\n", args[1], onOff(on))
 	return nil
@@ -204,15 +201,8 @@ func runLinksCreate(c *invocation, args []string) error {
 			spec[field] = n
 		}
 	}
-	raw, _, err := c.api.callJSON(http.MethodPost, apiPath(args[0], "links"), nil, spec)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	l, err := decode[admin.LinkJSON](raw)
-	if err != nil {
+	l, _, printed, err := call[admin.LinkJSON](c, http.MethodPost, apiPath(args[0], "links"), spec)
+	if err != nil || printed {
 		return err
 	}
 	c.printf("%s\n", l.URL)
@@ -263,15 +253,8 @@ func runLobbyList(c *invocation, args []string) error {
 
 func runLobbyDecide(action string) func(*invocation, []string) error {
 	return func(c *invocation, args []string) error {
-		raw, _, err := c.api.callJSON(http.MethodPost, apiPath(args[0], "lobby", args[1], action), nil, nil)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(raw, nil)
-		}
-		g, err := decode[admin.GuestJSON](raw)
-		if err != nil {
+		g, _, printed, err := call[admin.GuestJSON](c, http.MethodPost, apiPath(args[0], "lobby", args[1], action), nil)
+		if err != nil || printed {
 			return err
 		}
 		verb := "Admitted"
@@ -284,15 +267,8 @@ func runLobbyDecide(action string) func(*invocation, []string) error {
 }
 
 func runLobbyAdmitAll(c *invocation, args []string) error {
-	raw, _, err := c.api.callJSON(http.MethodPost, apiPath(args[0], "lobby", "admit-all"), nil, nil)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(raw, nil)
-	}
-	res, err := decode[admin.AdmitAllJSON](raw)
-	if err != nil {
+	res, _, printed, err := call[admin.AdmitAllJSON](c, http.MethodPost, apiPath(args[0], "lobby", "admit-all"), nil)
+	if err != nil || printed {
 		return err
 	}
 	c.printf("Admitted %d guest(s) to room %s.\n", res.Count, args[0])
