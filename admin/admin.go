@@ -352,14 +352,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, msg, "")
 }
 
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: msg, Field: field}})
+	writeJSON(w, status, ErrorJSON{Error: APIError{Code: code, Message: msg, Field: field}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -69,7 +69,7 @@ func (h *Handler) admitAll(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"admitted": guestsJSON(gs), "count": len(gs)})
+	writeJSON(w, http.StatusOK, AdmitAllJSON{Admitted: guestsJSON(gs), Count: len(gs)})
 }
 
 func (h *Handler) removeGuest(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +105,7 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"guests": guestsJSON(gs), "next_cursor": next})
+	writeJSON(w, http.StatusOK, GuestPageJSON{Guests: guestsJSON(gs), NextCursor: next})
 }
 
 // guestsCSV writes the whole guest list as CSV, newest first, with a header row.

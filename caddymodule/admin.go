@@ -15,6 +15,7 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/token"
+	"github.com/guestgate/guestgate/webhook"
 )
 
 // Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
@@ -87,12 +88,11 @@ type Admin struct {
 	// the body only with audit_emails. Default: none.
 	Webhooks []Webhook `json:"webhooks,omitempty"`
 
-	storeKey string
-	hub      *webhookHub // the store's webhook hub, while provisioned
-	hooks    *webhookReg // this handler's webhooks, registered with hub
-	handler  *admin.Handler
-	entry    *adminEntry // lent to the admin endpoint while provisioned
-	logger   *zap.Logger
+	shared  sharedStore
+	hooks   *webhook.Registration // this handler's webhooks, registered with the store's hub
+	handler *admin.Handler
+	entry   *adminEntry // lent to the admin endpoint while provisioned
+	logger  *zap.Logger
 }
 
 // MinLobbyTimeout is the shortest lobby_timeout: longer than a lobby page's
@@ -141,52 +141,31 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err := a.check(); err != nil {
 		return err
 	}
-	var keys []string
-	for i, k := range a.APIKeys {
-		v := resolveSecret(k)
-		if len(v) < 16 {
-			return fmt.Errorf("api_key %d: must be at least 16 characters after placeholders are resolved, got %d", i+1, len(v))
-		}
-		keys = append(keys, v)
-	}
-	endpoints, err := newWebhookEndpoints(a.Webhooks, a.AuditEmails)
+	keys, err := checkedSecrets("api_key", a.APIKeys, 16, "characters")
 	if err != nil {
 		return err
 	}
-	var modKeys []string
-	for i, k := range a.ModeratorKeys {
-		v := resolveSecret(k)
-		if len(v) < admin.MinModeratorKeyLen {
-			return fmt.Errorf("moderator_key %d: must be at least %d bytes after placeholders are resolved, got %d", i+1, admin.MinModeratorKeyLen, len(v))
-		}
-		modKeys = append(modKeys, v)
-	}
-	key, err := storeKey(a.Store)
+	endpoints, err := webhookEndpoints(a.Webhooks, a.AuditEmails)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(key, a.logger)
+	modKeys, err := checkedSecrets("moderator_key", a.ModeratorKeys, admin.MinModeratorKeyLen, "bytes")
 	if err != nil {
-		return fmt.Errorf("opening guestgate store: %w", err)
+		return err
 	}
-	a.storeKey = key
-	if a.hub, err = acquireHub(key, store); err != nil {
-		return fmt.Errorf("webhooks: %w", err)
+	if err := a.shared.acquire(ctx, a.Store, a.logger); err != nil {
+		return err
 	}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
+	store := a.shared.Store
 	svc := &guestlink.Service{
 		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
-		Events: auditSink(auditLogger(), a.AuditEmails, a.hub.publish),
+		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.hub.Publish),
 	}
 	// Events go to this handler's webhooks from now on, the rooms made below
 	// included.
-	hooks := &webhookReg{endpoints: endpoints}
-	if err := a.hub.register(hooks); err != nil {
+	if a.hooks, err = a.shared.hub.Register(endpoints); err != nil {
 		return err
 	}
-	a.hooks = hooks
 	for _, rc := range a.Rooms {
 		_, err := store.Room(ctx, rc.ID)
 		if errors.Is(err, guestlink.ErrRoomNotFound) {
@@ -215,7 +194,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	}
 	// The admin endpoint (caddy guestgate ...) follows this handler's settings.
 	a.entry = &adminEntry{svc: svc, linkBase: a.LinkBase}
-	registerAdmin(key, a.entry)
+	registerAdmin(a.shared.key, a.entry)
 	return nil
 }
 
@@ -277,21 +256,14 @@ func (a *Admin) Validate() error { return a.check() }
 // Provision too.
 func (a *Admin) Cleanup() error {
 	if a.entry != nil {
-		unregisterAdmin(a.storeKey, a.entry)
+		unregisterAdmin(a.shared.key, a.entry)
 		a.entry = nil
 	}
 	if a.hooks != nil {
-		a.hub.unregister(a.hooks)
+		a.shared.hub.Unregister(a.hooks)
 		a.hooks = nil
 	}
-	if a.hub != nil {
-		_ = releaseHub(a.storeKey)
-		a.hub = nil
-	}
-	if a.storeKey == "" {
-		return nil
-	}
-	return releaseStore(a.storeKey)
+	return a.shared.release()
 }
 
 // ServeHTTP answers the moderator API; it never calls next.

@@ -20,10 +20,6 @@ func init() {
 	caddy.RegisterModule(AdminAPI{})
 }
 
-// AdminAPIPrefix is where the admin endpoint module serves, on Caddy's admin
-// endpoint (localhost:2019 by default).
-const AdminAPIPrefix = "/guestgate/"
-
 // restoreReadTimeout is how long a restore upload may take. Caddy's admin server
 // gives a whole request 10 s, too little for a big backup over a slow link.
 const restoreReadTimeout = 10 * time.Minute
@@ -71,7 +67,7 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 
 // Routes returns the admin endpoint's routes of guestgate.
 func (a *AdminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: AdminAPIPrefix, Handler: caddy.AdminHandlerFunc(a.serve)}}
+	return []caddy.AdminRoute{{Pattern: admin.EndpointPrefix, Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
 // endpointError is an error answer of the admin endpoint module.
@@ -84,7 +80,7 @@ func (e *endpointError) Error() string { return e.message }
 
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	rest := "/" + strings.TrimPrefix(r.URL.Path, AdminAPIPrefix)
+	rest := "/" + strings.TrimPrefix(r.URL.Path, admin.EndpointPrefix)
 	var err error
 	switch {
 	case rest == "/stores":
@@ -109,31 +105,23 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 func writeEndpointError(w http.ResponseWriter, e *endpointError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": e.code, "message": e.message}})
-}
-
-// storeInfo describes a store in use, for GET /guestgate/stores.
-type storeInfo struct {
-	Store      string `json:"store"`
-	GuestAdmin bool   `json:"guest_admin"`
-	LinkBase   string `json:"link_base,omitempty"`
-	MaxLinks   int    `json:"max_links"`
+	_ = json.NewEncoder(w).Encode(admin.ErrorJSON{Error: admin.APIError{Code: e.code, Message: e.message}})
 }
 
 func (a *AdminAPI) stores(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, http.MethodGet)
 	}
-	infos := []storeInfo{}
+	res := admin.StoresJSON{Stores: []admin.StoreJSON{}}
 	for _, key := range openStoreKeys() {
-		info := storeInfo{Store: key, MaxLinks: guestlink.DefaultMaxLinks}
+		info := admin.StoreJSON{Store: key, MaxLinks: guestlink.DefaultMaxLinks}
 		if e := latestAdmin(key); e != nil {
 			info.GuestAdmin, info.LinkBase, info.MaxLinks = true, e.linkBase, e.svc.Limit()
 		}
-		infos = append(infos, info)
+		res.Stores = append(res.Stores, info)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(map[string]any{"stores": infos})
+	return json.NewEncoder(w).Encode(res)
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) error {
@@ -203,7 +191,7 @@ func (a *AdminAPI) api(w http.ResponseWriter, r *http.Request, key string, store
 	if err != nil {
 		return err
 	}
-	http.StripPrefix(strings.TrimSuffix(AdminAPIPrefix, "/"), h).ServeHTTP(w, r)
+	http.StripPrefix(strings.TrimSuffix(admin.EndpointPrefix, "/"), h).ServeHTTP(w, r)
 	return nil
 }
 
@@ -234,16 +222,6 @@ func (a *AdminAPI) backup(w http.ResponseWriter, r *http.Request, key string, st
 	return nil
 }
 
-// restoreResult is the answer to a successful restore.
-type restoreResult struct {
-	Store    string `json:"store"`
-	Restored bool   `json:"restored"`
-	// ReloadRequired: the running handlers loaded their secrets (session
-	// signing key, ...) at start-up and keep them until a config reload.
-	ReloadRequired bool   `json:"reload_required"`
-	Message        string `json:"message"`
-}
-
 func (a *AdminAPI) restore(w http.ResponseWriter, r *http.Request, key string, store guestlink.Store) error {
 	b, ok := store.(guestlink.Backupper)
 	if !ok {
@@ -272,7 +250,7 @@ func (a *AdminAPI) restore(w http.ResponseWriter, r *http.Request, key string, s
 	}
 	a.logger.Info("store restored from a backup", zap.String("store", key), zap.Bool("force", force))
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(restoreResult{
+	return json.NewEncoder(w).Encode(admin.RestoreJSON{
 		Store: key, Restored: true, ReloadRequired: true,
 		Message: "restored; reload the configuration (caddy reload --force) so that the handlers load the restored signing keys",
 	})

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -37,9 +38,7 @@ func adminCall(t *testing.T, a *AdminAPI, method, target string, body []byte) (i
 // errorCode is the code of an error answer.
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
-	var e struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
+	var e admin.ErrorJSON
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("not an error answer: %s", body)
 	}

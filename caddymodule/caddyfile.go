@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -10,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/webhook"
 )
 
 func init() {
@@ -32,60 +34,121 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return a, a.UnmarshalCaddyfile(h.Dispenser)
 }
 
-// oneArg reads the single argument of the current subdirective into *dst, refusing
-// a second occurrence of the subdirective (seen tracks them).
-func oneArg(d *caddyfile.Dispenser, seen map[string]bool, dst *string) error {
-	name := d.Val()
-	if seen[name] {
-		return d.Errf("duplicate subdirective '%s'", name)
-	}
-	seen[name] = true
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
+// option reads one subdirective, or one option of a block: the rest of its
+// line, and the block it opens, if any.
+type option func() error
+
+// parseDirective reads a directive that takes no arguments and its block of
+// subdirectives (see parseBlock).
+func parseDirective(d *caddyfile.Dispenser, opts map[string]option, repeatable ...string) error {
+	d.Next() // directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	return parseBlock(d, "subdirective", opts, repeatable...)
+}
+
+// parseBlock reads the block that follows the current token: every line is an
+// option of opts, and one not named in repeatable may be given once. what
+// names the options in errors: "unrecognized subdirective 'x'", "duplicate
+// theme option 'x'".
+func parseBlock(d *caddyfile.Dispenser, what string, opts map[string]option, repeatable ...string) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		opt, ok := opts[name]
+		if !ok {
+			return d.Errf("unrecognized %s '%s'", what, name)
+		}
+		if seen[name] && !slices.Contains(repeatable, name) {
+			return d.Errf("duplicate %s '%s'", what, name)
+		}
+		seen[name] = true
+		if err := opt(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// repeatArg appends the single argument of a repeatable subdirective to *dst.
-func repeatArg(d *caddyfile.Dispenser, dst *[]string) error {
-	args := d.RemainingArgs()
-	if len(args) != 1 {
-		return d.ArgErr()
+// oneArg reads the single argument of the line into *dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) option {
+	return func() error {
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		*dst = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		return nil
 	}
-	*dst = append(*dst, args[0])
-	return nil
 }
 
-// flagArg sets *dst for a subdirective that takes no argument, refusing a
-// second occurrence.
-func flagArg(d *caddyfile.Dispenser, seen map[string]bool, dst *bool) error {
-	name := d.Val()
-	if seen[name] {
-		return d.Errf("duplicate subdirective '%s'", name)
+// choiceArg is oneArg for an argument that must be one of choices; msg, with
+// %s for the argument, says so.
+func choiceArg(d *caddyfile.Dispenser, dst *string, msg string, choices ...string) option {
+	return func() error {
+		if err := oneArg(d, dst)(); err != nil {
+			return err
+		}
+		if !slices.Contains(choices, *dst) {
+			return d.Errf(msg, *dst)
+		}
+		return nil
 	}
-	seen[name] = true
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = true
-	return nil
 }
 
-func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Duration) error {
-	name, s := d.Val(), ""
-	if err := oneArg(d, seen, &s); err != nil {
-		return err
+// repeatArg appends the single argument of the line to *dst.
+func repeatArg(d *caddyfile.Dispenser, dst *[]string) option {
+	return func() error {
+		args := d.RemainingArgs()
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		*dst = append(*dst, args[0])
+		return nil
 	}
-	dur, err := caddy.ParseDuration(s)
-	if err != nil || dur <= 0 {
-		return d.Errf("%s: invalid duration '%s'", name, s)
+}
+
+// listArg appends the arguments of the line, at least one, to *dst.
+func listArg(d *caddyfile.Dispenser, dst *[]string) option {
+	return func() error {
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		*dst = append(*dst, args...)
+		return nil
 	}
-	*dst = caddy.Duration(dur)
-	return nil
+}
+
+// flagArg sets *dst for an option that takes no argument.
+func flagArg(d *caddyfile.Dispenser, dst *bool) option {
+	return func() error {
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		*dst = true
+		return nil
+	}
+}
+
+// durationArg reads the single argument of the line, a positive duration,
+// into *dst.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
+	return func() error {
+		name, s := d.Val(), ""
+		if err := oneArg(d, &s)(); err != nil {
+			return err
+		}
+		dur, err := caddy.ParseDuration(s)
+		if err != nil || dur <= 0 {
+			return d.Errf("%s: invalid duration '%s'", name, s)
+		}
+		*dst = caddy.Duration(dur)
+		return nil
+	}
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -117,78 +180,33 @@ func durationArg(d *caddyfile.Dispenser, seen map[string]bool, dst *caddy.Durati
 //	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
-		case "store":
-			err = oneArg(d, seen, &g.Store)
-		case "signing_key":
-			err = repeatArg(d, &g.SigningKeys)
-		case "prefix":
-			err = oneArg(d, seen, &g.Prefix)
-		case "identity_key":
-			err = oneArg(d, seen, &g.IdentityKey)
-		case "room_path":
-			err = oneArg(d, seen, &g.RoomPath)
-		case "allow":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			g.Allow = append(g.Allow, args...)
-		case "unauthenticated":
-			if err = oneArg(d, seen, &g.Unauthenticated); err == nil && g.Unauthenticated != "deny" && g.Unauthenticated != "pass" {
-				err = d.Errf("unauthenticated: must be 'deny' or 'pass', got '%s'", g.Unauthenticated)
-			}
-		case "token_ttl":
-			err = durationArg(d, seen, &g.TokenTTL)
-		case "session_max":
-			err = durationArg(d, seen, &g.SessionMax)
-		case "retention":
-			err = durationArg(d, seen, &g.Retention)
-		case "audit_emails":
-			err = flagArg(d, seen, &g.AuditEmails)
-		case "frame_ancestors":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			g.FrameAncestors = append(g.FrameAncestors, args...)
-		case "rate_limit":
+	return parseDirective(d, map[string]option{
+		"store":           oneArg(d, &g.Store),
+		"signing_key":     repeatArg(d, &g.SigningKeys),
+		"identity_key":    oneArg(d, &g.IdentityKey),
+		"prefix":          oneArg(d, &g.Prefix),
+		"room_path":       oneArg(d, &g.RoomPath),
+		"allow":           listArg(d, &g.Allow),
+		"unauthenticated": choiceArg(d, &g.Unauthenticated, "unauthenticated: must be 'deny' or 'pass', got '%s'", "deny", "pass"),
+		"token_ttl":       durationArg(d, &g.TokenTTL),
+		"session_max":     durationArg(d, &g.SessionMax),
+		"same_site":       choiceArg(d, &g.SameSite, "same_site: must be 'lax', 'strict' or 'none', got '%s'", "lax", "strict", "none"),
+		"retention":       durationArg(d, &g.Retention),
+		"frame_ancestors": listArg(d, &g.FrameAncestors),
+		"audit_emails":    flagArg(d, &g.AuditEmails),
+		"rate_limit": func() error {
 			g.RateLimit = new(RateLimit)
-			err = parseRateLimit(d, seen, &g.RateLimit.Off, map[string]**RateBudget{
+			return parseRateLimit(d, &g.RateLimit.Off, map[string]**RateBudget{
 				"lookups": &g.RateLimit.Lookups, "requests": &g.RateLimit.Requests,
 			})
-		case "theme":
-			err = parseTheme(d, seen, g)
-		case "same_site":
-			if err = oneArg(d, seen, &g.SameSite); err == nil {
-				if _, ok := sameSiteModes[g.SameSite]; !ok {
-					err = d.Errf("same_site: must be 'lax', 'strict' or 'none', got '%s'", g.SameSite)
-				}
-			}
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		},
+		"theme": func() error { return parseTheme(d, g) },
+	}, "signing_key", "allow", "frame_ancestors")
 }
 
 // parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
 // whose options, each "<option> <events> <window>", are the budgets of budgets.
-func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, off *bool, budgets map[string]**RateBudget) error {
-	if seen["rate_limit"] {
-		return d.Errf("duplicate subdirective 'rate_limit'")
-	}
-	seen["rate_limit"] = true
+func parseRateLimit(d *caddyfile.Dispenser, off *bool, budgets map[string]**RateBudget) error {
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 1 && args[0] == "off":
@@ -197,81 +215,60 @@ func parseRateLimit(d *caddyfile.Dispenser, seen map[string]bool, off *bool, bud
 	case len(args) != 0:
 		return d.ArgErr()
 	}
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		dst, ok := budgets[name]
-		if !ok {
-			return d.Errf("unrecognized rate_limit option '%s'", name)
+	opts := map[string]option{}
+	for name, dst := range budgets {
+		opts[name] = func() error {
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
+			}
+			win, err := caddy.ParseDuration(args[1])
+			if err != nil || win <= 0 {
+				return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
+			}
+			*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
+			return nil
 		}
-		if inner[name] {
-			return d.Errf("duplicate rate_limit option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) != 2 {
-			return d.ArgErr()
-		}
-		n, err := strconv.Atoi(args[0])
-		if err != nil || n < 1 {
-			return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
-		}
-		win, err := caddy.ParseDuration(args[1])
-		if err != nil || win <= 0 {
-			return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
-		}
-		*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
 	}
-	return nil
+	return parseBlock(d, "rate_limit option", opts)
 }
 
 var bareHexColour = regexp.MustCompile(`^(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
 // parseTheme reads a theme block.
-func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error {
-	if seen["theme"] {
-		return d.Errf("duplicate subdirective 'theme'")
-	}
-	seen["theme"] = true
+func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	g.Theme = new(Theme)
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		var dst *string
-		switch name {
-		case "title":
-			dst = &g.Theme.Title
-		case "logo":
-			dst = &g.Theme.Logo
-		case "accent":
-			dst = &g.Theme.Accent
-		case "templates":
-			dst = &g.Theme.Templates
-		default:
-			return d.Errf("unrecognized theme option '%s'", name)
-		}
-		if inner[name] {
-			return d.Errf("duplicate theme option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) != 1 {
-			if name == "accent" && len(args) == 0 {
-				return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
+	t := new(Theme)
+	g.Theme = t
+	opts := map[string]option{}
+	for name, dst := range map[string]*string{"title": &t.Title, "logo": &t.Logo, "accent": &t.Accent, "templates": &t.Templates} {
+		opts[name] = func() error {
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				if name == "accent" && len(args) == 0 {
+					return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
+				}
+				return d.ArgErr()
 			}
-			return d.ArgErr()
+			*dst = args[0]
+			return nil
 		}
-		*dst = args[0]
 	}
-	if a := g.Theme.Accent; bareHexColour.MatchString(a) {
+	if err := parseBlock(d, "theme option", opts); err != nil {
+		return err
+	}
+	if bareHexColour.MatchString(t.Accent) {
 		// accent 1f5fbf: the unquoted form without the comment sign.
-		g.Theme.Accent = "#" + a
+		t.Accent = "#" + t.Accent
 	}
-	if a := g.Theme.Accent; a != "" {
-		if _, err := entrypage.CheckAccent(a); err != nil {
+	if t.Accent != "" {
+		if _, err := entrypage.CheckAccent(t.Accent); err != nil {
 			return d.Errf("%v", err)
 		}
 	}
@@ -301,43 +298,32 @@ func parseTheme(d *caddyfile.Dispenser, seen map[string]bool, g *Gateway) error 
 //	    }
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
-		case "store":
-			err = oneArg(d, seen, &a.Store)
-		case "api_key":
-			err = repeatArg(d, &a.APIKeys)
-		case "moderator_key":
-			err = repeatArg(d, &a.ModeratorKeys)
-		case "moderator_audience":
-			err = oneArg(d, seen, &a.ModeratorAudience)
-		case "require_audience":
-			err = flagArg(d, seen, &a.RequireAudience)
-		case "link_base":
-			err = oneArg(d, seen, &a.LinkBase)
-		case "max_links":
+	return parseDirective(d, map[string]option{
+		"store":              oneArg(d, &a.Store),
+		"api_key":            repeatArg(d, &a.APIKeys),
+		"moderator_key":      repeatArg(d, &a.ModeratorKeys),
+		"moderator_audience": oneArg(d, &a.ModeratorAudience),
+		"require_audience":   flagArg(d, &a.RequireAudience),
+		"link_base":          oneArg(d, &a.LinkBase),
+		"max_links": func() error {
 			var s string
-			if err = oneArg(d, seen, &s); err == nil {
-				n, convErr := strconv.Atoi(s)
-				if convErr != nil || n < 1 {
-					return d.Errf("max_links: must be a whole number of at least 1, got '%s'", s)
-				}
-				a.MaxLinks = n
+			if err := oneArg(d, &s)(); err != nil {
+				return err
 			}
-		case "lobby_timeout":
-			err = durationArg(d, seen, &a.LobbyTimeout)
-		case "audit_emails":
-			err = flagArg(d, seen, &a.AuditEmails)
-		case "rate_limit":
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return d.Errf("max_links: must be a whole number of at least 1, got '%s'", s)
+			}
+			a.MaxLinks = n
+			return nil
+		},
+		"lobby_timeout": durationArg(d, &a.LobbyTimeout),
+		"audit_emails":  flagArg(d, &a.AuditEmails),
+		"rate_limit": func() error {
 			a.RateLimit = new(AdminRateLimit)
-			err = parseRateLimit(d, seen, &a.RateLimit.Off, map[string]**RateBudget{"auth_failures": &a.RateLimit.AuthFailures})
-		case "room":
+			return parseRateLimit(d, &a.RateLimit.Off, map[string]**RateBudget{"auth_failures": &a.RateLimit.AuthFailures})
+		},
+		"room": func() error {
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
 				return d.ArgErr()
@@ -346,22 +332,14 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 2 {
 				rc.Name = args[1]
 			}
-			for _, prev := range a.Rooms {
-				if prev.ID == rc.ID {
-					return d.Errf("duplicate room '%s'", rc.ID)
-				}
+			if slices.ContainsFunc(a.Rooms, func(prev RoomConfig) bool { return prev.ID == rc.ID }) {
+				return d.Errf("duplicate room '%s'", rc.ID)
 			}
 			a.Rooms = append(a.Rooms, rc)
-		case "webhook":
-			err = parseWebhook(d, a)
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+			return nil
+		},
+		"webhook": func() error { return parseWebhook(d, a) },
+	}, "api_key", "moderator_key", "room", "webhook")
 }
 
 // parseWebhook reads a webhook subdirective and its block.
@@ -371,39 +349,36 @@ func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
 		return d.ArgErr()
 	}
 	w := Webhook{URL: args[0]}
-	if err := checkWebhookURL(w.URL); err != nil {
+	if err := webhook.CheckURL(w.URL); err != nil {
 		return d.Errf("%v", err)
 	}
-	inner := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if name != "secret" && name != "events" {
-			return d.Errf("unrecognized webhook option '%s'", name)
-		}
-		if inner[name] {
-			return d.Errf("duplicate webhook option '%s'", name)
-		}
-		inner[name] = true
-		args := d.RemainingArgs()
-		if len(args) == 0 || name == "secret" && len(args) != 1 {
-			return d.ArgErr()
-		}
-		if name == "secret" {
+	err := parseBlock(d, "webhook option", map[string]option{
+		"secret": func() error {
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
 			w.Secret = args[0]
-			continue
-		}
-		w.Events = args
-		if err := checkWebhookEvents(w); err != nil {
-			return d.Errf("%v", err)
-		}
+			return nil
+		},
+		"events": func() error {
+			if w.Events = d.RemainingArgs(); len(w.Events) == 0 {
+				return d.ArgErr()
+			}
+			if err := webhook.CheckEvents(w.URL, w.Events); err != nil {
+				return d.Errf("%v", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	if err := checkWebhook(w); err != nil {
 		return d.Errf("%v", err)
 	}
-	for _, prev := range a.Webhooks {
-		if prev.URL == w.URL {
-			return d.Errf("duplicate webhook '%s'", redactURL(w.URL))
-		}
+	if slices.ContainsFunc(a.Webhooks, func(prev Webhook) bool { return prev.URL == w.URL }) {
+		return d.Errf("duplicate webhook '%s'", webhook.RedactURL(w.URL))
 	}
 	a.Webhooks = append(a.Webhooks, w)
 	return nil

@@ -85,22 +85,7 @@ func TestGatewayCaddyfile(t *testing.T) {
 		{name: "theme duplicate block", input: "guest_gateway {\n\ttheme {\n\t\ttitle A\n\t}\n\ttheme {\n\t\ttitle B\n\t}\n}", wantErr: "duplicate subdirective 'theme', at Testfile:5"},
 		{name: "theme inline argument", input: "guest_gateway {\n\ttheme dark\n}", wantErr: "wrong argument count"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got Gateway
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %+v\nwant %+v", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
 	}
 }
 
@@ -176,22 +161,7 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "require_audience with a value", input: "guest_admin {\n\trequire_audience yes\n}", wantErr: "wrong argument count or unexpected line ending after 'yes', at Testfile:2"},
 		{name: "duplicate require_audience", input: "guest_admin {\n\trequire_audience\n\trequire_audience\n}", wantErr: "duplicate subdirective 'require_audience', at Testfile:3"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got Admin
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %+v\nwant %+v", got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
 	}
 }
 
@@ -281,5 +251,28 @@ func TestStoreKey(t *testing.T) {
 	def, _ := storeKey("")
 	if !strings.HasSuffix(def, "/guestgate") {
 		t.Fatalf("default store %q", def)
+	}
+}
+
+// checkCaddyfile parses input into a new H and checks that it fails with an
+// error containing wantErr or, without wantErr, that it gives want.
+func checkCaddyfile[H any, P interface {
+	*H
+	caddyfile.Unmarshaler
+}](t *testing.T, input string, want H, wantErr string) {
+	t.Helper()
+	var got H
+	err := P(&got).UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error = %v, want it to contain %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }

@@ -1,7 +1,9 @@
 // Package caddymodule is the Caddy glue of guestgate: it registers the
-// guest_gateway and guest_admin HTTP handlers, parses their Caddyfile directives,
-// shares one store per directory across both handlers and config reloads, and sets
-// the guest placeholders. The behaviour lives in entrypage, admin and guestlink.
+// guest_gateway and guest_admin HTTP handlers, the admin.api.guestgate admin
+// endpoint module and the "caddy guestgate" command, parses the Caddyfile
+// directives, shares one store and one webhook hub per directory across the
+// handlers and config reloads, and sets the guest placeholders. The behaviour
+// lives in entrypage, admin, webhook, cli and guestlink.
 package caddymodule
 
 import (
@@ -117,10 +119,9 @@ type Gateway struct {
 	// Default: 720h (30 days).
 	Retention caddy.Duration `json:"retention,omitempty"`
 
-	storeKey string
-	hub      *webhookHub // the store's webhook hub, while provisioned
-	gw       *entrypage.Gateway
-	logger   *zap.Logger
+	shared sharedStore
+	gw     *entrypage.Gateway
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -250,27 +251,17 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := storeKey(g.Store)
+	if err := g.shared.acquire(ctx, g.Store, g.logger); err != nil {
+		return err
+	}
+	store := g.shared.Store
+	secrets, err := checkedSecrets("signing_key", g.SigningKeys, 32, "bytes")
 	if err != nil {
 		return err
 	}
-	store, err := openStore(key, g.logger)
-	if err != nil {
-		return fmt.Errorf("opening guestgate store: %w", err)
-	}
-	g.storeKey = key
-	// Redemptions and leaving go to the webhooks of guest_admin on this store.
-	if g.hub, err = acquireHub(key, store); err != nil {
-		return fmt.Errorf("webhooks: %w", err)
-	}
-
 	var keys [][]byte
-	for i, k := range g.SigningKeys {
-		v := resolveSecret(k)
-		if len(v) < 32 {
-			return fmt.Errorf("signing_key %d: must be at least 32 bytes after placeholders are resolved, got %d", i+1, len(v))
-		}
-		keys = append(keys, []byte(v))
+	for _, k := range secrets {
+		keys = append(keys, []byte(k))
 	}
 	if len(keys) == 0 {
 		k, err := store.Secret(ctx, "session-signing-key", 32)
@@ -296,14 +287,13 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
 	lookups, requests := g.RateLimit.budgets()
 	g.gw, err = entrypage.New(entrypage.Config{
 		Service: &guestlink.Service{
 			Store: store, Now: time.Now, Retention: time.Duration(g.Retention),
-			Events: auditSink(auditLogger(), g.AuditEmails, g.hub.publish),
+			// Redemptions and leaving go to the webhooks of guest_admin on
+			// this store.
+			Events: auditSink(auditLogger(), g.AuditEmails, g.shared.hub.Publish),
 		},
 		Tokens:         tokens,
 		Identity:       identity,
@@ -406,16 +396,7 @@ func (g *Gateway) Validate() error { return g.check() }
 
 // Cleanup releases this config's use of the shared store. It works after a failed
 // Provision too.
-func (g *Gateway) Cleanup() error {
-	if g.hub != nil {
-		_ = releaseHub(g.storeKey)
-		g.hub = nil
-	}
-	if g.storeKey == "" {
-		return nil
-	}
-	return releaseStore(g.storeKey)
-}
+func (g *Gateway) Cleanup() error { return g.shared.release() }
 
 // ServeHTTP serves guest pages or gates the request, then calls next.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

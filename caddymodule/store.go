@@ -12,12 +12,14 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/webhook"
 )
 
-// storePool shares one open store per directory between both handlers and across
-// config reloads: Badger locks its directory, and Caddy provisions a new config
-// before it cleans up the old one. This and storeState are the package's only
-// mutable state.
+// storePool shares one open store per directory, with its webhook hub, between
+// the handlers and across config reloads: Badger locks its directory, and Caddy
+// provisions a new config before it cleans up the old one. The hub routes the
+// events of every handler on the store to the webhooks of its guest_admin
+// handlers. This and storeState are the package's only mutable state.
 var storePool = caddy.NewUsagePool()
 
 // storeState is the rest of the store pool's state, for the admin endpoint
@@ -40,13 +42,18 @@ type adminEntry struct {
 	linkBase string
 }
 
-// pooledStore is a guestlink.Store held in storePool.
+// pooledStore is a guestlink.Store held in storePool, with its webhook hub.
 type pooledStore struct {
 	guestlink.Store
+	hub *webhook.Hub
 }
 
-// Destruct closes the store when its last user is cleaned up.
-func (p pooledStore) Destruct() error { return p.Store.Close() }
+// Destruct stops the hub's deliveries and closes the store when the last user
+// is cleaned up; undelivered events stay queued in the store.
+func (p pooledStore) Destruct() error {
+	_ = p.hub.Close()
+	return p.Store.Close()
+}
 
 // storeKey returns the pool key for a store directory: the cleaned absolute path,
 // so that "./data" and "/srv/data/" name one database. Empty means the default,
@@ -64,7 +71,7 @@ func storeKey(dir string) (string, error) {
 
 // openStore returns the pooled store for key, opening it on first use. Every
 // successful call must be matched by one releaseStore(key).
-func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
+func openStore(key string, logger *zap.Logger) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
 	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -72,12 +79,12 @@ func openStore(key string, logger *zap.Logger) (guestlink.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return pooledStore{s}, nil
+		return pooledStore{s, webhook.NewHub(s, caddy.Log().Named("guestgate.webhook"))}, nil
 	})
 	if err != nil {
-		return nil, err
+		return pooledStore{}, err
 	}
-	return val.(pooledStore).Store, nil
+	return val.(pooledStore), nil
 }
 
 // releaseStore drops one use of the store at key; the last one closes it.
@@ -150,6 +157,41 @@ func latestAdmin(key string) *adminEntry {
 	return entries[len(entries)-1]
 }
 
+// sharedStore is a handler's use of the pooled store of its directory and of
+// that store's webhook hub.
+type sharedStore struct {
+	key string // the store's pool key; "" while no store is held
+	pooledStore
+}
+
+// acquire opens the store in dir (see storeKey), or shares it with the
+// handlers that have it open, and registers guestgate's metrics in the
+// config's registry. release gives the store back, also after acquire failed.
+func (s *sharedStore) acquire(ctx caddy.Context, dir string, logger *zap.Logger) error {
+	key, err := storeKey(dir)
+	if err != nil {
+		return err
+	}
+	if s.pooledStore, err = openStore(key, logger); err != nil {
+		return fmt.Errorf("opening guestgate store: %w", err)
+	}
+	s.key = key
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	return nil
+}
+
+// release drops the use of the store that acquire took.
+func (s *sharedStore) release() error {
+	if s.key == "" {
+		return nil
+	}
+	key := s.key
+	s.key, s.pooledStore = "", pooledStore{}
+	return releaseStore(key)
+}
+
 // resolveSecret replaces placeholders ({env.X}, {file.path}) in a configured
 // secret, and trims the newline a secret file usually ends with.
 func resolveSecret(s string) string {
@@ -159,4 +201,29 @@ func resolveSecret(s string) string {
 		v = v[:len(v)-1]
 	}
 	return v
+}
+
+// checkedSecret resolves the placeholders of a configured secret and refuses
+// it if it is shorter than min, counted in bytes; unit names them in the error
+// ("bytes", or "characters" where the option's documentation says so).
+func checkedSecret(s string, min int, unit string) (string, error) {
+	v := resolveSecret(s)
+	if len(v) < min {
+		return "", fmt.Errorf("must be at least %d %s after placeholders are resolved, got %d", min, unit, len(v))
+	}
+	return v, nil
+}
+
+// checkedSecrets is checkedSecret of every secret of a repeatable option; an
+// error names the option and the secret's place ("signing_key 2: ...").
+func checkedSecrets(option string, secrets []string, min int, unit string) ([]string, error) {
+	var out []string
+	for i, s := range secrets {
+		v, err := checkedSecret(s, min, unit)
+		if err != nil {
+			return nil, fmt.Errorf("%s %d: %w", option, i+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -703,7 +704,7 @@ func TestAdversarialInputs(t *testing.T) {
 				fail("data-reason %q, want %q", p.reason(), tc.reason)
 			}
 			if tc.apiCode != "" {
-				var e apiError
+				var e admin.ErrorJSON
 				if err := json.Unmarshal([]byte(p.Body), &e); err != nil || e.Error.Code != tc.apiCode {
 					fail("API answer %q, want error code %q", strings.TrimSpace(p.Body), tc.apiCode)
 				}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // TestModeratorAPI walks a moderator through the API of DESIGN section 3: a room,
@@ -197,7 +199,7 @@ func TestConcurrentLinkCreation(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			status, body := g.api(http.MethodPost, "/api/rooms/demo/links", map[string]any{"name": "Race"})
-			var e apiError
+			var e admin.ErrorJSON
 			_ = json.Unmarshal(body, &e)
 			mu.Lock()
 			statuses[status]++

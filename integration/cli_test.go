@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // The "caddy guestgate" command (issue 7): the built binary, run as a process,
@@ -241,11 +243,7 @@ func TestCLISession(t *testing.T) {
 		t.Fatal("the second Caddy uses the first one's store")
 	}
 	cliB := &cliRunner{t: t, bin: bin, admin: adminB, env: env}
-	var stores struct {
-		Stores []struct {
-			Store string `json:"store"`
-		} `json:"stores"`
-	}
+	var stores admin.StoresJSON
 	cliB.jsonOut(&stores, "stores")
 	if len(stores.Stores) != 1 || stores.Stores[0].Store != b.storeDir {
 		t.Fatalf("stores --json on the new Caddy: %+v, want only %s", stores, b.storeDir)

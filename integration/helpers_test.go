@@ -31,6 +31,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/guestgate/guestgate/admin"
 	_ "github.com/guestgate/guestgate/caddymodule"
 )
 
@@ -364,15 +365,6 @@ func lockLines(s string) []string {
 
 // ---- moderator API ----
 
-// apiError is the error body of the moderator API.
-type apiError struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"error"`
-}
-
 // linkJSON is a link as the API shows it.
 type linkJSON struct {
 	ID        string     `json:"id"`
@@ -459,7 +451,7 @@ func (g *gateway) mustAPI(want int, method, path string, body, out any) {
 // wantAPIError checks an API error answer: status, code and (if not empty) field.
 func wantAPIError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode, wantField string) {
 	t.Helper()
-	var e apiError
+	var e admin.ErrorJSON
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Errorf("%s: body %q is not an API error: %v", what, body, err)
 		return

@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,31 +12,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/webhook"
 )
 
 // hookSecret is the webhook secret of these tests (at least 16 bytes).
 const hookSecret = "integration-webhook-secret-0123456789"
-
-// verifyWebhook checks a delivery: the signature over "<timestamp>.<body>"
-// and a timestamp within 5 minutes of now. It is the README's code.
-func verifyWebhook(secret []byte, header http.Header, body []byte, now time.Time) error {
-	ts := header.Get("X-Guestgate-Timestamp")
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return errors.New("webhook: no valid timestamp")
-	}
-	if age := now.Sub(time.Unix(sec, 0)); age > 5*time.Minute || age < -5*time.Minute {
-		return errors.New("webhook: timestamp too old or in the future")
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(header.Get("X-Guestgate-Signature")), []byte(want)) {
-		return errors.New("webhook: bad signature")
-	}
-	return nil
-}
 
 // hookEvent is the body of a delivery.
 type hookEvent struct {
@@ -172,7 +149,7 @@ func checkDeliveries(t *testing.T, ds []hookDelivery) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, d := range ds {
-		if err := verifyWebhook([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
+		if err := webhook.Verify([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
 			t.Errorf("%s delivery %s: %v", d.Event.Type, d.Body, err)
 		}
 		if ct := d.Header.Get("Content-Type"); ct != "application/json" {
@@ -263,7 +240,7 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 		if d.Event.ID != ds[0].Event.ID {
 			t.Fatalf("a retry carried another event: %s", d.Body)
 		}
-		if err := verifyWebhook([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
+		if err := webhook.Verify([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
 			t.Errorf("attempt: %v", err)
 		}
 	}

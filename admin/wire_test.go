@@ -1,0 +1,43 @@
+package admin
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestWireNames pins the JSON of every wire type to literal text. The handlers,
+// the admin endpoint, the caddy guestgate command and the integration tests
+// all use these types, so a renamed field would pass their round trips
+// unnoticed while breaking every other client; this test is where it fails.
+func TestWireNames(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	guest := GuestJSON{ID: "g_1", Name: "Ada", Email: "ada@example.com", LinkID: "l_1", LinkName: "Press", State: "waiting", RedeemedAt: at, UpdatedAt: at, WaitingSince: &at}
+	const guestText = `{"id":"g_1","name":"Ada","email":"ada@example.com","link_id":"l_1","link_name":"Press","state":"waiting","redeemed_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00Z","waiting_since":"2026-05-01T12:00:00Z"}`
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"error", ErrorJSON{Error: APIError{Code: "invalid", Message: "name is required", Field: "name"}},
+			`{"error":{"code":"invalid","message":"name is required","field":"name"}}`},
+		{"error without field", ErrorJSON{Error: APIError{Code: "room_not_found", Message: "room not found"}},
+			`{"error":{"code":"room_not_found","message":"room not found"}}`},
+		{"admit all", AdmitAllJSON{Admitted: []GuestJSON{guest}, Count: 1}, `{"admitted":[` + guestText + `],"count":1}`},
+		{"guest page", GuestPageJSON{Guests: []GuestJSON{}, NextCursor: ""}, `{"guests":[],"next_cursor":""}`},
+		{"stores", StoresJSON{Stores: []StoreJSON{{Store: "/srv/a", GuestAdmin: true, LinkBase: "https://h/guest/", MaxLinks: 3}, {Store: "/srv/b", MaxLinks: 3}}},
+			`{"stores":[{"store":"/srv/a","guest_admin":true,"link_base":"https://h/guest/","max_links":3},{"store":"/srv/b","guest_admin":false,"max_links":3}]}`},
+		{"restore", RestoreJSON{Store: "/srv/a", Restored: true, ReloadRequired: true, Message: "restored"},
+			`{"store":"/srv/a","restored":true,"reload_required":true,"message":"restored"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Errorf("JSON\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,370 @@
+// Package cli is the "caddy guestgate" command: it manages rooms, guest
+// links, the lobby, the guest list and backups of a running guestgate by
+// calling the admin endpoint module (admin.api.guestgate) on Caddy's admin
+// endpoint over HTTP, like "caddy trust" does; it never opens a store itself.
+//
+// The package knows nothing of Caddy: the program that registers the command
+// (package caddymodule, with caddycmd.RegisterCommand) gives it, as a Host,
+// what only Caddy knows: where the admin endpoint is, and how a command ends
+// with an exit status.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Host is what the program that runs the command knows and the command does
+// not.
+type Host struct {
+	// DefaultAddress is the admin endpoint's address when neither --address
+	// nor --config names one ("localhost:2019"), for the help text.
+	DefaultAddress string
+
+	// AdminEndpoint returns how to reach the admin endpoint named by the
+	// --address, --config and --adapter flags (each may be "").
+	AdminEndpoint func(address, config, adapter string) (Endpoint, error)
+
+	// Exit ends a command: it reports err, if not nil, the way the program's
+	// own commands do, and returns what makes the program exit with status.
+	Exit func(cmd *cobra.Command, status int, err error) error
+}
+
+// Endpoint is how to reach Caddy's admin endpoint.
+type Endpoint struct {
+	// Name is the address as configured ("localhost:2019",
+	// "unix//run/caddy-admin.sock"), for messages.
+	Name string
+	// Network and Address are what to dial: "tcp" and "localhost:2019",
+	// "unix" and a socket's path, ...
+	Network, Address string
+	// Socket is true for a unix socket or a file descriptor: requests then go
+	// to http://127.0.0.1, without an Origin header.
+	Socket bool
+}
+
+// Command is the "guestgate" command, in the shape of caddycmd.Command.
+type Command struct {
+	Name, Usage, Short, Long string
+	// Setup adds the flags and subcommands to the command.
+	Setup func(cmd *cobra.Command)
+}
+
+// New returns the "guestgate" command running in h.
+func New(h Host) Command {
+	return Command{
+		Name:  "guestgate",
+		Usage: "<rooms|access|links|lobby|guests|stores|backup|restore> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
+		Short: "Manages rooms, guest links, the lobby and backups of a running guestgate",
+		Long: `
+Manages guestgate in a running Caddy: rooms, the guest access switch, guest
+links, the lobby, the guest list, and backups of the store.
+
+The command talks to Caddy's admin endpoint (the admin.api.guestgate module,
+under /guestgate/), like 'caddy trust' does; it never opens the Badger
+directory, which the running Caddy holds. It uses '` + h.DefaultAddress + `'
+unless --address names the endpoint or --config (with --adapter) names the
+config file to read it from.
+
+The store is the only one the running handlers use, or the one --store names
+(the directory given to the handlers' store subdirective) when there are
+several. Settings (max_links, link_base) are those of the guest_admin handler
+on that store; without link_base, link URLs are paths (/guest/<token>).
+
+Output is a table or a sentence for people; --json prints the API's JSON for
+scripts. Exit status: 0 on success, 1 when the operation failed (an error from
+Caddy, such as a room that does not exist, or no Caddy to talk to), 2 for a
+usage error (unknown command or flag, missing or extra arguments).`,
+		Setup: h.setup,
+	}
+}
+
+// Exit statuses.
+const (
+	exitSuccess = 0
+	// exitFailure: the operation failed (an error from Caddy, or no Caddy to
+	// talk to).
+	exitFailure = 1
+	// exitUsage is the exit status of a usage error: 2, as for most Unix
+	// commands and Go's flag package. (Caddy's own commands exit 1 on a flag
+	// error; guestgate keeps 1 for failed operations so that scripts can tell
+	// the two apart.)
+	exitUsage = 2
+)
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(cmd *cobra.Command, format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...) + "; see '" + cmd.CommandPath() + " --help'"}
+}
+
+// setup builds "caddy guestgate" and its subcommands on cmd.
+func (h Host) setup(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.String("address", "", "Address of the administration API listener (if --config is not used)")
+	pf.StringP("config", "c", "", "Configuration file to read the admin address from (if --address is not used)")
+	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
+	pf.String("store", "", "Store directory, when the running handlers use several")
+	pf.Bool("json", false, "Print JSON for scripts instead of tables")
+	cmd.Example = `  caddy guestgate rooms put demo --name "Demo room" --admission moderator
+  caddy guestgate access on demo
+  caddy guestgate links create demo --name "Guest speakers" --max-clicks 5 --days 7
+  caddy guestgate lobby list demo
+  caddy guestgate lobby admit demo g_2kq8...
+  caddy guestgate guests list demo --csv > guests.csv
+  caddy guestgate backup guestgate.backup`
+	// Flag errors (an unknown flag, --days abc) are usage errors.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return h.Exit(c, exitUsage, &usageError{err.Error() + "; see '" + c.CommandPath() + " --help'"})
+	})
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = h.groupRun
+
+	rooms := h.group("rooms", "Creates, shows and deletes rooms")
+	rooms.AddCommand(
+		h.leaf(leafSpec{
+			use: "put <room> [--name <name>] [--kind room|gallery] [--admission auto|moderator] [--available=false]", args: []string{"room"},
+			short: "Creates or updates a room",
+			long: `Creates the room, or updates it. Like the API's PUT, a setting left out takes
+its default: the name is the room id, the kind "room", the admission "auto"
+(guests go straight in; "moderator" makes them wait in the lobby) and the room
+is available. Guest access keeps its state (it starts off).`,
+			example: `  caddy guestgate rooms put demo --name "Demo room" --admission moderator
+  caddy guestgate rooms put demo --available=false`,
+			flags: func(c *cobra.Command) {
+				c.Flags().String("name", "", "Display name shown to guests (default: the room id)")
+				c.Flags().String("kind", "", `"room" or "gallery" (guest access is not supported for galleries)`)
+				c.Flags().String("admission", "", `"auto" or "moderator"`)
+				c.Flags().Bool("available", true, "Whether the room is available")
+			},
+			run: runRoomsPut,
+		}),
+		h.leaf(leafSpec{
+			use: "get <room>", args: []string{"room"}, short: "Shows a room, its guest access and its links",
+			example: `  caddy guestgate rooms get demo`,
+			run:     runRoomsGet,
+		}),
+		h.leaf(leafSpec{
+			use: "delete <room>", args: []string{"room"}, short: "Deletes a room with its links and guests",
+			long:    "Deletes the room at once and for good; its links stop working and its guests' next requests are refused.",
+			example: `  caddy guestgate rooms delete demo`,
+			run:     runRoomsDelete,
+		}),
+	)
+
+	access := h.leaf(leafSpec{
+		use: "access on|off <room>", args: []string{"on|off", "room"}, short: "Switches guest access of a room on or off",
+		long: `Switches the room's "Enable guest access" on or off. Off makes every link of
+the room inactive: new guests cannot join, and guests inside are refused at
+their next request (open connections are not cut).`,
+		example: `  caddy guestgate access on demo
+  caddy guestgate access off demo`,
+		run: runAccess,
+	})
+
+	links := h.group("links", "Creates, lists and deletes guest links")
+	links.AddCommand(
+		h.leaf(leafSpec{
+			use: "create <room> --name <name> [--max-clicks <n>] [--days <n>]", args: []string{"room"},
+			short: "Creates a guest link and prints its URL",
+			long: `Creates a guest link in the room and prints its URL. Guest access must be on,
+and a room has at most max_links links (3 by default). A click is one
+submitted entry form; without --max-clicks the link is unlimited, without
+--days it never expires.`,
+			example: `  caddy guestgate links create demo --name "Guest speakers" --max-clicks 5 --days 7
+  URL=$(caddy guestgate links create demo --name Press)`,
+			flags: func(c *cobra.Command) {
+				c.Flags().String("name", "", "Name of the link, 1 to 80 characters (required)")
+				c.Flags().Int("max-clicks", 0, "Most guests who may use the link (default: unlimited)")
+				c.Flags().Int("days", 0, "Days the link is valid, 1 to 365 (default: no end)")
+			},
+			run: runLinksCreate,
+		}),
+		h.leaf(leafSpec{
+			use: "list <room>", args: []string{"room"}, short: "Lists the links of a room with their clicks",
+			example: `  caddy guestgate links list demo
+  caddy guestgate links list demo --json | jq -r '.[].url'`,
+			run: runLinksList,
+		}),
+		h.leaf(leafSpec{
+			use: "delete <room> <link-id>", args: []string{"room", "link-id"}, short: "Deletes a link, at once and for good",
+			example: `  caddy guestgate links delete demo l_3v9...`,
+			run:     runLinksDelete,
+		}),
+	)
+
+	lobby := h.group("lobby", "Lists, admits and declines guests waiting in the lobby")
+	lobby.AddCommand(
+		h.leaf(leafSpec{
+			use: "list <room>", args: []string{"room"}, short: "Lists the guests waiting in the lobby",
+			example: `  caddy guestgate lobby list demo`,
+			run:     runLobbyList,
+		}),
+		h.leaf(leafSpec{
+			use: "admit <room> <guest-id>", args: []string{"room", "guest-id"}, short: "Admits a waiting guest",
+			example: `  caddy guestgate lobby admit demo g_2kq8...`,
+			run:     runLobbyDecide("admit"),
+		}),
+		h.leaf(leafSpec{
+			use: "deny <room> <guest-id>", args: []string{"room", "guest-id"}, short: "Declines a waiting guest",
+			example: `  caddy guestgate lobby deny demo g_2kq8...`,
+			run:     runLobbyDecide("deny"),
+		}),
+		h.leaf(leafSpec{
+			use: "admit-all <room>", args: []string{"room"}, short: "Admits everyone waiting",
+			example: `  caddy guestgate lobby admit-all demo`,
+			run:     runLobbyAdmitAll,
+		}),
+	)
+
+	guests := h.group("guests", "Lists the guests of a room")
+	guests.AddCommand(h.leaf(leafSpec{
+		use: "list <room> [--csv]", args: []string{"room"}, short: "Lists who redeemed which link, and when",
+		long: `Lists every guest of the room, newest first: who redeemed which link, when,
+and their state. --csv prints the spreadsheet-safe CSV file of the API.`,
+		example: `  caddy guestgate guests list demo
+  caddy guestgate guests list demo --csv > guests.csv`,
+		flags: func(c *cobra.Command) { c.Flags().Bool("csv", false, "Print CSV") },
+		run:   runGuestsList,
+	}))
+
+	stores := h.leaf(leafSpec{
+		use: "stores", short: "Lists the stores the running handlers use",
+		example: `  caddy guestgate stores`,
+		run:     runStores,
+	})
+
+	backup := h.leaf(leafSpec{
+		use: "backup <file>", args: []string{"file"}, short: "Writes a backup of the store to a file",
+		long: `Writes a full backup of the store (Badger's backup stream), taken while Caddy
+keeps serving, to the file ("-" for standard output). The file appears only
+once the whole backup has arrived.`,
+		example: `  caddy guestgate backup /var/backups/guestgate-$(date +%F).backup`,
+		run:     runBackup,
+	})
+
+	restore := h.leaf(leafSpec{
+		use: "restore <file> [--force] [--no-reload]", args: []string{"file"}, short: "Restores the store from a backup file",
+		long: `Replaces the store's contents with a backup made by 'caddy guestgate backup'.
+The backup is checked whole before anything changes. A store that holds rooms,
+links or guests is refused unless --force, which replaces everything in it (a
+new store, which holds only the keys the handlers made at start-up, counts as
+empty). Then the running configuration is reloaded, so that the handlers use
+the restored signing keys and guest sessions made before the backup stay
+valid; --no-reload skips that.`,
+		example: `  caddy guestgate restore guestgate.backup
+  caddy guestgate restore guestgate.backup --force`,
+		flags: func(c *cobra.Command) {
+			c.Flags().Bool("force", false, "Replace a store that is not empty")
+			c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
+		},
+		run: runRestore,
+	})
+
+	cmd.AddCommand(rooms, access, links, lobby, guests, stores, backup, restore)
+}
+
+// group is a command that only holds subcommands.
+func (h Host) group(name, short string) *cobra.Command {
+	return &cobra.Command{Use: name + " <command>", Short: short, Args: cobra.ArbitraryArgs, RunE: h.groupRun}
+}
+
+// groupRun answers a group command run without a known subcommand: a usage error.
+func (h Host) groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return h.Exit(cmd, exitUsage, usagef(cmd, "%s needs a command", cmd.CommandPath()))
+	}
+	return h.Exit(cmd, exitUsage, usagef(cmd, "unknown command %q for %s", args[0], cmd.CommandPath()))
+}
+
+// leafSpec describes a command that does something.
+type leafSpec struct {
+	use, short, long, example string
+	// args names the positional arguments, all required.
+	args  []string
+	flags func(*cobra.Command)
+	run   func(c *invocation, args []string) error
+}
+
+func (h Host) leaf(s leafSpec) *cobra.Command {
+	c := &cobra.Command{Use: s.use, Short: s.short, Long: s.long, Example: s.example, Args: cobra.ArbitraryArgs}
+	if s.flags != nil {
+		s.flags(c)
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		status, err := h.run(cmd, s, args)
+		return h.Exit(cmd, status, err)
+	}
+	return c
+}
+
+// run runs the command s with its arguments and returns its exit status.
+func (h Host) run(cmd *cobra.Command, s leafSpec, args []string) (int, error) {
+	if len(args) != len(s.args) {
+		want := "no arguments"
+		if len(s.args) > 0 {
+			want = strings.Join(s.args, " ")
+		}
+		return exitUsage, usagef(cmd, "%s takes %s, got %d argument(s)", cmd.CommandPath(), want, len(args))
+	}
+	c, err := h.invocation(cmd)
+	if err != nil {
+		return exitFailure, err
+	}
+	if err := s.run(c, args); err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage, err
+		}
+		what := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+		return exitFailure, fmt.Errorf("%s: %w", strings.Join(append([]string{what}, args...), " "), err)
+	}
+	return exitSuccess, nil
+}
+
+// invocation is what a command works with: its flags, the output and the
+// admin endpoint client.
+type invocation struct {
+	cmd  *cobra.Command
+	out  io.Writer
+	json bool
+	api  *adminClient
+}
+
+func (h Host) invocation(cmd *cobra.Command) (*invocation, error) {
+	c := &invocation{cmd: cmd, out: cmd.OutOrStdout()}
+	ep, err := h.AdminEndpoint(c.str("address"), c.str("config"), c.str("adapter"))
+	if err != nil {
+		return nil, err
+	}
+	c.api = newAdminClient(ep)
+	if dir := c.str("store"); dir != "" {
+		// Caddy's working directory may differ from ours.
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("--store %s: %w", dir, err)
+		}
+		c.api.store = abs
+	}
+	c.json = c.flag("json")
+	return c, nil
+}
+
+// str and flag return the value of a string or bool flag.
+func (c *invocation) str(name string) string {
+	v, _ := c.cmd.Flags().GetString(name)
+	return v
+}
+
+func (c *invocation) flag(name string) bool {
+	v, _ := c.cmd.Flags().GetBool(name)
+	return v
+}

@@ -1,0 +1,437 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/guestgate/guestgate/admin"
+)
+
+// printJSON prints raw JSON indented, or v encoded if raw is nil.
+func (c *invocation) printJSON(raw []byte, v any) error {
+	if raw == nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
+		return fmt.Errorf("Caddy answered something that is not JSON: %v", err)
+	}
+	buf.WriteByte('\n')
+	_, err := c.out.Write(buf.Bytes())
+	return err
+}
+
+func (c *invocation) printf(format string, args ...any) { fmt.Fprintf(c.out, format, args...) }
+
+// table prints rows under a header, in aligned columns.
+func (c *invocation) table(header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// call sends method path to the API with body as JSON (nil: none). With
+// --json it prints the answer as it came and reports printed; otherwise it
+// decodes the answer into a T. status is the answer's.
+func call[T any](c *invocation, method, path string, body any) (v T, status int, printed bool, err error) {
+	raw, status, err := c.api.callJSON(method, path, nil, body)
+	if err != nil {
+		return v, status, false, err
+	}
+	if c.json {
+		return v, status, true, c.printJSON(raw, nil)
+	}
+	v, err = decode[T](raw)
+	return v, status, false, err
+}
+
+// get is call with GET.
+func get[T any](c *invocation, path string) (v T, printed bool, err error) {
+	v, _, printed, err = call[T](c, http.MethodGet, path, nil)
+	return v, printed, err
+}
+
+func decode[T any](raw []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("reading Caddy's answer: %v", err)
+	}
+	return v, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func when(t time.Time) string { return t.Local().Format("2006-01-02 15:04") }
+
+func linkRows(links []admin.LinkJSON) [][]string {
+	rows := make([][]string, 0, len(links))
+	for _, l := range links {
+		clicks := strconv.Itoa(l.Clicks)
+		if l.MaxClicks != nil {
+			clicks += "/" + strconv.Itoa(*l.MaxClicks)
+		}
+		expires := "never"
+		if l.ExpiresAt != nil {
+			expires = when(*l.ExpiresAt)
+		}
+		rows = append(rows, []string{l.ID, l.Name, clicks, expires, yesNo(l.Active), l.URL})
+	}
+	return rows
+}
+
+var linkHeader = []string{"ID", "NAME", "CLICKS", "EXPIRES", "ACTIVE", "URL"}
+
+func runRoomsPut(c *invocation, args []string) error {
+	spec := map[string]any{}
+	for flag, field := range map[string]string{"name": "name", "kind": "kind", "admission": "admission"} {
+		if c.cmd.Flags().Changed(flag) {
+			spec[field] = c.str(flag)
+		}
+	}
+	if c.cmd.Flags().Changed("available") {
+		spec["available"] = c.flag("available")
+	}
+	r, status, printed, err := call[admin.RoomJSON](c, http.MethodPut, apiPath(args[0]), spec)
+	if err != nil || printed {
+		return err
+	}
+	verb := "updated"
+	if status == http.StatusCreated {
+		verb = "created"
+	}
+	c.printf("Room %s %s.\n", r.ID, verb)
+	return c.printRoom(r)
+}
+
+func (c *invocation) printRoom(r admin.RoomJSON) error {
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Room:\t%s\n", r.ID)
+	fmt.Fprintf(tw, "Name:\t%s\n", r.Name)
+	fmt.Fprintf(tw, "Kind:\t%s\n", r.Kind)
+	fmt.Fprintf(tw, "Available:\t%s\n", yesNo(r.Available))
+	fmt.Fprintf(tw, "Admission:\t%s\n", r.Admission)
+	fmt.Fprintf(tw, "Guest access:\t%s\n", onOff(r.GuestAccess))
+	fmt.Fprintf(tw, "Links:\t%d of %d\n", len(r.Links), r.MaxLinks)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Links) == 0 {
+		return nil
+	}
+	c.printf("\n")
+	return c.table(linkHeader, linkRows(r.Links))
+}
+
+func runRoomsGet(c *invocation, args []string) error {
+	r, printed, err := get[admin.RoomJSON](c, apiPath(args[0]))
+	if err != nil || printed {
+		return err
+	}
+	return c.printRoom(r)
+}
+
+func runRoomsDelete(c *invocation, args []string) error {
+	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0]), nil, nil); err != nil {
+		return err
+	}
+	if !c.json {
+		c.printf("Room %s deleted.\n", args[0])
+	}
+	return nil
+}
+
+func runAccess(c *invocation, args []string) error {
+	var on bool
+	switch args[0] {
+	case "on":
+		on = true
+	case "off":
+	default:
+		return usagef(c.cmd, "access takes on or off, got %q", args[0])
+	}
+	_, _, printed, err := call[admin.RoomJSON](c, http.MethodPut, apiPath(args[1], "guest-access"), map[string]bool{"enabled": on})
+	if err != nil || printed {
+		return err
+	}
+	c.printf("Guest access to room %s is %s.\n", args[1], onOff(on))
+	return nil
+}
+
+func runLinksCreate(c *invocation, args []string) error {
+	if !c.cmd.Flags().Changed("name") {
+		return usagef(c.cmd, "--name is required")
+	}
+	spec := map[string]any{"name": c.str("name")}
+	for flag, field := range map[string]string{"max-clicks": "max_clicks", "days": "duration_days"} {
+		if c.cmd.Flags().Changed(flag) {
+			n, err := c.cmd.Flags().GetInt(flag)
+			if err != nil {
+				return usagef(c.cmd, "--%s: %v", flag, err)
+			}
+			spec[field] = n
+		}
+	}
+	l, _, printed, err := call[admin.LinkJSON](c, http.MethodPost, apiPath(args[0], "links"), spec)
+	if err != nil || printed {
+		return err
+	}
+	c.printf("%s\n", l.URL)
+	return nil
+}
+
+func runLinksList(c *invocation, args []string) error {
+	links, printed, err := get[[]admin.LinkJSON](c, apiPath(args[0], "links"))
+	if err != nil || printed {
+		return err
+	}
+	if len(links) == 0 {
+		c.printf("Room %s has no links.\n", args[0])
+		return nil
+	}
+	return c.table(linkHeader, linkRows(links))
+}
+
+func runLinksDelete(c *invocation, args []string) error {
+	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0], "links", args[1]), nil, nil); err != nil {
+		return err
+	}
+	if !c.json {
+		c.printf("Link %s of room %s deleted.\n", args[1], args[0])
+	}
+	return nil
+}
+
+func runLobbyList(c *invocation, args []string) error {
+	gs, printed, err := get[[]admin.GuestJSON](c, apiPath(args[0], "lobby"))
+	if err != nil || printed {
+		return err
+	}
+	if len(gs) == 0 {
+		c.printf("No one is waiting in the lobby of room %s.\n", args[0])
+		return nil
+	}
+	rows := make([][]string, 0, len(gs))
+	for _, g := range gs {
+		since := g.RedeemedAt
+		if g.WaitingSince != nil {
+			since = *g.WaitingSince
+		}
+		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(since)})
+	}
+	return c.table([]string{"GUEST", "NAME", "EMAIL", "LINK", "WAITING SINCE"}, rows)
+}
+
+func runLobbyDecide(action string) func(*invocation, []string) error {
+	return func(c *invocation, args []string) error {
+		g, _, printed, err := call[admin.GuestJSON](c, http.MethodPost, apiPath(args[0], "lobby", args[1], action), nil)
+		if err != nil || printed {
+			return err
+		}
+		verb := "Admitted"
+		if action == "deny" {
+			verb = "Declined"
+		}
+		c.printf("%s %s <%s> (%s) to room %s.\n", verb, g.Name, g.Email, g.ID, args[0])
+		return nil
+	}
+}
+
+func runLobbyAdmitAll(c *invocation, args []string) error {
+	res, _, printed, err := call[admin.AdmitAllJSON](c, http.MethodPost, apiPath(args[0], "lobby", "admit-all"), nil)
+	if err != nil || printed {
+		return err
+	}
+	c.printf("Admitted %d guest(s) to room %s.\n", res.Count, args[0])
+	for _, g := range res.Admitted {
+		c.printf("  %s  %s <%s>\n", g.ID, g.Name, g.Email)
+	}
+	return nil
+}
+
+func runGuestsList(c *invocation, args []string) error {
+	if c.flag("csv") {
+		if c.json {
+			return usagef(c.cmd, "--csv and --json exclude each other")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		resp, err := c.api.request(ctx, http.MethodGet, apiPath(args[0], "guests"), url.Values{"format": {"csv"}}, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(c.out, resp.Body)
+		return err
+	}
+	var all []admin.GuestJSON
+	cursor := ""
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		raw, _, err := c.api.callJSON(http.MethodGet, apiPath(args[0], "guests"), q, nil)
+		if err != nil {
+			return err
+		}
+		page, err := decode[admin.GuestPageJSON](raw)
+		if err != nil {
+			return err
+		}
+		all = append(all, page.Guests...)
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if c.json {
+		if all == nil {
+			all = []admin.GuestJSON{}
+		}
+		return c.printJSON(nil, all)
+	}
+	if len(all) == 0 {
+		c.printf("Room %s has no guests.\n", args[0])
+		return nil
+	}
+	rows := make([][]string, 0, len(all))
+	for _, g := range all {
+		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(g.RedeemedAt), g.State})
+	}
+	return c.table([]string{"GUEST", "NAME", "EMAIL", "LINK", "REDEEMED", "STATE"}, rows)
+}
+
+func runStores(c *invocation, _ []string) error {
+	res, printed, err := get[admin.StoresJSON](c, admin.EndpointPrefix+"stores")
+	if err != nil || printed {
+		return err
+	}
+	if len(res.Stores) == 0 {
+		c.printf("No guestgate handler is running.\n")
+		return nil
+	}
+	rows := make([][]string, 0, len(res.Stores))
+	for _, s := range res.Stores {
+		base := s.LinkBase
+		if base == "" {
+			base = "-"
+		}
+		rows = append(rows, []string{s.Store, yesNo(s.GuestAdmin), strconv.Itoa(s.MaxLinks), base})
+	}
+	return c.table([]string{"STORE", "GUEST_ADMIN", "MAX_LINKS", "LINK_BASE"}, rows)
+}
+
+func runBackup(c *invocation, args []string) error {
+	file := args[0]
+	resp, err := c.api.request(context.Background(), http.MethodGet, admin.EndpointPrefix+"backup", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if file == "-" {
+		if _, err := io.Copy(c.out, resp.Body); err != nil {
+			return fmt.Errorf("the backup did not arrive whole: %v", err)
+		}
+		return nil
+	}
+	// Write next to the file, then rename: a failed backup never leaves a
+	// file that looks whole.
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".part-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, resp.Body)
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("the backup did not arrive whole: %v", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(nil, map[string]any{"file": file, "bytes": n})
+	}
+	c.printf("Backup written to %s (%d bytes).\n", file, n)
+	return nil
+}
+
+func runRestore(c *invocation, args []string) error {
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	q := url.Values{}
+	if c.flag("force") {
+		q.Set("force", "true")
+	}
+	resp, err := c.api.request(context.Background(), http.MethodPost, admin.EndpointPrefix+"restore", q, f,
+		http.Header{"Content-Type": {"application/octet-stream"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the answer: %v", err)
+	}
+	res, err := decode[admin.RestoreJSON](raw)
+	if err != nil {
+		return err
+	}
+	reloaded := false
+	if !c.flag("no-reload") {
+		if err := c.api.reloadRunningConfig(); err != nil {
+			return fmt.Errorf("store %s restored, but reloading the configuration failed: %v; reload it yourself (caddy reload --force)", res.Store, err)
+		}
+		reloaded = true
+	}
+	if c.json {
+		return c.printJSON(nil, map[string]any{"store": res.Store, "restored": true, "reloaded": reloaded})
+	}
+	c.printf("Store %s restored from %s.\n", res.Store, args[0])
+	if reloaded {
+		c.printf("Configuration reloaded: the handlers use the restored keys.\n")
+	} else {
+		c.printf("Reload the configuration (caddy reload --force) so that the handlers use the restored keys.\n")
+	}
+	return nil
+}

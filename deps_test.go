@@ -1,0 +1,38 @@
+package guestgate
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestOnlyTheGlueImportsCaddy keeps the dependency rule of docs/DESIGN.md
+// section 5: only caddymodule and cmd import Caddy (and this root package,
+// which only plugs caddymodule in). The domain, the HTTP handlers, webhook
+// delivery and the CLI stay plain Go that a second host could run, so no
+// other package may depend on Caddy, directly or through another package.
+func TestOnlyTheGlueImportsCaddy(t *testing.T) {
+	const module = "github.com/guestgate/guestgate"
+	glue := map[string]bool{module: true, module + "/caddymodule": true, module + "/cmd/caddy": true}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, " ")
+		if glue[pkg] {
+			continue
+		}
+		checked++
+		for dep := range strings.FieldsSeq(deps) {
+			if strings.HasPrefix(dep, "github.com/caddyserver/caddy/") {
+				t.Errorf("%s depends on %s; only caddymodule and cmd may import Caddy", pkg, dep)
+				break
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d packages; go list printed:\n%s", checked, out)
+	}
+}

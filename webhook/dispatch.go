@@ -1,0 +1,279 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// The dispatcher: one goroutine per Hub while it has endpoints, starting a
+// worker per queue with something due.
+
+// backoff is the pause after the n-th failure in a row (n >= 1): base, doubling,
+// capped at max, within +-25 %.
+func (h *Hub) backoff(n int) time.Duration {
+	d := h.backoffMax
+	if n < 32 {
+		d = min(h.backoffBase<<(n-1), h.backoffMax)
+	}
+	return d*3/4 + rand.N(d/2+1)
+}
+
+// run is the dispatcher: it waits for an enqueue, a finished worker or the
+// next due time, then starts a worker for each queue with something due, at
+// most workers at once. It returns when ctx ends, after its workers.
+// It starts only after the dispatcher before it (prev) has stopped.
+func (h *Hub) run(ctx context.Context, prev <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	if prev != nil {
+		<-prev
+	}
+	h.logOrphanQueues(ctx)
+	results := make(chan struct{})
+	inFlight := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wakeAt := h.startWorkers(ctx, results, &inFlight)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if !wakeAt.IsZero() {
+			timer.Reset(max(wakeAt.Sub(h.now()), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			for ; inFlight > 0; inFlight-- {
+				<-results
+			}
+			return
+		case <-h.wake:
+		case <-results:
+			inFlight--
+		case <-timer.C:
+		}
+	}
+}
+
+// startWorkers starts a worker for every queue of a current endpoint that is
+// not paused, not busy, and has something due, while fewer than
+// workers run; it returns when to look again (zero: on the next wake).
+func (h *Hub) startWorkers(ctx context.Context, results chan<- struct{}, inFlight *int) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	var wakeAt time.Time
+	later := func(t time.Time) {
+		if wakeAt.IsZero() || t.Before(wakeAt) {
+			wakeAt = t
+		}
+	}
+	names := make([]string, 0, len(h.endpoints))
+	for name := range h.endpoints {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		st := h.queues[name]
+		switch {
+		case st.busy:
+		case now.Before(st.pausedUntil):
+			later(st.pausedUntil)
+		case !st.pending && (st.nextDue.IsZero() || now.Before(st.nextDue)):
+			if !st.nextDue.IsZero() {
+				later(st.nextDue)
+			}
+		case *inFlight >= workers:
+			// A worker's result wakes the dispatcher.
+		default:
+			st.busy, st.pending, st.nextDue = true, false, time.Time{}
+			*inFlight++
+			ep := h.endpoints[name]
+			go func() {
+				h.drain(ctx, ep, st)
+				results <- struct{}{}
+			}()
+		}
+	}
+	return wakeAt
+}
+
+// drain delivers a batch of due items of ep's queue, in order. A 2xx answer
+// acknowledges an item; a failure schedules its retry, or drops it after
+// maxAttempts. After the second failure in a row the endpoint counts
+// as down: the queue pauses, with one warning per pause.
+func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
+	// The store operations outlive a stop, so that a delivery that was made is
+	// recorded; stopping waits for them.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	defer func() {
+		h.mu.Lock()
+		st.busy = false
+		h.mu.Unlock()
+	}()
+	items, next, err := h.q.Due(sctx, ep.queue, h.now(), batch)
+	if err != nil {
+		h.logger.Error("webhook: reading the queue failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
+		h.mu.Lock()
+		st.pausedUntil, st.pending = h.now().Add(h.backoff(1)), true
+		h.mu.Unlock()
+		return
+	}
+	soonest := next
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return
+		}
+		err := h.deliver(ctx, ep, it)
+		if ctx.Err() != nil {
+			return // stopping: the item stays due, without an attempt counted
+		}
+		now := h.now()
+		if err == nil {
+			st.enqueue.Lock()
+			err := h.q.Ack(sctx, ep.queue, it.ID)
+			st.enqueue.Unlock()
+			if err != nil {
+				h.logger.Error("webhook: recording a delivery failed; the event may be delivered again",
+					zap.String("url", RedactURL(ep.url)), zap.String("queue_item", it.ID), zap.Error(err))
+			}
+			h.mu.Lock()
+			recovered := st.failures >= 2
+			st.failures = 0
+			h.mu.Unlock()
+			if recovered {
+				h.logger.Info("webhook: endpoint answers again", zap.String("url", RedactURL(ep.url)))
+			}
+			continue
+		}
+		attempts := it.Attempts + 1
+		if attempts >= maxAttempts {
+			h.logger.Error("webhook: giving up on an event",
+				zap.String("url", RedactURL(ep.url)), zap.String("delivery", deliveryID(it.Body)),
+				zap.Int("attempts", attempts), zap.Error(err))
+			st.enqueue.Lock()
+			err := h.q.Ack(sctx, ep.queue, it.ID)
+			st.enqueue.Unlock()
+			if err != nil {
+				h.logger.Error("webhook: dropping an event from the queue failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
+			}
+		} else {
+			at := now.Add(h.backoff(attempts))
+			if err := h.q.Retry(sctx, ep.queue, it.ID, attempts, at); err != nil && !errors.Is(err, guestlink.ErrQueueItemNotFound) {
+				h.logger.Error("webhook: scheduling a retry failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
+			}
+			if soonest.IsZero() || at.Before(soonest) {
+				soonest = at
+			}
+		}
+		h.mu.Lock()
+		st.failures++
+		failures := st.failures
+		if failures >= 2 {
+			// Look again when the pause ends: the rest of the batch is due.
+			st.pausedUntil = now.Add(h.backoff(failures - 1))
+			st.pending = true
+		}
+		pause := st.pausedUntil.Sub(now)
+		h.mu.Unlock()
+		if failures < 2 {
+			if ce := h.logger.Check(zap.DebugLevel, "webhook: delivery failed, will retry"); ce != nil {
+				ce.Write(zap.String("url", RedactURL(ep.url)), zap.Int("attempts", attempts), zap.Error(err))
+			}
+			continue
+		}
+		h.logger.Warn("webhook: endpoint failing; pausing its deliveries",
+			zap.String("url", RedactURL(ep.url)), zap.Int("failures_in_a_row", failures),
+			zap.Duration("retry_in", pause), zap.Error(err))
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(items) == batch {
+		st.pending = true // there may be more
+	}
+	if !soonest.IsZero() && (st.nextDue.IsZero() || soonest.Before(st.nextDue)) {
+		st.nextDue = soonest
+	}
+}
+
+// deliver POSTs one queued event to ep and returns nil on a 2xx answer.
+func (h *Hub) deliver(ctx context.Context, ep *endpoint, it guestlink.QueueItem) error {
+	var meta struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(it.Body, &meta) // the body is always an Event made by publish
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(it.Body))
+	if err != nil {
+		return fmt.Errorf("making the request: %w", err)
+	}
+	ts := strconv.FormatInt(h.now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "guestgate-webhook/1")
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderEvent, meta.Type)
+	req.Header.Set(HeaderDelivery, meta.ID)
+	req.Header.Set(HeaderSignature, Sign(ep.secret, ts, it.Body))
+	resp, err := h.client.Do(req)
+	if err != nil {
+		// url.Error repeats the URL, which may hold credentials.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+// deliveryID is the event id in a queued body, for logs.
+func deliveryID(body []byte) string {
+	var meta struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &meta)
+	return meta.ID
+}
+
+// logOrphanQueues notes queues left by webhooks no longer configured: their
+// events stay in the store (bounded) until a webhook with that URL returns.
+func (h *Hub) logOrphanQueues(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	names, err := h.q.Queues(sctx)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range names {
+		if strings.HasPrefix(name, "wh-") && h.endpoints[name] == nil {
+			h.logger.Info("webhook: events are queued for a webhook that is not configured; they stay until it is again",
+				zap.String("queue", name))
+		}
+	}
+}
