@@ -19,7 +19,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 const (
@@ -37,22 +37,15 @@ func modHandler(t *testing.T) (*Handler, *time.Time, func() []guestlink.Event) {
 // modHandlerWith is modHandler with the config changed by edit (if not nil).
 func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, func() []guestlink.Event) {
 	t.Helper()
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	now := epoch
+	svc, now := teststore.Service(t, epoch)
 	var mu sync.Mutex
 	var events []guestlink.Event
-	cfg := Config{
-		Service: &guestlink.Service{Store: s, Now: func() time.Time { return now }, Events: func(e guestlink.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		}},
-		APIKeys: []string{testKey}, ModeratorKeys: []string{modKey, oldModKey},
+	svc.Events = func(e guestlink.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
 	}
+	cfg := Config{Service: svc, APIKeys: []string{testKey}, ModeratorKeys: []string{modKey, oldModKey}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -65,7 +58,7 @@ func modHandlerWith(t *testing.T, edit func(*Config)) (*Handler, *time.Time, fun
 			t.Fatalf("PUT room %s: %d", id, r.status)
 		}
 	}
-	return h, &now, func() []guestlink.Event {
+	return h, now, func() []guestlink.Event {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]guestlink.Event(nil), events...)
@@ -286,12 +279,7 @@ func TestMe(t *testing.T) {
 }
 
 func TestModeratorKeyConfig(t *testing.T) {
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	svc := &guestlink.Service{Store: s, Now: time.Now}
+	svc, _ := teststore.Service(t, time.Now())
 	if _, err := New(Config{Service: svc, APIKeys: []string{testKey}, ModeratorKeys: []string{strings.Repeat("k", 31)}}); err == nil {
 		t.Fatal("a moderator key of 31 bytes was accepted")
 	}
