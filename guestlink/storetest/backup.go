@@ -27,11 +27,7 @@ var backupTests = []subtest{
 // backupper returns the store as a Backupper, or skips the subtest.
 func (e *env) backupper() guestlink.Backupper {
 	e.t.Helper()
-	b, ok := e.s.(guestlink.Backupper)
-	if !ok {
-		e.t.Skipf("%T does not implement guestlink.Backupper", e.s)
-	}
-	return b
+	return implements[guestlink.Backupper](e)
 }
 
 // filled is what fill stored, and its backup.

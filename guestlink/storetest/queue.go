@@ -30,11 +30,7 @@ var queueTests = []subtest{
 // queuer returns the store as a Queuer, or skips the subtest.
 func (e *env) queuer() guestlink.Queuer {
 	e.t.Helper()
-	q, ok := e.s.(guestlink.Queuer)
-	if !ok {
-		e.t.Skipf("%T does not implement guestlink.Queuer", e.s)
-	}
-	return q
+	return implements[guestlink.Queuer](e)
 }
 
 func (e *env) enqueue(queue, body string, maxLen int) int {

@@ -19,6 +19,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,18 @@ func (e *env) stats() guestlink.Stats {
 		e.t.Fatalf("Stats: %v", err)
 	}
 	return st
+}
+
+// implements returns e's store as a T, an optional interface such as
+// guestlink.Queuer, or skips the subtest, saying so, when the store does not
+// implement it.
+func implements[T any](e *env) T {
+	e.t.Helper()
+	v, ok := e.s.(T)
+	if !ok {
+		e.t.Skipf("%T does not implement %v: skipping its promises", e.s, reflect.TypeFor[T]())
+	}
+	return v
 }
 
 // newGuest is a guest as Service.Redeem hands it to the store: id, name and

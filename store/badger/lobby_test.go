@@ -17,16 +17,8 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// gid returns a well-formed guest id (guestlink.ValidID("g", ...)) that sorts
-// by i.
-func gid(i int) string {
-	b := []byte("aaaaaaaaaaaaaaaa")
-	for j := len(b) - 1; i > 0; j-- {
-		b[j] = 'a' + byte(i%26)
-		i /= 26
-	}
-	return "g_" + string(b)
-}
+// gid returns a guest id that sorts by i.
+func gid(i int) string { return fmt.Sprintf("g_%016d", i) }
 
 // lobbyRoom creates room id with moderator admission and guest access on, and
 // an unlimited link.
@@ -102,51 +94,33 @@ func ids(gs []guestlink.Guest) []string {
 }
 
 // TestSetGuestStateWritesOnlyChanges: SetGuestState writes the guest record
-// only when the transition changed it (the record keeps its version
-// otherwise), and returns Transition's error itself, not wrapped.
+// only when guestlink.Transition changed the guest (the record keeps its
+// version otherwise), and returns Transition's error itself, not wrapped;
+// for every state a guest can be in and every target.
 func TestSetGuestStateWritesOnlyChanges(t *testing.T) {
-	type step struct {
-		to        string
-		wantState string
-		wantErr   error
-	}
-	W, A, D, R, L := guestlink.StateWaiting, guestlink.StateAdmitted, guestlink.StateDeclined, guestlink.StateRemoved, guestlink.StateLeft
-	tests := []struct {
-		name  string
-		steps []step
-	}{
-		{"admit", []step{{A, A, nil}}},
-		{"admit twice", []step{{A, A, nil}, {A, A, nil}}},
-		{"decline twice", []step{{D, D, nil}, {D, D, nil}}},
-		{"decline after admit", []step{{A, A, nil}, {D, A, guestlink.ErrAlreadyDecided}}},
-		{"admit after decline", []step{{D, D, nil}, {A, D, guestlink.ErrAlreadyDecided}}},
-		{"remove then admit", []step{{R, R, nil}, {A, R, guestlink.ErrAlreadyDecided}}},
-		{"remove after admit, twice", []step{{A, A, nil}, {R, R, nil}, {R, R, nil}}},
-		{"left from waiting", []step{{L, L, nil}, {A, L, guestlink.ErrAlreadyDecided}}},
-		{"left from admitted", []step{{A, A, nil}, {L, L, nil}}},
-		{"left after decline changes nothing", []step{{D, D, nil}, {L, D, nil}}},
-		{"unknown state", []step{{"vip", W, guestlink.ErrAlreadyDecided}}},
-		{"unknown state after admit", []step{{A, A, nil}, {"nonsense", A, guestlink.ErrAlreadyDecided}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, _ := openStore(t)
-			l := lobbyRoom(t, s, "r")
-			g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
-			prev := g.State
-			for i, st := range tc.steps {
-				v0, _, _ := itemMeta(t, s, guestKey("r", g.ID))
-				_, err := s.SetGuestState(context.Background(), "r", g.ID, st.to, t0.Add(time.Duration(i+1)*time.Minute))
-				if err != st.wantErr {
-					t.Fatalf("step %d (%s): error %v, want %v itself", i, st.to, err, st.wantErr)
+	ctx := context.Background()
+	states := []string{guestlink.StateWaiting, guestlink.StateAdmitted, guestlink.StateDeclined, guestlink.StateRemoved, guestlink.StateLeft}
+	s, _ := openStore(t)
+	l := lobbyRoom(t, s, "r")
+	for i, from := range states {
+		for j, to := range append(states, "vip") {
+			g := redeemAs(t, s, l.Token, gid(10*i+j+1), t0, time.Time{})
+			if from != guestlink.StateWaiting {
+				var err error
+				if g, err = s.SetGuestState(ctx, "r", g.ID, from, t0.Add(time.Minute)); err != nil {
+					t.Fatal(err)
 				}
-				v1, _, _ := itemMeta(t, s, guestKey("r", g.ID))
-				if wrote, want := v1 != v0, st.wantState != prev; wrote != want {
-					t.Errorf("step %d (%s): wrote %v, want %v", i, st.to, wrote, want)
-				}
-				prev = st.wantState
 			}
-		})
+			now := t0.Add(time.Hour)
+			_, changed, wantErr := guestlink.Transition(g, to, now)
+			v0, _, _ := itemMeta(t, s, guestKey("r", g.ID))
+			if _, err := s.SetGuestState(ctx, "r", g.ID, to, now); err != wantErr {
+				t.Errorf("%s -> %s: error %v, want %v itself", from, to, err, wantErr)
+			}
+			if v1, _, _ := itemMeta(t, s, guestKey("r", g.ID)); (v1 != v0) != changed {
+				t.Errorf("%s -> %s: wrote %v, want %v", from, to, v1 != v0, changed)
+			}
+		}
 	}
 }
 
@@ -397,7 +371,8 @@ func TestSeenGuestWrites(t *testing.T) {
 
 // TestWaitGuestRegistry: WaitGuest leaves nothing in the in-process registry
 // of waiters however it returns (so that guests nobody waits on hold no
-// memory), and Close wakes every waiter with ErrClosed.
+// memory), waiters of one guest share its entry, and Close wakes every waiter
+// with ErrClosed.
 func TestWaitGuestRegistry(t *testing.T) {
 	ctx := context.Background()
 	empty := func(t *testing.T, s *Store) {
@@ -406,60 +381,51 @@ func TestWaitGuestRegistry(t *testing.T) {
 			t.Errorf("%d registry entries left", n)
 		}
 	}
-	t.Run("state already differs", func(t *testing.T) {
+	ends := []struct {
+		name    string
+		end     func(s *Store, g guestlink.Guest, cancel func()) error
+		want    string // the state WaitGuest answers with
+		wantErr error
+	}{
+		{"woken", func(s *Store, g guestlink.Guest, _ func()) error {
+			_, err := s.SetGuestState(ctx, "r", g.ID, guestlink.StateAdmitted, t0.Add(time.Minute))
+			return err
+		}, guestlink.StateAdmitted, nil},
+		{"room deleted", func(s *Store, _ guestlink.Guest, _ func()) error { return s.DeleteRoom(ctx, "r") }, "", guestlink.ErrGuestNotFound},
+		{"context ends", func(_ *Store, _ guestlink.Guest, cancel func()) error { cancel(); return nil }, guestlink.StateWaiting, nil},
+		{"Close", func(s *Store, _ guestlink.Guest, _ func()) error { return s.Close() }, "", ErrClosed},
+	}
+	for _, tc := range ends {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			l := lobbyRoom(t, s, "r")
+			g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			done := make(chan waitResult, 1)
+			go func() {
+				g, err := s.WaitGuest(wctx, "r", g.ID, guestlink.StateWaiting)
+				done <- waitResult{g, err}
+			}()
+			waitRegistered(t, s, 1)
+			if err := tc.end(s, g, cancel); err != nil {
+				t.Fatal(err)
+			}
+			if r := expectResult(t, done, 5*time.Second); !errors.Is(r.err, tc.wantErr) || r.g.State != tc.want {
+				t.Errorf("WaitGuest = %+v, %v; want %q, %v", r.g, r.err, tc.want, tc.wantErr)
+			}
+			empty(t, s)
+		})
+	}
+	t.Run("no wait", func(t *testing.T) {
 		s, _ := openStore(t)
 		l := lobbyRoom(t, s, "r")
 		g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
 		if got, err := s.WaitGuest(ctx, "r", g.ID, guestlink.StateAdmitted); err != nil || got.State != guestlink.StateWaiting {
 			t.Errorf("WaitGuest = %s, %v; want waiting", got.State, err)
 		}
-		empty(t, s)
-	})
-	t.Run("woken", func(t *testing.T) {
-		s, _ := openStore(t)
-		l := lobbyRoom(t, s, "r")
-		g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
-		done := waitAsync(s, "r", g.ID, guestlink.StateWaiting, 10*time.Second)
-		waitRegistered(t, s, 1)
-		if _, err := s.SetGuestState(ctx, "r", g.ID, guestlink.StateAdmitted, t0.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if r := expectResult(t, done, 5*time.Second); r.err != nil || r.g.State != guestlink.StateAdmitted {
-			t.Errorf("WaitGuest = %+v, %v; want admitted", r.g, r.err)
-		}
-		empty(t, s)
-	})
-	t.Run("room deleted", func(t *testing.T) {
-		s, _ := openStore(t)
-		l := lobbyRoom(t, s, "r")
-		g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
-		done := waitAsync(s, "r", g.ID, guestlink.StateWaiting, 10*time.Second)
-		waitRegistered(t, s, 1)
-		if err := s.DeleteRoom(ctx, "r"); err != nil {
-			t.Fatal(err)
-		}
-		if r := expectResult(t, done, 5*time.Second); !errors.Is(r.err, guestlink.ErrGuestNotFound) {
-			t.Errorf("WaitGuest after DeleteRoom = %+v, %v; want ErrGuestNotFound", r.g, r.err)
-		}
-		empty(t, s)
-	})
-	t.Run("context ends", func(t *testing.T) {
-		s, _ := openStore(t)
-		l := lobbyRoom(t, s, "r")
-		g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
-		wctx, cancel := context.WithCancel(ctx)
-		done := make(chan waitResult, 1)
-		go func() {
-			g, err := s.WaitGuest(wctx, "r", g.ID, guestlink.StateWaiting)
-			done <- waitResult{g, err}
-		}()
-		waitRegistered(t, s, 1)
-		cancel()
-		if r := expectResult(t, done, 5*time.Second); r.err != nil || r.g.State != guestlink.StateWaiting {
-			t.Errorf("WaitGuest at the end of its context = %+v, %v", r.g, r.err)
-		}
-		if _, err := s.WaitGuest(wctx, "r", gid(2), guestlink.StateWaiting); !errors.Is(err, guestlink.ErrGuestNotFound) {
-			t.Errorf("WaitGuest of an unknown guest with a cancelled context: %v", err)
+		if _, err := s.WaitGuest(ctx, "r", gid(2), guestlink.StateWaiting); !errors.Is(err, guestlink.ErrGuestNotFound) {
+			t.Errorf("WaitGuest of an unknown guest: %v", err)
 		}
 		empty(t, s)
 	})
@@ -511,19 +477,6 @@ func TestWaitGuestRegistry(t *testing.T) {
 			}
 		}
 		empty(t, s)
-	})
-	t.Run("Close wakes", func(t *testing.T) {
-		s, _ := openStore(t)
-		l := lobbyRoom(t, s, "r")
-		g := redeemAs(t, s, l.Token, gid(1), t0, time.Time{})
-		done := waitAsync(s, "r", g.ID, guestlink.StateWaiting, 10*time.Second)
-		waitRegistered(t, s, 1)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if r := expectResult(t, done, 5*time.Second); !errors.Is(r.err, ErrClosed) {
-			t.Errorf("WaitGuest after Close = %+v, %v; want ErrClosed", r.g, r.err)
-		}
 	})
 }
 
