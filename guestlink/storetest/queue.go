@@ -214,12 +214,12 @@ func testQueueQuickEnqueues(t *testing.T, e *env) {
 	}
 }
 
-// testQueueConcurrent enqueues from 8 goroutines into one bounded queue while
+// testQueueConcurrent enqueues from 16 goroutines into one bounded queue while
 // another acknowledges what is due: no call fails, the bound holds, and every
 // item is either left, dropped or acknowledged.
 func testQueueConcurrent(t *testing.T, e *env) {
 	q := e.queuer()
-	const workers, each, bound = 8, 15, 50
+	const workers, each, bound = 16, 20, 50
 	var (
 		wg           sync.WaitGroup
 		mu           sync.Mutex
