@@ -48,20 +48,17 @@ func testCheckFollowsEveryWrite(t *testing.T, e *env) {
 		{
 			name: "Redeem",
 			write: func() {
-				for i, p := range []*guestlink.Guest{&g.w, &g.a, &g.d, &g.x, &g.left, &g.b, &g.k} {
+				redeem := func(l guestlink.Link, i int, at time.Time) guestlink.Guest {
 					gen := e.s.Generation()
-					switch p {
-					case &g.w:
-						*p = e.redeemAs(l.Token, gid(i+1), t0)
-					case &g.k:
-						*p = e.redeemAs(l2.Token, gid(i+1), t0)
-					default:
-						*p = e.redeemAs(l.Token, gid(i+1), minutes(1))
-					}
+					g := e.redeemAs(l.Token, gid(i), at)
 					if after := e.s.Generation(); after <= gen {
 						t.Errorf("Redeem %d: Generation %d -> %d, want it to grow", i, gen, after)
 					}
+					return g
 				}
+				g.w = redeem(l, 1, t0)
+				g.a, g.d, g.x, g.left, g.b = redeem(l, 2, minutes(1)), redeem(l, 3, minutes(1)), redeem(l, 4, minutes(1)), redeem(l, 5, minutes(1)), redeem(l, 6, minutes(1))
+				g.k = redeem(l2, 7, t0)
 			},
 			want: func(g liveGuests) map[string]verdict {
 				return all(g.w, g.a, g.d, g.x, g.left, g.b, g.k)(W, nil)

@@ -62,21 +62,6 @@ func testRedeemStoresGuest(t *testing.T, e *env) {
 	}
 }
 
-// sameGuest compares guests with time.Time.Equal.
-func sameGuest(a, b guestlink.Guest) bool {
-	times := func(g *guestlink.Guest) []*time.Time {
-		return []*time.Time{&g.RedeemedAt, &g.UpdatedAt, &g.LastSeen, &g.PurgeAt}
-	}
-	ta, tb := times(&a), times(&b)
-	for i := range ta {
-		if !ta[i].Equal(*tb[i]) {
-			return false
-		}
-		*ta[i], *tb[i] = time.Time{}, time.Time{}
-	}
-	return a == b
-}
-
 func testRedeemRules(t *testing.T, e *env) {
 	tests := []struct {
 		name    string

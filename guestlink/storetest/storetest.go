@@ -8,8 +8,8 @@
 //
 // where openTemp is the store's MakeStore. The suite reads no clock where the
 // interface takes one: every now it passes is a fixed time or a fixed step
-// after it, so the answers do not depend on when or how fast the suite runs. Concurrency
-// subtests run many goroutines at once; run the suite with -race.
+// after it, so the answers do not depend on when or how fast the suite runs.
+// Concurrency subtests run many goroutines at once; run the suite with -race.
 //
 // The suite does not check what an implementation promises beyond the
 // interface (its errors for closed stores or bad input, its storage layout,
@@ -280,9 +280,6 @@ func ids(gs []guestlink.Guest) []string {
 
 func ptr[T any](v T) *T { return &v }
 
-// at returns t0 plus d, for tables that read better in offsets.
-func at(d time.Duration) time.Time { return t0.Add(d) }
-
 // minutes returns t0 plus n minutes.
 func minutes(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
 
@@ -292,4 +289,34 @@ func errName(err error) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%q", err)
+}
+
+// sameRoom compares rooms with time.Time.Equal (a store may hand back times
+// in another location or without a monotonic reading).
+func sameRoom(a, b guestlink.Room) bool {
+	ta, tb := a, b
+	ta.CreatedAt, ta.UpdatedAt, tb.CreatedAt, tb.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return ta == tb && a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+// sameLink compares links with time.Time.Equal.
+func sameLink(a, b guestlink.Link) bool {
+	ta, tb := a, b
+	ta.CreatedAt, ta.ExpiresAt, tb.CreatedAt, tb.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return ta == tb && a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+}
+
+// sameGuest compares guests with time.Time.Equal.
+func sameGuest(a, b guestlink.Guest) bool {
+	times := func(g *guestlink.Guest) []*time.Time {
+		return []*time.Time{&g.RedeemedAt, &g.UpdatedAt, &g.LastSeen, &g.PurgeAt}
+	}
+	ta, tb := times(&a), times(&b)
+	for i := range ta {
+		if !ta[i].Equal(*tb[i]) {
+			return false
+		}
+		*ta[i], *tb[i] = time.Time{}, time.Time{}
+	}
+	return a == b
 }
