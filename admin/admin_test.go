@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 const testKey = "test-api-key-0123456789"
@@ -18,20 +18,15 @@ var epoch = time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
 
 func newTestHandler(t *testing.T, linkBase string) (*Handler, *time.Time) {
 	t.Helper()
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	now := epoch
+	svc, now := teststore.Service(t, epoch)
 	h, err := New(Config{
-		Service:        &guestlink.Service{Store: s, Now: func() time.Time { return now }},
+		Service:        svc,
 		Authenticators: apiKeys(t, testKey, "second-key-0123456789"), LinkBase: linkBase,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, &now
+	return h, now
 }
 
 // apiKeys is the API-key authenticator of keys, as a Config's Authenticators.

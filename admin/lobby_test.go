@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 // lobbyEnv is a moderator API on a real Badger store with an injected clock, and
@@ -31,18 +31,13 @@ type lobbyEnv struct {
 // link named "Speakers"; lobbyTimeout 0 is the default (2m).
 func newLobbyEnv(t *testing.T, lobbyTimeout time.Duration) *lobbyEnv {
 	t.Helper()
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	now := epoch
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return now }, LobbyTimeout: lobbyTimeout}
+	svc, now := teststore.Service(t, epoch)
+	svc.LobbyTimeout = lobbyTimeout
 	h, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey), LinkBase: "https://rooms.example.com/guest/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &lobbyEnv{t: t, h: h, svc: svc, now: &now}
+	e := &lobbyEnv{t: t, h: h, svc: svc, now: now}
 	e.mustStatus(201, "PUT", "/api/rooms/demo", `{"name":"Demo room","admission":"moderator"}`)
 	e.mustStatus(200, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`)
 	ctx := context.Background()

@@ -21,7 +21,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 const (
@@ -40,16 +40,15 @@ func modHandler(t *testing.T) (*Handler, *time.Time, func() []guestlink.Event) {
 // (if not nil).
 func modHandlerWith(t *testing.T, edit func(*ModeratorTokenConfig)) (*Handler, *time.Time, func() []guestlink.Event) {
 	t.Helper()
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	now := epoch
+	svc, now := teststore.Service(t, epoch)
 	var mu sync.Mutex
 	var events []guestlink.Event
-	clock := func() time.Time { return now }
-	mod := ModeratorTokenConfig{Keys: []string{modKey, oldModKey}, Now: clock}
+	svc.Events = func(e guestlink.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	mod := ModeratorTokenConfig{Keys: []string{modKey, oldModKey}, Now: svc.Now}
 	if edit != nil {
 		edit(&mod)
 	}
@@ -57,14 +56,7 @@ func modHandlerWith(t *testing.T, edit func(*ModeratorTokenConfig)) (*Handler, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{
-		Service: &guestlink.Service{Store: s, Now: clock, Events: func(e guestlink.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		}},
-		Authenticators: append(apiKeys(t, testKey), tokens),
-	})
+	h, err := New(Config{Service: svc, Authenticators: append(apiKeys(t, testKey), tokens)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +65,7 @@ func modHandlerWith(t *testing.T, edit func(*ModeratorTokenConfig)) (*Handler, *
 			t.Fatalf("PUT room %s: %d", id, r.status)
 		}
 	}
-	return h, &now, func() []guestlink.Event {
+	return h, now, func() []guestlink.Event {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]guestlink.Event(nil), events...)
@@ -316,12 +308,7 @@ func TestMe(t *testing.T) {
 }
 
 func TestModeratorKeyConfig(t *testing.T) {
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	svc := &guestlink.Service{Store: s, Now: time.Now}
+	svc, _ := teststore.Service(t, time.Now())
 	if _, err := NewModeratorTokens(ModeratorTokenConfig{Keys: []string{strings.Repeat("k", 31)}}); err == nil {
 		t.Fatal("a moderator key of 31 bytes was accepted")
 	}

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/ratelimit"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 // rlHandler is a handler with an API key, moderator tokens, rooms "demo" and
@@ -18,16 +17,10 @@ import (
 // on an injected clock.
 func rlHandler(t *testing.T) (*Handler, *time.Time) {
 	t.Helper()
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	now := epoch
-	clock := func() time.Time { return now }
+	svc, now := teststore.Service(t, epoch)
 	h, err := New(Config{
-		Service:        &guestlink.Service{Store: s, Now: clock},
-		Authenticators: append(apiKeys(t, testKey), modTokens(t, ModeratorTokenConfig{Keys: []string{modKey}, Now: clock})),
+		Service:        svc,
+		Authenticators: append(apiKeys(t, testKey), modTokens(t, ModeratorTokenConfig{Keys: []string{modKey}, Now: svc.Now})),
 		AuthFailures:   ratelimit.Budget{Events: 5, Window: time.Minute},
 	})
 	if err != nil {
@@ -38,7 +31,7 @@ func rlHandler(t *testing.T) (*Handler, *time.Time) {
 			t.Fatalf("PUT room %s: %d", id, r.status)
 		}
 	}
-	return h, &now
+	return h, now
 }
 
 // doFrom is do from client address ip, with auth as the whole Authorization
@@ -149,12 +142,7 @@ func TestAuthRateLimit(t *testing.T) {
 // the connection's address; without ClientIP, under the host of RemoteAddr
 // whatever its port.
 func TestAuthRateLimitClientIP(t *testing.T) {
-	s, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return epoch }}
+	svc, _ := teststore.Service(t, epoch)
 	budget := ratelimit.Budget{Events: 2, Window: time.Minute}
 
 	byHeader, err := New(Config{Service: svc, Authenticators: apiKeys(t, testKey), AuthFailures: budget,

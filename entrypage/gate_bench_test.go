@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -35,14 +34,8 @@ type gateBench struct {
 // real time.
 func newGateBench(b *testing.B) *gateBench {
 	b.Helper()
-	st, err := badgerstore.Open(filepath.Join(b.TempDir(), "store"), badgerstore.Options{})
-	if err != nil {
-		b.Fatalf("opening the store: %v", err)
-	}
-	b.Cleanup(func() { st.Close() })
 	redeemedAt := time.Now().Truncate(time.Second)
-	now := redeemedAt
-	svc := &guestlink.Service{Store: st, Now: func() time.Time { return now }}
+	svc, now := teststore.Service(b, redeemedAt)
 	ctx := context.Background()
 	if _, _, err := svc.PutRoom(ctx, "bench", guestlink.RoomSpec{Name: "Bench room"}); err != nil {
 		b.Fatalf("PutRoom: %v", err)
@@ -61,7 +54,7 @@ func newGateBench(b *testing.B) *gateBench {
 	if g.State != guestlink.StateAdmitted {
 		b.Fatalf("guest state %q, want admitted", g.State)
 	}
-	now = redeemedAt.Add(time.Minute)
+	*now = redeemedAt.Add(time.Minute)
 
 	tokens, err := token.New(token.Config{
 		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,

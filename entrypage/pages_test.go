@@ -21,7 +21,7 @@ import (
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -163,12 +163,7 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T, th entrypage.ThemeConfig) *testGateway {
 	t.Helper()
-	st, err := badgerstore.Open(filepath.Join(t.TempDir(), "store"), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := &guestlink.Service{Store: st, Now: time.Now}
+	svc, _ := teststore.Service(t, time.Now())
 	ctx := context.Background()
 	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Physics 101 <live>"}); err != nil {
 		t.Fatal(err)

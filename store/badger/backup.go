@@ -2,7 +2,6 @@ package badger
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -57,10 +56,11 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // store waiting, the old contents are dropped and the backup is loaded. If that
 // last step fails (a disk error), the store may hold part of the backup.
 //
-// Unless force, a store that holds any record is refused with
-// guestlink.ErrStoreNotEmpty; the secrets that guest_gateway makes at start-up
-// (secret/..., such as the session signing key) do not count, and the backup's
-// secrets replace them. Handlers that loaded secrets at start-up keep their
+// Unless force, a store that holds any record (a room, link or guest) is
+// refused with guestlink.ErrStoreNotEmpty; the secrets that guest_gateway makes
+// at start-up (secret/..., such as the session signing key) do not count, and
+// the backup's secrets replace them; nor do queue items, which the backup's
+// replace too. Handlers that loaded secrets at start-up keep their
 // in-memory copies until they are provisioned again, so reload the
 // configuration after a restore. guestlink.ErrStoreBusy while another Backup or
 // Restore of the store runs. A backup with no data at all is refused.
@@ -111,15 +111,24 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 	return s.live.load(s.db)
 }
 
-// checkEmpty returns guestlink.ErrStoreNotEmpty if txn sees any key outside
-// secret/ (keys are sorted, and the secrets are a handful).
+// recordPrefixes are the key prefixes of the records that make a store not
+// empty for Restore: rooms, links and guests, with their indexes. Secrets and
+// queue items (webhook deliveries, and the meta record a queue keeps after its
+// last item was delivered) are not records.
+var recordPrefixes = []string{prefixRoom, prefixLink, prefixToken, prefixGuest, prefixNewest}
+
+// checkEmpty returns guestlink.ErrStoreNotEmpty if txn sees any key under
+// recordPrefixes.
 func checkEmpty(txn *badgerdb.Txn) error {
-	opts := badgerdb.DefaultIteratorOptions
-	opts.PrefetchValues = false
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		if !bytes.HasPrefix(it.Item().Key(), []byte(prefixSecret)) {
+	for _, prefix := range recordPrefixes {
+		opts := badgerdb.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte(prefix)
+		it := txn.NewIterator(opts)
+		it.Rewind()
+		found := it.Valid()
+		it.Close()
+		if found {
 			return guestlink.ErrStoreNotEmpty
 		}
 	}

@@ -32,7 +32,9 @@ import (
 // until compaction, and a queue whose items come and go would otherwise make
 // every read step over all the items it ever delivered. Every change of a
 // queue's items reads and writes its meta record, so two changes of one queue
-// conflict and one is retried.
+// would conflict and one be retried: inside the process they are serialized
+// instead (Store.queueLock), which keeps many goroutines on one queue from
+// conflicting until the retries give up.
 const (
 	prefixQueue     = "q/"
 	prefixQueueMeta = "qmeta/"
@@ -146,6 +148,9 @@ func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen i
 		return 0, fmt.Errorf("guestgate store: encoding a queue item: %w", err)
 	}
 	var dropped int
+	mu := s.queueLock(queue)
+	mu.Lock()
+	defer mu.Unlock()
 	err = s.update(ctx, func(txn *badgerdb.Txn) error {
 		dropped = 0
 		m, err := readQueueMeta(txn, queue)
@@ -237,6 +242,9 @@ func (s *Store) Retry(ctx context.Context, queue, id string, attempts int, next 
 	if !validQueue(queue) || !validQueueID(id) {
 		return guestlink.ErrQueueItemNotFound
 	}
+	mu := s.queueLock(queue)
+	mu.Lock()
+	defer mu.Unlock()
 	return s.update(ctx, func(txn *badgerdb.Txn) error {
 		var rec queueRecord
 		found, err := getJSON(txn, queueKey(queue, id), &rec)
@@ -256,6 +264,9 @@ func (s *Store) Ack(ctx context.Context, queue, id string) error {
 	if !validQueue(queue) || !validQueueID(id) {
 		return nil
 	}
+	mu := s.queueLock(queue)
+	mu.Lock()
+	defer mu.Unlock()
 	return s.update(ctx, func(txn *badgerdb.Txn) error {
 		found, err := exists(txn, queueKey(queue, id))
 		if err != nil || !found {

@@ -84,6 +84,9 @@ const (
 	// linkStripes is the number of per-link mutexes that serialize redemptions of
 	// one link inside the process.
 	linkStripes = 64
+	// queueStripes is the number of per-queue mutexes that serialize the
+	// changes of one queue inside the process.
+	queueStripes = 16
 )
 
 // ErrClosed is returned by every method of a Store after Close.
@@ -107,6 +110,11 @@ type Store struct {
 	// FNV-1a hash of the link token), so that a hot link does not turn into a storm
 	// of conflicting transactions.
 	linkLocks [linkStripes]sync.Mutex
+	// queueLocks serializes the changes of one queue (Enqueue, Retry, Ack) in
+	// this process, chosen by the hash of the queue's name: every change of a
+	// queue reads and writes its meta record, so goroutines changing one queue
+	// at once would otherwise conflict until update gives up.
+	queueLocks [queueStripes]sync.Mutex
 
 	// retries counts transactions that were retried after a conflict (for tests
 	// and diagnostics).
@@ -255,10 +263,16 @@ func (s *Store) view(ctx context.Context, fn func(txn *badgerdb.Txn) error) erro
 }
 
 // linkLock returns the mutex that serializes redemptions of the link with token.
-func (s *Store) linkLock(token string) *sync.Mutex {
+func (s *Store) linkLock(token string) *sync.Mutex { return stripe(s.linkLocks[:], token) }
+
+// queueLock returns the mutex that serializes the changes of queue.
+func (s *Store) queueLock(queue string) *sync.Mutex { return stripe(s.queueLocks[:], queue) }
+
+// stripe returns the mutex of locks that key hashes to (FNV-1a).
+func stripe(locks []sync.Mutex, key string) *sync.Mutex {
 	h := fnv.New32a()
-	h.Write([]byte(token))
-	return &s.linkLocks[h.Sum32()%linkStripes]
+	h.Write([]byte(key))
+	return &locks[h.Sum32()%uint32(len(locks))]
 }
 
 // zapLogger routes Badger's log messages of level warning and above to a zap

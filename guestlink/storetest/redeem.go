@@ -1,0 +1,260 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// redeemTests protect the redemption: the guest it stores (InitialState, the
+// link's name, the times), CheckLinkOpen inside the transaction, which a
+// refusal leaves without a trace, and the product rule that a link with max
+// clicks N admits exactly N guests, never N+1, however many redeem at once and
+// whatever other writers do meanwhile.
+var redeemTests = []subtest{
+	{"RedeemStoresGuest", testRedeemStoresGuest},
+	{"RedeemRules", testRedeemRules},
+	{"RedeemExactlyN", testRedeemExactlyN},
+	{"RedeemAgainstOtherWriters", testRedeemAgainstOtherWriters},
+}
+
+func testRedeemStoresGuest(t *testing.T, e *env) {
+	for _, tc := range []struct {
+		admission string
+		want      string
+		purgeAt   time.Time
+	}{
+		{guestlink.AdmissionAuto, guestlink.StateAdmitted, time.Time{}},
+		{guestlink.AdmissionModerator, guestlink.StateWaiting, time.Time{}},
+		{guestlink.AdmissionModerator, guestlink.StateWaiting, purgeLater},
+	} {
+		t.Run(fmt.Sprintf("%s purge=%v", tc.admission, !tc.purgeAt.IsZero()), func(t *testing.T) {
+			e := e.in(t)
+			id := fmt.Sprintf("r-%s-%v", tc.admission, !tc.purgeAt.IsZero())
+			e.room(id, guestlink.RoomSpec{Admission: tc.admission})
+			l := e.link(id, guestlink.LinkSpec{Name: "Speakers", MaxClicks: ptr(2)}, t0)
+			now := t0.Add(time.Minute)
+			in := newGuest(guestlink.NewID("g"))
+			in.PurgeAt = tc.purgeAt
+			r, gotL, g, err := e.s.Redeem(e.ctx, l.Token, in, now)
+			if err != nil {
+				t.Fatalf("Redeem: %v", err)
+			}
+			want := guestlink.Guest{ID: in.ID, RoomID: id, LinkID: l.ID, LinkName: "Speakers",
+				Name: in.Name, Email: in.Email, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now, PurgeAt: tc.purgeAt}
+			if !sameGuest(g, want) {
+				t.Errorf("guest = %+v, want %+v", g, want)
+			}
+			if r.ID != id || r.Admission != tc.admission || gotL.ID != l.ID || gotL.Clicks != 1 || gotL.MaxClicks != 2 {
+				t.Errorf("Redeem returned room %+v, link %+v; want the room and the link after one click", r, gotL)
+			}
+			if stored := e.guest(id, in.ID); !sameGuest(stored, want) {
+				t.Errorf("Guest = %+v, want %+v", stored, want)
+			}
+			if c := e.clicks(l.Token); c != 1 {
+				t.Errorf("stored Clicks = %d, want 1", c)
+			}
+		})
+	}
+}
+
+func testRedeemRules(t *testing.T, e *env) {
+	tests := []struct {
+		name    string
+		room    guestlink.RoomSpec
+		link    guestlink.LinkSpec
+		prepare func(e *env, room string, l guestlink.Link)
+		at      time.Time
+		wantErr error
+	}{
+		{name: "open", at: t0},
+		{name: "just before expiry", link: guestlink.LinkSpec{DurationDays: ptr(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
+		{name: "expired", link: guestlink.LinkSpec{DurationDays: ptr(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
+		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: ptr(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
+		{
+			name: "used up", link: guestlink.LinkSpec{MaxClicks: ptr(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
+			prepare: func(e *env, room string, l guestlink.Link) { e.redeem(l.Token, t0) },
+		},
+		{name: "room unavailable", room: guestlink.RoomSpec{Available: ptr(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable},
+		{
+			name: "guest access off", at: t0, wantErr: guestlink.ErrGuestAccessOff,
+			prepare: func(e *env, room string, l guestlink.Link) {
+				if _, err := e.s.SetGuestAccess(e.ctx, room, false, t0); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "room became a gallery", at: t0, wantErr: guestlink.ErrGuestAccessOff,
+			prepare: func(e *env, room string, l guestlink.Link) {
+				e.putRoom(room, guestlink.RoomSpec{Kind: guestlink.KindGallery}, t0)
+			},
+		},
+		{
+			name: "link deleted", at: t0, wantErr: guestlink.ErrLinkNotFound,
+			prepare: func(e *env, room string, l guestlink.Link) {
+				if err := e.s.DeleteLink(e.ctx, room, l.ID); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "room deleted", at: t0, wantErr: guestlink.ErrLinkNotFound,
+			prepare: func(e *env, room string, l guestlink.Link) {
+				if err := e.s.DeleteRoom(e.ctx, room); err != nil {
+					e.t.Fatal(err)
+				}
+			},
+		},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.in(t)
+			room := fmt.Sprintf("r%d", i)
+			e.room(room, tc.room)
+			l := e.link(room, tc.link, t0)
+			if tc.prepare != nil {
+				tc.prepare(e, room, l)
+			}
+			_, before, lerr := e.s.LinkByToken(e.ctx, l.Token)
+			var guestsBefore []guestlink.Guest
+			if _, err := e.s.Room(e.ctx, room); err == nil {
+				guestsBefore = e.allGuests(room)
+			}
+
+			in := newGuest(guestlink.NewID("g"))
+			_, gotL, g, err := e.s.Redeem(e.ctx, l.Token, in, tc.at)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("Redeem: %v, want %s", err, errName(tc.wantErr))
+			}
+			if tc.wantErr == nil {
+				if g.ID != in.ID || gotL.Clicks != before.Clicks+1 || e.clicks(l.Token) != before.Clicks+1 {
+					t.Errorf("Redeem = guest %+v, link %+v; want the guest and one more click", g, gotL)
+				}
+				return
+			}
+			// Refused: nothing is spent or stored.
+			if lerr == nil {
+				if c := e.clicks(l.Token); c != before.Clicks {
+					t.Errorf("Clicks %d after a refused redemption, want %d", c, before.Clicks)
+				}
+			}
+			if guestsBefore != nil {
+				if after := e.allGuests(room); len(after) != len(guestsBefore) {
+					t.Errorf("%d guests after a refused redemption, want %d", len(after), len(guestsBefore))
+				}
+			}
+			if _, err := e.s.Guest(e.ctx, room, in.ID); !errors.Is(err, guestlink.ErrGuestNotFound) {
+				t.Errorf("refused guest stored: %v", err)
+			}
+		})
+	}
+}
+
+// testRedeemExactlyN is the product rule "a link with max clicks N admits
+// exactly N redemptions, never N+1", under 50 concurrent redemptions.
+func testRedeemExactlyN(t *testing.T, e *env) {
+	for _, n := range []int{1, 5} {
+		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
+			e := e.in(t)
+			room := fmt.Sprintf("r%d", n)
+			e.room(room, guestlink.RoomSpec{})
+			l := e.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			const workers = 50
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				ok      int
+				usedUp  int
+				maxSeen int
+				start   = make(chan struct{})
+			)
+			for range workers {
+				wg.Go(func() {
+					<-start
+					_, gotL, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						ok++
+						maxSeen = max(maxSeen, gotL.Clicks)
+					case errors.Is(err, guestlink.ErrLinkUsedUp):
+						usedUp++
+					default:
+						t.Errorf("Redeem: %v", err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if ok != n || usedUp != workers-n {
+				t.Errorf("%d redeemed, %d used up; want %d and %d", ok, usedUp, n, workers-n)
+			}
+			if maxSeen != n {
+				t.Errorf("highest Clicks returned %d, want %d", maxSeen, n)
+			}
+			if c := e.clicks(l.Token); c != n {
+				t.Errorf("stored Clicks = %d, want %d", c, n)
+			}
+			if gs := e.allGuests(room); len(gs) != n {
+				t.Errorf("%d guests stored, want %d", len(gs), n)
+			}
+		})
+	}
+}
+
+// testRedeemAgainstOtherWriters races redemptions with guest access being
+// switched: every redemption either succeeds while access is on or is
+// refused, and the stored clicks equal the successes and the guests stored.
+func testRedeemAgainstOtherWriters(t *testing.T, e *env) {
+	e.room("r", guestlink.RoomSpec{})
+	l := e.link("r", guestlink.LinkSpec{}, t0)
+	var (
+		switcher sync.WaitGroup
+		stop     = make(chan struct{})
+	)
+	switcher.Go(func() {
+		for on := false; ; on = !on {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := e.s.SetGuestAccess(e.ctx, "r", on, t0); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var (
+		mu        sync.Mutex
+		ok        int
+		redeemers sync.WaitGroup
+	)
+	for range 8 {
+		redeemers.Go(func() {
+			for range 25 {
+				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
+				switch {
+				case err == nil:
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				case !errors.Is(err, guestlink.ErrGuestAccessOff):
+					t.Errorf("Redeem: %v", err)
+				}
+			}
+		})
+	}
+	redeemers.Wait()
+	close(stop)
+	switcher.Wait()
+	if c, n := e.clicks(l.Token), len(e.allGuests("r")); c != ok || n != ok {
+		t.Errorf("%d successes, stored Clicks %d, %d guests; want all equal", ok, c, n)
+	}
+}
