@@ -1,4 +1,4 @@
-// Package admin is the moderator API of guestgate (DESIGN section 3) as a plain
+// Package admin is the moderator API of guestgate (docs/DESIGN.md section 3) as a plain
 // net/http handler: rooms, the guest access switch, guest links, the lobby and the
 // guest list, in JSON (the guest list also in CSV), behind authentication by API
 // keys or moderator tokens (auth.go, moderator.go), and the Manage guest access
@@ -171,7 +171,7 @@ type RoomJSON struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-// LinkJSON is a link as DESIGN section 3 fixes it.
+// LinkJSON is a link as docs/DESIGN.md section 3 fixes it.
 type LinkJSON struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`

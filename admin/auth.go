@@ -153,7 +153,7 @@ func isAdminEndpoint(a Authenticator) bool {
 	return false
 }
 
-// Who may use a route: keyOnly routes (room create, update and delete; DESIGN
+// Who may use a route: keyOnly routes (room create, update and delete; docs/DESIGN.md
 // section 3, "who: key") are for API keys and the admin endpoint; ownRoom
 // routes also for a moderator token whose rooms include the route's {room}.
 const (

@@ -14,10 +14,10 @@ import (
 // maxBodyBytes bounds a JSON request body.
 const maxBodyBytes = 64 << 10
 
-// strictJSON are the decoding rules of every JSON body the API takes (issue 19,
-// item 6): JSON v2's semantics, so that a body means to guestgate what it
-// seems to mean to a reviewer, a log or a proxy that reads it. Most are v2's
-// defaults; they are spelt out here because the API promises them:
+// strictJSON are the decoding rules of every JSON body the API takes
+// (docs/DESIGN.md section 3): JSON v2's semantics, so that a body means to
+// guestgate what it seems to mean to a reviewer, a log or a proxy that reads it.
+// Most are v2's defaults; they are spelt out here because the API promises them:
 //   - keys are matched case-sensitively ("MAX_CLICKS" is not max_clicks, but an
 //     unknown field);
 //   - a key that appears twice in one object is refused, whatever its escaping

@@ -142,7 +142,7 @@ func writeCSVRow(b *strings.Builder, fields ...string) {
 // starts with a tab or CR, or whose first visible character is =, +, - or @, gets
 // a leading apostrophe. Spreadsheets trim or ignore leading white space and
 // invisible characters before reading a formula, so "\u200b=HYPERLINK(...)" is
-// as much a formula as "=HYPERLINK(...)" (issue 19, item 7): the guard looks
+// as much a formula as "=HYPERLINK(...)": the guard looks
 // past every leading rune for which invisible is true.
 func csvField(f string) string {
 	if formulaLike(f) {

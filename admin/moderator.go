@@ -14,12 +14,12 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// Moderator tokens (DESIGN section 3, issue 4): a JWT that the room backend signs
+// Moderator tokens (docs/DESIGN.md section 3): a JWT that the room backend signs
 // with moderator_key and hands to a moderator or host, so that they manage guest
 // access of their own rooms without an API key. HS256 only; exp is required and at
 // most MaxModeratorTokenLife ahead; claims sub, name, room or rooms, role.
 //
-// Audience and type (issue 18, RFC 8725 sections 2.8 and 3.9-3.11): one key may
+// Audience and type (RFC 8725 sections 2.8 and 3.9-3.11): one key may
 // sign tokens for several services, or several kinds of token, so a token must
 // also say that it is a moderator token for guestgate. Its "aud", when present,
 // must contain moderator_audience (default token.DefaultModeratorAudience); an

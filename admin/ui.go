@@ -16,11 +16,11 @@ import (
 	"github.com/guestgate/guestgate/i18n"
 )
 
-// The Manage guest access page (issue 4): plain HTML, CSS and JS embedded in the
-// binary, no build step. The page loads without credentials and then asks for one
-// (a moderator token in the URL fragment, or an API key typed into a form); every
-// call it makes is to the JSON API of this handler, with relative URLs, so it works
-// wherever the operator mounts guest_admin.
+// The Manage guest access page (docs/DESIGN.md section 3): plain HTML, CSS and JS
+// embedded in the binary, no build step. The page loads without credentials and
+// then asks for one (a moderator token in the URL fragment, or an API key typed
+// into a form); every call it makes is to the JSON API of this handler, with
+// relative URLs, so it works wherever the operator mounts guest_admin.
 
 //go:embed ui
 var uiFiles embed.FS

@@ -18,7 +18,7 @@ import (
 	"github.com/guestgate/guestgate/webhook"
 )
 
-// Admin is the guest_admin handler: the moderator API of DESIGN section 3 for
+// Admin is the guest_admin handler: the moderator API of docs/DESIGN.md section 3 for
 // rooms, the guest access switch, guest links, the lobby and the guest list. Mount it under a path of its own
 // (handle_path /guest-admin/*); it answers every request it gets.
 type Admin struct {
@@ -32,7 +32,7 @@ type Admin struct {
 	APIKeys []string `json:"api_keys,omitempty"`
 
 	// ModeratorKeys are the HS256 secrets with which room backends sign
-	// moderator tokens (DESIGN section 3): a moderator or host with a token
+	// moderator tokens (docs/DESIGN.md section 3): a moderator or host with a token
 	// manages guest access of the token's rooms only, on the Manage guest access
 	// page or through the API. Each at least 32 bytes after placeholders are
 	// resolved; several are all accepted, to rotate. Default: none, only API keys.
@@ -42,7 +42,7 @@ type Admin struct {
 	// the token has one: a token whose aud is present and lacks it (compared byte
 	// for byte; an empty array lacks it) is refused with 401, so that a token the
 	// room backend minted for another service with the same key manages nothing
-	// here (issue 18, RFC 8725 section 3.9). It may not be the audience of
+	// here (RFC 8725 section 3.9). It may not be the audience of
 	// guestgate's session or identity tokens. Default: "guestgate".
 	ModeratorAudience string `json:"moderator_audience,omitempty"`
 

@@ -35,7 +35,7 @@ const restoreReadTimeout = 10 * time.Minute
 // only store in use):
 //
 //	GET  /guestgate/stores             the stores in use: {"stores": [{"store", "link_base", "max_links", "guest_admin"}]}
-//	*    /guestgate/api/...            the moderator API of DESIGN section 3 (PUT /guestgate/api/rooms/{room}, ...)
+//	*    /guestgate/api/...            the moderator API of docs/DESIGN.md section 3 (PUT /guestgate/api/rooms/{room}, ...)
 //	GET  /guestgate/backup             Badger's backup stream of the store (application/octet-stream)
 //	POST /guestgate/restore[?force=1]  restore the store from a backup in the body
 //

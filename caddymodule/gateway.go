@@ -29,7 +29,7 @@ func init() {
 	caddy.RegisterModule(Admin{})
 }
 
-// Defaults of the guest_gateway handler (DESIGN sections 2 and 4).
+// Defaults of the guest_gateway handler (docs/DESIGN.md sections 2 and 4).
 const (
 	DefaultPrefix     = "/guest"
 	DefaultRoomPath   = "/rooms/{room}"
@@ -44,7 +44,7 @@ var DefaultAllow = []string{"/rooms/{room}", "/rooms/{room}/*"}
 // Gateway is the guest_gateway handler: it serves the guest pages under prefix
 // (entry page, lobby, leave, assets) and lets through only requests that carry a live guest
 // session for an allowed path of the guest's own room, with the guest's identity in
-// X-Guest-* headers and placeholders. See DESIGN section 2.
+// X-Guest-* headers and placeholders. See docs/DESIGN.md section 2.
 type Gateway struct {
 	// Store is the directory of the Badger database, shared with guest_admin.
 	// Default: "guestgate" under Caddy's data directory.
@@ -279,7 +279,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading the anti-CSRF key: %w", err)
 	}
 	tokens, err := token.New(token.Config{
-		// Session tokens are typed with an audience of their own (issue 18);
+		// Session tokens are typed with an audience of their own (SECURITY.md);
 		// the legacy form stays acceptable for this release, renewed at once.
 		Keys: keys, Issuer: "guestgate", Audience: token.SessionAudience, LegacyAudience: token.LegacyAudience,
 		TTL: time.Duration(g.TokenTTL), MaxAge: time.Duration(g.SessionMax), Leeway: 5 * time.Second,

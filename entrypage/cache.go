@@ -11,7 +11,7 @@ import (
 
 // sessionCache remembers verified session tokens, keyed by the exact cookie
 // value, so that a returning cookie costs a map lookup instead of an HMAC and a
-// JSON decode (issue "Performance", item 3). An entry lives until its token's own
+// JSON decode (docs/PERFORMANCE.md). An entry lives until its token's own
 // expiry. It holds only what verification proved (the token is genuine and
 // current); the live state (room, access, link, guest) is checked on every
 // request from the store's in-memory mirror, so no state change has to

@@ -168,7 +168,7 @@ func cookieValues(toks ...string) []string {
 	return out
 }
 
-// BenchmarkGateReturningCookie is the whole gate decision (DESIGN section 2,
+// BenchmarkGateReturningCookie is the whole gate decision (docs/DESIGN.md section 2,
 // steps 1 to 7) for a valid session cookie the gateway has seen before: the same
 // cookie value on every request, as a guest's browser sends it while the room is
 // open. next is a no-op; the store is a real Badger directory.

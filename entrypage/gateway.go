@@ -370,7 +370,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 	return g.sendOn(w, r, &c)
 }
 
-// gate is steps 1 to 7 of DESIGN section 2.
+// gate is steps 1 to 7 of docs/DESIGN.md section 2.
 // It returns the decision (Gate* or the refusal's data-reason) for metrics.
 func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) (string, error) {
 	stripIdentityHeaders(r.Header)
@@ -503,8 +503,8 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-// scrubTrailers keeps identity out of the request's trailers (issue "Hardening,
-// round two", item 1): a client may end a chunked body (or an HTTP/2 or HTTP/3
+// scrubTrailers keeps identity out of the request's trailers (docs/DESIGN.md
+// section 2, gate step 5): a client may end a chunked body (or an HTTP/2 or HTTP/3
 // stream) with a trailer section, which the reverse proxy forwards after the
 // gateway's own identity headers, and a backend reading r.Trailer would take
 // "X-Guest-Id: g_victim" from it. Identity names, in every spelling

@@ -188,8 +188,7 @@ func lobbyWait(r *http.Request) time.Duration {
 // list shows "left" and the session cookie is cleared. Leaving ends a session
 // for good (a guest who came in through a link with a click limit may not get
 // back in), so it must not be a GET that an <img> on any page, or in the room's
-// own content, could send with the guest's Lax cookie (issue "Hardening, round
-// two", item 4).
+// own content, could send with the guest's Lax cookie.
 func (g *Gateway) leave(w http.ResponseWriter, r *http.Request) error {
 	action := g.prefix + "/leave"
 	switch r.Method {

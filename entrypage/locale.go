@@ -34,7 +34,7 @@ type PageData struct {
 	// empty without an accent.
 	ThemeCSS string
 
-	// Reason is the message page's data-reason (DESIGN section 1); Heading and
+	// Reason is the message page's data-reason (docs/DESIGN.md section 1); Heading and
 	// Text are its heading and sentence; Back, if not empty, is a path back
 	// into the session.
 	Reason, Heading, Text, Back string

@@ -1,6 +1,6 @@
 // Package entrypage is the guest-facing side of guestgate as plain net/http: the
 // entry page where a guest redeems a link, the message pages, the session cookie
-// and the gate that every other request passes through (DESIGN section 2). It
+// and the gate that every other request passes through (docs/DESIGN.md section 2). It
 // knows nothing of Caddy; the caddymodule package wires it into a handler.
 package entrypage
 
@@ -27,7 +27,7 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-// Reasons: the data-reason values of DESIGN section 1's message table, plus
+// Reasons: the data-reason values of docs/DESIGN.md section 1's message table, plus
 // "bad-request" for a request that cannot be read and "left" after leaving.
 const (
 	ReasonLinkInvalid     = "link-invalid"
@@ -44,7 +44,7 @@ const (
 	ReasonLeft            = "left"
 )
 
-// reasonStatus is the HTTP status of each reason's message page (DESIGN section
+// reasonStatus is the HTTP status of each reason's message page (docs/DESIGN.md section
 // 1). Headings and sentences come from the message catalogue: the keys
 // guest.message.<reason>.heading and guest.message.<reason>.text.
 var reasonStatus = map[string]int{

@@ -25,7 +25,7 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// designReasons is the message table of DESIGN section 1 (and the two pages of
+// designReasons is the message table of docs/DESIGN.md section 1 (and the two pages of
 // our own, bad-request and left): the status of each data-reason is a contract.
 var designReasons = map[string]int{
 	"link-invalid":     http.StatusNotFound,

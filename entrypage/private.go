@@ -6,7 +6,7 @@ import (
 )
 
 // A response that carries a renewed session cookie must never be stored by a
-// shared cache (issue "Hardening, round two", item 5): a CDN or proxy that
+// shared cache (docs/DESIGN.md section 2): a CDN or proxy that
 // stored an upstream's "Cache-Control: public, max-age=3600" stylesheet together
 // with its Set-Cookie would hand one guest's session to everybody who asks for
 // that stylesheet. The gate sets the cookie before the upstream answers, so it

@@ -10,8 +10,8 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// What is open when the live state changes (DESIGN section 1, and issue
-// "Hardening, round two", item 2). Switching guest access off or deleting a
+// What is open when the live state changes (docs/DESIGN.md section 1).
+// Switching guest access off or deleting a
 // link never cuts what a guest has open: a WebSocket, a Server-Sent Events
 // stream, a long download; their next request is refused. Three events do cut
 // all of it within a second: the guest is removed (or declined, or left), the

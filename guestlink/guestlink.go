@@ -2,10 +2,10 @@
 // guest links, guests and the redemption rules, and the Store interface that keeps
 // them. It knows nothing of HTTP or Caddy; the clock is always passed in.
 //
-// The rules come from the product description (shared/product-description.txt) and
-// DESIGN section 1: at most 3 links per room (configurable), a link name of 1 to 80
-// characters, an optional click limit of at least 1, an optional duration of 1 to 365
-// days, no guest access for gallery rooms, no new link while guest access is off.
+// The rules are those of docs/DESIGN.md section 1: at most 3 links per room
+// (configurable), a link name of 1 to 80 characters, an optional click limit of at
+// least 1, an optional duration of 1 to 365 days, no guest access for gallery
+// rooms, no new link while guest access is off.
 package guestlink
 
 import (
@@ -16,8 +16,7 @@ import (
 	"time"
 )
 
-// Room kinds. Guest access is not supported for gallery rooms (product description,
-// "Guest access is not supported for media gallery rooms").
+// Room kinds. Guest access is not supported for gallery rooms (media galleries).
 const (
 	KindRoom    = "room"
 	KindGallery = "gallery"
@@ -39,7 +38,7 @@ const (
 	StateLeft     = "left"
 )
 
-// Limits of DESIGN section 1 and issue 2.
+// Limits of docs/DESIGN.md section 1.
 const (
 	// DefaultMaxLinks is the product's "Up to 3 guest links"; configurable with max_links.
 	DefaultMaxLinks = 3
@@ -134,7 +133,7 @@ type Guest struct {
 }
 
 // TokenLen is the length of a link token: 24 random bytes in base64url without
-// padding (192 bits, above the 128-bit floor of DESIGN section 2).
+// padding (192 bits, above the 128-bit floor of docs/DESIGN.md section 2).
 const TokenLen = 32
 
 // NewToken returns a fresh link token.

@@ -2,7 +2,7 @@ package guestlink
 
 import "time"
 
-// Lobby defaults (issue "Waiting room").
+// Lobby defaults (docs/DESIGN.md section 1, the lobby).
 const (
 	// DefaultLobbyTimeout is how long a waiting guest stays in the moderator's
 	// list without a status request from their lobby page (lobby_timeout).

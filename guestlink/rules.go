@@ -162,7 +162,7 @@ func CheckLinkOpen(r Room, l Link, now time.Time) error {
 // CheckSession is the live-state rule for a guest already holding a session: the
 // room is available, guest access is on, the link still exists (linkFound) and the
 // guest was neither removed nor declined and did not leave. An expired or used-up link does not end
-// sessions made before (DESIGN section 1).
+// sessions made before (docs/DESIGN.md section 1).
 func CheckSession(r Room, linkFound bool, g Guest) error {
 	switch {
 	case !r.Available:

@@ -1,4 +1,4 @@
-// Package token issues and verifies guest session tokens: the JWTs of DESIGN
+// Package token issues and verifies guest session tokens: the JWTs of docs/DESIGN.md
 // section 2 that the gateway keeps in its session cookie. Tokens are HS256 (pinned)
 // with golang-jwt v5, short-lived (token_ttl) and renewed while the guest is active,
 // never beyond session_max from the redemption. The package knows nothing of HTTP or
@@ -90,9 +90,9 @@ var jwtReasons = []error{
 	jwt.ErrTokenInvalidClaims,
 }
 
-// Claims of a guest session (DESIGN section 2): iss, aud, sub (guest id), room, lid
-// (link id), name, email, st (waiting|admitted), iat, nbf, exp, jti, plus auth_time
-// (unix seconds of the redemption, the OIDC claim name; bounds renewal by
+// Claims of a guest session (docs/DESIGN.md section 2): iss, aud, sub (guest id),
+// room, lid (link id), name, email, st (waiting|admitted), iat, nbf, exp, jti, plus
+// auth_time (unix seconds of the redemption, the OIDC claim name; bounds renewal by
 // session_max).
 type Claims struct {
 	jwt.RegisteredClaims

@@ -41,7 +41,7 @@ func getGuest(txn *badgerdb.Txn, roomID, guestID string) (guestlink.Guest, error
 
 // Session reads, in one read-only transaction, the live state that decides
 // whether the session of guest guestID, who came in through link linkID of room
-// roomID, still opens the room (DESIGN section 2, gate step 3), and returns
+// roomID, still opens the room (docs/DESIGN.md section 2, gate step 3), and returns
 // guestlink.CheckSession's verdict with the room and the guest:
 // guestlink.ErrRoomUnavailable when the room is not available or was deleted (a
 // deleted room shows "room-unavailable"), guestlink.ErrGuestAccessOff,

@@ -13,18 +13,17 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// live mirrors, in memory, the state that decides a guest session on every
-// request (issue "Performance", item 4): for each room whether it is available,
-// a gallery and open to guests; which links exist; and the room, link, state and
-// purge time of the guests that sent a request since the store was opened.
-// Rooms and links are read at Open; a guest is read on its first Check (one
-// store read per guest and process), so that start-up time and memory follow
-// the rooms and the active guests, not the guest records kept for retention.
-// Every write path of the Store refreshes the records it changed by reading them
-// back from Badger after its commit, under mu, so that refreshes and first reads
-// apply in the order they read and a write is visible to the next Check. A
-// clustered store would refresh the same mirror from another instance's change
-// feed.
+// live mirrors, in memory, the state that decides a guest session on every request
+// without a store read (docs/PERFORMANCE.md): for each room whether it is
+// available, a gallery and open to guests; which links exist; and the room, link,
+// state and purge time of the guests that sent a request since the store was
+// opened. Rooms and links are read at Open; a guest is read on its first Check (one
+// store read per guest and process), so that start-up time and memory follow the
+// rooms and the active guests, not the guest records kept for retention. Every
+// write path of the Store refreshes the records it changed by reading them back
+// from Badger after its commit, under mu, so that refreshes and first reads apply
+// in the order they read and a write is visible to the next Check. A clustered
+// store would refresh the same mirror from another instance's change feed.
 type live struct {
 	mu     sync.RWMutex
 	gen    atomic.Uint64

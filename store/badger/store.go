@@ -1,5 +1,5 @@
 // Package badger implements guestlink.Store on an embedded Badger v4 database: one
-// process, one directory (DESIGN sections 4 and 5). Caddy shares one Store per
+// process, one directory (docs/DESIGN.md sections 4 and 5). Caddy shares one Store per
 // directory across config reloads (Badger locks its directory, so a second Open of
 // the same directory fails until the first Store is closed).
 //

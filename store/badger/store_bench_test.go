@@ -10,8 +10,9 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// BenchmarkSession is the gate's live-state read (DESIGN section 2, step 3) of one
-// admitted guest: one read-only transaction over the room, the link and the guest.
+// BenchmarkSession is the gate's live-state read (docs/DESIGN.md section 2, step 3)
+// of one admitted guest: one read-only transaction over the room, the link and the
+// guest.
 func BenchmarkSession(b *testing.B) {
 	s, _ := openStore(b)
 	now := time.Now().UTC()
