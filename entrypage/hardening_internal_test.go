@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,76 @@ func TestWatcher(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher still runs with nothing registered")
+		}
+	}
+}
+
+// readFromRecorder is a ResponseWriter with ReadFrom (as net/http's own, which
+// uses sendfile): it records the body and how many ReadFrom calls carried it.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	calls int
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.calls++
+	return r.Body.ReadFrom(src)
+}
+
+// cutAfter is a body that cuts w once n bytes of it have been read.
+type cutAfter struct {
+	io.Reader
+	w    *cutWriter
+	n    int
+	read int
+}
+
+func (c *cutAfter) Read(p []byte) (int, error) {
+	k, err := c.Reader.Read(p)
+	if c.read += k; c.read >= c.n {
+		c.w.cut.Store(true)
+	}
+	return k, err
+}
+
+// TestCutWriter: the writer of a guest's request passes everything through
+// until the watcher cuts it, and fails every write after, also between the
+// chunks of one ReadFrom (a file that file_server copies), while keeping the
+// underlying writer's ReadFrom (sendfile) for the chunks.
+func TestCutWriter(t *testing.T) {
+	body := strings.Repeat("f", 3*cutChunk+10)
+	for _, tc := range []struct {
+		name      string
+		readFrom  bool // the underlying writer has ReadFrom
+		cutAt     int  // cut once this much of the body was read; 0: never
+		wantBytes int
+		wantErr   error
+	}{
+		{"whole body, ReadFrom", true, 0, len(body), nil},
+		{"whole body, Write only", false, 0, len(body), nil},
+		{"cut in the first chunk, ReadFrom", true, 1, cutChunk, errCut},
+		{"cut in the second chunk, ReadFrom", true, cutChunk + 1, 2 * cutChunk, errCut},
+	} {
+		rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+		var inner http.ResponseWriter = rec.ResponseRecorder
+		if tc.readFrom {
+			inner = rec
+		}
+		w := &cutWriter{ResponseWriter: inner}
+		// Without WriterTo, as file_server's io.CopyN hands over a file.
+		var src io.Reader = struct{ io.Reader }{strings.NewReader(body)}
+		if tc.cutAt > 0 {
+			src = &cutAfter{Reader: src, w: w, n: tc.cutAt}
+		}
+		n, err := io.Copy(w, src)
+		if int(n) != tc.wantBytes || err != tc.wantErr || rec.Body.Len() != tc.wantBytes {
+			t.Errorf("%s: io.Copy = %d, %v with %d bytes written, want %d, %v", tc.name, n, err, rec.Body.Len(), tc.wantBytes, tc.wantErr)
+		}
+		if tc.readFrom && rec.calls == 0 {
+			t.Errorf("%s: the underlying ReadFrom was never used", tc.name)
+		}
+		if _, err := w.Write([]byte("x")); (err != nil) != (tc.cutAt > 0) {
+			t.Errorf("%s: a Write after the copy: %v", tc.name, err)
 		}
 	}
 }

@@ -1,0 +1,94 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Follow-ups of hardening round two, found by trying to get around its fixes
+// through a real Caddy: each test here is the regression test of one way
+// around.
+
+// TestFileDownloadEndsWithTheSession: a download that a handler without regard
+// for its request's context serves behind the gate (file_server sending a
+// 64 MiB file to a guest who reads slowly) ends when the guest is removed,
+// over HTTP/1.1, HTTP/2 and HTTP/3: after the removal the guest gets at most
+// what was already on its way (socket buffers, flow-control windows, a few
+// MiB), never the rest of the file; over HTTP/1.1 and HTTP/2 the client also
+// sees the body end short of its Content-Length. Before, the cancelled context stopped the reverse
+// proxy only, and file_server sent the whole file.
+func TestFileDownloadEndsWithTheSession(t *testing.T) {
+	const size = 64 << 20
+	g := newGateway(t)
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "rooms", "demo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "rooms", "demo", "recording.bin"), bytes.Repeat([]byte("r"), size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := g.caddyfile(config{})
+	proxy := "\treverse_proxy " + g.up.addr() + "\n"
+	site := fmt.Sprintf("http://127.0.0.1:%d {\n", g.port)
+	if !strings.Contains(text, proxy) || !strings.Contains(text, site) {
+		t.Fatalf("the Caddyfile has no %q or %q:\n%s", proxy, site, text)
+	}
+	text = strings.Replace(text, proxy, "\troot * "+root+"\n\tfile_server\n", 1)
+	text = strings.Replace(text, site, fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n", g.port), 1)
+	g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
+	g.tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
+	rlLoadText(t, g, text)
+	l := g.openRoomWithLink("demo", map[string]any{"name": "Recordings"})
+
+	h2, h3 := tlsClients(t)
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	t.Cleanup(h1.CloseIdleConnections)
+	for _, tc := range []struct {
+		proto  string
+		client *http.Client
+	}{{"HTTP/1.1", h1}, {"HTTP/2.0", h2}, {"HTTP/3.0", h3}} {
+		tok := h3Session(t, g, linkPath(t, l), "Rita "+tc.proto)
+		req, _ := http.NewRequest(http.MethodGet, g.base+"/rooms/demo/recording.bin", nil)
+		req.Header.Set("Cookie", "__Host-guestgate="+tok)
+		resp, err := tc.client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.proto, err)
+		}
+		if resp.Proto != tc.proto || resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			t.Fatalf("%s: the download answered %s %d", tc.proto, resp.Proto, resp.StatusCode)
+		}
+		// A slow reader: 1 KiB every 20 ms, before and for a while after the
+		// removal; then whatever is left is read at full speed.
+		var got int64
+		buf := make([]byte, 1<<10)
+		readSlowly := func(d time.Duration) {
+			for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+				n, err := resp.Body.Read(buf)
+				got += int64(n)
+				if err != nil {
+					return
+				}
+			}
+		}
+		readSlowly(500 * time.Millisecond)
+		id := jwtClaims(t, tok)["sub"].(string)
+		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
+		readSlowly(1500 * time.Millisecond)
+		rest, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got += rest
+		t.Logf("%s: %d of %d bytes arrived (%v)", tc.proto, got, size, err)
+		if got > size/2 {
+			t.Errorf("%s: the guest got %d of the file's %d bytes after the removal, want the download cut short", tc.proto, got, size)
+		}
+	}
+}
