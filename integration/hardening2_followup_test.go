@@ -92,3 +92,56 @@ func TestFileDownloadEndsWithTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6ClientsCountByPrefix: an IPv6 client is counted by its /64, which a
+// host or a home network holds whole, so that taking a fresh address of it for
+// every guess buys no budget: through a trusted proxy, failed API
+// authentications from five addresses of one /64 spend its auth_failures
+// budget of 5 and the sixth address is 429, and the same for link lookups and
+// requests without a session at the gateway; a client in another /64 keeps its
+// own budget. Before, each address had a budget of its own.
+func TestIPv6ClientsCountByPrefix(t *testing.T) {
+	const wrongKey = "integration-test-api-key-WRONG-456789"
+	g := newGateway(t)
+	rlLoadText(t, g, withGlobal(g.caddyfile(config{
+		AdminExtra:   []string{"rate_limit {", "\tauth_failures 5 1h", "}"},
+		GatewayExtra: []string{"rate_limit {", "\tlookups 5 1h", "\trequests 12 1h", "}"},
+	}), "servers {", "\ttrusted_proxies static 127.0.0.0/8", "}"))
+	proxy := rlClient(t, "127.0.0.8")
+	addr := func(net string, i int) string { return fmt.Sprintf("%s::%x", net, i+1) }
+	const guesser, other = "2001:db8:1:2", "2001:db8:1:3"
+
+	for i := range 6 {
+		status, header, body := apiFrom(t, g, proxy, addr(guesser, i), wrongKey, http.MethodGet, "/api/me", "")
+		if i < 5 {
+			wantAPIError(t, fmt.Sprintf("a wrong key from %s", addr(guesser, i)), status, body, http.StatusUnauthorized, "unauthorized", "")
+			continue
+		}
+		wantAPIError(t, fmt.Sprintf("a wrong key from %s, the sixth address of the /64", addr(guesser, i)), status, body, http.StatusTooManyRequests, "rate_limited", "")
+		if header.Get("Retry-After") == "" {
+			t.Error("a 429 without Retry-After")
+		}
+	}
+	status, _, body := apiFrom(t, g, proxy, addr(other, 0), wrongKey, http.MethodGet, "/api/me", "")
+	wantAPIError(t, "a wrong key from another /64", status, body, http.StatusUnauthorized, "unauthorized", "")
+
+	for _, tc := range []struct {
+		what, path, net string
+		budget, status  int
+		reason          string
+	}{
+		{"a malformed link token (lookups)", "/guest/not-a-link-token", "2001:db8:2:1", 5, http.StatusNotFound, "link-invalid"},
+		{"a request without a session (requests)", "/rooms/demo", "2001:db8:2:2", 12, http.StatusUnauthorized, "no-session"},
+	} {
+		for i := range tc.budget + 1 {
+			status, reason := tc.status, tc.reason
+			if i == tc.budget {
+				status, reason = http.StatusTooManyRequests, "rate-limited"
+			}
+			p := rlGet(t, g, proxy, tc.path, http.Header{"X-Forwarded-For": {addr(tc.net, 100*i+7)}})
+			wantPage(t, fmt.Sprintf("%s from address %d of one /64", tc.what, i+1), p, status, reason)
+		}
+		p := rlGet(t, g, proxy, tc.path, http.Header{"X-Forwarded-For": {addr(tc.net+"1", 1)}})
+		wantPage(t, tc.what+" from another /64", p, tc.status, tc.reason)
+	}
+}
