@@ -82,7 +82,8 @@ func (w *recordingWriter) WriteHeader(code int)        { w.ccAt = append(w.ccAt,
 
 // TestCookieNamesAsBrowsersReadThem: the gateway reads a cookie whose name has
 // whitespace around it, as browsers and net/http do, and strips every spelling
-// of its cookies (any case, any whitespace) while keeping the others as sent.
+// of its cookies (any case, any whitespace, percent-encoded, after a comma)
+// while keeping the others as sent.
 func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 	for _, tc := range []struct {
 		line, read string
@@ -107,6 +108,10 @@ func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 		{[]string{"GuestGate=x; keep=1; __HOST-GUESTGATE=y"}, "keep=1"},
 		{[]string{"keep=1", "\tguestgate-csrf\t=x ;  guestgate"}, "keep=1"},
 		{[]string{"guestgatex=1; xguestgate=2"}, "guestgatex=1; xguestgate=2"},
+		// Spellings that PHP, Rack or Python's http.cookies read as guestgate.
+		{[]string{"guest%67ate=tok; keep=1; __Host%2Dguestgate=tok"}, "keep=1"},
+		{[]string{"x=1, guestgate=tok; keep=1", "keep=2,GUESTGATE-CSRF=y"}, "keep=1"},
+		{[]string{"list=a,b; bad=%zz; guest%gate=1"}, "list=a,b; bad=%zz; guest%gate=1"},
 	} {
 		r := &http.Request{Header: http.Header{"Cookie": tc.lines}}
 		stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
@@ -117,17 +122,21 @@ func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 }
 
 // TestScrubTrailers: identity names, in every spelling the header filter
-// knows, leave the declared trailers at once and the received ones when the
-// body ends; other trailers stay.
+// knows, and Cookie (which would carry the gateway's cookies past stripCookie)
+// leave the declared trailers at once and the received ones when the body
+// ends; other trailers stay.
 func TestScrubTrailers(t *testing.T) {
-	r := &http.Request{Trailer: http.Header{"X-Guest-Id": nil, "X-Checksum": nil}}
+	r := &http.Request{Trailer: http.Header{"X-Guest-Id": nil, "Cookie": nil, "X-Checksum": nil}}
 	body := &trailerBody{Reader: strings.NewReader("hello"), r: r, arrive: http.Header{
 		"X-Guest-Id": {"g_victim"}, "X_guest_token": {"forged"}, "X-Guest.Name": {"Victim"}, "X-Checksum": {"abc"},
+		"Cookie": {"guestgate=tok"},
 	}}
 	r.Body = body
 	scrubTrailers(r)
-	if _, ok := r.Trailer["X-Guest-Id"]; ok {
-		t.Errorf("the declared X-Guest-Id trailer stays: %v", r.Trailer)
+	for _, k := range []string{"X-Guest-Id", "Cookie"} {
+		if _, ok := r.Trailer[k]; ok {
+			t.Errorf("the declared %s trailer stays: %v", k, r.Trailer)
+		}
 	}
 	if b, err := io.ReadAll(r.Body); err != nil || string(b) != "hello" {
 		t.Fatalf("reading the body: %q %v", b, err)

@@ -145,3 +145,48 @@ func TestIPv6ClientsCountByPrefix(t *testing.T) {
 		wantPage(t, tc.what+" from another /64", p, tc.status, tc.reason)
 	}
 }
+
+// TestGatewayCookiesInOtherSpellings: the gateway's cookies reach the upstream
+// in none of the spellings its frameworks read as them: percent-encoded names
+// (PHP and Rack decode cookie names), a cookie after a comma (Rack and
+// Python's http.cookies split the header at commas), and a Cookie field in the
+// request's trailer section. Before, all three carried the guest's session
+// token to the upstream.
+func TestGatewayCookiesInOtherSpellings(t *testing.T) {
+	g, su := newStreamGateway(t)
+	g.load(config{})
+	l := g.openRoomWithLink("demo", map[string]any{"name": "Cookies"})
+	b := g.browser()
+	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	tok := b.sessionValue()
+
+	for _, cookie := range []string{
+		"guestgate=" + tok + "; guest%67ate=" + tok + "; keep=1",
+		"guestgate=" + tok + "; keep=1; x=2, guestgate=" + tok,
+		"guestgate=" + tok + "; keep=1; guestgate%2Dcsrf=z; x=3,__Host-guestgate=" + tok,
+	} {
+		what := "Cookie: " + strings.ReplaceAll(cookie, tok, "<token>")
+		p := g.browser().do(func() *http.Request {
+			req := b.request(http.MethodPost, "/rooms/demo/c", strings.NewReader("hello"))
+			req.Header.Set("Cookie", cookie)
+			return req
+		}())
+		wantPage(t, what, p, http.StatusOK, "")
+		if got := su.last(t).Header.Values("Cookie"); len(got) != 1 || got[0] != "keep=1" {
+			t.Errorf("%s: the upstream got Cookie %q, want only keep=1", what, strings.ReplaceAll(strings.Join(got, "|"), tok, "<token>"))
+		}
+	}
+
+	status := rawChunkedPost(t, g.addr(), "/rooms/demo/upload", []string{"Cookie: guestgate=" + tok, "Trailer: Cookie"},
+		[]string{"Cookie: guestgate=" + tok, "X-Checksum: abc123"})
+	if status != http.StatusOK {
+		t.Fatalf("a chunked POST with a Cookie trailer: %d", status)
+	}
+	r := su.last(t)
+	if v, ok := r.Trailer["Cookie"]; ok {
+		t.Errorf("the upstream got the trailer Cookie: %q", strings.ReplaceAll(strings.Join(v, "|"), tok, "<token>"))
+	}
+	if r.Trailer.Get("X-Checksum") != "abc123" || r.Body != "hello" {
+		t.Errorf("the upstream got the body %q and the trailers %v, want hello and X-Checksum: abc123", r.Body, r.Trailer)
+	}
+}
