@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,27 +21,36 @@ import (
 
 // TestMakePrivate: an answer that carries a renewed session cookie keeps no
 // directive that lets a shared cache store it, gets a bare private, and keeps
-// what only concerns the browser.
+// what only concerns the browser; it varies by Cookie, so that a shared cache
+// that stores it anyway (a handler before the gate made it public again)
+// hands it to the same guest only.
 func TestMakePrivate(t *testing.T) {
 	for _, tc := range []struct {
-		in   []string
-		want string
+		in             []string
+		want           string
+		vary, wantVary []string
 	}{
-		{nil, "private"},
-		{[]string{"public, max-age=3600"}, "private, max-age=3600"},
-		{[]string{"PUBLIC", "s-maxage=600, max-age=60"}, "private, max-age=60"},
-		{[]string{"private, max-age=60"}, "private, max-age=60"},
-		{[]string{`private="Set-Cookie", max-age=60`}, "private, max-age=60"},
-		{[]string{"no-store"}, "private, no-store"},
-		{[]string{" , public ,, immutable"}, "private, immutable"},
+		{nil, "private", nil, []string{"Cookie"}},
+		{[]string{"public, max-age=3600"}, "private, max-age=3600", []string{"Accept-Encoding"}, []string{"Accept-Encoding", "Cookie"}},
+		{[]string{"PUBLIC", "s-maxage=600, max-age=60"}, "private, max-age=60", []string{"Origin, cookie"}, []string{"Origin, cookie"}},
+		{[]string{"private, max-age=60"}, "private, max-age=60", []string{"*"}, []string{"*"}},
+		{[]string{`private="Set-Cookie", max-age=60`}, "private, max-age=60", []string{"Cookies"}, []string{"Cookies", "Cookie"}},
+		{[]string{"no-store"}, "private, no-store", nil, []string{"Cookie"}},
+		{[]string{" , public ,, immutable"}, "private, immutable", nil, []string{"Cookie"}},
 	} {
 		h := http.Header{"Cdn-Cache-Control": {"max-age=86400"}, "Surrogate-Control": {"max-age=60"}}
 		for _, v := range tc.in {
 			h.Add("Cache-Control", v)
 		}
+		if tc.vary != nil {
+			h["Vary"] = tc.vary
+		}
 		makePrivate(h)
 		if got := h.Values("Cache-Control"); len(got) != 1 || got[0] != tc.want {
 			t.Errorf("Cache-Control %q: got %q, want %q", tc.in, got, tc.want)
+		}
+		if got := h.Values("Vary"); !slices.Equal(got, tc.wantVary) {
+			t.Errorf("Vary %q: got %q, want %q", tc.vary, got, tc.wantVary)
 		}
 		if h.Get("CDN-Cache-Control") != "" || h.Get("Surrogate-Control") != "" {
 			t.Errorf("Cache-Control %q: the CDN fields stay: %v", tc.in, h)

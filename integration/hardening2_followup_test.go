@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Follow-ups of hardening round two, found by trying to get around its fixes
@@ -188,5 +190,52 @@ func TestGatewayCookiesInOtherSpellings(t *testing.T) {
 	}
 	if r.Trailer.Get("X-Checksum") != "abc123" || r.Body != "hello" {
 		t.Errorf("the upstream got the body %q and the trailers %v, want hello and X-Checksum: abc123", r.Body, r.Trailer)
+	}
+}
+
+// TestRenewalVariesByCookie: an answer that renews the session cookie varies by
+// Cookie. Its Cache-Control is made private, but a handler ordered before the
+// gate that sets Cache-Control when the answer is written (here Caddy's
+// header directive with ">", a common way to give static files a long public
+// lifetime) acts after the gate and makes it public again; with Vary: Cookie
+// a shared cache that honours Vary still hands it to the same guest only.
+// Before, that answer went out public, with the new session cookie and no
+// Vary.
+func TestRenewalVariesByCookie(t *testing.T) {
+	g, _ := newStreamGateway(t)
+	text := g.caddyfile(config{GatewayExtra: []string{"signing_key " + advSigningKey}})
+	text = strings.Replace(text, "\tguest_gateway {", "\theader /rooms/demo/static/* >Cache-Control \"public, max-age=31536000\"\n\tguest_gateway {", 1)
+	rlLoadText(t, g, text)
+	l := g.openRoomWithLink("demo", map[string]any{"name": "Vary"})
+	b := g.browser()
+	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+
+	for _, tc := range []struct{ path, what string }{
+		{"/rooms/demo/cacheable", "the upstream's public answer"},
+		{"/rooms/demo/static/cacheable", "an answer a deferred header op makes public"},
+	} {
+		now := time.Now().Unix()
+		near := resign(t, b.sessionValue(), advSigningKey, func(c jwt.MapClaims) {
+			c["auth_time"], c["iat"], c["nbf"], c["exp"] = now-540, now-540, now-540, now+60
+		})
+		req := b.request(http.MethodGet, tc.path, nil)
+		req.Header.Set("Cookie", "guestgate="+near)
+		resp, err := (&http.Client{Transport: g.tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		renewed := false
+		for _, c := range resp.Cookies() {
+			renewed = renewed || c.Name == "guestgate" && c.Value != "" && c.Value != near
+		}
+		if resp.StatusCode != http.StatusOK || !renewed {
+			t.Fatalf("%s: %d, renewed %v; want 200 with a new session cookie", tc.what, resp.StatusCode, renewed)
+		}
+		vary := strings.ToLower(strings.Join(resp.Header.Values("Vary"), ","))
+		if !strings.Contains(vary, "cookie") {
+			t.Errorf("%s: the renewal's answer has Cache-Control %q and Vary %q; want Vary: Cookie", tc.what, resp.Header.Get("Cache-Control"), vary)
+		}
+		t.Logf("%s: Cache-Control %q, Vary %q", tc.what, resp.Header.Get("Cache-Control"), vary)
 	}
 }
