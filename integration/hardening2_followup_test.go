@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,90 @@ func TestRenewalVariesByCookie(t *testing.T) {
 			t.Errorf("%s: the renewal's answer has Cache-Control %q and Vary %q; want Vary: Cookie", tc.what, resp.Header.Get("Cache-Control"), vary)
 		}
 		t.Logf("%s: Cache-Control %q, Vary %q", tc.what, resp.Header.Get("Cache-Control"), vary)
+	}
+}
+
+// securityLogFilter returns the body of the "Caddy's log" block of SECURITY.md
+// (what goes inside the global log option), so that the test runs exactly what
+// the document tells operators to write.
+func securityLogFilter(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../SECURITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)\\*\\*Caddy's log\\.\\*\\*.*?```\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("SECURITY.md has no \"Caddy's log\" item with a code block")
+	}
+	lines := strings.Split(strings.TrimRight(string(m[1]), "\n "), "\n")
+	if len(lines) < 3 || strings.TrimSpace(lines[0]) != "log {" || strings.TrimSpace(lines[len(lines)-1]) != "}" {
+		t.Fatalf("SECURITY.md's log block is not one log { ... }:\n%s", m[1])
+	}
+	var body []string
+	for _, l := range lines[1 : len(lines)-1] {
+		body = append(body, strings.TrimPrefix(strings.TrimPrefix(l, "  "), "\t"))
+	}
+	return strings.Join(body, "\n\t")
+}
+
+// TestProxyLogFilter: Caddy's reverse_proxy writes the upstream request's
+// headers (the guest's name and email, and the X-Guest-Token holding both)
+// into its warning "aborting with incomplete response" at the default log
+// level whenever a proxied stream ends early, as when a guest closes a page
+// with Server-Sent Events or the gateway cuts the stream at a removal. The
+// control shows the line is there; with the log block SECURITY.md gives
+// operators, no line of the same run holds the name, the email or a JWT.
+// Before, SECURITY.md said those headers were logged at debug level only.
+func TestProxyLogFilter(t *testing.T) {
+	const name, email = "Zelda Logfilter", "zelda.logfilter@example.com"
+	jwtShape := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+	run := func(filter bool) (leaks []string, aborted int) {
+		g, _ := newStreamGateway(t)
+		text := g.caddyfile(config{})
+		if filter {
+			if !strings.Contains(text, "\t\tformat json\n") {
+				t.Fatalf("no format json in the Caddyfile:\n%s", text)
+			}
+			text = strings.Replace(text, "\t\tformat json\n", "\t\t"+securityLogFilter(t)+"\n", 1)
+		}
+		rlLoadText(t, g, text)
+		l := g.openRoomWithLink("demo", map[string]any{"name": "Logs"})
+		client := &http.Client{Transport: &http.Transport{}}
+		t.Cleanup(client.CloseIdleConnections)
+		b := g.browser()
+		b.mustRedeem(linkPath(t, l), name, email, "demo")
+		closed := openSSE(t, client, g.base, "/rooms/demo/events", "guestgate", b.sessionValue())
+		closed.body.Close()
+		cut := openSSE(t, client, g.base, "/rooms/demo/events", "guestgate", b.sessionValue())
+		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+jwtClaims(t, b.sessionValue())["sub"].(string), nil, nil)
+		cut.endsWithin(t, "removal", time.Now(), 3*time.Second)
+		time.Sleep(200 * time.Millisecond) // the aborted streams are logged
+		for line := range strings.SplitSeq(strings.TrimSpace(g.logs()), "\n") {
+			if strings.Contains(line, "aborting with incomplete response") {
+				aborted++
+			}
+			for _, s := range []string{email, url.QueryEscape(email), "Zelda%20Logfilter"} {
+				if strings.Contains(line, s) {
+					leaks = append(leaks, line)
+				}
+			}
+			if jwtShape.MatchString(line) {
+				leaks = append(leaks, line)
+			}
+		}
+		return leaks, aborted
+	}
+	if leaks, _ := run(false); len(leaks) == 0 {
+		t.Error("control: without the filter no log line holds the guest's name, email or identity token; is reverse_proxy's warning gone?")
+	} else {
+		t.Logf("control: %d lines hold them, the first: %.160s", len(leaks), leaks[0])
+	}
+	leaks, aborted := run(true)
+	if aborted == 0 {
+		t.Error("with the filter, reverse_proxy logged no \"aborting with incomplete response\": the run proves nothing")
+	}
+	for _, line := range leaks {
+		t.Errorf("with SECURITY.md's log filter, a log line holds the guest's name, email or a JWT: %.300s", line)
 	}
 }
