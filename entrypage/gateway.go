@@ -503,14 +503,13 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-// scrubTrailers keeps identity out of the request's trailers (issue "Hardening,
-// round two", item 1): a client may end a chunked body (or an HTTP/2 or HTTP/3
-// stream) with a trailer section, which the reverse proxy forwards after the
-// gateway's own identity headers, and a backend reading r.Trailer would take
-// "X-Guest-Id: g_victim" from it. Identity names, in every spelling
-// isIdentityHeader knows, are removed from the declared trailers now and from
-// the received ones when the body ends, before the proxy copies them, and so
-// is Cookie; other trailers pass.
+// scrubTrailers keeps identity out of the request's trailers: a client may end
+// a chunked body (or an HTTP/2 or HTTP/3 stream) with a trailer section, which
+// the reverse proxy forwards after the gateway's own identity headers, and a
+// backend reading r.Trailer would take "X-Guest-Id: g_victim" from it. Identity
+// names, in every spelling isIdentityHeader knows, are removed from the
+// declared trailers now and from the received ones when the body ends, before
+// the proxy copies them, and so is Cookie; other trailers pass.
 func scrubTrailers(r *http.Request) {
 	if len(r.Trailer) > 0 {
 		stripTrailerNames(r.Trailer)
