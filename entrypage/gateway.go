@@ -504,16 +504,16 @@ func stripIdentityHeaders(h http.Header) {
 }
 
 // scrubTrailers keeps identity out of the request's trailers (docs/DESIGN.md
-// section 2, gate step 5): a client may end a chunked body (or an HTTP/2 or HTTP/3
-// stream) with a trailer section, which the reverse proxy forwards after the
-// gateway's own identity headers, and a backend reading r.Trailer would take
+// section 2, gate step 5): a client may end a chunked body (or an HTTP/2 or
+// HTTP/3 stream) with a trailer section, which the reverse proxy forwards after
+// the gateway's own identity headers, and a backend reading r.Trailer would take
 // "X-Guest-Id: g_victim" from it. Identity names, in every spelling
 // isIdentityHeader knows, are removed from the declared trailers now and from
-// the received ones when the body ends, before the proxy copies them; other
-// trailers pass.
+// the received ones when the body ends, before the proxy copies them, and so is
+// Cookie; other trailers pass.
 func scrubTrailers(r *http.Request) {
 	if len(r.Trailer) > 0 {
-		stripIdentityNames(r.Trailer)
+		stripTrailerNames(r.Trailer)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &trailerScrubber{ReadCloser: r.Body, r: r}
@@ -531,9 +531,17 @@ type trailerScrubber struct {
 func (b *trailerScrubber) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && len(b.r.Trailer) > 0 {
-		stripIdentityNames(b.r.Trailer)
+		stripTrailerNames(b.r.Trailer)
 	}
 	return n, err
+}
+
+// stripTrailerNames deletes from request trailers h every identity name and
+// Cookie: a cookie is no trailer field (RFC 9110, section 6.5.1), and one
+// there would carry the gateway's cookies past stripCookie.
+func stripTrailerNames(h http.Header) {
+	stripIdentityNames(h)
+	delete(h, "Cookie")
 }
 
 // stripIdentityNames deletes every identity header name from h.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,27 +21,36 @@ import (
 
 // TestMakePrivate: an answer that carries a renewed session cookie keeps no
 // directive that lets a shared cache store it, gets a bare private, and keeps
-// what only concerns the browser.
+// what only concerns the browser; it varies by Cookie, so that a shared cache
+// that stores it anyway (a handler before the gate made it public again)
+// hands it to the same guest only.
 func TestMakePrivate(t *testing.T) {
 	for _, tc := range []struct {
-		in   []string
-		want string
+		in             []string
+		want           string
+		vary, wantVary []string
 	}{
-		{nil, "private"},
-		{[]string{"public, max-age=3600"}, "private, max-age=3600"},
-		{[]string{"PUBLIC", "s-maxage=600, max-age=60"}, "private, max-age=60"},
-		{[]string{"private, max-age=60"}, "private, max-age=60"},
-		{[]string{`private="Set-Cookie", max-age=60`}, "private, max-age=60"},
-		{[]string{"no-store"}, "private, no-store"},
-		{[]string{" , public ,, immutable"}, "private, immutable"},
+		{nil, "private", nil, []string{"Cookie"}},
+		{[]string{"public, max-age=3600"}, "private, max-age=3600", []string{"Accept-Encoding"}, []string{"Accept-Encoding", "Cookie"}},
+		{[]string{"PUBLIC", "s-maxage=600, max-age=60"}, "private, max-age=60", []string{"Origin, cookie"}, []string{"Origin, cookie"}},
+		{[]string{"private, max-age=60"}, "private, max-age=60", []string{"*"}, []string{"*"}},
+		{[]string{`private="Set-Cookie", max-age=60`}, "private, max-age=60", []string{"Cookies"}, []string{"Cookies", "Cookie"}},
+		{[]string{"no-store"}, "private, no-store", nil, []string{"Cookie"}},
+		{[]string{" , public ,, immutable"}, "private, immutable", nil, []string{"Cookie"}},
 	} {
 		h := http.Header{"Cdn-Cache-Control": {"max-age=86400"}, "Surrogate-Control": {"max-age=60"}}
 		for _, v := range tc.in {
 			h.Add("Cache-Control", v)
 		}
+		if tc.vary != nil {
+			h["Vary"] = tc.vary
+		}
 		makePrivate(h)
 		if got := h.Values("Cache-Control"); len(got) != 1 || got[0] != tc.want {
 			t.Errorf("Cache-Control %q: got %q, want %q", tc.in, got, tc.want)
+		}
+		if got := h.Values("Vary"); !slices.Equal(got, tc.wantVary) {
+			t.Errorf("Vary %q: got %q, want %q", tc.vary, got, tc.wantVary)
 		}
 		if h.Get("CDN-Cache-Control") != "" || h.Get("Surrogate-Control") != "" {
 			t.Errorf("Cache-Control %q: the CDN fields stay: %v", tc.in, h)
@@ -81,7 +92,8 @@ func (w *recordingWriter) WriteHeader(code int)        { w.ccAt = append(w.ccAt,
 
 // TestCookieNamesAsBrowsersReadThem: the gateway reads a cookie whose name has
 // whitespace around it, as browsers and net/http do, and strips every spelling
-// of its cookies (any case, any whitespace) while keeping the others as sent.
+// of its cookies (any case, any whitespace, percent-encoded, after a comma)
+// while keeping the others as sent.
 func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 	for _, tc := range []struct {
 		line, read string
@@ -106,6 +118,10 @@ func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 		{[]string{"GuestGate=x; keep=1; __HOST-GUESTGATE=y"}, "keep=1"},
 		{[]string{"keep=1", "\tguestgate-csrf\t=x ;  guestgate"}, "keep=1"},
 		{[]string{"guestgatex=1; xguestgate=2"}, "guestgatex=1; xguestgate=2"},
+		// Spellings that PHP, Rack or Python's http.cookies read as guestgate.
+		{[]string{"guest%67ate=tok; keep=1; __Host%2Dguestgate=tok"}, "keep=1"},
+		{[]string{"x=1, guestgate=tok; keep=1", "keep=2,GUESTGATE-CSRF=y"}, "keep=1"},
+		{[]string{"list=a,b; bad=%zz; guest%gate=1"}, "list=a,b; bad=%zz; guest%gate=1"},
 	} {
 		r := &http.Request{Header: http.Header{"Cookie": tc.lines}}
 		stripCookie(r, CookieName, SecureCookieName, csrfCookieName, secureCSRFCookie)
@@ -116,17 +132,21 @@ func TestCookieNamesAsBrowsersReadThem(t *testing.T) {
 }
 
 // TestScrubTrailers: identity names, in every spelling the header filter
-// knows, leave the declared trailers at once and the received ones when the
-// body ends; other trailers stay.
+// knows, and Cookie (which would carry the gateway's cookies past stripCookie)
+// leave the declared trailers at once and the received ones when the body
+// ends; other trailers stay.
 func TestScrubTrailers(t *testing.T) {
-	r := &http.Request{Trailer: http.Header{"X-Guest-Id": nil, "X-Checksum": nil}}
+	r := &http.Request{Trailer: http.Header{"X-Guest-Id": nil, "Cookie": nil, "X-Checksum": nil}}
 	body := &trailerBody{Reader: strings.NewReader("hello"), r: r, arrive: http.Header{
 		"X-Guest-Id": {"g_victim"}, "X_guest_token": {"forged"}, "X-Guest.Name": {"Victim"}, "X-Checksum": {"abc"},
+		"Cookie": {"guestgate=tok"},
 	}}
 	r.Body = body
 	scrubTrailers(r)
-	if _, ok := r.Trailer["X-Guest-Id"]; ok {
-		t.Errorf("the declared X-Guest-Id trailer stays: %v", r.Trailer)
+	for _, k := range []string{"X-Guest-Id", "Cookie"} {
+		if _, ok := r.Trailer[k]; ok {
+			t.Errorf("the declared %s trailer stays: %v", k, r.Trailer)
+		}
 	}
 	if b, err := io.ReadAll(r.Body); err != nil || string(b) != "hello" {
 		t.Fatalf("reading the body: %q %v", b, err)
@@ -314,6 +334,76 @@ func TestWatcher(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher still runs with nothing registered")
+		}
+	}
+}
+
+// readFromRecorder is a ResponseWriter with ReadFrom (as net/http's own, which
+// uses sendfile): it records the body and how many ReadFrom calls carried it.
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	calls int
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.calls++
+	return r.Body.ReadFrom(src)
+}
+
+// cutAfter is a body that cuts w once n bytes of it have been read.
+type cutAfter struct {
+	io.Reader
+	w    *cutWriter
+	n    int
+	read int
+}
+
+func (c *cutAfter) Read(p []byte) (int, error) {
+	k, err := c.Reader.Read(p)
+	if c.read += k; c.read >= c.n {
+		c.w.cut.Store(true)
+	}
+	return k, err
+}
+
+// TestCutWriter: the writer of a guest's request passes everything through
+// until the watcher cuts it, and fails every write after, also between the
+// chunks of one ReadFrom (a file that file_server copies), while keeping the
+// underlying writer's ReadFrom (sendfile) for the chunks.
+func TestCutWriter(t *testing.T) {
+	body := strings.Repeat("f", 3*cutChunk+10)
+	for _, tc := range []struct {
+		name      string
+		readFrom  bool // the underlying writer has ReadFrom
+		cutAt     int  // cut once this much of the body was read; 0: never
+		wantBytes int
+		wantErr   error
+	}{
+		{"whole body, ReadFrom", true, 0, len(body), nil},
+		{"whole body, Write only", false, 0, len(body), nil},
+		{"cut in the first chunk, ReadFrom", true, 1, cutChunk, errCut},
+		{"cut in the second chunk, ReadFrom", true, cutChunk + 1, 2 * cutChunk, errCut},
+	} {
+		rec := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+		var inner http.ResponseWriter = rec.ResponseRecorder
+		if tc.readFrom {
+			inner = rec
+		}
+		w := &cutWriter{ResponseWriter: inner}
+		// Without WriterTo, as file_server's io.CopyN hands over a file.
+		var src io.Reader = struct{ io.Reader }{strings.NewReader(body)}
+		if tc.cutAt > 0 {
+			src = &cutAfter{Reader: src, w: w, n: tc.cutAt}
+		}
+		n, err := io.Copy(w, src)
+		if int(n) != tc.wantBytes || err != tc.wantErr || rec.Body.Len() != tc.wantBytes {
+			t.Errorf("%s: io.Copy = %d, %v with %d bytes written, want %d, %v", tc.name, n, err, rec.Body.Len(), tc.wantBytes, tc.wantErr)
+		}
+		if tc.readFrom && rec.calls == 0 {
+			t.Errorf("%s: the underlying ReadFrom was never used", tc.name)
+		}
+		if _, err := w.Write([]byte("x")); (err != nil) != (tc.cutAt > 0) {
+			t.Errorf("%s: a Write after the copy: %v", tc.name, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -69,9 +70,12 @@ func readCookie(r *http.Request, name string) (string, bool) {
 
 // stripCookie removes every cookie called name from r's Cookie header, keeping the
 // others as they were, so the upstream never sees the gateway's cookies. Names
-// are matched as cookiePair reads them and without regard to case, so that no
-// spelling a backend might read as one of the gateway's cookies (some
-// frameworks match cookie names case-insensitively) gets through.
+// are matched as cookiePair reads them and in every other spelling a backend
+// might read as one of the gateway's cookies: without regard to case (some
+// frameworks match cookie names so), percent-decoded (PHP and Rack decode
+// cookie names), and after a comma (Rack and Python's http.cookies also split
+// a Cookie header at commas, as RFC 2965 did), so "x=1, guestgate=<token>" is
+// dropped whole.
 func stripCookie(r *http.Request, names ...string) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
@@ -81,14 +85,7 @@ func stripCookie(r *http.Request, names ...string) {
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
 			part = textproto.TrimString(part)
-			k, _ := cookiePair(part)
-			drop := part == ""
-			for _, n := range names {
-				if strings.EqualFold(k, n) {
-					drop = true
-				}
-			}
-			if !drop {
+			if part != "" && !namesCookie(part, names) {
 				kept = append(kept, part)
 			}
 		}
@@ -98,6 +95,23 @@ func stripCookie(r *http.Request, names ...string) {
 		return
 	}
 	r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// namesCookie reports whether a backend could read one of names in part, one
+// ";"-separated part of a Cookie header (see stripCookie).
+func namesCookie(part string, names []string) bool {
+	for sub := range strings.SplitSeq(part, ",") {
+		k, _ := cookiePair(sub)
+		if d, err := url.PathUnescape(k); err == nil {
+			k = d
+		}
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sessionCookie is the session cookie's shape: HttpOnly, Secure over HTTPS,

@@ -10,25 +10,26 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// What is open when the live state changes (docs/DESIGN.md section 1).
-// Switching guest access off or deleting a
-// link never cuts what a guest has open: a WebSocket, a Server-Sent Events
-// stream, a long download; their next request is refused. Three events do cut
-// all of it within a second: the guest is removed (or declined, or left), the
-// room is deleted or made unavailable, and the session reaches session_max.
+// What is open when the live state changes (docs/DESIGN.md section 1). Switching
+// guest access off or deleting a link never cuts what a guest has open: a
+// WebSocket, a Server-Sent Events stream, a long download; their next request is
+// refused. Three events do cut all of it within a second: the guest is removed (or
+// declined, or left), the room is deleted or made unavailable, and the session
+// reaches session_max.
 //
-// The gate registers every request it lets through with the gateway's watcher
-// for as long as the next handler runs, and every connection that handler
-// hijacks for as long as it is open; the lobby registers each long poll. One
-// goroutine per gateway runs while anything is registered: every watchTick it
-// reads the Service's Generation, and for each registration made at an older
-// generation (or whose session end has come) it asks Service.Check again, which
-// answers from memory. A registration whose session must end is
-// stopped: a request's context is cancelled (the reverse proxy then aborts the
-// response, which ends an HTTP/1 connection or resets an HTTP/2 or HTTP/3
-// stream, WebSockets over extended CONNECT included), a hijacked connection is
-// closed, a lobby long poll answers. The cost on the hot path is a context and
-// a map entry per request; nothing runs per request in the background.
+// The gate registers every request it lets through with the gateway's watcher for
+// as long as the next handler runs, and every connection that handler hijacks for
+// as long as it is open; the lobby registers each long poll. One goroutine per
+// gateway runs while anything is registered: every watchTick it reads the
+// Service's Generation, and for each registration made at an older generation (or
+// whose session end has come) it asks Service.Check again, which answers from
+// memory. A registration whose session must end is stopped: a request's context is
+// cancelled (the reverse proxy then aborts the response, which ends an HTTP/1
+// connection or resets an HTTP/2 or HTTP/3 stream, WebSockets over extended
+// CONNECT included) and its writer is cut (a handler that ignores its context
+// fails its next write), a hijacked connection is closed, a lobby long poll
+// answers. The cost on the hot path is a context and a map entry per request;
+// nothing runs per request in the background.
 
 // watchTick is how often the watcher looks at the generation: the
 // bound, plus one Check per registration, on how late an open connection ends.
@@ -57,6 +58,9 @@ type watched struct {
 	lobby bool
 	// stop ends what is registered; it may be called more than once.
 	stop func()
+	// out is the writer a registered request's handler writes to
+	// (watchRequest); stopping the request cuts it too. Unused otherwise.
+	out cutWriter
 
 	// gen is the generation the session was last checked at; fired says
 	// stop was called. Both are guarded by the watcher's mu.
@@ -121,6 +125,7 @@ func (w *watcher) run() {
 				w.mu.Lock()
 				e.fired = true
 				w.mu.Unlock()
+				e.out.cut.Store(true)
 				e.stop()
 			}
 			due[i] = nil

@@ -1,8 +1,9 @@
 // Package ratelimit is guestgate's per-client rate limiter: one token bucket
-// (golang.org/x/time/rate) per client IP for one Budget, in a bounded table. The
-// guest pages (entrypage) count lookups and requests with Allow; the moderator
-// API (admin) counts failed authentications with Begin, which lets a request
-// hold an event while its outcome is unknown and give it back when it succeeds.
+// (golang.org/x/time/rate) per client IP (for IPv6, per /64) for one Budget, in
+// a bounded table. The guest pages (entrypage) count lookups and requests with
+// Allow; the moderator API (admin) counts failed authentications with Begin,
+// which lets a request hold an event while its outcome is unknown and give it
+// back when it succeeds.
 // The clock is injected.
 package ratelimit
 
@@ -10,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -43,6 +45,21 @@ func RemoteHost(r *http.Request) string {
 		return host
 	}
 	return r.RemoteAddr
+}
+
+// clientKey is the entry of the table that the client at address ip counts
+// against: the address itself, but an IPv6 address's /64. A host, or a home or
+// office network, gets a whole /64 and may use any address in it, so counting
+// IPv6 addresses one by one would give one guesser 2^64 budgets; a /64 is what
+// one IPv4 address behind NAT is. IPv4 (also written as IPv4-mapped IPv6) and
+// anything that is no IP address count as they are.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // maxClients bounds the limiter table; past it, idle entries are dropped and,
@@ -82,16 +99,17 @@ func (l *Limiter) Budget() Budget {
 	return l.budget
 }
 
-// Allow spends one event of ip's budget and reports whether it was there. A nil
-// Limiter allows everything.
+// Allow spends one event of ip's budget (its /64's for IPv6, see clientKey) and
+// reports whether it was there. A nil Limiter allows everything.
 func (l *Limiter) Allow(ip string) bool {
 	if l == nil {
 		return true
 	}
 	now := l.now()
+	key := clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.client(ip, now).lim.AllowN(now, 1)
+	return l.client(key, now).lim.AllowN(now, 1)
 }
 
 // Begin holds one event of ip's budget for an attempt whose outcome is not known
@@ -105,9 +123,10 @@ func (l *Limiter) Begin(ip string) (a *Attempt, ok bool) {
 		return nil, true
 	}
 	now := l.now()
+	key := clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.client(ip, now)
+	c := l.client(key, now)
 	if c.lim.TokensAt(now)-float64(c.pending) < 1 {
 		return nil, false
 	}
@@ -146,16 +165,16 @@ func (a *Attempt) end(spend bool) {
 	}
 }
 
-// client returns ip's entry, made if needed, and marks it seen at now. l.mu must
-// be held.
-func (l *Limiter) client(ip string, now time.Time) *client {
-	c, ok := l.clients[ip]
+// client returns the entry of key (clientKey), made if needed, and marks it seen
+// at now. l.mu must be held.
+func (l *Limiter) client(key string, now time.Time) *client {
+	c, ok := l.clients[key]
 	if !ok {
 		if len(l.clients) >= l.maxClients {
 			l.evict(now)
 		}
 		c = &client{lim: rate.NewLimiter(rate.Limit(float64(l.budget.Events)/l.budget.Window.Seconds()), l.budget.Events)}
-		l.clients[ip] = c
+		l.clients[key] = c
 	}
 	c.seen = now
 	return c

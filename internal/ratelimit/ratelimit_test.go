@@ -234,3 +234,30 @@ func TestTableBounded(t *testing.T) {
 		t.Error("the failure of the attempt that was in flight did not count")
 	}
 }
+
+// TestIPv6ByPrefix: an IPv6 client counts by its /64, which a host or a home or
+// office network holds whole and may take any address of, so that rotating
+// addresses within it buys a guesser no budget; another /64, IPv4 addresses
+// and IPv4-mapped IPv6 addresses count apart, as before.
+func TestIPv6ByPrefix(t *testing.T) {
+	c := &clock{t: epoch}
+	l := New(Budget{Events: 3, Window: time.Minute}, c.now)
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:ffff"} {
+		if !l.Allow(ip) {
+			t.Fatalf("event %d of a burst of 3 refused (%s)", i+1, ip)
+		}
+	}
+	for _, ip := range []string{"2001:db8:1:2::3", "2001:DB8:1:2:0:0:0:4", "2001:db8:1:2::5%eth0"} {
+		if l.Allow(ip) {
+			t.Errorf("%s allowed after its /64 spent its burst", ip)
+		}
+	}
+	if a, _ := l.Begin("2001:db8:1:2::6"); a != nil {
+		t.Error("Begin held an event of a spent /64")
+	}
+	for _, ip := range []string{"2001:db8:1:3::1", "192.0.2.1", "192.0.2.2", "::ffff:192.0.2.3", "not an address"} {
+		if !l.Allow(ip) {
+			t.Errorf("%s refused: it is another client", ip)
+		}
+	}
+}
