@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,10 +30,15 @@ func adminCall(t *testing.T, a *AdminAPI, method, target string, body []byte) (i
 		r = httptest.NewRequest(method, target, nil)
 	}
 	w := httptest.NewRecorder()
-	if err := a.serve(w, r); err != nil {
+	if err := a.endpoint.Serve(w, r); err != nil {
 		t.Fatalf("%s %s: serve returned %v", method, target, err)
 	}
 	return w.Code, w.Body.Bytes()
+}
+
+// newTestAdminAPI is the module as Provision makes it, logging nowhere.
+func newTestAdminAPI() *AdminAPI {
+	return &AdminAPI{endpoint: &admin.Endpoint{Stores: poolStores{}, Logger: slog.New(slog.DiscardHandler)}}
 }
 
 // errorCode is the code of an error answer.
@@ -70,7 +76,7 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 }
 
 func TestAdminAPIStoreSelection(t *testing.T) {
-	a := &AdminAPI{logger: zap.NewNop()}
+	a := newTestAdminAPI()
 	if keys := openStoreKeys(); len(keys) != 0 {
 		t.Fatalf("stores left open by another test: %v", keys)
 	}
@@ -138,7 +144,7 @@ func TestAdminAPIStoreSelection(t *testing.T) {
 }
 
 func TestAdminAPIFollowsGuestAdmin(t *testing.T) {
-	a := &AdminAPI{logger: zap.NewNop()}
+	a := newTestAdminAPI()
 	key, _ := useStore(t, filepath.Join(t.TempDir(), "s"))
 	adminCall(t, a, http.MethodPut, "/guestgate/api/rooms/demo", []byte(`{}`))
 	adminCall(t, a, http.MethodPut, "/guestgate/api/rooms/demo/guest-access", []byte(`{"enabled":true}`))
@@ -181,7 +187,7 @@ func TestAdminAPIFollowsGuestAdmin(t *testing.T) {
 }
 
 func TestAdminAPIBackupRestore(t *testing.T) {
-	a := &AdminAPI{logger: zap.NewNop()}
+	a := newTestAdminAPI()
 	dir := t.TempDir()
 	keyA, _ := useStore(t, filepath.Join(dir, "a"))
 	keyB, _ := useStore(t, filepath.Join(dir, "b"))
