@@ -105,10 +105,10 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 	// WaitGuest callers read again and see the restored guests.
 	defer s.waiters.signalPrefix("")
 	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
-		_ = s.live.load(s.db)
+		_ = s.loadMirror()
 		return fmt.Errorf("guestgate store: restore into %s: loading the backup: %w", s.dir, err)
 	}
-	return s.live.load(s.db)
+	return s.loadMirror()
 }
 
 // recordPrefixes are the key prefixes of the records that make a store not

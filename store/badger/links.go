@@ -82,7 +82,7 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if err != nil {
 		return guestlink.Link{}, err
 	}
-	s.live.refresh(s.db, linkKey(l.RoomID, l.ID))
+	s.refresh(linkKey(l.RoomID, l.ID))
 	return l, nil
 }
 
@@ -95,7 +95,7 @@ func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
 	if !guestlink.ValidRoomID(roomID) || !validPart(linkID) {
 		return guestlink.ErrLinkNotFound
 	}
-	defer s.live.refresh(s.db, linkKey(roomID, linkID))
+	defer s.refresh(linkKey(roomID, linkID))
 	return s.update(ctx, func(txn *badgerdb.Txn) error {
 		var l guestlink.Link
 		found, err := getJSON(txn, linkKey(roomID, linkID), &l)
@@ -242,6 +242,6 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 	if err != nil {
 		return room, link, guestlink.Guest{}, err
 	}
-	s.live.refresh(s.db, guestKey(room.ID, guest.ID))
+	s.refresh(guestKey(room.ID, guest.ID))
 	return room, clicked, guest, nil
 }

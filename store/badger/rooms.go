@@ -44,7 +44,7 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
-	s.live.refresh(s.db, roomKey(id))
+	s.refresh(roomKey(id))
 	return room, created, nil
 }
 
@@ -92,10 +92,10 @@ func (s *Store) DeleteRoom(ctx context.Context, id string) error {
 	err := s.deleteRoom(ctx, id)
 	switch {
 	case err == nil:
-		s.live.dropRoom(id)
+		s.dropRoom(id)
 	case !errors.Is(err, guestlink.ErrRoomNotFound):
 		// Part of the room may be gone (batched deletion): read it all again.
-		_ = s.live.load(s.db)
+		_ = s.loadMirror()
 	}
 	return err
 }
@@ -201,7 +201,7 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	if err != nil {
 		return guestlink.Room{}, err
 	}
-	s.live.refresh(s.db, roomKey(id))
+	s.refresh(roomKey(id))
 	return room, nil
 }
 

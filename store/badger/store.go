@@ -48,6 +48,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/mirror"
 )
 
 // Sizes of the Badger database, chosen for a small gateway that keeps a few
@@ -121,8 +122,8 @@ type Store struct {
 	retries atomic.Int64
 	// waiters wakes WaitGuest callers when a guest changes.
 	waiters waiters
-	// live mirrors the state the gate checks on every request (live.go).
-	live *live
+	// mirror holds the state the gate checks on every request (live.go).
+	mirror *mirror.Mirror
 	// maxAttempts bounds the attempts of one update (the maxAttempts constant;
 	// tests lower it).
 	maxAttempts int
@@ -169,8 +170,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("guestgate store: opening %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, maxAttempts: maxAttempts, live: newLive()}
-	if err := s.live.load(db); err != nil {
+	s := &Store{db: db, dir: dir, maxAttempts: maxAttempts, mirror: mirror.New()}
+	if err := s.loadMirror(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("guestgate store: reading %s: %w", dir, err)
 	}

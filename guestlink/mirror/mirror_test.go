@@ -1,0 +1,119 @@
+package mirror
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+var t0 = time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
+
+// TestCheck: the verdict follows the order of Store's Session (room, guest,
+// then CheckSession), returns the guest's state also with an error, reads a
+// guest it does not hold once, and never lets a guest of another room or
+// link, or one past its purge time, pass.
+func TestCheck(t *testing.T) {
+	m := New()
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+		tx.PutRoom(guestlink.Room{ID: "off", Available: true, Kind: guestlink.KindRoom})
+		tx.PutLink("r", "l")
+		tx.PutLink("off", "l")
+		tx.PutGuest(guestlink.Guest{ID: "g_in", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted})
+		tx.PutGuest(guestlink.Guest{ID: "g_gone", RoomID: "off", LinkID: "l", State: guestlink.StateRemoved})
+		tx.PutGuest(guestlink.Guest{ID: "g_old", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted, PurgeAt: t0})
+	})
+	loads := 0
+	load := func(roomID, guestID string) (guestlink.Guest, bool) {
+		loads++
+		if guestID == "g_new" {
+			return guestlink.Guest{ID: "g_new", RoomID: roomID, LinkID: "l", State: guestlink.StateWaiting}, true
+		}
+		return guestlink.Guest{}, false
+	}
+	for _, tc := range []struct {
+		room, link, guest string
+		state             string
+		err               error
+	}{
+		{"r", "l", "g_in", guestlink.StateAdmitted, nil},
+		{"nope", "l", "g_in", "", guestlink.ErrRoomUnavailable},
+		{"r", "other", "g_in", "", guestlink.ErrGuestNotFound},
+		{"off", "l", "g_in", "", guestlink.ErrGuestNotFound},
+		{"off", "l", "g_gone", guestlink.StateRemoved, guestlink.ErrGuestAccessOff},
+		{"r", "l", "g_old", "", guestlink.ErrGuestNotFound},
+		{"r", "l", "g_unknown", "", guestlink.ErrGuestNotFound},
+		{"r", "l", "g_new", guestlink.StateWaiting, nil},
+		{"r", "l", "g_new", guestlink.StateWaiting, nil},
+	} {
+		state, err := m.Check(tc.room, tc.link, tc.guest, t0, load)
+		if state != tc.state || !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Errorf("Check(%s, %s, %s) = %q, %v; want %q, %v", tc.room, tc.link, tc.guest, state, err, tc.state, tc.err)
+		}
+	}
+	if loads != 2 {
+		t.Errorf("the store was read %d times, want 2 (g_unknown once, g_new once and then kept)", loads)
+	}
+}
+
+// TestUpdatesWinOverLoads: a guest an update put in while Check read it from
+// the store keeps the update's state (the later read).
+func TestUpdatesWinOverLoads(t *testing.T) {
+	m := New()
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+		tx.PutLink("r", "l")
+	})
+	load := func(roomID, guestID string) (guestlink.Guest, bool) {
+		m.Update(func(tx Tx) {
+			tx.PutGuest(guestlink.Guest{ID: guestID, RoomID: roomID, LinkID: "l", State: guestlink.StateRemoved})
+		})
+		return guestlink.Guest{ID: guestID, RoomID: roomID, LinkID: "l", State: guestlink.StateAdmitted}, true
+	}
+	if state, err := m.Check("r", "l", "g", t0, load); state != guestlink.StateRemoved || !errors.Is(err, guestlink.ErrGuestRemoved) {
+		t.Fatalf("Check = %q, %v; want the update's removed", state, err)
+	}
+}
+
+// TestGenerationAndReset: every Update and Reset raises the generation; a Reset
+// replaces everything, and one that fails changes nothing; DropRoom takes the
+// room's links and guests along.
+func TestGenerationAndReset(t *testing.T) {
+	m := New()
+	g0 := m.Generation()
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true})
+		tx.PutLink("r", "l")
+		tx.PutGuest(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted})
+	})
+	if m.Generation() != g0+1 {
+		t.Fatalf("generation %d after one update, want %d", m.Generation(), g0+1)
+	}
+	if err := m.Reset(func(Tx) error { return errors.New("read failed") }); err == nil || m.Generation() != g0+1 {
+		t.Fatalf("a failed Reset: %v, generation %d", err, m.Generation())
+	}
+	if _, err := m.Check("r", "l", "g", t0, nil); err != nil {
+		t.Fatalf("after a failed Reset: %v", err)
+	}
+	if err := m.Reset(func(tx Tx) error { tx.PutRoom(guestlink.Room{ID: "s", Available: true}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Check("r", "l", "g", t0, nil); !errors.Is(err, guestlink.ErrRoomUnavailable) {
+		t.Fatalf("after a Reset without room r: %v", err)
+	}
+	m.Update(func(tx Tx) {
+		tx.PutLink("s", "l")
+		tx.PutGuest(guestlink.Guest{ID: "h", RoomID: "s", LinkID: "l", State: guestlink.StateAdmitted})
+		tx.DropLink("s", "l")
+	})
+	if _, err := m.Check("s", "l", "h", t0, nil); !errors.Is(err, guestlink.ErrGuestAccessOff) {
+		t.Fatalf("room s has guest access off: %v", err)
+	}
+	m.Update(func(tx Tx) { tx.DropRoom("s") })
+	m.Update(func(tx Tx) { tx.PutRoom(guestlink.Room{ID: "s", Available: true, GuestAccess: true}); tx.PutLink("s", "l") })
+	if _, err := m.Check("s", "l", "h", t0, nil); !errors.Is(err, guestlink.ErrGuestNotFound) {
+		t.Fatalf("a guest of a dropped room came back: %v", err)
+	}
+}
