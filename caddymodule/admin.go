@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,9 +23,12 @@ import (
 // rooms, the guest access switch, guest links, the lobby and the guest list. Mount it under a path of its own
 // (handle_path /guest-admin/*); it answers every request it gets.
 type Admin struct {
-	// Store is the directory of the Badger database, shared with guest_gateway.
-	// Default: "guestgate" under Caddy's data directory.
-	Store string `json:"store,omitempty"`
+	// StoreRaw is where the state is kept, shared with guest_gateway: a module of
+	// the guestgate.stores namespace, {"module": "badger", "dir": "..."} (the
+	// embedded Badger database of one process) or {"module": "postgres", ...}
+	// (docs/DESIGN.md section 6). A JSON string is the directory of a Badger
+	// store. Default: Badger in "guestgate" under Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=guestgate.stores inline_key=module"`
 
 	// APIKeys are accepted as "Authorization: Bearer <key>" for every room; at
 	// least one, each at least 16 characters after placeholders ({env.X},
@@ -153,7 +157,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.shared.acquire(ctx, a.Store, a.logger); err != nil {
+	if err := a.shared.acquire(ctx, a, &a.StoreRaw, a.logger); err != nil {
 		return err
 	}
 	store := a.shared.Store

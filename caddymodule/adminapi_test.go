@@ -59,7 +59,8 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openStore(key, zap.NewNop()); err != nil {
+	b := &BadgerStore{key: key}
+	if _, err := openStore(key, func() (guestlink.Store, error) { return b.OpenStore(zap.NewNop()) }); err != nil {
 		t.Fatal(err)
 	}
 	done := false

@@ -154,7 +154,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	guest_gateway [<matcher>] {
-//	    store           <dir>
+//	    store           <dir> | badger <dir> | postgres <dsn> [{ ... }]
 //	    signing_key     <key>            # repeatable, newest first
 //	    identity_key    <base64 seed>    # Ed25519 for X-Guest-Token; default: kept in the store
 //	    prefix          <path>           # default /guest
@@ -181,7 +181,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseDirective(d, map[string]option{
-		"store":           oneArg(d, &g.Store),
+		"store":           storeArg(d, &g.StoreRaw),
 		"signing_key":     repeatArg(d, &g.SigningKeys),
 		"identity_key":    oneArg(d, &g.IdentityKey),
 		"prefix":          oneArg(d, &g.Prefix),
@@ -278,7 +278,7 @@ func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	guest_admin [<matcher>] {
-//	    store     <dir>
+//	    store     <dir> | badger <dir> | postgres <dsn> [{ ... }]
 //	    api_key   <key>          # repeatable, at least one
 //	    moderator_key <key>      # repeatable; HS256 secret of moderator tokens
 //	    moderator_audience <aud> # default guestgate; a token's aud, if any, must contain it
@@ -299,7 +299,7 @@ func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseDirective(d, map[string]option{
-		"store":              oneArg(d, &a.Store),
+		"store":              storeArg(d, &a.StoreRaw),
 		"api_key":            repeatArg(d, &a.APIKeys),
 		"moderator_key":      repeatArg(d, &a.ModeratorKeys),
 		"moderator_audience": oneArg(d, &a.ModeratorAudience),

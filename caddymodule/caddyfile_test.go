@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestGatewayCaddyfile(t *testing.T) {
 				}
 			}`,
 			want: Gateway{
-				Store: "/var/lib/guestgate", SigningKeys: []string{"{env.K1}", "{env.K0}"}, Prefix: "/join",
+				StoreRaw: json.RawMessage(`{"dir":"/var/lib/guestgate","module":"badger"}`), SigningKeys: []string{"{env.K1}", "{env.K0}"}, Prefix: "/join",
 				RoomPath: "/r/{room}", Allow: []string{"/r/{room}", "/r/{room}/*", "/static/*"},
 				Unauthenticated: "pass", TokenTTL: caddy.Duration(5 * time.Minute),
 				SessionMax: caddy.Duration(2 * time.Hour), SameSite: "strict",
@@ -122,7 +123,7 @@ func TestAdminCaddyfile(t *testing.T) {
 				}
 			}`,
 			want: Admin{
-				Store: "/var/lib/guestgate", APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
+				StoreRaw: json.RawMessage(`{"dir":"/var/lib/guestgate","module":"badger"}`), APIKeys: []string{"{env.GUESTGATE_API_KEY}", "second-key-0123456789"},
 				ModeratorKeys:     []string{"{env.GUESTGATE_MODERATOR_KEY}", "{file./run/secrets/old-moderator-key}"},
 				ModeratorAudience: "https://rooms.example.com", RequireAudience: true,
 				LinkBase: "https://rooms.example.com/guest/", MaxLinks: 5, LobbyTimeout: caddy.Duration(90 * time.Second),

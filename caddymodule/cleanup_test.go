@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,19 +31,19 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 		wantErr string
 	}{
 		{"gateway: short signing key, after the store is open", func(dir string) provisioned {
-			return &Gateway{Store: dir, SigningKeys: []string{"short"}}
+			return &Gateway{StoreRaw: dirStore(dir), SigningKeys: []string{"short"}}
 		}, "signing_key 1: must be at least 32 bytes after placeholders are resolved, got 5"},
 		{"gateway: bad identity key, after the store is open", func(dir string) provisioned {
-			return &Gateway{Store: dir, IdentityKey: "not base64"}
+			return &Gateway{StoreRaw: dirStore(dir), IdentityKey: "not base64"}
 		}, "identity_key: must be the base64 of 32 bytes"},
 		{"admin: short API key, before the store is open", func(dir string) provisioned {
-			return &Admin{Store: dir, APIKeys: []string{"short"}}
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{"short"}}
 		}, "api_key 1: must be at least 16 characters after placeholders are resolved, got 5"},
 		{"admin: short webhook secret, before the store is open", func(dir string) provisioned {
-			return &Admin{Store: dir, APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: "short"}}}
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: "short"}}}
 		}, "webhook https://h/x: secret must be at least 16 bytes after placeholders are resolved, got 5"},
 		{"admin: bad room, after webhooks are registered", func(dir string) provisioned {
-			return &Admin{Store: dir, APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: secret16}},
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: secret16}},
 				Rooms: []RoomConfig{{ID: "demo", Name: strings.Repeat("x", guestlink.MaxRoomNameLen+1)}}}
 		}, `room "demo": `},
 	} {
@@ -68,4 +69,10 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 			s.Close()
 		})
 	}
+}
+
+// dirStore is the JSON of a Badger store in dir, as a handler's StoreRaw.
+func dirStore(dir string) json.RawMessage {
+	b, _ := json.Marshal(dir)
+	return b
 }

@@ -9,6 +9,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,9 +47,12 @@ var DefaultAllow = []string{"/rooms/{room}", "/rooms/{room}/*"}
 // session for an allowed path of the guest's own room, with the guest's identity in
 // X-Guest-* headers and placeholders. See docs/DESIGN.md section 2.
 type Gateway struct {
-	// Store is the directory of the Badger database, shared with guest_admin.
-	// Default: "guestgate" under Caddy's data directory.
-	Store string `json:"store,omitempty"`
+	// StoreRaw is where the state is kept, shared with guest_admin: a module of
+	// the guestgate.stores namespace, {"module": "badger", "dir": "..."} (the
+	// embedded Badger database of one process) or {"module": "postgres", ...}
+	// (docs/DESIGN.md section 6). A JSON string is the directory of a Badger
+	// store. Default: Badger in "guestgate" under Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=guestgate.stores inline_key=module"`
 
 	// SigningKeys sign the guest session JWTs (HS256), newest first: new tokens are
 	// signed with the first, tokens signed with any of them verify, so keys can be
@@ -251,7 +255,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := g.shared.acquire(ctx, g.Store, g.logger); err != nil {
+	if err := g.shared.acquire(ctx, g, &g.StoreRaw, g.logger); err != nil {
 		return err
 	}
 	store := g.shared.Store

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/webhook"
 )
 
@@ -69,17 +69,23 @@ func storeKey(dir string) (string, error) {
 	return filepath.Clean(abs), nil
 }
 
-// openStore returns the pooled store for key, opening it on first use. Every
-// successful call must be matched by one releaseStore(key).
-func openStore(key string, logger *zap.Logger) (pooledStore, error) {
+// openStore returns the pooled store for key, opening it with open on first
+// use. Every successful call must be matched by one releaseStore(key).
+func openStore(key string, open func() (guestlink.Store, error)) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
 	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s, err := badgerstore.Open(key, badgerstore.Options{Logger: logger.Named("badger")})
+		s, err := open()
 		if err != nil {
 			return nil, err
 		}
-		return pooledStore{s, webhook.NewHub(s, caddy.Log().Named("guestgate.webhook"))}, nil
+		// Every guestgate store keeps the webhook queues (guestlink.Queuer).
+		q, ok := s.(guestlink.Queuer)
+		if !ok {
+			_ = s.Close()
+			return nil, fmt.Errorf("the store %T keeps no webhook queues (guestlink.Queuer)", s)
+		}
+		return pooledStore{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook"))}, nil
 	})
 	if err != nil {
 		return pooledStore{}, err
@@ -164,15 +170,17 @@ type sharedStore struct {
 	pooledStore
 }
 
-// acquire opens the store in dir (see storeKey), or shares it with the
-// handlers that have it open, and registers guestgate's metrics in the
-// config's registry. release gives the store back, also after acquire failed.
-func (s *sharedStore) acquire(ctx caddy.Context, dir string, logger *zap.Logger) error {
-	key, err := storeKey(dir)
+// acquire opens the store of the handler holder's store module (raw, its
+// StoreRaw), or shares it with the handlers that have it open, and registers
+// guestgate's metrics in the config's registry. release gives the store back,
+// also after acquire failed.
+func (s *sharedStore) acquire(ctx caddy.Context, holder any, raw *json.RawMessage, logger *zap.Logger) error {
+	mod, err := loadStore(ctx, holder, *raw)
 	if err != nil {
 		return err
 	}
-	if s.pooledStore, err = openStore(key, logger); err != nil {
+	key := mod.StoreKey()
+	if s.pooledStore, err = openStore(key, func() (guestlink.Store, error) { return mod.OpenStore(logger) }); err != nil {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
 	s.key = key
