@@ -112,7 +112,10 @@ func TestGenerationAndReset(t *testing.T) {
 		t.Fatalf("room s has guest access off: %v", err)
 	}
 	m.Update(func(tx Tx) { tx.DropRoom("s") })
-	m.Update(func(tx Tx) { tx.PutRoom(guestlink.Room{ID: "s", Available: true, GuestAccess: true}); tx.PutLink("s", "l") })
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "s", Available: true, GuestAccess: true})
+		tx.PutLink("s", "l")
+	})
 	if _, err := m.Check("s", "l", "h", t0, nil); !errors.Is(err, guestlink.ErrGuestNotFound) {
 		t.Fatalf("a guest of a dropped room came back: %v", err)
 	}
