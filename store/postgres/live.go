@@ -342,6 +342,10 @@ func (s *Store) listen() {
 		if s.ctx.Err() != nil {
 			return
 		}
+		// What cut the listener's connection (a restart, a failover, a
+		// pooler's restart) most likely cut the pool's too: let the pool
+		// connect afresh rather than find out call by call.
+		s.pool.Reset()
 		if lostAt.IsZero() {
 			lostAt = time.Now()
 			s.log.Warn("lost the database: new guests and moderator writes fail, admitted guests are served from the live state for at most max_stale",

@@ -251,18 +251,35 @@ func (s *Store) begin(ctx context.Context) error {
 var errRetry = errors.New("guestgate store: retry")
 
 // tx runs fn in one READ COMMITTED transaction and commits it. It runs fn
-// again, in a new transaction, when fn or the commit failed with a deadlock, a
-// serialization failure or errRetry, or before anything reached the server
-// (a pooled connection that died): fn must compute everything from what it
-// reads. An error of fn that is not the database's (a guestlink error) is
-// returned unchanged; the database's go through dbError.
+// again, in a new transaction, when fn or the commit failed with a deadlock,
+// a serialization failure or errRetry (fn must compute everything from what
+// it reads), and begins again on another connection when the BEGIN failed on
+// a pooled connection that the server had closed (a restart, a failover,
+// pg_terminate_backend): nothing ran on it. It gives up at once when no
+// connection can be made. An error of fn that is not the database's (a
+// guestlink error) is returned unchanged; the database's go through dbError.
 func (s *Store) tx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		if err = s.begin(ctx); err != nil {
 			return err
 		}
-		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn)
+		var tx pgx.Tx
+		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			var ce *pgconn.ConnectError
+			if errors.As(err, &ce) || ctx.Err() != nil {
+				break
+			}
+			continue // a dead pooled connection, now discarded
+		}
+		if err = fn(tx); err == nil {
+			err = tx.Commit(ctx)
+		}
+		// A rollback on a broken connection closes it, which is what it needs.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = tx.Rollback(rctx)
+		cancel()
 		if !retryable(err) {
 			break
 		}
