@@ -155,6 +155,9 @@ type Store struct {
 
 	// now is the clock of reads that take none (retention); time.Now.
 	now func() time.Time
+	// keepChanges is how long the change log keeps a change (changeRetention;
+	// tests lower it).
+	keepChanges time.Duration
 
 	ctx    context.Context // ends at Close: the listener and the sweeper
 	cancel context.CancelFunc
@@ -197,13 +200,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		connConf: cfg.ConnConfig.Copy(),
-		log:      logger,
-		password: cfg.ConnConfig.Password,
-		opts:     opts,
-		mirror:   mirror.New(),
-		epoch:    time.Now(),
-		now:      time.Now,
+		connConf:    cfg.ConnConfig.Copy(),
+		log:         logger,
+		password:    cfg.ConnConfig.Password,
+		opts:        opts,
+		mirror:      mirror.New(),
+		epoch:       time.Now(),
+		now:         time.Now,
+		keepChanges: changeRetention,
 	}
 	s.errStale = fmt.Errorf("guestgate store: the live state was last read from the database more than %v ago: %w", opts.MaxStale, guestlink.ErrStoreUnavailable)
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)

@@ -48,7 +48,7 @@ func (s *Store) sweepOnce(ctx context.Context) (guests, changes int64, err error
 		}
 		guests = tag.RowsAffected()
 		tag, err = tx.Exec(ctx, "DELETE FROM gg_changes WHERE gen <= (SELECT max(gen) FROM gg_changes WHERE at < now() - make_interval(secs => $1))",
-			changeRetention.Seconds())
+			s.keepChanges.Seconds())
 		changes = tag.RowsAffected()
 		return err
 	})
