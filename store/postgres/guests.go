@@ -102,7 +102,7 @@ func (s *Store) SetGuestState(ctx context.Context, roomID, guestID, to string, n
 	)
 	err := s.tx(ctx, "changing a guest's state", func(tx pgx.Tx) error {
 		out, terr, changed, purged = guestlink.Guest{}, nil, false, false
-		g, err := scanGuest(tx.QueryRow(ctx, "SELECT "+guestCols+" FROM gg_guests WHERE room_id = $1 AND id = $2 AND "+notPurged("$3")+" FOR UPDATE",
+		g, err := scanGuest(tx.QueryRow(ctx, "SELECT "+guestCols+" FROM gg_guests WHERE room_id = $1 AND id = $2 AND "+notPurged("$3")+" FOR NO KEY UPDATE",
 			roomID, guestID, ns(s.now())))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return guestlink.ErrGuestNotFound
@@ -174,7 +174,7 @@ func (s *Store) AdmitAll(ctx context.Context, roomID string, seenSince, now time
 			return guestlink.ErrRoomNotFound
 		}
 		waiting, err := collectGuests(tx.Query(ctx, "SELECT "+guestCols+" FROM gg_guests WHERE room_id = $1 AND state = 'waiting' AND last_seen >= $2 AND "+
-			notPurged("$3")+" ORDER BY id FOR UPDATE", roomID, ns(seenSince), ns(s.now())))
+			notPurged("$3")+" ORDER BY id FOR NO KEY UPDATE", roomID, ns(seenSince), ns(s.now())))
 		if err != nil {
 			return err
 		}

@@ -151,7 +151,7 @@ func (s *Store) Ack(ctx context.Context, queue, id string) error {
 		return nil
 	}
 	return s.tx(ctx, "acknowledging a queue item", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "SELECT FROM gg_queues WHERE queue = $1 FOR UPDATE", queue)
+		tag, err := tx.Exec(ctx, "SELECT FROM gg_queues WHERE queue = $1 FOR NO KEY UPDATE", queue)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

@@ -31,7 +31,7 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 		gen     int64
 	)
 	err = s.tx(ctx, "writing a room", func(tx pgx.Tx) error {
-		cur, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR UPDATE", id))
+		cur, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
 		created = errors.Is(err, pgx.ErrNoRows)
 		if err != nil && !created {
 			return err
@@ -134,7 +134,7 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 		gen  int64
 	)
 	err := s.tx(ctx, "switching guest access", func(tx pgx.Tx) error {
-		r, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR UPDATE", id))
+		r, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return guestlink.ErrRoomNotFound
 		}

@@ -13,8 +13,9 @@
 //     order.
 //   - A link is created only in the transaction of the UPDATE that raises its
 //     room's link_count below max_links; DeleteLink lowers it.
-//   - A guest's state changes under the row lock of a SELECT ... FOR UPDATE,
-//     by guestlink.Transition.
+//   - A room or a guest changes under the row lock of a SELECT ... FOR NO
+//     KEY UPDATE, by the domain's rules (RoomSpec.Apply, CheckGuestAccess,
+//     Transition) applied to what it read.
 //
 // Each Store keeps the state the gate decides on in a guestlink/mirror, so
 // that Check and Generation never read the database (but for a guest's first
@@ -32,7 +33,10 @@
 // guestlink.ErrStoreUnavailable, and Check answers from the mirror for at
 // most MaxStale after the listener's last successful read of the log. The
 // Store recovers by itself: the pool connects again on the next call and the
-// listener reconnects with backoff and catches up from the log.
+// listener reconnects with backoff and catches up from the log. A commit
+// whose answer was lost with the connection is reported as unavailable too,
+// though it may have happened (a redemption then spent its click: never one
+// more than the limit).
 //
 // The schema (schema/*.sql) is applied by Open under an advisory lock. Every
 // instant is stored as Unix nanoseconds. Link tokens are stored with the link
@@ -149,7 +153,7 @@ type Store struct {
 	lastSync atomic.Int64
 	// listening is true while the listener's connection is up.
 	listening atomic.Bool
-	// errUnavailableStale is Check's error once the live state is too old
+	// errStale is Check's error once the live state is older than MaxStale
 	// (made once: Check does not allocate).
 	errStale error
 
@@ -316,15 +320,8 @@ func retryable(err error) bool {
 // fromDB reports whether err came from the database or the connection to it,
 // rather than from the domain.
 func fromDB(err error) bool {
-	var (
-		pe *pgconn.PgError
-		ce *pgconn.ConnectError
-		ne net.Error
-	)
-	return errors.As(err, &pe) || errors.As(err, &ce) || errors.As(err, &ne) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) || unavailable(err) || errors.Is(err, context.Canceled)
 }
 
 // dbError turns an error of the database into the Store's: its text says
@@ -353,7 +350,11 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 // unavailable reports whether err says that the database could not be
 // reached or went away, rather than that it refused the statement.
 func unavailable(err error) bool {
-	var pe *pgconn.PgError
+	var (
+		pe *pgconn.PgError
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
@@ -361,9 +362,11 @@ func unavailable(err error) bool {
 			pe.Code == "53300": // too many connections
 			return true
 		}
-		return false
+		return false // the server answered: a wrong password, an unknown database, a refused statement
 	}
-	return true
+	return errors.As(err, &ce) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
 }
 
 // dbError is an error of the database, scrubbed (see Store.dbError).
