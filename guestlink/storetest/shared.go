@@ -4,23 +4,23 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// MakeShared opens two instances of one fresh, empty store, as two processes
+// MakeShared opens n instances of one fresh, empty store, as n processes
 // sharing a database would, and closes them when t ends.
-type MakeShared func(t *testing.T) (a, b guestlink.Store)
+type MakeShared func(t *testing.T, n int) []guestlink.Store
 
 // TestShared runs the promises of a store that several processes share
-// (docs/DESIGN.md section 6) on the two instances mk opens: a write through
-// one reaches the other's Check within the bound the store promises, a
-// decision through one wakes a WaitGuest on the other within that bound, the
-// limits are exact across both, and both make the same secrets. A store that
-// only one process opens (store/badger) cannot run it.
+// (docs/DESIGN.md section 6) on instances that mk opens: a write through one
+// reaches another's Check within the bound the store promises, a decision
+// through one wakes a WaitGuest on another within that bound, the limits are
+// exact across three instances redeeming and adding links at once, and the
+// instances make the same secrets. A store that only one process opens
+// (store/badger) cannot run it.
 //
 // within is the store's propagation bound: the suite waits up to it for the
 // other instance to agree, polling, and fails when it passes. It is the
@@ -37,15 +37,21 @@ func TestShared(t *testing.T, mk MakeShared, within time.Duration) {
 		{"SecretAgrees", testSecretAcross},
 	} {
 		t.Run(st.name, func(t *testing.T) {
-			a, b := mk(t)
-			st.run(t, &pair{a: &env{t: t, s: a, ctx: t.Context()}, b: &env{t: t, s: b, ctx: t.Context()}, within: within})
+			p := &pair{within: within}
+			for _, s := range mk(t, 3) {
+				p.all = append(p.all, &env{t: t, s: s, ctx: t.Context()})
+			}
+			p.a, p.b = p.all[0], p.all[1]
+			st.run(t, p)
 		})
 	}
 }
 
-// pair is a subtest's two instances of one store.
+// pair is a subtest's instances of one store: a and b are the first two of
+// all.
 type pair struct {
 	a, b   *env
+	all    []*env
 	within time.Duration
 }
 
@@ -176,108 +182,72 @@ func testWaitAcross(t *testing.T, p *pair) {
 	}
 }
 
-// testRedeemAcross: 40 redemptions of a link with max clicks 3, half through
-// each instance at once: exactly 3 succeed.
+// testRedeemAcross: 60 redemptions of a link with max clicks 1, and of one
+// with 3, spread over three instances at once: exactly 1, and 3, succeed.
 func testRedeemAcross(t *testing.T, p *pair) {
-	p.a.room("r", guestlink.RoomSpec{})
-	const n, workers = 3, 40
-	l := p.a.link("r", guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		ok     int
-		usedUp int
-		start  = make(chan struct{})
-	)
-	for i := range workers {
-		e := []*env{p.a, p.b}[i%2]
-		wg.Go(func() {
-			<-start
-			_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, guestlink.ErrLinkUsedUp):
-				usedUp++
-			default:
-				t.Errorf("Redeem: %v", err)
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
+			const workers = 60
+			room := fmt.Sprintf("r%d", n)
+			a := p.a.in(t)
+			a.room(room, guestlink.RoomSpec{})
+			l := a.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			counts := tally(t, atOnce(workers, func(i int) error {
+				e := p.all[i%len(p.all)]
+				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
+				return err
+			}), nil, guestlink.ErrLinkUsedUp)
+			if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
+				t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
+			}
+			for _, e := range p.all {
+				e := e.in(t)
+				if c := e.clicks(l.Token); c != n {
+					t.Errorf("stored Clicks = %d, want %d", c, n)
+				}
+				if gs := e.allGuests(room); len(gs) != n {
+					t.Errorf("%d guests stored, want %d", len(gs), n)
+				}
 			}
 		})
-	}
-	close(start)
-	wg.Wait()
-	if ok != n || usedUp != workers-n {
-		t.Errorf("%d redeemed, %d used up; want %d and %d", ok, usedUp, n, workers-n)
-	}
-	for _, e := range []*env{p.a, p.b} {
-		if c := e.clicks(l.Token); c != n {
-			t.Errorf("stored Clicks = %d, want %d", c, n)
-		}
-		if gs := e.allGuests("r"); len(gs) != n {
-			t.Errorf("%d guests stored, want %d", len(gs), n)
-		}
 	}
 }
 
-// testAddLinkAcross: 12 AddLink calls for a room with max_links 3, half
-// through each instance at once: exactly 3 succeed.
+// testAddLinkAcross: 9 AddLink calls for a room with max_links 3, spread
+// over three instances at once: exactly 3 succeed.
 func testAddLinkAcross(t *testing.T, p *pair) {
 	p.a.room("r", guestlink.RoomSpec{})
-	const workers, limit = 12, 3
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		ok    int
-		start = make(chan struct{})
-	)
-	for i := range workers {
-		e := []*env{p.a, p.b}[i%2]
-		l := e.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
-		wg.Go(func() {
-			<-start
-			_, err := e.s.AddLink(e.ctx, l, limit)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, guestlink.ErrLinkLimit):
-				t.Errorf("AddLink: %v", err)
-			}
-		})
+	const workers, limit = 9, 3
+	links := make([]guestlink.Link, workers)
+	for i := range links {
+		links[i] = p.a.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
 	}
-	close(start)
-	wg.Wait()
-	if ok != limit {
-		t.Errorf("%d links added, want %d", ok, limit)
+	counts := tally(t, atOnce(workers, func(i int) error {
+		e := p.all[i%len(p.all)]
+		_, err := e.s.AddLink(e.ctx, links[i], limit)
+		return err
+	}), nil, guestlink.ErrLinkLimit)
+	if counts[nil] != limit {
+		t.Errorf("%d links added, want %d", counts[nil], limit)
 	}
-	for _, e := range []*env{p.a, p.b} {
+	for _, e := range p.all {
 		if ls, err := e.s.Links(e.ctx, "r"); err != nil || len(ls) != limit {
 			t.Errorf("Links: %d, %v; want %d", len(ls), err, limit)
 		}
 	}
 }
 
-// testSecretAcross: both instances asking for a secret at once get the same
+// testSecretAcross: the instances asking for a secret at once get the same
 // bytes (the first writer wins), so that sessions made on one open the room
-// on the other.
+// on the others.
 func testSecretAcross(t *testing.T, p *pair) {
-	var (
-		wg  sync.WaitGroup
-		got [8][]byte
-	)
-	for i := range got {
-		e := []*env{p.a, p.b}[i%2]
-		wg.Go(func() {
-			var err error
-			if got[i], err = e.s.Secret(e.ctx, "session", 32); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	got := make([][]byte, 9)
+	tally(t, atOnce(len(got), func(i int) error {
+		e := p.all[i%len(p.all)]
+		var err error
+		got[i], err = e.s.Secret(e.ctx, "session", 32)
+		return err
+	}), nil)
 	for i := range got {
 		if !bytes.Equal(got[i], got[0]) || len(got[i]) != 32 {
 			t.Fatalf("the instances' secrets disagree: %x vs %x", got[i], got[0])

@@ -9,8 +9,11 @@
 package waiters
 
 import (
+	"context"
 	"strings"
 	"sync"
+
+	"github.com/guestgate/guestgate/guestlink"
 )
 
 // Registry holds the channels. The zero value is ready to use.
@@ -88,4 +91,30 @@ func (w *Registry) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.m)
+}
+
+// Wait is a Store's WaitGuest on the registry: it returns the guest that
+// read returns as soon as its State differs from state (at once if it
+// already does), or, when ctx is done first, the guest read then with a nil
+// error; read's error ends it. It waits in the caller's goroutine, on the
+// entry of key, and leaves nothing behind when it returns. read must answer
+// after ctx is done (give it a context without ctx's cancellation).
+func (w *Registry) Wait(ctx context.Context, key, state string, read func() (guestlink.Guest, error)) (guestlink.Guest, error) {
+	for {
+		// Register before reading, so that a change committed after the read
+		// closes this channel: no wake-up is lost.
+		changed, release := w.Watch(key)
+		g, err := read()
+		if err != nil || g.State != state {
+			release()
+			return g, err
+		}
+		select {
+		case <-changed:
+			release()
+		case <-ctx.Done():
+			release()
+			return read()
+		}
+	}
 }

@@ -347,22 +347,7 @@ func (s *Store) WaitGuest(ctx context.Context, roomID, guestID, state string) (g
 	}
 	// The reads must succeed after ctx is done, to return the current guest.
 	rctx := context.WithoutCancel(ctx)
-	key := waiters.Key(roomID, guestID)
-	for {
-		// Register before reading, so that a change committed after the read
-		// closes this channel: no wake-up is lost.
-		changed, release := s.waiters.Watch(key)
-		g, err := s.Guest(rctx, roomID, guestID)
-		if err != nil || g.State != state {
-			release()
-			return g, err
-		}
-		select {
-		case <-changed:
-			release()
-		case <-ctx.Done():
-			release()
-			return s.Guest(rctx, roomID, guestID)
-		}
-	}
+	return s.waiters.Wait(ctx, waiters.Key(roomID, guestID), state, func() (guestlink.Guest, error) {
+		return s.Guest(rctx, roomID, guestID)
+	})
 }

@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,96 +48,6 @@ func TestPropagation(t *testing.T) {
 		rounds, p50, p99, percentile(took, 100), percentile(writes, 50))
 	if p99 > time.Second {
 		t.Errorf("p99 propagation %v, want well under 250ms", p99)
-	}
-}
-
-// TestExactAcrossThree is the product's limits with three instances on one
-// database, as three gateways behind a load balancer: 60 redemptions of a
-// link with max clicks 1, spread over the three at once, admit exactly one
-// guest; 9 link creations for a room with max_links 3 make exactly 3.
-func TestExactAcrossThree(t *testing.T) {
-	dsn := newDB(t)
-	stores := []*Store{openStore(t, dsn, Options{}), openStore(t, dsn, Options{}), openStore(t, dsn, Options{})}
-	ctx := context.Background()
-	l := room(t, stores[0], "r", 1)
-
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		ok     []guestlink.Guest
-		usedUp int
-		start  = make(chan struct{})
-	)
-	for i := range 60 {
-		s := stores[i%3]
-		wg.Go(func() {
-			<-start
-			_, _, g, err := s.Redeem(ctx, l.Token, newGuest(), t0)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok = append(ok, g)
-			case errors.Is(err, guestlink.ErrLinkUsedUp):
-				usedUp++
-			default:
-				t.Errorf("Redeem: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if len(ok) != 1 || usedUp != 59 {
-		t.Fatalf("%d redeemed, %d used up; want 1 and 59", len(ok), usedUp)
-	}
-	for i, s := range stores {
-		if _, got, err := s.LinkByToken(ctx, l.Token); err != nil || got.Clicks != 1 {
-			t.Errorf("instance %d: stored clicks %d, %v; want 1", i, got.Clicks, err)
-		}
-		if gs, _, err := s.Guests(ctx, "r", 0, ""); err != nil || len(gs) != 1 {
-			t.Errorf("instance %d: %d guests, %v; want 1", i, len(gs), err)
-		}
-		if _, ok := until(propagationBound, checks(s, ok[0], nil)); !ok {
-			t.Errorf("instance %d does not let the guest in", i)
-		}
-	}
-
-	spec, _ := guestlink.RoomSpec{}.Normalize("links")
-	if _, _, err := stores[1].PutRoom(ctx, "links", spec, t0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stores[2].SetGuestAccess(ctx, "links", true, t0); err != nil {
-		t.Fatal(err)
-	}
-	added := 0
-	start = make(chan struct{})
-	for i := range 9 {
-		s := stores[i%3]
-		nl, _ := guestlink.LinkSpec{Name: fmt.Sprint(i)}.NewLink("links", t0)
-		wg.Go(func() {
-			<-start
-			_, err := s.AddLink(ctx, nl, 3)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				added++
-			case !errors.Is(err, guestlink.ErrLinkLimit):
-				t.Errorf("AddLink: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if added != 3 {
-		t.Errorf("%d links added, want 3", added)
-	}
-	if ls, err := stores[0].Links(ctx, "links"); err != nil || len(ls) != 3 {
-		t.Errorf("Links = %d, %v; want 3", len(ls), err)
-	}
-	var count int
-	if err := stores[0].pool.QueryRow(ctx, "SELECT link_count FROM gg_rooms WHERE id = 'links'").Scan(&count); err != nil || count != 3 {
-		t.Errorf("link_count = %d, %v; want 3", count, err)
 	}
 }
 

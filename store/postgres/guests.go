@@ -419,22 +419,5 @@ func (s *Store) WaitGuest(ctx context.Context, roomID, guestID, state string) (g
 		defer cancel()
 		return s.Guest(rctx, roomID, guestID)
 	}
-	key := waiters.Key(roomID, guestID)
-	for {
-		// Register before reading, so that a change committed after the read
-		// closes this channel: no wake-up is lost.
-		changed, release := s.waiters.Watch(key)
-		g, err := read()
-		if err != nil || g.State != state {
-			release()
-			return g, err
-		}
-		select {
-		case <-changed:
-			release()
-		case <-ctx.Done():
-			release()
-			return read()
-		}
-	}
+	return s.waiters.Wait(ctx, waiters.Key(roomID, guestID), state, read)
 }

@@ -24,21 +24,6 @@ const (
 	queueIDLen = 20
 )
 
-// validQueue reports whether name may name a queue: 1 to 64 characters of
-// [A-Za-z0-9._-].
-func validQueue(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 func queueID(n int64) string { return fmt.Sprintf("%020d", n) }
 
 // parseQueueID returns the identity of an item id, ok false if id has not the
@@ -55,7 +40,7 @@ func parseQueueID(id string) (int64, bool) {
 // when the queue would hold more than maxLen (guestlink.DefaultQueueLen if
 // maxLen <= 0); it returns how many it dropped.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if !validQueue(queue) {
+	if !guestlink.ValidQueueName(queue) {
 		return 0, fmt.Errorf("guestgate store: invalid queue name %q", queue)
 	}
 	if maxLen <= 0 {
@@ -94,7 +79,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen i
 // first, and the earliest due time of the items not due yet (the zero time if
 // there are none).
 func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int) ([]guestlink.QueueItem, time.Time, error) {
-	if !validQueue(queue) {
+	if !guestlink.ValidQueueName(queue) {
 		return nil, time.Time{}, fmt.Errorf("guestgate store: invalid queue name %q", queue)
 	}
 	if limit <= 0 {
@@ -127,7 +112,7 @@ func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int)
 // again. guestlink.ErrQueueItemNotFound if the item is gone.
 func (s *Store) Retry(ctx context.Context, queue, id string, attempts int, next time.Time) error {
 	n, ok := parseQueueID(id)
-	if !validQueue(queue) || !ok {
+	if !guestlink.ValidQueueName(queue) || !ok {
 		return guestlink.ErrQueueItemNotFound
 	}
 	if err := s.begin(ctx); err != nil {
@@ -147,7 +132,7 @@ func (s *Store) Retry(ctx context.Context, queue, id string, attempts int, next 
 // locks the queue's row before the item's, as Enqueue does.
 func (s *Store) Ack(ctx context.Context, queue, id string) error {
 	n, ok := parseQueueID(id)
-	if !validQueue(queue) || !ok {
+	if !guestlink.ValidQueueName(queue) || !ok {
 		return nil
 	}
 	return s.tx(ctx, "acknowledging a queue item", func(tx pgx.Tx) error {

@@ -74,38 +74,26 @@ func guestDest(g *guestlink.Guest) ([]any, func()) {
 	}
 }
 
-// scanRoom reads one row of roomCols.
-func scanRoom(row pgx.Row) (guestlink.Room, error) {
-	var r guestlink.Room
-	dest, done := roomDest(&r)
-	if err := row.Scan(dest...); err != nil {
-		return guestlink.Room{}, err
+// scanner returns the function that reads one row into a T through dest.
+func scanner[T any](dest func(*T) ([]any, func())) func(pgx.Row) (T, error) {
+	return func(row pgx.Row) (T, error) {
+		var v T
+		d, done := dest(&v)
+		if err := row.Scan(d...); err != nil {
+			var zero T
+			return zero, err
+		}
+		done()
+		return v, nil
 	}
-	done()
-	return r, nil
 }
 
-// scanLink reads one row of linkCols.
-func scanLink(row pgx.Row) (guestlink.Link, error) {
-	var l guestlink.Link
-	dest, done := linkDest(&l)
-	if err := row.Scan(dest...); err != nil {
-		return guestlink.Link{}, err
-	}
-	done()
-	return l, nil
-}
-
-// scanGuest reads one row of guestCols.
-func scanGuest(row pgx.Row) (guestlink.Guest, error) {
-	var g guestlink.Guest
-	dest, done := guestDest(&g)
-	if err := row.Scan(dest...); err != nil {
-		return guestlink.Guest{}, err
-	}
-	done()
-	return g, nil
-}
+// Readers of one row of roomCols, linkCols and guestCols.
+var (
+	scanRoom  = scanner(roomDest)
+	scanLink  = scanner(linkDest)
+	scanGuest = scanner(guestDest)
+)
 
 // collect returns the function that reads every row of a Query's result
 // with scan, or returns the Query's error.

@@ -14,12 +14,18 @@ import (
 // (never).
 const propagationBound = 5 * time.Second
 
-// TestShared runs the suite of a store that several processes share on two
-// Stores of one database, in one process: the real case of two instances,
-// but for their clocks.
+// TestShared runs the suite of a store that several processes share on
+// Stores of one database, in one process: the real case of several
+// instances, but for their clocks. It holds the exactness of the product's
+// limits across three instances (one success of 60 redemptions of a link
+// with max clicks 1, 3 of 9 link creations with max_links 3).
 func TestShared(t *testing.T) {
-	storetest.TestShared(t, func(t *testing.T) (a, b guestlink.Store) {
+	storetest.TestShared(t, func(t *testing.T, n int) []guestlink.Store {
 		dsn := newDB(t)
-		return openStore(t, dsn, Options{}), openStore(t, dsn, Options{})
+		stores := make([]guestlink.Store, n)
+		for i := range stores {
+			stores[i] = openStore(t, dsn, Options{})
+		}
+		return stores
 	}, propagationBound)
 }
