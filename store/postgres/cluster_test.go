@@ -17,13 +17,7 @@ import (
 // loaded machine does not fail it while a lost notification (a poll's
 // second) or a lost change (never) does.
 func TestPropagation(t *testing.T) {
-	dsn := newDB(t)
-	a, b := openStore(t, dsn, Options{}), openStore(t, dsn, Options{})
-	l := room(t, a, "r", 0)
-	g := redeem(t, a, l.Token)
-	if _, ok := until(propagationBound, checks(b, g, nil)); !ok {
-		t.Fatal("b never admitted the guest")
-	}
+	a, b, _, g := twoInstances(t, Options{}, Options{}, 0)
 	const rounds = 100
 	var took, writes []time.Duration
 	for i := range rounds {
@@ -58,13 +52,7 @@ func TestPropagation(t *testing.T) {
 // reconnects and catches up, within the 3 s of docs/DESIGN.md section 6.
 func TestTerminateBackends(t *testing.T) {
 	c := cluster(t)
-	dsn := newDB(t)
-	a, b := openStore(t, dsn, Options{}), openStore(t, dsn, Options{})
-	l := room(t, a, "r", 0)
-	g := redeem(t, a, l.Token)
-	if _, ok := until(propagationBound, checks(b, g, nil)); !ok {
-		t.Fatal("b never admitted the guest")
-	}
+	a, b, _, g := twoInstances(t, Options{}, Options{}, 0)
 	for i := range 3 {
 		on := i%2 == 1
 		want := guestlink.ErrGuestAccessOff

@@ -43,6 +43,21 @@ func room(t *testing.T, s *Store, id string, maxClicks int) guestlink.Link {
 	return l
 }
 
+// twoInstances opens a and b on a new database, with their options, makes
+// room "r" with a link of maxClicks and a guest redeemed through a, and
+// waits until b lets the guest in.
+func twoInstances(t *testing.T, optsA, optsB Options, maxClicks int) (a, b *Store, l guestlink.Link, g guestlink.Guest) {
+	t.Helper()
+	dsn := newDB(t)
+	a, b = openStore(t, dsn, optsA), openStore(t, dsn, optsB)
+	l = room(t, a, "r", maxClicks)
+	g = redeem(t, a, l.Token)
+	if _, ok := until(propagationBound, checks(b, g, nil)); !ok {
+		t.Fatal("b never let the guest in")
+	}
+	return a, b, l, g
+}
+
 // redeem redeems the link with token on s for a new guest.
 func redeem(t *testing.T, s *Store, token string) guestlink.Guest {
 	t.Helper()
