@@ -32,6 +32,11 @@ var (
 	ErrGuestDeclined = errors.New("guest declined")
 	// ErrGuestLeft: the guest left (their session ended with /leave).
 	ErrGuestLeft = errors.New("guest left")
+	// ErrStoreUnavailable: the store cannot be reached (a database that is down
+	// or cut off), or its live state is older than it may serve (max_stale);
+	// the call may succeed later. Callers answer 503 with Retry-After
+	// (docs/DESIGN.md section 6), never a refusal that would clear a cookie.
+	ErrStoreUnavailable = errors.New("store unavailable")
 )
 
 // ValidationError is bad input for one field. It wraps no sentinel: it is always

@@ -150,7 +150,8 @@ var (
 // not part of Store, because a clustered store queues differently; the Caddy
 // glue asserts it and refuses webhooks on a store that does not implement it.
 //
-// A queue is named by 1 to 64 characters of [A-Za-z0-9._-]. Items are ordered
+// A queue is named by 1 to 64 characters of [A-Za-z0-9._-] (ValidQueueName).
+// Items are ordered
 // by the time they were enqueued (their ids sort that way). Every change is one
 // transaction. Enqueue and Ack of one queue conflict with each other and are
 // retried like any transaction, so they are safe from many goroutines; a caller
@@ -176,6 +177,21 @@ type Queuer interface {
 	Ack(ctx context.Context, queue, id string) error
 	// Queues lists the queues that hold at least one item, sorted.
 	Queues(ctx context.Context) ([]string, error)
+}
+
+// ValidQueueName reports whether name may name a Queuer's queue: 1 to 64
+// characters of [A-Za-z0-9._-].
+func ValidQueueName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // QueueItem is one item of a Queuer's queue.

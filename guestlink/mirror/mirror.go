@@ -100,6 +100,15 @@ func (tx Tx) PutGuest(g guestlink.Guest) {
 	tx.m.guests[g.ID] = toGuest(g)
 }
 
+// AddGuest puts guest g in unless the mirror holds it already: a store that
+// knows g from its own write (a redemption) but did not read it back leaves
+// the state of a later read in place.
+func (tx Tx) AddGuest(g guestlink.Guest) {
+	if _, held := tx.m.guests[g.ID]; !held {
+		tx.m.guests[g.ID] = toGuest(g)
+	}
+}
+
 // DropGuest forgets guest guestID.
 func (tx Tx) DropGuest(guestID string) {
 	delete(tx.m.guests, guestID)
@@ -150,6 +159,19 @@ func (m *Mirror) sweep(now int64) {
 			delete(m.guests, id)
 		}
 	}
+}
+
+// Guests returns the ids of the guests the mirror holds, for a store that
+// reloads the mirror (Reset forgets them) and reads them again at once rather
+// than on each one's next Check.
+func (m *Mirror) Guests() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := make([]string, 0, len(m.guests))
+	for id := range m.guests {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Generation counts the changes the mirror has seen: it grows with every

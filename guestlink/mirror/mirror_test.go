@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,5 +119,43 @@ func TestGenerationAndReset(t *testing.T) {
 	})
 	if _, err := m.Check("s", "l", "h", t0, nil); !errors.Is(err, guestlink.ErrGuestNotFound) {
 		t.Fatalf("a guest of a dropped room came back: %v", err)
+	}
+}
+
+// TestAddGuestAndGuests: AddGuest puts in only a guest the mirror does not
+// hold (a later read's state wins over a write's own copy), and Guests lists
+// the guests held, which a Reset forgets.
+func TestAddGuestAndGuests(t *testing.T) {
+	m := New()
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+		tx.PutLink("r", "l")
+		tx.PutGuest(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateRemoved})
+	})
+	m.Update(func(tx Tx) {
+		tx.AddGuest(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted})
+		tx.AddGuest(guestlink.Guest{ID: "h", RoomID: "r", LinkID: "l", State: guestlink.StateWaiting})
+	})
+	for _, tc := range []struct {
+		guest, state string
+		err          error
+	}{
+		{"g", guestlink.StateRemoved, guestlink.ErrGuestRemoved},
+		{"h", guestlink.StateWaiting, nil},
+	} {
+		if state, err := m.Check("r", "l", tc.guest, t0, nil); state != tc.state || !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Errorf("Check(%s) = %q, %v; want %q, %v", tc.guest, state, err, tc.state, tc.err)
+		}
+	}
+	ids := m.Guests()
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"g", "h"}) {
+		t.Errorf("Guests = %v, want [g h]", ids)
+	}
+	if err := m.Reset(func(tx Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ids := m.Guests(); len(ids) != 0 {
+		t.Errorf("Guests after a Reset = %v, want none", ids)
 	}
 }

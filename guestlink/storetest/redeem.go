@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -165,33 +166,15 @@ func testRedeemExactlyN(t *testing.T, e *env) {
 			e.room(room, guestlink.RoomSpec{})
 			l := e.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
 			const workers = 50
-			var (
-				wg      sync.WaitGroup
-				mu      sync.Mutex
-				ok      int
-				usedUp  int
-				maxSeen int
-				start   = make(chan struct{})
-			)
-			for range workers {
-				wg.Go(func() {
-					<-start
-					_, gotL, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err == nil:
-						ok++
-						maxSeen = max(maxSeen, gotL.Clicks)
-					case errors.Is(err, guestlink.ErrLinkUsedUp):
-						usedUp++
-					default:
-						t.Errorf("Redeem: %v", err)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
+			clicks := make([]int, workers)
+			counts := tally(t, atOnce(workers, func(i int) error {
+				_, gotL, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
+				if err == nil {
+					clicks[i] = gotL.Clicks
+				}
+				return err
+			}), nil, guestlink.ErrLinkUsedUp)
+			ok, usedUp, maxSeen := counts[nil], counts[guestlink.ErrLinkUsedUp], slices.Max(clicks)
 			if ok != n || usedUp != workers-n {
 				t.Errorf("%d redeemed, %d used up; want %d and %d", ok, usedUp, n, workers-n)
 			}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -279,32 +278,15 @@ func testAddLinkRules(t *testing.T, e *env) {
 func testAddLinkConcurrentLimit(t *testing.T, e *env) {
 	e.room("r", guestlink.RoomSpec{})
 	const workers, limit = 30, 3
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		ok      int
-		refused int
-		start   = make(chan struct{})
-	)
-	for i := range workers {
-		l := e.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
-		wg.Go(func() {
-			<-start
-			_, err := e.s.AddLink(e.ctx, l, limit)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, guestlink.ErrLinkLimit):
-				refused++
-			default:
-				t.Errorf("AddLink: %v", err)
-			}
-		})
+	links := make([]guestlink.Link, workers)
+	for i := range links {
+		links[i] = e.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
 	}
-	close(start)
-	wg.Wait()
+	counts := tally(t, atOnce(workers, func(i int) error {
+		_, err := e.s.AddLink(e.ctx, links[i], limit)
+		return err
+	}), nil, guestlink.ErrLinkLimit)
+	ok, refused := counts[nil], counts[guestlink.ErrLinkLimit]
 	if ok != limit || refused != workers-limit {
 		t.Errorf("%d links added, %d refused; want %d and %d", ok, refused, limit, workers-limit)
 	}

@@ -18,9 +18,11 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,6 +253,41 @@ func implements[T any](e *env) T {
 		e.t.Skipf("%T does not implement %v: skipping its promises", e.s, reflect.TypeFor[T]())
 	}
 	return v
+}
+
+// atOnce calls call(i) for every i below n, each from its own goroutine, all
+// released at once, and returns their errors by i.
+func atOnce(n int, call func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = call(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// tally counts errs by the error each matches of want (nil counts the
+// successes), and reports the others with t.Errorf.
+func tally(t *testing.T, errs []error, want ...error) map[error]int {
+	t.Helper()
+	n := map[error]int{}
+outer:
+	for _, err := range errs {
+		for _, w := range want {
+			if errors.Is(err, w) && (w == nil) == (err == nil) {
+				n[w]++
+				continue outer
+			}
+		}
+		t.Errorf("unexpected error: %v", err)
+	}
+	return n
 }
 
 // newGuest is a guest as Service.Redeem hands it to the store: id, name and

@@ -103,7 +103,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 		return fmt.Errorf("guestgate store: restore into %s: %w", s.dir, err)
 	}
 	// WaitGuest callers read again and see the restored guests.
-	defer s.waiters.signalPrefix("")
+	defer s.waiters.SignalPrefix("")
 	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
 		_ = s.loadMirror()
 		return fmt.Errorf("guestgate store: restore into %s: loading the backup: %w", s.dir, err)

@@ -140,7 +140,7 @@ func (s *Store) Generation() uint64 { return s.mirror.Generation() }
 // guestsChanged tells WaitGuest callers and the mirror that the guests with
 // these wait keys ("<room>/<guest>") changed.
 func (s *Store) guestsChanged(keys ...string) {
-	s.waiters.signal(keys...)
+	s.waiters.Signal(keys...)
 	gk := make([][]byte, 0, len(keys))
 	for _, k := range keys {
 		gk = append(gk, []byte(prefixGuest+k))

@@ -11,6 +11,7 @@ import (
 	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/waiters"
 )
 
 // Guest list page sizes (Guests).
@@ -52,7 +53,7 @@ func (s *Store) SetGuestState(ctx context.Context, roomID, guestID, to string, n
 		return guestlink.Guest{}, err
 	}
 	if changed {
-		s.guestsChanged(waitKey(roomID, guestID))
+		s.guestsChanged(waiters.Key(roomID, guestID))
 	}
 	if purged {
 		return guestlink.Guest{}, guestlink.ErrGuestNotFound
@@ -165,7 +166,7 @@ func admitWaiting(txn *badgerdb.Txn, roomID string, seenSince, now time.Time, ba
 			return nil, nil, false, err
 		}
 		done++
-		touched = append(touched, waitKey(roomID, g.ID))
+		touched = append(touched, waiters.Key(roomID, g.ID))
 		if !purged {
 			admitted = append(admitted, next)
 		}
@@ -318,7 +319,7 @@ func (s *Store) SeenGuest(ctx context.Context, roomID, guestID string, now time.
 		return guestlink.Guest{}, err
 	}
 	if purged {
-		s.guestsChanged(waitKey(roomID, guestID))
+		s.guestsChanged(waiters.Key(roomID, guestID))
 		return guestlink.Guest{}, guestlink.ErrGuestNotFound
 	}
 	return g, nil
@@ -346,22 +347,7 @@ func (s *Store) WaitGuest(ctx context.Context, roomID, guestID, state string) (g
 	}
 	// The reads must succeed after ctx is done, to return the current guest.
 	rctx := context.WithoutCancel(ctx)
-	key := waitKey(roomID, guestID)
-	for {
-		// Register before reading, so that a change committed after the read
-		// closes this channel: no wake-up is lost.
-		changed, release := s.waiters.watch(key)
-		g, err := s.Guest(rctx, roomID, guestID)
-		if err != nil || g.State != state {
-			release()
-			return g, err
-		}
-		select {
-		case <-changed:
-			release()
-		case <-ctx.Done():
-			release()
-			return s.Guest(rctx, roomID, guestID)
-		}
-	}
+	return s.waiters.Wait(ctx, waiters.Key(roomID, guestID), state, func() (guestlink.Guest, error) {
+		return s.Guest(rctx, roomID, guestID)
+	})
 }

@@ -377,7 +377,7 @@ func TestWaitGuestRegistry(t *testing.T) {
 	ctx := context.Background()
 	empty := func(t *testing.T, s *Store) {
 		t.Helper()
-		if n := s.waiters.len(); n != 0 {
+		if n := s.waiters.Len(); n != 0 {
 			t.Errorf("%d registry entries left", n)
 		}
 	}
@@ -456,10 +456,7 @@ func TestWaitGuestRegistry(t *testing.T) {
 				t.Errorf("waiter %d: %s, %v; want %s", i, r.g.State, r.err, want)
 			}
 		}
-		s.waiters.mu.Lock()
-		n := len(s.waiters.m)
-		s.waiters.mu.Unlock()
-		if n != 0 {
+		if n := s.waiters.Len(); n != 0 {
 			t.Errorf("%d registry entries left after every waiter left", n)
 		}
 	})
@@ -512,9 +509,9 @@ func expectResult(t *testing.T, done chan waitResult, within time.Duration) wait
 func waitRegistered(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.waiters.len() != n {
+	for s.waiters.Len() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d guests waited on, want %d", s.waiters.len(), n)
+			t.Fatalf("%d guests waited on, want %d", s.waiters.Len(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}

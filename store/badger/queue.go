@@ -66,21 +66,6 @@ type queueMeta struct {
 	Last string `json:"last,omitempty"`
 }
 
-// validQueue reports whether name may name a queue: 1 to 64 characters of
-// [A-Za-z0-9._-].
-func validQueue(name string) bool {
-	if len(name) == 0 || len(name) > 64 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // validQueueID reports whether id has the shape of an item id.
 func validQueueID(id string) bool {
 	if len(id) != queueIDLen {
@@ -137,7 +122,7 @@ func liveKeysFrom(txn *badgerdb.Txn, queue, from string, limit int) [][]byte {
 // transaction: a read and a write of the meta record and the item's write, plus,
 // when the queue is full, a seek to its oldest items and their deletion.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if !validQueue(queue) {
+	if !guestlink.ValidQueueName(queue) {
 		return 0, fmt.Errorf("guestgate store: invalid queue name %q", queue)
 	}
 	if maxLen <= 0 {
@@ -192,7 +177,7 @@ func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen i
 // Due returns up to limit (default 100) items of queue due at now, oldest
 // first, and the earliest due time of the items it passed over.
 func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int) ([]guestlink.QueueItem, time.Time, error) {
-	if !validQueue(queue) {
+	if !guestlink.ValidQueueName(queue) {
 		return nil, time.Time{}, fmt.Errorf("guestgate store: invalid queue name %q", queue)
 	}
 	if limit <= 0 {
@@ -239,7 +224,7 @@ func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int)
 // Retry records a failed attempt of an item: attempts and when it is due again.
 // guestlink.ErrQueueItemNotFound if the item is gone.
 func (s *Store) Retry(ctx context.Context, queue, id string, attempts int, next time.Time) error {
-	if !validQueue(queue) || !validQueueID(id) {
+	if !guestlink.ValidQueueName(queue) || !validQueueID(id) {
 		return guestlink.ErrQueueItemNotFound
 	}
 	mu := s.queueLock(queue)
@@ -261,7 +246,7 @@ func (s *Store) Retry(ctx context.Context, queue, id string, attempts int, next 
 
 // Ack removes an item; an item that is already gone is not an error.
 func (s *Store) Ack(ctx context.Context, queue, id string) error {
-	if !validQueue(queue) || !validQueueID(id) {
+	if !guestlink.ValidQueueName(queue) || !validQueueID(id) {
 		return nil
 	}
 	mu := s.queueLock(queue)

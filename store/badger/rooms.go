@@ -103,7 +103,7 @@ func (s *Store) DeleteRoom(ctx context.Context, id string) error {
 func (s *Store) deleteRoom(ctx context.Context, id string) error {
 	// Wake the WaitGuest callers of the room's guests, whatever was deleted: they
 	// read again and see what is left (spurious wake-ups are harmless).
-	defer s.waiters.signalPrefix(id + "/")
+	defer s.waiters.SignalPrefix(id + "/")
 	del := func(txn *badgerdb.Txn) error { return deleteRoom(txn, id) }
 	err := s.update(ctx, del)
 	for round := 0; errors.Is(err, badgerdb.ErrTxnTooBig); round++ {

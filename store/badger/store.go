@@ -49,6 +49,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/guestlink/mirror"
+	"github.com/guestgate/guestgate/internal/waiters"
 )
 
 // Sizes of the Badger database, chosen for a small gateway that keeps a few
@@ -121,7 +122,7 @@ type Store struct {
 	// and diagnostics).
 	retries atomic.Int64
 	// waiters wakes WaitGuest callers when a guest changes.
-	waiters waiters
+	waiters waiters.Registry
 	// mirror holds the state the gate checks on every request (live.go).
 	mirror *mirror.Mirror
 	// maxAttempts bounds the attempts of one update (the maxAttempts constant;
@@ -196,7 +197,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	// Wake every WaitGuest caller: they read again and get ErrClosed.
-	defer s.waiters.signalPrefix("")
+	defer s.waiters.SignalPrefix("")
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("guestgate store: closing %s: %w", s.dir, err)
 	}

@@ -1,0 +1,256 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// MakeShared opens n instances of one fresh, empty store, as n processes
+// sharing a database would, and closes them when t ends.
+type MakeShared func(t *testing.T, n int) []guestlink.Store
+
+// TestShared runs the promises of a store that several processes share
+// (docs/DESIGN.md section 6) on instances that mk opens: a write through one
+// reaches another's Check within the bound the store promises, a decision
+// through one wakes a WaitGuest on another within that bound, the limits are
+// exact across three instances redeeming and adding links at once, and the
+// instances make the same secrets. A store that only one process opens
+// (store/badger) cannot run it.
+//
+// within is the store's propagation bound: the suite waits up to it for the
+// other instance to agree, polling, and fails when it passes. It is the
+// store's promise, not a measure of its speed; the store's own tests measure.
+func TestShared(t *testing.T, mk MakeShared, within time.Duration) {
+	for _, st := range []struct {
+		name string
+		run  func(t *testing.T, p *pair)
+	}{
+		{"CheckFollowsTheOtherInstance", testCheckAcross},
+		{"WaitGuestWokenByTheOtherInstance", testWaitAcross},
+		{"RedeemExactlyNAcross", testRedeemAcross},
+		{"AddLinkLimitAcross", testAddLinkAcross},
+		{"SecretAgrees", testSecretAcross},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			p := &pair{within: within}
+			for _, s := range mk(t, 3) {
+				p.all = append(p.all, &env{t: t, s: s, ctx: t.Context()})
+			}
+			p.a, p.b = p.all[0], p.all[1]
+			st.run(t, p)
+		})
+	}
+}
+
+// pair is a subtest's instances of one store: a and b are the first two of
+// all.
+type pair struct {
+	a, b   *env
+	all    []*env
+	within time.Duration
+}
+
+// eventually waits until e's Check answers want for the guest, for at most
+// p.within, and fails the subtest if it does not.
+func (p *pair) eventually(what string, e *env, roomID, linkID, guestID string, want verdict) {
+	e.t.Helper()
+	deadline := time.Now().Add(p.within)
+	for {
+		state, err := e.s.Check(e.ctx, roomID, linkID, guestID, time.Now())
+		if state == want.state && errors.Is(err, want.err) && (want.err == nil) == (err == nil) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: the other instance's Check = %q, %v after %v; want %q, %s", what, state, err, p.within, want.state, errName(want.err))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// testCheckAcross makes every kind of write that the gate decides on through
+// a and wants b's Check to follow, and b's Generation to grow.
+func testCheckAcross(t *testing.T, p *pair) {
+	a, b := p.a, p.b
+	a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, t0)
+	a.access(true)
+	l := a.link("r", guestlink.LinkSpec{}, t0)
+	// A guest redeemed through a is read by b on its first Check.
+	g, h := a.redeem(l.Token, t0), a.redeem(l.Token, t0)
+	p.eventually("a guest redeemed on the other instance", b, "r", l.ID, g.ID, verdict{guestlink.StateWaiting, nil})
+	p.eventually("a guest redeemed on the other instance", b, "r", l.ID, h.ID, verdict{guestlink.StateWaiting, nil})
+
+	A, R := guestlink.StateAdmitted, guestlink.StateRemoved
+	steps := []struct {
+		name  string
+		write func()
+		// guest and want: the verdict b must reach for a guest.
+		guest guestlink.Guest
+		want  verdict
+	}{
+		{"admit", func() { a.setState("r", g.ID, A, minutes(1)) }, g, verdict{A, nil}},
+		{"AdmitAll", func() {
+			if got, err := a.s.AdmitAll(a.ctx, "r", t0, minutes(1)); err != nil || len(got) != 1 {
+				t.Fatalf("AdmitAll = %v, %v", ids(got), err)
+			}
+		}, h, verdict{A, nil}},
+		{"access off", func() { a.access(false) }, g, verdict{A, guestlink.ErrGuestAccessOff}},
+		{"access on", func() { a.access(true) }, g, verdict{A, nil}},
+		{"room unavailable", func() {
+			a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: ptr(false)}, minutes(2))
+		}, g, verdict{A, guestlink.ErrRoomUnavailable}},
+		{"room available", func() { a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, minutes(2)) }, g, verdict{A, nil}},
+		{"remove", func() { a.setState("r", h.ID, R, minutes(3)) }, h, verdict{R, guestlink.ErrGuestRemoved}},
+		{"DeleteLink", func() {
+			if err := a.s.DeleteLink(a.ctx, "r", l.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, g, verdict{A, guestlink.ErrLinkNotFound}},
+		{"DeleteRoom", func() {
+			if err := a.s.DeleteRoom(a.ctx, "r"); err != nil {
+				t.Fatal(err)
+			}
+		}, g, verdict{"", guestlink.ErrRoomUnavailable}},
+	}
+	for _, st := range steps {
+		gen := b.s.Generation()
+		st.write()
+		p.eventually(st.name, b, "r", l.ID, st.guest.ID, st.want)
+		if after := b.s.Generation(); after <= gen {
+			t.Errorf("%s: the other instance's Generation %d -> %d, want it to grow", st.name, gen, after)
+		}
+	}
+
+	// A room made again with the same id, and a link added, through a.
+	a.room("r", guestlink.RoomSpec{})
+	l2 := a.link("r", guestlink.LinkSpec{}, minutes(4))
+	k := a.redeem(l2.Token, minutes(4))
+	p.eventually("a room made again, a link added", b, "r", l2.ID, k.ID, verdict{A, nil})
+	p.eventually("the old guest in the new room", b, "r", l.ID, g.ID, verdict{"", guestlink.ErrGuestNotFound})
+}
+
+// testWaitAcross waits on b while a decides.
+func testWaitAcross(t *testing.T, p *pair) {
+	acts := []struct {
+		name    string
+		act     func(a *env, room string, g guestlink.Guest)
+		want    string
+		wantErr error
+	}{
+		{"admit", func(a *env, room string, g guestlink.Guest) {
+			a.setState(room, g.ID, guestlink.StateAdmitted, minutes(1))
+		}, guestlink.StateAdmitted, nil},
+		{"decline", func(a *env, room string, g guestlink.Guest) {
+			a.setState(room, g.ID, guestlink.StateDeclined, minutes(1))
+		}, guestlink.StateDeclined, nil},
+		{"remove", func(a *env, room string, g guestlink.Guest) {
+			a.setState(room, g.ID, guestlink.StateRemoved, minutes(1))
+		}, guestlink.StateRemoved, nil},
+		{"AdmitAll", func(a *env, room string, g guestlink.Guest) {
+			if got, err := a.s.AdmitAll(a.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
+				t.Fatalf("AdmitAll = %v, %v", ids(got), err)
+			}
+		}, guestlink.StateAdmitted, nil},
+		{"DeleteRoom", func(a *env, room string, g guestlink.Guest) {
+			if err := a.s.DeleteRoom(a.ctx, room); err != nil {
+				t.Fatal(err)
+			}
+		}, "", guestlink.ErrGuestNotFound},
+	}
+	for i, tc := range acts {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := p.a.in(t), p.b.in(t)
+			room := fmt.Sprintf("r%d", i)
+			l := a.lobbyRoom(room)
+			g := a.redeemAs(l.Token, gid(1), t0)
+			w := b.startWait(room, g.ID, guestlink.StateWaiting)
+			w.waiting()
+			tc.act(a, room, g)
+			select {
+			case r := <-w.done:
+				if !errors.Is(r.err, tc.wantErr) || (tc.wantErr == nil) != (r.err == nil) || r.g.State != tc.want {
+					t.Fatalf("WaitGuest on the other instance = %+v, %v; want %q, %s", r.g, r.err, tc.want, errName(tc.wantErr))
+				}
+			case <-time.After(p.within):
+				t.Fatalf("WaitGuest on the other instance did not answer within %v of the %s", p.within, tc.name)
+			}
+		})
+	}
+}
+
+// testRedeemAcross: 60 redemptions of a link with max clicks 1, and of one
+// with 3, spread over three instances at once: exactly 1, and 3, succeed.
+func testRedeemAcross(t *testing.T, p *pair) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
+			const workers = 60
+			room := fmt.Sprintf("r%d", n)
+			a := p.a.in(t)
+			a.room(room, guestlink.RoomSpec{})
+			l := a.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			counts := tally(t, atOnce(workers, func(i int) error {
+				e := p.all[i%len(p.all)]
+				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
+				return err
+			}), nil, guestlink.ErrLinkUsedUp)
+			if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
+				t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
+			}
+			for _, e := range p.all {
+				e := e.in(t)
+				if c := e.clicks(l.Token); c != n {
+					t.Errorf("stored Clicks = %d, want %d", c, n)
+				}
+				if gs := e.allGuests(room); len(gs) != n {
+					t.Errorf("%d guests stored, want %d", len(gs), n)
+				}
+			}
+		})
+	}
+}
+
+// testAddLinkAcross: 9 AddLink calls for a room with max_links 3, spread
+// over three instances at once: exactly 3 succeed.
+func testAddLinkAcross(t *testing.T, p *pair) {
+	p.a.room("r", guestlink.RoomSpec{})
+	const workers, limit = 9, 3
+	links := make([]guestlink.Link, workers)
+	for i := range links {
+		links[i] = p.a.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
+	}
+	counts := tally(t, atOnce(workers, func(i int) error {
+		e := p.all[i%len(p.all)]
+		_, err := e.s.AddLink(e.ctx, links[i], limit)
+		return err
+	}), nil, guestlink.ErrLinkLimit)
+	if counts[nil] != limit {
+		t.Errorf("%d links added, want %d", counts[nil], limit)
+	}
+	for _, e := range p.all {
+		if ls, err := e.s.Links(e.ctx, "r"); err != nil || len(ls) != limit {
+			t.Errorf("Links: %d, %v; want %d", len(ls), err, limit)
+		}
+	}
+}
+
+// testSecretAcross: the instances asking for a secret at once get the same
+// bytes (the first writer wins), so that sessions made on one open the room
+// on the others.
+func testSecretAcross(t *testing.T, p *pair) {
+	got := make([][]byte, 9)
+	tally(t, atOnce(len(got), func(i int) error {
+		e := p.all[i%len(p.all)]
+		var err error
+		got[i], err = e.s.Secret(e.ctx, "session", 32)
+		return err
+	}), nil)
+	for i := range got {
+		if !bytes.Equal(got[i], got[0]) || len(got[i]) != 32 {
+			t.Fatalf("the instances' secrets disagree: %x vs %x", got[i], got[0])
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/mirror"
+)
+
+// Links lists the links of room roomID, oldest first (by CreatedAt, then by
+// ID); guestlink.ErrRoomNotFound if the room does not exist.
+func (s *Store) Links(ctx context.Context, roomID string) ([]guestlink.Link, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if !validKey(roomID) {
+		return nil, guestlink.ErrRoomNotFound
+	}
+	out, err := collect(scanLink)(s.pool.Query(ctx, "SELECT "+linkCols+" FROM gg_links WHERE room_id = $1 ORDER BY created_at, id", roomID))
+	if err != nil {
+		return nil, s.dbError(ctx, "listing links", err)
+	}
+	if len(out) == 0 {
+		if _, err := s.Room(ctx, roomID); err != nil {
+			return nil, err
+		}
+		out = []guestlink.Link{}
+	}
+	return out, nil
+}
+
+// AddLink stores l, a link made by guestlink.LinkSpec.NewLink, in one
+// transaction whose first statement raises the room's link_count only while
+// it is below maxLinks, guest access is on and the room is no gallery: the
+// cap holds across instances without reading and counting. When that UPDATE
+// changes nothing, guestlink.CheckNewLink on the room says why
+// (guestlink.ErrGalleryRoom, guestlink.ErrGuestAccessOff,
+// guestlink.ErrLinkLimit); guestlink.ErrRoomNotFound if the room does not
+// exist. maxLinks <= 0 means guestlink.DefaultMaxLinks. It returns l as
+// stored.
+func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (guestlink.Link, error) {
+	if maxLinks <= 0 {
+		maxLinks = guestlink.DefaultMaxLinks
+	}
+	if !validKey(l.ID) || !validKey(l.Token) {
+		return guestlink.Link{}, errors.New("guestgate store: link without a valid id or token")
+	}
+	if !validKey(l.RoomID) {
+		return guestlink.Link{}, guestlink.ErrRoomNotFound
+	}
+	var gen int64
+	err := s.tx(ctx, "adding a link", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE gg_rooms SET link_count = link_count + 1
+			WHERE id = $1 AND link_count < $2 AND guest_access AND kind <> 'gallery'`, l.RoomID, maxLinks)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var (
+				r     guestlink.Room
+				count int
+			)
+			dest, done := roomDest(&r)
+			err := tx.QueryRow(ctx, "SELECT "+roomCols+", link_count FROM gg_rooms WHERE id = $1", l.RoomID).Scan(append(dest, &count)...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return guestlink.ErrRoomNotFound
+			}
+			if err != nil {
+				return err
+			}
+			done()
+			if err := guestlink.CheckNewLink(r, count, maxLinks); err != nil {
+				return err
+			}
+			return errRetry // the room changed between the two statements
+		}
+		var maxClicks *int
+		if l.MaxClicks > 0 {
+			maxClicks = &l.MaxClicks
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt), tokenHash(l.Token))
+		if isUniqueViolation(err) {
+			return errors.New("guestgate store: link id or token already in use")
+		}
+		if err != nil {
+			return err
+		}
+		gen, err = bump(ctx, tx, change{kindLink, l.RoomID, l.ID})
+		return err
+	})
+	if err != nil {
+		return guestlink.Link{}, err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutLink(l.RoomID, l.ID) })
+	return l, nil
+}
+
+// DeleteLink removes link linkID of room roomID and lowers the room's
+// link_count, in one transaction, at once and for good: its token no longer
+// resolves, and the sessions of the guests who came in through it fail on
+// every instance (guestlink.ErrLinkNotFound). guestlink.ErrLinkNotFound if
+// there is no such link. The guests it admitted stay in the guest list.
+func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
+	if !validKey(roomID) || !validKey(linkID) {
+		return guestlink.ErrLinkNotFound
+	}
+	var gen int64
+	err := s.tx(ctx, "deleting a link", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM gg_links WHERE room_id = $1 AND id = $2", roomID, linkID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return guestlink.ErrLinkNotFound
+		}
+		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET link_count = link_count - 1 WHERE id = $1", roomID); err != nil {
+			return err
+		}
+		gen, err = bump(ctx, tx, change{kindLink, roomID, linkID})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.DropLink(roomID, linkID) })
+	return nil
+}
+
+// linkByToken is the statement that reads a link by its token, with its room.
+var linkByToken = "SELECT " + linkColsL + ", " + roomColsR +
+	" FROM gg_links l JOIN gg_rooms r ON r.id = l.room_id WHERE l.token_hash = $1 AND l.token = $2"
+
+// scanLinkAndRoom reads a row of linkCols followed by roomCols.
+func scanLinkAndRoom(row pgx.Row) (guestlink.Room, guestlink.Link, error) {
+	var (
+		r guestlink.Room
+		l guestlink.Link
+	)
+	ldest, ldone := linkDest(&l)
+	rdest, rdone := roomDest(&r)
+	if err := row.Scan(append(ldest, rdest...)...); err != nil {
+		return guestlink.Room{}, guestlink.Link{}, err
+	}
+	ldone()
+	rdone()
+	return r, l, nil
+}
+
+// LinkByToken finds the link whose token is token, and its room, in one
+// statement; guestlink.ErrLinkNotFound if there is none. It does not apply
+// guestlink.CheckLinkOpen and never writes: opening a link spends no click.
+func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, guestlink.Link, error) {
+	if err := s.begin(ctx); err != nil {
+		return guestlink.Room{}, guestlink.Link{}, err
+	}
+	if !validKey(token) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
+	}
+	r, l, err := scanLinkAndRoom(s.pool.QueryRow(ctx, linkByToken, tokenHash(token), token))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
+	}
+	if err != nil {
+		return guestlink.Room{}, guestlink.Link{}, s.dbError(ctx, "reading a link", err)
+	}
+	return r, l, nil
+}
+
+// redeemClick spends one click: it raises the clicks of the link with token
+// only while the link is open at now by guestlink.CheckLinkOpen (its room
+// available, guest access on, not a gallery, not expired, not used up), and
+// returns the link after the click with its room. Concurrent redemptions of
+// one link wait on its row lock and re-check the conditions on the row as the
+// one before them left it.
+var redeemClick = `UPDATE gg_links AS l SET clicks = l.clicks + 1
+	FROM gg_rooms AS r
+	WHERE l.token_hash = $1 AND l.token = $2 AND r.id = l.room_id
+		AND r.available AND r.guest_access AND r.kind <> 'gallery'
+		AND (l.expires_at IS NULL OR l.expires_at > $3)
+		AND (l.max_clicks IS NULL OR l.clicks < l.max_clicks)
+	RETURNING ` + linkColsL + ", " + roomColsR
+
+// Redeem spends one click of the link with token for guest g at now and
+// stores the guest, in one transaction: the click is one conditional UPDATE
+// (redeemClick), the guest's INSERT follows. When the UPDATE changes nothing,
+// a read of the link and its room says why, in guestlink.CheckLinkOpen's
+// order: guestlink.ErrRoomUnavailable, guestlink.ErrGuestAccessOff,
+// guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
+// and link read; guestlink.ErrLinkNotFound if the token does not resolve.
+//
+// g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID
+// and LinkName from the link, State guestlink.InitialState(room) and
+// RedeemedAt = UpdatedAt = LastSeen = now, and keeps g.PurgeAt (a PurgeAt not
+// after now is refused before anything is spent). A link with MaxClicks N is
+// redeemed exactly N times, by all instances together. A redemption does not
+// go through the change log: other instances read the new guest on its first
+// Check.
+func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
+	if !validKey(g.ID) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest without a valid id")
+	}
+	if !g.PurgeAt.IsZero() && !g.PurgeAt.After(now) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest to be purged before it is stored")
+	}
+	if !validKey(token) {
+		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, guestlink.ErrLinkNotFound
+	}
+	var (
+		room  guestlink.Room
+		link  guestlink.Link
+		guest guestlink.Guest
+	)
+	hash := tokenHash(token)
+	err := s.tx(ctx, "redeeming a link", func(tx pgx.Tx) error {
+		var err error
+		room, link, err = scanLinkAndRoom(tx.QueryRow(ctx, redeemClick, hash, token, ns(now)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			room, link, err = scanLinkAndRoom(tx.QueryRow(ctx, linkByToken, hash, token))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return guestlink.ErrLinkNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if err := guestlink.CheckLinkOpen(room, link, now); err != nil {
+				return err
+			}
+			return errRetry // the link or room changed between the two statements
+		}
+		if err != nil {
+			return err
+		}
+		guest = g
+		guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
+		guest.State = guestlink.InitialState(room)
+		guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
+		_, err = tx.Exec(ctx, "INSERT INTO gg_guests ("+guestCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9)",
+			guest.RoomID, guest.ID, guest.LinkID, guest.LinkName, guest.Name, guest.Email, guest.State, ns(now), nullNS(guest.PurgeAt))
+		switch {
+		case isUniqueViolation(err):
+			return errors.New("guestgate store: guest id already in use")
+		case isForeignKeyViolation(err):
+			return errRetry // the room was deleted meanwhile: the next attempt says so
+		}
+		return err
+	})
+	if err != nil {
+		return room, link, guestlink.Guest{}, err
+	}
+	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
+	return room, link, guest, nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool { return sqlState(err) == "23505" }
+
+// isForeignKeyViolation reports whether err is PostgreSQL's
+// foreign_key_violation.
+func isForeignKeyViolation(err error) bool { return sqlState(err) == "23503" }
+
+// sqlState is the SQLSTATE of err, "" if it is not PostgreSQL's.
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}

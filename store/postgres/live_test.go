@@ -1,0 +1,109 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// TestFallenBehind: an instance that missed changes the log no longer holds
+// (pruned while it was cut off) reloads its live state, rooms, links and the
+// guests it held, instead of applying what is left of the log, and so
+// follows the changes it never read.
+func TestFallenBehind(t *testing.T) {
+	var logs logBuffer
+	a, b, l, g := twoInstances(t, Options{}, Options{Logger: logs.logger()}, 0)
+	ctx := context.Background()
+
+	// b's listener cannot apply anything while the test holds applyMu: the
+	// changes through a pile up, and a prunes them all.
+	b.applyMu.Lock()
+	if _, err := a.SetGuestState(ctx, "r", g.ID, guestlink.StateRemoved, t0); err != nil {
+		b.applyMu.Unlock()
+		t.Fatal(err)
+	}
+	if err := a.DeleteLink(ctx, "r", l.ID); err != nil {
+		b.applyMu.Unlock()
+		t.Fatal(err)
+	}
+	a.keepChanges = 0
+	_, pruned, err := a.sweepOnce(ctx)
+	b.applyMu.Unlock()
+	if err != nil || pruned < 2 {
+		t.Fatalf("sweepOnce pruned %d changes, %v; want every change", pruned, err)
+	}
+	// The guest is removed and its link gone: the guest's own state decides
+	// only after the link (CheckSession's order).
+	if _, ok := until(propagationBound, checks(b, g, guestlink.ErrLinkNotFound)); !ok {
+		_, err := b.Check(ctx, "r", l.ID, g.ID, time.Now())
+		t.Fatalf("b's Check = %v after the changes it missed, want ErrLinkNotFound", err)
+	}
+	if !strings.Contains(logs.String(), "reloading the live state") {
+		t.Errorf("b did not say it reloaded:\n%s", logs.String())
+	}
+	if state, _ := b.Check(ctx, "r", l.ID, g.ID, time.Now()); state != guestlink.StateRemoved {
+		t.Errorf("b holds the guest as %q, want removed (read again at the reload)", state)
+	}
+}
+
+// TestRetention: a guest whose purge time has passed is gone for every read
+// at once, though its record is still there, and the sweep deletes the
+// record; a guest whose purge time is ahead stays.
+func TestRetention(t *testing.T) {
+	c := cluster(t)
+	dsn := newDB(t)
+	s := openStore(t, dsn, Options{})
+	ctx := context.Background()
+	spec, _ := guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}.Normalize("r")
+	if _, _, err := s.PutRoom(ctx, "r", spec, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetGuestAccess(ctx, "r", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := guestlink.LinkSpec{Name: "Guests"}.NewLink("r", t0)
+	if _, err := s.AddLink(ctx, l, 0); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	redeemed := now.Add(-2 * time.Hour)
+	in := func(purge time.Time) guestlink.Guest {
+		g := newGuest()
+		g.PurgeAt = purge
+		_, _, g, err := s.Redeem(ctx, l.Token, g, redeemed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	gone, kept := in(now.Add(-time.Hour)), in(now.Add(time.Hour))
+
+	if _, err := s.Guest(ctx, "r", gone.ID); !errors.Is(err, guestlink.ErrGuestNotFound) {
+		t.Errorf("Guest of a purged guest: %v, want ErrGuestNotFound", err)
+	}
+	if _, err := s.Check(ctx, "r", l.ID, gone.ID, now); !errors.Is(err, guestlink.ErrGuestNotFound) {
+		t.Errorf("Check of a purged guest: %v, want ErrGuestNotFound", err)
+	}
+	if gs, _, err := s.Guests(ctx, "r", 0, ""); err != nil || len(gs) != 1 || gs[0].ID != kept.ID {
+		t.Errorf("Guests = %v, %v; want only the kept guest", gs, err)
+	}
+	if gs, err := s.Lobby(ctx, "r", time.Time{}); err != nil || len(gs) != 1 {
+		t.Errorf("Lobby = %v, %v; want only the kept guest", gs, err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.GuestsWaiting != 1 {
+		t.Errorf("Stats = %+v, %v; want 1 waiting", st, err)
+	}
+	if got := c.SQL(dbName(t, dsn), "SELECT count(*) FROM gg_guests"); got != "2" {
+		t.Errorf("%s records before the sweep, want 2", got)
+	}
+	if purged, _, err := s.sweepOnce(ctx); err != nil || purged != 1 {
+		t.Errorf("sweepOnce purged %d, %v; want 1", purged, err)
+	}
+	if got := c.SQL(dbName(t, dsn), "SELECT id FROM gg_guests"); got != kept.ID {
+		t.Errorf("after the sweep the records are %q, want the kept guest's", got)
+	}
+}

@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// TestParallelOpen: instances that start at once against an empty database
+// all open it, and exactly one of them applies the schema (the advisory
+// lock), which is recorded once per version.
+func TestParallelOpen(t *testing.T) {
+	c := cluster(t)
+	dsn := newDB(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const instances = 6
+	var (
+		logs  [instances]logBuffer
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for i := range instances {
+		wg.Go(func() {
+			<-start
+			s, err := Open(context.Background(), dsn, Options{Logger: logs[i].logger()})
+			if err != nil {
+				t.Errorf("Open %d: %v", i, err)
+				return
+			}
+			t.Cleanup(func() { s.Close() })
+		})
+	}
+	close(start)
+	wg.Wait()
+	applied := 0
+	for i := range logs {
+		applied += strings.Count(logs[i].String(), "applied the database schema")
+	}
+	if applied != len(ms) {
+		t.Errorf("the schema was applied %d times by %d instances, want %d (once per version)", applied, instances, len(ms))
+	}
+	if got := c.SQL(dbName(t, dsn), "SELECT count(*) FROM gg_schema"); got != strconv.Itoa(len(ms)) {
+		t.Errorf("gg_schema holds %s versions, want %d", got, len(ms))
+	}
+}
+
+// TestSchemaVersion: a database whose schema is current opens without a
+// change; one whose schema is newer than this package knows is refused with
+// an error that says so (an older guestgate must not write to it).
+func TestSchemaVersion(t *testing.T) {
+	c := cluster(t)
+	dsn := newDB(t)
+	openStore(t, dsn, Options{}).Close()
+	var logs logBuffer
+	openStore(t, dsn, Options{Logger: logs.logger()}).Close()
+	if strings.Contains(logs.String(), "applied") {
+		t.Errorf("a current schema was applied again:\n%s", logs.String())
+	}
+	c.SQL(dbName(t, dsn), "INSERT INTO gg_schema (version) VALUES (999)")
+	s, err := Open(context.Background(), dsn, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted a database whose schema is newer than it knows")
+	}
+	if !strings.Contains(err.Error(), "version 999, newer than this guestgate knows") || errors.Is(err, guestlink.ErrStoreUnavailable) {
+		t.Errorf("Open: %v; want the newer version refused", err)
+	}
+}
+
+// TestNoPasswordInErrors: whatever goes wrong with a DSN, no error holds its
+// password: pgx masks it in the text of a DSN that does not parse only on a
+// best-effort basis, so the Store says nothing of that text. A database that
+// cannot be reached is guestlink.ErrStoreUnavailable, within the connect
+// timeout; a DSN that is wrong is not.
+func TestNoPasswordInErrors(t *testing.T) {
+	c := cluster(t)
+	const secret = "s3cr3t-Pa55w0rd"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	port := strconv.Itoa(c.Port())
+	tests := []struct {
+		name        string
+		dsn         string
+		unavailable bool
+	}{
+		{"URL that does not parse", "postgres://postgres:" + secret + "@127.0.0.1:notaport/x", false},
+		{"URL with a broken escape", "postgres://postgres:" + secret + "%zz@127.0.0.1/x", false},
+		{"key=value that does not parse", "host=127.0.0.1 password='" + secret + " dbname=x", false},
+		{"wrong password", "postgres://postgres:" + secret + "@127.0.0.1:" + port + "/postgres?sslmode=disable", false},
+		{"wrong password, key=value", "host=127.0.0.1 port=" + port + " user=postgres password=" + secret + " dbname=postgres sslmode=disable", false},
+		{"nothing listening", "postgres://postgres:" + secret + "@127.0.0.1:" + strconv.Itoa(closedPort) + "/x?sslmode=disable", true},
+		{"unknown database", c.DSN("nope"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			s, err := Open(context.Background(), tc.dsn, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			for _, pw := range []string{secret, c.Password()} {
+				if strings.Contains(err.Error(), pw) {
+					t.Errorf("the error holds the password: %v", err)
+				}
+			}
+			if errors.Is(err, guestlink.ErrStoreUnavailable) != tc.unavailable {
+				t.Errorf("Open: %v; unavailable %v, want %v", err, errors.Is(err, guestlink.ErrStoreUnavailable), tc.unavailable)
+			}
+			if d := time.Since(start); d > DefaultConnectTimeout+2*time.Second {
+				t.Errorf("Open took %v, want it to fail within the connect timeout", d)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}

@@ -1,0 +1,106 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// TestOutage stops PostgreSQL under two instances and starts it again, the
+// failure of docs/DESIGN.md section 6: while it is down, writes and reads
+// fail at once with guestlink.ErrStoreUnavailable (a redemption spends
+// nothing), a guest the instance has not seen is unavailable rather than
+// unknown (no cookie is cleared because of an outage), and Check keeps
+// letting admitted guests in from the live state until max_stale has passed
+// since the last read of the change log, then answers ErrStoreUnavailable
+// too. When PostgreSQL is back, both instances recover by themselves: their
+// Check lets guests in again, writes succeed, and a change through one
+// reaches the other. The log says when the database was lost and when it was
+// back, and no error or log line holds the DSN's password.
+func TestOutage(t *testing.T) {
+	c := cluster(t)
+	const maxStale = 3 * time.Second
+	var logs logBuffer
+	opts := Options{MaxStale: maxStale, Logger: logs.logger()}
+	a, b, l, g := twoInstances(t, opts, opts, 3)
+	ctx := context.Background()
+	unseen := redeem(t, a, l.Token) // b never checks it before the outage
+
+	c.Stop()
+	stopped := time.Now()
+	var errs []error
+	unavailable := func(what string, err error) {
+		t.Helper()
+		errs = append(errs, err)
+		if !errors.Is(err, guestlink.ErrStoreUnavailable) {
+			t.Errorf("%s while PostgreSQL is down: %v, want ErrStoreUnavailable", what, err)
+		}
+	}
+	if state, err := a.Check(ctx, "r", l.ID, g.ID, time.Now()); err != nil || state != guestlink.StateAdmitted {
+		t.Errorf("Check right after the stop = %q, %v; want the admitted guest, from the live state", state, err)
+	}
+	start := time.Now()
+	_, err := a.SetGuestAccess(ctx, "r", false, t0)
+	unavailable("SetGuestAccess", err)
+	_, _, _, err = b.Redeem(ctx, l.Token, newGuest(), t0)
+	unavailable("Redeem", err)
+	_, err = b.Room(ctx, "r")
+	unavailable("Room", err)
+	_, err = b.Check(ctx, "r", l.ID, unseen.ID, time.Now())
+	unavailable("Check of a guest the instance has not seen", err)
+	t.Logf("four calls failed in %v", time.Since(start).Round(time.Millisecond))
+	if d := time.Since(start); d > 4*DefaultConnectTimeout {
+		t.Errorf("the failing calls took %v: they should fail fast", d)
+	}
+
+	// The live state serves until max_stale after the last read of the log,
+	// which was at most a poll before the stop.
+	time.Sleep(maxStale - DefaultPollInterval - 500*time.Millisecond - time.Since(stopped))
+	if state, err := b.Check(ctx, "r", l.ID, g.ID, time.Now()); err != nil || state != guestlink.StateAdmitted {
+		t.Errorf("Check %v after the stop = %q, %v; want the admitted guest until max_stale", time.Since(stopped).Round(time.Millisecond), state, err)
+	}
+	if d, ok := until(maxStale+5*time.Second, checks(b, g, guestlink.ErrStoreUnavailable)); !ok {
+		t.Errorf("Check still lets the guest in %v after the stop, max_stale %v", d, maxStale)
+	}
+	_, err = a.Check(ctx, "r", l.ID, g.ID, time.Now())
+	unavailable("Check after max_stale", err)
+	t.Logf("Check served from the live state for %v after the stop (max_stale %v)", time.Since(stopped).Round(time.Millisecond), maxStale)
+
+	c.Start()
+	started := time.Now()
+	for name, s := range map[string]*Store{"a": a, "b": b} {
+		if _, ok := until(15*time.Second, checks(s, g, nil)); !ok {
+			t.Fatalf("%s's Check did not recover", name)
+		}
+	}
+	t.Logf("both instances let the guest in again %v after the start", time.Since(started).Round(time.Millisecond))
+	if _, err := a.SetGuestAccess(ctx, "r", false, t0); err != nil {
+		t.Fatalf("a write after the start: %v", err)
+	}
+	if _, ok := until(propagationBound, checks(b, g, guestlink.ErrGuestAccessOff)); !ok {
+		t.Error("a change after the start did not reach b")
+	}
+	// Nothing was spent while it was down.
+	if _, got, err := b.LinkByToken(ctx, l.Token); err != nil || got.Clicks != 2 {
+		t.Errorf("clicks after the outage = %d, %v; want 2", got.Clicks, err)
+	}
+
+	out := logs.String()
+	for _, want := range []string{"lost the database", "the database is back"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not say %q:\n%s", want, out)
+		}
+	}
+	for _, err := range errs {
+		if err != nil && strings.Contains(err.Error(), c.Password()) {
+			t.Errorf("an error holds the password: %v", err)
+		}
+	}
+	if strings.Contains(out, c.Password()) {
+		t.Errorf("the log holds the password:\n%s", out)
+	}
+}

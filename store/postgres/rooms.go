@@ -1,0 +1,208 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/mirror"
+	"github.com/guestgate/guestgate/internal/waiters"
+)
+
+// PutRoom creates room id from spec, or updates it, at now, in one
+// transaction that locks the room's row (if any) and applies spec.Apply to
+// it: the guest access switch and CreatedAt are kept, a gallery has guest
+// access off. spec is normalized again, so that an invalid id or spec is a
+// *guestlink.ValidationError. created is true when the room did not exist.
+func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+	spec, err := spec.Normalize(id)
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	var (
+		room    guestlink.Room
+		created bool
+		gen     int64
+	)
+	err = s.tx(ctx, "writing a room", func(tx pgx.Tx) error {
+		cur, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
+		created = errors.Is(err, pgx.ErrNoRows)
+		if err != nil && !created {
+			return err
+		}
+		room = spec.Apply(cur, id, now)
+		if created {
+			// A concurrent creation of the same id wins the primary key: the
+			// next attempt finds its room and updates it.
+			tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return errRetry
+			}
+		} else {
+			_, err = tx.Exec(ctx, "UPDATE gg_rooms SET name = $2, kind = $3, available = $4, admission = $5, guest_access = $6, updated_at = $7 WHERE id = $1",
+				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.UpdatedAt))
+			if err != nil {
+				return err
+			}
+		}
+		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
+		return err
+	})
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
+	return room, created, nil
+}
+
+// Room returns room id, or guestlink.ErrRoomNotFound.
+func (s *Store) Room(ctx context.Context, id string) (guestlink.Room, error) {
+	if err := s.begin(ctx); err != nil {
+		return guestlink.Room{}, err
+	}
+	if !validKey(id) {
+		return guestlink.Room{}, guestlink.ErrRoomNotFound
+	}
+	r, err := scanRoom(s.pool.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return guestlink.Room{}, guestlink.ErrRoomNotFound
+	}
+	if err != nil {
+		return guestlink.Room{}, s.dbError(ctx, "reading a room", err)
+	}
+	return r, nil
+}
+
+// DeleteRoom removes room id with its links and guests in one transaction;
+// guestlink.ErrRoomNotFound if it does not exist. Its links stop resolving at
+// once, and its guests' sessions fail on every instance
+// (guestlink.ErrRoomUnavailable). WaitGuest callers of its guests are woken.
+//
+// The links are deleted before the room, so that the transaction takes its
+// row locks in the order a redemption does (the link, then the room's key
+// for the guest's foreign key) and the two never deadlock.
+func (s *Store) DeleteRoom(ctx context.Context, id string) error {
+	if !validKey(id) {
+		return guestlink.ErrRoomNotFound
+	}
+	var gen int64
+	err := s.tx(ctx, "deleting a room", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM gg_links WHERE room_id = $1", id); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM gg_rooms WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return guestlink.ErrRoomNotFound
+		}
+		gen, err = bump(ctx, tx, change{kindRoomDeleted, id, ""})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.DropRoom(id) })
+	s.waiters.SignalPrefix(waiters.Key(id, ""))
+	return nil
+}
+
+// SetGuestAccess switches the guest access of room id on or off at now, in
+// one transaction that locks the room's row, and returns the updated room.
+// Switching it on in a gallery is guestlink.ErrGalleryRoom
+// (guestlink.CheckGuestAccess); guestlink.ErrRoomNotFound if the room does
+// not exist. Turning it off stops redemptions at once (they read the switch
+// in their own statement) and every instance's gate within the propagation
+// bound.
+func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (guestlink.Room, error) {
+	if !validKey(id) {
+		return guestlink.Room{}, guestlink.ErrRoomNotFound
+	}
+	var (
+		room guestlink.Room
+		gen  int64
+	)
+	err := s.tx(ctx, "switching guest access", func(tx pgx.Tx) error {
+		r, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return guestlink.ErrRoomNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := guestlink.CheckGuestAccess(r, on); err != nil {
+			return err
+		}
+		r.GuestAccess, r.UpdatedAt = on, now
+		room = r
+		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET guest_access = $2, updated_at = $3 WHERE id = $1", id, on, ns(now)); err != nil {
+			return err
+		}
+		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
+		return err
+	})
+	if err != nil {
+		return guestlink.Room{}, err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
+	return room, nil
+}
+
+// Secret returns the secret called name, size random bytes from crypto/rand
+// made and stored the first time any instance asks for it: the first writer
+// wins (INSERT ... ON CONFLICT DO NOTHING, then a read), so that every
+// instance signs with the same keys. name must be non-empty and hold no '/';
+// size is 1 to MaxSecretSize. A stored secret of another size is an error,
+// never silently replaced.
+func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	if !validKey(name) || strings.Contains(name, "/") {
+		return nil, fmt.Errorf("guestgate store: invalid secret name %q", name)
+	}
+	if size < 1 || size > MaxSecretSize {
+		return nil, fmt.Errorf("guestgate store: secret size %d out of range 1-%d", size, MaxSecretSize)
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	fresh := make([]byte, size)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("guestgate store: making secret %s: %w", name, err)
+	}
+	if _, err := s.pool.Exec(ctx, "INSERT INTO gg_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, fresh); err != nil {
+		return nil, s.dbError(ctx, "storing secret "+name, err)
+	}
+	var secret []byte
+	if err := s.pool.QueryRow(ctx, "SELECT value FROM gg_secrets WHERE name = $1", name).Scan(&secret); err != nil {
+		return nil, s.dbError(ctx, "reading secret "+name, err)
+	}
+	if len(secret) != size {
+		return nil, fmt.Errorf("guestgate store: stored secret %s is %d bytes, not %d", name, len(secret), size)
+	}
+	return secret, nil
+}
+
+// Stats counts rooms, links and waiting guests (not purged) in one statement.
+func (s *Store) Stats(ctx context.Context) (guestlink.Stats, error) {
+	if err := s.begin(ctx); err != nil {
+		return guestlink.Stats{}, err
+	}
+	var st guestlink.Stats
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM gg_rooms), (SELECT count(*) FROM gg_links),
+		(SELECT count(*) FROM gg_guests WHERE state = 'waiting' AND `+notPurged("$1")+`)`, ns(s.now())).
+		Scan(&st.Rooms, &st.Links, &st.GuestsWaiting)
+	if err != nil {
+		return guestlink.Stats{}, s.dbError(ctx, "counting", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,385 @@
+// Package postgres implements guestlink.Store and guestlink.Queuer on
+// PostgreSQL 15 or newer, for any number of guestgate instances that share
+// one database (docs/DESIGN.md section 6).
+//
+// Every rule of the domain holds across instances without a lock in Go:
+//
+//   - A redemption is one READ COMMITTED transaction whose click is a
+//     conditional UPDATE of the link (clicks below max_clicks, not expired,
+//     the room available, guest access on, not a gallery), with the guest's
+//     INSERT; the link's row lock orders concurrent redemptions on every
+//     instance, so a link with max clicks N admits exactly N guests. When the
+//     UPDATE changes nothing, a read says why, in guestlink.CheckLinkOpen's
+//     order.
+//   - A link is created only in the transaction of the UPDATE that raises its
+//     room's link_count below max_links; DeleteLink lowers it.
+//   - A room or a guest changes under the row lock of a SELECT ... FOR NO
+//     KEY UPDATE, by the domain's rules (RoomSpec.Apply, CheckGuestAccess,
+//     Transition) applied to what it read.
+//
+// Each Store keeps the state the gate decides on in a guestlink/mirror, so
+// that Check and Generation never read the database (but for a guest's first
+// Check on this instance). Every write that changes that state raises the
+// database's generation in its own transaction, records the change in the
+// change log gg_changes under that number and sends a NOTIFY; each Store
+// listens on a connection of its own, reads the log after every
+// notification and at least every PollInterval, reads the changed rows back
+// into its mirror and wakes the WaitGuest callers of the guests that changed.
+// A Store that has fallen behind what the log keeps reloads its mirror. See
+// live.go.
+//
+// When PostgreSQL cannot be reached, calls fail within the connect timeout
+// (or the caller's deadline) with an error wrapping
+// guestlink.ErrStoreUnavailable, and Check answers from the mirror for at
+// most MaxStale after the listener's last successful read of the log. The
+// Store recovers by itself: the pool connects again on the next call and the
+// listener reconnects with backoff and catches up from the log. A commit
+// whose answer was lost with the connection is reported as unavailable too,
+// though it may have happened (a redemption then spent its click: never one
+// more than the limit).
+//
+// The schema (schema/*.sql) is applied by Open under an advisory lock. Every
+// instant is stored as Unix nanoseconds. Link tokens are stored with the link
+// (the admin API shows them) and looked up by their SHA-256.
+//
+// The Store does not implement guestlink.Backupper: a backup of a PostgreSQL
+// database is PostgreSQL's (pg_dump), and a store-neutral export and import
+// come with the move from Badger.
+//
+// The DSN's password never appears in an error or a log line of this
+// package.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/mirror"
+	"github.com/guestgate/guestgate/internal/waiters"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxStale is how long Check answers from the mirror after the last
+	// successful read of the change log (docs/DESIGN.md section 6, max_stale).
+	DefaultMaxStale = 30 * time.Second
+	// DefaultPollInterval is how often the listener reads the change log
+	// without a notification: what a lost notification, or a connection
+	// pooler that does not pass LISTEN on, costs at most.
+	DefaultPollInterval = time.Second
+	// DefaultSweepInterval is how often purged guest records are deleted and
+	// the change log is pruned (by one instance at a time).
+	DefaultSweepInterval = time.Minute
+	// DefaultConnectTimeout bounds one connection attempt when the DSN sets no
+	// connect_timeout, so that calls fail fast while PostgreSQL is down.
+	DefaultConnectTimeout = 3 * time.Second
+)
+
+// Limits of the store.
+const (
+	// MaxSecretSize is the largest secret Secret makes, in bytes.
+	MaxSecretSize = 1024
+	// maxAttempts is how often a transaction is tried when it ran into a
+	// deadlock, a serialization failure or a row that changed between two of
+	// its statements.
+	maxAttempts = 10
+	// loadTimeout bounds the read of a guest that Check does not hold, and the
+	// reads of WaitGuest after its context ended.
+	loadTimeout = 5 * time.Second
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("guestgate store is closed")
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Logger receives the store's state changes: the schema applied, the
+	// database lost and back, a reload of the live state. Nil discards them.
+	Logger *slog.Logger
+	// MaxStale is how long Check keeps answering from the live state after
+	// the last successful read of the change log; then it returns
+	// guestlink.ErrStoreUnavailable until the database is back.
+	// Default DefaultMaxStale (30s).
+	MaxStale time.Duration
+	// PollInterval is how often the listener reads the change log when no
+	// notification came. Default DefaultPollInterval (1s).
+	PollInterval time.Duration
+	// SweepInterval is how often one of the instances deletes the guest
+	// records whose purge time passed (reads treat them as gone at once) and
+	// prunes the change log. Default DefaultSweepInterval (1 minute).
+	SweepInterval time.Duration
+}
+
+// Store is a guestlink.Store and guestlink.Queuer on a PostgreSQL database.
+// It is safe for concurrent use by many goroutines, and any number of Stores,
+// in this process or others, may share one database. Make one with Open and
+// release it with Close.
+type Store struct {
+	pool     *pgxpool.Pool
+	connConf *pgx.ConnConfig // the listener's connection
+	log      *slog.Logger
+	password string // to scrub from error texts
+	opts     Options
+
+	// mirror holds the state the gate checks on every request (live.go).
+	mirror *mirror.Mirror
+	// waiters wakes WaitGuest callers when a guest changes.
+	waiters waiters.Registry
+	// applyMu orders the changes of the mirror that come from the database:
+	// the listener reads the log and the rows it names and applies them while
+	// holding it, and a write of this Store applies its own result while
+	// holding it, so that a later read always wins.
+	applyMu sync.Mutex
+	// synced is the generation of the database that the mirror holds all
+	// changes up to (under applyMu).
+	synced atomic.Int64
+	// epoch is when the Store opened (with the monotonic clock); lastSync is
+	// the time of the last successful read of the change log, in nanoseconds
+	// since epoch.
+	epoch    time.Time
+	lastSync atomic.Int64
+	// listening is true while the listener's connection is up.
+	listening atomic.Bool
+	// errStale is Check's error once the live state is older than MaxStale
+	// (made once: Check does not allocate).
+	errStale error
+
+	// now is the clock of reads that take none (retention); time.Now.
+	now func() time.Time
+	// keepChanges is how long the change log keeps a change (changeRetention;
+	// tests lower it).
+	keepChanges time.Duration
+
+	ctx    context.Context // ends at Close: the listener and the sweeper
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+	closed atomic.Bool
+	once   sync.Once
+}
+
+// Open connects to the database of dsn (a libpq URL or key=value string;
+// pgxpool's pool_* settings apply), applies the schema if the database's is
+// older (or absent) and refuses one that is newer than this package knows,
+// reads the live state and starts the listener and the sweeper. A connection
+// attempt gives up after the DSN's connect_timeout, DefaultConnectTimeout if
+// it sets none. An error never holds the DSN's password; when the database
+// cannot be reached it wraps guestlink.ErrStoreUnavailable.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx masks the password only on a best-effort basis: say nothing of
+		// the text.
+		return nil, errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	// A pooled connection idle for a second is pinged before use (pgxpool's
+	// default); a ping that hangs must not hang the call.
+	cfg.PingTimeout = cfg.ConnConfig.ConnectTimeout
+	if opts.MaxStale <= 0 {
+		opts.MaxStale = DefaultMaxStale
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = DefaultSweepInterval
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		connConf:    cfg.ConnConfig.Copy(),
+		log:         logger,
+		password:    cfg.ConnConfig.Password,
+		opts:        opts,
+		mirror:      mirror.New(),
+		epoch:       time.Now(),
+		now:         time.Now,
+		keepChanges: changeRetention,
+	}
+	s.errStale = fmt.Errorf("guestgate store: the live state was last read from the database more than %v ago: %w", opts.MaxStale, guestlink.ErrStoreUnavailable)
+	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, s.dbError(ctx, "opening the pool", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	if err := s.reload(ctx, s.pool); err != nil {
+		s.pool.Close()
+		return nil, s.dbError(ctx, "reading the live state", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.bg.Add(2)
+	go s.listen()
+	go s.sweep()
+	return s, nil
+}
+
+// Close stops the listener and the sweeper, closes the pool and wakes every
+// WaitGuest caller (they get ErrClosed). It is safe to call more than once.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.cancel()
+		s.bg.Wait()
+		s.pool.Close()
+		s.waiters.SignalPrefix("")
+	})
+	return nil
+}
+
+// begin checks what every call checks before it reads or writes.
+func (s *Store) begin(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// errRetry asks tx to run its function again in a new transaction: a row
+// changed between two of its statements.
+var errRetry = errors.New("guestgate store: retry")
+
+// tx runs fn in one READ COMMITTED transaction and commits it. It runs fn
+// again, in a new transaction, when fn or the commit failed with a deadlock,
+// a serialization failure or errRetry (fn must compute everything from what
+// it reads), and begins again on another connection when the BEGIN failed on
+// a pooled connection that the server had closed (a restart, a failover,
+// pg_terminate_backend): nothing ran on it. It gives up at once when no
+// connection can be made. An error of fn that is not the database's (a
+// guestlink error) is returned unchanged; the database's go through dbError.
+func (s *Store) tx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if err = s.begin(ctx); err != nil {
+			return err
+		}
+		var tx pgx.Tx
+		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			var ce *pgconn.ConnectError
+			if errors.As(err, &ce) || ctx.Err() != nil {
+				break
+			}
+			continue // a dead pooled connection, now discarded
+		}
+		if err = fn(tx); err == nil {
+			err = tx.Commit(ctx)
+		}
+		// A rollback on a broken connection closes it, which is what it needs.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = tx.Rollback(rctx)
+		cancel()
+		if !retryable(err) {
+			break
+		}
+	}
+	if errors.Is(err, errRetry) {
+		return fmt.Errorf("guestgate store: %s: the rows kept changing, %d attempts", op, maxAttempts)
+	}
+	if err != nil && fromDB(err) {
+		return s.dbError(ctx, op, err)
+	}
+	return err
+}
+
+// retryable reports whether a transaction that failed with err may be run
+// again as it is.
+func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40001" || pe.Code == "40P01" // serialization failure, deadlock
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// fromDB reports whether err came from the database or the connection to it,
+// rather than from the domain.
+func fromDB(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) || unavailable(err) || errors.Is(err, context.Canceled)
+}
+
+// dbError turns an error of the database into the Store's: its text says
+// what the store was doing and what went wrong, without the DSN's password;
+// it wraps guestlink.ErrStoreUnavailable when the database could not be
+// reached, or ctx's error when ctx ended, and nothing of pgx (whose errors
+// carry the connection's configuration).
+func (s *Store) dbError(ctx context.Context, op string, err error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	msg := err.Error()
+	if s.password != "" {
+		msg = strings.ReplaceAll(msg, s.password, "xxxxx")
+	}
+	e := &dbError{text: "guestgate store: " + op + ": " + msg}
+	switch {
+	case ctx.Err() != nil:
+		e.wraps = ctx.Err()
+	case unavailable(err):
+		e.wraps = guestlink.ErrStoreUnavailable
+	}
+	return e
+}
+
+// unavailable reports whether err says that the database could not be
+// reached or went away, rather than that it refused the statement.
+func unavailable(err error) bool {
+	var (
+		pe *pgconn.PgError
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, starting up
+			pe.Code == "53300": // too many connections
+			return true
+		}
+		return false // the server answered: a wrong password, an unknown database, a refused statement
+	}
+	return errors.As(err, &ce) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+}
+
+// dbError is an error of the database, scrubbed (see Store.dbError).
+type dbError struct {
+	text  string
+	wraps error
+}
+
+func (e *dbError) Error() string { return e.text }
+func (e *dbError) Unwrap() error { return e.wraps }
+
+// Interface guards
+var (
+	_ guestlink.Store  = (*Store)(nil)
+	_ guestlink.Queuer = (*Store)(nil)
+)
