@@ -1,11 +1,9 @@
 package caddymodule
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
@@ -45,9 +43,8 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	// host (caddypki's admin module does the same).
 	logger := ctx.Logger(a)
 	a.endpoint = &admin.Endpoint{
-		Stores: poolStores{},
-		// Caddy's own slog bridge, without stack traces.
-		Logger:             slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()), zapslog.AddStacktraceAt(slog.Level(127)))),
+		Stores:             poolStores{},
+		Logger:             slogFrom(logger),
 		RestoreReadTimeout: restoreReadTimeout,
 	}
 	return nil

@@ -1,20 +1,27 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/store/postgres"
 )
 
 func init() {
 	caddy.RegisterModule(BadgerStore{})
+	caddy.RegisterModule(PostgresStore{})
 }
 
 // Stores are pluggable, as Caddy's storage modules are: the store of
@@ -82,6 +89,94 @@ func (b *BadgerStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// PostgresStore is the guestgate.stores.postgres module: a PostgreSQL database
+// (15 or newer) that any number of Caddy instances share, every rule of
+// docs/DESIGN.md section 1 holding across them (section 6).
+type PostgresStore struct {
+	// DSN is the database: a libpq URL
+	// (postgres://user:password@host:5432/guestgate?sslmode=verify-full) or a
+	// key=value string; pgxpool's settings (pool_max_conns, ...) apply.
+	// Placeholders such as {env.GUESTGATE_DSN} and {file./run/secrets/dsn} are
+	// resolved. Its password never appears in a log line or an error.
+	DSN string `json:"dsn"`
+
+	// MaxStale is how long admitted guests are still served from the last
+	// state read from the database when it cannot be reached; new redemptions
+	// and moderator writes answer 503 at once. Default: 30s.
+	MaxStale caddy.Duration `json:"max_stale,omitempty"`
+
+	// PollInterval is how often each instance reads the change log when no
+	// notification came (a lost notification, or a pooler in front of
+	// PostgreSQL that drops LISTEN, costs at most that). Default: 1s.
+	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
+
+	dsn, key string
+}
+
+// CaddyModule returns the Caddy module information.
+func (PostgresStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "guestgate.stores.postgres",
+		New: func() caddy.Module { return new(PostgresStore) },
+	}
+}
+
+// Provision resolves the DSN's placeholders and names the database.
+func (p *PostgresStore) Provision(caddy.Context) error {
+	p.dsn = resolveSecret(p.DSN)
+	if p.dsn == "" {
+		return errors.New("store postgres: a DSN is required")
+	}
+	if p.MaxStale < 0 || p.PollInterval < 0 {
+		return errors.New("store postgres: max_stale and poll_interval must not be negative")
+	}
+	key, err := postgres.Name(p.dsn)
+	if err != nil {
+		return fmt.Errorf("store postgres: %w", err)
+	}
+	p.key = key
+	return nil
+}
+
+// StoreKey is the database without the password
+// (postgres://user@host:port/database).
+func (p *PostgresStore) StoreKey() string { return p.key }
+
+// openTimeout bounds connecting, applying the schema and reading the live
+// state when a PostgreSQL store opens.
+const openTimeout = time.Minute
+
+// OpenStore connects to the database.
+func (p *PostgresStore) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	return postgres.Open(ctx, p.dsn, postgres.Options{
+		Logger: slogFrom(logger.Named("postgres")), MaxStale: time.Duration(p.MaxStale), PollInterval: time.Duration(p.PollInterval),
+	})
+}
+
+// UnmarshalCaddyfile reads "postgres <dsn> [{ max_stale <d>; poll_interval <d> }]".
+func (p *PostgresStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module's name
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	p.DSN = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return parseBlock(d, "store postgres option", map[string]option{
+		"max_stale":     durationArg(d, &p.MaxStale),
+		"poll_interval": durationArg(d, &p.PollInterval),
+	})
+}
+
+// slogFrom is logger as a log/slog logger, through Caddy's own bridge, without
+// stack traces.
+func slogFrom(logger *zap.Logger) *slog.Logger {
+	return slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()), zapslog.AddStacktraceAt(slog.Level(127))))
+}
+
 // loadStore returns the store module of a handler: the module in raw, a
 // directory (a JSON string: Badger, as before stores were modules), or, when
 // raw is empty, Badger in the default directory.
@@ -139,4 +234,7 @@ var (
 	_ caddy.Provisioner     = (*BadgerStore)(nil)
 	_ caddyfile.Unmarshaler = (*BadgerStore)(nil)
 	_ StoreModule           = (*BadgerStore)(nil)
+	_ caddy.Provisioner     = (*PostgresStore)(nil)
+	_ caddyfile.Unmarshaler = (*PostgresStore)(nil)
+	_ StoreModule           = (*PostgresStore)(nil)
 )

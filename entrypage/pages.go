@@ -42,6 +42,8 @@ const (
 	ReasonRateLimited     = "rate-limited"
 	ReasonBadRequest      = "bad-request"
 	ReasonLeft            = "left"
+	// ReasonUnavailable: the store cannot be reached (docs/DESIGN.md section 6).
+	ReasonUnavailable = "unavailable"
 )
 
 // reasonStatus is the HTTP status of each reason's message page (docs/DESIGN.md section
@@ -58,6 +60,7 @@ var reasonStatus = map[string]int{
 	ReasonNotAllowed:      http.StatusForbidden,
 	ReasonNoSession:       http.StatusUnauthorized,
 	ReasonRateLimited:     http.StatusTooManyRequests,
+	ReasonUnavailable:     http.StatusServiceUnavailable,
 	ReasonBadRequest:      http.StatusBadRequest,
 	ReasonLeft:            http.StatusOK,
 }
@@ -82,6 +85,8 @@ func reasonFor(err error) string {
 		return ReasonNoSession
 	case errors.Is(err, guestlink.ErrLinkNotFound), errors.Is(err, guestlink.ErrRoomNotFound):
 		return ReasonLinkInvalid
+	case errors.Is(err, guestlink.ErrStoreUnavailable):
+		return ReasonUnavailable
 	}
 	return ""
 }
@@ -210,8 +215,15 @@ func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back str
 	d := p.page(r)
 	status := messagePage(&d, reason, back)
 	noteReason(r, d.Reason)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+	}
 	return p.render(w, r, "message.html", status, d)
 }
+
+// retryAfterUnavailable is the Retry-After of the unavailable page, in
+// seconds: a store that cannot be reached is usually back within a few.
+const retryAfterUnavailable = "5"
 
 // MessageStatus writes the message page for reason with another status than
 // its own (405 for a method the gateway does not take).

@@ -40,6 +40,7 @@ var designReasons = map[string]int{
 	"rate-limited":     http.StatusTooManyRequests,
 	"bad-request":      http.StatusBadRequest,
 	"left":             http.StatusOK,
+	"unavailable":      http.StatusServiceUnavailable,
 }
 
 var (

@@ -128,3 +128,20 @@ func TestNoPasswordInErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestName: a store's name says which database it is, without the password,
+// and a DSN that does not parse is refused without being repeated.
+func TestName(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"postgres://gg:s3cret@db.example.com:6432/rooms?sslmode=require": "postgres://gg@db.example.com:6432/rooms",
+		"host=127.0.0.1 port=5433 user=gg password=s3cret dbname=rooms":   "postgres://gg@127.0.0.1:5433/rooms",
+	} {
+		got, err := Name(dsn)
+		if err != nil || got != want {
+			t.Errorf("Name(%q) = %q, %v; want %q", dsn, got, err, want)
+		}
+	}
+	if _, err := Name("postgres://gg:s3cret@[bad"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a malformed DSN: %v", err)
+	}
+}

@@ -57,6 +57,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -383,3 +385,17 @@ var (
 	_ guestlink.Store  = (*Store)(nil)
 	_ guestlink.Queuer = (*Store)(nil)
 )
+
+// Name describes the database of dsn without its password, as
+// postgres://user@host:port/database: what logs, the admin endpoint and the
+// caddy guestgate command show of a store, and what tells two DSNs of one
+// database apart from two databases. A DSN that does not parse is an error
+// that repeats none of it.
+func Name(dsn string) (string, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "", errors.New("the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+	}
+	u := url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
+	return u.String(), nil
+}
