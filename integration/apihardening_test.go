@@ -181,7 +181,9 @@ func TestCSVFormulaGuard(t *testing.T) {
 // it buys a guesser nothing.
 func TestAuthRateLimit(t *testing.T) {
 	const wrongKey = "integration-test-api-key-WRONG-456789"
-	trusted := []string{"servers {", "\ttrusted_proxies static 127.0.0.0/8", "}"}
+	trusted := []string{`servers {
+	trusted_proxies static 127.0.0.0/8
+}`}
 
 	// With rate_limit { auth_failures 5 1h } no refill can happen during the
 	// test: 5 failures of any kind are 401, then every request of that client,
@@ -191,7 +193,9 @@ func TestAuthRateLimit(t *testing.T) {
 	// the right key works from a fresh address. Successes cost nothing.
 	t.Run("custom budget through a proxy", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, withGlobal(g.caddyfile(config{AdminExtra: []string{"rate_limit {", "\tauth_failures 5 1h", "}"}}), trusted...))
+		g.load(config{Global: trusted, AdminExtra: []string{`rate_limit {
+	auth_failures 5 1h
+}`}})
 		g.putRoom("demo", map[string]any{"name": "Demo room"})
 		proxy := rlClient(t, "127.0.0.8")
 		const guesser, other, careful = "203.0.113.1", "203.0.113.2", "203.0.113.3"
@@ -251,7 +255,9 @@ func TestAuthRateLimit(t *testing.T) {
 	// sends; another peer address is another client.
 	t.Run("no trusted proxies", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, g.caddyfile(config{AdminExtra: []string{"rate_limit {", "\tauth_failures 3 1h", "}"}}))
+		g.load(config{AdminExtra: []string{`rate_limit {
+	auth_failures 3 1h
+}`}})
 		peer := rlClient(t, "127.0.0.9")
 		for i := 1; i <= 4; i++ {
 			want := http.StatusUnauthorized
@@ -272,7 +278,7 @@ func TestAuthRateLimit(t *testing.T) {
 	// unless the bucket refilled (one event every 2 s) while they were sent.
 	t.Run("default budget", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, g.caddyfile(config{}))
+		g.load(config{})
 		client := rlClient(t, "127.0.0.11")
 		start := time.Now()
 		statuses := map[int]int{}

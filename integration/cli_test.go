@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/guestgate/guestgate/internal/testcaddy"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,11 +100,7 @@ func (c *cliRunner) jsonOut(out any, args ...string) {
 func startWithAdmin(t *testing.T, cfg config) (*gateway, string) {
 	t.Helper()
 	g := newGateway(t)
-	port := freePort(t)
-	for port == g.port {
-		port = freePort(t)
-	}
-	cfg.Admin = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.Admin = fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t, g.port))
 	g.load(cfg)
 	return g, cfg.Admin
 }
@@ -112,12 +109,9 @@ func TestCLISession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the caddy binary")
 	}
+	bin := testcaddy.Binary(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
-	env := append(append([]string(nil), origEnv...),
-		"XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
-	)
+	env := testcaddy.Env(dir)
 
 	// ---- Caddy A: a room, a link, a guest admitted from the lobby ----
 	a, adminA := startWithAdmin(t, config{})
@@ -216,7 +210,7 @@ func TestCLISession(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
 		t.Errorf("--store of a directory no handler uses created it: %v", err)
 	}
-	wrong := &cliRunner{t: t, bin: bin, admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)), env: env}
+	wrong := &cliRunner{t: t, bin: bin, admin: fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t)), env: env}
 	wrong.fails(1, "cannot reach Caddy's admin endpoint", "rooms", "get", "demo")
 	if res := cli.run("--help"); res.code != 0 || !strings.Contains(res.stdout, "caddy guestgate links create demo") {
 		t.Errorf("--help: want exit 0 and examples\n%s", res)

@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -403,12 +402,12 @@ func TestRefusedUpgradeLeavesNoTunnel(t *testing.T) {
 }
 
 // h3Gateway is a gateway serving HTTPS (tls internal, so HTTP/3 on the same
-// port too) in front of a wsUpstream; the harness's client skips certificate
-// checks. It returns the gateway and the HTTP/3 address.
+// port too) in front of a wsUpstream; the harness's client trusts the test's
+// CA. It returns the gateway and the upstream.
 func h3Gateway(t *testing.T) (*gateway, *wsUpstream) {
 	t.Helper()
 	g, ws := newWSGateway(t)
-	httpsLoad(t, g, config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
+	g.load(config{HTTPS: true, Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
 	return g, ws
 }
 
@@ -439,7 +438,9 @@ func h3WebSocket(t *testing.T, g *gateway, path, tok string) (*http3.RequestStre
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	qc, err := quic.DialAddr(ctx, fmt.Sprintf("127.0.0.1:%d", g.port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, nil) //nolint:gosec
+	tc := g.tr.TLSClientConfig.Clone()
+	tc.ServerName, tc.NextProtos = "127.0.0.1", []string{http3.NextProtoH3}
+	qc, err := quic.DialAddr(ctx, g.addr(), tc, nil)
 	if err != nil {
 		t.Fatalf("QUIC dial: %v", err)
 	}

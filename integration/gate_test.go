@@ -189,9 +189,6 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 	}
 }
 
-// addr is host:port of the gateway.
-func (g *gateway) addr() string { return strings.TrimPrefix(g.base, "http://") }
-
 // TestForgedHeadersPassMode: in unauthenticated pass mode, requests without a
 // session reach the upstream stripped of every client-sent X-Guest-* header and of
 // the gateway's cookies; a guest's request carries only the gateway's identity.

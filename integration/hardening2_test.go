@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -257,10 +256,10 @@ func TestStreamsEndWithTheSession(t *testing.T) {
 // guest resets the stream within a second.
 func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 	g, _ := newStreamGateway(t)
-	httpsLoad(t, g, config{})
+	g.load(config{HTTPS: true})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "H2 and H3"})
 
-	h2, h3 := tlsClients(t)
+	h2, h3 := tlsClients(t, g)
 	for _, tc := range []struct {
 		proto  string
 		client *http.Client
@@ -287,30 +286,15 @@ func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 	}
 }
 
-// tlsClients are an HTTP/2 and an HTTP/3 client for a gateway of httpsLoad.
-func tlsClients(t *testing.T) (h2, h3 *http.Client) {
+// tlsClients are an HTTP/2 and an HTTP/3 client for a gateway of a config
+// with HTTPS, trusting the test's CA.
+func tlsClients(t *testing.T, g *gateway) (h2, h3 *http.Client) {
 	t.Helper()
-	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	h2 = &http.Client{Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}}
-	h3 = &http.Client{Transport: &http3.Transport{TLSClientConfig: insecure}}
+	h2 = &http.Client{Transport: &http.Transport{TLSClientConfig: g.tr.TLSClientConfig.Clone(), ForceAttemptHTTP2: true}}
+	h3 = &http.Client{Transport: &http3.Transport{TLSClientConfig: g.tr.TLSClientConfig.Clone()}}
 	t.Cleanup(h2.CloseIdleConnections)
 	t.Cleanup(h3.CloseIdleConnections)
 	return h2, h3
-}
-
-// httpsLoad loads cfg over HTTPS (tls internal: HTTP/1.1, HTTP/2 and HTTP/3
-// on one port); the harness's client skips certificate checks.
-func httpsLoad(t *testing.T, g *gateway, cfg config) {
-	t.Helper()
-	text := g.caddyfile(cfg)
-	site := fmt.Sprintf("http://127.0.0.1:%d {\n", g.port)
-	if !strings.Contains(text, site) {
-		t.Fatalf("no site block %q in the Caddyfile", site)
-	}
-	text = strings.Replace(text, site, fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n", g.port), 1)
-	g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
-	g.tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	rlLoadText(t, g, text)
 }
 
 // identityTrailers is the trailer section of the attacks: identity in several
@@ -377,9 +361,9 @@ func checkTrailers(t *testing.T, what string, up *upstream, wantChecksum bool) {
 // identity headers.
 func TestTrailersCarryNoIdentity(t *testing.T) {
 	g, su := newStreamGateway(t)
-	text := g.caddyfile(config{Unauthenticated: "pass"})
-	text = strings.Replace(text, "\tskip_install_trust\n", "\tskip_install_trust\n\tservers {\n\t\tprotocols h1 h2c\n\t}\n", 1)
-	rlLoadText(t, g, text)
+	g.load(config{Unauthenticated: "pass", Global: []string{`servers {
+	protocols h1 h2c
+}`}})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Trailers"})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
@@ -423,10 +407,10 @@ func TestTrailersCarryNoIdentity(t *testing.T) {
 	checkTrailers(t, "h2c", su.upstream, true)
 
 	// HTTP/2 and HTTP/3 over TLS.
-	httpsLoad(t, g, config{})
+	g.load(config{HTTPS: true})
 	l = g.openRoomWithLink("demo", map[string]any{"name": "Trailers over TLS"})
 	stok := h3Session(t, g, linkPath(t, l), "Ada")
-	h2, h3 := tlsClients(t)
+	h2, h3 := tlsClients(t, g)
 	if resp := post(h2, g.base, "__Host-guestgate="+stok); resp.Proto != "HTTP/2.0" || resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP/2 POST: %s %d", resp.Proto, resp.StatusCode)
 	}
@@ -676,8 +660,7 @@ func TestLobbyLongPollWakes(t *testing.T) {
 // with "path":"/guest/<the link token>".
 func TestLogsHoldNoSecrets(t *testing.T) {
 	g := newGateway(t)
-	text := strings.Replace(g.caddyfile(config{}), "format json", "format json\n\t\tlevel DEBUG", 1)
-	rlLoadText(t, g, text)
+	g.load(config{LogLevel: "DEBUG"})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Logs"})
 	path := linkPath(t, l)
 	token := strings.TrimPrefix(path, "/guest/")

@@ -26,48 +26,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
-
 	"github.com/guestgate/guestgate/admin"
-	_ "github.com/guestgate/guestgate/caddymodule"
+	"github.com/guestgate/guestgate/internal/testcaddy"
+	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
 )
 
 // apiKey is the API key of every test config (at least 16 characters).
 const apiKey = "integration-test-api-key-0123456789"
 
-// origEnv is the environment the test binary started with, before TestMain points
-// Caddy's data and config directories at a temporary directory. Subprocesses that
-// are not Caddy (go build) get it unchanged.
-var origEnv []string
-
-func TestMain(m *testing.M) {
-	origEnv = os.Environ()
-	tmp, err := os.MkdirTemp("", "guestgate-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// Nothing Caddy does in these tests may touch the real home directory.
-	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func TestMain(m *testing.M) { testcaddy.Main(m) }
 
 // seenRequest is one request as the upstream received it.
 type seenRequest struct {
@@ -159,35 +126,98 @@ func (u *upstream) last(t testing.TB) seenRequest {
 	return reqs[len(reqs)-1]
 }
 
-// config is what changes between the Caddyfiles of the tests.
+// caddyfile is the Caddyfile of every test: the moderator API under
+// /guest-admin/, the gateway and the upstream behind it. A test's config
+// fills in what differs.
+var caddyfile = testcaddy.NewCaddyfile(`{
+	admin {{or .Admin "off"}}
+	persist_config off
+	storage file_system {{.DataDir}}
+	skip_install_trust
+	{{- if .Order}}
+	order guest_gateway before reverse_proxy
+	{{- end}}
+	{{- lines 1 .Global}}
+	{{- with .LogFile}}
+	log {
+		output file {{.}}
+		format json
+		{{- with $.LogLevel}}
+		level {{.}}
+		{{- end}}
+	}
+	{{- end}}
+}
+
+{{if .HTTPS}}https{{else}}http{{end}}://127.0.0.1:{{.Port}} {
+	{{- if .HTTPS}}
+	tls internal
+	{{- end}}
+	bind 127.0.0.1
+	handle_path /guest-admin/* {
+		guest_admin {
+			{{.Store}}
+			api_key {{.APIKey}}
+			link_base http://127.0.0.1:{{.Port}}/guest/
+			{{- lines 3 .AdminExtra}}
+		}
+	}
+	guest_gateway {
+		{{.Store}}
+		{{- with .Allow}}
+		allow {{.}}
+		{{- end}}
+		{{- with .Unauthenticated}}
+		unauthenticated {{.}}
+		{{- end}}
+		{{- lines 2 .GatewayExtra}}
+	}
+	reverse_proxy {{.Upstream}}
+	{{- if .ProxyExtra}} {
+		{{- lines 2 .ProxyExtra}}
+	}
+	{{- end}}
+}
+`)
+
+// config is what differs between the Caddyfiles of the tests. The lists hold
+// lines of Caddyfile; a block is one entry, written as a raw string.
 type config struct {
+	// Admin is the admin global option; empty means "off".
+	Admin string
+	// Order adds "order guest_gateway before reverse_proxy" (docs/DESIGN.md
+	// section 4) to the global options.
+	Order bool
+	// Global are more global options.
+	Global []string
+	// LogLevel is the level of Caddy's log; empty is Caddy's default (INFO).
+	LogLevel string
+	// HTTPS serves the site over HTTPS (tls internal: HTTP/1.1, HTTP/2 and
+	// HTTP/3 on one port) instead of HTTP; the gateway's clients trust the
+	// test's CA.
+	HTTPS bool
+	// DefaultStore leaves out the store subdirectives (both handlers then use
+	// "guestgate" under Caddy's data directory).
+	DefaultStore bool
+	// AdminExtra are more subdirectives of guest_admin (room, max_links, ...).
+	AdminExtra []string
 	// Allow is the allow subdirective's patterns; empty uses the default
 	// (/rooms/{room} /rooms/{room}/*).
 	Allow string
 	// Unauthenticated is "deny", "pass" or empty (the default).
 	Unauthenticated string
-	// AdminRooms are "room" subdirective lines for guest_admin.
-	AdminRooms []string
-	// Admin is the admin global option; empty means "off".
-	Admin string
-	// Order adds "order guest_gateway before reverse_proxy" (as in DESIGN section
-	// 4) to the global options.
-	Order bool
-	// GatewayExtra and AdminExtra are more subdirective lines for guest_gateway
-	// and guest_admin.
-	GatewayExtra, AdminExtra []string
-	// DefaultStore leaves out the store subdirectives (both handlers then use
-	// "guestgate" under Caddy's data directory).
-	DefaultStore bool
+	// GatewayExtra are more subdirectives of guest_gateway.
+	GatewayExtra []string
 	// ProxyExtra are lines inside the reverse_proxy block (header_up, say).
 	ProxyExtra []string
 }
 
-// gateway is a Caddy running guestgate in this process.
+// gateway is a Caddy running guestgate: in this process (load), or run by a
+// test as the built binary on a Caddyfile of writeCaddyfile.
 type gateway struct {
 	t        testing.TB
 	port     int
-	base     string // http://127.0.0.1:<port>
+	base     string // http://127.0.0.1:<port>, https:// for a config with HTTPS
 	storeDir string
 	dataDir  string
 	logPath  string
@@ -196,7 +226,8 @@ type gateway struct {
 	admin    *http.Client
 }
 
-// newGateway prepares the directories, the upstream and a port; start loads a config.
+// newGateway prepares the directories, the upstream and a port; load starts
+// Caddy.
 func newGateway(t testing.TB) *gateway {
 	t.Helper()
 	dir := t.TempDir()
@@ -208,7 +239,7 @@ func newGateway(t testing.TB) *gateway {
 		up:       newUpstream(t),
 		tr:       &http.Transport{MaxIdleConnsPerHost: 64, ResponseHeaderTimeout: 20 * time.Second},
 	}
-	g.port = freePort(t)
+	g.port = testcaddy.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
 	g.admin = &http.Client{Transport: g.tr, Timeout: 20 * time.Second}
 	t.Cleanup(g.tr.CloseIdleConnections)
@@ -223,66 +254,38 @@ func startGateway(t testing.TB, cfg config) *gateway {
 	return g
 }
 
-// caddyfile renders the Caddyfile of cfg for this gateway.
+// addr is host:port of the gateway.
+func (g *gateway) addr() string { return fmt.Sprintf("127.0.0.1:%d", g.port) }
+
+// caddyfile is the Caddyfile of cfg for Caddy in this process, which logs to
+// g.logPath (logs).
 func (g *gateway) caddyfile(cfg config) string {
-	return renderCaddyfile(cfg, g.port, g.storeDir, g.dataDir, g.up.addr(), fmt.Sprintf("output file %s\n\t\tformat json", g.logPath))
+	return g.render(cfg, g.logPath)
 }
 
-// renderCaddyfile is the Caddyfile of every test: the moderator API under
-// /guest-admin/, the gateway and the upstream. logBlock, if not empty, is the body
-// of the global log option.
-func renderCaddyfile(cfg config, port int, storeDir, dataDir, upstreamAddr, logBlock string) string {
-	var b strings.Builder
-	admin := cfg.Admin
-	if admin == "" {
-		admin = "off"
+// writeCaddyfile writes the Caddyfile of cfg for the built binary to path;
+// the process logs to its stderr (testcaddy.Process.Log).
+func (g *gateway) writeCaddyfile(path string, cfg config) {
+	g.t.Helper()
+	if err := os.WriteFile(path, []byte(g.render(cfg, "")), 0o600); err != nil {
+		g.t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "{\n\tadmin %s\n\tpersist_config off\n\tstorage file_system %s\n\tskip_install_trust\n", admin, dataDir)
-	if cfg.Order {
-		b.WriteString("\torder guest_gateway before reverse_proxy\n")
-	}
-	if logBlock != "" {
-		fmt.Fprintf(&b, "\tlog {\n\t\t%s\n\t}\n", logBlock)
-	}
-	b.WriteString("}\n\n")
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind 127.0.0.1\n", port)
-	store := "store " + storeDir
+}
+
+func (g *gateway) render(cfg config, logFile string) string {
+	store := "store " + g.storeDir
 	if cfg.DefaultStore {
 		store = "# default store"
 	}
-	fmt.Fprintf(&b, "\thandle_path /guest-admin/* {\n\t\tguest_admin {\n\t\t\t%s\n\t\t\tapi_key %s\n\t\t\tlink_base http://127.0.0.1:%d/guest/\n", store, apiKey, port)
-	for _, r := range cfg.AdminRooms {
-		fmt.Fprintf(&b, "\t\t\troom %s\n", r)
-	}
-	for _, line := range cfg.AdminExtra {
-		fmt.Fprintf(&b, "\t\t\t%s\n", line)
-	}
-	b.WriteString("\t\t}\n\t}\n")
-	fmt.Fprintf(&b, "\tguest_gateway {\n\t\t%s\n", store)
-	if cfg.Allow != "" {
-		fmt.Fprintf(&b, "\t\tallow %s\n", cfg.Allow)
-	}
-	if cfg.Unauthenticated != "" {
-		fmt.Fprintf(&b, "\t\tunauthenticated %s\n", cfg.Unauthenticated)
-	}
-	for _, line := range cfg.GatewayExtra {
-		fmt.Fprintf(&b, "\t\t%s\n", line)
-	}
-	b.WriteString("\t}\n")
-	if len(cfg.ProxyExtra) == 0 {
-		fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", upstreamAddr)
-		return b.String()
-	}
-	fmt.Fprintf(&b, "\treverse_proxy %s {\n", upstreamAddr)
-	for _, line := range cfg.ProxyExtra {
-		fmt.Fprintf(&b, "\t\t%s\n", line)
-	}
-	b.WriteString("\t}\n}\n")
-	return b.String()
+	return caddyfile.Render(struct {
+		config
+		Port                                      int
+		DataDir, Store, Upstream, APIKey, LogFile string
+	}{cfg, g.port, g.dataDir, store, g.up.addr(), apiKey, logFile})
 }
 
-// load adapts cfg and loads it into Caddy (a start, or a reload when a config is
-// already running), and makes sure Caddy is stopped when the test ends.
+// load loads cfg into Caddy (a start, or a reload when a config is already
+// running) and waits until it answers; Caddy is stopped when the test ends.
 func (g *gateway) load(cfg config) {
 	g.t.Helper()
 	if err := g.tryLoad(cfg); err != nil {
@@ -290,53 +293,29 @@ func (g *gateway) load(cfg config) {
 	}
 }
 
+// tryLoad is load that returns the error of a config Caddy refuses.
 func (g *gateway) tryLoad(cfg config) error {
 	g.t.Helper()
-	text := g.caddyfile(cfg)
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	if adapter == nil {
-		g.t.Fatal("the caddyfile adapter is not registered")
-	}
-	cfgJSON, warnings, err := adapter.Adapt([]byte(text), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		return fmt.Errorf("adapting: %w", err)
-	}
-	for _, w := range warnings {
-		g.t.Logf("Caddyfile warning: %s", w.String())
-	}
-	g.t.Cleanup(func() { _ = caddy.Stop() }) // Stop is a no-op when nothing runs
-	if err := caddy.Load(cfgJSON, true); err != nil {
+	if err := inproc.Load(g.t, g.caddyfile(cfg)); err != nil {
 		return err
 	}
-	g.waitReady()
+	g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
+	g.tr.TLSClientConfig = nil
+	if cfg.HTTPS {
+		g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
+		g.tr.TLSClientConfig = testcaddy.TLSConfig(g.t, g.dataDir)
+	}
+	testcaddy.WaitReady(g.t, g.base+"/guest/leave", g.tr.TLSClientConfig)
 	return nil
 }
 
 // stop stops Caddy (a full stop, as when the process ends).
 func (g *gateway) stop() {
 	g.t.Helper()
-	if err := caddy.Stop(); err != nil {
+	if err := inproc.Stop(); err != nil {
 		g.t.Fatalf("stopping Caddy: %v", err)
 	}
 	g.tr.CloseIdleConnections()
-}
-
-// waitReady waits until the gateway answers HTTP at all.
-func (g *gateway) waitReady() {
-	g.t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := c.Get(g.base + "/guest/leave")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("Caddy does not answer on %s: %v", g.base, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // logs returns the JSON log lines Caddy wrote so far.

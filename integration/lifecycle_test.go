@@ -114,8 +114,8 @@ func wantSameState(t *testing.T, what string, got, want snapshot) {
 // start. A failed reload leaves the running config and the store working.
 func TestReloadKeepsState(t *testing.T) {
 	g := newGateway(t)
-	cfg1 := config{AdminRooms: []string{`demo "Demo room"`}}
-	cfg2 := config{AdminRooms: cfg1.AdminRooms, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
+	cfg1 := config{AdminExtra: []string{`room demo "Demo room"`}}
+	cfg2 := config{AdminExtra: cfg1.AdminExtra, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
 	g.load(cfg1)
 
 	g.setAccess("demo", true)
@@ -163,7 +163,7 @@ func TestReloadKeepsState(t *testing.T) {
 	wantSameState(t, "after a redemption following the reloads", g.snapshot("demo"), want)
 
 	// A reload that fails (a signing key too short) leaves the running config.
-	err := g.tryLoad(config{AdminRooms: cfg1.AdminRooms, GatewayExtra: []string{"signing_key too-short"}})
+	err := g.tryLoad(config{AdminExtra: cfg1.AdminExtra, GatewayExtra: []string{"signing_key too-short"}})
 	t.Logf("the failed reload: %v", err)
 	if err == nil {
 		t.Errorf("a config with a 9-byte signing key loaded")

@@ -1,0 +1,216 @@
+package testcaddy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ModuleRoot returns the directory of the go.mod of the module that the
+// working directory is in.
+func ModuleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the guestgate module: run from its directory")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// Build builds ./cmd/caddy of the module (Caddy with guestgate) into dir and
+// returns the binary's path. Go runs in OriginalEnv.
+func Build(ctx context.Context, dir string) (string, error) {
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "caddy")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/caddy")
+	cmd.Dir = root
+	cmd.Env = OriginalEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/caddy: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	took time.Duration
+	err  error
+}
+
+// Binary returns the caddy binary of this module, built once per test binary
+// into TempDir and shared by its tests; it fails the test when the build
+// fails. It needs Main. A test that calls it should skip itself under -short.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if tempDir == "" {
+		t.Fatal("testcaddy.Binary builds into the directory of testcaddy.Main: call Main from TestMain")
+	}
+	built.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		start := time.Now()
+		built.bin, built.err = Build(ctx, tempDir)
+		built.took = time.Since(start)
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	t.Logf("caddy binary %s (built once, in %v)", built.bin, built.took.Round(time.Millisecond))
+	return built.bin
+}
+
+// Process is a caddy binary running as a child process.
+type Process struct {
+	// Cmd is the command as started (its Process is the child).
+	Cmd  *exec.Cmd
+	log  *Buffer       // the output, unless the caller directed it elsewhere
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, valid after done
+}
+
+// Command is "caddy run" of bin on the Caddyfile at path, in the environment
+// env (Env).
+func Command(bin, caddyfile string, env []string) *exec.Cmd {
+	cmd := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	cmd.Env = env
+	return cmd
+}
+
+// Start starts cmd and watches for its end. The output that cmd does not
+// send elsewhere (Stdout and Stderr nil) is kept for Log. Should this program
+// die without stopping the process, the kernel kills it.
+func Start(cmd *exec.Cmd) (*Process, error) {
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		p.log = &Buffer{}
+		cmd.Stdout, cmd.Stderr = p.log, p.log
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Run runs "caddy run" of bin on the Caddyfile at path in the environment env
+// and waits (up to 30 s) until url answers; it returns the process and the
+// time from its start to that answer. The process is killed when the test
+// ends if it still runs.
+func Run(t testing.TB, bin, caddyfile string, env []string, url string) (*Process, time.Duration) {
+	t.Helper()
+	started := time.Now()
+	p, err := Start(Command(bin, caddyfile, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Wait(ctx, &http.Client{Timeout: time.Second}, url, 10*time.Millisecond); err != nil {
+		t.Fatalf("caddy: %v\n%s", err, p.Log())
+	}
+	return p, time.Since(started)
+}
+
+// Wait is WaitHTTP for the server this process runs: it gives up when the
+// process exits, with its exit status in the error.
+func (p *Process) Wait(ctx context.Context, client *http.Client, url string, interval time.Duration) error {
+	err := WaitHTTP(ctx, client, url, interval, p.done)
+	if errors.Is(err, ErrExited) {
+		return fmt.Errorf("%w (%v)", err, p.err)
+	}
+	return err
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the process's exit status as Wait of os/exec reports it; valid
+// once Done is closed.
+func (p *Process) Err() error { return p.err }
+
+// Log is what the process wrote so far to stdout and stderr (Caddy's log),
+// when Start kept it.
+func (p *Process) Log() string {
+	if p.log == nil {
+		return ""
+	}
+	return p.log.String()
+}
+
+// Stop ends the process with SIGTERM (Caddy then closes its listeners and
+// stores cleanly) and waits up to timeout. It reports a process that needed
+// SIGKILL after that, and one that exited with an error.
+func (p *Process) Stop(timeout time.Duration) error {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.Kill()
+		return fmt.Errorf("caddy (pid %d) did not exit within %v of SIGTERM", p.Cmd.Process.Pid, timeout)
+	}
+	if p.err != nil {
+		return fmt.Errorf("caddy (pid %d) exited after SIGTERM with %w", p.Cmd.Process.Pid, p.err)
+	}
+	return nil
+}
+
+// Kill ends the process with SIGKILL, if it still runs, and waits up to 10 s
+// for it to be gone.
+func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.Cmd.Process.Kill()
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("caddy (pid %d) did not exit after SIGKILL", p.Cmd.Process.Pid)
+	}
+}
+
+// Buffer is a bytes.Buffer that a process writes while a test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
