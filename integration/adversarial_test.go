@@ -31,49 +31,6 @@ import (
 // can forge session tokens the way an attacker who knows it, or does not, would.
 const advSigningKey = "adversarial-test-signing-key-0123456789abcdef"
 
-// advClaims decodes a session JWT without verifying it.
-func advClaims(t testing.TB, tok string) jwt.MapClaims {
-	t.Helper()
-	c := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, c); err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	return c
-}
-
-// advSign signs claims with method m and key in the header of a session token
-// (typ token.SessionType, as the gateway writes it, so that a refusal is about
-// what a case changed), with extra header parameters, which may replace typ.
-func advSign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
-	tok.Header["typ"] = token.SessionType
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("signing a %s token: %v", m.Alg(), err)
-	}
-	return s
-}
-
-// advCompact builds a compact JWS from a header and claims as given, with sig as
-// the third segment (already base64url), without any library in between: for
-// algorithms no library signs ("None", "NONE").
-func advCompact(t testing.TB, header map[string]any, claims jwt.MapClaims, sig string) string {
-	t.Helper()
-	h, err := json.Marshal(header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + "." + sig
-}
-
 // advRaw sends one request on a new connection exactly as given (method, target
 // and header lines are not cleaned by any client) and reads the answer.
 func advRaw(t testing.TB, addr, method, target string, lines []string, body string) page {
@@ -220,23 +177,12 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 
 	// Forged session tokens: the real guest's claims, re-signed and changed.
-	genuine := advClaims(t, session)
+	genuine := claimsOf(t, session)
 	now := time.Now()
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for k, v := range genuine {
-			c[k] = v
-		}
-		c["iat"], c["nbf"], c["exp"] = now.Unix()-60, now.Unix()-60, now.Unix()+8*60
-		c["auth_time"] = now.Unix() - 30*60
-		if edit != nil {
-			edit(c)
-		}
-		return c
-	}
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims { return redated(genuine, now, edit) }
 	key := []byte(advSigningKey)
 	hs := func(edit func(jwt.MapClaims), header map[string]any) string {
-		return advSign(t, jwt.SigningMethodHS256, key, claims(edit), header)
+		return signSession(t, jwt.SigningMethodHS256, key, claims(edit), header)
 	}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -253,7 +199,7 @@ func TestAdversarialInputs(t *testing.T) {
 	valid := hs(nil, nil)
 	parts := strings.Split(valid, ".")
 	noneTok := func(alg string) string {
-		return advCompact(t, map[string]any{"alg": alg, "typ": token.SessionType}, claims(nil), "")
+		return unsignedJWS(t, map[string]any{"alg": alg, "typ": token.SessionType}, claims(nil), "")
 	}
 	big := hs(func(c jwt.MapClaims) { c["name"] = strings.Repeat("A", 5000) }, nil)
 	if len(big) <= 4096 {
@@ -487,19 +433,19 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 	add(
 		advCase{kind: "tokens", name: "control: re-signed as the gateway would", send: withToken(valid), status: http.StatusOK, reach: realIdentity},
-		refusedToken("alg none", advSign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil)),
+		refusedToken("alg none", signSession(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil)),
 		refusedToken("alg None", noneTok("None")),
 		refusedToken("alg NONE", noneTok("NONE")),
 		refusedToken("alg nOnE", noneTok("nOnE")),
-		refusedToken("alg none with the real signature", advCompact(t, map[string]any{"alg": "none", "typ": token.SessionType}, claims(nil), parts[2])),
-		refusedToken("RS256", advSign(t, jwt.SigningMethodRS256, rsaKey, claims(nil), nil)),
-		refusedToken("PS256", advSign(t, jwt.SigningMethodPS256, rsaKey, claims(nil), nil)),
-		refusedToken("ES256", advSign(t, jwt.SigningMethodES256, ecKey, claims(nil), nil)),
-		refusedToken("EdDSA", advSign(t, jwt.SigningMethodEdDSA, edKey, claims(nil), nil)),
-		refusedToken("HS384 with the key", advSign(t, jwt.SigningMethodHS384, key, claims(nil), nil)),
-		refusedToken("HS256 with a wrong key", advSign(t, jwt.SigningMethodHS256, []byte("a-wrong-signing-key-0123456789abcdef0123"), claims(nil), nil)),
-		refusedToken("HS256 with an empty key", advCompact(t, map[string]any{"alg": "HS256", "typ": token.SessionType}, claims(nil),
-			strings.Split(advSign(t, jwt.SigningMethodHS256, []byte{}, claims(nil), nil), ".")[2])),
+		refusedToken("alg none with the real signature", unsignedJWS(t, map[string]any{"alg": "none", "typ": token.SessionType}, claims(nil), parts[2])),
+		refusedToken("RS256", signSession(t, jwt.SigningMethodRS256, rsaKey, claims(nil), nil)),
+		refusedToken("PS256", signSession(t, jwt.SigningMethodPS256, rsaKey, claims(nil), nil)),
+		refusedToken("ES256", signSession(t, jwt.SigningMethodES256, ecKey, claims(nil), nil)),
+		refusedToken("EdDSA", signSession(t, jwt.SigningMethodEdDSA, edKey, claims(nil), nil)),
+		refusedToken("HS384 with the key", signSession(t, jwt.SigningMethodHS384, key, claims(nil), nil)),
+		refusedToken("HS256 with a wrong key", signSession(t, jwt.SigningMethodHS256, []byte("a-wrong-signing-key-0123456789abcdef0123"), claims(nil), nil)),
+		refusedToken("HS256 with an empty key", unsignedJWS(t, map[string]any{"alg": "HS256", "typ": token.SessionType}, claims(nil),
+			strings.Split(signSession(t, jwt.SigningMethodHS256, []byte{}, claims(nil), nil), ".")[2])),
 		refusedToken("missing exp", hs(func(c jwt.MapClaims) { delete(c, "exp") }, nil)),
 		refusedToken("far-future exp", hs(func(c jwt.MapClaims) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }, nil)),
 		refusedToken("expired", hs(func(c jwt.MapClaims) {

@@ -279,12 +279,12 @@ func TestWebSocketClosedAtSessionMax(t *testing.T) {
 	fresh.mustRedeem(linkPath(t, l), "Fresh", "fresh@example.com", "demo")
 
 	// The late guest's token as if redeemed 57 s ago: the session ends 3 s from now.
-	c := advClaims(t, late.sessionValue())
+	c := claimsOf(t, late.sessionValue())
 	now := time.Now()
 	authTime := now.Unix() - 57
 	end := time.Unix(authTime, 0).Add(time.Minute)
 	c["auth_time"], c["iat"], c["nbf"], c["exp"] = authTime, now.Unix()-1, now.Unix()-1, end.Unix()
-	forged := advSign(t, jwt.SigningMethodHS256, []byte(advSigningKey), c, nil)
+	forged := signSession(t, jwt.SigningMethodHS256, []byte(advSigningKey), c, nil)
 
 	cl, p := wsDial(t, g, "/ws/demo", forged)
 	if cl == nil {

@@ -161,27 +161,6 @@ func (s *sseStream) endsWithin(t *testing.T, what string, since time.Time, limit
 	}
 }
 
-// resign returns tok with its claims changed by edit, signed with key and the
-// same JOSE header as tok (so that it is what the gateway itself would sign).
-func resign(t testing.TB, tok, key string, edit func(jwt.MapClaims)) string {
-	t.Helper()
-	c := jwt.MapClaims{}
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok, c)
-	if err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	edit(c)
-	nt := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	for k, v := range parsed.Header {
-		nt.Header[k] = v
-	}
-	s, err := nt.SignedString([]byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestStreamsEndWithTheSession: a Server-Sent Events stream a guest holds open
 // through the gate (HTTP/1.1 here; HTTP/2 and HTTP/3 below) follows the product's
 // rule for open connections: switching guest access off and deleting the link
@@ -206,7 +185,7 @@ func TestStreamsEndWithTheSession(t *testing.T) {
 	g.setAccess("demo", true)
 	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/links/"+l.ID, nil, nil)
 	s.keepsFlowing(t, "after the guest's link was deleted")
-	id := jwtClaims(t, mallory.sessionValue())["sub"].(string)
+	id := claimsOf(t, mallory.sessionValue())["sub"].(string)
 	at := time.Now()
 	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 	s.endsWithin(t, "removal", at, limit)
@@ -279,7 +258,7 @@ func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 		g.setAccess("demo", false)
 		s.keepsFlowing(t, tc.proto+" after guest access was switched off")
 		g.setAccess("demo", true)
-		id := jwtClaims(t, tok)["sub"].(string)
+		id := claimsOf(t, tok)["sub"].(string)
 		at := time.Now()
 		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 		s.endsWithin(t, tc.proto+" removal", at, 3*time.Second)
@@ -452,7 +431,7 @@ func TestLeaveNeedsAPost(t *testing.T) {
 	l := g.openRoomWithLink("demo", map[string]any{"name": "One click", "max_clicks": 1})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
-	id := jwtClaims(t, b.sessionValue())["sub"].(string)
+	id := claimsOf(t, b.sessionValue())["sub"].(string)
 
 	img := b.request(http.MethodGet, "/guest/leave", nil)
 	img.Header.Set("Sec-Fetch-Site", "cross-site")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -42,16 +43,6 @@ func (g *gateway) moderatorRoom(id, name string) linkJSON {
 	return g.createLink(id, map[string]any{"name": "Lobby link"})
 }
 
-// jwtClaims decodes a session JWT without verifying it.
-func jwtClaims(t testing.TB, tok string) jwt.MapClaims {
-	t.Helper()
-	c := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, c); err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	return c
-}
-
 // join redeems the link at path in a moderator-admission room and fails the test
 // unless the answer is a 303 to the lobby with a session whose st is waiting. It
 // returns the session's claims.
@@ -63,7 +54,7 @@ func (b *browser) join(path, name, email string) jwt.MapClaims {
 		b.t.Fatalf("redeeming %s in a moderator room: %d Location %q session cookie %v (reason %q), want 303 to /guest/lobby with the session cookie",
 			path, p.Status, p.Header.Get("Location"), c != nil, p.reason())
 	}
-	claims := jwtClaims(b.t, c.Value)
+	claims := claimsOf(b.t, c.Value)
 	if claims["st"] != "waiting" {
 		b.t.Fatalf("the session of a guest sent to the lobby has st=%v, want waiting (claims %v)", claims["st"], claims)
 	}
@@ -258,7 +249,7 @@ func TestLobbyWaitingSession(t *testing.T) {
 	if n := g.up.count() - before; n != 0 {
 		t.Errorf("a waiting session reached the upstream %d times", n)
 	}
-	if st := jwtClaims(t, b.sessionValue())["st"]; st != "waiting" {
+	if st := claimsOf(t, b.sessionValue())["st"]; st != "waiting" {
 		t.Errorf("after the refused requests the session says st=%v, want still waiting", st)
 	}
 
@@ -372,14 +363,14 @@ func TestLobbyAdmitAllTwenty(t *testing.T) {
 			if p.Status != http.StatusOK || s.State != "admitted" || s.Next != "/rooms/demo" {
 				t.Errorf("guest %d: lobby/status %d %+v, want admitted with next /rooms/demo", i, p.Status, s)
 			}
-			if c := p.sessionCookie(); c == nil || jwtClaims(t, c.Value)["st"] != "admitted" {
+			if c := p.sessionCookie(); c == nil || claimsOf(t, c.Value)["st"] != "admitted" {
 				t.Errorf("guest %d: lobby/status on admitted did not upgrade the session cookie", i)
 			}
 		}
 		if p, ok := b.upstreamSees("/rooms/demo", ids[i]); !ok {
 			t.Errorf("guest %d: /rooms/demo answers %d (reason %q), want 200 from the upstream with X-Guest-Id %s", i, p.Status, p.reason(), ids[i])
 		}
-		if st := jwtClaims(t, b.sessionValue())["st"]; st != "admitted" {
+		if st := claimsOf(t, b.sessionValue())["st"]; st != "admitted" {
 			t.Errorf("guest %d: session st=%v after entering the room, want admitted", i, st)
 		}
 		if i%2 == 1 {
@@ -425,7 +416,7 @@ func TestLobbyDeclined(t *testing.T) {
 	if p.Status != http.StatusOK || s.State != "declined" || s.Next != "" {
 		t.Errorf("lobby/status of a declined guest: %d %+v, want state declined", p.Status, s)
 	}
-	if c := p.sessionCookie(); c != nil && c.MaxAge >= 0 && jwtClaims(t, c.Value)["st"] == "admitted" {
+	if c := p.sessionCookie(); c != nil && c.MaxAge >= 0 && claimsOf(t, c.Value)["st"] == "admitted" {
 		t.Errorf("lobby/status gave a declined guest an admitted session")
 	}
 	wantPage(t, "lobby page of a declined guest", b.get("/guest/lobby"), http.StatusForbidden, "declined")
@@ -514,7 +505,7 @@ func TestLobbyLongPoll(t *testing.T) {
 	if up == nil {
 		t.Fatalf("the long poll's admitted answer sets no session cookie")
 	}
-	if uc := jwtClaims(t, up.Value); uc["st"] != "admitted" || uc["sub"] != id {
+	if uc := claimsOf(t, up.Value); uc["st"] != "admitted" || uc["sub"] != id {
 		t.Errorf("upgraded session claims %v, want st admitted for %s", uc, id)
 	}
 	if p, ok := b.upstreamSees("/rooms/demo", id); !ok {
@@ -568,20 +559,11 @@ func TestLobbySessionRenewal(t *testing.T) {
 	now := time.Now()
 	aged := func(issuedAgo, expiresIn time.Duration) string {
 		t.Helper()
-		c := jwt.MapClaims{}
-		for k, v := range real {
-			c[k] = v
-		}
+		c := maps.Clone(real)
 		c["iat"], c["nbf"] = now.Add(-issuedAgo).Unix(), now.Add(-issuedAgo).Unix()
 		c["auth_time"] = now.Add(-issuedAgo).Unix() // the redemption, when the first token was issued
 		c["exp"] = now.Add(expiresIn).Unix()
-		signed := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-		signed.Header["typ"] = token.SessionType
-		tok, err := signed.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return signSession(t, jwt.SigningMethodHS256, key, c, nil)
 	}
 
 	// The control: the same token after its expiry is refused, so the renewal
@@ -953,16 +935,11 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	g.load(config{GatewayExtra: []string{"signing_key " + lobbySigningKey}, AdminExtra: adminExtra})
 
 	// The cookie the gateway set at the redemption (token_ttl 10m).
-	cookie := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+	tok := signSession(t, jwt.SigningMethodHS256, []byte(lobbySigningKey), jwt.MapClaims{
 		"iss": "guestgate", "aud": []string{token.SessionAudience}, "sub": gone.ID, "room": "demo", "lid": l.ID,
 		"name": gone.Name, "email": gone.Email, "st": "waiting", "auth_time": past.Unix(),
 		"iat": past.Unix(), "nbf": past.Unix(), "exp": past.Add(10 * time.Minute).Unix(), "jti": "requeue-test-jti-0001",
-	})
-	cookie.Header["typ"] = token.SessionType
-	tok, err := cookie.SignedString([]byte(lobbySigningKey))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	b := g.browser()
 	u, _ := url.Parse(g.base + "/")
 	b.jar.SetCookies(u, []*http.Cookie{{Name: "guestgate", Value: tok, Path: "/"}})
