@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -63,7 +64,7 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 		defer os.RemoveAll(b.dir)
 	}
 	b.rep.machine = machine()
-	root, err := moduleRoot(ctx)
+	root, err := testcaddy.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +72,10 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	if b.bin == "" {
 		b.logf("building ./cmd/caddy")
 		start := time.Now()
-		if b.bin, err = buildCaddy(ctx, root, b.dir); err != nil {
+		buildCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		b.bin, err = testcaddy.Build(buildCtx, b.dir)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 		b.logf("built in %v", time.Since(start).Round(time.Millisecond))
@@ -201,14 +205,11 @@ func (b *bench) authorize(w http.ResponseWriter, r *http.Request) {
 
 // newConfig returns a config of setup s with fresh ports.
 func (b *bench) newConfig(s setup, storeDir string) (siteConfig, error) {
-	port, err := freePort()
+	port, err := testcaddy.Port()
 	if err != nil {
 		return siteConfig{}, err
 	}
-	admin, err := freePort()
-	for err == nil && admin == port {
-		admin, err = freePort()
-	}
+	admin, err := testcaddy.Port(port)
 	if err != nil {
 		return siteConfig{}, err
 	}
