@@ -3,13 +3,14 @@ package integration
 import (
 	"context"
 	"fmt"
-	"github.com/guestgate/guestgate/internal/testcaddy"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // TestBinaryRunReloadRestart builds the real binary, runs it as a process with an

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/guestgate/guestgate/internal/testcaddy"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // The "caddy guestgate" command (issue 7): the built binary, run as a process,

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"github.com/guestgate/guestgate/internal/testcaddy"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // TestCrashSafety (issue 5, item 5): the real binary redeems a link with max

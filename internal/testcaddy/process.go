@@ -103,6 +103,9 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 		cmd.Stdout, cmd.Stderr = p.log, p.log
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A child of the process that keeps its output open does not hold up
+	// Wait for long.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
