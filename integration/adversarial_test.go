@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -9,10 +8,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"expvar"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -30,38 +27,6 @@ import (
 // advSigningKey is the session signing key of the hardening tests, so that they
 // can forge session tokens the way an attacker who knows it, or does not, would.
 const advSigningKey = "adversarial-test-signing-key-0123456789abcdef"
-
-// advRaw sends one request on a new connection exactly as given (method, target
-// and header lines are not cleaned by any client) and reads the answer.
-func advRaw(t testing.TB, addr, method, target string, lines []string, body string) page {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dialing %s: %v", addr, err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
-	for _, h := range lines {
-		b.WriteString(h + "\r\n")
-	}
-	if body != "" || method == http.MethodPost {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
-	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("%s %q: writing: %v", method, target, err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%s %q: reading the answer: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(out)}
-}
 
 // advOnSite reports whether a URL the gateway sends (a Location, a link, a form
 // action) stays on this site: one leading "/", no scheme or host, no backslash
@@ -106,18 +71,6 @@ type advCase struct {
 	// storeReads, if not zero, checks the store reads the request made: -1 none
 	// at all, 1 at least one (the control that shows the count works).
 	storeReads int
-}
-
-// advStoreReads is the number of reads (Badger's get_num_user metric, global to
-// the process) made so far by every Badger database of this process. Only the
-// gateway's store is open while the adversarial cases run.
-func advStoreReads(t testing.TB) int64 {
-	t.Helper()
-	v, ok := expvar.Get("badger_get_num_user").(*expvar.Int)
-	if !ok {
-		t.Fatal("Badger's expvar metric badger_get_num_user is missing: the store read count proves nothing")
-	}
-	return v.Value()
 }
 
 // TestAdversarialInputs: hostile paths, headers, session tokens, forms, redirect
@@ -209,7 +162,7 @@ func TestAdversarialInputs(t *testing.T) {
 
 	// Requests.
 	get := func(target string, lines ...string) func() page {
-		return func() page { return advRaw(t, g.addr(), http.MethodGet, target, lines, "") }
+		return func() page { return rawRequest(t, g.addr(), http.MethodGet, target, lines, "") }
 	}
 	asGuest := func(target string, lines ...string) func() page {
 		return get(target, append([]string{cookie}, lines...)...)
@@ -220,7 +173,7 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 	postRaw := func(target string, lines ...string) func() page {
 		return func() page {
-			return advRaw(t, g.addr(), http.MethodPost, target,
+			return rawRequest(t, g.addr(), http.MethodPost, target,
 				append([]string{"Content-Type: application/x-www-form-urlencoded"}, lines...), "name=Ada&email=ada%40example.com")
 		}
 	}
@@ -352,13 +305,13 @@ func TestAdversarialInputs(t *testing.T) {
 	// (which used to reach the upstream).
 	add(
 		advCase{kind: "paths", name: "OPTIONS *", send: func() page {
-			return advRaw(t, g.addr(), http.MethodOptions, "*", []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodOptions, "*", []string{cookie}, "")
 		}, status: http.StatusOK},
 		advCase{kind: "paths", name: "CONNECT to the upstream's address", send: func() page {
-			return advRaw(t, g.addr(), http.MethodConnect, g.up.addr(), []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodConnect, g.up.addr(), []string{cookie}, "")
 		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
 		advCase{kind: "paths", name: "CONNECT /rooms/demo", send: func() page {
-			return advRaw(t, g.addr(), http.MethodConnect, "/rooms/demo", []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodConnect, "/rooms/demo", []string{cookie}, "")
 		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
 		advCase{kind: "paths", name: "absolute-form target naming the room", send: asGuest("http://" + g.addr() + "/rooms/other"),
 			status: http.StatusForbidden, reason: "not-allowed"},
@@ -387,7 +340,7 @@ func TestAdversarialInputs(t *testing.T) {
 			"X-Original-URI: "+demoPath, "X-Rewrite-URL: "+demoPath, "X-Forwarded-Uri: "+demoPath, "X-Forwarded-Prefix: /guest"),
 			status: http.StatusUnauthorized, reason: "no-session"},
 		advCase{kind: "headers", name: "forwarded host and prefix on a returning guest's entry post", send: func() page {
-			return advRaw(t, g.addr(), http.MethodPost, demoPath, append([]string{cookie, "Content-Type: application/x-www-form-urlencoded",
+			return rawRequest(t, g.addr(), http.MethodPost, demoPath, append([]string{cookie, "Content-Type: application/x-www-form-urlencoded",
 				"X-Forwarded-Prefix: //evil.example"}, rewrites...), "")
 		}, status: http.StatusSeeOther, location: "/rooms/demo"},
 		advCase{kind: "headers", name: "forwarded host and prefix on a returning guest's entry page", send: get(demoPath,
@@ -408,7 +361,7 @@ func TestAdversarialInputs(t *testing.T) {
 			}
 			return advDo(t, g.admin, req)
 		}, status: http.StatusOK, extra: func(p page) string {
-			var links []linkJSON
+			var links []admin.LinkJSON
 			if err := json.Unmarshal([]byte(p.Body), &links); err != nil || len(links) != 1 {
 				return fmt.Sprintf("links answer %q: %v", p.Body, err)
 			}
@@ -589,7 +542,7 @@ func TestAdversarialInputs(t *testing.T) {
 		advCase{kind: "redirects", name: "guest page path //evil.example", send: get("/guest//evil.example"),
 			status: http.StatusNotFound, reason: "link-invalid"},
 		advCase{kind: "redirects", name: "entry POST to an absolute-form target", send: func() page {
-			return advRaw(t, g.addr(), http.MethodPost, "http://"+g.addr()+demoPath+"?next=https://evil.example",
+			return rawRequest(t, g.addr(), http.MethodPost, "http://"+g.addr()+demoPath+"?next=https://evil.example",
 				[]string{cookie, "Content-Type: application/x-www-form-urlencoded"}, "")
 		}, status: http.StatusSeeOther, location: "/rooms/demo"},
 	)
@@ -637,9 +590,9 @@ func TestAdversarialInputs(t *testing.T) {
 				tc.setup()
 			}
 			before, upBefore := clicks(), g.up.count()
-			readsBefore := advStoreReads(t)
+			readsBefore := badgerCount(t, "badger_get_num_user")
 			p := tc.send()
-			reads := advStoreReads(t) - readsBefore
+			reads := badgerCount(t, "badger_get_num_user") - readsBefore
 			var errs []string
 			fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 

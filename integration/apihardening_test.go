@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // The moderator API's part of hardening round two (issue 19, items 6 and 7):
@@ -94,7 +96,7 @@ func TestStrictJSON(t *testing.T) {
 		wantAPIError(t, via.name+": enabled twice", status, body, http.StatusBadRequest, "duplicate_key", "enabled")
 	}
 
-	var room roomJSON
+	var room admin.RoomJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &room)
 	if len(room.Links) != 0 {
 		t.Errorf("the refused bodies made %d links: %+v", len(room.Links), room.Links)
@@ -103,12 +105,12 @@ func TestStrictJSON(t *testing.T) {
 		t.Error("a refused body with enabled twice switched guest access off")
 	}
 
-	var l linkJSON
+	var l admin.LinkJSON
 	g.mustAPI(http.StatusCreated, http.MethodPost, "/api/rooms/demo/links", `{"name":"d","max_clicks":1}`, &l)
 	if l.MaxClicks == nil || *l.MaxClicks != 1 {
 		t.Errorf("the control link has max_clicks %v, want 1", l.MaxClicks)
 	}
-	var links []linkJSON
+	var links []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/links", nil, &links)
 	if len(links) != 1 || links[0].ID != l.ID {
 		t.Errorf("links = %+v, want only the control link %s", links, l.ID)
@@ -218,7 +220,7 @@ func TestAuthRateLimit(t *testing.T) {
 		if status, _, _ := apiFrom(t, g, proxy, guesser, "", http.MethodGet, "/", ""); status != http.StatusOK {
 			t.Errorf("the Manage page past the budget: %d, want 200", status)
 		}
-		var room roomJSON
+		var room admin.RoomJSON
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &room)
 		if room.GuestAccess {
 			t.Error("a refused PUT switched guest access on")

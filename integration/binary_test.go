@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
@@ -95,7 +96,7 @@ func TestBinaryRunReloadRestart(t *testing.T) {
 	proc2, took := testcaddy.Run(t, bin, cfg2, env, g.base+"/")
 	t.Logf("caddy run (restart): first answer %v after start", took.Round(time.Millisecond))
 
-	var r roomJSON
+	var r admin.RoomJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &r)
 	if !r.GuestAccess || len(r.Links) != 1 || r.Links[0].ID != l.ID || r.Links[0].Clicks != 2 {
 		t.Errorf("after the restart the room is %+v, want guest access on and link %s with 2 clicks", r, l.ID)

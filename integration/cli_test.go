@@ -121,7 +121,7 @@ func TestCLISession(t *testing.T) {
 	if !strings.Contains(res.stdout, "Room demo created.") || !strings.Contains(res.stdout, "Guest access:  off") {
 		t.Errorf("rooms put: unexpected output\n%s", res)
 	}
-	var room roomJSON
+	var room admin.RoomJSON
 	cli.jsonOut(&room, "rooms", "get", "demo")
 	if room.Name != "Demo room" || room.Admission != "moderator" || room.GuestAccess {
 		t.Errorf("rooms get --json: %+v, want Demo room, admission moderator, guest access off", room)
@@ -139,7 +139,7 @@ func TestCLISession(t *testing.T) {
 	if !strings.Contains(res.stdout, "Guest speakers") || !strings.Contains(res.stdout, "0/5") || !strings.Contains(res.stdout, url) {
 		t.Errorf("links list: want the link with 0/5 clicks and its URL\n%s", res)
 	}
-	var links []linkJSON
+	var links []admin.LinkJSON
 	cli.jsonOut(&links, "links", "list", "demo")
 	if len(links) != 1 || links[0].URL != url || links[0].Clicks != 0 || links[0].MaxClicks == nil || *links[0].MaxClicks != 5 ||
 		links[0].ExpiresAt == nil || !links[0].Active {

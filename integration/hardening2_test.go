@@ -17,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // Hardening, round two (issue 19): each test here is the regression test of a
@@ -280,35 +282,16 @@ func tlsClients(t *testing.T, g *gateway) (h2, h3 *http.Client) {
 // spellings the header filter knows, and one harmless trailer that must pass.
 var identityTrailers = []string{"X-Guest-Id: g_victim", "X-Guest-Token: forged.jwt.value", "x_guest_email: evil@example.com", "X-Guest.Name: Victim", "X-Checksum: abc123"}
 
-// rawChunkedPost sends a chunked POST with a trailer section over a new
-// HTTP/1.1 connection and returns the status.
+// rawChunkedPost sends a chunked POST of "hello" with a trailer section over
+// a new HTTP/1.1 connection and returns the status.
 func rawChunkedPost(t *testing.T, addr, path string, headerLines, trailerLines []string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nContent-Type: text/plain\r\n", path, addr)
-	for _, h := range headerLines {
-		b.WriteString(h + "\r\n")
-	}
-	b.WriteString("\r\n5\r\nhello\r\n0\r\n")
+	lines := append([]string{"Transfer-Encoding: chunked", "Trailer: X-Checksum", "Content-Type: text/plain"}, headerLines...)
+	body := "5\r\nhello\r\n0\r\n"
 	for _, h := range trailerLines {
-		b.WriteString(h + "\r\n")
+		body += h + "\r\n"
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer: %v", err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return rawRequest(t, addr, http.MethodPost, path, lines, body+"\r\n").Status
 }
 
 // checkTrailers fails the test unless the upstream's last request came with
@@ -588,13 +571,13 @@ func TestLobbyLongPollWakes(t *testing.T) {
 	g := startGateway(t, config{})
 	for _, tc := range []struct {
 		what, room, reason string
-		act                func(room string, l linkJSON)
+		act                func(room string, l admin.LinkJSON)
 	}{
-		{"guest access off", "w1", "guest-access-off", func(room string, _ linkJSON) { g.setAccess(room, false) }},
-		{"link deleted", "w2", "link-invalid", func(room string, l linkJSON) {
+		{"guest access off", "w1", "guest-access-off", func(room string, _ admin.LinkJSON) { g.setAccess(room, false) }},
+		{"link deleted", "w2", "link-invalid", func(room string, l admin.LinkJSON) {
 			g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/"+room+"/links/"+l.ID, nil, nil)
 		}},
-		{"room unavailable", "w3", "room-unavailable", func(room string, _ linkJSON) {
+		{"room unavailable", "w3", "room-unavailable", func(room string, _ admin.LinkJSON) {
 			g.putRoom(room, map[string]any{"name": "Room", "admission": "moderator", "available": false})
 		}},
 	} {

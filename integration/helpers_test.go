@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"expvar"
 	"fmt"
 	"io"
 	"net"
@@ -327,6 +328,19 @@ func (g *gateway) logs() string {
 	return string(b)
 }
 
+// badgerCount is one of Badger's expvar counters, global to the process and
+// summed over every Badger database of this process: badger_get_num_user
+// (reads) or badger_put_num_user (entries written). A test that reads one
+// has only the gateway's store open.
+func badgerCount(t testing.TB, metric string) int64 {
+	t.Helper()
+	v, ok := expvar.Get(metric).(*expvar.Int)
+	if !ok {
+		t.Fatalf("Badger's expvar metric %s is missing: a count of it proves nothing", metric)
+	}
+	return v.Value()
+}
+
 // lockError matches a log line or message about a lock (Badger's directory lock,
 // flock), but not words such as "block".
 var lockError = regexp.MustCompile(`(?i)\b(lock|locked|locking|flock)\b|directory lock|already open`)
@@ -343,29 +357,6 @@ func lockLines(s string) []string {
 }
 
 // ---- moderator API ----
-
-// linkJSON is a link as the API shows it.
-type linkJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	URL       string     `json:"url"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	MaxClicks *int       `json:"max_clicks"`
-	Clicks    int        `json:"clicks"`
-	Active    bool       `json:"active"`
-}
-
-// roomJSON is a room as the API shows it.
-type roomJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Available   bool       `json:"available"`
-	Admission   string     `json:"admission"`
-	GuestAccess bool       `json:"guest_access"`
-	Links       []linkJSON `json:"links"`
-}
 
 // apiAs calls the moderator API with the given bearer credential ("" sends none)
 // and returns the status and body. body is sent as JSON unless it is a string,
@@ -442,9 +433,9 @@ func wantAPIError(t testing.TB, what string, status int, body []byte, wantStatus
 }
 
 // putRoom creates or updates a room.
-func (g *gateway) putRoom(id string, spec map[string]any) roomJSON {
+func (g *gateway) putRoom(id string, spec map[string]any) admin.RoomJSON {
 	g.t.Helper()
-	var r roomJSON
+	var r admin.RoomJSON
 	status, b := g.api(http.MethodPut, "/api/rooms/"+id, spec)
 	if status != http.StatusCreated && status != http.StatusOK {
 		g.t.Fatalf("PUT room %s: status %d: %s", id, status, b)
@@ -462,15 +453,15 @@ func (g *gateway) setAccess(id string, on bool) {
 }
 
 // createLink creates a link (201) in a room.
-func (g *gateway) createLink(room string, spec map[string]any) linkJSON {
+func (g *gateway) createLink(room string, spec map[string]any) admin.LinkJSON {
 	g.t.Helper()
-	var l linkJSON
+	var l admin.LinkJSON
 	g.mustAPI(http.StatusCreated, http.MethodPost, "/api/rooms/"+room+"/links", spec, &l)
 	return l
 }
 
 // openRoomWithLink makes room id with guest access on and one link of spec.
-func (g *gateway) openRoomWithLink(id string, spec map[string]any) linkJSON {
+func (g *gateway) openRoomWithLink(id string, spec map[string]any) admin.LinkJSON {
 	g.t.Helper()
 	g.putRoom(id, map[string]any{"name": "Room " + id})
 	g.setAccess(id, true)
@@ -478,9 +469,9 @@ func (g *gateway) openRoomWithLink(id string, spec map[string]any) linkJSON {
 }
 
 // link returns the link with id of a room, as the API lists it now.
-func (g *gateway) link(room, id string) linkJSON {
+func (g *gateway) link(room, id string) admin.LinkJSON {
 	g.t.Helper()
-	var links []linkJSON
+	var links []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/links", nil, &links)
 	for _, l := range links {
 		if l.ID == id {
@@ -488,7 +479,7 @@ func (g *gateway) link(room, id string) linkJSON {
 		}
 	}
 	g.t.Fatalf("room %s has no link %s (links: %+v)", room, id, links)
-	return linkJSON{}
+	return admin.LinkJSON{}
 }
 
 // clicks is the stored click count of a link.
@@ -498,7 +489,7 @@ func (g *gateway) clicks(room, id string) int {
 }
 
 // linkPath is the path of a link URL (/guest/<token>).
-func linkPath(t testing.TB, l linkJSON) string {
+func linkPath(t testing.TB, l admin.LinkJSON) string {
 	t.Helper()
 	u, err := url.Parse(l.URL)
 	if err != nil || !strings.HasPrefix(u.Path, "/guest/") {
@@ -671,30 +662,44 @@ func wantPage(t testing.TB, what string, p page, status int, reason string) {
 
 // ---- raw requests ----
 
-// rawGet sends "GET <target> HTTP/1.1" on a new connection exactly as given (no
-// client-side cleaning) with extra header lines, and returns the answer.
-func rawGet(t testing.TB, addr, target string, headerLines ...string) (int, string) {
+// rawRequest sends one request on a new connection exactly as given (method,
+// target and header lines are not cleaned by any client) and reads the
+// answer. A body gets its Content-Length, as does any POST, unless a line
+// sets Transfer-Encoding: then body goes as the chunks it holds.
+func rawRequest(t testing.TB, addr, method, target string, lines []string, body string) page {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", addr, err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", target, addr)
-	for _, h := range headerLines {
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
+	chunked := false
+	for _, h := range lines {
 		b.WriteString(h + "\r\n")
+		chunked = chunked || strings.HasPrefix(strings.ToLower(h), "transfer-encoding:")
+	}
+	if !chunked && (body != "" || method == http.MethodPost) {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")
+	b.WriteString(body)
 	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("writing to %s: %v", addr, err)
+		t.Fatalf("%s %q: writing: %v", method, target, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
-		t.Fatalf("GET %q: reading the answer: %v", target, err)
+		t.Fatalf("%s %q: reading the answer: %v", method, target, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	out, _ := io.ReadAll(resp.Body)
+	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(out)}
+}
+
+// rawGet is rawRequest of a GET with header lines.
+func rawGet(t testing.TB, addr, target string, lines ...string) page {
+	t.Helper()
+	return rawRequest(t, addr, http.MethodGet, target, lines, "")
 }

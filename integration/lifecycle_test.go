@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
@@ -82,13 +83,13 @@ func TestExpiredLink(t *testing.T) {
 
 // snapshot is the state the reload test checks is kept.
 type snapshot struct {
-	room   roomJSON
+	room   admin.RoomJSON
 	clicks map[string]int
 }
 
 func (g *gateway) snapshot(room string) snapshot {
 	g.t.Helper()
-	var r roomJSON
+	var r admin.RoomJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room, nil, &r)
 	s := snapshot{room: r, clicks: map[string]int{}}
 	for _, l := range r.Links {

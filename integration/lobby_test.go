@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/token"
@@ -33,7 +34,7 @@ const lobbySigningKey = "lobby-test-signing-key-0123456789abcdefABCDEF"
 
 // moderatorRoom makes room id with admission moderator, the given display name,
 // guest access on and one link.
-func (g *gateway) moderatorRoom(id, name string) linkJSON {
+func (g *gateway) moderatorRoom(id, name string) admin.LinkJSON {
 	g.t.Helper()
 	r := g.putRoom(id, map[string]any{"name": name, "admission": "moderator"})
 	if r.Admission != "moderator" {
@@ -89,27 +90,15 @@ func (b *browser) status(query string) (page, lobbyState) {
 	return p, s
 }
 
-// guestEntry is a guest as the lobby and the guest list show it.
-type guestEntry struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Email        string     `json:"email"`
-	LinkID       string     `json:"link_id"`
-	LinkName     string     `json:"link_name"`
-	State        string     `json:"state"`
-	RedeemedAt   time.Time  `json:"redeemed_at"`
-	WaitingSince *time.Time `json:"waiting_since"`
-}
-
 // lobby lists the room's lobby.
-func (g *gateway) lobby(room string) []guestEntry {
+func (g *gateway) lobby(room string) []admin.GuestJSON {
 	g.t.Helper()
-	var out []guestEntry
+	var out []admin.GuestJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/lobby", nil, &out)
 	return out
 }
 
-func entryIDs(gs []guestEntry) []string {
+func entryIDs(gs []admin.GuestJSON) []string {
 	var out []string
 	for _, e := range gs {
 		out = append(out, e.ID)
@@ -118,12 +107,9 @@ func entryIDs(gs []guestEntry) []string {
 }
 
 // guestList is the whole guest list of a room (one page of up to 1000).
-func (g *gateway) guestList(room string) []guestEntry {
+func (g *gateway) guestList(room string) []admin.GuestJSON {
 	g.t.Helper()
-	var out struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var out admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/guests?limit=1000", nil, &out)
 	if out.NextCursor != "" {
 		g.t.Fatalf("guest list of %s has more than one page", room)
@@ -146,10 +132,7 @@ func (g *gateway) guestState(room, id string) string {
 // admitAll admits everyone waiting and returns the count and ids admitted.
 func (g *gateway) admitAll(room string) (int, []string) {
 	g.t.Helper()
-	var out struct {
-		Admitted []guestEntry `json:"admitted"`
-		Count    int          `json:"count"`
-	}
+	var out admin.AdmitAllJSON
 	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/"+room+"/lobby/admit-all", nil, &out)
 	return out.Count, entryIDs(out.Admitted)
 }
@@ -241,10 +224,10 @@ func TestLobbyWaitingSession(t *testing.T) {
 	p := b.post("/rooms/demo", nil, nil)
 	wantPage(t, "waiting guest POST /rooms/demo", p, http.StatusForbidden, "not-allowed")
 	// The upgrade path of a WebSocket too.
-	status, _ := rawGet(t, g.addr(), "/ws/demo", "Cookie: guestgate="+b.sessionValue(), "Connection: Upgrade", "Upgrade: websocket",
+	p = rawGet(t, g.addr(), "/ws/demo", "Cookie: guestgate="+b.sessionValue(), "Connection: Upgrade", "Upgrade: websocket",
 		"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
-	if status != http.StatusForbidden {
-		t.Errorf("waiting guest WebSocket upgrade: %d, want 403", status)
+	if p.Status != http.StatusForbidden {
+		t.Errorf("waiting guest WebSocket upgrade: %d, want 403", p.Status)
 	}
 	if n := g.up.count() - before; n != 0 {
 		t.Errorf("a waiting session reached the upstream %d times", n)
@@ -721,18 +704,27 @@ func TestLobbyReloadRestart(t *testing.T) {
 	}
 }
 
+// waitingAndAdmitted makes room demo (admission moderator) with a link, and two
+// guests through it: w waiting in the lobby, a admitted and seen by the
+// upstream. It returns the link, the guests and their ids.
+func waitingAndAdmitted(g *gateway) (l admin.LinkJSON, w *browser, wid string, a *browser, aid string) {
+	g.t.Helper()
+	l = g.moderatorRoom("demo", "Demo room")
+	w, a = g.browser(), g.browser()
+	wid = w.join(linkPath(g.t, l), "Waiting", "w@example.com")["sub"].(string)
+	aid = a.join(linkPath(g.t, l), "Admitted", "a@example.com")["sub"].(string)
+	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
+	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
+		g.t.Fatalf("the admitted guest: %d (reason %q), want the upstream", p.Status, p.reason())
+	}
+	return l, w, wid, a, aid
+}
+
 // TestLobbyRemovedGuest: a removed guest is refused at the next request with 403
 // removed, whether waiting in the lobby or admitted and inside the room.
 func TestLobbyRemovedGuest(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.moderatorRoom("demo", "Demo room")
-	w, a := g.browser(), g.browser()
-	wid := w.join(linkPath(t, l), "Waiting", "w@example.com")["sub"].(string)
-	aid := a.join(linkPath(t, l), "Admitted", "a@example.com")["sub"].(string)
-	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
-	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
-		t.Fatalf("the admitted guest: %d (reason %q), want the upstream", p.Status, p.reason())
-	}
+	l, w, wid, a, aid := waitingAndAdmitted(g)
 	admittedCookie := a.sessionValue()
 
 	for _, id := range []string{wid, aid} {
@@ -774,14 +766,7 @@ func TestLobbyRemovedGuest(t *testing.T) {
 // opens the room or the lobby (401 no-session).
 func TestLobbyLeave(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.moderatorRoom("demo", "Demo room")
-	w, a := g.browser(), g.browser()
-	wid := w.join(linkPath(t, l), "Waiting", "w@example.com")["sub"].(string)
-	aid := a.join(linkPath(t, l), "Admitted", "a@example.com")["sub"].(string)
-	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
-	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
-		t.Fatalf("the admitted guest: %d, want the upstream", p.Status)
-	}
+	_, w, wid, a, aid := waitingAndAdmitted(g)
 
 	for _, tc := range []struct {
 		who string
@@ -1012,18 +997,12 @@ func TestLobbyGuestList(t *testing.T) {
 		}
 	}
 	// Pages through Caddy.
-	var page1 struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var page1 admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/guests?limit=3", nil, &page1)
 	if len(page1.Guests) != 3 || page1.NextCursor == "" {
 		t.Fatalf("first page of 3: %+v", page1)
 	}
-	var page2 struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var page2 admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/guests?limit=3&cursor="+page1.NextCursor, nil, &page2)
 	if got := append(entryIDs(page1.Guests), entryIDs(page2.Guests)...); page2.NextCursor != "" || !slices.Equal(got, entryIDs(list)) {
 		t.Errorf("two pages of 3 = %v (next %q), want %v", got, page2.NextCursor, entryIDs(list))

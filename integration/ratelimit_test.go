@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"expvar"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
@@ -55,17 +55,6 @@ func rlGet(t testing.TB, g *gateway, client *http.Client, path string, header ht
 		req.Header[k] = v
 	}
 	return advDo(t, client, req)
-}
-
-// rlStoreWrites is the number of entries every Badger database of this process
-// has written so far (Badger's put_num_user metric).
-func rlStoreWrites(t testing.TB) int64 {
-	t.Helper()
-	v, ok := expvar.Get("badger_put_num_user").(*expvar.Int)
-	if !ok {
-		t.Fatal("Badger's expvar metric badger_put_num_user is missing")
-	}
-	return v.Value()
 }
 
 // rlDiskUsage is the space the files under dir take on disk, in bytes.
@@ -159,7 +148,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 	g.browser().mustRedeem(linkPath(t, usedUp), "Ada", "ada@example.com", "demo")
 
 	links := func() string {
-		var r1, r2 roomJSON
+		var r1, r2 admin.RoomJSON
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &r1)
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/old", nil, &r2)
 		out := fmt.Sprintf("%d links:", len(r1.Links)+len(r2.Links))
@@ -169,7 +158,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 		return out
 	}
 	stateBefore := links()
-	diskBefore, writesBefore := rlDiskUsage(t, g.storeDir), rlStoreWrites(t)
+	diskBefore, writesBefore := rlDiskUsage(t, g.storeDir), badgerCount(t, "badger_put_num_user")
 
 	// The flood: one client (127.0.0.1), keep-alive, no cookies.
 	client := &http.Client{Transport: g.tr, Timeout: 20 * time.Second,
@@ -232,7 +221,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 	}
 	t.Logf("answers by status and body length: %v", lengths)
 
-	if w := rlStoreWrites(t) - writesBefore; w != 0 {
+	if w := badgerCount(t, "badger_put_num_user") - writesBefore; w != 0 {
 		t.Errorf("the flood wrote %d entries to the store, want none", w)
 	}
 	diskAfter := rlDiskUsage(t, g.storeDir)
@@ -256,9 +245,9 @@ func TestRateLimitLookupFlood(t *testing.T) {
 		url.Values{"name": {"Bo"}, "email": {"bo@example.com"}}, nil), http.StatusGone, "link-expired")
 	// ... and a valid link still opens and redeems from the same address (a
 	// store write: the control that shows the write count works).
-	writesBefore = rlStoreWrites(t)
+	writesBefore = badgerCount(t, "badger_put_num_user")
 	b.mustRedeem(linkPath(t, open), "Cy", "cy@example.com", "demo")
-	if rlStoreWrites(t) == writesBefore {
+	if badgerCount(t, "badger_put_num_user") == writesBefore {
 		t.Errorf("a redemption wrote nothing by Badger's count: the no-write check above proves nothing")
 	}
 	wantPage(t, "the room after redeeming past the spent lookups budget", b.get("/rooms/demo"), http.StatusOK, "")
