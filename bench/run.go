@@ -205,16 +205,12 @@ func (b *bench) authorize(w http.ResponseWriter, r *http.Request) {
 
 // newConfig returns a config of setup s with fresh ports.
 func (b *bench) newConfig(s setup, storeDir string) (siteConfig, error) {
-	port, err := testcaddy.Port()
-	if err != nil {
-		return siteConfig{}, err
-	}
-	admin, err := testcaddy.Port(port)
+	ports, err := testcaddy.Ports(2)
 	if err != nil {
 		return siteConfig{}, err
 	}
 	return siteConfig{
-		setup: s, port: port, adminPort: admin, dataDir: filepath.Join(b.dir, "caddy-data"),
+		setup: s, port: ports[0], adminPort: ports[1], dataDir: filepath.Join(b.dir, "caddy-data"),
 		storeDir: storeDir, upstream: b.upAddr, auth: b.authAddr,
 	}, nil
 }

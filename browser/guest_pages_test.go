@@ -141,11 +141,7 @@ func TestGuestEntryPageOnAPhone(t *testing.T) {
 					}
 				}
 			}
-			tb.do("filling the form",
-				chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
-				chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
-				chromedp.Click(chromedp.CSS("button[type=submit]")),
-			)
+			tb.submitEntry("Ada Lovelace", "ada@example.com")
 			// The demo room decodes X-Guest-Name in the page.
 			tb.wait("the demo room greeting the guest", `location.pathname === "/rooms/guest-phone" && document.querySelector("#guest-name").textContent === "Ada Lovelace"`)
 		})
@@ -160,11 +156,7 @@ func TestGuestInvalidEmailInGerman(t *testing.T) {
 	url := guestLink(t, s, "guest-form", "Sprechstunde", "auto")
 	tb := newSession(t).newTab("invalid-email-de", view{Lang: "de"})
 	tb.open(url)
-	tb.do("filling the form",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Grete Müller"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "grete.example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
+	tb.submitEntry("Grete Müller", "grete.example.com")
 	// autofocus moves the cursor when the browser next renders, which may be
 	// after the error is in the DOM: wait for both, as the moderator tests wait
 	// for a dialog's focus.
@@ -219,11 +211,7 @@ func TestGuestMessagePages(t *testing.T) {
 	check("the room without a session", tb.open(s.base+"/rooms/guest-msg"), http.StatusUnauthorized, "no-session")
 
 	tb.open(url)
-	tb.do("joining",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Jo"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "jo@example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
+	tb.submitEntry("Jo", "jo@example.com")
 	tb.wait("the demo room", `location.pathname === "/rooms/guest-msg"`)
 	check("a page outside the room", tb.open(s.base+"/"), http.StatusForbidden, "not-allowed")
 	if back := tb.text("a.button"); back != tr("de", "guest.message.back") {
@@ -254,11 +242,7 @@ func TestGuestLobbyPage(t *testing.T) {
 	url := guestLink(t, s, "guest-lobby", "Sprechstunde Prof. Weber", "moderator")
 	tb := newSession(t).newTab("lobby-de", view{Lang: "de"})
 	tb.open(url)
-	tb.do("joining",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Lena <Gast>"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "lena@example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
+	tb.submitEntry("Lena <Gast>", "lena@example.com")
 	tb.wait("the lobby", `location.pathname === "/guest/lobby" && !!document.querySelector("#lobby-status")`)
 	type lobby struct{ Lang, Heading, Eyebrow, Status, Guest, Leave string }
 	got := evalJS[lobby](tb, `({Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim(),

@@ -139,11 +139,7 @@ type site struct {
 
 // newSite picks the ports and finds the demo room backend.
 func newSite(dir string, gatewayExtra ...string) (site, error) {
-	port, err := testcaddy.Port()
-	if err != nil {
-		return site{}, err
-	}
-	roomPort, err := testcaddy.Port(port)
+	ports, err := testcaddy.Ports(2)
 	if err != nil {
 		return site{}, err
 	}
@@ -154,7 +150,7 @@ func newSite(dir string, gatewayExtra ...string) (site, error) {
 	if _, err := os.Stat(filepath.Join(examples, "room.html")); err != nil {
 		return site{}, fmt.Errorf("the demo room backend: %w", err)
 	}
-	return site{Port: port, RoomPort: roomPort, Dir: dir, Examples: examples,
+	return site{Port: ports[0], RoomPort: ports[1], Dir: dir, Examples: examples,
 		APIKey: apiKey, ModeratorKey: moderatorKey, GatewayExtra: gatewayExtra}, nil
 }
 
@@ -293,15 +289,27 @@ func (s *server) newRoom(t *testing.T, id, name, admission string) {
 	s.api(t, http.StatusCreated, "PUT", "/api/rooms/"+id, map[string]any{"name": name, "admission": admission}, nil)
 }
 
+// openRoom makes a room of this test with guest access on.
+func (s *server) openRoom(t *testing.T, id, name, admission string) {
+	t.Helper()
+	s.newRoom(t, id, name, admission)
+	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+id+"/guest-access", map[string]any{"enabled": true}, nil)
+}
+
+// newLink creates a link of spec in a room.
+func (s *server) newLink(t *testing.T, room string, spec map[string]any) link {
+	t.Helper()
+	var l link
+	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/links", spec, &l)
+	return l
+}
+
 // guestLink makes a room of this test with guest access on and one link, and
 // returns the link's URL.
 func guestLink(t *testing.T, s *server, id, name, admission string) string {
 	t.Helper()
-	s.newRoom(t, id, name, admission)
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+id+"/guest-access", map[string]any{"enabled": true}, nil)
-	var l link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+id+"/links", map[string]any{"name": "Guests"}, &l)
-	return l.URL
+	s.openRoom(t, id, name, admission)
+	return s.newLink(t, id, map[string]any{"name": "Guests"}).URL
 }
 
 // moderatorToken mints what a room backend gives a moderator: HS256 with the
@@ -587,6 +595,27 @@ func (tb *tab) wait(what, expr string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	tb.t.Fatalf("%s: waiting for %s (%s): not true after %v (last error: %v)\npage: %s", tb.name, what, expr, waitTimeout, lastErr, tb.state())
+}
+
+// submitEntry types name and email into the entry form of a link, as a guest
+// does, and submits it.
+func (tb *tab) submitEntry(name, email string) {
+	tb.t.Helper()
+	tb.do("filling the entry form",
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.Click(chromedp.CSS("button[type=submit]")))
+}
+
+// wantTexts checks the text (text) of each selector of want on the page,
+// where names the part of the page in the messages.
+func (tb *tab) wantTexts(where string, want map[string]string) {
+	tb.t.Helper()
+	for sel, w := range want {
+		if got := tb.text(sel); got != w {
+			tb.t.Errorf("%s, %s %s: %q, want %q", tb.name, where, sel, got, w)
+		}
+	}
 }
 
 // text is the trimmed textContent of the first element matching sel, or

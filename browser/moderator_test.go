@@ -82,7 +82,7 @@ func TestModeratorAndGuest(t *testing.T) {
 	histLen := evalJS[int](mod, `history.length`)
 
 	// The window as the product description shows it.
-	for sel, want := range map[string]string{
+	mod.wantTexts("the window", map[string]string{
 		"#manage-title":  "Manage guest access",
 		"#intro":         "Allow link-based access without sign-in. Up to 3 guest links available.",
 		"#access-label":  "Enable guest access",
@@ -91,11 +91,7 @@ func TestModeratorAndGuest(t *testing.T) {
 		"#create-reason": "Turn on guest access to create links.",
 		"#room-subtitle": "Room: Physics 101",
 		"#who-name":      "Signed in as Ada Lovelace",
-	} {
-		if got := mod.text(sel); got != want {
-			t.Errorf("%s: %q, want %q", sel, got, want)
-		}
-	}
+	})
 	type controls struct {
 		Role, Disabled string
 		Checked        bool
@@ -124,7 +120,7 @@ func TestModeratorAndGuest(t *testing.T) {
 	// Create new link opens the dialog; Escape closes it.
 	mod.do("clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
 	mod.wait("the create dialog with the focus in Link Name", `document.getElementById("create-dialog").open && document.activeElement.id === "link-name"`)
-	for sel, want := range map[string]string{
+	mod.wantTexts("the create dialog", map[string]string{
 		"#create-title":          "Create new link",
 		"label[for=link-name]":   "Link Name *",
 		"label[for=link-clicks]": "# of clicks",
@@ -133,11 +129,7 @@ func TestModeratorAndGuest(t *testing.T) {
 		"#link-days-suffix":      "Day/s",
 		"#create-cancel":         "Cancel",
 		"#create-submit":         "Create",
-	} {
-		if got := mod.text(sel); got != want {
-			t.Errorf("dialog %s: %q, want %q", sel, got, want)
-		}
-	}
+	})
 	checkAccessibility(mod, "the create dialog")
 	// The focus stays in the dialog: Tab from its last control comes back to its first.
 	evalJS[bool](mod, `(document.getElementById("create-submit").focus(), true)`)
@@ -190,17 +182,13 @@ func TestModeratorAndGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	tomorrow := l.ExpiresAt.In(zone).Format("January 2, 2006") // en-US, dateStyle long
-	for sel, want := range map[string]string{
+	mod.wantTexts("the table", map[string]string{
 		"#links-count":          "1 link",
 		"#links-body th":        "Guest speakers",
 		"#links-body .expires":  tomorrow,
 		"#links-body .clicks":   "0 / 2",
 		"#links-table thead tr": "Link name\n            Expiration date\n            # of clicks\n            Actions",
-	} {
-		if got := mod.text(sel); got != want {
-			t.Errorf("table %s: %q, want %q", sel, got, want)
-		}
-	}
+	})
 	checkAccessibility(mod, "the window with a link")
 
 	// Copy: the button says Copied, and the clipboard holds the link's URL.
@@ -217,10 +205,7 @@ func TestModeratorAndGuest(t *testing.T) {
 	guest := b.newTab("guest", view{})
 	guest.do("opening the link", chromedp.Navigate(l.URL))
 	guest.wait("the entry form", `!!document.querySelector("form input[name=name]")`)
-	guest.do("filling the entry form",
-		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "Grace Hopper"),
-		chromedp.SendKeys(chromedp.CSS("input[name=email]"), "grace@example.com"),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	guest.submitEntry("Grace Hopper", "grace@example.com")
 	guest.wait("the demo room", fmt.Sprintf(`location.pathname === "/rooms/%s" && !!document.getElementById("guest-name")`, roomID))
 	// room.js decodes the percent-encoded X-Guest-Name after the page loads:
 	// wait for the greeting rather than read it before the script ran.
@@ -284,10 +269,8 @@ func TestLobbyAndHostileName(t *testing.T) {
 	s := startServer(t)
 	b := newSession(t)
 	roomID := uniqueID("lobby")
-	s.newRoom(t, roomID, "Staff meeting", "moderator")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var l link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": `<b>VIP</b> link`}, &l)
+	s.openRoom(t, roomID, "Staff meeting", "moderator")
+	l := s.newLink(t, roomID, map[string]any{"name": `<b>VIP</b> link`})
 
 	mod := b.newTab("moderator", view{})
 	openAsModerator(s, mod, roomID, moderatorToken(t, "u-host", "Hal Host", []string{roomID}, time.Hour))
@@ -303,10 +286,7 @@ func TestLobbyAndHostileName(t *testing.T) {
 	guest := b.newTab("guest", view{})
 	guest.do("opening the link", chromedp.Navigate(l.URL))
 	guest.wait("the entry form", `!!document.querySelector("form input[name=name]")`)
-	guest.do("filling the entry form",
-		chromedp.SendKeys(chromedp.CSS("input[name=name]"), hostile),
-		chromedp.SendKeys(chromedp.CSS("input[name=email]"), "mallory@example.com"),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	guest.submitEntry(hostile, "mallory@example.com")
 	guest.wait("the lobby page", `location.pathname.indexOf("/guest/lobby") === 0`)
 
 	// The lobby panel shows the guest by itself, name as text.
@@ -439,10 +419,8 @@ func TestSignIn(t *testing.T) {
 func TestLanguages(t *testing.T) {
 	s := startServer(t)
 	roomID := uniqueID("lang")
-	s.newRoom(t, roomID, "Sprachkurs", "auto")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var l link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Gäste", "duration_days": 7, "max_clicks": 1000}, &l)
+	s.openRoom(t, roomID, "Sprachkurs", "auto")
+	l := s.newLink(t, roomID, map[string]any{"name": "Gäste", "duration_days": 7, "max_clicks": 1000})
 	token := moderatorToken(t, "u-de", "Dora", []string{roomID}, time.Hour)
 	zone, _ := time.LoadLocation(browserZone)
 	months := []string{"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"}
@@ -513,11 +491,9 @@ func TestModeratorPageLayout(t *testing.T) {
 	s := startServer(t)
 	b := newSession(t)
 	roomID := uniqueID("layout")
-	s.newRoom(t, roomID, "Physics 101", "moderator")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var speakers, students link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Guest speakers", "max_clicks": 5, "duration_days": 7}, &speakers)
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Students"}, &students)
+	s.openRoom(t, roomID, "Physics 101", "moderator")
+	speakers := s.newLink(t, roomID, map[string]any{"name": "Guest speakers", "max_clicks": 5, "duration_days": 7})
+	students := s.newLink(t, roomID, map[string]any{"name": "Students"})
 	redeemHTTP(t, speakers.URL, "Grace Hopper", "grace@example.com")
 	redeemHTTP(t, students.URL, "Alan Turing", "alan@example.org")
 	s.api(t, http.StatusOK, "POST", "/api/rooms/"+roomID+"/lobby/admit-all", nil, nil)
@@ -589,7 +565,7 @@ func TestModeratorPageLayout(t *testing.T) {
 	}
 
 	// The room at max_links: Create new link is disabled, saying why.
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Third"}, nil)
+	s.newLink(t, roomID, map[string]any{"name": "Third"})
 	mod.wait("three links, by itself", `document.getElementById("links-count").textContent === "3 links"`)
 	mod.wait("Create new link disabled", `document.getElementById("create-open").getAttribute("aria-disabled") === "true"`)
 	if got := mod.text("#create-reason"); got != "This room already has 3 links, the most it can have. Delete a link to create a new one." {

@@ -19,9 +19,6 @@ import (
 // SIGTERM and starts it again on the same store: state and guest session survive
 // and no lock error is printed.
 func TestBinaryRunReloadRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the caddy binary")
-	}
 	bin := testcaddy.Binary(t)
 	dir := t.TempDir()
 	env := testcaddy.Env(dir)

@@ -106,9 +106,6 @@ func startWithAdmin(t *testing.T, cfg config) (*gateway, string) {
 }
 
 func TestCLISession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the caddy binary")
-	}
 	bin := testcaddy.Binary(t)
 	dir := t.TempDir()
 	env := testcaddy.Env(dir)

@@ -23,9 +23,6 @@ import (
 // (an acknowledged redemption is never lost) and at most N (a crash never
 // over-grants). 20 rounds.
 func TestCrashSafety(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the caddy binary and kills it 20 times")
-	}
 	const (
 		rounds  = 20
 		maxN    = 20 // the link's max clicks

@@ -56,9 +56,13 @@ var built struct {
 
 // Binary returns the caddy binary of this module, built once per test binary
 // into TempDir and shared by its tests; it fails the test when the build
-// fails. It needs Main. A test that calls it should skip itself under -short.
+// fails. It needs Main. Under -short it skips the test, as caddytest skips
+// the tests that need a server.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the caddy binary (-short)")
+	}
 	if tempDir == "" {
 		t.Fatal("testcaddy.Binary builds into the directory of testcaddy.Main: call Main from TestMain")
 	}

@@ -89,26 +89,29 @@ func Env(dir string) []string {
 // fails the test when there is none.
 func FreePort(t testing.TB, taken ...int) int {
 	t.Helper()
-	port, err := Port(taken...)
+	ports, err := Ports(1, taken...)
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	return port
+	return ports[0]
 }
 
-// Port is FreePort for a program: it returns an error instead of failing a
-// test.
-func Port(taken ...int) (int, error) {
-	for range 100 {
+// Ports is FreePort for a program, and for n ports at once: n distinct TCP
+// ports on 127.0.0.1, none of taken, that were free a moment ago.
+func Ports(n int, taken ...int) ([]int, error) {
+	var ports []int
+	for range 100 * n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if !slices.Contains(taken, port) {
-			return port, nil
+		if !slices.Contains(taken, port) && !slices.Contains(ports, port) {
+			if ports = append(ports, port); len(ports) == n {
+				return ports, nil
+			}
 		}
 	}
-	return 0, errors.New("the kernel offers only ports that are taken")
+	return nil, errors.New("the kernel offers only ports that are taken")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -32,17 +33,17 @@ func TestCaddyfileLines(t *testing.T) {
 	}
 }
 
-// TestPort: a port of Port can be listened on, and Port never returns a
-// port it was told is taken.
-func TestPort(t *testing.T) {
+// TestPorts: the ports of Ports are distinct, none of those it was told are
+// taken, and can be listened on.
+func TestPorts(t *testing.T) {
 	first := FreePort(t)
 	for range 20 {
-		p, err := Port(first)
+		ports, err := Ports(3, first)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p == first {
-			t.Fatalf("Port(%d) returned %d", first, p)
+		if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] || slices.Contains(ports, first) {
+			t.Fatalf("Ports(3, %d) = %v, want 3 distinct ports other than %d", first, ports, first)
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(first))
