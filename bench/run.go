@@ -203,6 +203,16 @@ func (b *bench) authorize(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// startNew starts Caddy as name with a config of setup s on fresh ports
+// (newConfig).
+func (b *bench) startNew(ctx context.Context, s setup, storeDir, name string) (*caddyProc, time.Duration, error) {
+	cfg, err := b.newConfig(s, storeDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b.procs.start(ctx, b.bin, b.dir, name, cfg)
+}
+
 // newConfig returns a config of setup s with fresh ports.
 func (b *bench) newConfig(s setup, storeDir string) (siteConfig, error) {
 	ports, err := testcaddy.Ports(2)
@@ -306,11 +316,7 @@ var setupNames = map[setup]string{
 // plain starts plain Caddy for the proxy cells and, in round 1, measures its
 // start and memory.
 func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupPlain, "")
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "plain", cfg)
+	p, took, err := b.startNew(ctx, setupPlain, "", "plain")
 	if err != nil {
 		return nil, err
 	}
@@ -342,11 +348,7 @@ func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
 // over HTTP for the proxy cells; in round 1 it also measures start and memory,
 // and after the cells profiles if asked and runs the redemption bursts.
 func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)))
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "gated", cfg)
+	p, took, err := b.startNew(ctx, setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)), "gated")
 	if err != nil {
 		return nil, err
 	}
@@ -543,11 +545,7 @@ func (b *bench) redemptions(ctx context.Context, p *caddyProc, a *api) error {
 
 // forward starts Caddy with forward_auth in front for the proxy cells.
 func (b *bench) forward(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupForwardAuth, "")
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "forward_auth", cfg)
+	p, took, err := b.startNew(ctx, setupForwardAuth, "", "forward_auth")
 	if err != nil {
 		return nil, err
 	}

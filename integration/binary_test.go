@@ -38,9 +38,7 @@ func TestBinaryRunReloadRestart(t *testing.T) {
 	guest.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
 	inside := func(what string) {
 		t.Helper()
-		before := g.up.count()
-		p := guest.get("/rooms/demo")
-		if p.Status != http.StatusOK || g.up.count() != before+1 {
+		if p, ok := guest.reaches("/rooms/demo"); !ok {
 			t.Fatalf("%s: the guest's room answers %d (reason %q), want 200 from the upstream", what, p.Status, p.reason())
 		}
 		if name := g.up.last(t).Header.Get("X-Guest-Name"); name != "Zo%C3%AB%20Ada" {

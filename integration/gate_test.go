@@ -356,9 +356,7 @@ func TestLiveStateEndsSessions(t *testing.T) {
 
 	reaches := func(what string) {
 		t.Helper()
-		before := g.up.count()
-		p := b.get("/rooms/demo")
-		if p.Status != http.StatusOK || g.up.count() != before+1 {
+		if p, ok := b.reaches("/rooms/demo"); !ok {
 			t.Fatalf("%s: %d (reason %q), want 200 from the upstream", what, p.Status, p.reason())
 		}
 	}

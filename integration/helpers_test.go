@@ -10,6 +10,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"expvar"
 	"fmt"
@@ -218,7 +219,8 @@ type config struct {
 type gateway struct {
 	t        testing.TB
 	port     int
-	base     string // http://127.0.0.1:<port>, https:// for a config with HTTPS
+	base     string // http://127.0.0.1:<port>, https:// once a config had HTTPS
+	https    bool   // a config with HTTPS was loaded
 	storeDir string
 	dataDir  string
 	logPath  string
@@ -300,13 +302,22 @@ func (g *gateway) tryLoad(cfg config) error {
 	if err := inproc.Load(g.t, g.caddyfile(cfg)); err != nil {
 		return err
 	}
-	g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
-	g.tr.TLSClientConfig = nil
-	if cfg.HTTPS {
+	// The first config with HTTPS moves the gateway's clients to HTTPS, with
+	// the test's CA (whose root Caddy wrote while loading); they are set
+	// before any request of them runs, so that no request races the change.
+	switch {
+	case cfg.HTTPS && !g.https:
+		g.https = true
 		g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
 		g.tr.TLSClientConfig = testcaddy.TLSConfig(g.t, g.dataDir)
+	case !cfg.HTTPS && g.https:
+		g.t.Fatal("a gateway that served HTTPS cannot go back to HTTP: its clients speak HTTPS")
 	}
-	testcaddy.WaitReady(g.t, g.base+"/guest/leave", g.tr.TLSClientConfig)
+	var tlsConfig *tls.Config
+	if g.https {
+		tlsConfig = g.tr.TLSClientConfig
+	}
+	testcaddy.WaitReady(g.t, g.base+"/guest/leave", tlsConfig)
 	return nil
 }
 
@@ -593,6 +604,15 @@ func (b *browser) request(method, path string, body io.Reader) *http.Request {
 func (b *browser) get(path string) page {
 	b.t.Helper()
 	return b.do(b.request(http.MethodGet, path, nil))
+}
+
+// reaches fetches path and reports whether the answer came from the
+// upstream: 200, and one more request counted there.
+func (b *browser) reaches(path string) (page, bool) {
+	b.t.Helper()
+	before := b.g.up.count()
+	p := b.get(path)
+	return p, p.Status == http.StatusOK && b.g.up.count() == before+1
 }
 
 // post submits the entry form of the link at path with the given fields.

@@ -141,12 +141,8 @@ func (g *gateway) admitAll(room string) (int, []string) {
 // upstream as the guest id (X-Guest-Id).
 func (b *browser) upstreamSees(path, guestID string) (page, bool) {
 	b.t.Helper()
-	before := b.g.up.count()
-	p := b.get(path)
-	if b.g.up.count() != before+1 {
-		return p, false
-	}
-	return p, p.Status == http.StatusOK && b.g.up.last(b.t).Header.Get("X-Guest-Id") == guestID
+	p, ok := b.reaches(path)
+	return p, ok && b.g.up.last(b.t).Header.Get("X-Guest-Id") == guestID
 }
 
 // withCookie sends GET path with only the session cookie tok (no jar).

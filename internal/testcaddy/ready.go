@@ -49,7 +49,7 @@ func WaitReady(t testing.TB, url string, tlsConfig *tls.Config) {
 	t.Helper()
 	client := &http.Client{
 		Timeout:   time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true},
+		Transport: &http.Transport{TLSClientConfig: tlsConfig.Clone(), DisableKeepAlives: true}, // the transport may change its config
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
