@@ -8,12 +8,15 @@ import (
 
 // TestOnlyTheGlueImportsCaddy keeps the dependency rule of docs/DESIGN.md
 // section 5: only caddymodule and cmd import Caddy (and this root package,
-// which only plugs caddymodule in). The domain, the HTTP handlers, webhook
-// delivery and the CLI stay plain Go that a second host could run, so no
-// other package may depend on Caddy, directly or through another package.
+// which only plugs caddymodule in, and internal/testcaddy/inproc, the part of
+// the tests' harness that loads configs into Caddy). The domain, the HTTP
+// handlers, webhook delivery and the CLI stay plain Go that a second host
+// could run, so no other package may depend on Caddy, directly or through
+// another package.
 func TestOnlyTheGlueImportsCaddy(t *testing.T) {
 	const module = "github.com/guestgate/guestgate"
-	glue := map[string]bool{module: true, module + "/caddymodule": true, module + "/cmd/caddy": true}
+	glue := map[string]bool{module: true, module + "/caddymodule": true, module + "/cmd/caddy": true,
+		module + "/internal/testcaddy/inproc": true}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,33 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
-
-// moduleRoot returns the directory of this module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the guestgate module: run from its directory")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// buildCaddy builds ./cmd/caddy of the module at root into dir.
-func buildCaddy(ctx context.Context, root, dir string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	bin := filepath.Join(dir, "caddy")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/caddy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/caddy: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // describeSource says which commit the binary was built from.
 func describeSource(ctx context.Context, root string) string {
@@ -59,16 +34,6 @@ func describeSource(ctx context.Context, root string) string {
 		rev += " with uncommitted changes"
 	}
 	return rev
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ---- configs ----
@@ -93,40 +58,71 @@ type siteConfig struct {
 	auth      string // host:port of the forward_auth endpoint
 }
 
-// caddyfile renders the config. The three setups differ only in what stands in
-// front of reverse_proxy: nothing, guest_gateway (with guest_admin under
-// /guest-admin/), or forward_auth; the plain and forward_auth sites answer
-// /guest-admin/ themselves so that the routes are the same.
+// siteCaddyfile is the Caddyfile of every setup. The three differ only in what
+// stands in front of reverse_proxy: nothing, guest_gateway (with guest_admin
+// under /guest-admin/), or forward_auth; the plain and forward_auth sites
+// answer /guest-admin/ themselves so that the routes are the same.
+var siteCaddyfile = testcaddy.NewCaddyfile(`{
+	admin 127.0.0.1:{{.AdminPort}}
+	persist_config off
+	storage file_system {{.DataDir}}
+	skip_install_trust
+	auto_https off
+}
+
+http://127.0.0.1:{{.Port}} {
+	bind 127.0.0.1
+	{{- if .Gated}}
+	handle_path /guest-admin/* {
+		guest_admin {
+			store {{.StoreDir}}
+			api_key {{.APIKey}}
+			link_base http://127.0.0.1:{{.Port}}/guest/
+		}
+	}
+	guest_gateway {
+		store {{.StoreDir}}
+		signing_key {{.SigningKey}}
+		allow /rooms/{room} /rooms/{room}/*
+	}
+	{{- else}}
+	handle_path /guest-admin/* {
+		respond "no moderator API here" 404
+	}
+	{{- end}}
+	{{- with .ForwardAuth}}
+	forward_auth {{.}} {
+		uri /auth
+		copy_headers X-Guest-Id X-Guest-Room X-Guest-Link X-Guest-Name X-Guest-Email
+	}
+	{{- end}}
+	reverse_proxy {{.Upstream}}
+}
+`)
+
+// caddyfile renders the config.
 func (c siteConfig) caddyfile() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tstorage file_system %s\n\tskip_install_trust\n\tauto_https off\n}\n\n", c.adminPort, c.dataDir)
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind 127.0.0.1\n", c.port)
-	switch c.setup {
-	case setupGated:
-		fmt.Fprintf(&b, "\thandle_path /guest-admin/* {\n\t\tguest_admin {\n\t\t\tstore %s\n\t\t\tapi_key %s\n\t\t\tlink_base http://127.0.0.1:%d/guest/\n\t\t}\n\t}\n", c.storeDir, apiKey, c.port)
-		fmt.Fprintf(&b, "\tguest_gateway {\n\t\tstore %s\n\t\tsigning_key %s\n\t\tallow /rooms/{room} /rooms/{room}/*\n\t}\n", c.storeDir, signingKey)
-	default:
-		b.WriteString("\thandle_path /guest-admin/* {\n\t\trespond \"no moderator API here\" 404\n\t}\n")
-	}
+	forwardAuth := ""
 	if c.setup == setupForwardAuth {
-		fmt.Fprintf(&b, "\tforward_auth %s {\n\t\turi /auth\n\t\tcopy_headers X-Guest-Id X-Guest-Room X-Guest-Link X-Guest-Name X-Guest-Email\n\t}\n", c.auth)
+		forwardAuth = c.auth
 	}
-	fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", c.upstream)
-	return b.String()
+	return siteCaddyfile.Render(struct {
+		Port, AdminPort                                              int
+		DataDir, StoreDir, Upstream, ForwardAuth, APIKey, SigningKey string
+		Gated                                                        bool
+	}{c.port, c.adminPort, c.dataDir, c.storeDir, c.upstream, forwardAuth, apiKey, signingKey, c.setup == setupGated})
 }
 
 // ---- processes ----
 
 // caddyProc is the built binary running "caddy run".
 type caddyProc struct {
+	*testcaddy.Process
 	name  string
-	cmd   *exec.Cmd
 	log   string // path of its stdout and stderr
 	base  string // http://127.0.0.1:<port>
 	addr  string // 127.0.0.1:<port>
 	admin string // http://127.0.0.1:<admin port>
-	done  chan struct{}
-	err   error // Wait's result, valid after done
 }
 
 // procs tracks every running child, so that an error or a signal kills them all.
@@ -161,7 +157,7 @@ func (ps *procs) killAll() {
 	}
 	ps.mu.Unlock()
 	for _, p := range list {
-		p.kill()
+		_ = p.Kill()
 		ps.remove(p)
 	}
 }
@@ -180,92 +176,56 @@ func (ps *procs) start(ctx context.Context, bin, dir, name string, cfg siteConfi
 		return nil, 0, err
 	}
 	defer logf.Close()
-	home := filepath.Join(dir, "home")
+	cmd := testcaddy.Command(bin, path, testcaddy.Env(filepath.Join(dir, "home")))
+	if ps.cpus != "" {
+		// taskset execs Caddy in place: the process (and its PID, for VmRSS) is Caddy's.
+		pinned := exec.Command("taskset", append([]string{"-c", ps.cpus}, cmd.Args...)...)
+		pinned.Env = cmd.Env
+		cmd = pinned
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	started := time.Now()
+	proc, err := testcaddy.Start(cmd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
 	p := &caddyProc{
-		name: name, log: logPath, done: make(chan struct{}),
+		Process: proc, name: name, log: logPath,
 		addr:  fmt.Sprintf("127.0.0.1:%d", cfg.port),
 		base:  fmt.Sprintf("http://127.0.0.1:%d", cfg.port),
 		admin: fmt.Sprintf("http://127.0.0.1:%d", cfg.adminPort),
 	}
-	p.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
-	if ps.cpus != "" {
-		// taskset execs Caddy in place: the process (and its PID, for VmRSS) is Caddy's.
-		p.cmd = exec.Command("taskset", append([]string{"-c", ps.cpus}, p.cmd.Args...)...)
-	}
-	p.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
-	}
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	// If this program dies without cleaning up, the kernel kills Caddy too.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := time.Now()
-	if err := p.cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("starting %s: %w", name, err)
-	}
 	ps.add(p)
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-
 	poll := &http.Client{
 		Timeout:   250 * time.Millisecond,
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}
-	deadline := started.Add(60 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/", nil)
-		resp, err := poll.Do(req)
-		if err == nil {
-			took := time.Since(started)
-			resp.Body.Close()
-			return p, took, nil
-		}
-		select {
-		case <-p.done:
-			ps.remove(p)
-			return nil, 0, fmt.Errorf("%s exited before answering: %v\n%s", name, p.err, tail(logPath))
-		case <-ctx.Done():
+	wctx, cancel := context.WithDeadline(ctx, started.Add(60*time.Second))
+	defer cancel()
+	if err := p.Wait(wctx, poll, p.base+"/", 2*time.Millisecond); err != nil {
+		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
-		default:
 		}
-		if time.Now().After(deadline) {
-			return nil, 0, fmt.Errorf("%s gave no answer within 60s: %v\n%s", name, err, tail(logPath))
+		if errors.Is(err, testcaddy.ErrExited) {
+			ps.remove(p)
 		}
-		time.Sleep(2 * time.Millisecond)
+		return nil, 0, fmt.Errorf("%s: %w\n%s", name, err, tail(logPath))
 	}
+	return p, time.Since(started), nil
 }
 
 // stop ends p with SIGTERM (Caddy closes the store cleanly), or SIGKILL after 20 s.
 func (ps *procs) stop(p *caddyProc) error {
 	defer ps.remove(p)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(20 * time.Second):
-		p.kill()
-		return fmt.Errorf("%s did not stop within 20s of SIGTERM", p.name)
+	if err := p.Stop(20 * time.Second); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
 	}
-}
-
-func (p *caddyProc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-	}
+	return nil
 }
 
 // rss returns the process's VmRSS, in bytes.
 func (p *caddyProc) rss() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
@@ -287,9 +247,9 @@ func (p *caddyProc) rss() (int64, error) {
 // /proc/<pid>/task/*/schedstat (nanoseconds, finer than the 10 ms ticks of
 // /proc/<pid>/stat).
 func (p *caddyProc) cpuTime() (time.Duration, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.cmd.Process.Pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.Cmd.Process.Pid))
 	if err != nil || len(tasks) == 0 {
-		return 0, fmt.Errorf("no schedstat for pid %d: %v", p.cmd.Process.Pid, err)
+		return 0, fmt.Errorf("no schedstat for pid %d: %v", p.Cmd.Process.Pid, err)
 	}
 	var sum time.Duration
 	for _, t := range tasks {
@@ -324,8 +284,8 @@ func (p *caddyProc) waitIdle(ctx context.Context, limit time.Duration) (time.Dur
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-p.done:
-			return 0, fmt.Errorf("%s exited: %v", p.name, p.err)
+		case <-p.Done():
+			return 0, fmt.Errorf("%s exited: %v", p.name, p.Err())
 		case <-time.After(time.Second):
 		}
 		now, err := p.cpuTime()

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -63,7 +64,7 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 		defer os.RemoveAll(b.dir)
 	}
 	b.rep.machine = machine()
-	root, err := moduleRoot(ctx)
+	root, err := testcaddy.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +72,10 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	if b.bin == "" {
 		b.logf("building ./cmd/caddy")
 		start := time.Now()
-		if b.bin, err = buildCaddy(ctx, root, b.dir); err != nil {
+		buildCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		b.bin, err = testcaddy.Build(buildCtx, b.dir)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 		b.logf("built in %v", time.Since(start).Round(time.Millisecond))
@@ -199,21 +203,24 @@ func (b *bench) authorize(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// startNew starts Caddy as name with a config of setup s on fresh ports
+// (newConfig).
+func (b *bench) startNew(ctx context.Context, s setup, storeDir, name string) (*caddyProc, time.Duration, error) {
+	cfg, err := b.newConfig(s, storeDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b.procs.start(ctx, b.bin, b.dir, name, cfg)
+}
+
 // newConfig returns a config of setup s with fresh ports.
 func (b *bench) newConfig(s setup, storeDir string) (siteConfig, error) {
-	port, err := freePort()
-	if err != nil {
-		return siteConfig{}, err
-	}
-	admin, err := freePort()
-	for err == nil && admin == port {
-		admin, err = freePort()
-	}
+	ports, err := testcaddy.Ports(2)
 	if err != nil {
 		return siteConfig{}, err
 	}
 	return siteConfig{
-		setup: s, port: port, adminPort: admin, dataDir: filepath.Join(b.dir, "caddy-data"),
+		setup: s, port: ports[0], adminPort: ports[1], dataDir: filepath.Join(b.dir, "caddy-data"),
 		storeDir: storeDir, upstream: b.upAddr, auth: b.authAddr,
 	}, nil
 }
@@ -309,11 +316,7 @@ var setupNames = map[setup]string{
 // plain starts plain Caddy for the proxy cells and, in round 1, measures its
 // start and memory.
 func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupPlain, "")
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "plain", cfg)
+	p, took, err := b.startNew(ctx, setupPlain, "", "plain")
 	if err != nil {
 		return nil, err
 	}
@@ -345,11 +348,7 @@ func (b *bench) plain(ctx context.Context, round int) (*proxyTarget, error) {
 // over HTTP for the proxy cells; in round 1 it also measures start and memory,
 // and after the cells profiles if asked and runs the redemption bursts.
 func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)))
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "gated", cfg)
+	p, took, err := b.startNew(ctx, setupGated, filepath.Join(b.dir, fmt.Sprintf("store-gated-%d", round)), "gated")
 	if err != nil {
 		return nil, err
 	}
@@ -546,11 +545,7 @@ func (b *bench) redemptions(ctx context.Context, p *caddyProc, a *api) error {
 
 // forward starts Caddy with forward_auth in front for the proxy cells.
 func (b *bench) forward(ctx context.Context, round int) (*proxyTarget, error) {
-	cfg, err := b.newConfig(setupForwardAuth, "")
-	if err != nil {
-		return nil, err
-	}
-	p, took, err := b.procs.start(ctx, b.bin, b.dir, "forward_auth", cfg)
+	p, took, err := b.startNew(ctx, setupForwardAuth, "", "forward_auth")
 	if err != nil {
 		return nil, err
 	}

@@ -60,11 +60,11 @@ func TestGuestEntryPageLanguages(t *testing.T) {
 		{"ja-JP,ja;q=0.9", "en", "ltr"},
 	} {
 		t.Run(tc.lang+"_for_"+tc.accept[:2], func(t *testing.T) {
-			tb := guestBrowser(t, "entry-"+tc.accept[:2], guestView{Lang: tc.accept})
+			tb := newSession(t).newTab("entry-"+tc.accept[:2], view{Lang: tc.accept})
 			if st := tb.open(url); st != http.StatusOK {
 				t.Fatalf("status %d", st)
 			}
-			p := guestEval[entryPage](tb, readEntry)
+			p := evalJS[entryPage](tb, readEntry)
 			want := entryPage{
 				Lang: tc.lang, Dir: tc.dir, Direction: tc.dir,
 				Eyebrow: tr(tc.lang, "guest.entry.invited"), Heading: "Physik 101",
@@ -121,9 +121,9 @@ func TestGuestEntryPageOnAPhone(t *testing.T) {
 	url := guestLink(t, s, "guest-phone", "Fortgeschrittene Quantenfeldtheorie für Studierende im Wintersemester", "auto")
 	for _, lang := range []string{"en", "he"} {
 		t.Run(lang, func(t *testing.T) {
-			tb := guestBrowser(t, "phone-"+lang, guestView{Lang: lang, Width: 360, Height: 740, Mobile: true})
+			tb := newSession(t).newTab("phone-"+lang, view{Lang: lang, Width: 360, Height: 740, Mobile: true})
 			tb.open(url)
-			l := guestEval[layout](tb, measure)
+			l := evalJS[layout](tb, measure)
 			if l.InnerWidth != 360 || l.ScrollWidth > 360 || l.BodyScrollWidth > 360 {
 				t.Errorf("horizontal scrolling at 360 px: inner width %.0f, scroll width %.0f (body %.0f)", l.InnerWidth, l.ScrollWidth, l.BodyScrollWidth)
 			}
@@ -141,13 +141,9 @@ func TestGuestEntryPageOnAPhone(t *testing.T) {
 					}
 				}
 			}
-			tb.do("filling the form",
-				chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
-				chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
-				chromedp.Click(chromedp.CSS("button[type=submit]")),
-			)
+			tb.submitEntry("Ada Lovelace", "ada@example.com")
 			// The demo room decodes X-Guest-Name in the page.
-			tb.waitFor("the demo room greeting the guest", `location.pathname === "/rooms/guest-phone" && document.querySelector("#guest-name").textContent === "Ada Lovelace"`)
+			tb.wait("the demo room greeting the guest", `location.pathname === "/rooms/guest-phone" && document.querySelector("#guest-name").textContent === "Ada Lovelace"`)
 		})
 	}
 }
@@ -158,24 +154,20 @@ func TestGuestEntryPageOnAPhone(t *testing.T) {
 func TestGuestInvalidEmailInGerman(t *testing.T) {
 	s := startServer(t)
 	url := guestLink(t, s, "guest-form", "Sprechstunde", "auto")
-	tb := guestBrowser(t, "invalid-email-de", guestView{Lang: "de"})
+	tb := newSession(t).newTab("invalid-email-de", view{Lang: "de"})
 	tb.open(url)
-	tb.do("filling the form",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Grete Müller"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "grete.example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
+	tb.submitEntry("Grete Müller", "grete.example.com")
 	// autofocus moves the cursor when the browser next renders, which may be
 	// after the error is in the DOM: wait for both, as the moderator tests wait
 	// for a dialog's focus.
-	tb.waitFor("the email error with the cursor in the email field", `!!document.querySelector("#email-error") && document.activeElement && document.activeElement.id === "email"`)
+	tb.wait("the email error with the cursor in the email field", `!!document.querySelector("#email-error") && document.activeElement && document.activeElement.id === "email"`)
 	type form struct {
 		Error, Name, Email, Active, Invalid, DescribedBy string
 		NameError                                        bool
 		Gap                                              float64
 		SameField                                        bool
 	}
-	f := guestEval[form](tb, `(function () {
+	f := evalJS[form](tb, `(function () {
 	  var e = document.querySelector("#email-error"), i = document.querySelector("#email");
 	  return {Error: e.textContent.trim(), Name: document.querySelector("#name").value, Email: i.value,
 	    Active: document.activeElement.id, Invalid: i.getAttribute("aria-invalid"), DescribedBy: i.getAttribute("aria-describedby"),
@@ -192,12 +184,12 @@ func TestGuestInvalidEmailInGerman(t *testing.T) {
 		t.Errorf("after an invalid email: %+v; want the error %q right under the email field, focused", f, want)
 	}
 	// Fixing it joins the room.
-	guestEval[string](tb, `document.querySelector("#email").value = ""`)
+	evalJS[string](tb, `document.querySelector("#email").value = ""`)
 	tb.do("fixing the email",
 		chromedp.SendKeys(chromedp.CSS("#email"), "grete@example.com"),
 		chromedp.Click(chromedp.CSS("button[type=submit]")),
 	)
-	tb.waitFor("the demo room", `location.pathname === "/rooms/guest-form"`)
+	tb.wait("the demo room", `location.pathname === "/rooms/guest-form"`)
 }
 
 // TestGuestMessagePages: in the browser, every message page a guest meets on the
@@ -205,11 +197,11 @@ func TestGuestInvalidEmailInGerman(t *testing.T) {
 func TestGuestMessagePages(t *testing.T) {
 	s := startServer(t)
 	url := guestLink(t, s, "guest-msg", "Seminar", "auto")
-	tb := guestBrowser(t, "messages-de", guestView{Lang: "de"})
+	tb := newSession(t).newTab("messages-de", view{Lang: "de"})
 	check := func(what string, status int64, wantStatus int, reason string) {
 		t.Helper()
 		type msg struct{ Reason, Lang, Heading string }
-		m := guestEval[msg](tb, `({Reason: document.body.dataset.reason || "", Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim()})`)
+		m := evalJS[msg](tb, `({Reason: document.body.dataset.reason || "", Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim()})`)
 		want := msg{Reason: reason, Lang: "de", Heading: tr("de", "guest.message."+reason+".heading")}
 		if status != int64(wantStatus) || m != want {
 			t.Errorf("%s: %d %+v, want %d %+v", what, status, m, wantStatus, want)
@@ -219,12 +211,8 @@ func TestGuestMessagePages(t *testing.T) {
 	check("the room without a session", tb.open(s.base+"/rooms/guest-msg"), http.StatusUnauthorized, "no-session")
 
 	tb.open(url)
-	tb.do("joining",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Jo"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "jo@example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
-	tb.waitFor("the demo room", `location.pathname === "/rooms/guest-msg"`)
+	tb.submitEntry("Jo", "jo@example.com")
+	tb.wait("the demo room", `location.pathname === "/rooms/guest-msg"`)
 	check("a page outside the room", tb.open(s.base+"/"), http.StatusForbidden, "not-allowed")
 	if back := tb.text("a.button"); back != tr("de", "guest.message.back") {
 		t.Errorf("the way back reads %q", back)
@@ -242,7 +230,7 @@ func TestGuestMessagePages(t *testing.T) {
 		t.Errorf("the leave page's heading reads %q", h)
 	}
 	tb.do("leaving", chromedp.Click(chromedp.CSS("button[type=submit]")))
-	tb.waitFor("the left page", `document.body.dataset.reason === "left"`)
+	tb.wait("the left page", `document.body.dataset.reason === "left"`)
 	check("leaving", http.StatusOK, http.StatusOK, "left")
 	check("the room after leaving", tb.open(s.base+"/rooms/guest-msg"), http.StatusUnauthorized, "no-session")
 }
@@ -252,16 +240,12 @@ func TestGuestMessagePages(t *testing.T) {
 func TestGuestLobbyPage(t *testing.T) {
 	s := startServer(t)
 	url := guestLink(t, s, "guest-lobby", "Sprechstunde Prof. Weber", "moderator")
-	tb := guestBrowser(t, "lobby-de", guestView{Lang: "de"})
+	tb := newSession(t).newTab("lobby-de", view{Lang: "de"})
 	tb.open(url)
-	tb.do("joining",
-		chromedp.SendKeys(chromedp.CSS("#name"), "Lena <Gast>"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "lena@example.com"),
-		chromedp.Click(chromedp.CSS("button[type=submit]")),
-	)
-	tb.waitFor("the lobby", `location.pathname === "/guest/lobby" && !!document.querySelector("#lobby-status")`)
+	tb.submitEntry("Lena <Gast>", "lena@example.com")
+	tb.wait("the lobby", `location.pathname === "/guest/lobby" && !!document.querySelector("#lobby-status")`)
 	type lobby struct{ Lang, Heading, Eyebrow, Status, Guest, Leave string }
-	got := guestEval[lobby](tb, `({Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim(),
+	got := evalJS[lobby](tb, `({Lang: document.documentElement.lang, Heading: document.querySelector("h1").textContent.trim(),
 	  Eyebrow: document.querySelector(".eyebrow").textContent.trim(), Status: document.querySelector("#lobby-status").textContent.trim(),
 	  Guest: document.querySelector(".lead strong").textContent, Leave: document.querySelector('form[action="/guest/leave"] button').textContent.trim()})`)
 	want := lobby{Lang: "de", Heading: "Sprechstunde Prof. Weber", Eyebrow: tr("de", "guest.lobby.eyebrow"),
@@ -275,7 +259,7 @@ func TestGuestLobbyPage(t *testing.T) {
 		}
 	}
 	s.api(t, http.StatusOK, "POST", "/api/rooms/guest-lobby/lobby/admit-all", nil, nil)
-	tb.waitFor("the room greeting the admitted guest", `location.pathname === "/rooms/guest-lobby" && document.querySelector("#guest-name").textContent === "Lena <Gast>"`)
+	tb.wait("the room greeting the admitted guest", `location.pathname === "/rooms/guest-lobby" && document.querySelector("#guest-name").textContent === "Lena <Gast>"`)
 }
 
 // writeLogo writes a 120 x 40 PNG.
@@ -314,21 +298,21 @@ func TestGuestTheme(t *testing.T) {
 	url := guestLink(t, s, "guest-theme", "Brand new room", "auto")
 	for _, v := range []struct {
 		name string
-		view guestView
+		view view
 	}{
-		{"desktop", guestView{Lang: "en"}},
-		{"phone-he", guestView{Lang: "he", Width: 360, Height: 740, Mobile: true}},
+		{"desktop", view{Lang: "en"}},
+		{"phone-he", view{Lang: "he", Width: 360, Height: 740, Mobile: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			tb := guestBrowser(t, "theme-"+v.name, v.view)
+			tb := newSession(t).newTab("theme-"+v.name, v.view)
 			tb.open(url)
-			tb.waitFor("the logo to load", `document.querySelector("img.logo").complete`)
+			tb.wait("the logo to load", `document.querySelector("img.logo").complete`)
 			type themed struct {
 				Site, Title, Button, Link string
 				LogoWidth                 int
 				ScrollWidth               float64
 			}
-			got := guestEval[themed](tb, `({Site: document.querySelector(".site-title").textContent.trim(), Title: document.title,
+			got := evalJS[themed](tb, `({Site: document.querySelector(".site-title").textContent.trim(), Title: document.title,
 			  Button: getComputedStyle(document.querySelector("button[type=submit]")).backgroundColor,
 			  Link: getComputedStyle(document.querySelector(".card")).borderTopColor,
 			  LogoWidth: document.querySelector("img.logo").naturalWidth, ScrollWidth: document.documentElement.scrollWidth})`)
@@ -347,12 +331,12 @@ func TestGuestTheme(t *testing.T) {
 		})
 	}
 	// The message pages carry the theme too.
-	tb := guestBrowser(t, "theme-message", guestView{Lang: "de"})
+	tb := newSession(t).newTab("theme-message", view{Lang: "de"})
 	if st := tb.open(s.base + "/guest/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); st != http.StatusNotFound {
 		t.Errorf("unknown link with a theme: %d", st)
 	}
-	tb.waitFor("the logo to load", `document.querySelector("img.logo") && document.querySelector("img.logo").complete`)
-	if r, site := guestEval[string](tb, `document.body.dataset.reason`), tb.text(".site-title"); r != "link-invalid" || site != "Acme Academy" {
+	tb.wait("the logo to load", `document.querySelector("img.logo") && document.querySelector("img.logo").complete`)
+	if r, site := evalJS[string](tb, `document.body.dataset.reason`), tb.text(".site-title"); r != "link-invalid" || site != "Acme Academy" {
 		t.Errorf("themed message page: data-reason %q, site title %q", r, site)
 	}
 }
@@ -401,19 +385,20 @@ func TestGuestScreenshots(t *testing.T) {
 	s := startServer(t)
 	url := guestLink(t, s, "guest-shots", "Demo room", "auto")
 	shots := os.Getenv("GUEST_SCREENSHOTS")
+	b := newSession(t)
 	for _, v := range []struct {
 		name string
-		view guestView
+		view view
 	}{
-		{"entry-desktop-en", guestView{Lang: "en"}},
-		{"entry-360-en", guestView{Lang: "en", Width: 360, Height: 740, Mobile: true}},
-		{"entry-360-he", guestView{Lang: "he", Width: 360, Height: 740, Mobile: true}},
-		{"entry-desktop-de", guestView{Lang: "de"}},
+		{"entry-desktop-en", view{Lang: "en"}},
+		{"entry-360-en", view{Lang: "en", Width: 360, Height: 740, Mobile: true}},
+		{"entry-360-he", view{Lang: "he", Width: 360, Height: 740, Mobile: true}},
+		{"entry-desktop-de", view{Lang: "de"}},
 	} {
-		tb := guestBrowser(t, v.name, v.view)
+		tb := b.newTab(v.name, v.view)
 		tb.open(url)
 		// The stylesheet applied: the card is white on the grey page.
-		if bg := guestEval[string](tb, `getComputedStyle(document.querySelector(".card")).backgroundColor`); bg != "rgb(255, 255, 255)" {
+		if bg := evalJS[string](tb, `getComputedStyle(document.querySelector(".card")).backgroundColor`); bg != "rgb(255, 255, 255)" {
 			t.Errorf("%s: the card's background is %q: no stylesheet?", v.name, bg)
 		}
 		if shots != "" {

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,10 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
@@ -40,7 +35,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 
-	_ "github.com/guestgate/guestgate/caddymodule"
+	"github.com/guestgate/guestgate/internal/testcaddy"
+	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
 )
 
 const (
@@ -55,22 +51,10 @@ const (
 	waitTimeout = 15 * time.Second
 )
 
-var tmpRoot string
-
+// TestMain keeps Caddy out of the home directory and stops the package's
+// Caddy (startServer) after the tests.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "guestgate-browser-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tmpRoot = dir
-	// Nothing Caddy does in these tests may touch the real home directory.
-	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	code := m.Run()
-	_ = caddy.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testcaddy.Main(m, func() { _ = inproc.Stop() })
 }
 
 // chromium returns the browser binary, or skips the test when there is none and
@@ -93,12 +77,85 @@ func chromium(t *testing.T) string {
 
 // ---- the server ----
 
-// server is the Caddy of this package: guestgate on base, the demo room backend
+// server is a Caddy of this package: guestgate on base, the demo room backend
 // behind it.
 type server struct {
 	base   string // http://127.0.0.1:<port>
-	log    string
 	client *http.Client
+}
+
+// caddyfile is Caddyfile.example's setup on loopback ports: the moderator API and
+// page under /guest-admin/, the gateway, and the demo room backend.
+var caddyfile = testcaddy.NewCaddyfile(`{
+	admin off
+	persist_config off
+	storage file_system {{.Dir}}/caddy-data
+	skip_install_trust
+	log {
+		output file {{.Dir}}/caddy.log
+		format json
+	}
+}
+
+http://127.0.0.1:{{.Port}} {
+	bind 127.0.0.1
+	handle_path /guest-admin/* {
+		guest_admin {
+			store {{.Dir}}/store
+			api_key {{.APIKey}}
+			moderator_key {{.ModeratorKey}}
+			link_base http://127.0.0.1:{{.Port}}/guest/
+			room demo "Demo room"
+		}
+	}
+	guest_gateway {
+		store {{.Dir}}/store
+		room_path /rooms/{room}
+		allow /rooms/{room} /rooms/{room}/* /static/*
+		rate_limit off
+		{{- lines 2 .GatewayExtra}}
+	}
+	reverse_proxy 127.0.0.1:{{.RoomPort}}
+}
+
+http://127.0.0.1:{{.RoomPort}} {
+	bind 127.0.0.1
+	root * {{.Examples}}
+	@room path_regexp room ^/rooms/[A-Za-z0-9._-]+/?$
+	rewrite @room /room.html
+	templates
+	file_server
+}
+`)
+
+// site is what the Caddyfile of a server needs.
+type site struct {
+	Port, RoomPort       int
+	Dir, Examples        string
+	APIKey, ModeratorKey string
+	// GatewayExtra are more subdirectives of guest_gateway (a theme).
+	GatewayExtra []string
+}
+
+// newSite picks the ports and finds the demo room backend.
+func newSite(dir string, gatewayExtra ...string) (site, error) {
+	ports, err := testcaddy.Ports(2)
+	if err != nil {
+		return site{}, err
+	}
+	examples, err := filepath.Abs(filepath.Join("..", "examples", "room"))
+	if err != nil {
+		return site{}, err
+	}
+	if _, err := os.Stat(filepath.Join(examples, "room.html")); err != nil {
+		return site{}, fmt.Errorf("the demo room backend: %w", err)
+	}
+	return site{Port: ports[0], RoomPort: ports[1], Dir: dir, Examples: examples,
+		APIKey: apiKey, ModeratorKey: moderatorKey, GatewayExtra: gatewayExtra}, nil
+}
+
+func (st site) server() *server {
+	return &server{base: fmt.Sprintf("http://127.0.0.1:%d", st.Port), client: &http.Client{Timeout: 10 * time.Second}}
 }
 
 var (
@@ -106,60 +163,6 @@ var (
 	srv     *server
 	srvErr  error
 )
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// caddyfile is Caddyfile.example's setup on loopback ports: the moderator API and
-// page under /guest-admin/, the gateway, and the demo room backend.
-func caddyfile(port, roomPort int, dir, examples string) string {
-	return fmt.Sprintf(`{
-	admin off
-	persist_config off
-	storage file_system %[3]s/caddy-data
-	skip_install_trust
-	log {
-		output file %[3]s/caddy.log
-		format json
-	}
-}
-
-http://127.0.0.1:%[1]d {
-	bind 127.0.0.1
-	handle_path /guest-admin/* {
-		guest_admin {
-			store %[3]s/store
-			api_key %[5]s
-			moderator_key %[6]s
-			link_base http://127.0.0.1:%[1]d/guest/
-			room demo "Demo room"
-		}
-	}
-	guest_gateway {
-		store %[3]s/store
-		room_path /rooms/{room}
-		allow /rooms/{room} /rooms/{room}/* /static/*
-		rate_limit off
-	}
-	reverse_proxy 127.0.0.1:%[2]d
-}
-
-http://127.0.0.1:%[2]d {
-	bind 127.0.0.1
-	root * %[4]s
-	@room path_regexp room ^/rooms/[A-Za-z0-9._-]+/?$
-	rewrite @room /room.html
-	templates
-	file_server
-}
-`, port, roomPort, dir, examples, apiKey, moderatorKey)
-}
 
 // startServer starts Caddy once for the whole package.
 func startServer(t *testing.T) *server {
@@ -171,53 +174,59 @@ func startServer(t *testing.T) *server {
 	return srv
 }
 
+// newServer starts the package's server; it runs until TestMain stops it, or
+// until a test's own Caddy (guestCaddy) replaces it.
 func newServer() (*server, error) {
-	port, err := freePort()
+	dir, err := os.MkdirTemp(testcaddy.TempDir(), "server-")
 	if err != nil {
 		return nil, err
 	}
-	roomPort, err := freePort()
+	st, err := newSite(dir)
 	if err != nil {
 		return nil, err
 	}
-	examples, err := filepath.Abs(filepath.Join("..", "examples", "room"))
+	text := caddyfile.Render(st)
+	if err := inproc.Start(text); err != nil {
+		return nil, fmt.Errorf("loading the config: %w\n%s", err, text)
+	}
+	s := st.server()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := testcaddy.WaitHTTP(ctx, s.client, s.base+"/guest-admin/", 20*time.Millisecond, nil); err != nil {
+		return nil, err
+	}
+	// The Manage page is served: the moderator tests start there.
+	resp, err := s.client.Get(s.base + "/guest-admin/")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(examples, "room.html")); err != nil {
-		return nil, fmt.Errorf("the demo room backend: %w", err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /guest-admin/: %d, want 200", resp.StatusCode)
 	}
-	dir := filepath.Join(tmpRoot, "server")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return s, nil
+}
+
+// guestCaddy runs a Caddy of the test's own with more subdirectives in
+// guest_gateway (a theme) in place of the package's server, and returns it, or
+// the error of a config Caddy refuses. The package's server is started anew by
+// the next test that needs it. Caddy is a process-wide singleton, which is why
+// this replaces rather than adds.
+func guestCaddy(t *testing.T, gatewayExtra ...string) (*server, error) {
+	t.Helper()
+	st, err := newSite(t.TempDir(), gatewayExtra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The package's server (if running) is replaced: make the next startServer
+	// start it again.
+	srvOnce, srv, srvErr = sync.Once{}, nil, nil
+	if err := inproc.Load(t, caddyfile.Render(st)); err != nil {
 		return nil, err
 	}
-	text := caddyfile(port, roomPort, dir, examples)
-	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		return nil, fmt.Errorf("adapting the Caddyfile: %w\n%s", err, text)
-	}
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		return nil, fmt.Errorf("loading the config: %w", err)
-	}
-	s := &server{
-		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		log:    filepath.Join(dir, "caddy.log"),
-		client: &http.Client{Timeout: 10 * time.Second},
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := s.client.Get(s.base + "/guest-admin/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("Caddy does not answer on %s: %v", s.base, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s := st.server()
+	testcaddy.WaitReady(t, s.base+"/guest/leave", nil)
+	return s, nil
 }
 
 // api calls the moderator API with the API key and decodes the answer into out
@@ -254,20 +263,15 @@ func (s *server) api(t *testing.T, want int, method, path string, body, out any)
 	}
 }
 
-// link is a link as the API shows it.
+// link is what the tests read of a link as the API shows it.
 type link struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
 	URL       string     `json:"url"`
-	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxClicks *int       `json:"max_clicks"`
-	Clicks    int        `json:"clicks"`
 }
 
-// room is a room as the API shows it.
+// room is what the tests read of a room as the API shows it.
 type room struct {
-	ID          string `json:"id"`
 	GuestAccess bool   `json:"guest_access"`
 	Links       []link `json:"links"`
 }
@@ -283,6 +287,29 @@ func (s *server) room(t *testing.T, id string) room {
 func (s *server) newRoom(t *testing.T, id, name, admission string) {
 	t.Helper()
 	s.api(t, http.StatusCreated, "PUT", "/api/rooms/"+id, map[string]any{"name": name, "admission": admission}, nil)
+}
+
+// openRoom makes a room of this test with guest access on.
+func (s *server) openRoom(t *testing.T, id, name, admission string) {
+	t.Helper()
+	s.newRoom(t, id, name, admission)
+	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+id+"/guest-access", map[string]any{"enabled": true}, nil)
+}
+
+// newLink creates a link of spec in a room.
+func (s *server) newLink(t *testing.T, room string, spec map[string]any) link {
+	t.Helper()
+	var l link
+	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/links", spec, &l)
+	return l
+}
+
+// guestLink makes a room of this test with guest access on and one link, and
+// returns the link's URL.
+func guestLink(t *testing.T, s *server, id, name, admission string) string {
+	t.Helper()
+	s.openRoom(t, id, name, admission)
+	return s.newLink(t, id, map[string]any{"name": "Guests"}).URL
 }
 
 // moderatorToken mints what a room backend gives a moderator: HS256 with the
@@ -311,24 +338,18 @@ func moderatorTokenAt(t *testing.T, sub, name string, rooms []string, iat, exp t
 
 // ---- the browser ----
 
-// session is one browser of a test: a fresh profile, its own process.
+// session is one Chromium of a test, with a fresh profile; its tabs are the
+// people of the test.
 type session struct {
 	t       *testing.T
-	ctx     context.Context // the browser's first tab; tabs in other browser contexts derive from it
-	pages   []*tab
+	ctx     context.Context // the browser's first tab; the tabs derive from it
+	tabs    []*tab
 	closers []context.CancelFunc // the tabs', run after the screenshots
 }
 
-// tab is one page in its own browser context (its own cookies and storage).
-type tab struct {
-	name    string
-	ctx     context.Context
-	mu      sync.Mutex
-	dialogs []string // JavaScript dialogs (alert, confirm) that opened
-}
-
 // newSession starts Chromium with a fresh user data directory, stopped when the
-// test ends; on failure it keeps screenshots first.
+// test ends; when the test failed, a screenshot of every tab is kept first
+// (screenshotsOnFailure).
 func newSession(t *testing.T) *session {
 	t.Helper()
 	exe := chromium(t)
@@ -366,12 +387,34 @@ func newSession(t *testing.T) *session {
 	return s
 }
 
-// newTab opens a page in a new browser context (like a separate person's
-// browser) in the time zone browserZone, with JavaScript dialogs (alert,
-// confirm, prompt) recorded and dismissed.
-func (s *session) newTab(name string) *tab {
+// view is how a tab looks at the pages.
+type view struct {
+	// Lang is the browser's language (an Accept-Language value, "de" or
+	// "he-IL,he;q=0.9"): sent with every request, in navigator.languages and
+	// the page's locale. Empty is Chromium's en-US.
+	Lang string
+	// Width and Height of the viewport in CSS pixels; 0 is 1280 x 900.
+	Width, Height int64
+	// Mobile emulates a phone: the viewport meta tag counts, touch is on, and
+	// the device scale factor is 2.
+	Mobile bool
+}
+
+// tab is one page in a browser context of its own (its own cookies and
+// storage, like a separate person's browser), in the time zone browserZone.
+type tab struct {
+	t       *testing.T
+	name    string
+	ctx     context.Context
+	mu      sync.Mutex
+	dialogs []string // JavaScript dialogs (alert, confirm) that opened
+}
+
+// newTab opens a tab as v says, with JavaScript dialogs (alert, confirm,
+// prompt) recorded and dismissed.
+func (s *session) newTab(name string, v view) *tab {
 	s.t.Helper()
-	tb := &tab{name: name}
+	tb := &tab{t: s.t, name: name}
 	ctx, cancel := chromedp.NewContext(s.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(func(ev any) {
 		if e, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			tb.mu.Lock()
@@ -387,6 +430,15 @@ func (s *session) newTab(name string) *tab {
 	if err := chromedp.Do(ctx); err != nil {
 		s.t.Fatalf("opening tab %s: %v", name, err)
 	}
+	s.tabs = append(s.tabs, tb)
+	if v.Width == 0 {
+		v.Width, v.Height = 1280, 900
+	}
+	emulate := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if v.Mobile {
+		emulate = []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait}
+	}
+	tb.do("setting the viewport", chromedp.EmulateViewport(v.Width, v.Height, emulate...))
 	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: browserZone}); err != nil {
 		s.t.Fatalf("tab %s: time zone: %v", name, err)
 	}
@@ -394,8 +446,39 @@ func (s *session) newTab(name string) *tab {
 	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
 		s.t.Fatalf("tab %s: focus emulation: %v", name, err)
 	}
-	s.pages = append(s.pages, tb)
+	if v.Lang != "" {
+		if err := setLanguage(ctx, v.Lang); err != nil {
+			s.t.Fatalf("tab %s: language %s: %v", name, v.Lang, err)
+		}
+	}
 	return tb
+}
+
+// setLanguage makes the tab's requests carry acceptLanguage (and navigator.languages
+// and the locale follow it), as a browser set to that language would.
+func setLanguage(ctx context.Context, acceptLanguage string) error {
+	ua, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.userAgent`))
+	if err != nil {
+		return err
+	}
+	// The override takes the languages alone ("de-DE,de") and writes the
+	// q-values of its own Accept-Language itself.
+	var langs []string
+	for l := range strings.SplitSeq(acceptLanguage, ",") {
+		lang, _, _ := strings.Cut(l, ";")
+		langs = append(langs, strings.TrimSpace(lang))
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: strings.Join(langs, ",")}); err != nil {
+		return err
+	}
+	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+		Headers: network.Headers{"Accept-Language": acceptLanguage},
+	}); err != nil {
+		return err
+	}
+	locale := strings.SplitN(acceptLanguage, ",", 2)[0]
+	_, err = chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: strings.ReplaceAll(locale, "-", "_")})
+	return err
 }
 
 // grantClipboard lets origin write and read the clipboard in the tab's
@@ -424,6 +507,8 @@ func artifactsDir() string {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// screenshotsOnFailure keeps a screenshot of every tab of a failed test
+// under artifactsDir, named after the test and the tab.
 func (s *session) screenshotsOnFailure() {
 	if !s.t.Failed() {
 		return
@@ -436,74 +521,120 @@ func (s *session) screenshotsOnFailure() {
 		s.t.Logf("no screenshots: %v", err)
 		return
 	}
-	for _, tb := range s.pages {
-		ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
-		href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		cancel()
-		if err != nil {
-			s.t.Logf("screenshot of %s: %v", tb.name, err)
-			continue
-		}
+	for _, tb := range s.tabs {
 		path := filepath.Join(dir, tb.name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
+		if err := tb.screenshot(path); err != nil {
 			s.t.Logf("screenshot of %s: %v", tb.name, err)
 			continue
 		}
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+		cancel()
 		s.t.Logf("screenshot of %s (%s): %s", tb.name, href, path)
 	}
 }
 
 // ---- actions and checks on a tab ----
 
-func (tb *tab) run(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
+// do runs actions and fails the test on an error, with the page's text.
+func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
 	if err := chromedp.Do(tb.ctx, actions...); err != nil {
-		t.Fatalf("%s: %s: %v", tb.name, what, err)
+		tb.t.Fatalf("%s: %s: %v\npage: %s", tb.name, what, err, tb.state())
 	}
 }
 
-// eval evaluates a JavaScript expression (awaiting a promise) and decodes its
-// value into out.
-func (tb *tab) eval(t *testing.T, expr string, out any) {
-	t.Helper()
-	raw, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+// open navigates to url and returns the HTTP status of the answer.
+func (tb *tab) open(url string) int64 {
+	tb.t.Helper()
+	resp, err := chromedp.Run(tb.ctx, chromedp.NavigateResponse(url))
 	if err != nil {
-		t.Fatalf("%s: evaluating %s: %v", tb.name, expr, err)
+		tb.t.Fatalf("%s: opening %s: %v", tb.name, url, err)
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		t.Fatalf("%s: evaluating %s: decoding %s: %v", tb.name, expr, raw, err)
-	}
+	return resp.Status
 }
 
-// waitJS waits until the JavaScript expression is truthy. A page that
-// navigates meanwhile (a form post, a redirect, a reload) is waited for too.
-func (tb *tab) waitJS(t *testing.T, what, expr string) {
-	t.Helper()
+// state is the tab's address and the start of its text, for failure messages.
+func (tb *tab) state() string {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " :: " + (document.body ? document.body.innerText.slice(0, 800) : "")`))
+	return s
+}
+
+// evalJS evaluates a JavaScript expression in tb (awaiting a promise) and
+// decodes its value.
+func evalJS[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("%s: evaluating %s: %v\npage: %s", tb.name, expr, err, tb.state())
+	}
+	return v
+}
+
+// wait waits until the JavaScript expression is truthy. It evaluates it every
+// 100 ms and reads an error as "not yet": a page that navigates meanwhile (a
+// form post, a redirect, a reload) throws away the context an evaluation runs
+// in.
+func (tb *tab) wait(what, expr string) {
+	tb.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
-	for {
-		ctx, cancel := context.WithDeadline(tb.ctx, deadline)
-		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
 		cancel()
-		if err == nil {
+		if err == nil && ok {
 			return
 		}
-		if time.Now().Before(deadline) && tb.ctx.Err() == nil {
-			// The document went away under the poll (navigation): ask the next one.
-			time.Sleep(100 * time.Millisecond)
-			continue
+		lastErr = err
+		if tb.ctx.Err() != nil {
+			break
 		}
-		state, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href + " :: " + (document.body ? document.body.innerText.slice(0, 800) : "")`))
-		t.Fatalf("%s: waiting for %s (%s): %v\npage: %s", tb.name, what, expr, err, state)
+		time.Sleep(100 * time.Millisecond)
 	}
+	tb.t.Fatalf("%s: waiting for %s (%s): not true after %v (last error: %v)\npage: %s", tb.name, what, expr, waitTimeout, lastErr, tb.state())
+}
+
+// submitEntry types name and email into the entry form of a link, as a guest
+// does, and submits it.
+func (tb *tab) submitEntry(name, email string) {
+	tb.t.Helper()
+	tb.do("filling the entry form",
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.Click(chromedp.CSS("button[type=submit]")))
+}
+
+// wantTexts checks the text (text) of each selector of want on the page,
+// where names the part of the page in the messages.
+func (tb *tab) wantTexts(where string, want map[string]string) {
+	tb.t.Helper()
+	for sel, w := range want {
+		if got := tb.text(sel); got != w {
+			tb.t.Errorf("%s, %s %s: %q, want %q", tb.name, where, sel, got, w)
+		}
+	}
+}
+
+// text is the trimmed textContent of the first element matching sel, or
+// "<none>".
+func (tb *tab) text(sel string) string {
+	tb.t.Helper()
+	return evalJS[string](tb, fmt.Sprintf(`(function(){var e=document.querySelector(%s);return e?e.textContent.trim():"<none>"})()`, jsString(sel)))
+}
+
+// hidden reports whether the element (or an ancestor) is hidden.
+func (tb *tab) hidden(sel string) bool {
+	tb.t.Helper()
+	return evalJS[bool](tb, fmt.Sprintf(`(function(){var e=document.querySelector(%s);return !e || e.closest("[hidden]") !== null})()`, jsString(sel)))
 }
 
 // setValue sets the value of the input with id as if typed, firing input.
-func (tb *tab) setValue(t *testing.T, id, value string) {
-	t.Helper()
-	var ok bool
-	tb.eval(t, fmt.Sprintf(`(function(){var e=document.getElementById(%q);e.value=%s;e.dispatchEvent(new Event("input",{bubbles:true}));return true})()`, id, jsString(value)), &ok)
+func (tb *tab) setValue(id, value string) {
+	tb.t.Helper()
+	evalJS[bool](tb, fmt.Sprintf(`(function(){var e=document.getElementById(%s);e.value=%s;e.dispatchEvent(new Event("input",{bubbles:true}));return true})()`, jsString(id), jsString(value)))
 }
 
 // jsString quotes s for JavaScript.
@@ -512,38 +643,22 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// text returns the textContent of the first element matching a CSS selector.
-func (tb *tab) text(t *testing.T, sel string) string {
-	t.Helper()
-	var s string
-	tb.eval(t, fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.textContent.trim():"<none>"})()`, sel), &s)
-	return s
-}
-
+// dialogsSeen are the JavaScript dialogs that opened in the tab so far.
 func (tb *tab) dialogsSeen() []string {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	return append([]string(nil), tb.dialogs...)
 }
 
-// setLanguage makes the tab's requests carry acceptLanguage (and navigator.languages
-// follow it), as a browser set to that language would.
-func setLanguage(ctx context.Context, acceptLanguage string) error {
-	ua, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.userAgent`))
+// screenshot writes a full-page PNG of the tab to path.
+func (tb *tab) screenshot(path string) error {
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		return err
 	}
-	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: acceptLanguage}); err != nil {
-		return err
-	}
-	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-		Headers: network.Headers{"Accept-Language": acceptLanguage},
-	}); err != nil {
-		return err
-	}
-	locale := strings.SplitN(acceptLanguage, ",", 2)[0]
-	_, err = chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: strings.ReplaceAll(locale, "-", "_")})
-	return err
+	return os.WriteFile(path, png, 0o644)
 }
 
 // auditJS lists what a keyboard or screen-reader user, or a reader with low
@@ -610,11 +725,9 @@ const auditJS = `(function () {
 })()`
 
 // checkAccessibility fails the test for each problem auditJS finds.
-func checkAccessibility(t *testing.T, tb *tab, where string) {
-	t.Helper()
-	var problems []string
-	tb.eval(t, auditJS, &problems)
-	for _, p := range problems {
-		t.Errorf("%s, %s: %s", tb.name, where, p)
+func checkAccessibility(tb *tab, where string) {
+	tb.t.Helper()
+	for _, p := range evalJS[[]string](tb, auditJS) {
+		tb.t.Errorf("%s, %s: %s", tb.name, where, p)
 	}
 }

@@ -31,26 +31,25 @@ func uniqueID(base string) string {
 // openAsModerator opens the Manage guest access page for room with a moderator
 // token in the URL fragment, as the room backend's "Manage guest access" menu
 // would, and waits for the window.
-func openAsModerator(t *testing.T, s *server, tb *tab, roomID, token string) {
-	t.Helper()
-	tb.run(t, "opening the page", chromedp.Navigate(s.base+"/guest-admin/?room="+url.QueryEscape(roomID)+"#token="+token))
-	tb.waitJS(t, "the Manage guest access window", `!document.getElementById("view-manage").hidden && document.getElementById("links-count").textContent !== ""`)
+func openAsModerator(s *server, tb *tab, roomID, token string) {
+	tb.t.Helper()
+	tb.do("opening the page", chromedp.Navigate(s.base+"/guest-admin/?room="+url.QueryEscape(roomID)+"#token="+token))
+	tb.wait("the Manage guest access window", `!document.getElementById("view-manage").hidden && document.getElementById("links-count").textContent !== ""`)
 }
 
 // keyboardTo presses Tab from the start of the page until the element with id
 // has the focus (at most max presses).
-func keyboardTo(t *testing.T, tb *tab, id string, max int) {
-	t.Helper()
-	tb.eval(t, `(document.activeElement && document.activeElement.blur(), window.getSelection().removeAllRanges(), true)`, new(bool))
+func keyboardTo(tb *tab, id string, max int) {
+	tb.t.Helper()
+	evalJS[bool](tb, `(document.activeElement && document.activeElement.blur(), window.getSelection().removeAllRanges(), true)`)
 	for i := 0; i < max; i++ {
-		tb.run(t, "pressing Tab", chromedp.KeyEvent(kb.Tab))
-		var at string
-		tb.eval(t, `document.activeElement ? document.activeElement.id : ""`, &at)
+		tb.do("pressing Tab", chromedp.KeyEvent(kb.Tab))
+		at := evalJS[string](tb, `document.activeElement ? document.activeElement.id : ""`)
 		if at == id {
 			return
 		}
 	}
-	t.Fatalf("%s: %d presses of Tab did not reach #%s", tb.name, max, id)
+	tb.t.Fatalf("%s: %d presses of Tab did not reach #%s", tb.name, max, id)
 }
 
 // TestModeratorAndGuest is the moderator's journey of the product description,
@@ -63,29 +62,27 @@ func TestModeratorAndGuest(t *testing.T) {
 	b := newSession(t)
 	roomID := uniqueID("flow")
 	s.newRoom(t, roomID, "Physics 101", "auto")
-	mod := b.newTab("moderator")
+	mod := b.newTab("moderator", view{})
 	b.grantClipboard(mod, s.base)
 
 	// Sign in with the token in the fragment; the fragment leaves the address bar.
 	token := moderatorToken(t, "u-ada", "Ada Lovelace", []string{roomID}, time.Hour)
-	openAsModerator(t, s, mod, roomID, token)
-	var href, stored string
-	mod.eval(t, `location.href`, &href)
+	openAsModerator(s, mod, roomID, token)
+	href := evalJS[string](mod, `location.href`)
 	if strings.Contains(href, "#") || strings.Contains(href, "token") {
 		t.Errorf("the token stays in the address bar: %s", href)
 	}
 	if !strings.HasSuffix(href, "/guest-admin/?room="+roomID) {
 		t.Errorf("location after sign-in: %s", href)
 	}
-	mod.eval(t, `Object.keys(sessionStorage).map(function(k){return sessionStorage.getItem(k)}).join(" ")`, &stored)
+	stored := evalJS[string](mod, `Object.keys(sessionStorage).map(function(k){return sessionStorage.getItem(k)}).join(" ")`)
 	if stored != token {
 		t.Errorf("sessionStorage does not hold the token")
 	}
-	var histLen int
-	mod.eval(t, `history.length`, &histLen)
+	histLen := evalJS[int](mod, `history.length`)
 
 	// The window as the product description shows it.
-	for sel, want := range map[string]string{
+	mod.wantTexts("the window", map[string]string{
 		"#manage-title":  "Manage guest access",
 		"#intro":         "Allow link-based access without sign-in. Up to 3 guest links available.",
 		"#access-label":  "Enable guest access",
@@ -94,41 +91,36 @@ func TestModeratorAndGuest(t *testing.T) {
 		"#create-reason": "Turn on guest access to create links.",
 		"#room-subtitle": "Room: Physics 101",
 		"#who-name":      "Signed in as Ada Lovelace",
-	} {
-		if got := mod.text(t, sel); got != want {
-			t.Errorf("%s: %q, want %q", sel, got, want)
-		}
-	}
-	var state struct {
+	})
+	type controls struct {
 		Role, Disabled string
 		Checked        bool
 	}
-	mod.eval(t, `({Role: document.getElementById("access-switch").getAttribute("role"), Checked: document.getElementById("access-switch").checked, Disabled: document.getElementById("create-open").getAttribute("aria-disabled")})`, &state)
+	state := evalJS[controls](mod, `({Role: document.getElementById("access-switch").getAttribute("role"), Checked: document.getElementById("access-switch").checked, Disabled: document.getElementById("create-open").getAttribute("aria-disabled")})`)
 	if state.Role != "switch" || state.Checked || state.Disabled != "true" {
 		t.Errorf("switch and create button at the start: %+v", state)
 	}
 
 	// Keyboard only: Tab to the switch (with a visible focus outline), Space turns
 	// guest access on.
-	keyboardTo(t, mod, "access-switch", 6)
-	var outline string
-	mod.eval(t, `(function(){var s=getComputedStyle(document.activeElement);return s.outlineStyle+" "+s.outlineWidth})()`, &outline)
+	keyboardTo(mod, "access-switch", 6)
+	outline := evalJS[string](mod, `(function(){var s=getComputedStyle(document.activeElement);return s.outlineStyle+" "+s.outlineWidth})()`)
 	if !strings.HasPrefix(outline, "solid ") || outline == "solid 0px" {
 		t.Errorf("the focused switch has no visible outline: %q", outline)
 	}
-	mod.run(t, "pressing Space", chromedp.KeyEvent(" "))
-	mod.waitJS(t, "guest access on", `document.getElementById("access-switch").checked && document.getElementById("create-open").getAttribute("aria-disabled") === "false"`)
+	mod.do("pressing Space", chromedp.KeyEvent(" "))
+	mod.wait("guest access on", `document.getElementById("access-switch").checked && document.getElementById("create-open").getAttribute("aria-disabled") === "false"`)
 	if !s.room(t, roomID).GuestAccess {
 		t.Fatal("the switch is on, but guest access is off in the API")
 	}
-	if !mod.hidden(t, "#create-reason") {
-		t.Errorf("a reason is still shown beside Create new link: %q", mod.text(t, "#create-reason"))
+	if !mod.hidden("#create-reason") {
+		t.Errorf("a reason is still shown beside Create new link: %q", mod.text("#create-reason"))
 	}
 
 	// Create new link opens the dialog; Escape closes it.
-	mod.run(t, "clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
-	mod.waitJS(t, "the create dialog with the focus in Link Name", `document.getElementById("create-dialog").open && document.activeElement.id === "link-name"`)
-	for sel, want := range map[string]string{
+	mod.do("clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
+	mod.wait("the create dialog with the focus in Link Name", `document.getElementById("create-dialog").open && document.activeElement.id === "link-name"`)
+	mod.wantTexts("the create dialog", map[string]string{
 		"#create-title":          "Create new link",
 		"label[for=link-name]":   "Link Name *",
 		"label[for=link-clicks]": "# of clicks",
@@ -137,51 +129,45 @@ func TestModeratorAndGuest(t *testing.T) {
 		"#link-days-suffix":      "Day/s",
 		"#create-cancel":         "Cancel",
 		"#create-submit":         "Create",
-	} {
-		if got := mod.text(t, sel); got != want {
-			t.Errorf("dialog %s: %q, want %q", sel, got, want)
-		}
-	}
-	checkAccessibility(t, mod, "the create dialog")
+	})
+	checkAccessibility(mod, "the create dialog")
 	// The focus stays in the dialog: Tab from its last control comes back to its first.
-	mod.eval(t, `(document.getElementById("create-submit").focus(), true)`, new(bool))
-	mod.run(t, "pressing Tab", chromedp.KeyEvent(kb.Tab))
-	var inDialog bool
-	mod.eval(t, `document.getElementById("create-dialog").contains(document.activeElement)`, &inDialog)
+	evalJS[bool](mod, `(document.getElementById("create-submit").focus(), true)`)
+	mod.do("pressing Tab", chromedp.KeyEvent(kb.Tab))
+	inDialog := evalJS[bool](mod, `document.getElementById("create-dialog").contains(document.activeElement)`)
 	if !inDialog {
 		t.Errorf("Tab from the dialog's last control left the dialog")
 	}
-	mod.run(t, "pressing Escape", chromedp.KeyEvent(kb.Escape))
-	mod.waitJS(t, "the dialog closed by Escape", `!document.getElementById("create-dialog").open`)
+	mod.do("pressing Escape", chromedp.KeyEvent(kb.Escape))
+	mod.wait("the dialog closed by Escape", `!document.getElementById("create-dialog").open`)
 
 	// An empty name: the API's error shows beside the field, and no link is made.
-	mod.run(t, "clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
-	mod.waitJS(t, "the create dialog", `document.getElementById("create-dialog").open`)
-	mod.run(t, "submitting without a name", chromedp.Click(chromedp.CSS("#create-submit")))
-	mod.waitJS(t, "the name's error", `!document.getElementById("link-name-error").hidden`)
-	if got := mod.text(t, "#link-name-error"); got != "Enter a name of 1 to 80 characters." {
+	mod.do("clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
+	mod.wait("the create dialog", `document.getElementById("create-dialog").open`)
+	mod.do("submitting without a name", chromedp.Click(chromedp.CSS("#create-submit")))
+	mod.wait("the name's error", `!document.getElementById("link-name-error").hidden`)
+	if got := mod.text("#link-name-error"); got != "Enter a name of 1 to 80 characters." {
 		t.Errorf("name error: %q", got)
 	}
-	var invalid string
-	mod.eval(t, `document.getElementById("link-name").getAttribute("aria-invalid") + " " + document.activeElement.id`, &invalid)
+	invalid := evalJS[string](mod, `document.getElementById("link-name").getAttribute("aria-invalid") + " " + document.activeElement.id`)
 	if invalid != "true link-name" {
 		t.Errorf("after the error, aria-invalid and focus: %q", invalid)
 	}
 	// A duration over 365 days: the API names the field.
-	mod.run(t, "filling the form",
+	mod.do("filling the form",
 		chromedp.SendKeys(chromedp.CSS("#link-name"), "Guest speakers"),
 		chromedp.SendKeys(chromedp.CSS("#link-clicks"), "2"),
 		chromedp.SendKeys(chromedp.CSS("#link-days"), "400"),
 		chromedp.Click(chromedp.CSS("#create-submit")))
-	mod.waitJS(t, "the duration's error", `!document.getElementById("link-days-error").hidden`)
-	if mod.hidden(t, "#link-name-error") == false {
+	mod.wait("the duration's error", `!document.getElementById("link-days-error").hidden`)
+	if mod.hidden("#link-name-error") == false {
 		t.Errorf("the name's error is still shown")
 	}
-	mod.setValue(t, "link-days", "")
-	mod.run(t, "fixing the duration",
+	mod.setValue("link-days", "")
+	mod.do("fixing the duration",
 		chromedp.SendKeys(chromedp.CSS("#link-days"), "1"),
 		chromedp.Click(chromedp.CSS("#create-submit")))
-	mod.waitJS(t, "the new link in the table", `!document.getElementById("create-dialog").open && document.querySelectorAll("#links-body tr").length === 1`)
+	mod.wait("the new link in the table", `!document.getElementById("create-dialog").open && document.querySelectorAll("#links-body tr").length === 1`)
 
 	r := s.room(t, roomID)
 	if len(r.Links) != 1 || r.Links[0].ExpiresAt == nil || r.Links[0].MaxClicks == nil || *r.Links[0].MaxClicks != 2 {
@@ -196,22 +182,18 @@ func TestModeratorAndGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	tomorrow := l.ExpiresAt.In(zone).Format("January 2, 2006") // en-US, dateStyle long
-	for sel, want := range map[string]string{
+	mod.wantTexts("the table", map[string]string{
 		"#links-count":          "1 link",
 		"#links-body th":        "Guest speakers",
 		"#links-body .expires":  tomorrow,
 		"#links-body .clicks":   "0 / 2",
 		"#links-table thead tr": "Link name\n            Expiration date\n            # of clicks\n            Actions",
-	} {
-		if got := mod.text(t, sel); got != want {
-			t.Errorf("table %s: %q, want %q", sel, got, want)
-		}
-	}
-	checkAccessibility(t, mod, "the window with a link")
+	})
+	checkAccessibility(mod, "the window with a link")
 
 	// Copy: the button says Copied, and the clipboard holds the link's URL.
-	mod.run(t, "clicking copy", chromedp.Click(chromedp.CSS("#links-body button.copy")))
-	mod.waitJS(t, "the copy button saying Copied", `document.querySelector("#links-body button.copy").textContent.trim() === "Copied"`)
+	mod.do("clicking copy", chromedp.Click(chromedp.CSS("#links-body button.copy")))
+	mod.wait("the copy button saying Copied", `document.querySelector("#links-body button.copy").textContent.trim() === "Copied"`)
 	clip, err := chromedp.Run(mod.ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Errorf("reading the clipboard: %v", err)
@@ -220,58 +202,54 @@ func TestModeratorAndGuest(t *testing.T) {
 	}
 
 	// The guest, in a browser context of their own, joins through the link.
-	guest := b.newTab("guest")
-	guest.run(t, "opening the link", chromedp.Navigate(l.URL))
-	guest.waitJS(t, "the entry form", `!!document.querySelector("form input[name=name]")`)
-	guest.run(t, "filling the entry form",
-		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "Grace Hopper"),
-		chromedp.SendKeys(chromedp.CSS("input[name=email]"), "grace@example.com"),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
-	guest.waitJS(t, "the demo room", fmt.Sprintf(`location.pathname === "/rooms/%s" && !!document.getElementById("guest-name")`, roomID))
+	guest := b.newTab("guest", view{})
+	guest.do("opening the link", chromedp.Navigate(l.URL))
+	guest.wait("the entry form", `!!document.querySelector("form input[name=name]")`)
+	guest.submitEntry("Grace Hopper", "grace@example.com")
+	guest.wait("the demo room", fmt.Sprintf(`location.pathname === "/rooms/%s" && !!document.getElementById("guest-name")`, roomID))
 	// room.js decodes the percent-encoded X-Guest-Name after the page loads:
 	// wait for the greeting rather than read it before the script ran.
-	guest.waitJS(t, "the room greeting by name", `document.querySelector("h1").textContent === "Welcome, Grace Hopper!"`)
+	guest.wait("the room greeting by name", `document.querySelector("h1").textContent === "Welcome, Grace Hopper!"`)
 
 	// The moderator's table counts the click by itself (the page polls).
-	mod.waitJS(t, "1 / 2 in the table", `document.querySelector("#links-body .clicks").textContent === "1 / 2"`)
-	mod.waitJS(t, "the guest in the guest list", `Array.from(document.querySelectorAll("#guests-body .guest-name")).some(function(e){return e.textContent === "Grace Hopper"})`)
+	mod.wait("1 / 2 in the table", `document.querySelector("#links-body .clicks").textContent === "1 / 2"`)
+	mod.wait("the guest in the guest list", `Array.from(document.querySelectorAll("#guests-body .guest-name")).some(function(e){return e.textContent === "Grace Hopper"})`)
 
 	// Guest access off: the guest's next page load gets the message page.
-	mod.run(t, "switching guest access off", chromedp.Click(chromedp.CSS("#access-switch")))
-	mod.waitJS(t, "guest access off", `!document.getElementById("access-switch").checked && document.getElementById("create-open").getAttribute("aria-disabled") === "true"`)
+	mod.do("switching guest access off", chromedp.Click(chromedp.CSS("#access-switch")))
+	mod.wait("guest access off", `!document.getElementById("access-switch").checked && document.getElementById("create-open").getAttribute("aria-disabled") === "true"`)
 	if s.room(t, roomID).GuestAccess {
 		t.Fatal("the switch is off, but guest access is on in the API")
 	}
-	guest.run(t, "reloading", chromedp.Reload())
-	guest.waitJS(t, "the guest-access-off page", `document.body && document.body.getAttribute("data-reason") === "guest-access-off"`)
+	guest.do("reloading", chromedp.Reload())
+	guest.wait("the guest-access-off page", `document.body && document.body.getAttribute("data-reason") === "guest-access-off"`)
 
 	// Delete, after a confirmation that says deleted links can't be restored;
 	// Escape on the confirmation keeps the link.
-	mod.run(t, "clicking delete", chromedp.Click(chromedp.CSS("#links-body button.delete")))
-	mod.waitJS(t, "the confirmation", `document.getElementById("confirm-dialog").open && document.activeElement.id === "confirm-cancel"`)
-	if got := mod.text(t, "#confirm-warning"); !strings.Contains(got, "Deleted links can't be restored.") {
+	mod.do("clicking delete", chromedp.Click(chromedp.CSS("#links-body button.delete")))
+	mod.wait("the confirmation", `document.getElementById("confirm-dialog").open && document.activeElement.id === "confirm-cancel"`)
+	if got := mod.text("#confirm-warning"); !strings.Contains(got, "Deleted links can't be restored.") {
 		t.Errorf("confirmation warning: %q", got)
 	}
-	if got := mod.text(t, "#confirm-body"); !strings.Contains(got, "“Guest speakers”") {
+	if got := mod.text("#confirm-body"); !strings.Contains(got, "“Guest speakers”") {
 		t.Errorf("confirmation body: %q", got)
 	}
-	mod.run(t, "pressing Escape", chromedp.KeyEvent(kb.Escape))
-	mod.waitJS(t, "the confirmation closed", `!document.getElementById("confirm-dialog").open`)
+	mod.do("pressing Escape", chromedp.KeyEvent(kb.Escape))
+	mod.wait("the confirmation closed", `!document.getElementById("confirm-dialog").open`)
 	if n := len(s.room(t, roomID).Links); n != 1 {
 		t.Fatalf("Escape on the confirmation deleted the link (%d links)", n)
 	}
-	mod.run(t, "clicking delete", chromedp.Click(chromedp.CSS("#links-body button.delete")))
-	mod.waitJS(t, "the confirmation", `document.getElementById("confirm-dialog").open`)
-	mod.run(t, "confirming", chromedp.Click(chromedp.CSS("#confirm-ok")))
-	mod.waitJS(t, "no links", `document.getElementById("links-count").textContent === "No links added" && document.querySelectorAll("#links-body tr").length === 0`)
+	mod.do("clicking delete", chromedp.Click(chromedp.CSS("#links-body button.delete")))
+	mod.wait("the confirmation", `document.getElementById("confirm-dialog").open`)
+	mod.do("confirming", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	mod.wait("no links", `document.getElementById("links-count").textContent === "No links added" && document.querySelectorAll("#links-body tr").length === 0`)
 	if n := len(s.room(t, roomID).Links); n != 0 {
 		t.Errorf("the API still has %d links", n)
 	}
-	guest.run(t, "opening the deleted link", chromedp.Navigate(l.URL))
-	guest.waitJS(t, "the link-invalid page", `document.body && document.body.getAttribute("data-reason") === "link-invalid"`)
+	guest.do("opening the deleted link", chromedp.Navigate(l.URL))
+	guest.wait("the link-invalid page", `document.body && document.body.getAttribute("data-reason") === "link-invalid"`)
 
-	var histAfter int
-	mod.eval(t, `history.length`, &histAfter)
+	histAfter := evalJS[int](mod, `history.length`)
 	if histAfter != histLen {
 		t.Errorf("the page added history entries (%d, then %d)", histLen, histAfter)
 	}
@@ -291,73 +269,68 @@ func TestLobbyAndHostileName(t *testing.T) {
 	s := startServer(t)
 	b := newSession(t)
 	roomID := uniqueID("lobby")
-	s.newRoom(t, roomID, "Staff meeting", "moderator")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var l link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": `<b>VIP</b> link`}, &l)
+	s.openRoom(t, roomID, "Staff meeting", "moderator")
+	l := s.newLink(t, roomID, map[string]any{"name": `<b>VIP</b> link`})
 
-	mod := b.newTab("moderator")
-	openAsModerator(t, s, mod, roomID, moderatorToken(t, "u-host", "Hal Host", []string{roomID}, time.Hour))
-	mod.waitJS(t, "the lobby panel", `!document.getElementById("view-lobby").hidden`)
-	if got := mod.text(t, "#lobby-empty"); got != "No one is waiting." {
+	mod := b.newTab("moderator", view{})
+	openAsModerator(s, mod, roomID, moderatorToken(t, "u-host", "Hal Host", []string{roomID}, time.Hour))
+	mod.wait("the lobby panel", `!document.getElementById("view-lobby").hidden`)
+	if got := mod.text("#lobby-empty"); got != "No one is waiting." {
 		t.Errorf("empty lobby: %q", got)
 	}
-	if got := mod.text(t, "#links-body th"); got != "<b>VIP</b> link" {
+	if got := mod.text("#links-body th"); got != "<b>VIP</b> link" {
 		t.Errorf("link name: %q", got)
 	}
 
 	const hostile = `<img src=x onerror=alert(1)>`
-	guest := b.newTab("guest")
-	guest.run(t, "opening the link", chromedp.Navigate(l.URL))
-	guest.waitJS(t, "the entry form", `!!document.querySelector("form input[name=name]")`)
-	guest.run(t, "filling the entry form",
-		chromedp.SendKeys(chromedp.CSS("input[name=name]"), hostile),
-		chromedp.SendKeys(chromedp.CSS("input[name=email]"), "mallory@example.com"),
-		chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
-	guest.waitJS(t, "the lobby page", `location.pathname.indexOf("/guest/lobby") === 0`)
+	guest := b.newTab("guest", view{})
+	guest.do("opening the link", chromedp.Navigate(l.URL))
+	guest.wait("the entry form", `!!document.querySelector("form input[name=name]")`)
+	guest.submitEntry(hostile, "mallory@example.com")
+	guest.wait("the lobby page", `location.pathname.indexOf("/guest/lobby") === 0`)
 
 	// The lobby panel shows the guest by itself, name as text.
-	mod.waitJS(t, "the guest in the lobby", `document.querySelectorAll("#lobby-body tr").length === 1`)
-	if got := mod.text(t, "#lobby-body .guest-name"); got != hostile {
+	mod.wait("the guest in the lobby", `document.querySelectorAll("#lobby-body tr").length === 1`)
+	if got := mod.text("#lobby-body .guest-name"); got != hostile {
 		t.Errorf("lobby name: %q, want the text %q", got, hostile)
 	}
-	var row string
-	mod.eval(t, `document.querySelector("#lobby-body tr").innerText`, &row)
+	row := evalJS[string](mod, `document.querySelector("#lobby-body tr").innerText`)
 	for _, want := range []string{"mallory@example.com", "<b>VIP</b> link", "less than a minute", "Admit", "Decline"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("lobby row %q lacks %q", row, want)
 		}
 	}
-	if got := mod.text(t, "#lobby-count"); got != "1 guest waiting" {
+	if got := mod.text("#lobby-count"); got != "1 guest waiting" {
 		t.Errorf("lobby count: %q", got)
 	}
-	noImages(t, mod)
+	noImages(mod)
 
-	mod.run(t, "admitting", chromedp.Click(chromedp.CSS("#lobby-body button.btn-primary")))
-	guest.waitJS(t, "the room, by itself", fmt.Sprintf(`location.pathname === "/rooms/%s" && !!document.getElementById("guest-name")`, roomID))
-	if got := guest.text(t, "#guest-name"); got != hostile {
+	mod.do("admitting", chromedp.Click(chromedp.CSS("#lobby-body button.btn-primary")))
+	// Loaded completely: room.js (deferred) has decoded the name it shows.
+	guest.wait("the room, by itself", fmt.Sprintf(`location.pathname === "/rooms/%s" && !!document.getElementById("guest-name") && document.readyState === "complete"`, roomID))
+	if got := guest.text("#guest-name"); got != hostile {
 		t.Errorf("room greeting name: %q, want the text %q", got, hostile)
 	}
-	noImages(t, guest)
+	noImages(guest)
 
-	mod.waitJS(t, "the lobby empty again", `document.querySelectorAll("#lobby-body tr").length === 0 && !document.getElementById("lobby-empty").hidden`)
-	mod.waitJS(t, "the guest in the guest list, admitted", `(function(){var r=document.querySelector("#guests-body tr");return !!r && r.querySelector(".state").textContent === "In the room"})()`)
-	if got := mod.text(t, "#guests-body .guest-name"); got != hostile {
+	mod.wait("the lobby empty again", `document.querySelectorAll("#lobby-body tr").length === 0 && !document.getElementById("lobby-empty").hidden`)
+	mod.wait("the guest in the guest list, admitted", `(function(){var r=document.querySelector("#guests-body tr");return !!r && r.querySelector(".state").textContent === "In the room"})()`)
+	if got := mod.text("#guests-body .guest-name"); got != hostile {
 		t.Errorf("guest list name: %q, want the text %q", got, hostile)
 	}
-	noImages(t, mod)
+	noImages(mod)
 
 	// Remove, after confirming: the guest's next request is refused.
-	mod.run(t, "clicking Remove", chromedp.Click(chromedp.CSS("#guests-body button")))
-	mod.waitJS(t, "the confirmation", `document.getElementById("confirm-dialog").open`)
-	if got := mod.text(t, "#confirm-body"); !strings.HasPrefix(got, hostile+" is removed") {
+	mod.do("clicking Remove", chromedp.Click(chromedp.CSS("#guests-body button")))
+	mod.wait("the confirmation", `document.getElementById("confirm-dialog").open`)
+	if got := mod.text("#confirm-body"); !strings.HasPrefix(got, hostile+" is removed") {
 		t.Errorf("remove confirmation: %q", got)
 	}
-	noImages(t, mod)
-	mod.run(t, "confirming", chromedp.Click(chromedp.CSS("#confirm-ok")))
-	mod.waitJS(t, "the guest removed", `document.querySelector("#guests-body .state").textContent === "Removed"`)
-	guest.run(t, "reloading", chromedp.Reload())
-	guest.waitJS(t, "the removed page", `document.body && document.body.getAttribute("data-reason") === "removed"`)
+	noImages(mod)
+	mod.do("confirming", chromedp.Click(chromedp.CSS("#confirm-ok")))
+	mod.wait("the guest removed", `document.querySelector("#guests-body .state").textContent === "Removed"`)
+	guest.do("reloading", chromedp.Reload())
+	guest.wait("the removed page", `document.body && document.body.getAttribute("data-reason") === "removed"`)
 
 	for _, tb := range []*tab{mod, guest} {
 		if d := tb.dialogsSeen(); len(d) > 0 {
@@ -368,12 +341,10 @@ func TestLobbyAndHostileName(t *testing.T) {
 
 // noImages fails unless the page has no img element at all (neither the
 // moderator page nor the demo room has one of its own).
-func noImages(t *testing.T, tb *tab) {
-	t.Helper()
-	var n int
-	tb.eval(t, `document.querySelectorAll("img").length`, &n)
-	if n != 0 {
-		t.Errorf("%s: %d img elements on the page: a name became HTML", tb.name, n)
+func noImages(tb *tab) {
+	tb.t.Helper()
+	if n := evalJS[int](tb, `document.querySelectorAll("img").length`); n != 0 {
+		tb.t.Errorf("%s: %d img elements on the page: a name became HTML", tb.name, n)
 	}
 }
 
@@ -387,46 +358,46 @@ func TestSignIn(t *testing.T) {
 	other := uniqueID("other")
 	s.newRoom(t, roomID, "Sign-in room", "auto")
 	s.newRoom(t, other, "Other room", "auto")
-	tb := b.newTab("moderator")
+	tb := b.newTab("moderator", view{})
 
-	tb.run(t, "opening the page", chromedp.Navigate(s.base+"/guest-admin/?room="+roomID))
-	tb.waitJS(t, "the sign-in form", `!document.getElementById("view-signin").hidden`)
-	if got := tb.eval2(t, `document.getElementById("signin-room").value`); got != roomID {
+	tb.do("opening the page", chromedp.Navigate(s.base+"/guest-admin/?room="+roomID))
+	tb.wait("the sign-in form", `!document.getElementById("view-signin").hidden`)
+	if got := evalJS[string](tb, `document.getElementById("signin-room").value`); got != roomID {
 		t.Errorf("room field: %q", got)
 	}
-	tb.run(t, "signing in with a wrong key",
+	tb.do("signing in with a wrong key",
 		chromedp.SendKeys(chromedp.CSS("#signin-key"), "not-the-key-0123456789"),
 		chromedp.Click(chromedp.CSS("#signin-form button[type=submit]")))
-	tb.waitJS(t, "the key's error", `!document.getElementById("signin-key-error").hidden`)
-	if got := tb.text(t, "#signin-key-error"); got != "This key wasn't accepted. Check it and try again." {
+	tb.wait("the key's error", `!document.getElementById("signin-key-error").hidden`)
+	if got := tb.text("#signin-key-error"); got != "This key wasn't accepted. Check it and try again." {
 		t.Errorf("wrong key: %q", got)
 	}
-	tb.setValue(t, "signin-key", "")
-	tb.run(t, "signing in with the API key",
+	tb.setValue("signin-key", "")
+	tb.do("signing in with the API key",
 		chromedp.SendKeys(chromedp.CSS("#signin-key"), apiKey),
 		chromedp.Click(chromedp.CSS("#signin-form button[type=submit]")))
-	tb.waitJS(t, "the window", `!document.getElementById("view-manage").hidden && document.getElementById("links-count").textContent === "No links added"`)
-	if got := tb.text(t, "#who-name"); got != "Signed in with an API key" {
+	tb.wait("the window", `!document.getElementById("view-manage").hidden && document.getElementById("links-count").textContent === "No links added"`)
+	if got := tb.text("#who-name"); got != "Signed in with an API key" {
 		t.Errorf("who: %q", got)
 	}
-	tb.run(t, "signing out", chromedp.Click(chromedp.CSS("#signout")))
-	tb.waitJS(t, "the sign-in form", `!document.getElementById("view-signin").hidden`)
+	tb.do("signing out", chromedp.Click(chromedp.CSS("#signout")))
+	tb.wait("the sign-in form", `!document.getElementById("view-signin").hidden`)
 
 	// A token of two rooms opened without ?room: a room picker.
 	two := moderatorToken(t, "u-pat", "Pat", []string{roomID, other}, time.Hour)
-	tb.run(t, "opening with a two-room token", chromedp.Navigate(s.base+"/guest-admin/#token="+two))
-	tb.waitJS(t, "the room picker", `!document.getElementById("view-picker").hidden && document.getElementById("picker-select").options.length === 2`)
-	tb.waitJS(t, "room names in the picker", `document.getElementById("picker-select").options[1].textContent === "Other room (`+other+`)"`)
-	tb.setValue(t, "picker-select", other)
-	tb.run(t, "picking the other room",
+	tb.do("opening with a two-room token", chromedp.Navigate(s.base+"/guest-admin/#token="+two))
+	tb.wait("the room picker", `!document.getElementById("view-picker").hidden && document.getElementById("picker-select").options.length === 2`)
+	tb.wait("room names in the picker", `document.getElementById("picker-select").options[1].textContent === "Other room (`+other+`)"`)
+	tb.setValue("picker-select", other)
+	tb.do("picking the other room",
 		chromedp.Click(chromedp.CSS("#picker-form button[type=submit]")))
-	tb.waitJS(t, "the other room's window", `!document.getElementById("view-manage").hidden && document.getElementById("room-subtitle").textContent === "Room: Other room"`)
+	tb.wait("the other room's window", `!document.getElementById("view-manage").hidden && document.getElementById("room-subtitle").textContent === "Room: Other room"`)
 
 	// A token of one room, for another room: refused, with the reason.
 	one := moderatorToken(t, "u-pat", "Pat", []string{other}, time.Hour)
-	tb.run(t, "opening another room's page", chromedp.Navigate(s.base+"/guest-admin/?room="+roomID+"#token="+one))
-	tb.waitJS(t, "the refusal", `!document.getElementById("view-picker").hidden && !document.getElementById("picker-message").hidden`)
-	if got := tb.text(t, "#picker-message"); got != "You can't manage this room with your current sign-in." {
+	tb.do("opening another room's page", chromedp.Navigate(s.base+"/guest-admin/?room="+roomID+"#token="+one))
+	tb.wait("the refusal", `!document.getElementById("view-picker").hidden && !document.getElementById("picker-message").hidden`)
+	if got := tb.text("#picker-message"); got != "You can't manage this room with your current sign-in." {
 		t.Errorf("forbidden room: %q", got)
 	}
 
@@ -435,41 +406,21 @@ func TestSignIn(t *testing.T) {
 	// works for about 10 s more.)
 	now := time.Now()
 	short := moderatorTokenAt(t, "u-pat", "Pat", []string{roomID}, now.Add(-time.Minute), now.Add(-20*time.Second))
-	openAsModerator(t, s, tb, roomID, short)
-	tb.waitJS(t, "the expired-session message", `!document.getElementById("view-signin").hidden && document.getElementById("signin-message").textContent === "Your session has expired. Please sign in again."`)
-	var left string
-	tb.eval(t, `Object.keys(sessionStorage).join(",")`, &left)
+	openAsModerator(s, tb, roomID, short)
+	tb.wait("the expired-session message", `!document.getElementById("view-signin").hidden && document.getElementById("signin-message").textContent === "Your session has expired. Please sign in again."`)
+	left := evalJS[string](tb, `Object.keys(sessionStorage).join(",")`)
 	if left != "" {
 		t.Errorf("sessionStorage still holds %q after the session ended", left)
 	}
-}
-
-// eval2 evaluates an expression to a string.
-func (tb *tab) eval2(t *testing.T, expr string) string {
-	t.Helper()
-	var s string
-	tb.eval(t, expr, &s)
-	return s
-}
-
-// hidden reports whether the element (or an ancestor) is hidden.
-func (tb *tab) hidden(t *testing.T, sel string) bool {
-	t.Helper()
-	var h bool
-	tb.eval(t, fmt.Sprintf(`(function(){var e=document.querySelector(%q);return !e || e.closest("[hidden]") !== null})()`, sel), &h)
-	return h
 }
 
 // TestLanguages: the page follows Accept-Language: German with German dates,
 // Hebrew right to left.
 func TestLanguages(t *testing.T) {
 	s := startServer(t)
-	b := newSession(t)
 	roomID := uniqueID("lang")
-	s.newRoom(t, roomID, "Sprachkurs", "auto")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var l link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Gäste", "duration_days": 7, "max_clicks": 1000}, &l)
+	s.openRoom(t, roomID, "Sprachkurs", "auto")
+	l := s.newLink(t, roomID, map[string]any{"name": "Gäste", "duration_days": 7, "max_clicks": 1000})
 	token := moderatorToken(t, "u-de", "Dora", []string{roomID}, time.Hour)
 	zone, _ := time.LoadLocation(browserZone)
 	months := []string{"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"}
@@ -482,28 +433,24 @@ func TestLanguages(t *testing.T) {
 		{"he-IL,he;q=0.9", "rtl", "ניהול גישת אורחים", "קישור אחד", "0 / 1,000", ""},
 	} {
 		t.Run(tc.accept[:2], func(t *testing.T) {
-			tb := b.newTab("moderator-" + tc.accept[:2])
-			if err := setLanguage(tb.ctx, tc.accept); err != nil {
-				t.Fatalf("setting the language: %v", err)
-			}
-			openAsModerator(t, s, tb, roomID, token)
-			var got struct{ Lang, Dir, Title string }
-			tb.eval(t, `({Lang: document.documentElement.lang, Dir: document.documentElement.dir, Title: document.getElementById("manage-title").textContent})`, &got)
+			tb := newSession(t).newTab("moderator-"+tc.accept[:2], view{Lang: tc.accept})
+			openAsModerator(s, tb, roomID, token)
+			got := evalJS[struct{ Lang, Dir, Title string }](tb, `({Lang: document.documentElement.lang, Dir: document.documentElement.dir, Title: document.getElementById("manage-title").textContent})`)
 			if got.Lang != tc.accept[:2] || got.Dir != tc.dir || got.Title != tc.title {
 				t.Errorf("html lang/dir and title: %+v", got)
 			}
-			if c := tb.text(t, "#links-count"); c != tc.count {
+			if c := tb.text("#links-count"); c != tc.count {
 				t.Errorf("count: %q, want %q", c, tc.count)
 			}
-			if c := tb.text(t, "#links-body .clicks"); c != tc.clicks {
+			if c := tb.text("#links-body .clicks"); c != tc.clicks {
 				t.Errorf("clicks: %q, want %q", c, tc.clicks)
 			}
 			if tc.date != "" {
-				if d := tb.text(t, "#links-body .expires"); d != tc.date {
+				if d := tb.text("#links-body .expires"); d != tc.date {
 					t.Errorf("date: %q, want %q", d, tc.date)
 				}
 			}
-			checkAccessibility(t, tb, "the window in "+tc.accept)
+			checkAccessibility(tb, "the window in "+tc.accept)
 		})
 	}
 }
@@ -544,20 +491,18 @@ func TestModeratorPageLayout(t *testing.T) {
 	s := startServer(t)
 	b := newSession(t)
 	roomID := uniqueID("layout")
-	s.newRoom(t, roomID, "Physics 101", "moderator")
-	s.api(t, http.StatusOK, "PUT", "/api/rooms/"+roomID+"/guest-access", map[string]any{"enabled": true}, nil)
-	var speakers, students link
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Guest speakers", "max_clicks": 5, "duration_days": 7}, &speakers)
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Students"}, &students)
+	s.openRoom(t, roomID, "Physics 101", "moderator")
+	speakers := s.newLink(t, roomID, map[string]any{"name": "Guest speakers", "max_clicks": 5, "duration_days": 7})
+	students := s.newLink(t, roomID, map[string]any{"name": "Students"})
 	redeemHTTP(t, speakers.URL, "Grace Hopper", "grace@example.com")
 	redeemHTTP(t, students.URL, "Alan Turing", "alan@example.org")
 	s.api(t, http.StatusOK, "POST", "/api/rooms/"+roomID+"/lobby/admit-all", nil, nil)
 	redeemHTTP(t, students.URL, "Katherine Johnson", "katherine@example.net")
 
-	mod := b.newTab("moderator")
-	openAsModerator(t, s, mod, roomID, moderatorToken(t, "u-ada", "Ada Lovelace", []string{roomID}, time.Hour))
-	mod.waitJS(t, "the waiting guest", `document.querySelectorAll("#lobby-body tr").length === 1 && document.querySelectorAll("#guests-body tr").length === 3`)
-	checkAccessibility(t, mod, "a busy window")
+	mod := b.newTab("moderator", view{})
+	openAsModerator(s, mod, roomID, moderatorToken(t, "u-ada", "Ada Lovelace", []string{roomID}, time.Hour))
+	mod.wait("the waiting guest", `document.querySelectorAll("#lobby-body tr").length === 1 && document.querySelectorAll("#guests-body tr").length === 3`)
+	checkAccessibility(mod, "a busy window")
 	shots := os.Getenv("MODERATOR_SCREENSHOTS")
 	for _, v := range []struct {
 		name          string
@@ -571,31 +516,26 @@ func TestModeratorPageLayout(t *testing.T) {
 		if v.mobile {
 			emu = append(emu, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulateScale(2))
 		}
-		mod.run(t, "sizing the viewport", chromedp.EmulateViewport(v.width, v.height, emu...))
-		var overflow int
-		mod.eval(t, `document.documentElement.scrollWidth - window.innerWidth`, &overflow)
+		mod.do("sizing the viewport", chromedp.EmulateViewport(v.width, v.height, emu...))
+		overflow := evalJS[int](mod, `document.documentElement.scrollWidth - window.innerWidth`)
 		if overflow > 0 {
 			t.Errorf("%s: the page scrolls sideways by %d px", v.name, overflow)
 		}
-		checkAccessibility(t, mod, v.name)
+		checkAccessibility(mod, v.name)
 		if shots != "" {
-			png, err := chromedp.Run(mod.ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
 			path := filepath.Join(shots, "moderator-"+v.name+".png")
-			if err := os.WriteFile(path, png, 0o644); err != nil {
+			if err := mod.screenshot(path); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("screenshot: %s", path)
 		}
 	}
-	mod.run(t, "sizing the viewport", chromedp.EmulateViewport(1280, 900))
+	mod.do("sizing the viewport", chromedp.EmulateViewport(1280, 900))
 
 	// Decline the waiting guest: the lobby empties, the guest list says so.
-	mod.run(t, "declining", chromedp.Click(chromedp.CSS("#lobby-body button:not(.btn-primary)")))
-	mod.waitJS(t, "the lobby empty", `document.querySelectorAll("#lobby-body tr").length === 0`)
-	mod.waitJS(t, "Declined in the guest list", `Array.from(document.querySelectorAll("#guests-body tr")).some(function(r){return r.querySelector(".guest-name").textContent === "Katherine Johnson" && r.querySelector(".state").textContent === "Declined"})`)
+	mod.do("declining", chromedp.Click(chromedp.CSS("#lobby-body button:not(.btn-primary)")))
+	mod.wait("the lobby empty", `document.querySelectorAll("#lobby-body tr").length === 0`)
+	mod.wait("Declined in the guest list", `Array.from(document.querySelectorAll("#guests-body tr")).some(function(r){return r.querySelector(".guest-name").textContent === "Katherine Johnson" && r.querySelector(".state").textContent === "Declined"})`)
 
 	// The CSV download: fetched with the token, saved through a blob URL.
 	downloads := t.TempDir()
@@ -605,7 +545,7 @@ func TestModeratorPageLayout(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	mod.run(t, "downloading the CSV", chromedp.Click(chromedp.CSS("#guests-csv")))
+	mod.do("downloading the CSV", chromedp.Click(chromedp.CSS("#guests-csv")))
 	csvPath := filepath.Join(downloads, "guests-"+roomID+".csv")
 	var csv []byte
 	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(100 * time.Millisecond) {
@@ -625,15 +565,14 @@ func TestModeratorPageLayout(t *testing.T) {
 	}
 
 	// The room at max_links: Create new link is disabled, saying why.
-	s.api(t, http.StatusCreated, "POST", "/api/rooms/"+roomID+"/links", map[string]any{"name": "Third"}, nil)
-	mod.waitJS(t, "three links, by itself", `document.getElementById("links-count").textContent === "3 links"`)
-	mod.waitJS(t, "Create new link disabled", `document.getElementById("create-open").getAttribute("aria-disabled") === "true"`)
-	if got := mod.text(t, "#create-reason"); got != "This room already has 3 links, the most it can have. Delete a link to create a new one." {
+	s.newLink(t, roomID, map[string]any{"name": "Third"})
+	mod.wait("three links, by itself", `document.getElementById("links-count").textContent === "3 links"`)
+	mod.wait("Create new link disabled", `document.getElementById("create-open").getAttribute("aria-disabled") === "true"`)
+	if got := mod.text("#create-reason"); got != "This room already has 3 links, the most it can have. Delete a link to create a new one." {
 		t.Errorf("reason at the limit: %q", got)
 	}
-	mod.run(t, "clicking the disabled button", chromedp.Click(chromedp.CSS("#create-open")))
-	var open bool
-	mod.eval(t, `document.getElementById("create-dialog").open`, &open)
+	mod.do("clicking the disabled button", chromedp.Click(chromedp.CSS("#create-open")))
+	open := evalJS[bool](mod, `document.getElementById("create-dialog").open`)
 	if open {
 		t.Errorf("the disabled Create new link opened the dialog")
 	}
@@ -641,16 +580,16 @@ func TestModeratorPageLayout(t *testing.T) {
 	// A gallery room: guest access is not supported, and the page says so.
 	gallery := uniqueID("gallery")
 	s.api(t, http.StatusCreated, "PUT", "/api/rooms/"+gallery, map[string]any{"name": "Media gallery", "kind": "gallery"}, nil)
-	mod.run(t, "leaving", chromedp.Navigate("about:blank"))
-	openAsModerator(t, s, mod, gallery, moderatorToken(t, "u-ada", "Ada Lovelace", []string{gallery}, time.Hour))
-	var g struct {
+	mod.do("leaving", chromedp.Navigate("about:blank"))
+	openAsModerator(s, mod, gallery, moderatorToken(t, "u-ada", "Ada Lovelace", []string{gallery}, time.Hour))
+	type galleryPage struct {
 		Note, Reason, CreateDisabled string
 		SwitchDisabled               bool
 	}
-	mod.eval(t, `({Note: document.getElementById("gallery-note").hidden ? "" : document.getElementById("gallery-note").textContent,
+	g := evalJS[galleryPage](mod, `({Note: document.getElementById("gallery-note").hidden ? "" : document.getElementById("gallery-note").textContent,
 		Reason: document.getElementById("create-reason").textContent,
 		CreateDisabled: document.getElementById("create-open").getAttribute("aria-disabled"),
-		SwitchDisabled: document.getElementById("access-switch").disabled})`, &g)
+		SwitchDisabled: document.getElementById("access-switch").disabled})`)
 	if g.Note != "Guest access is not supported for media gallery rooms." || !g.SwitchDisabled || g.CreateDisabled != "true" ||
 		g.Reason != "Guest links can't be created for media gallery rooms." {
 		t.Errorf("gallery room: %+v", g)

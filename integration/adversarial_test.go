@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -9,10 +8,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"expvar"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -30,81 +27,6 @@ import (
 // advSigningKey is the session signing key of the hardening tests, so that they
 // can forge session tokens the way an attacker who knows it, or does not, would.
 const advSigningKey = "adversarial-test-signing-key-0123456789abcdef"
-
-// advClaims decodes a session JWT without verifying it.
-func advClaims(t testing.TB, tok string) jwt.MapClaims {
-	t.Helper()
-	c := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, c); err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	return c
-}
-
-// advSign signs claims with method m and key in the header of a session token
-// (typ token.SessionType, as the gateway writes it, so that a refusal is about
-// what a case changed), with extra header parameters, which may replace typ.
-func advSign(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
-	tok.Header["typ"] = token.SessionType
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("signing a %s token: %v", m.Alg(), err)
-	}
-	return s
-}
-
-// advCompact builds a compact JWS from a header and claims as given, with sig as
-// the third segment (already base64url), without any library in between: for
-// algorithms no library signs ("None", "NONE").
-func advCompact(t testing.TB, header map[string]any, claims jwt.MapClaims, sig string) string {
-	t.Helper()
-	h, err := json.Marshal(header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c) + "." + sig
-}
-
-// advRaw sends one request on a new connection exactly as given (method, target
-// and header lines are not cleaned by any client) and reads the answer.
-func advRaw(t testing.TB, addr, method, target string, lines []string, body string) page {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dialing %s: %v", addr, err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
-	for _, h := range lines {
-		b.WriteString(h + "\r\n")
-	}
-	if body != "" || method == http.MethodPost {
-		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
-	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("%s %q: writing: %v", method, target, err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%s %q: reading the answer: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(out)}
-}
 
 // advOnSite reports whether a URL the gateway sends (a Location, a link, a form
 // action) stays on this site: one leading "/", no scheme or host, no backslash
@@ -149,18 +71,6 @@ type advCase struct {
 	// storeReads, if not zero, checks the store reads the request made: -1 none
 	// at all, 1 at least one (the control that shows the count works).
 	storeReads int
-}
-
-// advStoreReads is the number of reads (Badger's get_num_user metric, global to
-// the process) made so far by every Badger database of this process. Only the
-// gateway's store is open while the adversarial cases run.
-func advStoreReads(t testing.TB) int64 {
-	t.Helper()
-	v, ok := expvar.Get("badger_get_num_user").(*expvar.Int)
-	if !ok {
-		t.Fatal("Badger's expvar metric badger_get_num_user is missing: the store read count proves nothing")
-	}
-	return v.Value()
 }
 
 // TestAdversarialInputs: hostile paths, headers, session tokens, forms, redirect
@@ -220,23 +130,12 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 
 	// Forged session tokens: the real guest's claims, re-signed and changed.
-	genuine := advClaims(t, session)
+	genuine := claimsOf(t, session)
 	now := time.Now()
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for k, v := range genuine {
-			c[k] = v
-		}
-		c["iat"], c["nbf"], c["exp"] = now.Unix()-60, now.Unix()-60, now.Unix()+8*60
-		c["auth_time"] = now.Unix() - 30*60
-		if edit != nil {
-			edit(c)
-		}
-		return c
-	}
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims { return redated(genuine, now, edit) }
 	key := []byte(advSigningKey)
 	hs := func(edit func(jwt.MapClaims), header map[string]any) string {
-		return advSign(t, jwt.SigningMethodHS256, key, claims(edit), header)
+		return signSession(t, jwt.SigningMethodHS256, key, claims(edit), header)
 	}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -253,7 +152,7 @@ func TestAdversarialInputs(t *testing.T) {
 	valid := hs(nil, nil)
 	parts := strings.Split(valid, ".")
 	noneTok := func(alg string) string {
-		return advCompact(t, map[string]any{"alg": alg, "typ": token.SessionType}, claims(nil), "")
+		return unsignedJWS(t, map[string]any{"alg": alg, "typ": token.SessionType}, claims(nil), "")
 	}
 	big := hs(func(c jwt.MapClaims) { c["name"] = strings.Repeat("A", 5000) }, nil)
 	if len(big) <= 4096 {
@@ -263,7 +162,7 @@ func TestAdversarialInputs(t *testing.T) {
 
 	// Requests.
 	get := func(target string, lines ...string) func() page {
-		return func() page { return advRaw(t, g.addr(), http.MethodGet, target, lines, "") }
+		return func() page { return rawRequest(t, g.addr(), http.MethodGet, target, lines, "") }
 	}
 	asGuest := func(target string, lines ...string) func() page {
 		return get(target, append([]string{cookie}, lines...)...)
@@ -274,7 +173,7 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 	postRaw := func(target string, lines ...string) func() page {
 		return func() page {
-			return advRaw(t, g.addr(), http.MethodPost, target,
+			return rawRequest(t, g.addr(), http.MethodPost, target,
 				append([]string{"Content-Type: application/x-www-form-urlencoded"}, lines...), "name=Ada&email=ada%40example.com")
 		}
 	}
@@ -406,13 +305,13 @@ func TestAdversarialInputs(t *testing.T) {
 	// (which used to reach the upstream).
 	add(
 		advCase{kind: "paths", name: "OPTIONS *", send: func() page {
-			return advRaw(t, g.addr(), http.MethodOptions, "*", []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodOptions, "*", []string{cookie}, "")
 		}, status: http.StatusOK},
 		advCase{kind: "paths", name: "CONNECT to the upstream's address", send: func() page {
-			return advRaw(t, g.addr(), http.MethodConnect, g.up.addr(), []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodConnect, g.up.addr(), []string{cookie}, "")
 		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
 		advCase{kind: "paths", name: "CONNECT /rooms/demo", send: func() page {
-			return advRaw(t, g.addr(), http.MethodConnect, "/rooms/demo", []string{cookie}, "")
+			return rawRequest(t, g.addr(), http.MethodConnect, "/rooms/demo", []string{cookie}, "")
 		}, status: http.StatusMethodNotAllowed, reason: "bad-request"},
 		advCase{kind: "paths", name: "absolute-form target naming the room", send: asGuest("http://" + g.addr() + "/rooms/other"),
 			status: http.StatusForbidden, reason: "not-allowed"},
@@ -441,7 +340,7 @@ func TestAdversarialInputs(t *testing.T) {
 			"X-Original-URI: "+demoPath, "X-Rewrite-URL: "+demoPath, "X-Forwarded-Uri: "+demoPath, "X-Forwarded-Prefix: /guest"),
 			status: http.StatusUnauthorized, reason: "no-session"},
 		advCase{kind: "headers", name: "forwarded host and prefix on a returning guest's entry post", send: func() page {
-			return advRaw(t, g.addr(), http.MethodPost, demoPath, append([]string{cookie, "Content-Type: application/x-www-form-urlencoded",
+			return rawRequest(t, g.addr(), http.MethodPost, demoPath, append([]string{cookie, "Content-Type: application/x-www-form-urlencoded",
 				"X-Forwarded-Prefix: //evil.example"}, rewrites...), "")
 		}, status: http.StatusSeeOther, location: "/rooms/demo"},
 		advCase{kind: "headers", name: "forwarded host and prefix on a returning guest's entry page", send: get(demoPath,
@@ -462,7 +361,7 @@ func TestAdversarialInputs(t *testing.T) {
 			}
 			return advDo(t, g.admin, req)
 		}, status: http.StatusOK, extra: func(p page) string {
-			var links []linkJSON
+			var links []admin.LinkJSON
 			if err := json.Unmarshal([]byte(p.Body), &links); err != nil || len(links) != 1 {
 				return fmt.Sprintf("links answer %q: %v", p.Body, err)
 			}
@@ -487,19 +386,19 @@ func TestAdversarialInputs(t *testing.T) {
 	}
 	add(
 		advCase{kind: "tokens", name: "control: re-signed as the gateway would", send: withToken(valid), status: http.StatusOK, reach: realIdentity},
-		refusedToken("alg none", advSign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil)),
+		refusedToken("alg none", signSession(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil)),
 		refusedToken("alg None", noneTok("None")),
 		refusedToken("alg NONE", noneTok("NONE")),
 		refusedToken("alg nOnE", noneTok("nOnE")),
-		refusedToken("alg none with the real signature", advCompact(t, map[string]any{"alg": "none", "typ": token.SessionType}, claims(nil), parts[2])),
-		refusedToken("RS256", advSign(t, jwt.SigningMethodRS256, rsaKey, claims(nil), nil)),
-		refusedToken("PS256", advSign(t, jwt.SigningMethodPS256, rsaKey, claims(nil), nil)),
-		refusedToken("ES256", advSign(t, jwt.SigningMethodES256, ecKey, claims(nil), nil)),
-		refusedToken("EdDSA", advSign(t, jwt.SigningMethodEdDSA, edKey, claims(nil), nil)),
-		refusedToken("HS384 with the key", advSign(t, jwt.SigningMethodHS384, key, claims(nil), nil)),
-		refusedToken("HS256 with a wrong key", advSign(t, jwt.SigningMethodHS256, []byte("a-wrong-signing-key-0123456789abcdef0123"), claims(nil), nil)),
-		refusedToken("HS256 with an empty key", advCompact(t, map[string]any{"alg": "HS256", "typ": token.SessionType}, claims(nil),
-			strings.Split(advSign(t, jwt.SigningMethodHS256, []byte{}, claims(nil), nil), ".")[2])),
+		refusedToken("alg none with the real signature", unsignedJWS(t, map[string]any{"alg": "none", "typ": token.SessionType}, claims(nil), parts[2])),
+		refusedToken("RS256", signSession(t, jwt.SigningMethodRS256, rsaKey, claims(nil), nil)),
+		refusedToken("PS256", signSession(t, jwt.SigningMethodPS256, rsaKey, claims(nil), nil)),
+		refusedToken("ES256", signSession(t, jwt.SigningMethodES256, ecKey, claims(nil), nil)),
+		refusedToken("EdDSA", signSession(t, jwt.SigningMethodEdDSA, edKey, claims(nil), nil)),
+		refusedToken("HS384 with the key", signSession(t, jwt.SigningMethodHS384, key, claims(nil), nil)),
+		refusedToken("HS256 with a wrong key", signSession(t, jwt.SigningMethodHS256, []byte("a-wrong-signing-key-0123456789abcdef0123"), claims(nil), nil)),
+		refusedToken("HS256 with an empty key", unsignedJWS(t, map[string]any{"alg": "HS256", "typ": token.SessionType}, claims(nil),
+			strings.Split(signSession(t, jwt.SigningMethodHS256, []byte{}, claims(nil), nil), ".")[2])),
 		refusedToken("missing exp", hs(func(c jwt.MapClaims) { delete(c, "exp") }, nil)),
 		refusedToken("far-future exp", hs(func(c jwt.MapClaims) { c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix() }, nil)),
 		refusedToken("expired", hs(func(c jwt.MapClaims) {
@@ -643,7 +542,7 @@ func TestAdversarialInputs(t *testing.T) {
 		advCase{kind: "redirects", name: "guest page path //evil.example", send: get("/guest//evil.example"),
 			status: http.StatusNotFound, reason: "link-invalid"},
 		advCase{kind: "redirects", name: "entry POST to an absolute-form target", send: func() page {
-			return advRaw(t, g.addr(), http.MethodPost, "http://"+g.addr()+demoPath+"?next=https://evil.example",
+			return rawRequest(t, g.addr(), http.MethodPost, "http://"+g.addr()+demoPath+"?next=https://evil.example",
 				[]string{cookie, "Content-Type: application/x-www-form-urlencoded"}, "")
 		}, status: http.StatusSeeOther, location: "/rooms/demo"},
 	)
@@ -691,9 +590,9 @@ func TestAdversarialInputs(t *testing.T) {
 				tc.setup()
 			}
 			before, upBefore := clicks(), g.up.count()
-			readsBefore := advStoreReads(t)
+			readsBefore := badgerCount(t, "badger_get_num_user")
 			p := tc.send()
-			reads := advStoreReads(t) - readsBefore
+			reads := badgerCount(t, "badger_get_num_user") - readsBefore
 			var errs []string
 			fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 
@@ -777,8 +676,11 @@ func TestAdversarialInputs(t *testing.T) {
 	// with those lists, such headers reach the handlers, and the gateway's own
 	// stripping is what keeps them from the upstream. The same cases again,
 	// with Caddy keeping them (X_Trace_Id and X.Trace.Id show that it does).
-	rlLoadText(t, g, withGlobal(g.caddyfile(cfg), "servers {",
-		"\texpected_underscore_headers x_guest_* x_trace_id", "\texpected_dot_headers x.guest.* x.trace.id", "}"))
+	cfg.Global = []string{`servers {
+	expected_underscore_headers x_guest_* x_trace_id
+	expected_dot_headers x.guest.* x.trace.id
+}`}
+	g.load(cfg)
 	aliases := []string{
 		"X_Guest_Name: Mallory", "X_GUEST_ID: g_forgedforgedforg", "x_guest_room: other", "X_Guest_Link: l_forgedforgedforg",
 		"X.Guest.Name: Mallory", "X.Guest.Email: mallory%40evil.example", "x.guest.room: other", "X.GUEST.ID: g_forgedforgedforg",

@@ -34,7 +34,7 @@ func TestModeratorAPI(t *testing.T) {
 	wantAPIError(t, "GET room after unauthorized PUT", status, body, http.StatusNotFound, "room_not_found", "")
 
 	// Create: 201, then an update: 200.
-	var room roomJSON
+	var room admin.RoomJSON
 	g.mustAPI(http.StatusCreated, http.MethodPut, "/api/rooms/demo", map[string]any{"name": "Demo room"}, &room)
 	if room.ID != "demo" || room.Name != "Demo room" || room.Kind != "room" || !room.Available || room.Admission != "auto" || room.GuestAccess {
 		t.Errorf("new room = %+v, want demo/Demo room/room/available/auto with guest access off", room)
@@ -74,7 +74,7 @@ func TestModeratorAPI(t *testing.T) {
 
 	// Three links, each shape; the 4th is refused.
 	two, one := 2, 1
-	links := []linkJSON{
+	links := []admin.LinkJSON{
 		g.createLink("demo", map[string]any{"name": "Unlimited"}),
 		g.createLink("demo", map[string]any{"name": "Two clicks", "max_clicks": two}),
 		g.createLink("demo", map[string]any{"name": "One day", "duration_days": one}),
@@ -95,7 +95,7 @@ func TestModeratorAPI(t *testing.T) {
 	wantAPIError(t, "4th link", status, body, http.StatusConflict, "link_limit", "")
 
 	// Validation comes before the limit, but the limit holds for valid input only.
-	var listed []linkJSON
+	var listed []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/links", nil, &listed)
 	if len(listed) != 3 {
 		t.Fatalf("links listed = %d, want 3", len(listed))
@@ -212,7 +212,7 @@ func TestConcurrentLinkCreation(t *testing.T) {
 	if statuses[http.StatusCreated] != 3 || statuses[http.StatusConflict] != n-3 || codes["link_limit"] != n-3 {
 		t.Errorf("statuses %v, codes %v; want 3 x 201 and %d x 409 link_limit", statuses, codes, n-3)
 	}
-	var links []linkJSON
+	var links []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/links", nil, &links)
 	if len(links) != 3 {
 		t.Errorf("the room has %d links, want 3", len(links))

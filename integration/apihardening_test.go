@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // The moderator API's part of hardening round two (issue 19, items 6 and 7):
@@ -94,7 +96,7 @@ func TestStrictJSON(t *testing.T) {
 		wantAPIError(t, via.name+": enabled twice", status, body, http.StatusBadRequest, "duplicate_key", "enabled")
 	}
 
-	var room roomJSON
+	var room admin.RoomJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &room)
 	if len(room.Links) != 0 {
 		t.Errorf("the refused bodies made %d links: %+v", len(room.Links), room.Links)
@@ -103,12 +105,12 @@ func TestStrictJSON(t *testing.T) {
 		t.Error("a refused body with enabled twice switched guest access off")
 	}
 
-	var l linkJSON
+	var l admin.LinkJSON
 	g.mustAPI(http.StatusCreated, http.MethodPost, "/api/rooms/demo/links", `{"name":"d","max_clicks":1}`, &l)
 	if l.MaxClicks == nil || *l.MaxClicks != 1 {
 		t.Errorf("the control link has max_clicks %v, want 1", l.MaxClicks)
 	}
-	var links []linkJSON
+	var links []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/links", nil, &links)
 	if len(links) != 1 || links[0].ID != l.ID {
 		t.Errorf("links = %+v, want only the control link %s", links, l.ID)
@@ -181,7 +183,9 @@ func TestCSVFormulaGuard(t *testing.T) {
 // it buys a guesser nothing.
 func TestAuthRateLimit(t *testing.T) {
 	const wrongKey = "integration-test-api-key-WRONG-456789"
-	trusted := []string{"servers {", "\ttrusted_proxies static 127.0.0.0/8", "}"}
+	trusted := []string{`servers {
+	trusted_proxies static 127.0.0.0/8
+}`}
 
 	// With rate_limit { auth_failures 5 1h } no refill can happen during the
 	// test: 5 failures of any kind are 401, then every request of that client,
@@ -191,7 +195,9 @@ func TestAuthRateLimit(t *testing.T) {
 	// the right key works from a fresh address. Successes cost nothing.
 	t.Run("custom budget through a proxy", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, withGlobal(g.caddyfile(config{AdminExtra: []string{"rate_limit {", "\tauth_failures 5 1h", "}"}}), trusted...))
+		g.load(config{Global: trusted, AdminExtra: []string{`rate_limit {
+	auth_failures 5 1h
+}`}})
 		g.putRoom("demo", map[string]any{"name": "Demo room"})
 		proxy := rlClient(t, "127.0.0.8")
 		const guesser, other, careful = "203.0.113.1", "203.0.113.2", "203.0.113.3"
@@ -214,7 +220,7 @@ func TestAuthRateLimit(t *testing.T) {
 		if status, _, _ := apiFrom(t, g, proxy, guesser, "", http.MethodGet, "/", ""); status != http.StatusOK {
 			t.Errorf("the Manage page past the budget: %d, want 200", status)
 		}
-		var room roomJSON
+		var room admin.RoomJSON
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &room)
 		if room.GuestAccess {
 			t.Error("a refused PUT switched guest access on")
@@ -251,7 +257,9 @@ func TestAuthRateLimit(t *testing.T) {
 	// sends; another peer address is another client.
 	t.Run("no trusted proxies", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, g.caddyfile(config{AdminExtra: []string{"rate_limit {", "\tauth_failures 3 1h", "}"}}))
+		g.load(config{AdminExtra: []string{`rate_limit {
+	auth_failures 3 1h
+}`}})
 		peer := rlClient(t, "127.0.0.9")
 		for i := 1; i <= 4; i++ {
 			want := http.StatusUnauthorized
@@ -272,7 +280,7 @@ func TestAuthRateLimit(t *testing.T) {
 	// unless the bucket refilled (one event every 2 s) while they were sent.
 	t.Run("default budget", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, g.caddyfile(config{}))
+		g.load(config{})
 		client := rlClient(t, "127.0.0.11")
 		start := time.Now()
 		statuses := map[int]int{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // The "caddy guestgate" command (issue 7): the built binary, run as a process,
@@ -99,25 +100,15 @@ func (c *cliRunner) jsonOut(out any, args ...string) {
 func startWithAdmin(t *testing.T, cfg config) (*gateway, string) {
 	t.Helper()
 	g := newGateway(t)
-	port := freePort(t)
-	for port == g.port {
-		port = freePort(t)
-	}
-	cfg.Admin = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.Admin = fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t, g.port))
 	g.load(cfg)
 	return g, cfg.Admin
 }
 
 func TestCLISession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the caddy binary")
-	}
+	bin := testcaddy.Binary(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
-	env := append(append([]string(nil), origEnv...),
-		"XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
-	)
+	env := testcaddy.Env(dir)
 
 	// ---- Caddy A: a room, a link, a guest admitted from the lobby ----
 	a, adminA := startWithAdmin(t, config{})
@@ -127,7 +118,7 @@ func TestCLISession(t *testing.T) {
 	if !strings.Contains(res.stdout, "Room demo created.") || !strings.Contains(res.stdout, "Guest access:  off") {
 		t.Errorf("rooms put: unexpected output\n%s", res)
 	}
-	var room roomJSON
+	var room admin.RoomJSON
 	cli.jsonOut(&room, "rooms", "get", "demo")
 	if room.Name != "Demo room" || room.Admission != "moderator" || room.GuestAccess {
 		t.Errorf("rooms get --json: %+v, want Demo room, admission moderator, guest access off", room)
@@ -145,7 +136,7 @@ func TestCLISession(t *testing.T) {
 	if !strings.Contains(res.stdout, "Guest speakers") || !strings.Contains(res.stdout, "0/5") || !strings.Contains(res.stdout, url) {
 		t.Errorf("links list: want the link with 0/5 clicks and its URL\n%s", res)
 	}
-	var links []linkJSON
+	var links []admin.LinkJSON
 	cli.jsonOut(&links, "links", "list", "demo")
 	if len(links) != 1 || links[0].URL != url || links[0].Clicks != 0 || links[0].MaxClicks == nil || *links[0].MaxClicks != 5 ||
 		links[0].ExpiresAt == nil || !links[0].Active {
@@ -216,7 +207,7 @@ func TestCLISession(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
 		t.Errorf("--store of a directory no handler uses created it: %v", err)
 	}
-	wrong := &cliRunner{t: t, bin: bin, admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)), env: env}
+	wrong := &cliRunner{t: t, bin: bin, admin: fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t)), env: env}
 	wrong.fails(1, "cannot reach Caddy's admin endpoint", "rooms", "get", "demo")
 	if res := cli.run("--help"); res.code != 0 || !strings.Contains(res.stdout, "caddy guestgate links create demo") {
 		t.Errorf("--help: want exit 0 and examples\n%s", res)

@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +37,9 @@ type wsUpstream struct {
 	closed chan string
 }
 
-// newWSGateway is a gateway in front of a wsUpstream.
-func newWSGateway(t *testing.T) (*gateway, *wsUpstream) {
+// startWSGateway is a gateway in front of a wsUpstream, running cfg with the
+// room's /ws/{room} allowed besides the room's pages.
+func startWSGateway(t *testing.T, cfg config) (*gateway, *wsUpstream) {
 	t.Helper()
 	g := newGateway(t)
 	ws := &wsUpstream{upstream: &upstream{}, closed: make(chan string, 64)}
@@ -75,6 +75,8 @@ func newWSGateway(t *testing.T) (*gateway, *wsUpstream) {
 	}))
 	t.Cleanup(ws.srv.Close)
 	g.up = ws.upstream
+	cfg.Allow = "/rooms/{room} /rooms/{room}/* /ws/{room}"
+	g.load(cfg)
 	return g, ws
 }
 
@@ -143,8 +145,7 @@ func wsClosed(c *websocket.Conn) <-chan time.Time {
 // when the guest's link is deleted, while the guest's next request and next
 // upgrade are refused with the message page.
 func TestWebSocketKeptWhenAccessOffOrLinkDeleted(t *testing.T) {
-	g, ws := newWSGateway(t)
-	g.load(config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
+	g, ws := startWSGateway(t, config{})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Live"})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
@@ -163,40 +164,38 @@ func TestWebSocketKeptWhenAccessOffOrLinkDeleted(t *testing.T) {
 		t.Fatalf("echo on the open WebSocket: %v", err)
 	}
 
-	refusedNow := func(what string, status int, reason string) {
-		t.Helper()
+	for _, step := range []struct {
+		what   string
+		change func()
+		// status and reason are the refusal of the guest's next request and
+		// next upgrade.
+		status int
+		reason string
+	}{
+		{"guest access off", func() { g.setAccess("demo", false) }, http.StatusForbidden, "guest-access-off"},
+		{"link deleted", func() {
+			g.setAccess("demo", true)
+			g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/links/"+l.ID, nil, nil)
+		}, http.StatusNotFound, "link-invalid"},
+	} {
+		step.change()
+		// More than the second in which a removed guest's connections close:
+		// had the change closed this one, the echo would fail.
+		time.Sleep(1500 * time.Millisecond)
+		if err := wsEcho(c, "after "+step.what); err != nil {
+			t.Errorf("the open WebSocket after %s: %v, want it open", step.what, err)
+		}
 		before := ws.count()
-		wantPage(t, what+": the next request", b.get("/rooms/demo"), status, reason)
-		if c2, p := wsDial(t, g, "/ws/demo", tok); c2 != nil || p.Status != status || p.reason() != reason {
-			t.Errorf("%s: a new upgrade got %d %q, want %d %q", what, p.Status, p.reason(), status, reason)
+		wantPage(t, step.what+": the next request", b.get("/rooms/demo"), step.status, step.reason)
+		if c2, p := wsDial(t, g, "/ws/demo", tok); c2 != nil || p.Status != step.status || p.reason() != step.reason {
+			t.Errorf("%s: a new upgrade got %d %q, want %d %q", step.what, p.Status, p.reason(), step.status, step.reason)
 		}
 		if ws.count() != before {
-			t.Errorf("%s: a refused request reached the upstream", what)
+			t.Errorf("%s: a refused request reached the upstream", step.what)
 		}
-	}
-	// More than the second in which a removed guest's connections close: had a
-	// change closed this one, the echo would fail.
-	settle := func() { time.Sleep(1500 * time.Millisecond) }
-
-	g.setAccess("demo", false)
-	settle()
-	if err := wsEcho(c, "after guest access off"); err != nil {
-		t.Errorf("the open WebSocket after guest access was switched off: %v, want it open", err)
-	}
-	refusedNow("guest access off", http.StatusForbidden, "guest-access-off")
-	if err := wsEcho(c, "after the refused requests"); err != nil {
-		t.Errorf("the open WebSocket after the refused requests: %v", err)
-	}
-
-	g.setAccess("demo", true)
-	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/links/"+l.ID, nil, nil)
-	settle()
-	if err := wsEcho(c, "after the link was deleted"); err != nil {
-		t.Errorf("the open WebSocket after the link was deleted: %v, want it open", err)
-	}
-	refusedNow("link deleted", http.StatusNotFound, "link-invalid")
-	if err := wsEcho(c, "still here"); err != nil {
-		t.Errorf("the open WebSocket at the end: %v", err)
+		if err := wsEcho(c, "after the refused requests"); err != nil {
+			t.Errorf("the open WebSocket after the refused requests (%s): %v", step.what, err)
+		}
 	}
 }
 
@@ -205,8 +204,7 @@ func TestWebSocketKeptWhenAccessOffOrLinkDeleted(t *testing.T) {
 // generously), and the upstream's side ends too; another guest's WebSocket
 // stays open; the removed guest's next request gets 403 removed.
 func TestWebSocketClosedWhenGuestRemoved(t *testing.T) {
-	g, ws := newWSGateway(t)
-	g.load(config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
+	g, ws := startWSGateway(t, config{})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Live"})
 	mallory, ada := g.browser(), g.browser()
 	mallory.mustRedeem(linkPath(t, l), "Mallory", "mallory@example.com", "demo")
@@ -271,21 +269,19 @@ func TestWebSocketClosedWhenGuestRemoved(t *testing.T) {
 // time left keeps theirs. The token is forged with a known signing key so that
 // auth_time + session_max is about 3 s ahead.
 func TestWebSocketClosedAtSessionMax(t *testing.T) {
-	g, ws := newWSGateway(t)
-	g.load(config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}",
-		GatewayExtra: []string{"signing_key " + advSigningKey, "token_ttl 1m", "session_max 1m"}})
+	g, ws := startWSGateway(t, config{GatewayExtra: []string{"signing_key " + advSigningKey, "token_ttl 1m", "session_max 1m"}})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Short"})
 	late, fresh := g.browser(), g.browser()
 	late.mustRedeem(linkPath(t, l), "Late", "late@example.com", "demo")
 	fresh.mustRedeem(linkPath(t, l), "Fresh", "fresh@example.com", "demo")
 
 	// The late guest's token as if redeemed 57 s ago: the session ends 3 s from now.
-	c := advClaims(t, late.sessionValue())
+	c := claimsOf(t, late.sessionValue())
 	now := time.Now()
 	authTime := now.Unix() - 57
 	end := time.Unix(authTime, 0).Add(time.Minute)
 	c["auth_time"], c["iat"], c["nbf"], c["exp"] = authTime, now.Unix()-1, now.Unix()-1, end.Unix()
-	forged := advSign(t, jwt.SigningMethodHS256, []byte(advSigningKey), c, nil)
+	forged := signSession(t, jwt.SigningMethodHS256, []byte(advSigningKey), c, nil)
 
 	cl, p := wsDial(t, g, "/ws/demo", forged)
 	if cl == nil {
@@ -347,8 +343,7 @@ func TestWebSocketClosedAtSessionMax(t *testing.T) {
 // without a cookie sent next on the same TCP connection is gated (401
 // no-session) and never reaches the upstream, and neither do raw bytes.
 func TestRefusedUpgradeLeavesNoTunnel(t *testing.T) {
-	g, ws := newWSGateway(t)
-	g.load(config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
+	g, ws := startWSGateway(t, config{})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Refused"})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
@@ -403,13 +398,11 @@ func TestRefusedUpgradeLeavesNoTunnel(t *testing.T) {
 }
 
 // h3Gateway is a gateway serving HTTPS (tls internal, so HTTP/3 on the same
-// port too) in front of a wsUpstream; the harness's client skips certificate
-// checks. It returns the gateway and the HTTP/3 address.
+// port too) in front of a wsUpstream; the harness's client trusts the test's
+// CA. It returns the gateway and the upstream.
 func h3Gateway(t *testing.T) (*gateway, *wsUpstream) {
 	t.Helper()
-	g, ws := newWSGateway(t)
-	httpsLoad(t, g, config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
-	return g, ws
+	return startWSGateway(t, config{HTTPS: true})
 }
 
 // h3Session redeems the link at path over HTTPS and returns the session
@@ -439,7 +432,9 @@ func h3WebSocket(t *testing.T, g *gateway, path, tok string) (*http3.RequestStre
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	qc, err := quic.DialAddr(ctx, fmt.Sprintf("127.0.0.1:%d", g.port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, nil) //nolint:gosec
+	tc := g.tr.TLSClientConfig.Clone()
+	tc.ServerName, tc.NextProtos = "127.0.0.1", []string{http3.NextProtoH3}
+	qc, err := quic.DialAddr(ctx, g.addr(), tc, nil)
 	if err != nil {
 		t.Fatalf("QUIC dial: %v", err)
 	}

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // TestCrashSafety (issue 5, item 5): the real binary redeems a link with max
@@ -23,30 +23,21 @@ import (
 // (an acknowledged redemption is never lost) and at most N (a crash never
 // over-grants). 20 rounds.
 func TestCrashSafety(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the caddy binary and kills it 20 times")
-	}
 	const (
 		rounds  = 20
 		maxN    = 20 // the link's max clicks
 		clients = 40 // guests per burst, each GET + POST
 	)
-	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := testcaddy.Binary(t)
 	began := time.Now()
+	dir := t.TempDir()
+	env := testcaddy.Env(dir)
 
 	g := newGateway(t) // run as a process below, not in this one
-	port := g.port
 	cfgPath := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(renderCaddyfile(config{}, port, g.storeDir, g.dataDir, g.up.addr(), "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(append([]string(nil), origEnv...),
-		"XDG_DATA_HOME="+filepath.Join(dir, "xdg-data"),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"),
-	)
+	g.writeCaddyfile(cfgPath, config{})
 
-	proc, _ := startCaddy(t, bin, cfgPath, g.base, env)
+	proc, _ := testcaddy.Run(t, bin, cfgPath, env, g.base+"/")
 	var (
 		summary  []string
 		partial  int // rounds killed while some, not all, redemptions were acknowledged
@@ -139,27 +130,22 @@ func TestCrashSafety(t *testing.T) {
 		}
 		time.Sleep(jitter)
 		killAfter := time.Since(burst)
-		if err := proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatalf("round %d: SIGKILL: %v", round, err)
-		}
-		select {
-		case <-proc.done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: caddy did not die after SIGKILL", round)
+		if err := proc.Kill(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
 		}
 		wg.Wait()
 		tr.CloseIdleConnections()
 		g.tr.CloseIdleConnections()
 
 		restart := time.Now()
-		proc, _ = startCaddy(t, bin, cfgPath, g.base, env)
+		proc, _ = testcaddy.Run(t, bin, cfgPath, env, g.base+"/")
 		restarts += time.Since(restart)
 		stored := g.clicks(room, l.ID)
 		if stored < granted || stored > maxN {
 			t.Errorf("round %d (killed after %v): stored clicks %d, want between the %d acknowledged redemptions and %d",
 				round, killAfter, stored, granted, maxN)
 		}
-		if lines := lockLines(proc.stderr.String()); len(lines) > 0 {
+		if lines := lockLines(proc.Log()); len(lines) > 0 {
 			t.Errorf("round %d: caddy printed lock errors after the restart:\n%s", round, strings.Join(lines, "\n"))
 		}
 		if granted > 0 && granted < maxN {
@@ -174,7 +160,9 @@ func TestCrashSafety(t *testing.T) {
 	if n := g.clicks("after", l.ID); n != 1 {
 		t.Errorf("after the crashes a redemption counts %d clicks, want 1", n)
 	}
-	proc.terminate(t)
+	if err := proc.Stop(20 * time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, proc.Log())
+	}
 
 	t.Logf("%d rounds of %d guests on a %d-click link, SIGKILL at a random moment (%d rounds cut the burst between its first and its %dth acknowledged redemption); %d restarts took %v in all; the rounds %v after the build",
 		rounds, clients, maxN, partial, maxN, rounds, restarts.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -149,9 +150,9 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 	// Forged identity headers, sent raw in every spelling, never reach the upstream.
 	cookie := "Cookie: theme=dark; guestgate=" + b.sessionValue()
 	before := g.up.count()
-	status, body := rawGet(t, g.addr(), "/rooms/demo", append(forgedLines(), cookie)...)
-	if status != http.StatusOK || g.up.count() != before+1 {
-		t.Fatalf("guest with forged headers: %d %q, want 200 from the upstream", status, body)
+	p := rawGet(t, g.addr(), "/rooms/demo", append(forgedLines(), cookie)...)
+	if p.Status != http.StatusOK || g.up.count() != before+1 {
+		t.Fatalf("guest with forged headers: %d %q, want 200 from the upstream", p.Status, p.Body)
 	}
 	up := g.up.last(t)
 	if got := up.Header.Values("X-Guest-Name"); len(got) != 1 || got[0] != "Zo%C3%AB%20Ada" {
@@ -177,9 +178,9 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 	// A Connection header naming the identity headers must not make the proxy drop
 	// them as hop-by-hop.
 	before = g.up.count()
-	status, _ = rawGet(t, g.addr(), "/rooms/demo", cookie, "Connection: X-Guest-Id, X-Guest-Name, x_guest_room")
-	if status != http.StatusOK || g.up.count() != before+1 {
-		t.Fatalf("guest with a Connection header: %d, want 200 from the upstream", status)
+	p = rawGet(t, g.addr(), "/rooms/demo", cookie, "Connection: X-Guest-Id, X-Guest-Name, x_guest_room")
+	if p.Status != http.StatusOK || g.up.count() != before+1 {
+		t.Fatalf("guest with a Connection header: %d, want 200 from the upstream", p.Status)
 	}
 	up = g.up.last(t)
 	for _, k := range []string{"X-Guest-Id", "X-Guest-Name", "X-Guest-Room", "X-Guest-Link", "X-Guest-Email"} {
@@ -188,9 +189,6 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 		}
 	}
 }
-
-// addr is host:port of the gateway.
-func (g *gateway) addr() string { return strings.TrimPrefix(g.base, "http://") }
 
 // TestForgedHeadersPassMode: in unauthenticated pass mode, requests without a
 // session reach the upstream stripped of every client-sent X-Guest-* header and of
@@ -205,9 +203,9 @@ func TestForgedHeadersPassMode(t *testing.T) {
 		{"a bad session and csrf cookie", "Cookie: guestgate=x; guestgate-csrf=y; theme=dark"},
 	} {
 		before := g.up.count()
-		status, _ := rawGet(t, g.addr(), "/anything/public", append(forgedLines(), tc.cookie)...)
-		if status != http.StatusOK || g.up.count() != before+1 {
-			t.Errorf("unauthenticated with %s: %d, want 200 from the upstream (pass mode)", tc.name, status)
+		p := rawGet(t, g.addr(), "/anything/public", append(forgedLines(), tc.cookie)...)
+		if p.Status != http.StatusOK || g.up.count() != before+1 {
+			t.Errorf("unauthenticated with %s: %d, want 200 from the upstream (pass mode)", tc.name, p.Status)
 			continue
 		}
 		up := g.up.last(t)
@@ -224,9 +222,9 @@ func TestForgedHeadersPassMode(t *testing.T) {
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
 	before := g.up.count()
-	status, _ := rawGet(t, g.addr(), "/rooms/demo", append(forgedLines(), "Cookie: guestgate="+b.sessionValue())...)
-	if status != http.StatusOK || g.up.count() != before+1 {
-		t.Fatalf("guest in pass mode: %d, want 200 from the upstream", status)
+	p := rawGet(t, g.addr(), "/rooms/demo", append(forgedLines(), "Cookie: guestgate="+b.sessionValue())...)
+	if p.Status != http.StatusOK || g.up.count() != before+1 {
+		t.Fatalf("guest in pass mode: %d, want 200 from the upstream", p.Status)
 	}
 	up := g.up.last(t)
 	if got := identityHeaders(up.Header); len(got) != 6 || up.Header.Get("X-Guest-Name") != "Zo%C3%AB%20Ada" || up.Header.Get("X-Guest-Room") != "demo" {
@@ -253,9 +251,9 @@ func TestGateRefusesOtherPaths(t *testing.T) {
 	// Allowed: these reach the upstream (so the refusals below are the gate's).
 	for _, path := range []string{"/rooms/demo", "/rooms/demo/x", "/static/app.css"} {
 		before := g.up.count()
-		status, _ := rawGet(t, g.addr(), path, cookie)
-		if status != http.StatusOK || g.up.count() != before+1 {
-			t.Errorf("allowed %s: %d, want 200 from the upstream", path, status)
+		p := rawGet(t, g.addr(), path, cookie)
+		if p.Status != http.StatusOK || g.up.count() != before+1 {
+			t.Errorf("allowed %s: %d, want 200 from the upstream", path, p.Status)
 		}
 	}
 
@@ -358,9 +356,7 @@ func TestLiveStateEndsSessions(t *testing.T) {
 
 	reaches := func(what string) {
 		t.Helper()
-		before := g.up.count()
-		p := b.get("/rooms/demo")
-		if p.Status != http.StatusOK || g.up.count() != before+1 {
+		if p, ok := b.reaches("/rooms/demo"); !ok {
 			t.Fatalf("%s: %d (reason %q), want 200 from the upstream", what, p.Status, p.reason())
 		}
 	}
@@ -419,18 +415,18 @@ func TestStateChangesBetweenOpenAndSubmit(t *testing.T) {
 	g := startGateway(t, config{})
 	for _, tc := range []struct {
 		name   string
-		change func(room string, l linkJSON)
+		change func(room string, l admin.LinkJSON)
 		status int
 		reason string
 	}{
-		{"link deleted", func(room string, l linkJSON) {
+		{"link deleted", func(room string, l admin.LinkJSON) {
 			g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/"+room+"/links/"+l.ID, nil, nil)
 		}, http.StatusNotFound, "link-invalid"},
-		{"guest access off", func(room string, _ linkJSON) { g.setAccess(room, false) }, http.StatusForbidden, "guest-access-off"},
-		{"room unavailable", func(room string, _ linkJSON) {
+		{"guest access off", func(room string, _ admin.LinkJSON) { g.setAccess(room, false) }, http.StatusForbidden, "guest-access-off"},
+		{"room unavailable", func(room string, _ admin.LinkJSON) {
 			g.putRoom(room, map[string]any{"available": false})
 		}, http.StatusNotFound, "room-unavailable"},
-		{"used up by someone else", func(room string, l linkJSON) {
+		{"used up by someone else", func(room string, l admin.LinkJSON) {
 			g.browser().mustRedeem(linkPath(t, l), "Bo", "bo@example.com", room)
 		}, http.StatusGone, "link-used-up"},
 	} {
@@ -459,13 +455,12 @@ func TestStateChangesBetweenOpenAndSubmit(t *testing.T) {
 func wantRefusedPath(t *testing.T, g *gateway, target, cookie string) {
 	t.Helper()
 	before := g.up.count()
-	status, body := rawGet(t, g.addr(), target, cookie)
+	p := rawGet(t, g.addr(), target, cookie)
 	if g.up.count() != before {
-		t.Errorf("GET %q reached the upstream (as %q), status %d", target, g.up.last(t).RequestURI, status)
+		t.Errorf("GET %q reached the upstream (as %q), status %d", target, g.up.last(t).RequestURI, p.Status)
 		return
 	}
-	p := page{Status: status, Body: body}
-	if status == http.StatusBadRequest && p.reason() == "" {
+	if p.Status == http.StatusBadRequest && p.reason() == "" {
 		t.Logf("GET %q: refused by the server before the gate (400)", target)
 		return
 	}

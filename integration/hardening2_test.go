@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // Hardening, round two (issue 19): each test here is the regression test of a
@@ -162,27 +163,6 @@ func (s *sseStream) endsWithin(t *testing.T, what string, since time.Time, limit
 	}
 }
 
-// resign returns tok with its claims changed by edit, signed with key and the
-// same JOSE header as tok (so that it is what the gateway itself would sign).
-func resign(t testing.TB, tok, key string, edit func(jwt.MapClaims)) string {
-	t.Helper()
-	c := jwt.MapClaims{}
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok, c)
-	if err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	edit(c)
-	nt := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	for k, v := range parsed.Header {
-		nt.Header[k] = v
-	}
-	s, err := nt.SignedString([]byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestStreamsEndWithTheSession: a Server-Sent Events stream a guest holds open
 // through the gate (HTTP/1.1 here; HTTP/2 and HTTP/3 below) follows the product's
 // rule for open connections: switching guest access off and deleting the link
@@ -207,7 +187,7 @@ func TestStreamsEndWithTheSession(t *testing.T) {
 	g.setAccess("demo", true)
 	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/links/"+l.ID, nil, nil)
 	s.keepsFlowing(t, "after the guest's link was deleted")
-	id := jwtClaims(t, mallory.sessionValue())["sub"].(string)
+	id := claimsOf(t, mallory.sessionValue())["sub"].(string)
 	at := time.Now()
 	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 	s.endsWithin(t, "removal", at, limit)
@@ -257,10 +237,10 @@ func TestStreamsEndWithTheSession(t *testing.T) {
 // guest resets the stream within a second.
 func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 	g, _ := newStreamGateway(t)
-	httpsLoad(t, g, config{})
+	g.load(config{HTTPS: true})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "H2 and H3"})
 
-	h2, h3 := tlsClients(t)
+	h2, h3 := tlsClients(t, g)
 	for _, tc := range []struct {
 		proto  string
 		client *http.Client
@@ -280,72 +260,38 @@ func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 		g.setAccess("demo", false)
 		s.keepsFlowing(t, tc.proto+" after guest access was switched off")
 		g.setAccess("demo", true)
-		id := jwtClaims(t, tok)["sub"].(string)
+		id := claimsOf(t, tok)["sub"].(string)
 		at := time.Now()
 		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 		s.endsWithin(t, tc.proto+" removal", at, 3*time.Second)
 	}
 }
 
-// tlsClients are an HTTP/2 and an HTTP/3 client for a gateway of httpsLoad.
-func tlsClients(t *testing.T) (h2, h3 *http.Client) {
+// tlsClients are an HTTP/2 and an HTTP/3 client for a gateway of a config
+// with HTTPS, trusting the test's CA.
+func tlsClients(t *testing.T, g *gateway) (h2, h3 *http.Client) {
 	t.Helper()
-	insecure := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	h2 = &http.Client{Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true}}
-	h3 = &http.Client{Transport: &http3.Transport{TLSClientConfig: insecure}}
+	h2 = &http.Client{Transport: &http.Transport{TLSClientConfig: g.tr.TLSClientConfig.Clone(), ForceAttemptHTTP2: true}}
+	h3 = &http.Client{Transport: &http3.Transport{TLSClientConfig: g.tr.TLSClientConfig.Clone()}}
 	t.Cleanup(h2.CloseIdleConnections)
 	t.Cleanup(h3.CloseIdleConnections)
 	return h2, h3
-}
-
-// httpsLoad loads cfg over HTTPS (tls internal: HTTP/1.1, HTTP/2 and HTTP/3
-// on one port); the harness's client skips certificate checks.
-func httpsLoad(t *testing.T, g *gateway, cfg config) {
-	t.Helper()
-	text := g.caddyfile(cfg)
-	site := fmt.Sprintf("http://127.0.0.1:%d {\n", g.port)
-	if !strings.Contains(text, site) {
-		t.Fatalf("no site block %q in the Caddyfile", site)
-	}
-	text = strings.Replace(text, site, fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n", g.port), 1)
-	g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
-	g.tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	rlLoadText(t, g, text)
 }
 
 // identityTrailers is the trailer section of the attacks: identity in several
 // spellings the header filter knows, and one harmless trailer that must pass.
 var identityTrailers = []string{"X-Guest-Id: g_victim", "X-Guest-Token: forged.jwt.value", "x_guest_email: evil@example.com", "X-Guest.Name: Victim", "X-Checksum: abc123"}
 
-// rawChunkedPost sends a chunked POST with a trailer section over a new
-// HTTP/1.1 connection and returns the status.
+// rawChunkedPost sends a chunked POST of "hello" with a trailer section over
+// a new HTTP/1.1 connection and returns the status.
 func rawChunkedPost(t *testing.T, addr, path string, headerLines, trailerLines []string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\nContent-Type: text/plain\r\n", path, addr)
-	for _, h := range headerLines {
-		b.WriteString(h + "\r\n")
-	}
-	b.WriteString("\r\n5\r\nhello\r\n0\r\n")
+	lines := append([]string{"Transfer-Encoding: chunked", "Trailer: X-Checksum", "Content-Type: text/plain"}, headerLines...)
+	body := "5\r\nhello\r\n0\r\n"
 	for _, h := range trailerLines {
-		b.WriteString(h + "\r\n")
+		body += h + "\r\n"
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer: %v", err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return rawRequest(t, addr, http.MethodPost, path, lines, body+"\r\n").Status
 }
 
 // checkTrailers fails the test unless the upstream's last request came with
@@ -377,9 +323,9 @@ func checkTrailers(t *testing.T, what string, up *upstream, wantChecksum bool) {
 // identity headers.
 func TestTrailersCarryNoIdentity(t *testing.T) {
 	g, su := newStreamGateway(t)
-	text := g.caddyfile(config{Unauthenticated: "pass"})
-	text = strings.Replace(text, "\tskip_install_trust\n", "\tskip_install_trust\n\tservers {\n\t\tprotocols h1 h2c\n\t}\n", 1)
-	rlLoadText(t, g, text)
+	g.load(config{Unauthenticated: "pass", Global: []string{`servers {
+	protocols h1 h2c
+}`}})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Trailers"})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
@@ -423,10 +369,10 @@ func TestTrailersCarryNoIdentity(t *testing.T) {
 	checkTrailers(t, "h2c", su.upstream, true)
 
 	// HTTP/2 and HTTP/3 over TLS.
-	httpsLoad(t, g, config{})
+	g.load(config{HTTPS: true})
 	l = g.openRoomWithLink("demo", map[string]any{"name": "Trailers over TLS"})
 	stok := h3Session(t, g, linkPath(t, l), "Ada")
-	h2, h3 := tlsClients(t)
+	h2, h3 := tlsClients(t, g)
 	if resp := post(h2, g.base, "__Host-guestgate="+stok); resp.Proto != "HTTP/2.0" || resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP/2 POST: %s %d", resp.Proto, resp.StatusCode)
 	}
@@ -468,7 +414,7 @@ func TestLeaveNeedsAPost(t *testing.T) {
 	l := g.openRoomWithLink("demo", map[string]any{"name": "One click", "max_clicks": 1})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
-	id := jwtClaims(t, b.sessionValue())["sub"].(string)
+	id := claimsOf(t, b.sessionValue())["sub"].(string)
 
 	img := b.request(http.MethodGet, "/guest/leave", nil)
 	img.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -625,13 +571,13 @@ func TestLobbyLongPollWakes(t *testing.T) {
 	g := startGateway(t, config{})
 	for _, tc := range []struct {
 		what, room, reason string
-		act                func(room string, l linkJSON)
+		act                func(room string, l admin.LinkJSON)
 	}{
-		{"guest access off", "w1", "guest-access-off", func(room string, _ linkJSON) { g.setAccess(room, false) }},
-		{"link deleted", "w2", "link-invalid", func(room string, l linkJSON) {
+		{"guest access off", "w1", "guest-access-off", func(room string, _ admin.LinkJSON) { g.setAccess(room, false) }},
+		{"link deleted", "w2", "link-invalid", func(room string, l admin.LinkJSON) {
 			g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/"+room+"/links/"+l.ID, nil, nil)
 		}},
-		{"room unavailable", "w3", "room-unavailable", func(room string, _ linkJSON) {
+		{"room unavailable", "w3", "room-unavailable", func(room string, _ admin.LinkJSON) {
 			g.putRoom(room, map[string]any{"name": "Room", "admission": "moderator", "available": false})
 		}},
 	} {
@@ -676,8 +622,7 @@ func TestLobbyLongPollWakes(t *testing.T) {
 // with "path":"/guest/<the link token>".
 func TestLogsHoldNoSecrets(t *testing.T) {
 	g := newGateway(t)
-	text := strings.Replace(g.caddyfile(config{}), "format json", "format json\n\t\tlevel DEBUG", 1)
-	rlLoadText(t, g, text)
+	g.load(config{LogLevel: "DEBUG"})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Logs"})
 	path := linkPath(t, l)
 	token := strings.TrimPrefix(path, "/guest/")

@@ -10,7 +10,9 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"expvar"
 	"fmt"
 	"io"
 	"net"
@@ -26,48 +28,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
-
 	"github.com/guestgate/guestgate/admin"
-	_ "github.com/guestgate/guestgate/caddymodule"
+	"github.com/guestgate/guestgate/internal/testcaddy"
+	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
 )
 
 // apiKey is the API key of every test config (at least 16 characters).
 const apiKey = "integration-test-api-key-0123456789"
 
-// origEnv is the environment the test binary started with, before TestMain points
-// Caddy's data and config directories at a temporary directory. Subprocesses that
-// are not Caddy (go build) get it unchanged.
-var origEnv []string
-
-func TestMain(m *testing.M) {
-	origEnv = os.Environ()
-	tmp, err := os.MkdirTemp("", "guestgate-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// Nothing Caddy does in these tests may touch the real home directory.
-	os.Setenv("XDG_DATA_HOME", filepath.Join(tmp, "data"))
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(tmp, "config"))
-	code := m.Run()
-	os.RemoveAll(tmp)
-	os.Exit(code)
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func TestMain(m *testing.M) { testcaddy.Main(m) }
 
 // seenRequest is one request as the upstream received it.
 type seenRequest struct {
@@ -159,35 +128,99 @@ func (u *upstream) last(t testing.TB) seenRequest {
 	return reqs[len(reqs)-1]
 }
 
-// config is what changes between the Caddyfiles of the tests.
+// caddyfile is the Caddyfile of every test: the moderator API under
+// /guest-admin/, the gateway and the upstream behind it. A test's config
+// fills in what differs.
+var caddyfile = testcaddy.NewCaddyfile(`{
+	admin {{or .Admin "off"}}
+	persist_config off
+	storage file_system {{.DataDir}}
+	skip_install_trust
+	{{- if .Order}}
+	order guest_gateway before reverse_proxy
+	{{- end}}
+	{{- lines 1 .Global}}
+	{{- with .LogFile}}
+	log {
+		output file {{.}}
+		format json
+		{{- with $.LogLevel}}
+		level {{.}}
+		{{- end}}
+	}
+	{{- end}}
+}
+
+{{if .HTTPS}}https{{else}}http{{end}}://127.0.0.1:{{.Port}} {
+	{{- if .HTTPS}}
+	tls internal
+	{{- end}}
+	bind 127.0.0.1
+	handle_path /guest-admin/* {
+		guest_admin {
+			{{.Store}}
+			api_key {{.APIKey}}
+			link_base http://127.0.0.1:{{.Port}}/guest/
+			{{- lines 3 .AdminExtra}}
+		}
+	}
+	guest_gateway {
+		{{.Store}}
+		{{- with .Allow}}
+		allow {{.}}
+		{{- end}}
+		{{- with .Unauthenticated}}
+		unauthenticated {{.}}
+		{{- end}}
+		{{- lines 2 .GatewayExtra}}
+	}
+	reverse_proxy {{.Upstream}}
+	{{- if .ProxyExtra}} {
+		{{- lines 2 .ProxyExtra}}
+	}
+	{{- end}}
+}
+`)
+
+// config is what differs between the Caddyfiles of the tests. The lists hold
+// lines of Caddyfile; a block is one entry, written as a raw string.
 type config struct {
+	// Admin is the admin global option; empty means "off".
+	Admin string
+	// Order adds "order guest_gateway before reverse_proxy" (docs/DESIGN.md
+	// section 4) to the global options.
+	Order bool
+	// Global are more global options.
+	Global []string
+	// LogLevel is the level of Caddy's log; empty is Caddy's default (INFO).
+	LogLevel string
+	// HTTPS serves the site over HTTPS (tls internal: HTTP/1.1, HTTP/2 and
+	// HTTP/3 on one port) instead of HTTP; the gateway's clients trust the
+	// test's CA.
+	HTTPS bool
+	// DefaultStore leaves out the store subdirectives (both handlers then use
+	// "guestgate" under Caddy's data directory).
+	DefaultStore bool
+	// AdminExtra are more subdirectives of guest_admin (room, max_links, ...).
+	AdminExtra []string
 	// Allow is the allow subdirective's patterns; empty uses the default
 	// (/rooms/{room} /rooms/{room}/*).
 	Allow string
 	// Unauthenticated is "deny", "pass" or empty (the default).
 	Unauthenticated string
-	// AdminRooms are "room" subdirective lines for guest_admin.
-	AdminRooms []string
-	// Admin is the admin global option; empty means "off".
-	Admin string
-	// Order adds "order guest_gateway before reverse_proxy" (as in DESIGN section
-	// 4) to the global options.
-	Order bool
-	// GatewayExtra and AdminExtra are more subdirective lines for guest_gateway
-	// and guest_admin.
-	GatewayExtra, AdminExtra []string
-	// DefaultStore leaves out the store subdirectives (both handlers then use
-	// "guestgate" under Caddy's data directory).
-	DefaultStore bool
+	// GatewayExtra are more subdirectives of guest_gateway.
+	GatewayExtra []string
 	// ProxyExtra are lines inside the reverse_proxy block (header_up, say).
 	ProxyExtra []string
 }
 
-// gateway is a Caddy running guestgate in this process.
+// gateway is a Caddy running guestgate: in this process (load), or run by a
+// test as the built binary on a Caddyfile of writeCaddyfile.
 type gateway struct {
 	t        testing.TB
 	port     int
-	base     string // http://127.0.0.1:<port>
+	base     string // http://127.0.0.1:<port>, https:// once a config had HTTPS
+	https    bool   // a config with HTTPS was loaded
 	storeDir string
 	dataDir  string
 	logPath  string
@@ -196,7 +229,8 @@ type gateway struct {
 	admin    *http.Client
 }
 
-// newGateway prepares the directories, the upstream and a port; start loads a config.
+// newGateway prepares the directories, the upstream and a port; load starts
+// Caddy.
 func newGateway(t testing.TB) *gateway {
 	t.Helper()
 	dir := t.TempDir()
@@ -208,7 +242,7 @@ func newGateway(t testing.TB) *gateway {
 		up:       newUpstream(t),
 		tr:       &http.Transport{MaxIdleConnsPerHost: 64, ResponseHeaderTimeout: 20 * time.Second},
 	}
-	g.port = freePort(t)
+	g.port = testcaddy.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
 	g.admin = &http.Client{Transport: g.tr, Timeout: 20 * time.Second}
 	t.Cleanup(g.tr.CloseIdleConnections)
@@ -223,66 +257,38 @@ func startGateway(t testing.TB, cfg config) *gateway {
 	return g
 }
 
-// caddyfile renders the Caddyfile of cfg for this gateway.
+// addr is host:port of the gateway.
+func (g *gateway) addr() string { return fmt.Sprintf("127.0.0.1:%d", g.port) }
+
+// caddyfile is the Caddyfile of cfg for Caddy in this process, which logs to
+// g.logPath (logs).
 func (g *gateway) caddyfile(cfg config) string {
-	return renderCaddyfile(cfg, g.port, g.storeDir, g.dataDir, g.up.addr(), fmt.Sprintf("output file %s\n\t\tformat json", g.logPath))
+	return g.render(cfg, g.logPath)
 }
 
-// renderCaddyfile is the Caddyfile of every test: the moderator API under
-// /guest-admin/, the gateway and the upstream. logBlock, if not empty, is the body
-// of the global log option.
-func renderCaddyfile(cfg config, port int, storeDir, dataDir, upstreamAddr, logBlock string) string {
-	var b strings.Builder
-	admin := cfg.Admin
-	if admin == "" {
-		admin = "off"
+// writeCaddyfile writes the Caddyfile of cfg for the built binary to path;
+// the process logs to its stderr (testcaddy.Process.Log).
+func (g *gateway) writeCaddyfile(path string, cfg config) {
+	g.t.Helper()
+	if err := os.WriteFile(path, []byte(g.render(cfg, "")), 0o600); err != nil {
+		g.t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "{\n\tadmin %s\n\tpersist_config off\n\tstorage file_system %s\n\tskip_install_trust\n", admin, dataDir)
-	if cfg.Order {
-		b.WriteString("\torder guest_gateway before reverse_proxy\n")
-	}
-	if logBlock != "" {
-		fmt.Fprintf(&b, "\tlog {\n\t\t%s\n\t}\n", logBlock)
-	}
-	b.WriteString("}\n\n")
-	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n\tbind 127.0.0.1\n", port)
-	store := "store " + storeDir
+}
+
+func (g *gateway) render(cfg config, logFile string) string {
+	store := "store " + g.storeDir
 	if cfg.DefaultStore {
 		store = "# default store"
 	}
-	fmt.Fprintf(&b, "\thandle_path /guest-admin/* {\n\t\tguest_admin {\n\t\t\t%s\n\t\t\tapi_key %s\n\t\t\tlink_base http://127.0.0.1:%d/guest/\n", store, apiKey, port)
-	for _, r := range cfg.AdminRooms {
-		fmt.Fprintf(&b, "\t\t\troom %s\n", r)
-	}
-	for _, line := range cfg.AdminExtra {
-		fmt.Fprintf(&b, "\t\t\t%s\n", line)
-	}
-	b.WriteString("\t\t}\n\t}\n")
-	fmt.Fprintf(&b, "\tguest_gateway {\n\t\t%s\n", store)
-	if cfg.Allow != "" {
-		fmt.Fprintf(&b, "\t\tallow %s\n", cfg.Allow)
-	}
-	if cfg.Unauthenticated != "" {
-		fmt.Fprintf(&b, "\t\tunauthenticated %s\n", cfg.Unauthenticated)
-	}
-	for _, line := range cfg.GatewayExtra {
-		fmt.Fprintf(&b, "\t\t%s\n", line)
-	}
-	b.WriteString("\t}\n")
-	if len(cfg.ProxyExtra) == 0 {
-		fmt.Fprintf(&b, "\treverse_proxy %s\n}\n", upstreamAddr)
-		return b.String()
-	}
-	fmt.Fprintf(&b, "\treverse_proxy %s {\n", upstreamAddr)
-	for _, line := range cfg.ProxyExtra {
-		fmt.Fprintf(&b, "\t\t%s\n", line)
-	}
-	b.WriteString("\t}\n}\n")
-	return b.String()
+	return caddyfile.Render(struct {
+		config
+		Port                                      int
+		DataDir, Store, Upstream, APIKey, LogFile string
+	}{cfg, g.port, g.dataDir, store, g.up.addr(), apiKey, logFile})
 }
 
-// load adapts cfg and loads it into Caddy (a start, or a reload when a config is
-// already running), and makes sure Caddy is stopped when the test ends.
+// load loads cfg into Caddy (a start, or a reload when a config is already
+// running) and waits until it answers; Caddy is stopped when the test ends.
 func (g *gateway) load(cfg config) {
 	g.t.Helper()
 	if err := g.tryLoad(cfg); err != nil {
@@ -290,53 +296,38 @@ func (g *gateway) load(cfg config) {
 	}
 }
 
+// tryLoad is load that returns the error of a config Caddy refuses.
 func (g *gateway) tryLoad(cfg config) error {
 	g.t.Helper()
-	text := g.caddyfile(cfg)
-	adapter := caddyconfig.GetAdapter("caddyfile")
-	if adapter == nil {
-		g.t.Fatal("the caddyfile adapter is not registered")
-	}
-	cfgJSON, warnings, err := adapter.Adapt([]byte(text), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		return fmt.Errorf("adapting: %w", err)
-	}
-	for _, w := range warnings {
-		g.t.Logf("Caddyfile warning: %s", w.String())
-	}
-	g.t.Cleanup(func() { _ = caddy.Stop() }) // Stop is a no-op when nothing runs
-	if err := caddy.Load(cfgJSON, true); err != nil {
+	if err := inproc.Load(g.t, g.caddyfile(cfg)); err != nil {
 		return err
 	}
-	g.waitReady()
+	// The first config with HTTPS moves the gateway's clients to HTTPS, with
+	// the test's CA (whose root Caddy wrote while loading); they are set
+	// before any request of them runs, so that no request races the change.
+	switch {
+	case cfg.HTTPS && !g.https:
+		g.https = true
+		g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
+		g.tr.TLSClientConfig = testcaddy.TLSConfig(g.t, g.dataDir)
+	case !cfg.HTTPS && g.https:
+		g.t.Fatal("a gateway that served HTTPS cannot go back to HTTP: its clients speak HTTPS")
+	}
+	var tlsConfig *tls.Config
+	if g.https {
+		tlsConfig = g.tr.TLSClientConfig
+	}
+	testcaddy.WaitReady(g.t, g.base+"/guest/leave", tlsConfig)
 	return nil
 }
 
 // stop stops Caddy (a full stop, as when the process ends).
 func (g *gateway) stop() {
 	g.t.Helper()
-	if err := caddy.Stop(); err != nil {
+	if err := inproc.Stop(); err != nil {
 		g.t.Fatalf("stopping Caddy: %v", err)
 	}
 	g.tr.CloseIdleConnections()
-}
-
-// waitReady waits until the gateway answers HTTP at all.
-func (g *gateway) waitReady() {
-	g.t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := c.Get(g.base + "/guest/leave")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("Caddy does not answer on %s: %v", g.base, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // logs returns the JSON log lines Caddy wrote so far.
@@ -346,6 +337,19 @@ func (g *gateway) logs() string {
 		g.t.Fatalf("reading Caddy's log: %v", err)
 	}
 	return string(b)
+}
+
+// badgerCount is one of Badger's expvar counters, global to the process and
+// summed over every Badger database of this process: badger_get_num_user
+// (reads) or badger_put_num_user (entries written). A test that reads one
+// has only the gateway's store open.
+func badgerCount(t testing.TB, metric string) int64 {
+	t.Helper()
+	v, ok := expvar.Get(metric).(*expvar.Int)
+	if !ok {
+		t.Fatalf("Badger's expvar metric %s is missing: a count of it proves nothing", metric)
+	}
+	return v.Value()
 }
 
 // lockError matches a log line or message about a lock (Badger's directory lock,
@@ -364,29 +368,6 @@ func lockLines(s string) []string {
 }
 
 // ---- moderator API ----
-
-// linkJSON is a link as the API shows it.
-type linkJSON struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	URL       string     `json:"url"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	MaxClicks *int       `json:"max_clicks"`
-	Clicks    int        `json:"clicks"`
-	Active    bool       `json:"active"`
-}
-
-// roomJSON is a room as the API shows it.
-type roomJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Available   bool       `json:"available"`
-	Admission   string     `json:"admission"`
-	GuestAccess bool       `json:"guest_access"`
-	Links       []linkJSON `json:"links"`
-}
 
 // apiAs calls the moderator API with the given bearer credential ("" sends none)
 // and returns the status and body. body is sent as JSON unless it is a string,
@@ -463,9 +444,9 @@ func wantAPIError(t testing.TB, what string, status int, body []byte, wantStatus
 }
 
 // putRoom creates or updates a room.
-func (g *gateway) putRoom(id string, spec map[string]any) roomJSON {
+func (g *gateway) putRoom(id string, spec map[string]any) admin.RoomJSON {
 	g.t.Helper()
-	var r roomJSON
+	var r admin.RoomJSON
 	status, b := g.api(http.MethodPut, "/api/rooms/"+id, spec)
 	if status != http.StatusCreated && status != http.StatusOK {
 		g.t.Fatalf("PUT room %s: status %d: %s", id, status, b)
@@ -483,15 +464,15 @@ func (g *gateway) setAccess(id string, on bool) {
 }
 
 // createLink creates a link (201) in a room.
-func (g *gateway) createLink(room string, spec map[string]any) linkJSON {
+func (g *gateway) createLink(room string, spec map[string]any) admin.LinkJSON {
 	g.t.Helper()
-	var l linkJSON
+	var l admin.LinkJSON
 	g.mustAPI(http.StatusCreated, http.MethodPost, "/api/rooms/"+room+"/links", spec, &l)
 	return l
 }
 
 // openRoomWithLink makes room id with guest access on and one link of spec.
-func (g *gateway) openRoomWithLink(id string, spec map[string]any) linkJSON {
+func (g *gateway) openRoomWithLink(id string, spec map[string]any) admin.LinkJSON {
 	g.t.Helper()
 	g.putRoom(id, map[string]any{"name": "Room " + id})
 	g.setAccess(id, true)
@@ -499,9 +480,9 @@ func (g *gateway) openRoomWithLink(id string, spec map[string]any) linkJSON {
 }
 
 // link returns the link with id of a room, as the API lists it now.
-func (g *gateway) link(room, id string) linkJSON {
+func (g *gateway) link(room, id string) admin.LinkJSON {
 	g.t.Helper()
-	var links []linkJSON
+	var links []admin.LinkJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/links", nil, &links)
 	for _, l := range links {
 		if l.ID == id {
@@ -509,7 +490,7 @@ func (g *gateway) link(room, id string) linkJSON {
 		}
 	}
 	g.t.Fatalf("room %s has no link %s (links: %+v)", room, id, links)
-	return linkJSON{}
+	return admin.LinkJSON{}
 }
 
 // clicks is the stored click count of a link.
@@ -519,7 +500,7 @@ func (g *gateway) clicks(room, id string) int {
 }
 
 // linkPath is the path of a link URL (/guest/<token>).
-func linkPath(t testing.TB, l linkJSON) string {
+func linkPath(t testing.TB, l admin.LinkJSON) string {
 	t.Helper()
 	u, err := url.Parse(l.URL)
 	if err != nil || !strings.HasPrefix(u.Path, "/guest/") {
@@ -625,6 +606,15 @@ func (b *browser) get(path string) page {
 	return b.do(b.request(http.MethodGet, path, nil))
 }
 
+// reaches fetches path and reports whether the answer came from the
+// upstream: 200, and one more request counted there.
+func (b *browser) reaches(path string) (page, bool) {
+	b.t.Helper()
+	before := b.g.up.count()
+	p := b.get(path)
+	return p, p.Status == http.StatusOK && b.g.up.count() == before+1
+}
+
 // post submits the entry form of the link at path with the given fields.
 func (b *browser) post(path string, form url.Values, header http.Header) page {
 	b.t.Helper()
@@ -692,30 +682,44 @@ func wantPage(t testing.TB, what string, p page, status int, reason string) {
 
 // ---- raw requests ----
 
-// rawGet sends "GET <target> HTTP/1.1" on a new connection exactly as given (no
-// client-side cleaning) with extra header lines, and returns the answer.
-func rawGet(t testing.TB, addr, target string, headerLines ...string) (int, string) {
+// rawRequest sends one request on a new connection exactly as given (method,
+// target and header lines are not cleaned by any client) and reads the
+// answer. A body gets its Content-Length, as does any POST, unless a line
+// sets Transfer-Encoding: then body goes as the chunks it holds.
+func rawRequest(t testing.TB, addr, method, target string, lines []string, body string) page {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", addr, err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", target, addr)
-	for _, h := range headerLines {
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, addr)
+	chunked := false
+	for _, h := range lines {
 		b.WriteString(h + "\r\n")
+		chunked = chunked || strings.HasPrefix(strings.ToLower(h), "transfer-encoding:")
+	}
+	if !chunked && (body != "" || method == http.MethodPost) {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
 	}
 	b.WriteString("\r\n")
+	b.WriteString(body)
 	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("writing to %s: %v", addr, err)
+		t.Fatalf("%s %q: writing: %v", method, target, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
-		t.Fatalf("GET %q: reading the answer: %v", target, err)
+		t.Fatalf("%s %q: reading the answer: %v", method, target, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	out, _ := io.ReadAll(resp.Body)
+	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(out)}
+}
+
+// rawGet is rawRequest of a GET with header lines.
+func rawGet(t testing.TB, addr, target string, lines ...string) page {
+	t.Helper()
+	return rawRequest(t, addr, http.MethodGet, target, lines, "")
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
@@ -82,13 +83,13 @@ func TestExpiredLink(t *testing.T) {
 
 // snapshot is the state the reload test checks is kept.
 type snapshot struct {
-	room   roomJSON
+	room   admin.RoomJSON
 	clicks map[string]int
 }
 
 func (g *gateway) snapshot(room string) snapshot {
 	g.t.Helper()
-	var r roomJSON
+	var r admin.RoomJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room, nil, &r)
 	s := snapshot{room: r, clicks: map[string]int{}}
 	for _, l := range r.Links {
@@ -114,8 +115,8 @@ func wantSameState(t *testing.T, what string, got, want snapshot) {
 // start. A failed reload leaves the running config and the store working.
 func TestReloadKeepsState(t *testing.T) {
 	g := newGateway(t)
-	cfg1 := config{AdminRooms: []string{`demo "Demo room"`}}
-	cfg2 := config{AdminRooms: cfg1.AdminRooms, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
+	cfg1 := config{AdminExtra: []string{`room demo "Demo room"`}}
+	cfg2 := config{AdminExtra: cfg1.AdminExtra, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
 	g.load(cfg1)
 
 	g.setAccess("demo", true)
@@ -134,9 +135,7 @@ func TestReloadKeepsState(t *testing.T) {
 
 	inside := func(what string, b *browser) {
 		t.Helper()
-		before := g.up.count()
-		p := b.get("/rooms/demo")
-		if p.Status != http.StatusOK || g.up.count() != before+1 {
+		if p, ok := b.reaches("/rooms/demo"); !ok {
 			t.Errorf("%s: the guest's room answers %d (reason %q), want 200 from the upstream", what, p.Status, p.reason())
 			return
 		}
@@ -163,7 +162,7 @@ func TestReloadKeepsState(t *testing.T) {
 	wantSameState(t, "after a redemption following the reloads", g.snapshot("demo"), want)
 
 	// A reload that fails (a signing key too short) leaves the running config.
-	err := g.tryLoad(config{AdminRooms: cfg1.AdminRooms, GatewayExtra: []string{"signing_key too-short"}})
+	err := g.tryLoad(config{AdminExtra: cfg1.AdminExtra, GatewayExtra: []string{"signing_key too-short"}})
 	t.Logf("the failed reload: %v", err)
 	if err == nil {
 		t.Errorf("a config with a 9-byte signing key loaded")

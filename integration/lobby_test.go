@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/token"
@@ -32,7 +34,7 @@ const lobbySigningKey = "lobby-test-signing-key-0123456789abcdefABCDEF"
 
 // moderatorRoom makes room id with admission moderator, the given display name,
 // guest access on and one link.
-func (g *gateway) moderatorRoom(id, name string) linkJSON {
+func (g *gateway) moderatorRoom(id, name string) admin.LinkJSON {
 	g.t.Helper()
 	r := g.putRoom(id, map[string]any{"name": name, "admission": "moderator"})
 	if r.Admission != "moderator" {
@@ -40,16 +42,6 @@ func (g *gateway) moderatorRoom(id, name string) linkJSON {
 	}
 	g.setAccess(id, true)
 	return g.createLink(id, map[string]any{"name": "Lobby link"})
-}
-
-// jwtClaims decodes a session JWT without verifying it.
-func jwtClaims(t testing.TB, tok string) jwt.MapClaims {
-	t.Helper()
-	c := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, c); err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
-	return c
 }
 
 // join redeems the link at path in a moderator-admission room and fails the test
@@ -63,7 +55,7 @@ func (b *browser) join(path, name, email string) jwt.MapClaims {
 		b.t.Fatalf("redeeming %s in a moderator room: %d Location %q session cookie %v (reason %q), want 303 to /guest/lobby with the session cookie",
 			path, p.Status, p.Header.Get("Location"), c != nil, p.reason())
 	}
-	claims := jwtClaims(b.t, c.Value)
+	claims := claimsOf(b.t, c.Value)
 	if claims["st"] != "waiting" {
 		b.t.Fatalf("the session of a guest sent to the lobby has st=%v, want waiting (claims %v)", claims["st"], claims)
 	}
@@ -98,27 +90,15 @@ func (b *browser) status(query string) (page, lobbyState) {
 	return p, s
 }
 
-// guestEntry is a guest as the lobby and the guest list show it.
-type guestEntry struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Email        string     `json:"email"`
-	LinkID       string     `json:"link_id"`
-	LinkName     string     `json:"link_name"`
-	State        string     `json:"state"`
-	RedeemedAt   time.Time  `json:"redeemed_at"`
-	WaitingSince *time.Time `json:"waiting_since"`
-}
-
 // lobby lists the room's lobby.
-func (g *gateway) lobby(room string) []guestEntry {
+func (g *gateway) lobby(room string) []admin.GuestJSON {
 	g.t.Helper()
-	var out []guestEntry
+	var out []admin.GuestJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/lobby", nil, &out)
 	return out
 }
 
-func entryIDs(gs []guestEntry) []string {
+func entryIDs(gs []admin.GuestJSON) []string {
 	var out []string
 	for _, e := range gs {
 		out = append(out, e.ID)
@@ -127,12 +107,9 @@ func entryIDs(gs []guestEntry) []string {
 }
 
 // guestList is the whole guest list of a room (one page of up to 1000).
-func (g *gateway) guestList(room string) []guestEntry {
+func (g *gateway) guestList(room string) []admin.GuestJSON {
 	g.t.Helper()
-	var out struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var out admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/"+room+"/guests?limit=1000", nil, &out)
 	if out.NextCursor != "" {
 		g.t.Fatalf("guest list of %s has more than one page", room)
@@ -155,10 +132,7 @@ func (g *gateway) guestState(room, id string) string {
 // admitAll admits everyone waiting and returns the count and ids admitted.
 func (g *gateway) admitAll(room string) (int, []string) {
 	g.t.Helper()
-	var out struct {
-		Admitted []guestEntry `json:"admitted"`
-		Count    int          `json:"count"`
-	}
+	var out admin.AdmitAllJSON
 	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/"+room+"/lobby/admit-all", nil, &out)
 	return out.Count, entryIDs(out.Admitted)
 }
@@ -167,12 +141,8 @@ func (g *gateway) admitAll(room string) (int, []string) {
 // upstream as the guest id (X-Guest-Id).
 func (b *browser) upstreamSees(path, guestID string) (page, bool) {
 	b.t.Helper()
-	before := b.g.up.count()
-	p := b.get(path)
-	if b.g.up.count() != before+1 {
-		return p, false
-	}
-	return p, p.Status == http.StatusOK && b.g.up.last(b.t).Header.Get("X-Guest-Id") == guestID
+	p, ok := b.reaches(path)
+	return p, ok && b.g.up.last(b.t).Header.Get("X-Guest-Id") == guestID
 }
 
 // withCookie sends GET path with only the session cookie tok (no jar).
@@ -250,15 +220,15 @@ func TestLobbyWaitingSession(t *testing.T) {
 	p := b.post("/rooms/demo", nil, nil)
 	wantPage(t, "waiting guest POST /rooms/demo", p, http.StatusForbidden, "not-allowed")
 	// The upgrade path of a WebSocket too.
-	status, _ := rawGet(t, g.addr(), "/ws/demo", "Cookie: guestgate="+b.sessionValue(), "Connection: Upgrade", "Upgrade: websocket",
+	p = rawGet(t, g.addr(), "/ws/demo", "Cookie: guestgate="+b.sessionValue(), "Connection: Upgrade", "Upgrade: websocket",
 		"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
-	if status != http.StatusForbidden {
-		t.Errorf("waiting guest WebSocket upgrade: %d, want 403", status)
+	if p.Status != http.StatusForbidden {
+		t.Errorf("waiting guest WebSocket upgrade: %d, want 403", p.Status)
 	}
 	if n := g.up.count() - before; n != 0 {
 		t.Errorf("a waiting session reached the upstream %d times", n)
 	}
-	if st := jwtClaims(t, b.sessionValue())["st"]; st != "waiting" {
+	if st := claimsOf(t, b.sessionValue())["st"]; st != "waiting" {
 		t.Errorf("after the refused requests the session says st=%v, want still waiting", st)
 	}
 
@@ -372,14 +342,14 @@ func TestLobbyAdmitAllTwenty(t *testing.T) {
 			if p.Status != http.StatusOK || s.State != "admitted" || s.Next != "/rooms/demo" {
 				t.Errorf("guest %d: lobby/status %d %+v, want admitted with next /rooms/demo", i, p.Status, s)
 			}
-			if c := p.sessionCookie(); c == nil || jwtClaims(t, c.Value)["st"] != "admitted" {
+			if c := p.sessionCookie(); c == nil || claimsOf(t, c.Value)["st"] != "admitted" {
 				t.Errorf("guest %d: lobby/status on admitted did not upgrade the session cookie", i)
 			}
 		}
 		if p, ok := b.upstreamSees("/rooms/demo", ids[i]); !ok {
 			t.Errorf("guest %d: /rooms/demo answers %d (reason %q), want 200 from the upstream with X-Guest-Id %s", i, p.Status, p.reason(), ids[i])
 		}
-		if st := jwtClaims(t, b.sessionValue())["st"]; st != "admitted" {
+		if st := claimsOf(t, b.sessionValue())["st"]; st != "admitted" {
 			t.Errorf("guest %d: session st=%v after entering the room, want admitted", i, st)
 		}
 		if i%2 == 1 {
@@ -425,7 +395,7 @@ func TestLobbyDeclined(t *testing.T) {
 	if p.Status != http.StatusOK || s.State != "declined" || s.Next != "" {
 		t.Errorf("lobby/status of a declined guest: %d %+v, want state declined", p.Status, s)
 	}
-	if c := p.sessionCookie(); c != nil && c.MaxAge >= 0 && jwtClaims(t, c.Value)["st"] == "admitted" {
+	if c := p.sessionCookie(); c != nil && c.MaxAge >= 0 && claimsOf(t, c.Value)["st"] == "admitted" {
 		t.Errorf("lobby/status gave a declined guest an admitted session")
 	}
 	wantPage(t, "lobby page of a declined guest", b.get("/guest/lobby"), http.StatusForbidden, "declined")
@@ -514,7 +484,7 @@ func TestLobbyLongPoll(t *testing.T) {
 	if up == nil {
 		t.Fatalf("the long poll's admitted answer sets no session cookie")
 	}
-	if uc := jwtClaims(t, up.Value); uc["st"] != "admitted" || uc["sub"] != id {
+	if uc := claimsOf(t, up.Value); uc["st"] != "admitted" || uc["sub"] != id {
 		t.Errorf("upgraded session claims %v, want st admitted for %s", uc, id)
 	}
 	if p, ok := b.upstreamSees("/rooms/demo", id); !ok {
@@ -568,20 +538,11 @@ func TestLobbySessionRenewal(t *testing.T) {
 	now := time.Now()
 	aged := func(issuedAgo, expiresIn time.Duration) string {
 		t.Helper()
-		c := jwt.MapClaims{}
-		for k, v := range real {
-			c[k] = v
-		}
+		c := maps.Clone(real)
 		c["iat"], c["nbf"] = now.Add(-issuedAgo).Unix(), now.Add(-issuedAgo).Unix()
 		c["auth_time"] = now.Add(-issuedAgo).Unix() // the redemption, when the first token was issued
 		c["exp"] = now.Add(expiresIn).Unix()
-		signed := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-		signed.Header["typ"] = token.SessionType
-		tok, err := signed.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return signSession(t, jwt.SigningMethodHS256, key, c, nil)
 	}
 
 	// The control: the same token after its expiry is refused, so the renewal
@@ -739,18 +700,27 @@ func TestLobbyReloadRestart(t *testing.T) {
 	}
 }
 
+// waitingAndAdmitted makes room demo (admission moderator) with a link, and two
+// guests through it: w waiting in the lobby, a admitted and seen by the
+// upstream. It returns the link, the guests and their ids.
+func waitingAndAdmitted(g *gateway) (l admin.LinkJSON, w *browser, wid string, a *browser, aid string) {
+	g.t.Helper()
+	l = g.moderatorRoom("demo", "Demo room")
+	w, a = g.browser(), g.browser()
+	wid = w.join(linkPath(g.t, l), "Waiting", "w@example.com")["sub"].(string)
+	aid = a.join(linkPath(g.t, l), "Admitted", "a@example.com")["sub"].(string)
+	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
+	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
+		g.t.Fatalf("the admitted guest: %d (reason %q), want the upstream", p.Status, p.reason())
+	}
+	return l, w, wid, a, aid
+}
+
 // TestLobbyRemovedGuest: a removed guest is refused at the next request with 403
 // removed, whether waiting in the lobby or admitted and inside the room.
 func TestLobbyRemovedGuest(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.moderatorRoom("demo", "Demo room")
-	w, a := g.browser(), g.browser()
-	wid := w.join(linkPath(t, l), "Waiting", "w@example.com")["sub"].(string)
-	aid := a.join(linkPath(t, l), "Admitted", "a@example.com")["sub"].(string)
-	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
-	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
-		t.Fatalf("the admitted guest: %d (reason %q), want the upstream", p.Status, p.reason())
-	}
+	l, w, wid, a, aid := waitingAndAdmitted(g)
 	admittedCookie := a.sessionValue()
 
 	for _, id := range []string{wid, aid} {
@@ -792,14 +762,7 @@ func TestLobbyRemovedGuest(t *testing.T) {
 // opens the room or the lobby (401 no-session).
 func TestLobbyLeave(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.moderatorRoom("demo", "Demo room")
-	w, a := g.browser(), g.browser()
-	wid := w.join(linkPath(t, l), "Waiting", "w@example.com")["sub"].(string)
-	aid := a.join(linkPath(t, l), "Admitted", "a@example.com")["sub"].(string)
-	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/demo/lobby/"+aid+"/admit", nil, nil)
-	if p, ok := a.upstreamSees("/rooms/demo", aid); !ok {
-		t.Fatalf("the admitted guest: %d, want the upstream", p.Status)
-	}
+	_, w, wid, a, aid := waitingAndAdmitted(g)
 
 	for _, tc := range []struct {
 		who string
@@ -953,16 +916,11 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	g.load(config{GatewayExtra: []string{"signing_key " + lobbySigningKey}, AdminExtra: adminExtra})
 
 	// The cookie the gateway set at the redemption (token_ttl 10m).
-	cookie := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+	tok := signSession(t, jwt.SigningMethodHS256, []byte(lobbySigningKey), jwt.MapClaims{
 		"iss": "guestgate", "aud": []string{token.SessionAudience}, "sub": gone.ID, "room": "demo", "lid": l.ID,
 		"name": gone.Name, "email": gone.Email, "st": "waiting", "auth_time": past.Unix(),
 		"iat": past.Unix(), "nbf": past.Unix(), "exp": past.Add(10 * time.Minute).Unix(), "jti": "requeue-test-jti-0001",
-	})
-	cookie.Header["typ"] = token.SessionType
-	tok, err := cookie.SignedString([]byte(lobbySigningKey))
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	b := g.browser()
 	u, _ := url.Parse(g.base + "/")
 	b.jar.SetCookies(u, []*http.Cookie{{Name: "guestgate", Value: tok, Path: "/"}})
@@ -1035,18 +993,12 @@ func TestLobbyGuestList(t *testing.T) {
 		}
 	}
 	// Pages through Caddy.
-	var page1 struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var page1 admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/guests?limit=3", nil, &page1)
 	if len(page1.Guests) != 3 || page1.NextCursor == "" {
 		t.Fatalf("first page of 3: %+v", page1)
 	}
-	var page2 struct {
-		Guests     []guestEntry `json:"guests"`
-		NextCursor string       `json:"next_cursor"`
-	}
+	var page2 admin.GuestPageJSON
 	g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo/guests?limit=3&cursor="+page1.NextCursor, nil, &page2)
 	if got := append(entryIDs(page1.Guests), entryIDs(page2.Guests)...); page2.NextCursor != "" || !slices.Equal(got, entryIDs(list)) {
 		t.Errorf("two pages of 3 = %v (next %q), want %v", got, page2.NextCursor, entryIDs(list))

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/base64"
 	"net/http"
 	"os"
 	"regexp"
@@ -69,38 +68,6 @@ func readmeClaimKeys(t testing.TB) {
 	}
 }
 
-// modSign signs claims with HS256 and key; header values replace golang-jwt's
-// (nil removes the parameter).
-func modSign(t testing.TB, key string, c jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString([]byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// modRaw signs a payload given as JSON text with HS256 and key: for aud values
-// golang-jwt would not write.
-func modRaw(t testing.TB, key, payload string) string {
-	t.Helper()
-	enc := base64.RawURLEncoding.EncodeToString
-	unsigned := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(payload))
-	sig, err := jwt.SigningMethodHS256.Sign(unsigned, []byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return unsigned + "." + enc(sig)
-}
-
 // TestModeratorTokenAudienceAndType: issue 18 through the real moderator API.
 // A token the room backend minted for another service (aud of its LMS) or an
 // OAuth access token (typ at+jwt), signed with the right moderator_key, is
@@ -125,9 +92,13 @@ func TestModeratorTokenAudienceAndType(t *testing.T) {
 	payload := func(aud string) string {
 		return `{"sub":"u-42","room":"demo","role":"moderator","iat":` + strconv.FormatInt(now.Unix(), 10) + `,"exp":` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + `,"aud":` + aud + `}`
 	}
+	sign := func(c jwt.MapClaims, header map[string]any) string {
+		t.Helper()
+		return signJWT(t, jwt.SigningMethodHS256, []byte(sharedKey), c, header)
+	}
 	readme := readmeModeratorToken(t, sharedKey, now)
-	noAud := modSign(t, sharedKey, base(nil), nil)
-	custom := modSign(t, sharedKey, base("https://rooms.example.com"), nil)
+	noAud := sign(base(nil), nil)
+	custom := sign(base("https://rooms.example.com"), nil)
 
 	type tokenCase struct {
 		name string
@@ -150,19 +121,19 @@ func TestModeratorTokenAudienceAndType(t *testing.T) {
 
 	check("default", []tokenCase{
 		{"the README's example", readme, true},
-		{"typ guestgate-moderator+jwt", modSign(t, sharedKey, base("guestgate"), map[string]any{"typ": token.ModeratorType}), true},
-		{"no typ", modSign(t, sharedKey, base("guestgate"), map[string]any{"typ": nil}), true},
-		{"aud guestgate among others", modSign(t, sharedKey, base([]string{"https://lms.example.edu", "guestgate"}), nil), true},
+		{"typ guestgate-moderator+jwt", sign(base("guestgate"), map[string]any{"typ": token.ModeratorType}), true},
+		{"no typ", sign(base("guestgate"), map[string]any{"typ": nil}), true},
+		{"aud guestgate among others", sign(base([]string{"https://lms.example.edu", "guestgate"}), nil), true},
 		{"no aud (backends from before moderator_audience)", noAud, true},
-		{"minted for the LMS", modSign(t, sharedKey, base([]string{"https://lms.example.edu"}), nil), false},
-		{"an OAuth access token (typ at+jwt)", modSign(t, sharedKey, base(nil), map[string]any{"typ": "at+jwt"}), false},
-		{"a session token's typ", modSign(t, sharedKey, base("guestgate"), map[string]any{"typ": token.SessionType}), false},
+		{"minted for the LMS", sign(base([]string{"https://lms.example.edu"}), nil), false},
+		{"an OAuth access token (typ at+jwt)", sign(base(nil), map[string]any{"typ": "at+jwt"}), false},
+		{"a session token's typ", sign(base("guestgate"), map[string]any{"typ": token.SessionType}), false},
 		{"aud of another guestgate", custom, false},
-		{"aud an empty array", modRaw(t, sharedKey, payload(`[]`)), false},
-		{"aud a number", modRaw(t, sharedKey, payload(`42`)), false},
-		{"aud an object", modRaw(t, sharedKey, payload(`{"aud":"guestgate"}`)), false},
-		{"aud an array with a number", modRaw(t, sharedKey, payload(`["guestgate",1]`)), false},
-		{"control: aud guestgate by hand", modRaw(t, sharedKey, payload(`"guestgate"`)), true},
+		{"aud an empty array", rawHS256(t, sharedKey, payload(`[]`)), false},
+		{"aud a number", rawHS256(t, sharedKey, payload(`42`)), false},
+		{"aud an object", rawHS256(t, sharedKey, payload(`{"aud":"guestgate"}`)), false},
+		{"aud an array with a number", rawHS256(t, sharedKey, payload(`["guestgate",1]`)), false},
+		{"control: aud guestgate by hand", rawHS256(t, sharedKey, payload(`"guestgate"`)), true},
 	})
 
 	cfg.AdminExtra = append(cfg.AdminExtra, "require_audience")

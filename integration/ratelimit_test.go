@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"expvar"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
@@ -58,17 +55,6 @@ func rlGet(t testing.TB, g *gateway, client *http.Client, path string, header ht
 		req.Header[k] = v
 	}
 	return advDo(t, client, req)
-}
-
-// rlStoreWrites is the number of entries every Badger database of this process
-// has written so far (Badger's put_num_user metric).
-func rlStoreWrites(t testing.TB) int64 {
-	t.Helper()
-	v, ok := expvar.Get("badger_put_num_user").(*expvar.Int)
-	if !ok {
-		t.Fatal("Badger's expvar metric badger_put_num_user is missing")
-	}
-	return v.Value()
 }
 
 // rlDiskUsage is the space the files under dir take on disk, in bytes.
@@ -162,7 +148,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 	g.browser().mustRedeem(linkPath(t, usedUp), "Ada", "ada@example.com", "demo")
 
 	links := func() string {
-		var r1, r2 roomJSON
+		var r1, r2 admin.RoomJSON
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/demo", nil, &r1)
 		g.mustAPI(http.StatusOK, http.MethodGet, "/api/rooms/old", nil, &r2)
 		out := fmt.Sprintf("%d links:", len(r1.Links)+len(r2.Links))
@@ -172,7 +158,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 		return out
 	}
 	stateBefore := links()
-	diskBefore, writesBefore := rlDiskUsage(t, g.storeDir), rlStoreWrites(t)
+	diskBefore, writesBefore := rlDiskUsage(t, g.storeDir), badgerCount(t, "badger_put_num_user")
 
 	// The flood: one client (127.0.0.1), keep-alive, no cookies.
 	client := &http.Client{Transport: g.tr, Timeout: 20 * time.Second,
@@ -235,7 +221,7 @@ func TestRateLimitLookupFlood(t *testing.T) {
 	}
 	t.Logf("answers by status and body length: %v", lengths)
 
-	if w := rlStoreWrites(t) - writesBefore; w != 0 {
+	if w := badgerCount(t, "badger_put_num_user") - writesBefore; w != 0 {
 		t.Errorf("the flood wrote %d entries to the store, want none", w)
 	}
 	diskAfter := rlDiskUsage(t, g.storeDir)
@@ -259,9 +245,9 @@ func TestRateLimitLookupFlood(t *testing.T) {
 		url.Values{"name": {"Bo"}, "email": {"bo@example.com"}}, nil), http.StatusGone, "link-expired")
 	// ... and a valid link still opens and redeems from the same address (a
 	// store write: the control that shows the write count works).
-	writesBefore = rlStoreWrites(t)
+	writesBefore = badgerCount(t, "badger_put_num_user")
 	b.mustRedeem(linkPath(t, open), "Cy", "cy@example.com", "demo")
-	if rlStoreWrites(t) == writesBefore {
+	if badgerCount(t, "badger_put_num_user") == writesBefore {
 		t.Errorf("a redemption wrote nothing by Badger's count: the no-write check above proves nothing")
 	}
 	wantPage(t, "the room after redeeming past the spent lookups budget", b.get("/rooms/demo"), http.StatusOK, "")
@@ -364,7 +350,10 @@ func TestRateLimitClassroom(t *testing.T) {
 // post, with 429 rate-limited and a Retry-After of one event's share of the
 // window.
 func TestRateLimitCustomBudgets(t *testing.T) {
-	g := startGateway(t, config{GatewayExtra: []string{"rate_limit {", "\trequests 20 1m", "\tlookups 3 1m", "}"}})
+	g := startGateway(t, config{GatewayExtra: []string{`rate_limit {
+	requests 20 1m
+	lookups 3 1m
+}`}})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Budget"})
 
 	client := rlClient(t, "127.0.0.2")
@@ -414,47 +403,14 @@ func TestRateLimitCustomBudgets(t *testing.T) {
 	}
 }
 
-// rlLoadText loads a Caddyfile given as text into Caddy for gateway g, as
-// g.load does for a config.
-func rlLoadText(t testing.TB, g *gateway, text string) {
-	t.Helper()
-	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapting: %v\n%s", err, text)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		t.Fatalf("loading: %v\n%s", err, text)
-	}
-	if !strings.HasPrefix(g.base, "https://") {
-		g.waitReady()
-		return
-	}
-	// Over HTTPS, with the client that trusts the test's certificate.
-	c := &http.Client{Transport: g.tr, Timeout: time.Second}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := c.Get(g.base + "/guest/leave")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Caddy does not answer on %s: %v", g.base, err)
-		}
-	}
-}
-
-// withGlobal adds lines to the global options block of a Caddyfile.
-func withGlobal(text string, lines ...string) string {
-	return strings.Replace(text, "{\n", "{\n\t"+strings.Join(lines, "\n\t")+"\n", 1)
-}
-
 // TestRateLimitClientIP: the budgets count Caddy's client IP. With the server's
 // trusted_proxies covering the peer, X-Forwarded-For names the client, so two
 // forwarded addresses have separate budgets; without trusted_proxies,
 // X-Forwarded-For is ignored and the peer has one budget whatever it claims.
 func TestRateLimitClientIP(t *testing.T) {
-	cfg := config{GatewayExtra: []string{"rate_limit {", "\trequests 5 1m", "}"}}
+	cfg := config{GatewayExtra: []string{`rate_limit {
+	requests 5 1m
+}`}}
 	xff := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
 	burst := func(g *gateway, client *http.Client, what string, header http.Header, n int) {
 		t.Helper()
@@ -466,7 +422,11 @@ func TestRateLimitClientIP(t *testing.T) {
 
 	t.Run("trusted proxies", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, withGlobal(g.caddyfile(cfg), "servers {", "\ttrusted_proxies static 127.0.0.0/8", "}"))
+		cfg := cfg
+		cfg.Global = []string{`servers {
+	trusted_proxies static 127.0.0.0/8
+}`}
+		g.load(cfg)
 		proxy := rlClient(t, "127.0.0.4")
 		burst(g, proxy, "client 203.0.113.1 through the proxy", xff("203.0.113.1"), 5)
 		burst(g, proxy, "client 203.0.113.2 through the proxy", xff("203.0.113.2"), 5)
@@ -479,7 +439,7 @@ func TestRateLimitClientIP(t *testing.T) {
 
 	t.Run("no trusted proxies", func(t *testing.T) {
 		g := newGateway(t)
-		rlLoadText(t, g, g.caddyfile(cfg))
+		g.load(cfg)
 		peer := rlClient(t, "127.0.0.5")
 		for i := 1; i <= 5; i++ {
 			wantPage(t, fmt.Sprintf("request %d claiming 203.0.113.%d", i, i), rlGet(t, g, peer, "/rooms/demo",

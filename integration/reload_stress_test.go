@@ -39,8 +39,8 @@ func droppedConnection(err error) bool {
 func TestReloadStress(t *testing.T) {
 	const reloads, workers = 50, 4
 	g := newGateway(t)
-	cfgA := config{AdminRooms: []string{`demo "Demo room"`}}
-	cfgB := config{AdminRooms: cfgA.AdminRooms, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
+	cfgA := config{AdminExtra: []string{`room demo "Demo room"`}}
+	cfgB := config{AdminExtra: cfgA.AdminExtra, Allow: "/rooms/{room} /rooms/{room}/* /static/*", Order: true}
 	g.load(cfgA)
 	g.setAccess("demo", true)
 	open := g.createLink("demo", map[string]any{"name": "Open"})

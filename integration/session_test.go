@@ -30,10 +30,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
 
-	real := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(b.sessionValue(), real); err != nil {
-		t.Fatalf("the session cookie is not a JWT: %v", err)
-	}
+	real := claimsOf(t, b.sessionValue())
 	for _, k := range []string{"iss", "aud", "sub", "room", "lid", "name", "email", "st", "iat", "nbf", "exp", "jti"} {
 		if _, ok := real[k]; !ok {
 			t.Errorf("the session JWT has no %q claim (DESIGN section 2): %v", k, real)
@@ -44,33 +41,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	}
 
 	now := time.Now()
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for k, v := range real {
-			c[k] = v
-		}
-		c["iat"], c["nbf"], c["exp"] = now.Unix()-60, now.Unix()-60, now.Unix()+8*60
-		c["auth_time"] = now.Unix() - 30*60 // redeemed half an hour ago
-		if edit != nil {
-			edit(c)
-		}
-		return c
-	}
-	// sign writes the header as the gateway does (typ token.SessionType), with
-	// extra parameters that may replace it.
-	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims, header map[string]any) string {
-		t.Helper()
-		tok := jwt.NewWithClaims(m, c)
-		tok.Header["typ"] = token.SessionType
-		for k, v := range header {
-			tok.Header[k] = v
-		}
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatalf("signing: %v", err)
-		}
-		return s
-	}
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims { return redated(real, now, edit) }
 	key := []byte(signingKey)
 
 	// The control: a token as the gateway would sign it opens the room, so every
@@ -81,35 +52,35 @@ func TestSessionTokenChecks(t *testing.T) {
 		status int
 		reason string
 	}{
-		{"re-signed as the gateway would", sign(jwt.SigningMethodHS256, key, claims(nil), nil), http.StatusOK, ""},
-		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil), http.StatusUnauthorized, "no-session"},
-		{"HS512 with the key", sign(jwt.SigningMethodHS512, key, claims(nil), nil), http.StatusUnauthorized, "no-session"},
-		{"another key", sign(jwt.SigningMethodHS256, []byte("another-signing-key-0123456789abcdef0123"), claims(nil), nil), http.StatusUnauthorized, "no-session"},
-		{"a kid header", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"kid": "1"}), http.StatusUnauthorized, "no-session"},
-		{"expired", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+		{"re-signed as the gateway would", signSession(t, jwt.SigningMethodHS256, key, claims(nil), nil), http.StatusOK, ""},
+		{"alg none", signSession(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"HS512 with the key", signSession(t, jwt.SigningMethodHS512, key, claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"another key", signSession(t, jwt.SigningMethodHS256, []byte("another-signing-key-0123456789abcdef0123"), claims(nil), nil), http.StatusUnauthorized, "no-session"},
+		{"a kid header", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"kid": "1"}), http.StatusUnauthorized, "no-session"},
+		{"expired", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
 			c["iat"], c["nbf"], c["exp"] = now.Unix()-20*60, now.Unix()-20*60, now.Unix()-11*60
 		}), nil), http.StatusUnauthorized, "no-session"},
-		{"not valid yet", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+		{"not valid yet", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
 			c["nbf"] = now.Unix() + 5*60
 		}), nil), http.StatusUnauthorized, "no-session"},
-		{"another issuer", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }), nil), http.StatusUnauthorized, "no-session"},
-		{"another audience", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"other"} }), nil), http.StatusUnauthorized, "no-session"},
-		{"two audiences", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"guestgate", "other"} }), nil), http.StatusUnauthorized, "no-session"},
+		{"another issuer", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }), nil), http.StatusUnauthorized, "no-session"},
+		{"another audience", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"other"} }), nil), http.StatusUnauthorized, "no-session"},
+		{"two audiences", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"guestgate", "other"} }), nil), http.StatusUnauthorized, "no-session"},
 		// Explicit typing (issue 18): the typ decides the form, the form its one
 		// audience; the legacy form is accepted during the transition (below).
-		{"typ JWT with the session audience", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "JWT"}), http.StatusUnauthorized, "no-session"},
-		{"typ of a moderator token", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": token.ModeratorType}), http.StatusUnauthorized, "no-session"},
-		{"typ at+jwt", sign(jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "at+jwt"}), http.StatusUnauthorized, "no-session"},
-		{"the session typ with the legacy audience", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = token.LegacyAudience }), nil), http.StatusUnauthorized, "no-session"},
-		{"no exp", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }), nil), http.StatusUnauthorized, "no-session"},
-		{"a lifetime of a week", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["exp"] = now.Unix() + 7*24*3600 }), nil), http.StatusUnauthorized, "no-session"},
+		{"typ JWT with the session audience", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "JWT"}), http.StatusUnauthorized, "no-session"},
+		{"typ of a moderator token", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": token.ModeratorType}), http.StatusUnauthorized, "no-session"},
+		{"typ at+jwt", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "at+jwt"}), http.StatusUnauthorized, "no-session"},
+		{"the session typ with the legacy audience", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = token.LegacyAudience }), nil), http.StatusUnauthorized, "no-session"},
+		{"no exp", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }), nil), http.StatusUnauthorized, "no-session"},
+		{"a lifetime of a week", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["exp"] = now.Unix() + 7*24*3600 }), nil), http.StatusUnauthorized, "no-session"},
 		// The store says this guest is admitted, so a token still saying "waiting"
 		// (the lobby page was closed before it saw the decision) is upgraded by the
 		// first request; a guest the store still has waiting is refused (lobby tests).
-		{"a waiting token of an admitted guest", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["st"] = "waiting" }), nil), http.StatusOK, ""},
-		{"another room", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["room"] = "other"; c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
-		{"another link", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
-		{"another guest id", sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sub"] = "g_aaaaaaaaaaaaaaaa" }), nil), http.StatusForbidden, ""},
+		{"a waiting token of an admitted guest", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["st"] = "waiting" }), nil), http.StatusOK, ""},
+		{"another room", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["room"] = "other"; c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
+		{"another link", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["lid"] = lOther.ID }), nil), http.StatusForbidden, ""},
+		{"another guest id", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sub"] = "g_aaaaaaaaaaaaaaaa" }), nil), http.StatusForbidden, ""},
 	}
 	// roomWith requests the room with only the session cookie tok (no jar).
 	roomWith := func(tok string) (page, bool) {
@@ -141,7 +112,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	}
 
 	// Renewal: a token with less than half its lifetime left gets a fresh one.
-	old := sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+	old := signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
 		c["iat"], c["nbf"], c["exp"] = now.Unix()-9*60, now.Unix()-9*60, now.Unix()+60
 	}), nil)
 	p, reached := roomWith(old)
@@ -149,21 +120,14 @@ func TestSessionTokenChecks(t *testing.T) {
 	if p.Status != http.StatusOK || !reached || renewed == nil || renewed.Value == old {
 		t.Fatalf("a token one minute from expiry: %d, renewed cookie %v; want 200 from the upstream with a new session cookie", p.Status, renewed != nil)
 	}
-	fresh := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(renewed.Value, fresh); err != nil {
-		t.Fatal(err)
-	}
+	fresh := claimsOf(t, renewed.Value)
 	if exp, _ := fresh.GetExpirationTime(); exp == nil || exp.Sub(now) < 9*time.Minute || fresh["sub"] != real["sub"] || fresh["lid"] != l.ID {
 		t.Errorf("renewed token claims %v: want the same guest and link, expiring about 10m from now", fresh)
 	}
 
 	// The gateway's own cookie is typed, with the session audience alone.
-	typed, _, err := jwt.NewParser().ParseUnverified(b.sessionValue(), jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if typed.Header["typ"] != token.SessionType || len(typed.Header) != 2 {
-		t.Errorf("the session cookie's header is %v, want alg and typ %s", typed.Header, token.SessionType)
+	if typed := headerOf(t, b.sessionValue()); typed["typ"] != token.SessionType || len(typed) != 2 {
+		t.Errorf("the session cookie's header is %v, want alg and typ %s", typed, token.SessionType)
 	}
 	if aud, _ := real.GetAudience(); len(aud) != 1 || aud[0] != token.SessionAudience {
 		t.Errorf("the session cookie's aud is %q, want [%s]", aud, token.SessionAudience)
@@ -173,23 +137,16 @@ func TestSessionTokenChecks(t *testing.T) {
 	// "guestgate", golang-jwt's typ "JWT"), a minute old: still accepted, so an
 	// upgrade throws no guest out, and renewed into the typed form at once.
 	legacyClaims := claims(func(c jwt.MapClaims) { c["aud"] = []string{token.LegacyAudience} })
-	legacy, err := jwt.NewWithClaims(jwt.SigningMethodHS256, legacyClaims).SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	legacy := signJWT(t, jwt.SigningMethodHS256, key, legacyClaims, nil)
 	p, reached = roomWith(legacy)
 	renewed = p.sessionCookie()
 	if p.Status != http.StatusOK || !reached || renewed == nil {
 		t.Fatalf("a legacy token: %d (reason %q), reached %v, renewed %v; want 200 from the upstream with a new cookie", p.Status, p.reason(), reached, renewed != nil)
 	}
-	upgraded := jwt.MapClaims{}
-	ut, _, err := jwt.NewParser().ParseUnverified(renewed.Value, upgraded)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if aud, _ := upgraded.GetAudience(); ut.Header["typ"] != token.SessionType || len(aud) != 1 || aud[0] != token.SessionAudience ||
+	upgraded, ut := claimsOf(t, renewed.Value), headerOf(t, renewed.Value)
+	if aud, _ := upgraded.GetAudience(); ut["typ"] != token.SessionType || len(aud) != 1 || aud[0] != token.SessionAudience ||
 		upgraded["sub"] != real["sub"] || upgraded["auth_time"] != float64(legacyClaims["auth_time"].(int64)) {
 		t.Errorf("the legacy token was renewed into header %v, claims %v; want typ %s, aud [%s], the same guest and auth_time",
-			ut.Header, upgraded, token.SessionType, token.SessionAudience)
+			ut, upgraded, token.SessionType, token.SessionAudience)
 	}
 }

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 // Cluster is a running (or stopped) throwaway PostgreSQL cluster.
@@ -81,7 +83,7 @@ func Start(t testing.TB, settings ...string) *Cluster {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	os.Remove(pwfile)
-	c.port = freePort(t)
+	c.port = testcaddy.FreePort(t)
 	opts := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-c port=" + strconv.Itoa(c.port),
@@ -234,16 +236,6 @@ func checkBin(d string) error {
 		}
 	}
 	return nil
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func randomHex(n int) string {
