@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,21 +38,17 @@ func TestFileDownloadEndsWithTheSession(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "rooms", "demo", "recording.bin"), bytes.Repeat([]byte("r"), size), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	text := g.caddyfile(config{})
-	proxy := "\treverse_proxy " + g.up.addr() + "\n"
-	site := fmt.Sprintf("http://127.0.0.1:%d {\n", g.port)
-	if !strings.Contains(text, proxy) || !strings.Contains(text, site) {
-		t.Fatalf("the Caddyfile has no %q or %q:\n%s", proxy, site, text)
-	}
-	text = strings.Replace(text, proxy, "\troot * "+root+"\n\tfile_server\n", 1)
-	text = strings.Replace(text, site, fmt.Sprintf("https://127.0.0.1:%d {\n\ttls internal\n", g.port), 1)
-	g.base = fmt.Sprintf("https://127.0.0.1:%d", g.port)
-	g.tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own local CA
-	rlLoadText(t, g, text)
+	g.loadEdited(config{HTTPS: true}, func(text string) string {
+		proxy := "\treverse_proxy " + g.up.addr() + "\n"
+		if !strings.Contains(text, proxy) {
+			t.Fatalf("the Caddyfile has no %q:\n%s", proxy, text)
+		}
+		return strings.Replace(text, proxy, "\troot * "+root+"\n\tfile_server\n", 1)
+	})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Recordings"})
 
-	h2, h3 := tlsClients(t)
-	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	h2, h3 := tlsClients(t, g)
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: g.tr.TLSClientConfig.Clone()}}
 	t.Cleanup(h1.CloseIdleConnections)
 	for _, tc := range []struct {
 		proto  string
@@ -84,7 +79,7 @@ func TestFileDownloadEndsWithTheSession(t *testing.T) {
 			}
 		}
 		readSlowly(500 * time.Millisecond)
-		id := jwtClaims(t, tok)["sub"].(string)
+		id := claimsOf(t, tok)["sub"].(string)
 		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 		readSlowly(1500 * time.Millisecond)
 		rest, err := io.Copy(io.Discard, resp.Body)
@@ -107,10 +102,11 @@ func TestFileDownloadEndsWithTheSession(t *testing.T) {
 func TestIPv6ClientsCountByPrefix(t *testing.T) {
 	const wrongKey = "integration-test-api-key-WRONG-456789"
 	g := newGateway(t)
-	rlLoadText(t, g, withGlobal(g.caddyfile(config{
-		AdminExtra:   []string{"rate_limit {", "\tauth_failures 5 1h", "}"},
-		GatewayExtra: []string{"rate_limit {", "\tlookups 5 1h", "\trequests 12 1h", "}"},
-	}), "servers {", "\ttrusted_proxies static 127.0.0.0/8", "}"))
+	g.load(config{
+		Global:       []string{"servers {\n\ttrusted_proxies static 127.0.0.0/8\n}"},
+		AdminExtra:   []string{"rate_limit {\n\tauth_failures 5 1h\n}"},
+		GatewayExtra: []string{"rate_limit {\n\tlookups 5 1h\n\trequests 12 1h\n}"},
+	})
 	proxy := rlClient(t, "127.0.0.8")
 	addr := func(net string, i int) string { return fmt.Sprintf("%s::%x", net, i+1) }
 	const guesser, other = "2001:db8:1:2", "2001:db8:1:3"
@@ -205,9 +201,9 @@ func TestGatewayCookiesInOtherSpellings(t *testing.T) {
 // Vary.
 func TestRenewalVariesByCookie(t *testing.T) {
 	g, _ := newStreamGateway(t)
-	text := g.caddyfile(config{GatewayExtra: []string{"signing_key " + advSigningKey}})
-	text = strings.Replace(text, "\tguest_gateway {", "\theader /rooms/demo/static/* >Cache-Control \"public, max-age=31536000\"\n\tguest_gateway {", 1)
-	rlLoadText(t, g, text)
+	g.loadEdited(config{GatewayExtra: []string{"signing_key " + advSigningKey}}, func(text string) string {
+		return strings.Replace(text, "\tguest_gateway {", "\theader /rooms/demo/static/* >Cache-Control \"public, max-age=31536000\"\n\tguest_gateway {", 1)
+	})
 	l := g.openRoomWithLink("demo", map[string]any{"name": "Vary"})
 	b := g.browser()
 	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
@@ -279,14 +275,15 @@ func TestProxyLogFilter(t *testing.T) {
 	jwtShape := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 	run := func(filter bool) (leaks []string, aborted int) {
 		g, _ := newStreamGateway(t)
-		text := g.caddyfile(config{})
-		if filter {
+		g.loadEdited(config{}, func(text string) string {
+			if !filter {
+				return text
+			}
 			if !strings.Contains(text, "\t\tformat json\n") {
 				t.Fatalf("no format json in the Caddyfile:\n%s", text)
 			}
-			text = strings.Replace(text, "\t\tformat json\n", "\t\t"+securityLogFilter(t)+"\n", 1)
-		}
-		rlLoadText(t, g, text)
+			return strings.Replace(text, "\t\tformat json\n", "\t\t"+securityLogFilter(t)+"\n", 1)
+		})
 		l := g.openRoomWithLink("demo", map[string]any{"name": "Logs"})
 		client := &http.Client{Transport: &http.Transport{}}
 		t.Cleanup(client.CloseIdleConnections)
@@ -295,7 +292,7 @@ func TestProxyLogFilter(t *testing.T) {
 		closed := openSSE(t, client, g.base, "/rooms/demo/events", "guestgate", b.sessionValue())
 		closed.body.Close()
 		cut := openSSE(t, client, g.base, "/rooms/demo/events", "guestgate", b.sessionValue())
-		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+jwtClaims(t, b.sessionValue())["sub"].(string), nil, nil)
+		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+claimsOf(t, b.sessionValue())["sub"].(string), nil, nil)
 		cut.endsWithin(t, "removal", time.Now(), 3*time.Second)
 		time.Sleep(200 * time.Millisecond) // the aborted streams are logged
 		for line := range strings.SplitSeq(strings.TrimSpace(g.logs()), "\n") {

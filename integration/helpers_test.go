@@ -296,10 +296,27 @@ func (g *gateway) load(cfg config) {
 	}
 }
 
+// loadEdited is load of cfg's Caddyfile as edit changes it (a file_server in
+// place of the reverse proxy, a handler before the gateway), for the few tests
+// whose site the config cannot say.
+func (g *gateway) loadEdited(cfg config, edit func(caddyfile string) string) {
+	g.t.Helper()
+	text := edit(g.caddyfile(cfg))
+	if err := g.loadText(cfg, text); err != nil {
+		g.t.Fatalf("loading the config: %v\nCaddyfile:\n%s", err, text)
+	}
+}
+
 // tryLoad is load that returns the error of a config Caddy refuses.
 func (g *gateway) tryLoad(cfg config) error {
 	g.t.Helper()
-	if err := inproc.Load(g.t, g.caddyfile(cfg)); err != nil {
+	return g.loadText(cfg, g.caddyfile(cfg))
+}
+
+// loadText loads text, the Caddyfile of cfg as it is or edited.
+func (g *gateway) loadText(cfg config, text string) error {
+	g.t.Helper()
+	if err := inproc.Load(g.t, text); err != nil {
 		return err
 	}
 	// The first config with HTTPS moves the gateway's clients to HTTPS, with
