@@ -329,6 +329,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusUnprocessableEntity, "gallery_room"
 	case errors.Is(err, guestlink.ErrAlreadyDecided):
 		return http.StatusConflict, "already_decided"
+	case errors.Is(err, guestlink.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable, "store_unavailable"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "unavailable"
 	}
@@ -343,6 +345,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, code := errorStatus(err)
 	msg := err.Error()
+	if code == "store_unavailable" {
+		// The store is usually back within seconds (docs/DESIGN.md section 6).
+		w.Header().Set("Retry-After", "5")
+		msg = "the store cannot be reached; try again in a few seconds"
+	}
 	if status == http.StatusInternalServerError {
 		if h.onErr != nil {
 			h.onErr(r, err)

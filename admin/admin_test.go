@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -210,5 +211,21 @@ func TestLinkURLDefault(t *testing.T) {
 	_ = json.Unmarshal(w.Body.Bytes(), &l)
 	if url, _ := l["url"].(string); !strings.HasPrefix(url, "http://rooms.test/guest/") {
 		t.Fatalf("url = %q", url)
+	}
+}
+
+// TestStoreUnavailable: a store that cannot be reached is 503
+// store_unavailable with Retry-After (docs/DESIGN.md section 6), and the answer
+// repeats nothing of the store's error (which may name the database).
+func TestStoreUnavailable(t *testing.T) {
+	w := httptest.NewRecorder()
+	(&Handler{}).fail(w, httptest.NewRequest(http.MethodPost, "/api/rooms/demo/links", nil),
+		fmt.Errorf("guestgate store: connecting to db.internal:5432: %w", guestlink.ErrStoreUnavailable))
+	var e ErrorJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusServiceUnavailable || e.Error.Code != "store_unavailable" || w.Header().Get("Retry-After") == "" || strings.Contains(e.Error.Message, "db.internal") {
+		t.Errorf("got %d %+v Retry-After %q", w.Code, e.Error, w.Header().Get("Retry-After"))
 	}
 }

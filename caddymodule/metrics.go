@@ -10,6 +10,7 @@ import (
 
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/store/postgres"
 )
 
 // guestgate's Prometheus metrics. Like Caddy's own handlers (reverse_proxy's
@@ -35,6 +36,7 @@ var gateResults = []string{
 	entrypage.ReasonNoSession, entrypage.ReasonNotAllowed, entrypage.ReasonRateLimited,
 	entrypage.ReasonGuestAccessOff, entrypage.ReasonRoomUnavailable, entrypage.ReasonLinkInvalid,
 	entrypage.ReasonLinkExpired, entrypage.ReasonLinkUsedUp, entrypage.ReasonDeclined, entrypage.ReasonRemoved,
+	entrypage.ReasonUnavailable,
 }
 
 func initMetrics() {
@@ -94,9 +96,12 @@ func observeGate(result string) {
 
 // storeCollector reports the rooms, links and waiting guests of every open
 // store, summed, as gauges read at scrape time (at most every 5 s; a scrape in
-// between gets the last counts).
+// between gets the last counts); and, per store that several instances share
+// (PostgreSQL), whether its listener is connected and how old its live state
+// is. A store's failures show as the gate's "unavailable" decisions.
 type storeCollector struct {
 	rooms, links, waiting *prometheus.Desc
+	listening, syncAge    *prometheus.Desc
 
 	mu   sync.Mutex
 	last guestlink.Stats
@@ -108,13 +113,22 @@ func newStoreCollector() *storeCollector {
 		rooms:   prometheus.NewDesc("guestgate_rooms", "Rooms in the store.", nil, nil),
 		links:   prometheus.NewDesc("guestgate_links", "Guest links in the store.", nil, nil),
 		waiting: prometheus.NewDesc("guestgate_guests_waiting", "Guests waiting in a lobby (including pages closed within retention).", nil, nil),
+		listening: prometheus.NewDesc("guestgate_store_listening",
+			"1 while the store's listener for the other instances' changes is connected, else 0.", []string{"store"}, nil),
+		syncAge: prometheus.NewDesc("guestgate_store_sync_age_seconds",
+			"Seconds since the live state was last brought up to date with the database: how far it may lag.", []string{"store"}, nil),
 	}
 }
+
+// liveStore is a store that several instances share: it reports its listener.
+type liveStore interface{ Live() postgres.Live }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.rooms
 	ch <- c.links
 	ch <- c.waiting
+	ch <- c.listening
+	ch <- c.syncAge
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -138,4 +152,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(st.Rooms))
 	ch <- prometheus.MustNewConstMetric(c.links, prometheus.GaugeValue, float64(st.Links))
 	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(st.GuestsWaiting))
+	storePool.Range(func(k, v any) bool {
+		if ls, ok := v.(pooledStore).Store.(liveStore); ok {
+			live, listening := ls.Live(), 0.0
+			if live.Listening {
+				listening = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.listening, prometheus.GaugeValue, listening, k.(string))
+			ch <- prometheus.MustNewConstMetric(c.syncAge, prometheus.GaugeValue, live.SinceSync.Seconds(), k.(string))
+		}
+		return true
+	})
 }

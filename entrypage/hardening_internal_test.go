@@ -2,6 +2,7 @@ package entrypage
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -405,5 +406,26 @@ func TestCutWriter(t *testing.T) {
 		if _, err := w.Write([]byte("x")); (err != nil) != (tc.cutAt > 0) {
 			t.Errorf("%s: a Write after the copy: %v", tc.name, err)
 		}
+	}
+}
+
+// TestUnavailablePage: a store that cannot be reached is the 503 page
+// data-reason "unavailable" with Retry-After (docs/DESIGN.md section 6),
+// whichever error wraps guestlink.ErrStoreUnavailable.
+func TestUnavailablePage(t *testing.T) {
+	err := fmt.Errorf("reading the link: %w", guestlink.ErrStoreUnavailable)
+	if got := reasonFor(err); got != ReasonUnavailable {
+		t.Fatalf("reasonFor(%v) = %q", err, got)
+	}
+	p, perr := NewPages("/guest", nil, ThemeConfig{})
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	w := httptest.NewRecorder()
+	if err := p.Message(w, httptest.NewRequest(http.MethodGet, "/guest/x", nil), ReasonUnavailable, ""); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), `data-reason="unavailable"`) {
+		t.Errorf("the unavailable page: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }
