@@ -84,12 +84,22 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	return s.replace(ctx, "restore", f, force)
+}
 
+// replace replaces the store's contents with the backup stream in f, checked
+// whole (by spoolBackup or spoolRecords), while every other transaction of
+// the store waits: unless force, it refuses a store that holds records
+// (checkEmpty); it drops everything and loads f. If loading fails (a disk
+// error), the store may hold part of f. The mirror and the WaitGuest callers
+// follow. op names the operation in errors ("restore").
+func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) error {
 	s.restoreMu.Lock()
 	defer s.restoreMu.Unlock()
 	if s.db.IsClosed() {
 		return ErrClosed
 	}
+	var err error
 	if !force {
 		err = s.db.View(checkEmpty)
 	}
@@ -100,13 +110,13 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 		err = s.db.DropAll()
 	}
 	if err != nil {
-		return fmt.Errorf("guestgate store: restore into %s: %w", s.dir, err)
+		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
-	// WaitGuest callers read again and see the restored guests.
+	// WaitGuest callers read again and see the new guests.
 	defer s.waiters.SignalPrefix("")
 	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
 		_ = s.loadMirror()
-		return fmt.Errorf("guestgate store: restore into %s: loading the backup: %w", s.dir, err)
+		return fmt.Errorf("guestgate store: %s into %s: loading: %w", op, s.dir, err)
 	}
 	return s.loadMirror()
 }
