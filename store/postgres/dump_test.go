@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/guestgate/guestgate/guestlink"
@@ -72,4 +75,68 @@ func TestLoadReachesEveryInstance(t *testing.T) {
 	if err := b.Load(ctx, next(), true); err != nil {
 		t.Errorf("Load once the other ended: %v", err)
 	}
+}
+
+// TestPgDumpRestore protects the backup of a PostgreSQL store that the
+// README documents, PostgreSQL's own: pg_dump of the database, pg_restore
+// --clean --if-exists --single-transaction into a database that guestgate
+// uses, and a store opened on it afterwards (as the instances restarted
+// after a restore) holds every record and serves them.
+func TestPgDumpRestore(t *testing.T) {
+	ctx := context.Background()
+	c := cluster(t)
+	dsn := newDB(t)
+	s := openStore(t, dsn, Options{})
+	l := room(t, s, "r", 2)
+	g := redeem(t, s, l.Token)
+	if _, err := s.Secret(ctx, "session-signing-key", 32); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(ctx, "hooks", []byte(`{"id":"evt_1"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := dumpText(t, s)
+	s.Close()
+
+	file := filepath.Join(t.TempDir(), "guestgate.pgdump")
+	if _, err := c.Client("pg_dump", "--format=custom", "--file="+file, "--dbname="+dsn); err != nil {
+		t.Fatal(err)
+	}
+	// The target is in use by guestgate and holds other records.
+	target := newDB(t)
+	other := openStore(t, target, Options{})
+	room(t, other, "other", 0)
+	other.Close()
+	if _, err := c.Client("pg_restore", "--clean", "--if-exists", "--single-transaction", "--dbname="+target, file); err != nil {
+		t.Fatal(err)
+	}
+	r := openStore(t, target, Options{})
+	if got := dumpText(t, r); got != want {
+		t.Errorf("after pg_restore the store holds\n%s\nwant\n%s", got, want)
+	}
+	if _, err := r.Check(ctx, g.RoomID, g.LinkID, g.ID, t0); err != nil {
+		t.Errorf("Check of the guest after pg_restore: %v", err)
+	}
+	redeem(t, r, l.Token)
+	if _, _, _, err := r.Redeem(ctx, l.Token, newGuest(), t0); !errors.Is(err, guestlink.ErrLinkUsedUp) {
+		t.Errorf("a third click on a 2-click link after pg_restore = %v, want ErrLinkUsedUp", err)
+	}
+	if _, err := r.Enqueue(ctx, "hooks", []byte(`{"id":"evt_2"}`), 0); err != nil {
+		t.Errorf("Enqueue after pg_restore: %v", err)
+	}
+}
+
+// dumpText is what s dumps, one record a line.
+func dumpText(t *testing.T, s *Store) string {
+	t.Helper()
+	var b strings.Builder
+	if err := s.Dump(context.Background(), func(r guestlink.Record) error {
+		line, err := json.Marshal(r)
+		b.Write(line)
+		b.WriteByte('\n')
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
