@@ -28,6 +28,8 @@ type storeArg struct {
 	// name is what is printed: badger:<dir>, or the database as
 	// postgres://user@host:port/database (postgres.Name).
 	name string
+	// env is the environment variable that held the DSN (env:<NAME>).
+	env string
 }
 
 // parseStoreArg reads the value v of the flag flag (--from, --to):
@@ -40,14 +42,14 @@ type storeArg struct {
 //
 // getenv reads the environment. An error repeats nothing of a DSN.
 func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error) {
-	var dsn string
+	var dsn, env string
 	switch {
 	case v == "":
 		return storeArg{}, fmt.Errorf("--%s is required", flag)
 	case strings.HasPrefix(v, "env:"):
-		name := strings.TrimPrefix(v, "env:")
-		if dsn = getenv(name); dsn == "" {
-			return storeArg{}, fmt.Errorf("--%s %s: the environment variable %s is empty or not set", flag, v, name)
+		env = strings.TrimPrefix(v, "env:")
+		if dsn = getenv(env); dsn == "" {
+			return storeArg{}, fmt.Errorf("--%s %s: the environment variable %s is empty or not set", flag, v, env)
 		}
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 		dsn = v
@@ -64,7 +66,7 @@ func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error)
 	if err != nil {
 		return storeArg{}, fmt.Errorf("--%s: %v", flag, err)
 	}
-	return storeArg{dsn: dsn, name: name}, nil
+	return storeArg{dsn: dsn, name: name, env: env}, nil
 }
 
 // dumpStore is a store that move opens: it dumps, loads and closes.
@@ -98,9 +100,13 @@ func (a storeArg) open(ctx context.Context, flag string, mustExist bool) (dumpSt
 }
 
 // caddyfile is the store subdirective that names the store, for the hint
-// after a move; a DSN is left to a placeholder.
+// after a move; a DSN is left to a placeholder, of the variable it came from
+// if it came from one.
 func (a storeArg) caddyfile() string {
-	if a.dsn != "" {
+	switch {
+	case a.env != "":
+		return "store postgres {env." + a.env + "}"
+	case a.dsn != "":
 		return "store postgres {env.GUESTGATE_DSN}"
 	}
 	return "store badger " + a.dir

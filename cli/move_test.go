@@ -266,7 +266,7 @@ func TestMove(t *testing.T) {
 		t.Fatalf("move to PostgreSQL: %d %v", status, err)
 	}
 	for _, want := range []string{"Moved badger:" + dirA + " to " + name + ": 2 rooms, 3 links, 4 guests, 3 secrets, 2 queue items.",
-		"store postgres {env.GUESTGATE_DSN}"} {
+		"Give the handlers 'store postgres {env.GG_TEST_DSN}'"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
