@@ -270,11 +270,8 @@ the restored signing keys and guest sessions made before the backup stay
 valid; --no-reload skips that.`,
 		example: `  caddy guestgate restore guestgate.backup
   caddy guestgate restore guestgate.backup --force`,
-		flags: func(c *cobra.Command) {
-			c.Flags().Bool("force", false, "Replace a store that is not empty")
-			c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
-		},
-		run: runRestore,
+		flags: replaceFlags,
+		run:   runRestore,
 	})
 
 	exp := h.leaf(leafSpec{
@@ -304,11 +301,8 @@ On a PostgreSQL store that several instances share, every instance's gate
 follows at once, and each instance's configuration needs the reload.`,
 		example: `  caddy guestgate import guestgate.jsonl
   caddy guestgate import guestgate.jsonl --force`,
-		flags: func(c *cobra.Command) {
-			c.Flags().Bool("force", false, "Replace a store that is not empty")
-			c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
-		},
-		run: runImport,
+		flags: replaceFlags,
+		run:   runImport,
 	})
 
 	move := h.leaf(leafSpec{
@@ -346,6 +340,12 @@ store as postgres://user@host:port/database, never with its password.`,
 	})
 
 	cmd.AddCommand(rooms, access, links, lobby, guests, stores, backup, restore, exp, imp, move)
+}
+
+// replaceFlags are the flags of restore and import.
+func replaceFlags(c *cobra.Command) {
+	c.Flags().Bool("force", false, "Replace a store that is not empty")
+	c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
 }
 
 // group is a command that only holds subcommands.

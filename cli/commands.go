@@ -399,7 +399,7 @@ func runExport(c *invocation, args []string) error {
 }
 
 // download writes the answer of GET path to file ("-": the output) and
-// returns its size. A file is written next to its place and renamed at the
+// returns the file's size. A file is written next to its place and renamed at the
 // end, so that a failed download never leaves a file that looks whole.
 // check, if not nil, reads the answer as it arrives (and must read it to its
 // end): its error fails the download.
@@ -421,8 +421,7 @@ func (c *invocation) download(path, file string, check func(io.Reader) error) (i
 		defer tmp.Close()
 		dst = tmp
 	}
-	cw := &countingWriter{w: dst}
-	body := io.TeeReader(resp.Body, cw)
+	body := io.TeeReader(resp.Body, dst)
 	if check != nil {
 		err = check(body)
 	}
@@ -433,27 +432,19 @@ func (c *invocation) download(path, file string, check func(io.Reader) error) (i
 		return 0, fmt.Errorf("the %s did not arrive whole: %v", strings.TrimPrefix(path, admin.EndpointPrefix), err)
 	}
 	if tmp == nil {
-		return cw.n, nil
+		return 0, nil
 	}
 	if err := tmp.Sync(); err != nil {
+		return 0, err
+	}
+	fi, err := tmp.Stat()
+	if err != nil {
 		return 0, err
 	}
 	if err := tmp.Close(); err != nil {
 		return 0, err
 	}
-	return cw.n, os.Rename(tmp.Name(), file)
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return fi.Size(), os.Rename(tmp.Name(), file)
 }
 
 func runRestore(c *invocation, args []string) error {

@@ -65,19 +65,11 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // configuration after a restore. guestlink.ErrStoreBusy while another Backup or
 // Restore of the store runs. A backup with no data at all is refused.
 func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
-	if !s.maintMu.TryLock() {
-		return guestlink.ErrStoreBusy
-	}
-	defer s.maintMu.Unlock()
-	if err := s.begin(ctx); err != nil {
+	done, err := s.beginReplace(ctx, force)
+	if err != nil {
 		return err
 	}
-	if !force {
-		// Refuse early, before reading the upload; checked again below.
-		if err := s.view(ctx, checkEmpty); err != nil {
-			return err
-		}
-	}
+	defer done()
 	f, err := spoolBackup(ctx, r)
 	if err != nil {
 		return err
@@ -85,6 +77,27 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 	defer os.Remove(f.Name())
 	defer f.Close()
 	return s.replace(ctx, "restore", f, force)
+}
+
+// beginReplace starts a Restore or a Load: it takes maintMu
+// (guestlink.ErrStoreBusy while a Backup, Restore, Dump or Load runs) and,
+// unless force, refuses a store that holds records before the input is read
+// (replace checks again). done releases maintMu.
+func (s *Store) beginReplace(ctx context.Context, force bool) (done func(), err error) {
+	if !s.maintMu.TryLock() {
+		return nil, guestlink.ErrStoreBusy
+	}
+	if err := s.begin(ctx); err != nil {
+		s.maintMu.Unlock()
+		return nil, err
+	}
+	if !force {
+		if err := s.view(ctx, checkEmpty); err != nil {
+			s.maintMu.Unlock()
+			return nil, err
+		}
+	}
+	return s.maintMu.Unlock, nil
 }
 
 // replace replaces the store's contents with the backup stream in f, checked

@@ -112,19 +112,11 @@ func record(prefix, key string, val []byte) (guestlink.Record, error) {
 // guestlink.ErrStoreNotEmpty if the store holds a room, link or guest;
 // guestlink.ErrStoreBusy while a Backup, Restore, Dump or another Load runs.
 func (s *Store) Load(ctx context.Context, next func() (guestlink.Record, error), force bool) error {
-	if !s.maintMu.TryLock() {
-		return guestlink.ErrStoreBusy
-	}
-	defer s.maintMu.Unlock()
-	if err := s.begin(ctx); err != nil {
+	done, err := s.beginReplace(ctx, force)
+	if err != nil {
 		return err
 	}
-	if !force {
-		// Refuse before reading the input; checked again by replace.
-		if err := s.view(ctx, checkEmpty); err != nil {
-			return err
-		}
-	}
+	defer done()
 	f, err := spoolRecords(ctx, next, time.Now())
 	if err != nil {
 		return err
