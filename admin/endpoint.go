@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/export"
 )
 
 // The admin endpoint: the routes of the admin.api.guestgate module on Caddy's
@@ -26,6 +27,12 @@ import (
 //	*    api/...            the moderator API (docs/DESIGN.md section 3)
 //	GET  backup             a full backup of the store (application/octet-stream)
 //	POST restore[?force=1]  restore the store from a backup in the body
+//	GET  export             the store-neutral export (package guestlink/export)
+//	POST import[?force=1]   replace the store's contents with an export in the body
+//
+// A backup is the store's own (guestlink.Backupper: Badger's); a store
+// without one (PostgreSQL, which pg_dump backs up) answers backup and restore
+// with 501 and a message that says so. Every store exports and imports.
 //
 // Errors are ErrorJSON, like the moderator API's.
 
@@ -76,6 +83,10 @@ func (e *Endpoint) Serve(w http.ResponseWriter, r *http.Request) error {
 		err = e.withStore(w, r, http.MethodGet, e.backup)
 	case rest == "/restore":
 		err = e.withStore(w, r, http.MethodPost, e.restore)
+	case rest == "/export":
+		err = e.withStore(w, r, http.MethodGet, e.export)
+	case rest == "/import":
+		err = e.withStore(w, r, http.MethodPost, e.load)
 	case strings.HasPrefix(rest, "/api/"):
 		err = e.withStore(w, r, "", e.api)
 	default:
@@ -177,60 +188,70 @@ func (e *Endpoint) api(w http.ResponseWriter, r *http.Request, key string, store
 	return nil
 }
 
+// errNoBackup is the answer of backup and restore on a store that has no
+// backup of its own.
+var errNoBackup = &endpointError{http.StatusNotImplemented, "not_supported",
+	"this store has no backup of its own: back a PostgreSQL store up with pg_dump (see the README), " +
+		"or write the store-neutral export with 'caddy guestgate export' and load it with 'caddy guestgate import'"}
+
 func (e *Endpoint) backup(w http.ResponseWriter, r *http.Request, key string, store guestlink.Store) error {
 	b, ok := store.(guestlink.Backupper)
 	if !ok {
-		return &endpointError{http.StatusNotImplemented, "not_supported", "this store cannot make backups"}
+		return errNoBackup
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="guestgate.backup"`)
+	return e.stream(w, key, "backup", "store backed up", func(w io.Writer) error { return b.Backup(r.Context(), w) })
+}
+
+func (e *Endpoint) export(w http.ResponseWriter, r *http.Request, key string, store guestlink.Store) error {
+	d, ok := store.(guestlink.Dumper)
+	if !ok {
+		return &endpointError{http.StatusNotImplemented, "not_supported", "this store cannot be exported"}
+	}
+	w.Header().Set("Content-Type", "application/jsonl")
+	w.Header().Set("Content-Disposition", `attachment; filename="guestgate.jsonl"`)
+	return e.stream(w, key, "export", "store exported", func(w io.Writer) error {
+		_, err := export.Write(r.Context(), w, d, time.Now())
+		return err
+	})
+}
+
+// stream answers with what write writes (a backup or an export, op), and
+// logs done when it is all written. An error before the first byte is an
+// error answer; after it, the connection is cut, so that the client cannot
+// take what it got for the whole.
+func (e *Endpoint) stream(w http.ResponseWriter, key, op, done string, write func(io.Writer) error) error {
 	cw := &countingWriter{w: w}
 	start := time.Now()
-	if err := b.Backup(r.Context(), cw); err != nil {
+	if err := write(cw); err != nil {
 		if cw.n == 0 {
 			w.Header().Del("Content-Disposition")
 			if errors.Is(err, guestlink.ErrStoreBusy) {
 				return &endpointError{http.StatusConflict, "store_busy", err.Error()}
 			}
-			e.Logger.Error("backup failed", "store", key, "error", err)
-			return &endpointError{http.StatusInternalServerError, "internal", "the backup failed; see Caddy's log"}
+			e.Logger.Error(op+" failed", "store", key, "error", err)
+			return &endpointError{http.StatusInternalServerError, "internal", "the " + op + " failed; see Caddy's log"}
 		}
-		// The status line is gone: cut the connection so the client cannot
-		// take what it got for a whole backup.
-		e.Logger.Error("backup failed after it started; connection aborted", "store", key, "bytes", cw.n, "error", err)
+		// The status line is gone: cut the connection.
+		e.Logger.Error(op+" failed after it started; connection aborted", "store", key, "bytes", cw.n, "error", err)
 		panic(http.ErrAbortHandler)
 	}
-	e.Logger.Info("store backed up", "store", key, "bytes", cw.n, "took", time.Since(start))
+	e.Logger.Info(done, "store", key, "bytes", cw.n, "took", time.Since(start))
 	return nil
 }
 
 func (e *Endpoint) restore(w http.ResponseWriter, r *http.Request, key string, store guestlink.Store) error {
 	b, ok := store.(guestlink.Backupper)
 	if !ok {
-		return &endpointError{http.StatusNotImplemented, "not_supported", "this store cannot be restored from a backup"}
+		return errNoBackup
 	}
-	force := false
-	switch f := r.URL.Query().Get("force"); f {
-	case "", "0", "false":
-	case "1", "true":
-		force = true
-	default:
-		return &endpointError{http.StatusBadRequest, "bad_force", "force must be true or false, got " + f}
+	force, err := e.replacing(w, r)
+	if err != nil {
+		return err
 	}
-	if e.RestoreReadTimeout > 0 {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(e.RestoreReadTimeout))
-	}
-	err := b.Restore(r.Context(), r.Body, force)
-	switch {
-	case errors.Is(err, guestlink.ErrStoreNotEmpty):
-		return &endpointError{http.StatusConflict, "store_not_empty", "store " + key + " is not empty: it holds rooms, links or guests; restore with force (--force) to replace everything in it"}
-	case errors.Is(err, guestlink.ErrStoreBusy):
-		return &endpointError{http.StatusConflict, "store_busy", err.Error()}
-	case errors.Is(err, guestlink.ErrBadBackup):
-		return &endpointError{http.StatusUnprocessableEntity, "bad_backup", err.Error()}
-	case err != nil:
-		e.Logger.Error("restore failed", "store", key, "force", force, "error", err)
-		return &endpointError{http.StatusInternalServerError, "internal", "the restore failed; see Caddy's log"}
+	if err := e.replaceError(key, "restore", force, b.Restore(r.Context(), r.Body, force)); err != nil {
+		return err
 	}
 	e.Logger.Info("store restored from a backup", "store", key, "force", force)
 	w.Header().Set("Content-Type", "application/json")
@@ -238,6 +259,62 @@ func (e *Endpoint) restore(w http.ResponseWriter, r *http.Request, key string, s
 		Store: key, Restored: true, ReloadRequired: true,
 		Message: "restored; reload the configuration (caddy reload --force) so that the handlers load the restored signing keys",
 	})
+}
+
+// load imports an export (POST import).
+func (e *Endpoint) load(w http.ResponseWriter, r *http.Request, key string, store guestlink.Store) error {
+	d, ok := store.(guestlink.Dumper)
+	if !ok {
+		return &endpointError{http.StatusNotImplemented, "not_supported", "this store cannot import an export"}
+	}
+	force, err := e.replacing(w, r)
+	if err != nil {
+		return err
+	}
+	counts, err := export.Read(r.Context(), r.Body, d, force)
+	if err := e.replaceError(key, "import", force, err); err != nil {
+		return err
+	}
+	e.Logger.Info("store replaced by an import", "store", key, "force", force, "imported", counts.String())
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(ImportJSON{
+		Store: key, Imported: counts, ReloadRequired: true,
+		Message: "imported; reload the configuration (caddy reload --force) so that the handlers load the imported signing keys, " +
+			"on every instance that shares the store",
+	})
+}
+
+// replacing reads the force parameter of a restore or an import and gives
+// the upload its time.
+func (e *Endpoint) replacing(w http.ResponseWriter, r *http.Request) (force bool, err error) {
+	switch f := r.URL.Query().Get("force"); f {
+	case "", "0", "false":
+	case "1", "true":
+		force = true
+	default:
+		return false, &endpointError{http.StatusBadRequest, "bad_force", "force must be true or false, got " + f}
+	}
+	if e.RestoreReadTimeout > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(e.RestoreReadTimeout))
+	}
+	return force, nil
+}
+
+// replaceError is the answer for the error of a restore or an import (op)
+// of the store at key: nil for none.
+func (e *Endpoint) replaceError(key, op string, force bool, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, guestlink.ErrStoreNotEmpty):
+		return &endpointError{http.StatusConflict, "store_not_empty", "store " + key + " is not empty: it holds rooms, links or guests; " + op + " with force (--force) to replace everything in it"}
+	case errors.Is(err, guestlink.ErrStoreBusy):
+		return &endpointError{http.StatusConflict, "store_busy", err.Error()}
+	case errors.Is(err, guestlink.ErrBadBackup):
+		return &endpointError{http.StatusUnprocessableEntity, "bad_backup", err.Error()}
+	}
+	e.Logger.Error(op+" failed", "store", key, "force", force, "error", err)
+	return &endpointError{http.StatusInternalServerError, "internal", "the " + op + " failed; see Caddy's log"}
 }
 
 // countingWriter counts the bytes written through it.

@@ -1,5 +1,7 @@
 package admin
 
+import "github.com/guestgate/guestgate/guestlink/export"
+
 // The wire types of the moderator API and of the admin endpoint module
 // (admin.api.guestgate, in package caddymodule), defined once for the
 // handlers that write them and for the clients, such as the caddy guestgate
@@ -9,7 +11,8 @@ package admin
 
 // EndpointPrefix is the path under which the admin endpoint module serves on
 // Caddy's admin endpoint (localhost:2019 by default): the moderator API under
-// EndpointPrefix+"api/", and "stores", "backup" and "restore".
+// EndpointPrefix+"api/", and "stores", "backup", "restore", "export" and
+// "import".
 const EndpointPrefix = "/guestgate/"
 
 // ErrorJSON is the body of every error answer of the API and of the admin
@@ -62,6 +65,17 @@ type RestoreJSON struct {
 	Restored bool   `json:"restored"`
 	// ReloadRequired: the running handlers loaded their secrets (session
 	// signing key, ...) at start-up and keep them until a config reload.
+	ReloadRequired bool   `json:"reload_required"`
+	Message        string `json:"message"`
+}
+
+// ImportJSON is the admin endpoint's answer to a successful import (POST
+// /guestgate/import): what the store now holds.
+type ImportJSON struct {
+	Store    string        `json:"store"`
+	Imported export.Counts `json:"imported"`
+	// ReloadRequired: as for RestoreJSON; on a database that several
+	// instances share, every instance's.
 	ReloadRequired bool   `json:"reload_required"`
 	Message        string `json:"message"`
 }

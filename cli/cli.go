@@ -1,7 +1,9 @@
 // Package cli is the "caddy guestgate" command: it manages rooms, guest
-// links, the lobby, the guest list and backups of a running guestgate by
-// calling the admin endpoint module (admin.api.guestgate) on Caddy's admin
-// endpoint over HTTP, like "caddy trust" does; it never opens a store itself.
+// links, the lobby, the guest list, backups and exports of a running
+// guestgate by calling the admin endpoint module (admin.api.guestgate) on
+// Caddy's admin endpoint over HTTP, like "caddy trust" does; it never opens
+// the store of a running Caddy. Only "move", run while Caddy is stopped,
+// opens stores itself (move.go).
 //
 // The package knows nothing of Caddy: the program that registers the command
 // (package caddymodule, with caddycmd.RegisterCommand) gives it, as a Host,
@@ -59,17 +61,18 @@ type Command struct {
 func New(h Host) Command {
 	return Command{
 		Name:  "guestgate",
-		Usage: "<rooms|access|links|lobby|guests|stores|backup|restore> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
-		Short: "Manages rooms, guest links, the lobby and backups of a running guestgate",
+		Usage: "<rooms|access|links|lobby|guests|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
+		Short: "Manages rooms, guest links, the lobby, backups and the store of guestgate",
 		Long: `
 Manages guestgate in a running Caddy: rooms, the guest access switch, guest
-links, the lobby, the guest list, and backups of the store.
+links, the lobby, the guest list, backups and exports of the store; and moves
+a store from Badger to PostgreSQL or back while Caddy is stopped.
 
 The command talks to Caddy's admin endpoint (the admin.api.guestgate module,
 under /guestgate/), like 'caddy trust' does; it never opens the Badger
-directory, which the running Caddy holds. It uses '` + h.DefaultAddress + `'
-unless --address names the endpoint or --config (with --adapter) names the
-config file to read it from.
+directory, which the running Caddy holds (but 'move', which opens both
+stores itself). It uses '` + h.DefaultAddress + `' unless --address names the
+endpoint or --config (with --adapter) names the config file to read it from.
 
 The store is the only one the running handlers use, or the one --store names
 (the directory given to the handlers' store subdirective) when there are
@@ -120,7 +123,8 @@ func (h Host) setup(cmd *cobra.Command) {
   caddy guestgate lobby list demo
   caddy guestgate lobby admit demo g_2kq8...
   caddy guestgate guests list demo --csv > guests.csv
-  caddy guestgate backup guestgate.backup`
+  caddy guestgate backup guestgate.backup
+  caddy guestgate move --from /var/lib/caddy/guestgate --to env:GUESTGATE_DSN`
 	// Flag errors (an unknown flag, --days abc) are usage errors.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return h.Exit(c, exitUsage, &usageError{err.Error() + "; see '" + c.CommandPath() + " --help'"})
@@ -246,7 +250,11 @@ and their state. --csv prints the spreadsheet-safe CSV file of the API.`,
 		use: "backup <file>", args: []string{"file"}, short: "Writes a backup of the store to a file",
 		long: `Writes a full backup of the store (Badger's backup stream), taken while Caddy
 keeps serving, to the file ("-" for standard output). The file appears only
-once the whole backup has arrived.`,
+once the whole backup has arrived.
+
+A PostgreSQL store has no backup of its own here: back the database up with
+pg_dump (see the README), or write the store-neutral export with
+'caddy guestgate export', which every store imports.`,
 		example: `  caddy guestgate backup /var/backups/guestgate-$(date +%F).backup`,
 		run:     runBackup,
 	})
@@ -262,14 +270,82 @@ the restored signing keys and guest sessions made before the backup stay
 valid; --no-reload skips that.`,
 		example: `  caddy guestgate restore guestgate.backup
   caddy guestgate restore guestgate.backup --force`,
-		flags: func(c *cobra.Command) {
-			c.Flags().Bool("force", false, "Replace a store that is not empty")
-			c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
-		},
-		run: runRestore,
+		flags: replaceFlags,
+		run:   runRestore,
 	})
 
-	cmd.AddCommand(rooms, access, links, lobby, guests, stores, backup, restore)
+	exp := h.leaf(leafSpec{
+		use: "export <file>", args: []string{"file"}, short: "Writes the store-neutral export of the store to a file",
+		long: `Writes everything the store holds (rooms, links with their tokens and clicks,
+guests, the signing and identity keys, webhook events waiting for delivery) in
+guestgate's store-neutral export format, taken while Caddy keeps serving, to
+the file ("-" for standard output). Any store imports it, Badger or
+PostgreSQL: it is the backup of a PostgreSQL store that guestgate makes
+itself (pg_dump makes PostgreSQL's). The download is checked whole (its last
+line counts and checksums the rest) before the file appears.
+
+The export holds every secret of the store: keep it as private as the store.`,
+		example: `  caddy guestgate export /var/backups/guestgate-$(date +%F).jsonl`,
+		run:     runExport,
+	})
+
+	imp := h.leaf(leafSpec{
+		use: "import <file> [--force] [--no-reload]", args: []string{"file"}, short: "Replaces the store's contents with an export",
+		long: `Replaces the store's contents with an export made by 'caddy guestgate export'
+(or 'move'), from any kind of store. The export is checked whole before
+anything changes, and loads all or nothing. A store that holds rooms, links or
+guests is refused unless --force, which replaces everything in it. Then the
+running configuration is reloaded, so that the handlers use the imported keys
+and guest sessions made before the export stay valid; --no-reload skips that.
+On a PostgreSQL store that several instances share, every instance's gate
+follows at once, and each instance's configuration needs the reload.`,
+		example: `  caddy guestgate import guestgate.jsonl
+  caddy guestgate import guestgate.jsonl --force`,
+		flags: replaceFlags,
+		run:   runImport,
+	})
+
+	move := h.leaf(leafSpec{
+		use: "move --from <store> --to <store> [--force]", short: "Moves a store from Badger to PostgreSQL, or back, while Caddy is stopped",
+		long: `Copies everything a store holds into another store, of the same kind or not:
+rooms, links (token, clicks, expiry), guests and their states, the session
+signing, anti-CSRF and identity keys (so that guest sessions stay valid), and
+the webhook events waiting for delivery, in order. It opens both stores
+itself, not through Caddy: stop Caddy first (Badger locks its directory; a
+PostgreSQL store may stay in use by other instances, but what they write
+during the move is not moved). The target loads all or nothing; the source is
+left as it was, which is the way back.
+
+A store is:
+  badger:<dir> or <dir>        the Badger store in directory dir
+  postgres://... (a URL)       a PostgreSQL database; postgresql://... too
+  postgres:<dsn>               a PostgreSQL database, any libpq DSN (host=... dbname=...)
+  env:<NAME>                   a PostgreSQL database, its DSN in the environment
+                               variable NAME (keeps the password off the command line)
+
+A target that holds rooms, links or guests is refused unless --force, which
+replaces everything in it (a new store, or one that holds only the keys the
+handlers made at start-up, counts as empty). The output names a PostgreSQL
+store as postgres://user@host:port/database, never with its password.`,
+		example: `  export GUESTGATE_DSN='postgres://guestgate:secret@db.internal:5432/guestgate'
+  caddy guestgate move --from /var/lib/caddy/.local/share/caddy/guestgate --to env:GUESTGATE_DSN
+  caddy guestgate move --from env:GUESTGATE_DSN --to badger:/var/lib/guestgate --force`,
+		local: true,
+		flags: func(c *cobra.Command) {
+			c.Flags().String("from", "", "The store to move (required)")
+			c.Flags().String("to", "", "The store to move it into (required)")
+			c.Flags().Bool("force", false, "Replace a target that is not empty")
+		},
+		run: runMove,
+	})
+
+	cmd.AddCommand(rooms, access, links, lobby, guests, stores, backup, restore, exp, imp, move)
+}
+
+// replaceFlags are the flags of restore and import.
+func replaceFlags(c *cobra.Command) {
+	c.Flags().Bool("force", false, "Replace a store that is not empty")
+	c.Flags().Bool("no-reload", false, "Do not reload the configuration afterwards")
 }
 
 // group is a command that only holds subcommands.
@@ -291,6 +367,8 @@ type leafSpec struct {
 	// args names the positional arguments, all required.
 	args  []string
 	flags func(*cobra.Command)
+	// local: the command does not talk to Caddy (move).
+	local bool
 	run   func(c *invocation, args []string) error
 }
 
@@ -315,7 +393,7 @@ func (h Host) run(cmd *cobra.Command, s leafSpec, args []string) (int, error) {
 		}
 		return exitUsage, usagef(cmd, "%s takes %s, got %d argument(s)", cmd.CommandPath(), want, len(args))
 	}
-	c, err := h.invocation(cmd)
+	c, err := h.invocation(cmd, !s.local)
 	if err != nil {
 		return exitFailure, err
 	}
@@ -331,7 +409,7 @@ func (h Host) run(cmd *cobra.Command, s leafSpec, args []string) (int, error) {
 }
 
 // invocation is what a command works with: its flags, the output and the
-// admin endpoint client.
+// admin endpoint client (nil for a command that does not talk to Caddy).
 type invocation struct {
 	cmd  *cobra.Command
 	out  io.Writer
@@ -339,8 +417,12 @@ type invocation struct {
 	api  *adminClient
 }
 
-func (h Host) invocation(cmd *cobra.Command) (*invocation, error) {
+func (h Host) invocation(cmd *cobra.Command, remote bool) (*invocation, error) {
 	c := &invocation{cmd: cmd, out: cmd.OutOrStdout()}
+	c.json = c.flag("json")
+	if !remote {
+		return c, nil
+	}
 	ep, err := h.AdminEndpoint(c.str("address"), c.str("config"), c.str("adapter"))
 	if err != nil {
 		return nil, err
@@ -354,7 +436,6 @@ func (h Host) invocation(cmd *cobra.Command) (*invocation, error) {
 		}
 		c.api.store = abs
 	}
-	c.json = c.flag("json")
 	return c, nil
 }
 

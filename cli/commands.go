@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/guestlink/export"
 )
 
 // printJSON prints raw JSON indented, or v encoded if raw is nil.
@@ -352,86 +354,177 @@ func runStores(c *invocation, _ []string) error {
 }
 
 func runBackup(c *invocation, args []string) error {
-	file := args[0]
-	resp, err := c.api.request(context.Background(), http.MethodGet, admin.EndpointPrefix+"backup", nil, nil, nil)
+	n, err := c.download(admin.EndpointPrefix+"backup", args[0], nil)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if file == "-" {
-		if _, err := io.Copy(c.out, resp.Body); err != nil {
-			return fmt.Errorf("the backup did not arrive whole: %v", err)
-		}
+	if args[0] == "-" {
 		return nil
 	}
-	// Write next to the file, then rename: a failed backup never leaves a
-	// file that looks whole.
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".part-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, resp.Body)
-	if err != nil {
-		tmp.Close()
-		return fmt.Errorf("the backup did not arrive whole: %v", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return err
-	}
 	if c.json {
-		return c.printJSON(nil, map[string]any{"file": file, "bytes": n})
+		return c.printJSON(nil, map[string]any{"file": args[0], "bytes": n})
 	}
-	c.printf("Backup written to %s (%d bytes).\n", file, n)
+	c.printf("Backup written to %s (%d bytes).\n", args[0], n)
 	return nil
 }
 
-func runRestore(c *invocation, args []string) error {
-	f, err := os.Open(args[0])
+func runExport(c *invocation, args []string) error {
+	var counts export.Counts
+	n, err := c.download(admin.EndpointPrefix+"export", args[0], func(r io.Reader) error {
+		rd, err := export.NewReader(r)
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := rd.Next(); err != nil {
+				counts = rd.Counts()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	})
 	if err != nil {
 		return err
+	}
+	if args[0] == "-" {
+		return nil
+	}
+	if c.json {
+		return c.printJSON(nil, map[string]any{"file": args[0], "bytes": n, "exported": counts})
+	}
+	c.printf("Export written to %s (%d bytes): %s.\n", args[0], n, counts)
+	return nil
+}
+
+// download writes the answer of GET path to file ("-": the output) and
+// returns the file's size. A file is written next to its place and renamed at the
+// end, so that a failed download never leaves a file that looks whole.
+// check, if not nil, reads the answer as it arrives (and must read it to its
+// end): its error fails the download.
+func (c *invocation) download(path, file string, check func(io.Reader) error) (int64, error) {
+	resp, err := c.api.request(context.Background(), http.MethodGet, path, nil, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var (
+		dst io.Writer = c.out
+		tmp *os.File
+	)
+	if file != "-" {
+		if tmp, err = os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".part-*"); err != nil {
+			return 0, err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		dst = tmp
+	}
+	body := io.TeeReader(resp.Body, dst)
+	if check != nil {
+		err = check(body)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the %s did not arrive whole: %v", strings.TrimPrefix(path, admin.EndpointPrefix), err)
+	}
+	if tmp == nil {
+		return 0, nil
+	}
+	if err := tmp.Sync(); err != nil {
+		return 0, err
+	}
+	fi, err := tmp.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, err
+	}
+	return fi.Size(), os.Rename(tmp.Name(), file)
+}
+
+func runRestore(c *invocation, args []string) error {
+	res, err := upload[admin.RestoreJSON](c, admin.EndpointPrefix+"restore", args[0])
+	if err != nil {
+		return err
+	}
+	reloaded, err := c.reloadUnless(res.Store, "restored")
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(nil, map[string]any{"store": res.Store, "restored": true, "reloaded": reloaded})
+	}
+	c.printf("Store %s restored from %s.\n", res.Store, args[0])
+	c.printReload(reloaded, "restored")
+	return nil
+}
+
+func runImport(c *invocation, args []string) error {
+	res, err := upload[admin.ImportJSON](c, admin.EndpointPrefix+"import", args[0])
+	if err != nil {
+		return err
+	}
+	reloaded, err := c.reloadUnless(res.Store, "imported")
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(nil, map[string]any{"store": res.Store, "imported": res.Imported, "reloaded": reloaded})
+	}
+	c.printf("Store %s imported from %s: %s.\n", res.Store, args[0], res.Imported)
+	c.printReload(reloaded, "imported")
+	return nil
+}
+
+// upload sends file to path (with ?force=true for --force) and decodes the
+// answer into a T.
+func upload[T any](c *invocation, path, file string) (T, error) {
+	var v T
+	f, err := os.Open(file)
+	if err != nil {
+		return v, err
 	}
 	defer f.Close()
 	q := url.Values{}
 	if c.flag("force") {
 		q.Set("force", "true")
 	}
-	resp, err := c.api.request(context.Background(), http.MethodPost, admin.EndpointPrefix+"restore", q, f,
+	resp, err := c.api.request(context.Background(), http.MethodPost, path, q, f,
 		http.Header{"Content-Type": {"application/octet-stream"}})
 	if err != nil {
-		return err
+		return v, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("reading the answer: %v", err)
+		return v, fmt.Errorf("reading the answer: %v", err)
 	}
-	res, err := decode[admin.RestoreJSON](raw)
-	if err != nil {
-		return err
+	return decode[T](raw)
+}
+
+// reloadUnless reloads the running configuration after the store was
+// replaced (done: "restored"), unless --no-reload; reloaded says whether it
+// did.
+func (c *invocation) reloadUnless(store, done string) (reloaded bool, err error) {
+	if c.flag("no-reload") {
+		return false, nil
 	}
-	reloaded := false
-	if !c.flag("no-reload") {
-		if err := c.api.reloadRunningConfig(); err != nil {
-			return fmt.Errorf("store %s restored, but reloading the configuration failed: %v; reload it yourself (caddy reload --force)", res.Store, err)
-		}
-		reloaded = true
+	if err := c.api.reloadRunningConfig(); err != nil {
+		return false, fmt.Errorf("store %s %s, but reloading the configuration failed: %v; reload it yourself (caddy reload --force)", store, done, err)
 	}
-	if c.json {
-		return c.printJSON(nil, map[string]any{"store": res.Store, "restored": true, "reloaded": reloaded})
-	}
-	c.printf("Store %s restored from %s.\n", res.Store, args[0])
+	return true, nil
+}
+
+// printReload says what the reload did, or that one is needed.
+func (c *invocation) printReload(reloaded bool, done string) {
 	if reloaded {
-		c.printf("Configuration reloaded: the handlers use the restored keys.\n")
+		c.printf("Configuration reloaded: the handlers use the %s keys.\n", done)
 	} else {
-		c.printf("Reload the configuration (caddy reload --force) so that the handlers use the restored keys.\n")
+		c.printf("Reload the configuration (caddy reload --force) so that the handlers use the %s keys.\n", done)
 	}
-	return nil
 }

@@ -117,9 +117,10 @@ type Stats struct {
 
 // Backupper is implemented by stores that can write and read a full backup of
 // themselves (store/badger: Badger's backup stream). It is not part of Store,
-// because a clustered store backs up differently; the admin endpoint ("caddy
-// guestgate backup" and "restore") asserts it and answers 501 when a store does
-// not implement it.
+// because a clustered store backs up differently (store/postgres: with
+// pg_dump); the admin endpoint ("caddy guestgate backup" and "restore")
+// asserts it and answers 501 when a store does not implement it. Dumper is the
+// backup that every store has.
 type Backupper interface {
 	// Backup writes a consistent full backup of the store to w while the store
 	// keeps serving. It returns an error if it could not write all of it; what
@@ -144,6 +145,59 @@ var (
 	// or not a backup at all).
 	ErrBadBackup = errors.New("not a valid guestgate backup")
 )
+
+// Dumper is implemented by stores that can hand out their whole contents as
+// Records and load them back (store/badger, store/postgres): the two sides of
+// the store-neutral export (package guestlink/export), behind "caddy
+// guestgate move", "export" and "import". Unlike a Backupper's stream, a dump
+// of one store loads into a store of another kind.
+type Dumper interface {
+	// Dump calls emit with every record of the store, as of one consistent
+	// snapshot taken while the store keeps serving, in this order: the rooms,
+	// the links, the guests, the secrets, the queue items (each queue's oldest
+	// first, queue by queue). Guests past their PurgeAt are left out. It stops
+	// at emit's first error and returns it. A store may refuse with
+	// ErrStoreBusy while a backup, a restore or a load of it runs.
+	Dump(ctx context.Context, emit func(Record) error) error
+	// Load replaces the store's contents (rooms, links, guests, secrets and
+	// queues) with the records next returns, in Dump's order, until next
+	// returns io.EOF. It is all or nothing: when next returns any other error
+	// (the input was found truncated or corrupt), or a record breaks a rule of
+	// the store, the store is left as it was and the error returned. Unless
+	// force, a store that holds a room, link or guest is refused with
+	// ErrStoreNotEmpty (secrets and queue items do not count, and are
+	// replaced). ErrStoreBusy while a backup, a restore or another load runs.
+	// Every instance's live state follows the load; handlers that loaded
+	// secrets at start-up keep their copies until they are provisioned again.
+	Load(ctx context.Context, next func() (Record, error), force bool) error
+}
+
+// Record is one record of a store's contents, as a Dumper hands it out:
+// exactly one field is set. Links and guests come after their room.
+type Record struct {
+	Room   *Room
+	Link   *Link
+	Guest  *Guest
+	Secret *Secret
+	Item   *QueuedItem
+}
+
+// Secret is a secret of the store (Store.Secret): the session signing key,
+// the anti-CSRF key, the identity key's seed.
+type Secret struct {
+	Name  string `json:"name"`
+	Value []byte `json:"value"`
+}
+
+// QueuedItem is an item of a Queuer's queue, as a Dumper hands it out. Its
+// place in the queue is its place among the records; its id is the store's
+// own and is made afresh by Load.
+type QueuedItem struct {
+	Queue    string    `json:"queue"`
+	Body     []byte    `json:"body"`
+	Attempts int       `json:"attempts"`
+	NextAt   time.Time `json:"next_at"`
+}
 
 // Queuer is implemented by stores that keep durable, bounded FIFO queues of
 // opaque items, for deliveries that must survive a restart (webhooks). It is

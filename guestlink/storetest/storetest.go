@@ -1,8 +1,8 @@
 // Package storetest checks that an implementation of guestlink.Store keeps the
-// promises of the interface's doc comments, and those of guestlink.Queuer and
-// guestlink.Backupper when the store implements them, in the manner of
-// testing/fstest.TestFS and golang.org/x/net/nettest.TestConn. Every store
-// runs the same suite from one test:
+// promises of the interface's doc comments, and those of guestlink.Queuer,
+// guestlink.Backupper and guestlink.Dumper when the store implements them, in
+// the manner of testing/fstest.TestFS and golang.org/x/net/nettest.TestConn.
+// Every store runs the same suite from one test:
 //
 //	func TestConformance(t *testing.T) { storetest.TestStore(t, openTemp) }
 //
@@ -53,11 +53,11 @@ var purgeLater = t0.AddDate(10, 0, 0)
 const hangAfter = time.Minute
 
 // TestStore runs the conformance suite on the store that mk opens, one subtest
-// per promise, each on a fresh store. Subtests of guestlink.Queuer and
-// guestlink.Backupper are skipped, saying so, when the store does not
-// implement them.
+// per promise, each on a fresh store. Subtests of guestlink.Queuer,
+// guestlink.Backupper and guestlink.Dumper are skipped, saying so, when the
+// store does not implement them.
 func TestStore(t *testing.T, mk MakeStore) {
-	for _, group := range [][]subtest{roomTests, linkTests, redeemTests, guestTests, lobbyTests, liveTests, otherTests, queueTests, backupTests} {
+	for _, group := range [][]subtest{roomTests, linkTests, redeemTests, guestTests, lobbyTests, liveTests, otherTests, queueTests, backupTests, dumpTests} {
 		for _, st := range group {
 			t.Run(st.name, func(t *testing.T) { st.run(t, open(t, mk)) })
 		}

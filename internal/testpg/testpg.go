@@ -157,6 +157,20 @@ func (c *Cluster) psql(db, statements string) (string, error) {
 	return string(out), err
 }
 
+// Client runs one of PostgreSQL's client programs (pg_dump, pg_restore) of
+// the cluster's version with args, as the current user, and returns what it
+// wrote to its standard output; an error holds its standard error.
+func (c *Cluster) Client(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", name, err, stderr.String())
+	}
+	return out, nil
+}
+
 // TerminateBackends cuts every connection to the cluster but psql's own
 // (pg_terminate_backend), as a failover or a restart of a pooler would.
 func (c *Cluster) TerminateBackends() {

@@ -65,31 +65,54 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // configuration after a restore. guestlink.ErrStoreBusy while another Backup or
 // Restore of the store runs. A backup with no data at all is refused.
 func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
-	if !s.maintMu.TryLock() {
-		return guestlink.ErrStoreBusy
-	}
-	defer s.maintMu.Unlock()
-	if err := s.begin(ctx); err != nil {
+	done, err := s.beginReplace(ctx, force)
+	if err != nil {
 		return err
 	}
-	if !force {
-		// Refuse early, before reading the upload; checked again below.
-		if err := s.view(ctx, checkEmpty); err != nil {
-			return err
-		}
-	}
+	defer done()
 	f, err := spoolBackup(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	return s.replace(ctx, "restore", f, force)
+}
 
+// beginReplace starts a Restore or a Load: it takes maintMu
+// (guestlink.ErrStoreBusy while a Backup, Restore, Dump or Load runs) and,
+// unless force, refuses a store that holds records before the input is read
+// (replace checks again). done releases maintMu.
+func (s *Store) beginReplace(ctx context.Context, force bool) (done func(), err error) {
+	if !s.maintMu.TryLock() {
+		return nil, guestlink.ErrStoreBusy
+	}
+	if err := s.begin(ctx); err != nil {
+		s.maintMu.Unlock()
+		return nil, err
+	}
+	if !force {
+		if err := s.view(ctx, checkEmpty); err != nil {
+			s.maintMu.Unlock()
+			return nil, err
+		}
+	}
+	return s.maintMu.Unlock, nil
+}
+
+// replace replaces the store's contents with the backup stream in f, checked
+// whole (by spoolBackup or spoolRecords), while every other transaction of
+// the store waits: unless force, it refuses a store that holds records
+// (checkEmpty); it drops everything and loads f. If loading fails (a disk
+// error), the store may hold part of f. The mirror and the WaitGuest callers
+// follow. op names the operation in errors ("restore").
+func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) error {
 	s.restoreMu.Lock()
 	defer s.restoreMu.Unlock()
 	if s.db.IsClosed() {
 		return ErrClosed
 	}
+	var err error
 	if !force {
 		err = s.db.View(checkEmpty)
 	}
@@ -100,13 +123,13 @@ func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 		err = s.db.DropAll()
 	}
 	if err != nil {
-		return fmt.Errorf("guestgate store: restore into %s: %w", s.dir, err)
+		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
-	// WaitGuest callers read again and see the restored guests.
+	// WaitGuest callers read again and see the new guests.
 	defer s.waiters.SignalPrefix("")
 	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
 		_ = s.loadMirror()
-		return fmt.Errorf("guestgate store: restore into %s: loading the backup: %w", s.dir, err)
+		return fmt.Errorf("guestgate store: %s into %s: loading: %w", op, s.dir, err)
 	}
 	return s.loadMirror()
 }

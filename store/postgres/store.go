@@ -43,8 +43,9 @@
 // (the admin API shows them) and looked up by their SHA-256.
 //
 // The Store does not implement guestlink.Backupper: a backup of a PostgreSQL
-// database is PostgreSQL's (pg_dump), and a store-neutral export and import
-// come with the move from Badger.
+// database is PostgreSQL's (pg_dump). It implements guestlink.Dumper, the
+// store-neutral export and import (dump.go), which moves a store from Badger
+// to PostgreSQL and back.
 //
 // The DSN's password never appears in an error or a log line of this
 // package.

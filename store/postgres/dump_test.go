@@ -1,0 +1,142 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// TestLoadReachesEveryInstance protects what a load into a shared database
+// promises beyond the conformance suite: every other instance's gate follows
+// it (through a reset in the change log, as after any write), and a second
+// load while one runs is refused rather than interleaved.
+func TestLoadReachesEveryInstance(t *testing.T) {
+	ctx := context.Background()
+	a, b, _, g := twoInstances(t, Options{}, Options{}, 0)
+
+	// The same contents, but guest access off in room r: b must refuse the
+	// guest it let in.
+	var recs []guestlink.Record
+	if err := a.Dump(ctx, func(r guestlink.Record) error {
+		if r.Room != nil && r.Room.ID == "r" {
+			r.Room.GuestAccess = false
+		}
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gen := b.Generation()
+	next := func() func() (guestlink.Record, error) {
+		i := 0
+		return func() (guestlink.Record, error) {
+			if i == len(recs) {
+				return guestlink.Record{}, io.EOF
+			}
+			i++
+			return recs[i-1], nil
+		}
+	}
+	if err := a.Load(ctx, next(), true); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, err := a.Check(ctx, g.RoomID, g.LinkID, g.ID, t0); !errors.Is(err, guestlink.ErrGuestAccessOff) {
+		t.Errorf("the loading instance's Check = %v, want ErrGuestAccessOff at once", err)
+	}
+	if _, ok := until(propagationBound, checks(b, g, guestlink.ErrGuestAccessOff)); !ok {
+		t.Errorf("the other instance never followed the load (Check still lets the guest in)")
+	}
+	if b.Generation() <= gen {
+		t.Errorf("the other instance's Generation %d -> %d across the load, want it to grow", gen, b.Generation())
+	}
+
+	// A load holds an advisory lock for its transaction; while another
+	// session holds it, a load is refused and changes nothing.
+	conn, err := a.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", loadLock); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Load(ctx, next(), true); !errors.Is(err, guestlink.ErrStoreBusy) {
+		t.Errorf("Load while another runs = %v, want ErrStoreBusy", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", loadLock); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Load(ctx, next(), true); err != nil {
+		t.Errorf("Load once the other ended: %v", err)
+	}
+}
+
+// TestPgDumpRestore protects the backup of a PostgreSQL store that the
+// README documents, PostgreSQL's own: pg_dump of the database, pg_restore
+// --clean --if-exists --single-transaction into a database that guestgate
+// uses, and a store opened on it afterwards (as the instances restarted
+// after a restore) holds every record and serves them.
+func TestPgDumpRestore(t *testing.T) {
+	ctx := context.Background()
+	c := cluster(t)
+	dsn := newDB(t)
+	s := openStore(t, dsn, Options{})
+	l := room(t, s, "r", 2)
+	g := redeem(t, s, l.Token)
+	if _, err := s.Secret(ctx, "session-signing-key", 32); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(ctx, "hooks", []byte(`{"id":"evt_1"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := dumpText(t, s)
+	s.Close()
+
+	file := filepath.Join(t.TempDir(), "guestgate.pgdump")
+	if _, err := c.Client("pg_dump", "--format=custom", "--file="+file, "--dbname="+dsn); err != nil {
+		t.Fatal(err)
+	}
+	// The target is in use by guestgate and holds other records.
+	target := newDB(t)
+	other := openStore(t, target, Options{})
+	room(t, other, "other", 0)
+	other.Close()
+	if _, err := c.Client("pg_restore", "--clean", "--if-exists", "--single-transaction", "--dbname="+target, file); err != nil {
+		t.Fatal(err)
+	}
+	r := openStore(t, target, Options{})
+	if got := dumpText(t, r); got != want {
+		t.Errorf("after pg_restore the store holds\n%s\nwant\n%s", got, want)
+	}
+	if _, err := r.Check(ctx, g.RoomID, g.LinkID, g.ID, t0); err != nil {
+		t.Errorf("Check of the guest after pg_restore: %v", err)
+	}
+	redeem(t, r, l.Token)
+	if _, _, _, err := r.Redeem(ctx, l.Token, newGuest(), t0); !errors.Is(err, guestlink.ErrLinkUsedUp) {
+		t.Errorf("a third click on a 2-click link after pg_restore = %v, want ErrLinkUsedUp", err)
+	}
+	if _, err := r.Enqueue(ctx, "hooks", []byte(`{"id":"evt_2"}`), 0); err != nil {
+		t.Errorf("Enqueue after pg_restore: %v", err)
+	}
+}
+
+// dumpText is what s dumps, one record a line.
+func dumpText(t *testing.T, s *Store) string {
+	t.Helper()
+	var b strings.Builder
+	if err := s.Dump(context.Background(), func(r guestlink.Record) error {
+		line, err := json.Marshal(r)
+		b.Write(line)
+		b.WriteByte('\n')
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
