@@ -1,12 +1,14 @@
 package caddymodule
 
 import (
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/store/postgres"
 )
 
 func init() {
@@ -58,8 +60,17 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 // poolStores are the stores of the store pool, for the admin endpoint.
 type poolStores struct{}
 
-func (poolStores) Keys() []string                  { return openStoreKeys() }
-func (poolStores) Key(name string) (string, error) { return storeKey(name) }
+func (poolStores) Keys() []string { return openStoreKeys() }
+
+// Key is the key of the store a request names: a PostgreSQL store by its
+// database (postgres://user@host:port/database, or a DSN of it), a Badger
+// store by its directory.
+func (poolStores) Key(name string) (string, error) {
+	if strings.HasPrefix(name, "postgres://") || strings.HasPrefix(name, "postgresql://") {
+		return postgres.Name(name)
+	}
+	return storeKey(name)
+}
 func (poolStores) Borrow(key string) (guestlink.Store, func(), bool, error) {
 	return borrowStore(key)
 }

@@ -428,11 +428,15 @@ func (h Host) invocation(cmd *cobra.Command, remote bool) (*invocation, error) {
 		return nil, err
 	}
 	c.api = newAdminClient(ep)
-	if dir := c.str("store"); dir != "" {
-		// Caddy's working directory may differ from ours.
-		abs, err := filepath.Abs(dir)
+	if store := c.str("store"); strings.Contains(store, "://") {
+		// A PostgreSQL store, named as 'stores' shows it
+		// (postgres://user@host:port/database).
+		c.api.store = store
+	} else if store != "" {
+		// A Badger directory: Caddy's working directory may differ from ours.
+		abs, err := filepath.Abs(store)
 		if err != nil {
-			return nil, fmt.Errorf("--store %s: %w", dir, err)
+			return nil, fmt.Errorf("--store %s: %w", store, err)
 		}
 		c.api.store = abs
 	}
