@@ -45,6 +45,7 @@ import (
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"go.uber.org/zap"
 
 	"github.com/guestgate/guestgate/guestlink"
@@ -164,6 +165,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumCompactors(numCompactors).
 		WithLogger(newLogger(opts.Logger))
 	db, err := badgerdb.Open(bopts)
+	if err != nil && isEmptyLogLeftover(err) {
+		// The failed Open has sized the empty file and written its header, so
+		// a second Open reads it as an empty memtable or value log and goes on.
+		db, err = badgerdb.Open(bopts)
+	}
 	if err != nil {
 		if isLocked(err) {
 			return nil, fmt.Errorf("store %s is already open in another process; use 'caddy reload' "+
@@ -177,6 +183,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("guestgate store: reading %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// isEmptyLogLeftover reports whether err is Badger's refusal of an empty (0-byte)
+// memtable or value log file. A process killed between creating such a file and
+// sizing it leaves one behind, and Badger v4.9 then fails its next Open with
+// z.NewFile ("Create a new file") although the file holds nothing; the Open after
+// that succeeds (dgraph-io/badger#2207, unfixed in the pinned release). Badger
+// formats the error into a string, so the message is matched. The failed Open
+// leaks its key registry file and a mapping of the empty file, once.
+func isEmptyLogLeftover(err error) bool {
+	return strings.Contains(err.Error(), z.NewFile.Error())
 }
 
 // isLocked reports whether err is Badger's refusal of a directory that another

@@ -675,3 +675,39 @@ func BenchmarkRedeemParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(s.retries.Load()), "retries")
 }
+
+// TestOpenAfterCrashLeftEmptyLogs: a process killed between creating a memtable
+// or value log file and sizing it leaves a 0-byte file behind; Open still opens
+// the directory and loses nothing that was written before.
+func TestOpenAfterCrashLeftEmptyLogs(t *testing.T) {
+	for _, tc := range []struct{ name, format string }{
+		{"memtable", "%05d.mem"},
+		{"value log", "%06d.vlog"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dir := openStore(t)
+			ctx := context.Background()
+			if _, _, err := s.PutRoom(ctx, "r1", guestlink.RoomSpec{Name: "Before"}, t0); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			empty := filepath.Join(dir, fmt.Sprintf(tc.format, 90))
+			if err := os.WriteFile(empty, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatalf("Open with an empty %s: %v", filepath.Base(empty), err)
+			}
+			defer s.Close()
+			if r, err := s.Room(ctx, "r1"); err != nil || r.Name != "Before" {
+				t.Fatalf("the room written before: %+v, %v", r, err)
+			}
+			if _, _, err := s.PutRoom(ctx, "r2", guestlink.RoomSpec{Name: "After"}, t0); err != nil {
+				t.Fatalf("writing after the reopen: %v", err)
+			}
+		})
+	}
+}
