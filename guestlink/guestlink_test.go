@@ -204,3 +204,13 @@ func TestValidationErrorMessage(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestGuestPageSize: the page size a Store's Guests serves for a limit, which
+// the conformance suite checks the stores keep.
+func TestGuestPageSize(t *testing.T) {
+	for limit, want := range map[int]int{-1: 100, 0: 100, 1: 1, 999: 999, 1000: 1000, 1001: 1000} {
+		if got := guestlink.GuestPageSize(limit); got != want {
+			t.Errorf("GuestPageSize(%d) = %d, want %d", limit, got, want)
+		}
+	}
+}

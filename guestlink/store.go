@@ -79,8 +79,8 @@ type Store interface {
 	// Lobby lists the room's waiting guests last seen at or after seenSince,
 	// oldest first; ErrRoomNotFound.
 	Lobby(ctx context.Context, roomID string, seenSince time.Time) ([]Guest, error)
-	// Guests lists every guest of the room, newest first, limit at a time (1 to
-	// 1000; 0 means 100) from an opaque cursor; next is "" after the last page.
+	// Guests lists every guest of the room, newest first, GuestPageSize(limit)
+	// at a time from an opaque cursor; next is "" after the last page.
 	// A malformed cursor is a *ValidationError on field "cursor"; ErrRoomNotFound.
 	Guests(ctx context.Context, roomID string, limit int, cursor string) (guests []Guest, next string, err error)
 	// SeenGuest records that a waiting guest's lobby page is open (LastSeen, at
