@@ -247,6 +247,9 @@ func TestNewLinkTimes(t *testing.T) {
 	}
 }
 
+// TestCheckGuestAccess: guest access may not be switched on in a gallery, and
+// WithGuestAccess, which the stores write, applies that rule and otherwise sets
+// the switch and UpdatedAt only.
 func TestCheckGuestAccess(t *testing.T) {
 	tests := []struct {
 		kind string
@@ -259,8 +262,19 @@ func TestCheckGuestAccess(t *testing.T) {
 		{guestlink.KindGallery, false, nil},
 	}
 	for _, tt := range tests {
-		if err := guestlink.CheckGuestAccess(guestlink.Room{Kind: tt.kind}, tt.on); !errors.Is(err, tt.want) {
+		r := guestlink.Room{ID: "demo", Kind: tt.kind, Available: true, GuestAccess: !tt.on, CreatedAt: t0, UpdatedAt: t0}
+		if err := guestlink.CheckGuestAccess(r, tt.on); !errors.Is(err, tt.want) {
 			t.Errorf("kind %s, on %v: %v, want %v", tt.kind, tt.on, err, tt.want)
+		}
+		later := t0.Add(time.Minute)
+		got, err := r.WithGuestAccess(tt.on, later)
+		want := r
+		want.GuestAccess, want.UpdatedAt = tt.on, later
+		if tt.want != nil {
+			want = guestlink.Room{}
+		}
+		if !errors.Is(err, tt.want) || got != want {
+			t.Errorf("kind %s: WithGuestAccess(%v) = %+v, %v; want %+v, %v", tt.kind, tt.on, got, err, want, tt.want)
 		}
 	}
 }

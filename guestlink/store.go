@@ -30,7 +30,8 @@ type Store interface {
 	Room(ctx context.Context, id string) (Room, error)
 	// DeleteRoom removes room id with its links and guests; ErrRoomNotFound if absent.
 	DeleteRoom(ctx context.Context, id string) error
-	// SetGuestAccess flips the room's guest access switch (CheckGuestAccess applies).
+	// SetGuestAccess flips the room's guest access switch as Room.WithGuestAccess
+	// does (CheckGuestAccess applies).
 	SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (Room, error)
 
 	// Links lists the room's links, oldest first; ErrRoomNotFound if absent.
