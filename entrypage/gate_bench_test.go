@@ -36,18 +36,8 @@ func newGateBench(b *testing.B) *gateBench {
 	b.Helper()
 	redeemedAt := time.Now().Truncate(time.Second)
 	svc, now := teststore.Service(b, redeemedAt)
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "bench", guestlink.RoomSpec{Name: "Bench room"}); err != nil {
-		b.Fatalf("PutRoom: %v", err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "bench", true); err != nil {
-		b.Fatalf("SetGuestAccess: %v", err)
-	}
-	l, err := svc.CreateLink(ctx, "bench", guestlink.LinkSpec{Name: "Bench link"})
-	if err != nil {
-		b.Fatalf("CreateLink: %v", err)
-	}
-	_, _, g, err := svc.Redeem(ctx, l.Token, guestlink.GuestInput{Name: "Zoë Bench", Email: "zoe@example.com"})
+	l := teststore.RoomWithLinks(b, svc, "bench", guestlink.RoomSpec{Name: "Bench room"}, guestlink.LinkSpec{Name: "Bench link"})[0]
+	_, _, g, err := svc.Redeem(context.Background(), l.Token, guestlink.GuestInput{Name: "Zoë Bench", Email: "zoe@example.com"})
 	if err != nil {
 		b.Fatalf("Redeem: %v", err)
 	}

@@ -2,7 +2,6 @@ package entrypage_test
 
 import (
 	"bytes"
-	"context"
 	"image"
 	"image/color"
 	"image/png"
@@ -165,17 +164,7 @@ type testGateway struct {
 func newTestGateway(t *testing.T, th entrypage.ThemeConfig) *testGateway {
 	t.Helper()
 	svc, _ := teststore.Service(t, time.Now())
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Physics 101 <live>"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "demo", true); err != nil {
-		t.Fatal(err)
-	}
-	l, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "Guests"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Physics 101 <live>"}, guestlink.LinkSpec{Name: "Guests"})[0]
 	tokens, err := token.New(token.Config{
 		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,
 		TTL: 10 * time.Minute, MaxAge: time.Hour, Leeway: 5 * time.Second,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/token"
 )
@@ -891,16 +892,8 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	clock := past
 	svc := &guestlink.Service{Store: s, Now: func() time.Time { return clock }}
 	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "demo", true); err != nil {
-		t.Fatal(err)
-	}
-	l, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "Lobby link"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator},
+		guestlink.LinkSpec{Name: "Lobby link"})[0]
 	_, _, gone, err := svc.Redeem(ctx, l.Token, guestlink.GuestInput{Name: "Gone", Email: "gone@example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
 
@@ -126,18 +126,8 @@ func TestRateLimitLookupFlood(t *testing.T) {
 	}
 	past := time.Now().Add(-10 * 24 * time.Hour)
 	svc := &guestlink.Service{Store: s, Now: func() time.Time { return past }}
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "old", guestlink.RoomSpec{Name: "Old room"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "old", true); err != nil {
-		t.Fatal(err)
-	}
 	one := 1
-	expired, err := svc.CreateLink(ctx, "old", guestlink.LinkSpec{Name: "One day", DurationDays: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	expired := teststore.RoomWithLinks(t, svc, "old", guestlink.RoomSpec{Name: "Old room"}, guestlink.LinkSpec{Name: "One day", DurationDays: &one})[0]
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
