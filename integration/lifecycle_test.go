@@ -19,18 +19,12 @@ func TestExpiredLink(t *testing.T) {
 	g := newGateway(t)
 	past := time.Now().Add(-10 * 24 * time.Hour).UTC().Truncate(time.Second)
 
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the store directly: %v", err)
-	}
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return past }}
+	svc, closeStore := g.openStore(func() time.Time { return past })
 	one, eleven := 1, 11
 	links := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Demo room"},
 		guestlink.LinkSpec{Name: "One day", DurationDays: &one}, guestlink.LinkSpec{Name: "Eleven days", DurationDays: &eleven})
 	expired, valid := links[0], links[1]
-	if err := s.Close(); err != nil {
-		t.Fatalf("closing the store: %v", err)
-	}
+	closeStore()
 
 	g.load(config{})
 

@@ -21,7 +21,6 @@ import (
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/teststore"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -885,12 +884,8 @@ func TestLobbyTimeoutRequeueInStore(t *testing.T) {
 func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time.Duration) {
 	g := newGateway(t)
 	past := time.Now().Add(-goneAgo).UTC().Truncate(time.Second)
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the store directly: %v", err)
-	}
 	clock := past
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return clock }}
+	svc, closeStore := g.openStore(func() time.Time { return clock })
 	ctx := context.Background()
 	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator},
 		guestlink.LinkSpec{Name: "Lobby link"})[0]
@@ -903,9 +898,7 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeStore()
 	g.load(config{GatewayExtra: []string{"signing_key " + lobbySigningKey}, AdminExtra: adminExtra})
 
 	// The cookie the gateway set at the redemption (token_ttl 10m).

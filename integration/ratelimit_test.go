@@ -20,7 +20,6 @@ import (
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/teststore"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
 
 // Rate limits (issue 5, item 2): per client IP, Caddy's client IP (so the
@@ -120,17 +119,11 @@ func rlRandomToken(t testing.TB, wellFormed bool) string {
 func TestRateLimitLookupFlood(t *testing.T) {
 	g := newGateway(t)
 	// An expired link, made ten days ago straight in the store.
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	past := time.Now().Add(-10 * 24 * time.Hour)
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return past }}
+	svc, closeStore := g.openStore(func() time.Time { return past })
 	one := 1
 	expired := teststore.RoomWithLinks(t, svc, "old", guestlink.RoomSpec{Name: "Old room"}, guestlink.LinkSpec{Name: "One day", DurationDays: &one})[0]
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeStore()
 	g.load(config{})
 
 	usedUp := g.openRoomWithLink("demo", map[string]any{"name": "Once", "max_clicks": 1})
