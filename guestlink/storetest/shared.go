@@ -133,35 +133,9 @@ func testCheckAcross(t *testing.T, p *pair) {
 	p.eventually("the old guest in the new room", b, "r", l.ID, g.ID, verdict{"", guestlink.ErrGuestNotFound})
 }
 
-// testWaitAcross waits on b while a decides.
+// testWaitAcross waits on b while a makes each of the changes of wakes.
 func testWaitAcross(t *testing.T, p *pair) {
-	acts := []struct {
-		name    string
-		act     func(a *env, room string, g guestlink.Guest)
-		want    string
-		wantErr error
-	}{
-		{"admit", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateAdmitted, minutes(1))
-		}, guestlink.StateAdmitted, nil},
-		{"decline", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateDeclined, minutes(1))
-		}, guestlink.StateDeclined, nil},
-		{"remove", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateRemoved, minutes(1))
-		}, guestlink.StateRemoved, nil},
-		{"AdmitAll", func(a *env, room string, g guestlink.Guest) {
-			if got, err := a.s.AdmitAll(a.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
-				t.Fatalf("AdmitAll = %v, %v", ids(got), err)
-			}
-		}, guestlink.StateAdmitted, nil},
-		{"DeleteRoom", func(a *env, room string, g guestlink.Guest) {
-			if err := a.s.DeleteRoom(a.ctx, room); err != nil {
-				t.Fatal(err)
-			}
-		}, "", guestlink.ErrGuestNotFound},
-	}
-	for i, tc := range acts {
+	for i, tc := range wakes {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := p.a.in(t), p.b.in(t)
 			room := fmt.Sprintf("r%d", i)
