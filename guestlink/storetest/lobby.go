@@ -505,18 +505,10 @@ var wakes = []struct {
 	want    string
 	wantErr error
 }{
-	{"admit", func(e *env, room string, g guestlink.Guest) {
-		e.setState(room, g.ID, guestlink.StateAdmitted, minutes(1))
-	}, guestlink.StateAdmitted, nil},
-	{"decline", func(e *env, room string, g guestlink.Guest) {
-		e.setState(room, g.ID, guestlink.StateDeclined, minutes(1))
-	}, guestlink.StateDeclined, nil},
-	{"remove", func(e *env, room string, g guestlink.Guest) {
-		e.setState(room, g.ID, guestlink.StateRemoved, minutes(1))
-	}, guestlink.StateRemoved, nil},
-	{"left", func(e *env, room string, g guestlink.Guest) {
-		e.setState(room, g.ID, guestlink.StateLeft, minutes(1))
-	}, guestlink.StateLeft, nil},
+	{"admit", setStateTo(guestlink.StateAdmitted), guestlink.StateAdmitted, nil},
+	{"decline", setStateTo(guestlink.StateDeclined), guestlink.StateDeclined, nil},
+	{"remove", setStateTo(guestlink.StateRemoved), guestlink.StateRemoved, nil},
+	{"left", setStateTo(guestlink.StateLeft), guestlink.StateLeft, nil},
 	{"AdmitAll", func(e *env, room string, g guestlink.Guest) {
 		if got, err := e.s.AdmitAll(e.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
 			e.t.Fatalf("AdmitAll = %v, %v", ids(got), err)
@@ -527,6 +519,11 @@ var wakes = []struct {
 			e.t.Fatal(err)
 		}
 	}, "", guestlink.ErrGuestNotFound},
+}
+
+// setStateTo is the change of wakes that moves the guest to state.
+func setStateTo(state string) func(e *env, room string, g guestlink.Guest) {
+	return func(e *env, room string, g guestlink.Guest) { e.setState(room, g.ID, state, minutes(1)) }
 }
 
 func testWaitGuest(t *testing.T, e *env) {
