@@ -13,8 +13,6 @@ import (
 // t0 is the fake clock's fixed "now"; no test reads the real clock.
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
-func ptr[T any](v T) *T { return &v }
-
 // wantField checks that err is a *guestlink.ValidationError for field, or nil when
 // field is "".
 func wantField(t *testing.T, err error, field string) {

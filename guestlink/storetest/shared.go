@@ -101,7 +101,7 @@ func testCheckAcross(t *testing.T, p *pair) {
 		{"access off", func() { a.access(false) }, g, verdict{A, guestlink.ErrGuestAccessOff}},
 		{"access on", func() { a.access(true) }, g, verdict{A, nil}},
 		{"room unavailable", func() {
-			a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: ptr(false)}, minutes(2))
+			a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: new(false)}, minutes(2))
 		}, g, verdict{A, guestlink.ErrRoomUnavailable}},
 		{"room available", func() { a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, minutes(2)) }, g, verdict{A, nil}},
 		{"remove", func() { a.setState("r", h.ID, R, minutes(3)) }, h, verdict{R, guestlink.ErrGuestRemoved}},
@@ -165,7 +165,7 @@ func testRedeemAcross(t *testing.T, p *pair) {
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
-			l := a.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			l := a.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
 			counts := tally(t, atOnce(workers, func(i int) error {
 				e := p.all[i%len(p.all)]
 				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
