@@ -134,7 +134,7 @@ func TestNoPasswordInErrors(t *testing.T) {
 func TestName(t *testing.T) {
 	for dsn, want := range map[string]string{
 		"postgres://gg:s3cret@db.example.com:6432/rooms?sslmode=require": "postgres://gg@db.example.com:6432/rooms",
-		"host=127.0.0.1 port=5433 user=gg password=s3cret dbname=rooms":   "postgres://gg@127.0.0.1:5433/rooms",
+		"host=127.0.0.1 port=5433 user=gg password=s3cret dbname=rooms":  "postgres://gg@127.0.0.1:5433/rooms",
 	} {
 		got, err := Name(dsn)
 		if err != nil || got != want {
