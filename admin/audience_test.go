@@ -2,9 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/internal/testjwt"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -32,30 +30,14 @@ const customAudience = "https://rooms.example.com"
 // are removed (typ nil: no typ at all).
 func signHeader(t *testing.T, c jwt.MapClaims, header map[string]any) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString([]byte(modKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testjwt.Sign(t, jwt.SigningMethodHS256, []byte(modKey), c, header)
 }
 
 // rawHS256 signs a header and a payload given as JSON text, byte for byte as
 // given, with modKey: for claim values golang-jwt would not write (aud null,
 // typ as a number).
 func rawHS256(header, payload string) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	signing := enc([]byte(header)) + "." + enc([]byte(payload))
-	m := hmac.New(sha256.New, []byte(modKey))
-	m.Write([]byte(signing))
-	return signing + "." + enc(m.Sum(nil))
+	return testjwt.RawHS256([]byte(modKey), header, payload)
 }
 
 // payloadJSON is claims(now) as JSON text, with aud (raw JSON) added unless aud
@@ -190,20 +172,7 @@ func TestModeratorType(t *testing.T) {
 func TestModeratorREADMEExample(t *testing.T) {
 	for _, require := range []bool{false, true} {
 		h, now, _ := modHandlerWith(t, func(c *ModeratorTokenConfig) { c.RequireAudience = require })
-		user := struct{ ID, DisplayName string }{"u-42", "Ada Moderator"}
-		claims := jwt.MapClaims{
-			"sub":  user.ID,
-			"name": user.DisplayName,
-			"room": "demo",
-			"role": "moderator",
-			"aud":  "guestgate",
-			"iat":  now.Unix(),
-			"exp":  now.Add(time.Hour).Unix(),
-		}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(modKey))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := testjwt.ReadmeModeratorToken(t, []byte(modKey), *now)
 		if r := do(t, h, "GET", "/api/me", "", tok); r.status != 200 || r.body["sub"] != "u-42" || r.body["kind"] != KindModerator {
 			t.Errorf("require_audience %v: GET /api/me with the README's token: %d %v", require, r.status, r.body)
 		}

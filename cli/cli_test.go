@@ -132,3 +132,19 @@ func TestParseOpError(t *testing.T) {
 		})
 	}
 }
+
+// TestList: a listing is a table under its header, or the one line that says
+// there is nothing to list.
+func TestList(t *testing.T) {
+	var buf bytes.Buffer
+	c := &invocation{out: &buf}
+	header := []string{"GUEST", "NAME"}
+	if err := c.list("No one is waiting.", header, nil); err != nil || buf.String() != "No one is waiting.\n" {
+		t.Errorf("empty list: %q, %v", buf.String(), err)
+	}
+	buf.Reset()
+	if err := c.list("No one is waiting.", header, [][]string{{"g_1", "Ada"}, {"g_22", "Bo"}}); err != nil ||
+		buf.String() != "GUEST  NAME\ng_1    Ada\ng_22   Bo\n" {
+		t.Errorf("list of two: %q, %v", buf.String(), err)
+	}
+}

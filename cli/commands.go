@@ -50,6 +50,16 @@ func (c *invocation) table(header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
+// list prints rows as a table under header, or the line empty when there are
+// no rows.
+func (c *invocation) list(empty string, header []string, rows [][]string) error {
+	if len(rows) == 0 {
+		c.printf("%s\n", empty)
+		return nil
+	}
+	return c.table(header, rows)
+}
+
 // call sends method path to the API with body as JSON (nil: none). With
 // --json it prints the answer as it came and reports printed; otherwise it
 // decodes the answer into a T. status is the answer's.
@@ -216,11 +226,7 @@ func runLinksList(c *invocation, args []string) error {
 	if err != nil || printed {
 		return err
 	}
-	if len(links) == 0 {
-		c.printf("Room %s has no links.\n", args[0])
-		return nil
-	}
-	return c.table(linkHeader, linkRows(links))
+	return c.list("Room "+args[0]+" has no links.", linkHeader, linkRows(links))
 }
 
 func runLinksDelete(c *invocation, args []string) error {
@@ -238,10 +244,6 @@ func runLobbyList(c *invocation, args []string) error {
 	if err != nil || printed {
 		return err
 	}
-	if len(gs) == 0 {
-		c.printf("No one is waiting in the lobby of room %s.\n", args[0])
-		return nil
-	}
 	rows := make([][]string, 0, len(gs))
 	for _, g := range gs {
 		since := g.RedeemedAt
@@ -250,7 +252,7 @@ func runLobbyList(c *invocation, args []string) error {
 		}
 		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(since)})
 	}
-	return c.table([]string{"GUEST", "NAME", "EMAIL", "LINK", "WAITING SINCE"}, rows)
+	return c.list("No one is waiting in the lobby of room "+args[0]+".", []string{"GUEST", "NAME", "EMAIL", "LINK", "WAITING SINCE"}, rows)
 }
 
 func runLobbyDecide(action string) func(*invocation, []string) error {
@@ -322,25 +324,17 @@ func runGuestsList(c *invocation, args []string) error {
 		}
 		return c.printJSON(nil, all)
 	}
-	if len(all) == 0 {
-		c.printf("Room %s has no guests.\n", args[0])
-		return nil
-	}
 	rows := make([][]string, 0, len(all))
 	for _, g := range all {
 		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(g.RedeemedAt), g.State})
 	}
-	return c.table([]string{"GUEST", "NAME", "EMAIL", "LINK", "REDEEMED", "STATE"}, rows)
+	return c.list("Room "+args[0]+" has no guests.", []string{"GUEST", "NAME", "EMAIL", "LINK", "REDEEMED", "STATE"}, rows)
 }
 
 func runStores(c *invocation, _ []string) error {
 	res, printed, err := get[admin.StoresJSON](c, admin.EndpointPrefix+"stores")
 	if err != nil || printed {
 		return err
-	}
-	if len(res.Stores) == 0 {
-		c.printf("No guestgate handler is running.\n")
-		return nil
 	}
 	rows := make([][]string, 0, len(res.Stores))
 	for _, s := range res.Stores {
@@ -350,7 +344,7 @@ func runStores(c *invocation, _ []string) error {
 		}
 		rows = append(rows, []string{s.Store, yesNo(s.GuestAdmin), strconv.Itoa(s.MaxLinks), base})
 	}
-	return c.table([]string{"STORE", "GUEST_ADMIN", "MAX_LINKS", "LINK_BASE"}, rows)
+	return c.list("No guestgate handler is running.", []string{"STORE", "GUEST_ADMIN", "MAX_LINKS", "LINK_BASE"}, rows)
 }
 
 func runBackup(c *invocation, args []string) error {

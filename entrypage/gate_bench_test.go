@@ -36,18 +36,8 @@ func newGateBench(b *testing.B) *gateBench {
 	b.Helper()
 	redeemedAt := time.Now().Truncate(time.Second)
 	svc, now := teststore.Service(b, redeemedAt)
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "bench", guestlink.RoomSpec{Name: "Bench room"}); err != nil {
-		b.Fatalf("PutRoom: %v", err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "bench", true); err != nil {
-		b.Fatalf("SetGuestAccess: %v", err)
-	}
-	l, err := svc.CreateLink(ctx, "bench", guestlink.LinkSpec{Name: "Bench link"})
-	if err != nil {
-		b.Fatalf("CreateLink: %v", err)
-	}
-	_, _, g, err := svc.Redeem(ctx, l.Token, guestlink.GuestInput{Name: "Zoë Bench", Email: "zoe@example.com"})
+	l := teststore.RoomWithLinks(b, svc, "bench", guestlink.RoomSpec{Name: "Bench room"}, guestlink.LinkSpec{Name: "Bench link"})[0]
+	_, _, g, err := svc.Redeem(context.Background(), l.Token, guestlink.GuestInput{Name: "Zoë Bench", Email: "zoe@example.com"})
 	if err != nil {
 		b.Fatalf("Redeem: %v", err)
 	}
@@ -56,29 +46,13 @@ func newGateBench(b *testing.B) *gateBench {
 	}
 	*now = redeemedAt.Add(time.Minute)
 
-	tokens, err := token.New(token.Config{
-		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,
-		TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	allow, err := entrypage.ParseAllowlist([]string{"/rooms/{room}", "/rooms/{room}/*", "/static/*", "/ws/{room}"})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The identity token (X-Guest-Token) is on in every Caddy config.
 	identity, err := token.NewIdentity(bytes.Repeat([]byte{0x44}, 32), "guestgate")
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw, err := entrypage.New(entrypage.Config{
-		Service: svc, Tokens: tokens, CSRFKey: bytes.Repeat([]byte{0x43}, 32),
-		Prefix: "/guest", RoomPath: "/rooms/{room}", Allow: allow, Identity: identity,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	gw, tokens := newGateway(b, svc, []string{"/rooms/{room}", "/rooms/{room}/*", "/static/*", "/ws/{room}"},
+		func(c *entrypage.Config) { c.Identity = identity })
 	c := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: g.ID},
 		Room:             g.RoomID, LinkID: g.LinkID, Name: g.Name, Email: g.Email,

@@ -2,7 +2,6 @@ package entrypage_test
 
 import (
 	"bytes"
-	"context"
 	"image"
 	"image/color"
 	"image/png"
@@ -165,36 +164,40 @@ type testGateway struct {
 func newTestGateway(t *testing.T, th entrypage.ThemeConfig) *testGateway {
 	t.Helper()
 	svc, _ := teststore.Service(t, time.Now())
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Physics 101 <live>"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "demo", true); err != nil {
-		t.Fatal(err)
-	}
-	l, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "Guests"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Physics 101 <live>"}, guestlink.LinkSpec{Name: "Guests"})[0]
+	gw, _ := newGateway(t, svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) { c.Theme = th })
+	return &testGateway{gw: gw, path: "/guest/" + l.Token}
+}
+
+// newGateway builds a Gateway over svc with fixed keys and the Caddy module's
+// defaults (token_ttl 10m, session_max 12h, the entry pages under /guest,
+// rooms at /rooms/{room}), allowing the paths of allow; edit sets the rest of
+// its config, if not nil. It returns the Gateway and its session token Issuer.
+func newGateway(tb testing.TB, svc *guestlink.Service, allow []string, edit func(*entrypage.Config)) (*entrypage.Gateway, *token.Issuer) {
+	tb.Helper()
 	tokens, err := token.New(token.Config{
 		Keys: [][]byte{bytes.Repeat([]byte{0x42}, 32)}, Issuer: "guestgate", Audience: token.SessionAudience,
-		TTL: 10 * time.Minute, MaxAge: time.Hour, Leeway: 5 * time.Second,
+		TTL: 10 * time.Minute, MaxAge: 12 * time.Hour, Leeway: 5 * time.Second,
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	allow, err := entrypage.ParseAllowlist([]string{"/rooms/{room}"})
+	al, err := entrypage.ParseAllowlist(allow)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	gw, err := entrypage.New(entrypage.Config{
+	c := entrypage.Config{
 		Service: svc, Tokens: tokens, CSRFKey: bytes.Repeat([]byte{0x43}, 32),
-		Prefix: "/guest", RoomPath: "/rooms/{room}", Allow: allow, Theme: th,
-	})
-	if err != nil {
-		t.Fatal(err)
+		Prefix: "/guest", RoomPath: "/rooms/{room}", Allow: al,
 	}
-	return &testGateway{gw: gw, path: "/guest/" + l.Token}
+	if edit != nil {
+		edit(&c)
+	}
+	gw, err := entrypage.New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return gw, tokens
 }
 
 // do serves r and returns the recorder; the gate's next handler answers 200.

@@ -13,8 +13,6 @@ import (
 // t0 is the fake clock's fixed "now"; no test reads the real clock.
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
-func ptr[T any](v T) *T { return &v }
-
 // wantField checks that err is a *guestlink.ValidationError for field, or nil when
 // field is "".
 func wantField(t *testing.T, err error, field string) {
@@ -202,5 +200,15 @@ func TestValidationErrorMessage(t *testing.T) {
 	err := error(&guestlink.ValidationError{Field: "name", Message: "is required"})
 	if got, want := err.Error(), "invalid name: is required"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestGuestPageSize: the page size a Store's Guests serves for a limit, which
+// the conformance suite checks the stores keep.
+func TestGuestPageSize(t *testing.T) {
+	for limit, want := range map[int]int{-1: 100, 0: 100, 1: 1, 999: 999, 1000: 1000, 1001: 1000} {
+		if got := guestlink.GuestPageSize(limit); got != want {
+			t.Errorf("GuestPageSize(%d) = %d, want %d", limit, got, want)
+		}
 	}
 }

@@ -127,6 +127,17 @@ func CheckGuestAccess(r Room, on bool) error {
 	return nil
 }
 
+// WithGuestAccess returns r with guest access switched on or off at now
+// (UpdatedAt now), as Store.SetGuestAccess writes it, or CheckGuestAccess's
+// error.
+func (r Room) WithGuestAccess(on bool, now time.Time) (Room, error) {
+	if err := CheckGuestAccess(r, on); err != nil {
+		return Room{}, err
+	}
+	r.GuestAccess, r.UpdatedAt = on, now
+	return r, nil
+}
+
 // CheckNewLink says whether r, which has existing links, may get one more:
 // not for gallery rooms, not while guest access is off, not beyond maxLinks.
 func CheckNewLink(r Room, existing, maxLinks int) error {

@@ -59,25 +59,25 @@ func TestRoomSpecNormalize(t *testing.T) {
 		{
 			name: "defaults",
 			id:   "demo",
-			want: guestlink.RoomSpec{Name: "demo", Kind: guestlink.KindRoom, Available: ptr(true), Admission: guestlink.AdmissionAuto},
+			want: guestlink.RoomSpec{Name: "demo", Kind: guestlink.KindRoom, Available: new(true), Admission: guestlink.AdmissionAuto},
 		},
 		{
 			name: "blank name is the id",
 			id:   "demo",
 			spec: guestlink.RoomSpec{Name: " \t "},
-			want: guestlink.RoomSpec{Name: "demo", Kind: guestlink.KindRoom, Available: ptr(true), Admission: guestlink.AdmissionAuto},
+			want: guestlink.RoomSpec{Name: "demo", Kind: guestlink.KindRoom, Available: new(true), Admission: guestlink.AdmissionAuto},
 		},
 		{
 			name: "everything set, name trimmed",
 			id:   "gal",
-			spec: guestlink.RoomSpec{Name: "  Photo gallery ", Kind: guestlink.KindGallery, Available: ptr(false), Admission: guestlink.AdmissionModerator},
-			want: guestlink.RoomSpec{Name: "Photo gallery", Kind: guestlink.KindGallery, Available: ptr(false), Admission: guestlink.AdmissionModerator},
+			spec: guestlink.RoomSpec{Name: "  Photo gallery ", Kind: guestlink.KindGallery, Available: new(false), Admission: guestlink.AdmissionModerator},
+			want: guestlink.RoomSpec{Name: "Photo gallery", Kind: guestlink.KindGallery, Available: new(false), Admission: guestlink.AdmissionModerator},
 		},
 		{
 			name: "name of 200 characters",
 			id:   "demo",
 			spec: guestlink.RoomSpec{Name: strings.Repeat("é", guestlink.MaxRoomNameLen)},
-			want: guestlink.RoomSpec{Name: strings.Repeat("é", guestlink.MaxRoomNameLen), Kind: guestlink.KindRoom, Available: ptr(true), Admission: guestlink.AdmissionAuto},
+			want: guestlink.RoomSpec{Name: strings.Repeat("é", guestlink.MaxRoomNameLen), Kind: guestlink.KindRoom, Available: new(true), Admission: guestlink.AdmissionAuto},
 		},
 		{name: "bad id", id: "a/b", wantField: "id"},
 		{name: "empty id", id: "", wantField: "id"},
@@ -126,7 +126,7 @@ func TestRoomSpecApply(t *testing.T) {
 	// An update keeps the creation time and the guest access switch.
 	r.GuestAccess = true
 	later := t0.Add(time.Hour)
-	spec2, err := guestlink.RoomSpec{Name: "Demo 2", Admission: guestlink.AdmissionModerator, Available: ptr(false)}.Normalize("demo")
+	spec2, err := guestlink.RoomSpec{Name: "Demo 2", Admission: guestlink.AdmissionModerator, Available: new(false)}.Normalize("demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +161,11 @@ func TestLinkSpecNewLink(t *testing.T) {
 		{name: "80 two-byte characters", spec: guestlink.LinkSpec{Name: strings.Repeat("é", 80)}, wantName: strings.Repeat("é", 80)},
 		{name: "80 four-byte characters", spec: guestlink.LinkSpec{Name: strings.Repeat("🎤", 80)}, wantName: strings.Repeat("🎤", 80)},
 		{name: "80 characters after trimming", spec: guestlink.LinkSpec{Name: "   " + strings.Repeat("é", 80) + "   "}, wantName: strings.Repeat("é", 80)},
-		{name: "max_clicks 1", spec: guestlink.LinkSpec{Name: "x", MaxClicks: ptr(1)}, wantName: "x", wantMax: 1},
-		{name: "max_clicks 500", spec: guestlink.LinkSpec{Name: "x", MaxClicks: ptr(500)}, wantName: "x", wantMax: 500},
-		{name: "1 day", spec: guestlink.LinkSpec{Name: "x", DurationDays: ptr(1)}, wantName: "x", wantDays: 1},
-		{name: "365 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: ptr(365)}, wantName: "x", wantDays: 365},
-		{name: "both limits", spec: guestlink.LinkSpec{Name: "x", MaxClicks: ptr(3), DurationDays: ptr(7)}, wantName: "x", wantMax: 3, wantDays: 7},
+		{name: "max_clicks 1", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(1)}, wantName: "x", wantMax: 1},
+		{name: "max_clicks 500", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(500)}, wantName: "x", wantMax: 500},
+		{name: "1 day", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(1)}, wantName: "x", wantDays: 1},
+		{name: "365 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(365)}, wantName: "x", wantDays: 365},
+		{name: "both limits", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(3), DurationDays: new(7)}, wantName: "x", wantMax: 3, wantDays: 7},
 
 		{name: "no name", spec: guestlink.LinkSpec{}, wantField: "name"},
 		{name: "blank name", spec: guestlink.LinkSpec{Name: " \t\u00a0 "}, wantField: "name"},
@@ -174,12 +174,12 @@ func TestLinkSpecNewLink(t *testing.T) {
 		{name: "control character", spec: guestlink.LinkSpec{Name: "Guests\x00"}, wantField: "name"},
 		{name: "newline inside", spec: guestlink.LinkSpec{Name: "Guest\nspeakers"}, wantField: "name"},
 		{name: "not UTF-8", spec: guestlink.LinkSpec{Name: "Guests\xc3"}, wantField: "name"},
-		{name: "max_clicks 0", spec: guestlink.LinkSpec{Name: "x", MaxClicks: ptr(0)}, wantField: "max_clicks"},
-		{name: "max_clicks -1", spec: guestlink.LinkSpec{Name: "x", MaxClicks: ptr(-1)}, wantField: "max_clicks"},
-		{name: "0 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: ptr(0)}, wantField: "duration_days"},
-		{name: "-1 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: ptr(-1)}, wantField: "duration_days"},
-		{name: "366 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: ptr(366)}, wantField: "duration_days"},
-		{name: "name checked first", spec: guestlink.LinkSpec{MaxClicks: ptr(0), DurationDays: ptr(0)}, wantField: "name"},
+		{name: "max_clicks 0", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(0)}, wantField: "max_clicks"},
+		{name: "max_clicks -1", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(-1)}, wantField: "max_clicks"},
+		{name: "0 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(0)}, wantField: "duration_days"},
+		{name: "-1 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(-1)}, wantField: "duration_days"},
+		{name: "366 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(366)}, wantField: "duration_days"},
+		{name: "name checked first", spec: guestlink.LinkSpec{MaxClicks: new(0), DurationDays: new(0)}, wantField: "name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +224,7 @@ func TestNewLinkTimes(t *testing.T) {
 	// The clock may be in any zone: the link's times are UTC, and the duration is
 	// exactly days x 24h (no calendar arithmetic).
 	now := time.Date(2026, 3, 28, 23, 15, 0, 123, time.FixedZone("CET", 3600))
-	l, err := guestlink.LinkSpec{Name: "x", DurationDays: ptr(2)}.NewLink("demo", now)
+	l, err := guestlink.LinkSpec{Name: "x", DurationDays: new(2)}.NewLink("demo", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +247,9 @@ func TestNewLinkTimes(t *testing.T) {
 	}
 }
 
+// TestCheckGuestAccess: guest access may not be switched on in a gallery, and
+// WithGuestAccess, which the stores write, applies that rule and otherwise sets
+// the switch and UpdatedAt only.
 func TestCheckGuestAccess(t *testing.T) {
 	tests := []struct {
 		kind string
@@ -259,8 +262,19 @@ func TestCheckGuestAccess(t *testing.T) {
 		{guestlink.KindGallery, false, nil},
 	}
 	for _, tt := range tests {
-		if err := guestlink.CheckGuestAccess(guestlink.Room{Kind: tt.kind}, tt.on); !errors.Is(err, tt.want) {
+		r := guestlink.Room{ID: "demo", Kind: tt.kind, Available: true, GuestAccess: !tt.on, CreatedAt: t0, UpdatedAt: t0}
+		if err := guestlink.CheckGuestAccess(r, tt.on); !errors.Is(err, tt.want) {
 			t.Errorf("kind %s, on %v: %v, want %v", tt.kind, tt.on, err, tt.want)
+		}
+		later := t0.Add(time.Minute)
+		got, err := r.WithGuestAccess(tt.on, later)
+		want := r
+		want.GuestAccess, want.UpdatedAt = tt.on, later
+		if tt.want != nil {
+			want = guestlink.Room{}
+		}
+		if !errors.Is(err, tt.want) || got != want {
+			t.Errorf("kind %s: WithGuestAccess(%v) = %+v, %v; want %+v, %v", tt.kind, tt.on, got, err, want, tt.want)
 		}
 	}
 }

@@ -252,6 +252,18 @@ const (
 	MaxGuestPage = 1000
 )
 
+// GuestPageSize is the size of the page a Store's Guests serves for limit:
+// DefaultGuestPage for 0 or less, at most MaxGuestPage.
+func GuestPageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultGuestPage
+	case limit > MaxGuestPage:
+		return MaxGuestPage
+	}
+	return limit
+}
+
 // Guests lists the guests of room roomID, whatever their state, newest first,
 // one page at a time: limit guests (1 to MaxGuestPage; 0 means
 // DefaultGuestPage) from cursor, "" for the first page. next is the cursor of

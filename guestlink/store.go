@@ -30,7 +30,8 @@ type Store interface {
 	Room(ctx context.Context, id string) (Room, error)
 	// DeleteRoom removes room id with its links and guests; ErrRoomNotFound if absent.
 	DeleteRoom(ctx context.Context, id string) error
-	// SetGuestAccess flips the room's guest access switch (CheckGuestAccess applies).
+	// SetGuestAccess flips the room's guest access switch as Room.WithGuestAccess
+	// does (CheckGuestAccess applies).
 	SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (Room, error)
 
 	// Links lists the room's links, oldest first; ErrRoomNotFound if absent.
@@ -79,8 +80,8 @@ type Store interface {
 	// Lobby lists the room's waiting guests last seen at or after seenSince,
 	// oldest first; ErrRoomNotFound.
 	Lobby(ctx context.Context, roomID string, seenSince time.Time) ([]Guest, error)
-	// Guests lists every guest of the room, newest first, limit at a time (1 to
-	// 1000; 0 means 100) from an opaque cursor; next is "" after the last page.
+	// Guests lists every guest of the room, newest first, GuestPageSize(limit)
+	// at a time from an opaque cursor; next is "" after the last page.
 	// A malformed cursor is a *ValidationError on field "cursor"; ErrRoomNotFound.
 	Guests(ctx context.Context, roomID string, limit int, cursor string) (guests []Guest, next string, err error)
 	// SeenGuest records that a waiting guest's lobby page is open (LastSeen, at

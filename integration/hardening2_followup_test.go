@@ -55,12 +55,7 @@ func TestFileDownloadEndsWithTheSession(t *testing.T) {
 		client *http.Client
 	}{{"HTTP/1.1", h1}, {"HTTP/2.0", h2}, {"HTTP/3.0", h3}} {
 		tok := h3Session(t, g, linkPath(t, l), "Rita "+tc.proto)
-		req, _ := http.NewRequest(http.MethodGet, g.base+"/rooms/demo/recording.bin", nil)
-		req.Header.Set("Cookie", "__Host-guestgate="+tok)
-		resp, err := tc.client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.proto, err)
-		}
+		resp := getAs(t, tc.client, g.base+"/rooms/demo/recording.bin", tok)
 		if resp.Proto != tc.proto || resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
 			t.Fatalf("%s: the download answered %s %d", tc.proto, resp.Proto, resp.StatusCode)

@@ -246,12 +246,7 @@ func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 		client *http.Client
 	}{{"HTTP/2.0", h2}, {"HTTP/3.0", h3}} {
 		tok := h3Session(t, g, linkPath(t, l), "Eve "+tc.proto)
-		req, _ := http.NewRequest(http.MethodGet, g.base+"/rooms/demo/x", nil)
-		req.Header.Set("Cookie", "__Host-guestgate="+tok)
-		resp, err := tc.client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.proto, err)
-		}
+		resp := getAs(t, tc.client, g.base+"/rooms/demo/x", tok)
 		resp.Body.Close()
 		if resp.Proto != tc.proto || resp.StatusCode != http.StatusOK {
 			t.Fatalf("a room request: %s %d, want %s 200", resp.Proto, resp.StatusCode, tc.proto)
@@ -265,6 +260,19 @@ func TestStreamsEndOverHTTP2AndHTTP3(t *testing.T) {
 		g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/demo/guests/"+id, nil, nil)
 		s.endsWithin(t, tc.proto+" removal", at, 3*time.Second)
 	}
+}
+
+// getAs GETs target over client as the guest whose HTTPS session cookie is
+// tok; the caller closes the answer's body.
+func getAs(t *testing.T, client *http.Client, target, tok string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, target, nil)
+	req.Header.Set("Cookie", "__Host-guestgate="+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	return resp
 }
 
 // tlsClients are an HTTP/2 and an HTTP/3 client for a gateway of a config

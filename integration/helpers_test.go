@@ -29,8 +29,10 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
+	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
 
 // apiKey is the API key of every test config (at least 16 characters).
@@ -259,6 +261,24 @@ func startGateway(t testing.TB, cfg config) *gateway {
 
 // addr is host:port of the gateway.
 func (g *gateway) addr() string { return fmt.Sprintf("127.0.0.1:%d", g.port) }
+
+// openStore opens the gateway's store directly, while no Caddy holds it, and
+// returns a Service over it with the clock now, for what the API cannot make
+// (links made in the past, say), and the function that closes the store,
+// which the test calls before it loads a config.
+func (g *gateway) openStore(now func() time.Time) (*guestlink.Service, func()) {
+	g.t.Helper()
+	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
+	if err != nil {
+		g.t.Fatalf("opening the store directly: %v", err)
+	}
+	return &guestlink.Service{Store: s, Now: now}, func() {
+		g.t.Helper()
+		if err := s.Close(); err != nil {
+			g.t.Fatalf("closing the store: %v", err)
+		}
+	}
+}
 
 // caddyfile is the Caddyfile of cfg for Caddy in this process, which logs to
 // g.logPath (logs).

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
 
@@ -19,30 +19,12 @@ func TestExpiredLink(t *testing.T) {
 	g := newGateway(t)
 	past := time.Now().Add(-10 * 24 * time.Hour).UTC().Truncate(time.Second)
 
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the store directly: %v", err)
-	}
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return past }}
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo room"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "demo", true); err != nil {
-		t.Fatal(err)
-	}
+	svc, closeStore := g.openStore(func() time.Time { return past })
 	one, eleven := 1, 11
-	expired, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "One day", DurationDays: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
-	valid, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "Eleven days", DurationDays: &eleven})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("closing the store: %v", err)
-	}
+	links := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Demo room"},
+		guestlink.LinkSpec{Name: "One day", DurationDays: &one}, guestlink.LinkSpec{Name: "Eleven days", DurationDays: &eleven})
+	expired, valid := links[0], links[1]
+	closeStore()
 
 	g.load(config{})
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -884,23 +884,11 @@ func TestLobbyTimeoutRequeueInStore(t *testing.T) {
 func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time.Duration) {
 	g := newGateway(t)
 	past := time.Now().Add(-goneAgo).UTC().Truncate(time.Second)
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatalf("opening the store directly: %v", err)
-	}
 	clock := past
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return clock }}
+	svc, closeStore := g.openStore(func() time.Time { return clock })
 	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "demo", true); err != nil {
-		t.Fatal(err)
-	}
-	l, err := svc.CreateLink(ctx, "demo", guestlink.LinkSpec{Name: "Lobby link"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator},
+		guestlink.LinkSpec{Name: "Lobby link"})[0]
 	_, _, gone, err := svc.Redeem(ctx, l.Token, guestlink.GuestInput{Name: "Gone", Email: "gone@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -910,9 +898,7 @@ func testRequeueInStore(t *testing.T, adminExtra []string, goneAgo, seenAgo time
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeStore()
 	g.load(config{GatewayExtra: []string{"signing_key " + lobbySigningKey}, AdminExtra: adminExtra})
 
 	// The cookie the gateway set at the redemption (token_ttl 10m).

@@ -2,16 +2,13 @@ package integration
 
 import (
 	"net/http"
-	"os"
-	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/internal/testjwt"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -19,54 +16,6 @@ import (
 // the operator reused one secret, the case where only the tokens' types and
 // audiences keep their kinds apart.
 const sharedKey = "integration-shared-secret-0123456789abcdef"
-
-// readmeModeratorToken mints exactly what README.md's example mints for a
-// moderator of room "demo" (HS256, golang-jwt's default header, these claims),
-// with key as GUESTGATE_MODERATOR_KEY. readmeClaimKeys checks the README still
-// says so.
-func readmeModeratorToken(t testing.TB, key string, now time.Time) string {
-	t.Helper()
-	user := struct{ ID, DisplayName string }{"u-42", "Ada Moderator"}
-	claims := jwt.MapClaims{
-		"sub":  user.ID,
-		"name": user.DisplayName,
-		"room": "demo",
-		"role": "moderator",
-		"aud":  "guestgate",
-		"iat":  now.Unix(),
-		"exp":  now.Add(time.Hour).Unix(),
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// readmeClaimKeys keeps readmeModeratorToken honest: README.md's minting example
-// must set the same claims, aud "guestgate" among them, and sign with HS256.
-func readmeClaimKeys(t testing.TB) {
-	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?s)claims := jwt\.MapClaims\{\n(.*?)\n\}\n(.*?)\n` + "```").FindSubmatch(b)
-	if m == nil {
-		t.Fatal("README.md has no moderator token example (claims := jwt.MapClaims{...})")
-	}
-	var keys []string
-	for _, k := range regexp.MustCompile(`(?m)^\s*"(\w+)":`).FindAllSubmatch(m[1], -1) {
-		keys = append(keys, string(k[1]))
-	}
-	slices.Sort(keys)
-	if want := []string{"aud", "exp", "iat", "name", "role", "room", "sub"}; !slices.Equal(keys, want) {
-		t.Errorf("README.md's example sets the claims %v; the test mints %v", keys, want)
-	}
-	if !regexp.MustCompile(`"aud":\s+"guestgate"`).Match(m[1]) || !strings.Contains(string(m[2]), "jwt.SigningMethodHS256") {
-		t.Errorf("README.md's example does not set aud \"guestgate\" or sign with HS256:\n%s\n%s", m[1], m[2])
-	}
-}
 
 // TestModeratorTokenAudienceAndType: issue 18 through the real moderator API.
 // A token the room backend minted for another service (aud of its LMS) or an
@@ -76,7 +25,6 @@ func readmeClaimKeys(t testing.TB) {
 // accepted; a token without aud is accepted until require_audience is set; and
 // moderator_audience changes the audience a token must name.
 func TestModeratorTokenAudienceAndType(t *testing.T) {
-	readmeClaimKeys(t)
 	cfg := config{AdminExtra: []string{"moderator_key " + sharedKey}}
 	g := startGateway(t, cfg)
 	g.putRoom("demo", map[string]any{"name": "Demo room"})
@@ -94,9 +42,13 @@ func TestModeratorTokenAudienceAndType(t *testing.T) {
 	}
 	sign := func(c jwt.MapClaims, header map[string]any) string {
 		t.Helper()
-		return signJWT(t, jwt.SigningMethodHS256, []byte(sharedKey), c, header)
+		return testjwt.Sign(t, jwt.SigningMethodHS256, []byte(sharedKey), c, header)
 	}
-	readme := readmeModeratorToken(t, sharedKey, now)
+	// golang-jwt's header over a payload written by hand.
+	raw := func(payload string) string {
+		return testjwt.RawHS256([]byte(sharedKey), `{"alg":"HS256","typ":"JWT"}`, payload)
+	}
+	readme := testjwt.ReadmeModeratorToken(t, []byte(sharedKey), now)
 	noAud := sign(base(nil), nil)
 	custom := sign(base("https://rooms.example.com"), nil)
 
@@ -129,11 +81,11 @@ func TestModeratorTokenAudienceAndType(t *testing.T) {
 		{"an OAuth access token (typ at+jwt)", sign(base(nil), map[string]any{"typ": "at+jwt"}), false},
 		{"a session token's typ", sign(base("guestgate"), map[string]any{"typ": token.SessionType}), false},
 		{"aud of another guestgate", custom, false},
-		{"aud an empty array", rawHS256(t, sharedKey, payload(`[]`)), false},
-		{"aud a number", rawHS256(t, sharedKey, payload(`42`)), false},
-		{"aud an object", rawHS256(t, sharedKey, payload(`{"aud":"guestgate"}`)), false},
-		{"aud an array with a number", rawHS256(t, sharedKey, payload(`["guestgate",1]`)), false},
-		{"control: aud guestgate by hand", rawHS256(t, sharedKey, payload(`"guestgate"`)), true},
+		{"aud an empty array", raw(payload(`[]`)), false},
+		{"aud a number", raw(payload(`42`)), false},
+		{"aud an object", raw(payload(`{"aud":"guestgate"}`)), false},
+		{"aud an array with a number", raw(payload(`["guestgate",1]`)), false},
+		{"control: aud guestgate by hand", raw(payload(`"guestgate"`)), true},
 	})
 
 	cfg.AdminExtra = append(cfg.AdminExtra, "require_audience")
@@ -174,7 +126,7 @@ func TestModeratorTokenKinds(t *testing.T) {
 	if identity == "" {
 		t.Fatal("the upstream got no X-Guest-Token")
 	}
-	moderator := readmeModeratorToken(t, sharedKey, time.Now())
+	moderator := testjwt.ReadmeModeratorToken(t, []byte(sharedKey), time.Now())
 	if status, body := g.apiAs(moderator, http.MethodGet, "/api/rooms/demo", nil); status != http.StatusOK {
 		t.Fatalf("control: the README's moderator token on the API: %d %s", status, body)
 	}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
-	badgerstore "github.com/guestgate/guestgate/store/badger"
+	"github.com/guestgate/guestgate/internal/teststore"
 )
 
 // Rate limits (issue 5, item 2): per client IP, Caddy's client IP (so the
@@ -120,27 +119,11 @@ func rlRandomToken(t testing.TB, wellFormed bool) string {
 func TestRateLimitLookupFlood(t *testing.T) {
 	g := newGateway(t)
 	// An expired link, made ten days ago straight in the store.
-	s, err := badgerstore.Open(g.storeDir, badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	past := time.Now().Add(-10 * 24 * time.Hour)
-	svc := &guestlink.Service{Store: s, Now: func() time.Time { return past }}
-	ctx := context.Background()
-	if _, _, err := svc.PutRoom(ctx, "old", guestlink.RoomSpec{Name: "Old room"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.SetGuestAccess(ctx, "old", true); err != nil {
-		t.Fatal(err)
-	}
+	svc, closeStore := g.openStore(func() time.Time { return past })
 	one := 1
-	expired, err := svc.CreateLink(ctx, "old", guestlink.LinkSpec{Name: "One day", DurationDays: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	expired := teststore.RoomWithLinks(t, svc, "old", guestlink.RoomSpec{Name: "Old room"}, guestlink.LinkSpec{Name: "One day", DurationDays: &one})[0]
+	closeStore()
 	g.load(config{})
 
 	usedUp := g.openRoomWithLink("demo", map[string]any{"name": "Once", "max_clicks": 1})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/internal/testjwt"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -137,7 +138,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	// "guestgate", golang-jwt's typ "JWT"), a minute old: still accepted, so an
 	// upgrade throws no guest out, and renewed into the typed form at once.
 	legacyClaims := claims(func(c jwt.MapClaims) { c["aud"] = []string{token.LegacyAudience} })
-	legacy := signJWT(t, jwt.SigningMethodHS256, key, legacyClaims, nil)
+	legacy := testjwt.Sign(t, jwt.SigningMethodHS256, key, legacyClaims, nil)
 	p, reached = roomWith(legacy)
 	renewed = p.sessionCookie()
 	if p.Status != http.StatusOK || !reached || renewed == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/guestgate/guestgate/internal/testjwt"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -36,26 +37,6 @@ func headerOf(t testing.TB, tok string) map[string]any {
 	return parsed.Header
 }
 
-// signJWT signs claims with method m and key. header values replace
-// golang-jwt's header parameters (alg, and typ "JWT"); a nil value removes
-// the parameter.
-func signJWT(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(m, claims)
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("signing a %s token: %v", m.Alg(), err)
-	}
-	return s
-}
-
 // signSession signs claims under the header of a session token (typ
 // token.SessionType, as the gateway writes it, so that a refusal is about
 // what a test changed), with header's parameters added or replacing typ.
@@ -63,7 +44,7 @@ func signSession(t testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaim
 	t.Helper()
 	h := map[string]any{"typ": token.SessionType}
 	maps.Copy(h, header)
-	return signJWT(t, m, key, claims, h)
+	return testjwt.Sign(t, m, key, claims, h)
 }
 
 // redated returns a copy of a guest's real session claims as the gateway
@@ -85,18 +66,12 @@ func resign(t testing.TB, tok, key string, edit func(jwt.MapClaims)) string {
 	t.Helper()
 	c := claimsOf(t, tok)
 	edit(c)
-	return signJWT(t, jwt.SigningMethodHS256, []byte(key), c, headerOf(t, tok))
-}
-
-// signingInput is the first two segments of a compact JWS: a JOSE header and
-// a payload given as JSON text, without any library in between, for what no
-// library writes ("alg": "None", an aud of a wrong JSON type).
-func signingInput(header, payload []byte) string {
-	return base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	return testjwt.Sign(t, jwt.SigningMethodHS256, []byte(key), c, headerOf(t, tok))
 }
 
 // unsignedJWS is a compact JWS of a header and claims as given, with sig as
-// its third segment (already base64url).
+// its third segment (already base64url), without any library in between: for
+// what no library writes ("alg": "None", a signature of another token).
 func unsignedJWS(t testing.TB, header map[string]any, claims jwt.MapClaims, sig string) string {
 	t.Helper()
 	h, err := json.Marshal(header)
@@ -107,17 +82,6 @@ func unsignedJWS(t testing.TB, header map[string]any, claims jwt.MapClaims, sig 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signingInput(h, c) + "." + sig
-}
-
-// rawHS256 signs a payload given as JSON text with HS256 and key, under
-// golang-jwt's header: for aud values golang-jwt would not write.
-func rawHS256(t testing.TB, key, payload string) string {
-	t.Helper()
-	in := signingInput([]byte(`{"alg":"HS256","typ":"JWT"}`), []byte(payload))
-	sig, err := jwt.SigningMethodHS256.Sign(in, []byte(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc(h) + "." + enc(c) + "." + sig
 }

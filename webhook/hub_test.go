@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
 
@@ -84,16 +84,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // testHub is a hub on a fresh Badger store, with quick retries.
 func testHub(t *testing.T, logger *zap.Logger) (*Hub, *badgerstore.Store) {
 	t.Helper()
-	store, err := badgerstore.Open(filepath.Join(t.TempDir(), "db"), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := teststore.Open(t)
 	h := NewHub(store, logger)
 	h.backoffBase, h.backoffMax = 10*time.Millisecond, 80*time.Millisecond
-	t.Cleanup(func() {
-		h.Close()
-		store.Close()
-	})
+	t.Cleanup(func() { h.Close() }) // before the store's Close: cleanups run last first
 	return h, store
 }
 
@@ -309,11 +303,7 @@ func TestHubStopsWithoutLosingEvents(t *testing.T) {
 func BenchmarkRedeemWebhook(b *testing.B) {
 	for _, hooks := range []int{0, 1} {
 		b.Run("webhooks="+strconv.Itoa(hooks), func(b *testing.B) {
-			store, err := badgerstore.Open(filepath.Join(b.TempDir(), "db"), badgerstore.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
+			store := teststore.Open(b)
 			h := NewHub(store, zap.NewNop())
 			h.maxLen = 1 << 30
 			svc := &guestlink.Service{Store: store, Now: time.Now}
@@ -326,16 +316,7 @@ func BenchmarkRedeemWebhook(b *testing.B) {
 				svc.Events = h.Publish
 			}
 			ctx := context.Background()
-			if _, _, err := svc.PutRoom(ctx, "bench", guestlink.RoomSpec{Name: "Bench"}); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := svc.SetGuestAccess(ctx, "bench", true); err != nil {
-				b.Fatal(err)
-			}
-			l, err := svc.CreateLink(ctx, "bench", guestlink.LinkSpec{Name: "Bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			l := teststore.RoomWithLinks(b, svc, "bench", guestlink.RoomSpec{Name: "Bench"}, guestlink.LinkSpec{Name: "Bench"})[0]
 			b.ResetTimer()
 			for b.Loop() {
 				if _, _, _, err := svc.Redeem(ctx, l.Token, guestlink.GuestInput{Name: "Ada", Email: "ada@example.com"}); err != nil {

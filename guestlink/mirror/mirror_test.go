@@ -11,6 +11,20 @@ import (
 
 var t0 = time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
 
+// withRoom is a new mirror holding room "r", open to guests, its link "l" and
+// the guests gs.
+func withRoom(gs ...guestlink.Guest) *Mirror {
+	m := New()
+	m.Update(func(tx Tx) {
+		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+		tx.PutLink("r", "l")
+		for _, g := range gs {
+			tx.PutGuest(g)
+		}
+	})
+	return m
+}
+
 // TestCheck: the verdict follows the order of Store's Session (room, guest,
 // then CheckSession), returns the guest's state also with an error, reads a
 // guest it does not hold once, and never lets a guest of another room or
@@ -62,11 +76,7 @@ func TestCheck(t *testing.T) {
 // TestUpdatesWinOverLoads: a guest an update put in while Check read it from
 // the store keeps the update's state (the later read).
 func TestUpdatesWinOverLoads(t *testing.T) {
-	m := New()
-	m.Update(func(tx Tx) {
-		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
-		tx.PutLink("r", "l")
-	})
+	m := withRoom()
 	load := func(roomID, guestID string) (guestlink.Guest, bool) {
 		m.Update(func(tx Tx) {
 			tx.PutGuest(guestlink.Guest{ID: guestID, RoomID: roomID, LinkID: "l", State: guestlink.StateRemoved})
@@ -126,12 +136,7 @@ func TestGenerationAndReset(t *testing.T) {
 // hold (a later read's state wins over a write's own copy), and Guests lists
 // the guests held, which a Reset forgets.
 func TestAddGuestAndGuests(t *testing.T) {
-	m := New()
-	m.Update(func(tx Tx) {
-		tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
-		tx.PutLink("r", "l")
-		tx.PutGuest(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateRemoved})
-	})
+	m := withRoom(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateRemoved})
 	m.Update(func(tx Tx) {
 		tx.AddGuest(guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted})
 		tx.AddGuest(guestlink.Guest{ID: "h", RoomID: "r", LinkID: "l", State: guestlink.StateWaiting})

@@ -45,7 +45,7 @@ func (e *env) fill() filled {
 	b := e.backupper()
 	e.room("demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator})
 	var f filled
-	f.link = e.link("demo", guestlink.LinkSpec{MaxClicks: ptr(5)}, t0)
+	f.link = e.link("demo", guestlink.LinkSpec{MaxClicks: new(5)}, t0)
 	f.guest = e.redeem(f.link.Token, t0)
 	var err error
 	if f.secret, err = e.s.Secret(e.ctx, "session-signing-key", 32); err != nil {

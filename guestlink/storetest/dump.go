@@ -56,10 +56,10 @@ func (e *env) fillAll() dumped {
 	e.room("demo", guestlink.RoomSpec{Name: "Demo room", Admission: guestlink.AdmissionModerator})
 	e.room("auto", guestlink.RoomSpec{Name: "Auto room"})
 	e.room("gallery", guestlink.RoomSpec{Kind: guestlink.KindGallery})
-	e.putRoom("closed", guestlink.RoomSpec{Available: ptr(false)}, t0)
-	d.limited = e.link("demo", guestlink.LinkSpec{Name: "Speakers", MaxClicks: ptr(3), DurationDays: ptr(30)}, t0)
+	e.putRoom("closed", guestlink.RoomSpec{Available: new(false)}, t0)
+	d.limited = e.link("demo", guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(3), DurationDays: new(30)}, t0)
 	d.unlimited = e.link("demo", guestlink.LinkSpec{Name: "Press"}, minutes(1))
-	d.usedUp = e.link("auto", guestlink.LinkSpec{MaxClicks: ptr(1)}, t0)
+	d.usedUp = e.link("auto", guestlink.LinkSpec{MaxClicks: new(1)}, t0)
 
 	in := newGuest(gid(1))
 	in.PurgeAt = purgeLater
@@ -306,7 +306,7 @@ func testLoadAllOrNothing(t *testing.T, e *env) {
 	errTruncated := fmt.Errorf("%w: truncated", guestlink.ErrBadBackup)
 	dst := e.fresh()
 	dst.room("kept", guestlink.RoomSpec{Name: "Kept"})
-	kept := dst.link("kept", guestlink.LinkSpec{MaxClicks: ptr(2)}, t0)
+	kept := dst.link("kept", guestlink.LinkSpec{MaxClicks: new(2)}, t0)
 	dst.redeem(kept.Token, t0)
 	before := recordsJSON(t, dst.dump())
 	for _, at := range []int{0, 1, len(recs) / 2, len(recs) - 1, len(recs)} {

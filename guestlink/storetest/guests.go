@@ -49,8 +49,8 @@ func testSession(t *testing.T, e *env) {
 		{name: "waiting guest is ok", room: guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, read: true},
 		// Session takes no clock: an expired or used-up link does not end a
 		// session made before.
-		{name: "expired link keeps sessions", link: guestlink.LinkSpec{DurationDays: ptr(1)}, read: true},
-		{name: "used-up link keeps sessions", link: guestlink.LinkSpec{MaxClicks: ptr(1)}, read: true},
+		{name: "expired link keeps sessions", link: guestlink.LinkSpec{DurationDays: new(1)}, read: true},
+		{name: "used-up link keeps sessions", link: guestlink.LinkSpec{MaxClicks: new(1)}, read: true},
 		{
 			name: "guest access off", wantErr: guestlink.ErrGuestAccessOff, read: true,
 			change: func(e *env, room string, l guestlink.Link, g guestlink.Guest) {
@@ -78,7 +78,7 @@ func testSession(t *testing.T, e *env) {
 		{
 			name: "room unavailable", wantErr: guestlink.ErrRoomUnavailable, read: true,
 			change: func(e *env, room string, l guestlink.Link, g guestlink.Guest) {
-				e.putRoom(room, guestlink.RoomSpec{Available: ptr(false)}, t0)
+				e.putRoom(room, guestlink.RoomSpec{Available: new(false)}, t0)
 			},
 		},
 		{
@@ -225,7 +225,7 @@ func testSecret(t *testing.T, e *env) {
 // order, the lobby, and the sessions they open.
 func testReopen(t *testing.T, e *env) {
 	room := e.room("r", guestlink.RoomSpec{Name: "Persistent", Admission: guestlink.AdmissionModerator})
-	l := e.link("r", guestlink.LinkSpec{MaxClicks: ptr(10), DurationDays: ptr(7)}, t0)
+	l := e.link("r", guestlink.LinkSpec{MaxClicks: new(10), DurationDays: new(7)}, t0)
 	var gs []guestlink.Guest
 	for i := range 6 {
 		in := newGuest(gid(i + 1))

@@ -109,7 +109,7 @@ func testCheckFollowsEveryWrite(t *testing.T, e *env) {
 		{
 			name: "PutRoom unavailable",
 			write: func() {
-				e.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: ptr(false)}, minutes(4))
+				e.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: new(false)}, minutes(4))
 			},
 			want: func(g liveGuests) map[string]verdict { return states(g, guestlink.ErrRoomUnavailable) },
 		},

@@ -496,38 +496,39 @@ func testSeenGuestConcurrent(t *testing.T, e *env) {
 	}
 }
 
+// wakes are the changes that end a WaitGuest on a waiting guest, each made at
+// minutes(1) in a lobby room of its own, with what WaitGuest answers after it:
+// the guest in state want, or wantErr.
+var wakes = []struct {
+	name    string
+	act     func(e *env, room string, g guestlink.Guest)
+	want    string
+	wantErr error
+}{
+	{"admit", setStateTo(guestlink.StateAdmitted), guestlink.StateAdmitted, nil},
+	{"decline", setStateTo(guestlink.StateDeclined), guestlink.StateDeclined, nil},
+	{"remove", setStateTo(guestlink.StateRemoved), guestlink.StateRemoved, nil},
+	{"left", setStateTo(guestlink.StateLeft), guestlink.StateLeft, nil},
+	{"AdmitAll", func(e *env, room string, g guestlink.Guest) {
+		if got, err := e.s.AdmitAll(e.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
+			e.t.Fatalf("AdmitAll = %v, %v", ids(got), err)
+		}
+	}, guestlink.StateAdmitted, nil},
+	{"DeleteRoom", func(e *env, room string, g guestlink.Guest) {
+		if err := e.s.DeleteRoom(e.ctx, room); err != nil {
+			e.t.Fatal(err)
+		}
+	}, "", guestlink.ErrGuestNotFound},
+}
+
+// setStateTo is the change of wakes that moves the guest to state.
+func setStateTo(state string) func(e *env, room string, g guestlink.Guest) {
+	return func(e *env, room string, g guestlink.Guest) { e.setState(room, g.ID, state, minutes(1)) }
+}
+
 func testWaitGuest(t *testing.T, e *env) {
 	// Each case waits on a waiting guest of its own room until act changes
 	// something, and wants WaitGuest to answer with the guest as act left it.
-	wakes := []struct {
-		name    string
-		act     func(e *env, room string, g guestlink.Guest)
-		want    string // the guest's state after act
-		wantErr error
-	}{
-		{"admit", func(e *env, room string, g guestlink.Guest) {
-			e.setState(room, g.ID, guestlink.StateAdmitted, minutes(1))
-		}, guestlink.StateAdmitted, nil},
-		{"decline", func(e *env, room string, g guestlink.Guest) {
-			e.setState(room, g.ID, guestlink.StateDeclined, minutes(1))
-		}, guestlink.StateDeclined, nil},
-		{"remove", func(e *env, room string, g guestlink.Guest) {
-			e.setState(room, g.ID, guestlink.StateRemoved, minutes(1))
-		}, guestlink.StateRemoved, nil},
-		{"left", func(e *env, room string, g guestlink.Guest) {
-			e.setState(room, g.ID, guestlink.StateLeft, minutes(1))
-		}, guestlink.StateLeft, nil},
-		{"AdmitAll", func(e *env, room string, g guestlink.Guest) {
-			if got, err := e.s.AdmitAll(e.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
-				e.t.Fatalf("AdmitAll = %v, %v", ids(got), err)
-			}
-		}, guestlink.StateAdmitted, nil},
-		{"DeleteRoom", func(e *env, room string, g guestlink.Guest) {
-			if err := e.s.DeleteRoom(e.ctx, room); err != nil {
-				e.t.Fatal(err)
-			}
-		}, "", guestlink.ErrGuestNotFound},
-	}
 	for i, tc := range wakes {
 		t.Run("wakes on "+tc.name, func(t *testing.T) {
 			e := e.in(t)

@@ -37,7 +37,7 @@ func testRedeemStoresGuest(t *testing.T, e *env) {
 			e := e.in(t)
 			id := fmt.Sprintf("r-%s-%v", tc.admission, !tc.purgeAt.IsZero())
 			e.room(id, guestlink.RoomSpec{Admission: tc.admission})
-			l := e.link(id, guestlink.LinkSpec{Name: "Speakers", MaxClicks: ptr(2)}, t0)
+			l := e.link(id, guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(2)}, t0)
 			now := t0.Add(time.Minute)
 			in := newGuest(guestlink.NewID("g"))
 			in.PurgeAt = tc.purgeAt
@@ -73,14 +73,14 @@ func testRedeemRules(t *testing.T, e *env) {
 		wantErr error
 	}{
 		{name: "open", at: t0},
-		{name: "just before expiry", link: guestlink.LinkSpec{DurationDays: ptr(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
-		{name: "expired", link: guestlink.LinkSpec{DurationDays: ptr(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
-		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: ptr(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
+		{name: "just before expiry", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
+		{name: "expired", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
+		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: new(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
 		{
-			name: "used up", link: guestlink.LinkSpec{MaxClicks: ptr(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
+			name: "used up", link: guestlink.LinkSpec{MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
 			prepare: func(e *env, room string, l guestlink.Link) { e.redeem(l.Token, t0) },
 		},
-		{name: "room unavailable", room: guestlink.RoomSpec{Available: ptr(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable},
+		{name: "room unavailable", room: guestlink.RoomSpec{Available: new(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable},
 		{
 			name: "guest access off", at: t0, wantErr: guestlink.ErrGuestAccessOff,
 			prepare: func(e *env, room string, l guestlink.Link) {
@@ -164,7 +164,7 @@ func testRedeemExactlyN(t *testing.T, e *env) {
 			e := e.in(t)
 			room := fmt.Sprintf("r%d", n)
 			e.room(room, guestlink.RoomSpec{})
-			l := e.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			l := e.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
 			const workers = 50
 			clicks := make([]int, workers)
 			counts := tally(t, atOnce(workers, func(i int) error {

@@ -341,7 +341,7 @@ func testLinksOldestFirst(t *testing.T, e *env) {
 
 func testLinkByToken(t *testing.T, e *env) {
 	e.room("r", guestlink.RoomSpec{Name: "Room R"})
-	l := e.link("r", guestlink.LinkSpec{MaxClicks: ptr(1)}, t0)
+	l := e.link("r", guestlink.LinkSpec{MaxClicks: new(1)}, t0)
 	e.redeem(l.Token, t0)
 
 	r, got, err := e.s.LinkByToken(e.ctx, l.Token)

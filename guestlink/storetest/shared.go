@@ -101,7 +101,7 @@ func testCheckAcross(t *testing.T, p *pair) {
 		{"access off", func() { a.access(false) }, g, verdict{A, guestlink.ErrGuestAccessOff}},
 		{"access on", func() { a.access(true) }, g, verdict{A, nil}},
 		{"room unavailable", func() {
-			a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: ptr(false)}, minutes(2))
+			a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator, Available: new(false)}, minutes(2))
 		}, g, verdict{A, guestlink.ErrRoomUnavailable}},
 		{"room available", func() { a.putRoom("r", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, minutes(2)) }, g, verdict{A, nil}},
 		{"remove", func() { a.setState("r", h.ID, R, minutes(3)) }, h, verdict{R, guestlink.ErrGuestRemoved}},
@@ -133,35 +133,9 @@ func testCheckAcross(t *testing.T, p *pair) {
 	p.eventually("the old guest in the new room", b, "r", l.ID, g.ID, verdict{"", guestlink.ErrGuestNotFound})
 }
 
-// testWaitAcross waits on b while a decides.
+// testWaitAcross waits on b while a makes each of the changes of wakes.
 func testWaitAcross(t *testing.T, p *pair) {
-	acts := []struct {
-		name    string
-		act     func(a *env, room string, g guestlink.Guest)
-		want    string
-		wantErr error
-	}{
-		{"admit", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateAdmitted, minutes(1))
-		}, guestlink.StateAdmitted, nil},
-		{"decline", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateDeclined, minutes(1))
-		}, guestlink.StateDeclined, nil},
-		{"remove", func(a *env, room string, g guestlink.Guest) {
-			a.setState(room, g.ID, guestlink.StateRemoved, minutes(1))
-		}, guestlink.StateRemoved, nil},
-		{"AdmitAll", func(a *env, room string, g guestlink.Guest) {
-			if got, err := a.s.AdmitAll(a.ctx, room, t0, minutes(1)); err != nil || len(got) != 1 {
-				t.Fatalf("AdmitAll = %v, %v", ids(got), err)
-			}
-		}, guestlink.StateAdmitted, nil},
-		{"DeleteRoom", func(a *env, room string, g guestlink.Guest) {
-			if err := a.s.DeleteRoom(a.ctx, room); err != nil {
-				t.Fatal(err)
-			}
-		}, "", guestlink.ErrGuestNotFound},
-	}
-	for i, tc := range acts {
+	for i, tc := range wakes {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := p.a.in(t), p.b.in(t)
 			room := fmt.Sprintf("r%d", i)
@@ -191,7 +165,7 @@ func testRedeemAcross(t *testing.T, p *pair) {
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
-			l := a.link(room, guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			l := a.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
 			counts := tally(t, atOnce(workers, func(i int) error {
 				e := p.all[i%len(p.all)]
 				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)

@@ -315,8 +315,6 @@ func ids(gs []guestlink.Guest) []string {
 	return out
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // minutes returns t0 plus n minutes.
 func minutes(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
 

@@ -17,7 +17,7 @@ func filledStore(t *testing.T) (s *Store, l guestlink.Link, g guestlink.Guest, s
 	ctx := context.Background()
 	s, _ = openStore(t)
 	putRoom(t, s, "demo", guestlink.RoomSpec{Name: "Demo room"})
-	l = addLink(t, s, "demo", guestlink.LinkSpec{MaxClicks: ptr(5)}, t0)
+	l = addLink(t, s, "demo", guestlink.LinkSpec{MaxClicks: new(5)}, t0)
 	g = redeem(t, s, l.Token, t0)
 	secret, err := s.Secret(ctx, "session-signing-key", 32)
 	if err != nil {

@@ -167,22 +167,27 @@ func keysWithPrefix(txn *badgerdb.Txn, prefix []byte, limit int) [][]byte {
 	return keys
 }
 
-// links returns the links of room roomID stored in txn, in key order.
-func links(txn *badgerdb.Txn, roomID string) ([]guestlink.Link, error) {
+// valuesWithPrefix decodes the JSON records under prefix in txn, in key order.
+func valuesWithPrefix[T any](txn *badgerdb.Txn, prefix []byte) ([]T, error) {
 	opts := badgerdb.DefaultIteratorOptions
-	opts.Prefix = linkPrefix(roomID)
+	opts.Prefix = prefix
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	var out []guestlink.Link
+	var out []T
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
-		var l guestlink.Link
-		if err := item.Value(func(val []byte) error { return json.Unmarshal(val, &l) }); err != nil {
+		var v T
+		if err := item.Value(func(val []byte) error { return json.Unmarshal(val, &v) }); err != nil {
 			return nil, fmt.Errorf("guestgate store: decoding %s: %w", item.Key(), err)
 		}
-		out = append(out, l)
+		out = append(out, v)
 	}
 	return out, nil
+}
+
+// links returns the links of room roomID stored in txn, in key order.
+func links(txn *badgerdb.Txn, roomID string) ([]guestlink.Link, error) {
+	return valuesWithPrefix[guestlink.Link](txn, linkPrefix(roomID))
 }
 
 // errHalfWritten is a guest's change that did not fit in the transaction after a
@@ -236,18 +241,5 @@ func writeNewest(txn *badgerdb.Txn, roomID string, g guestlink.Guest, now time.T
 
 // roomGuests returns the guests of room roomID stored in txn, in key order.
 func roomGuests(txn *badgerdb.Txn, roomID string) ([]guestlink.Guest, error) {
-	opts := badgerdb.DefaultIteratorOptions
-	opts.Prefix = guestPrefix(roomID)
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	var out []guestlink.Guest
-	for it.Rewind(); it.Valid(); it.Next() {
-		item := it.Item()
-		var g guestlink.Guest
-		if err := item.Value(func(val []byte) error { return json.Unmarshal(val, &g) }); err != nil {
-			return nil, fmt.Errorf("guestgate store: decoding %s: %w", item.Key(), err)
-		}
-		out = append(out, g)
-	}
-	return out, nil
+	return valuesWithPrefix[guestlink.Guest](txn, guestPrefix(roomID))
 }

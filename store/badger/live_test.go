@@ -14,16 +14,8 @@ import (
 func TestCheckPurged(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
-	if _, _, err := s.PutRoom(ctx, "r", guestlink.RoomSpec{Name: "R"}, t0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SetGuestAccess(ctx, "r", true, t0); err != nil {
-		t.Fatal(err)
-	}
-	l, _ := guestlink.LinkSpec{Name: "x"}.NewLink("r", t0)
-	if _, err := s.AddLink(ctx, l, 3); err != nil {
-		t.Fatal(err)
-	}
+	putRoom(t, s, "r", guestlink.RoomSpec{Name: "R"})
+	l := addLink(t, s, "r", guestlink.LinkSpec{Name: "x"}, t0)
 	_, _, g, err := s.Redeem(ctx, l.Token, guestlink.Guest{ID: guestlink.NewID("g"), Name: "n", Email: "e@x.test", PurgeAt: t0.Add(time.Hour)}, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +31,8 @@ func TestCheckPurged(t *testing.T) {
 func BenchmarkCheck(b *testing.B) {
 	s, _ := openStore(b)
 	ctx := context.Background()
-	s.PutRoom(ctx, "r", guestlink.RoomSpec{Name: "R"}, t0)
-	s.SetGuestAccess(ctx, "r", true, t0)
-	l, _ := guestlink.LinkSpec{Name: "x"}.NewLink("r", t0)
-	s.AddLink(ctx, l, 3)
+	putRoom(b, s, "r", guestlink.RoomSpec{Name: "R"})
+	l := addLink(b, s, "r", guestlink.LinkSpec{Name: "x"}, t0)
 	_, _, g, _ := s.Redeem(ctx, l.Token, guestlink.Guest{ID: guestlink.NewID("g"), Name: "n", Email: "e@x.test"}, t0)
 	b.ReportAllocs()
 	for b.Loop() {

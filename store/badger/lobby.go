@@ -14,14 +14,6 @@ import (
 	"github.com/guestgate/guestgate/internal/waiters"
 )
 
-// Guest list page sizes (Guests).
-const (
-	// defaultGuestPage is the page size when the caller asks for none.
-	defaultGuestPage = 100
-	// maxGuestPage is the largest page; larger limits are lowered to it.
-	maxGuestPage = 1000
-)
-
 // SetGuestState moves guest guestID of room roomID to state to at now by
 // guestlink.Transition, in one transaction that re-reads the guest, and returns
 // the guest as it is afterwards with Transition's error unchanged
@@ -221,12 +213,7 @@ func (s *Store) Lobby(ctx context.Context, roomID string, seenSince time.Time) (
 // that starts at a cursor is stable under concurrent redemptions (newer guests
 // sort before the cursor) and deletions.
 func (s *Store) Guests(ctx context.Context, roomID string, limit int, cursor string) ([]guestlink.Guest, string, error) {
-	switch {
-	case limit <= 0:
-		limit = defaultGuestPage
-	case limit > maxGuestPage:
-		limit = maxGuestPage
-	}
+	limit = guestlink.GuestPageSize(limit)
 	after, err := parseCursor(cursor)
 	if err != nil {
 		return nil, "", err

@@ -191,12 +191,10 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 		if err != nil {
 			return err
 		}
-		if err := guestlink.CheckGuestAccess(r, on); err != nil {
+		if room, err = r.WithGuestAccess(on, now); err != nil {
 			return err
 		}
-		r.GuestAccess, r.UpdatedAt = on, now
-		room = r
-		return setJSON(txn, roomKey(id), r)
+		return setJSON(txn, roomKey(id), room)
 	})
 	if err != nil {
 		return guestlink.Room{}, err

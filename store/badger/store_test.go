@@ -23,8 +23,6 @@ import (
 
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 
-func ptr[T any](v T) *T { return &v }
-
 func openStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "db")
@@ -290,13 +288,13 @@ func TestRedeemRefusal(t *testing.T) {
 		wantErr  error
 		wantRead bool // the room and link come back with the error
 	}{
-		{name: "expired", link: guestlink.LinkSpec{DurationDays: ptr(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired, wantRead: true},
-		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: ptr(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired, wantRead: true},
+		{name: "expired", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired, wantRead: true},
+		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: new(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired, wantRead: true},
 		{
-			name: "used up", link: guestlink.LinkSpec{MaxClicks: ptr(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp, wantRead: true,
+			name: "used up", link: guestlink.LinkSpec{MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp, wantRead: true,
 			prepare: func(t *testing.T, s *Store, l guestlink.Link) { redeem(t, s, l.Token, t0) },
 		},
-		{name: "room unavailable", room: guestlink.RoomSpec{Available: ptr(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable, wantRead: true},
+		{name: "room unavailable", room: guestlink.RoomSpec{Available: new(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable, wantRead: true},
 		{
 			name: "guest access off", at: t0, wantErr: guestlink.ErrGuestAccessOff, wantRead: true,
 			prepare: func(t *testing.T, s *Store, l guestlink.Link) {
@@ -354,7 +352,7 @@ func TestRedeemRefusal(t *testing.T) {
 	t.Run("guest id in use", func(t *testing.T) {
 		s, _ := openStore(t)
 		putRoom(t, s, "r", guestlink.RoomSpec{})
-		l := addLink(t, s, "r", guestlink.LinkSpec{MaxClicks: ptr(2)}, t0)
+		l := addLink(t, s, "r", guestlink.LinkSpec{MaxClicks: new(2)}, t0)
 		in := newGuest("Ada")
 		if _, _, _, err := s.Redeem(ctx, l.Token, in, t0); err != nil {
 			t.Fatal(err)
@@ -375,7 +373,7 @@ func TestRedeemSerialized(t *testing.T) {
 		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
 			s, _ := openStore(t)
 			putRoom(t, s, "r", guestlink.RoomSpec{})
-			l := addLink(t, s, "r", guestlink.LinkSpec{MaxClicks: ptr(n)}, t0)
+			l := addLink(t, s, "r", guestlink.LinkSpec{MaxClicks: new(n)}, t0)
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for i := range 50 {

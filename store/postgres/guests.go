@@ -17,12 +17,6 @@ import (
 	"github.com/guestgate/guestgate/internal/waiters"
 )
 
-// Guest list page sizes (Guests).
-const (
-	defaultGuestPage = 100
-	maxGuestPage     = 1000
-)
-
 // Guest returns guest guestID of room roomID, or guestlink.ErrGuestNotFound
 // (also once its purge time has passed).
 func (s *Store) Guest(ctx context.Context, roomID, guestID string) (guestlink.Guest, error) {
@@ -292,12 +286,7 @@ func (s *Store) Lobby(ctx context.Context, roomID string, seenSince time.Time) (
 // *guestlink.ValidationError for the field "cursor"; guestlink.ErrRoomNotFound
 // if the room does not exist.
 func (s *Store) Guests(ctx context.Context, roomID string, limit int, cursor string) ([]guestlink.Guest, string, error) {
-	switch {
-	case limit <= 0:
-		limit = defaultGuestPage
-	case limit > maxGuestPage:
-		limit = maxGuestPage
-	}
+	limit = guestlink.GuestPageSize(limit)
 	after, afterID, err := parseCursor(cursor)
 	if err != nil {
 		return nil, "", err

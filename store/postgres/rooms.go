@@ -141,11 +141,9 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 		if err != nil {
 			return err
 		}
-		if err := guestlink.CheckGuestAccess(r, on); err != nil {
+		if room, err = r.WithGuestAccess(on, now); err != nil {
 			return err
 		}
-		r.GuestAccess, r.UpdatedAt = on, now
-		room = r
 		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET guest_access = $2, updated_at = $3 WHERE id = $1", id, on, ns(now)); err != nil {
 			return err
 		}
