@@ -329,6 +329,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusUnprocessableEntity, "gallery_room"
 	case errors.Is(err, guestlink.ErrAlreadyDecided):
 		return http.StatusConflict, "already_decided"
+	case errors.Is(err, guestlink.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable, "store_unavailable"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "unavailable"
 	}
@@ -343,14 +345,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, code := errorStatus(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	switch code {
+	case "internal":
 		if h.onErr != nil {
 			h.onErr(r, err)
 		}
 		msg = "internal error"
+	case "store_unavailable":
+		// The store's error names the database; the client needs only to
+		// know to try again (docs/DESIGN.md section 6).
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		msg = "the store cannot be reached; try again shortly"
 	}
 	writeError(w, status, code, msg, "")
 }
+
+// retryAfterUnavailable is the Retry-After of store_unavailable, in seconds:
+// a store that cannot be reached is usually back within a few.
+const retryAfterUnavailable = "5"
 
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
 	writeJSON(w, status, ErrorJSON{Error: APIError{Code: code, Message: msg, Field: field}})

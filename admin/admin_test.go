@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -210,5 +212,47 @@ func TestLinkURLDefault(t *testing.T) {
 	_ = json.Unmarshal(w.Body.Bytes(), &l)
 	if url, _ := l["url"].(string); !strings.HasPrefix(url, "http://rooms.test/guest/") {
 		t.Fatalf("url = %q", url)
+	}
+}
+
+// unreachable is a store whose database cannot be reached: every write and
+// read of rooms fails with guestlink.ErrStoreUnavailable, wrapped in a text
+// that names the database.
+type unreachable struct{ guestlink.Store }
+
+var errUnreachable = fmt.Errorf("guestgate store: dial tcp db.internal:5432: connection refused: %w", guestlink.ErrStoreUnavailable)
+
+func (unreachable) Room(context.Context, string) (guestlink.Room, error) {
+	return guestlink.Room{}, errUnreachable
+}
+
+func (unreachable) PutRoom(context.Context, string, guestlink.RoomSpec, time.Time) (guestlink.Room, bool, error) {
+	return guestlink.Room{}, false, errUnreachable
+}
+
+func (unreachable) SetGuestAccess(context.Context, string, bool, time.Time) (guestlink.Room, error) {
+	return guestlink.Room{}, errUnreachable
+}
+
+// TestStoreUnavailable: while the store cannot be reached, the API answers
+// reads and writes with 503 store_unavailable and Retry-After
+// (docs/DESIGN.md section 6), not 500, and its message says nothing of the
+// database.
+func TestStoreUnavailable(t *testing.T) {
+	h, _ := newTestHandler(t, "")
+	h.svc.Store = unreachable{h.svc.Store}
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/api/rooms/demo", ""},
+		{"PUT", "/api/rooms/demo", `{"name":"Demo"}`},
+		{"PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`},
+	} {
+		r := do(t, h, tc.method, tc.path, tc.body, testKey)
+		code, _ := errCode(r)
+		e, _ := r.body["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if r.status != http.StatusServiceUnavailable || code != "store_unavailable" || r.header.Get("Retry-After") != "5" || strings.Contains(msg, "db.internal") {
+			t.Errorf("%s %s: %d %q Retry-After %q message %q; want 503 store_unavailable, Retry-After 5, no database in the message",
+				tc.method, tc.path, r.status, code, r.header.Get("Retry-After"), msg)
+		}
 	}
 }
