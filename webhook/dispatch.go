@@ -254,7 +254,15 @@ func (h *Hub) lease(ctx context.Context, ep *endpoint, st *queueState, minLeft t
 	defer h.mu.Unlock()
 	switch {
 	case err != nil:
-		h.logger.Error("webhook: leasing the queue failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
+		// A store that cannot be reached says so in its own log; the queue
+		// is looked at again after the pause.
+		level := zap.ErrorLevel
+		if errors.Is(err, guestlink.ErrStoreUnavailable) {
+			level = zap.DebugLevel
+		}
+		if ce := h.logger.Check(level, "webhook: leasing the queue failed"); ce != nil {
+			ce.Write(zap.String("url", RedactURL(ep.url)), zap.Error(err))
+		}
 		st.pausedUntil, st.pending = h.now().Add(h.backoff(1)), true
 		return false
 	case !ok:

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -49,7 +48,7 @@ type instanceQueues struct {
 
 func (q *instanceQueues) LeaseQueue(_ context.Context, queue, holder string, until time.Time) (bool, error) {
 	if q.dead.Load() {
-		return false, errors.New("the store cannot be reached")
+		return false, fmt.Errorf("the database is down: %w", guestlink.ErrStoreUnavailable)
 	}
 	q.leases.mu.Lock()
 	defer q.leases.mu.Unlock()
