@@ -345,19 +345,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, code := errorStatus(err)
 	msg := err.Error()
-	if code == "store_unavailable" {
-		// The store is usually back within seconds (docs/DESIGN.md section 6).
-		w.Header().Set("Retry-After", "5")
-		msg = "the store cannot be reached; try again in a few seconds"
-	}
-	if status == http.StatusInternalServerError {
+	switch code {
+	case "internal":
 		if h.onErr != nil {
 			h.onErr(r, err)
 		}
 		msg = "internal error"
+	case "store_unavailable":
+		// The store's error names the database; the client needs only to
+		// know to try again (docs/DESIGN.md section 6).
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		msg = "the store cannot be reached; try again shortly"
 	}
 	writeError(w, status, code, msg, "")
 }
+
+// retryAfterUnavailable is the Retry-After of store_unavailable, in seconds:
+// a store that cannot be reached is usually back within a few.
+const retryAfterUnavailable = "5"
 
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
 	writeJSON(w, status, ErrorJSON{Error: APIError{Code: code, Message: msg, Field: field}})

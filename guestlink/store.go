@@ -234,6 +234,27 @@ type Queuer interface {
 	Queues(ctx context.Context) ([]string, error)
 }
 
+// QueueLeaser is implemented by Queuers that several processes share
+// (store/postgres): a queue's lease names the one process that delivers its
+// items, so that every item is delivered by one process in normal operation,
+// in order. A process delivers a queue's items only while it holds the
+// queue's lease; a process that stops renewing (it crashed, or it lost the
+// database) loses the lease when it runs out, and another takes over. That
+// handover is where an item may be delivered twice (at least once, never
+// lost): receivers deduplicate by the item's own id. A store that one process
+// opens (store/badger) does not implement it, and its deliverer needs none.
+type QueueLeaser interface {
+	// LeaseQueue takes the lease of queue for holder, until until, when no
+	// other holder's lease runs (none was taken, or its until has passed), or
+	// renews it when holder holds it already; ok is false, and nothing
+	// changes, while another holder's lease runs. A holder gives its lease up
+	// by renewing it until a time already past. The store judges whether a
+	// lease runs by one clock for all processes (until is taken as a
+	// duration from the caller's now), so that processes whose clocks
+	// disagree still agree on who holds a queue.
+	LeaseQueue(ctx context.Context, queue, holder string, until time.Time) (ok bool, err error)
+}
+
 // ValidQueueName reports whether name may name a Queuer's queue: 1 to 64
 // characters of [A-Za-z0-9._-].
 func ValidQueueName(name string) bool {

@@ -63,6 +63,7 @@ func (h *Hub) run(ctx context.Context, prev <-chan struct{}, done chan<- struct{
 			for ; inFlight > 0; inFlight-- {
 				<-results
 			}
+			h.releaseLeases()
 			return
 		case <-h.wake:
 		case <-results:
@@ -118,7 +119,9 @@ func (h *Hub) startWorkers(ctx context.Context, results chan<- struct{}, inFligh
 // drain delivers a batch of due items of ep's queue, in order. A 2xx answer
 // acknowledges an item; a failure schedules its retry, or drops it after
 // maxAttempts. After the second failure in a row the endpoint counts
-// as down: the queue pauses, with one warning per pause.
+// as down: the queue pauses, with one warning per pause. On a shared store
+// it delivers only while it holds the queue's lease, and has the queue
+// looked at again within pollEvery.
 func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	// The store operations outlive a stop, so that a delivery that was made is
 	// recorded; stopping waits for them.
@@ -129,6 +132,9 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		st.busy = false
 		h.mu.Unlock()
 	}()
+	if !h.lease(sctx, ep, st, h.leaseTerm) {
+		return
+	}
 	items, next, err := h.q.Due(sctx, ep.queue, h.now(), batch)
 	if err != nil {
 		h.logger.Error("webhook: reading the queue failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
@@ -138,8 +144,11 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		return
 	}
 	soonest := next
+	if h.leaser != nil {
+		soonest = earliest(soonest, h.now().Add(h.pollEvery))
+	}
 	for _, it := range items {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !h.lease(sctx, ep, st, h.leaseTerm/2) {
 			return
 		}
 		err := h.deliver(ctx, ep, it)
@@ -180,9 +189,7 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 			if err := h.q.Retry(sctx, ep.queue, it.ID, attempts, at); err != nil && !errors.Is(err, guestlink.ErrQueueItemNotFound) {
 				h.logger.Error("webhook: scheduling a retry failed", zap.String("url", RedactURL(ep.url)), zap.Error(err))
 			}
-			if soonest.IsZero() || at.Before(soonest) {
-				soonest = at
-			}
+			soonest = earliest(soonest, at)
 		}
 		h.mu.Lock()
 		st.failures++
@@ -210,8 +217,95 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	if len(items) == batch {
 		st.pending = true // there may be more
 	}
-	if !soonest.IsZero() && (st.nextDue.IsZero() || soonest.Before(st.nextDue)) {
-		st.nextDue = soonest
+	if !soonest.IsZero() {
+		st.nextDue = earliest(st.nextDue, soonest)
+	}
+}
+
+// earliest is the earlier of a and b, the zero time standing for none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// lease reports whether this Hub may deliver from ep's queue: always on a
+// store of one process; on a shared store, while it holds the queue's lease,
+// which it takes or renews when less than minLeft of it is left (before a
+// batch: always, with minLeft leaseTerm). When the lease is another
+// instance's, the queue is looked at again in pollEvery; when the store
+// fails, after a pause.
+func (h *Hub) lease(ctx context.Context, ep *endpoint, st *queueState, minLeft time.Duration) bool {
+	if h.leaser == nil {
+		return true
+	}
+	now := h.now()
+	if st.leaseUntil.Sub(now) >= minLeft {
+		return true
+	}
+	until := now.Add(h.leaseTerm)
+	ok, err := h.leaser.LeaseQueue(ctx, ep.queue, h.holder, until)
+	held := !st.leaseUntil.IsZero()
+	if err != nil || !ok {
+		st.leaseUntil = time.Time{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err != nil:
+		// A store that cannot be reached says so in its own log; the queue
+		// is looked at again after the pause.
+		level := zap.ErrorLevel
+		if errors.Is(err, guestlink.ErrStoreUnavailable) {
+			level = zap.DebugLevel
+		}
+		if ce := h.logger.Check(level, "webhook: leasing the queue failed"); ce != nil {
+			ce.Write(zap.String("url", RedactURL(ep.url)), zap.Error(err))
+		}
+		st.pausedUntil, st.pending = h.now().Add(h.backoff(1)), true
+		return false
+	case !ok:
+		if held {
+			h.logger.Info("webhook: another instance delivers this endpoint's events now", zap.String("url", RedactURL(ep.url)))
+		}
+		st.nextDue = earliest(st.nextDue, now.Add(h.pollEvery))
+		return false
+	}
+	if !held {
+		if ce := h.logger.Check(zap.DebugLevel, "webhook: this instance delivers the endpoint's events"); ce != nil {
+			ce.Write(zap.String("url", RedactURL(ep.url)))
+		}
+	}
+	st.leaseUntil = until
+	return true
+}
+
+// releaseLeases gives up the leases this Hub holds, when its dispatcher has
+// stopped, so that another instance takes the queues over at once rather
+// than when the leases run out.
+func (h *Hub) releaseLeases() {
+	if h.leaser == nil {
+		return
+	}
+	h.mu.Lock()
+	held := map[string]*queueState{}
+	for name, st := range h.queues {
+		if !st.leaseUntil.IsZero() {
+			held[name] = st
+		}
+	}
+	h.mu.Unlock()
+	// Giving a lease up is a courtesy (one that is not given up runs out):
+	// a store that cannot be reached must not hold up the stop for long.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for name, st := range held {
+		if _, err := h.leaser.LeaseQueue(ctx, name, h.holder, h.now().Add(-time.Second)); err != nil {
+			h.logger.Debug("webhook: giving up a queue's lease failed; another instance takes it over when it runs out",
+				zap.String("queue", name), zap.Error(err))
+		}
+		st.leaseUntil = time.Time{}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +37,20 @@ const (
 	dropLogEvery = time.Minute
 	// storeTimeout bounds one queue operation.
 	storeTimeout = 10 * time.Second
+	// leaseTerm is how long a Hub on a shared store (guestlink.QueueLeaser)
+	// takes a queue's lease for. It renews the lease before every batch, and
+	// before a delivery when less than half of it is left, more than a
+	// delivery may take (deliveryTimeout): its lease does not run out while
+	// it delivers. When the instance that holds a lease dies, another takes
+	// the queue over within leaseTerm.
+	leaseTerm = 30 * time.Second
+	// pollInterval is how often a Hub on a shared store looks at each queue
+	// when nothing in its own process woke it: the events that other
+	// instances enqueue wake only their own Hub, so an event enqueued by an
+	// instance that does not hold its queue's lease waits up to that long
+	// (about a second more than on one instance) before the holder delivers
+	// it. A Hub that does not hold a lease asks for it as often.
+	pollInterval = time.Second
 )
 
 // endpoint is an Endpoint as registered: its queue named, its filter made.
@@ -72,6 +87,17 @@ func newEndpoint(e Endpoint) *endpoint {
 // registrations overlap (a config reload), the newer one's settings win for a
 // URL both have. Close stops the dispatcher for good; undelivered events stay
 // queued in the store until a Hub delivers them.
+//
+// On a store that several instances share (the Queuer is a
+// guestlink.QueueLeaser), every instance's Hub enqueues, and one delivers
+// each queue: the one holding its lease, which it takes and renews with a
+// random holder id of its own, gives up when it stops, and loses when it
+// stops renewing (see leaseTerm). Such a Hub looks at every queue about once
+// a second (pollInterval), for the events other instances enqueued and for
+// the lease of a queue another instance holds. So each event is delivered by
+// one instance, in order, in normal operation, and at least once when an
+// instance dies in the middle of a delivery: receivers deduplicate by the
+// delivery id.
 type Hub struct {
 	q      guestlink.Queuer
 	logger *zap.Logger
@@ -81,6 +107,14 @@ type Hub struct {
 	// backoffMax shape retries (tests shorten them).
 	maxLen                  int
 	backoffBase, backoffMax time.Duration
+
+	// leaser is q as a guestlink.QueueLeaser, nil for a store of one process,
+	// whose queues need no lease; holder is this Hub's name in the leases.
+	// leaseTerm and pollEvery are leaseTerm and pollInterval (tests shorten
+	// them).
+	leaser               guestlink.QueueLeaser
+	holder               string
+	leaseTerm, pollEvery time.Duration
 
 	// wake tells the dispatcher that something was enqueued.
 	wake chan struct{}
@@ -125,17 +159,28 @@ type queueState struct {
 	// warning, which was at droppedLogged.
 	dropped       int
 	droppedLogged time.Time
+
+	// leaseUntil is the end of this Hub's lease of the queue, as it asked for
+	// it; zero when it holds none. It belongs to the queue's worker (one at a
+	// time), and to the dispatcher once its workers are done.
+	leaseUntil time.Time
 }
 
 // NewHub returns a Hub that queues in q, the store's queues, and logs to
 // logger. q may be nil, for a store that keeps no queues: such a Hub refuses
-// every registration with endpoints.
+// every registration with endpoints. When q is a guestlink.QueueLeaser, the
+// Hub delivers a queue only while it holds its lease.
 func NewHub(q guestlink.Queuer, logger *zap.Logger) *Hub {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2
+	leaser, _ := q.(guestlink.QueueLeaser)
 	return &Hub{
-		q:      q,
-		logger: logger,
+		q:         q,
+		leaser:    leaser,
+		holder:    holderName(),
+		leaseTerm: leaseTerm,
+		pollEvery: pollInterval,
+		logger:    logger,
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   deliveryTimeout,
@@ -151,6 +196,13 @@ func NewHub(q guestlink.Queuer, logger *zap.Logger) *Hub {
 		endpoints:   map[string]*endpoint{},
 		queues:      map[string]*queueState{},
 	}
+}
+
+// holderName is a Hub's name in the leases it holds: the host it runs on, for
+// an operator who looks at the leases, and a random id.
+func holderName() string {
+	host, _ := os.Hostname()
+	return host + "/" + guestlink.NewID("hub")
 }
 
 // Register adds endpoints, and starts the dispatcher if it is not running.

@@ -27,6 +27,7 @@ type delivery struct {
 	header http.Header
 	body   []byte
 	status int
+	at     time.Time // when it arrived
 }
 
 // receiver is a webhook endpoint for tests: answer decides the status of
@@ -45,7 +46,7 @@ func newReceiver(t *testing.T, answer func(n int) int) *receiver {
 		rc.mu.Lock()
 		n := len(rc.got) + 1
 		status := rc.answer(n)
-		rc.got = append(rc.got, delivery{header: r.Header.Clone(), body: body, status: status})
+		rc.got = append(rc.got, delivery{header: r.Header.Clone(), body: body, status: status, at: time.Now()})
 		rc.mu.Unlock()
 		w.WriteHeader(status)
 	}))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ type MakeShared func(t *testing.T, n int) []guestlink.Store
 // reaches another's Check within the bound the store promises, a decision
 // through one wakes a WaitGuest on another within that bound, the limits are
 // exact across three instances redeeming and adding links at once, and the
-// instances make the same secrets. A store that only one process opens
+// instances make the same secrets, and a queue's lease (guestlink.QueueLeaser)
+// is held by one instance at a time. A store that only one process opens
 // (store/badger) cannot run it.
 //
 // within is the store's propagation bound: the suite waits up to it for the
@@ -35,6 +37,7 @@ func TestShared(t *testing.T, mk MakeShared, within time.Duration) {
 		{"RedeemExactlyNAcross", testRedeemAcross},
 		{"AddLinkLimitAcross", testAddLinkAcross},
 		{"SecretAgrees", testSecretAcross},
+		{"QueueLeaseAcross", testLeaseAcross},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			p := &pair{within: within}
@@ -226,5 +229,70 @@ func testSecretAcross(t *testing.T, p *pair) {
 		if !bytes.Equal(got[i], got[0]) || len(got[i]) != 32 {
 			t.Fatalf("the instances' secrets disagree: %x vs %x", got[i], got[0])
 		}
+	}
+}
+
+// testLeaseAcross: a queue's lease is held by one holder at a time, whichever
+// instance it asks through: taken when free, renewed by its holder, refused
+// to the others while it runs, taken over as soon as its holder gives it up
+// or once it has run out; the leases of two queues are apart; of nine holders
+// asking for a free lease at once, on three instances, one gets it.
+func testLeaseAcross(t *testing.T, p *pair) {
+	a, b := p.a, p.b
+	lease := func(e *env, queue, holder string, term time.Duration) bool {
+		e.t.Helper()
+		ok, err := implements[guestlink.QueueLeaser](e).LeaseQueue(e.ctx, queue, holder, time.Now().Add(term))
+		if err != nil {
+			e.t.Fatalf("LeaseQueue(%s, %s): %v", queue, holder, err)
+		}
+		return ok
+	}
+	for _, st := range []struct {
+		name   string
+		e      *env
+		queue  string
+		holder string
+		term   time.Duration
+		want   bool
+	}{
+		{"x takes a free lease", a, "q1", "x", time.Hour, true},
+		{"y is refused while x's runs", b, "q1", "y", time.Hour, false},
+		{"x renews", a, "q1", "x", time.Hour, true},
+		{"x renews through another instance", b, "q1", "x", time.Hour, true},
+		{"y is still refused", a, "q1", "y", time.Hour, false},
+		{"y takes another queue's", b, "q2", "y", time.Hour, true},
+		{"x gives it up", a, "q1", "x", -time.Second, true},
+		{"y takes it at once", b, "q1", "y", time.Hour, true},
+		{"x is refused", a, "q1", "x", time.Hour, false},
+	} {
+		if got := lease(st.e, st.queue, st.holder, st.term); got != st.want {
+			t.Fatalf("%s: LeaseQueue = %v, want %v", st.name, got, st.want)
+		}
+	}
+
+	// y renews for a moment and stops: x gets the lease when it runs out.
+	if !lease(b, "q1", "y", 100*time.Millisecond) {
+		t.Fatal("y could not renew its lease")
+	}
+	deadline := time.Now().Add(p.within + 100*time.Millisecond)
+	for !lease(a, "q1", "x", time.Hour) {
+		if time.Now().After(deadline) {
+			t.Fatalf("x did not get the lease within %v of the end of y's", p.within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lease(b, "q1", "y", time.Hour) {
+		t.Error("y took the lease back while x's runs")
+	}
+
+	got := make([]bool, 9)
+	tally(t, atOnce(len(got), func(i int) error {
+		e := p.all[i%len(p.all)]
+		var err error
+		got[i], err = implements[guestlink.QueueLeaser](e).LeaseQueue(e.ctx, "q3", fmt.Sprintf("h%d", i), time.Now().Add(time.Hour))
+		return err
+	}), nil)
+	if n := len(slices.DeleteFunc(got, func(ok bool) bool { return !ok })); n != 1 {
+		t.Errorf("%d of %d holders asking at once got the free lease, want 1", n, len(got))
 	}
 }

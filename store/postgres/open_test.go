@@ -77,6 +77,48 @@ func TestSchemaVersion(t *testing.T) {
 	}
 }
 
+// TestSchemaUpgrade: a database that an older guestgate left at schema
+// version 1, holding a webhook item, is brought to the current version when
+// Open finds it (each missing file applied once, logged, recorded in
+// gg_schema), its data kept, and what the new version adds works (a queue's
+// lease).
+func TestSchemaUpgrade(t *testing.T) {
+	c := cluster(t)
+	dsn := newDB(t)
+	db := dbName(t, dsn)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 2 || ms[0].version != 1 {
+		t.Fatalf("schema files %v: want version 1 and a later one", ms)
+	}
+	c.SQL(db, ms[0].sql+"; INSERT INTO gg_schema (version) VALUES (1);"+
+		"INSERT INTO gg_queues (queue, len) VALUES ('wh-x', 1); INSERT INTO gg_queue (queue, body, next_at) VALUES ('wh-x', 'event', 0)")
+
+	var logs logBuffer
+	s := openStore(t, dsn, Options{Logger: logs.logger()})
+	for _, m := range ms {
+		if applied := strings.Contains(logs.String(), "file="+m.name); applied != (m.version > 1) {
+			t.Errorf("schema %s applied: %v, want %v\n%s", m.name, applied, m.version > 1, logs.String())
+		}
+	}
+	want := make([]string, len(ms))
+	for i, m := range ms {
+		want[i] = strconv.Itoa(m.version)
+	}
+	if got := c.SQL(db, "SELECT string_agg(version::text, ' ' ORDER BY version) FROM gg_schema"); got != strings.Join(want, " ") {
+		t.Errorf("gg_schema holds versions %q, want %q", got, strings.Join(want, " "))
+	}
+	items, _, err := s.Due(context.Background(), "wh-x", time.Now(), 0)
+	if err != nil || len(items) != 1 || string(items[0].Body) != "event" {
+		t.Errorf("after the upgrade the queue holds %v, %v; want the item of before", items, err)
+	}
+	if ok, err := s.LeaseQueue(context.Background(), "wh-x", "me", time.Now().Add(time.Minute)); !ok || err != nil {
+		t.Errorf("LeaseQueue after the upgrade = %v, %v; want the lease", ok, err)
+	}
+}
+
 // TestNoPasswordInErrors: whatever goes wrong with a DSN, no error holds its
 // password: pgx masks it in the text of a DSN that does not parse only on a
 // best-effort basis, so the Store says nothing of that text. A database that

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -163,4 +164,30 @@ func (s *Store) Queues(ctx context.Context) ([]string, error) {
 		return nil, s.dbError(ctx, "listing queues", err)
 	}
 	return names, nil
+}
+
+// LeaseQueue takes or renews the lease of queue for holder until until, in
+// one statement: the insert of the lease, or, when the queue has one, its
+// update under the row's lock, only if holder holds it or it has run out.
+// until becomes a duration on this Store's clock, and the lease's end a time
+// on the database's, which judges every instance's leases.
+func (s *Store) LeaseQueue(ctx context.Context, queue, holder string, until time.Time) (bool, error) {
+	if !guestlink.ValidQueueName(queue) {
+		return false, fmt.Errorf("guestgate store: invalid queue name %q", queue)
+	}
+	if holder == "" {
+		return false, errors.New("guestgate store: a queue's lease needs a holder")
+	}
+	if err := s.begin(ctx); err != nil {
+		return false, err
+	}
+	term := until.Sub(s.now()).Microseconds()
+	tag, err := s.pool.Exec(ctx, `INSERT INTO gg_queue_leases AS l (queue, holder, until)
+		VALUES ($1, $2, now() + make_interval(secs => $3::float8 / 1e6))
+		ON CONFLICT (queue) DO UPDATE SET holder = excluded.holder, until = excluded.until
+		WHERE l.holder = excluded.holder OR l.until <= now()`, queue, holder, term)
+	if err != nil {
+		return false, s.dbError(ctx, "leasing a queue", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -1,6 +1,6 @@
-// Package postgres implements guestlink.Store and guestlink.Queuer on
-// PostgreSQL 15 or newer, for any number of guestgate instances that share
-// one database (docs/DESIGN.md section 6).
+// Package postgres implements guestlink.Store, guestlink.Queuer and
+// guestlink.QueueLeaser on PostgreSQL 15 or newer, for any number of
+// guestgate instances that share one database (docs/DESIGN.md section 6).
 //
 // Every rule of the domain holds across instances without a lock in Go:
 //
@@ -38,9 +38,15 @@
 // though it may have happened (a redemption then spent its click: never one
 // more than the limit).
 //
+// The durable queues of webhook deliveries are shared too: each queue's lease
+// names the one instance that delivers its items (LeaseQueue), and runs out
+// on the database's clock when that instance stops renewing it, so that
+// another takes over.
+//
 // The schema (schema/*.sql) is applied by Open under an advisory lock. Every
-// instant is stored as Unix nanoseconds. Link tokens are stored with the link
-// (the admin API shows them) and looked up by their SHA-256.
+// instant is stored as Unix nanoseconds, but for a lease's end, a time of the
+// database's clock. Link tokens are stored with the link (the admin API shows
+// them) and looked up by their SHA-256.
 //
 // The Store does not implement guestlink.Backupper: a backup of a PostgreSQL
 // database is PostgreSQL's (pg_dump). It implements guestlink.Dumper, the
@@ -383,8 +389,9 @@ func (e *dbError) Unwrap() error { return e.wraps }
 
 // Interface guards
 var (
-	_ guestlink.Store  = (*Store)(nil)
-	_ guestlink.Queuer = (*Store)(nil)
+	_ guestlink.Store       = (*Store)(nil)
+	_ guestlink.Queuer      = (*Store)(nil)
+	_ guestlink.QueueLeaser = (*Store)(nil)
 )
 
 // Name describes the database of dsn without its password, as
