@@ -49,9 +49,9 @@ func TestLoadStore(t *testing.T) {
 // (the password is never part of a key), and a Badger store by its directory.
 func TestStoreKeyOfRequest(t *testing.T) {
 	for name, want := range map[string]string{
-		"postgres://gg@db.example.com:5432/rooms":                      "postgres://gg@db.example.com:5432/rooms",
+		"postgres://gg@db.example.com:5432/rooms":                          "postgres://gg@db.example.com:5432/rooms",
 		"postgresql://gg:s3cret@db.example.com:5432/rooms?sslmode=disable": "postgres://gg@db.example.com:5432/rooms",
-		"/var/lib/guestgate/":                                          "/var/lib/guestgate",
+		"/var/lib/guestgate/":                                              "/var/lib/guestgate",
 	} {
 		if got, err := (poolStores{}).Key(name); err != nil || got != want {
 			t.Errorf("Key(%q) = %q, %v; want %q", name, got, err, want)
