@@ -1,16 +1,20 @@
 package caddymodule
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/store/postgres"
+	"github.com/guestgate/guestgate/webhook"
 )
 
 func TestAuditSink(t *testing.T) {
@@ -79,5 +83,47 @@ func TestMetricsRegisterTwiceAndCount(t *testing.T) {
 		if !strings.Contains(strings.Join(names, " "), want) {
 			t.Errorf("metric %s missing from %v", want, names)
 		}
+	}
+}
+
+// liveFake is a shared store as the metrics see it: its counts and its
+// listener's state.
+type liveFake struct {
+	guestlink.Store
+	live postgres.Live
+}
+
+func (liveFake) Stats(context.Context) (guestlink.Stats, error) {
+	return guestlink.Stats{Rooms: 2, Links: 5, GuestsWaiting: 1}, nil
+}
+func (f liveFake) Live() postgres.Live { return f.live }
+func (liveFake) Close() error          { return nil }
+
+// TestStoreMetrics: for a store that several instances share, the metrics
+// show whether its listener is connected, how far its live state may lag and
+// how many operations failed on the database, labelled by the store's key
+// (which never holds the DSN's password).
+func TestStoreMetrics(t *testing.T) {
+	const key = "postgres://gg@db.example.com:5432/rooms"
+	fake := liveFake{live: postgres.Live{Listening: true, SinceSync: 1500 * time.Millisecond, Unreachable: 7, Failed: 2}}
+	if _, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) { return pooledStore{Store: fake, hub: webhook.NewHub(nil, zap.NewNop())}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	defer storePool.Delete(key)
+	want := `
+# HELP guestgate_store_errors_total Store operations that failed on the database: kind unreachable (it could not be reached) or failed (it refused the statement).
+# TYPE guestgate_store_errors_total counter
+guestgate_store_errors_total{kind="failed",store="postgres://gg@db.example.com:5432/rooms"} 2
+guestgate_store_errors_total{kind="unreachable",store="postgres://gg@db.example.com:5432/rooms"} 7
+# HELP guestgate_store_listening 1 while the store's listener for the other instances' changes is connected, else 0.
+# TYPE guestgate_store_listening gauge
+guestgate_store_listening{store="postgres://gg@db.example.com:5432/rooms"} 1
+# HELP guestgate_store_sync_age_seconds Seconds since the live state was last brought up to date with the database: how far it may lag.
+# TYPE guestgate_store_sync_age_seconds gauge
+guestgate_store_sync_age_seconds{store="postgres://gg@db.example.com:5432/rooms"} 1.5
+`
+	if err := testutil.CollectAndCompare(newStoreCollector(), strings.NewReader(want),
+		"guestgate_store_errors_total", "guestgate_store_listening", "guestgate_store_sync_age_seconds"); err != nil {
+		t.Error(err)
 	}
 }

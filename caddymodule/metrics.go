@@ -102,6 +102,7 @@ func observeGate(result string) {
 type storeCollector struct {
 	rooms, links, waiting *prometheus.Desc
 	listening, syncAge    *prometheus.Desc
+	storeErrors           *prometheus.Desc
 
 	mu   sync.Mutex
 	last guestlink.Stats
@@ -117,6 +118,9 @@ func newStoreCollector() *storeCollector {
 			"1 while the store's listener for the other instances' changes is connected, else 0.", []string{"store"}, nil),
 		syncAge: prometheus.NewDesc("guestgate_store_sync_age_seconds",
 			"Seconds since the live state was last brought up to date with the database: how far it may lag.", []string{"store"}, nil),
+		storeErrors: prometheus.NewDesc("guestgate_store_errors_total",
+			"Store operations that failed on the database: kind unreachable (it could not be reached) or failed (it refused the statement).",
+			[]string{"store", "kind"}, nil),
 	}
 }
 
@@ -129,6 +133,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.waiting
 	ch <- c.listening
 	ch <- c.syncAge
+	ch <- c.storeErrors
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,6 +165,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.listening, prometheus.GaugeValue, listening, k.(string))
 			ch <- prometheus.MustNewConstMetric(c.syncAge, prometheus.GaugeValue, live.SinceSync.Seconds(), k.(string))
+			ch <- prometheus.MustNewConstMetric(c.storeErrors, prometheus.CounterValue, float64(live.Unreachable), k.(string), "unreachable")
+			ch <- prometheus.MustNewConstMetric(c.storeErrors, prometheus.CounterValue, float64(live.Failed), k.(string), "failed")
 		}
 		return true
 	})

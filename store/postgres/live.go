@@ -483,9 +483,14 @@ type Live struct {
 	// Generation is the database's generation the live state holds every
 	// change up to.
 	Generation int64
+	// Unreachable counts the operations that failed because the database
+	// could not be reached; Failed those it refused (an error other than the
+	// domain's). Both only grow.
+	Unreachable, Failed int64
 }
 
 // Live returns the state of the Store's listener.
 func (s *Store) Live() Live {
-	return Live{Listening: s.listening.Load(), SinceSync: s.sinceSync(), Generation: s.synced.Load()}
+	return Live{Listening: s.listening.Load(), SinceSync: s.sinceSync(), Generation: s.synced.Load(),
+		Unreachable: s.unreachable.Load(), Failed: s.failed.Load()}
 }

@@ -30,6 +30,7 @@ func TestOutage(t *testing.T) {
 	ctx := context.Background()
 	unseen := redeem(t, a, l.Token) // b never checks it before the outage
 
+	before := b.Live()
 	c.Stop()
 	stopped := time.Now()
 	var errs []error
@@ -53,6 +54,11 @@ func TestOutage(t *testing.T) {
 	_, err = b.Check(ctx, "r", l.ID, unseen.ID, time.Now())
 	unavailable("Check of a guest the instance has not seen", err)
 	t.Logf("four calls failed in %v", time.Since(start).Round(time.Millisecond))
+	// b failed three of them; the metrics count them as unreachable.
+	if after := b.Live(); after.Unreachable < before.Unreachable+3 || after.Failed != before.Failed {
+		t.Errorf("b's error counts went from %d unreachable, %d failed to %d, %d; want at least 3 more unreachable and no more failed",
+			before.Unreachable, before.Failed, after.Unreachable, after.Failed)
+	}
 	if d := time.Since(start); d > 4*DefaultConnectTimeout {
 		t.Errorf("the failing calls took %v: they should fail fast", d)
 	}

@@ -162,6 +162,9 @@ type Store struct {
 	lastSync atomic.Int64
 	// listening is true while the listener's connection is up.
 	listening atomic.Bool
+	// unreachable and failed count the database errors of operations (Live):
+	// the database could not be reached, or it refused a statement.
+	unreachable, failed atomic.Int64
 	// errStale is Check's error once the live state is older than MaxStale
 	// (made once: Check does not allocate).
 	errStale error
@@ -352,6 +355,9 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 		e.wraps = ctx.Err()
 	case unavailable(err):
 		e.wraps = guestlink.ErrStoreUnavailable
+		s.unreachable.Add(1)
+	default:
+		s.failed.Add(1)
 	}
 	return e
 }
