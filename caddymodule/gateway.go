@@ -311,8 +311,8 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Requests:       requests,
 		FrameAncestors: g.FrameAncestors,
 		Theme:          g.Theme.config(),
-		OnRedeem:       observeRedemption,
-		OnGate:         observeGate,
+		OnRedeem:       processMetrics().ObserveRedemption,
+		OnGate:         processMetrics().ObserveGate,
 		OnIdentity:     setPlaceholders,
 
 		PassUnauthenticated: g.Unauthenticated == "pass",

@@ -19,7 +19,8 @@ import (
 // the handlers and across config reloads: Badger locks its directory, and Caddy
 // provisions a new config before it cleans up the old one. The hub routes the
 // events of every handler on the store to the webhooks of its guest_admin
-// handlers. This and storeState are the package's only mutable state.
+// handlers. This, storeState and processMetrics are the package's only
+// mutable state.
 var storePool = caddy.NewUsagePool()
 
 // storeState is the rest of the store pool's state, for the admin endpoint
