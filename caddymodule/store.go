@@ -70,22 +70,19 @@ func storeKey(dir string) (string, error) {
 	return filepath.Clean(abs), nil
 }
 
-// openStore returns the pooled store for key, opening it with open on first
-// use. Every successful call must be matched by one releaseStore(key).
-func openStore(key string, open func() (guestlink.Store, error)) (pooledStore, error) {
+// openStore returns the pooled store of mod, opening it on first use. Every
+// successful call must be matched by one releaseStore(mod.StoreKey()).
+func openStore(mod StoreModule, logger *zap.Logger) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
-	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s, err := open()
+	val, _, err := storePool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
+		s, err := mod.OpenStore(logger)
 		if err != nil {
 			return nil, err
 		}
-		// Every guestgate store keeps the webhook queues (guestlink.Queuer).
-		q, ok := s.(guestlink.Queuer)
-		if !ok {
-			_ = s.Close()
-			return nil, fmt.Errorf("the store %T keeps no webhook queues (guestlink.Queuer)", s)
-		}
+		// The hub queues in the store; one that keeps no queues gets a hub
+		// that refuses webhooks.
+		q, _ := s.(guestlink.Queuer)
 		return pooledStore{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook"))}, nil
 	})
 	if err != nil {
@@ -180,11 +177,10 @@ func (s *sharedStore) acquire(ctx caddy.Context, holder any, raw *json.RawMessag
 	if err != nil {
 		return err
 	}
-	key := mod.StoreKey()
-	if s.pooledStore, err = openStore(key, func() (guestlink.Store, error) { return mod.OpenStore(logger) }); err != nil {
+	if s.pooledStore, err = openStore(mod, logger); err != nil {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
-	s.key = key
+	s.key = mod.StoreKey()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
