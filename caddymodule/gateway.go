@@ -8,7 +8,6 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -337,22 +336,13 @@ func (g *Gateway) logError(r *http.Request, err error) {
 // identity makes the signer of X-Guest-Token from identity_key or the store.
 func (g *Gateway) identity(ctx caddy.Context, store guestlink.Store) (*token.Identity, error) {
 	var seed []byte
+	var err error
 	if g.IdentityKey != "" {
-		v := resolveSecret(g.IdentityKey)
-		var err error
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			if seed, err = enc.DecodeString(v); err == nil {
-				break
-			}
+		if seed, err = token.DecodeSeed(resolveSecret(g.IdentityKey)); err != nil {
+			return nil, fmt.Errorf("identity_key: %w", err)
 		}
-		if err != nil || len(seed) != 32 {
-			return nil, errors.New("identity_key: must be the base64 of 32 bytes (an Ed25519 seed), e.g. from 'openssl rand -base64 32'")
-		}
-	} else {
-		var err error
-		if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {
-			return nil, fmt.Errorf("loading the generated identity key: %w", err)
-		}
+	} else if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {
+		return nil, fmt.Errorf("loading the generated identity key: %w", err)
 	}
 	return token.NewIdentity(seed, "guestgate")
 }
