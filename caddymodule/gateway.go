@@ -7,6 +7,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -136,31 +137,16 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 }
 
 func (g *Gateway) applyDefaults() {
-	if g.Prefix == "" {
-		g.Prefix = DefaultPrefix
-	}
-	g.Prefix = strings.TrimSuffix(g.Prefix, "/")
-	if g.RoomPath == "" {
-		g.RoomPath = DefaultRoomPath
-	}
+	g.Prefix = strings.TrimSuffix(cmp.Or(g.Prefix, DefaultPrefix), "/")
+	g.RoomPath = cmp.Or(g.RoomPath, DefaultRoomPath)
 	if len(g.Allow) == 0 {
 		g.Allow = DefaultAllow
 	}
-	if g.Unauthenticated == "" {
-		g.Unauthenticated = "deny"
-	}
-	if g.TokenTTL == 0 {
-		g.TokenTTL = caddy.Duration(DefaultTokenTTL)
-	}
-	if g.SessionMax == 0 {
-		g.SessionMax = caddy.Duration(DefaultSessionMax)
-	}
-	if g.SameSite == "" {
-		g.SameSite = "lax"
-	}
-	if g.Retention == 0 {
-		g.Retention = caddy.Duration(guestlink.DefaultRetention)
-	}
+	g.Unauthenticated = cmp.Or(g.Unauthenticated, "deny")
+	g.TokenTTL = cmp.Or(g.TokenTTL, caddy.Duration(DefaultTokenTTL))
+	g.SessionMax = cmp.Or(g.SessionMax, caddy.Duration(DefaultSessionMax))
+	g.SameSite = cmp.Or(g.SameSite, "lax")
+	g.Retention = cmp.Or(g.Retention, caddy.Duration(guestlink.DefaultRetention))
 }
 
 var sameSiteModes = map[string]http.SameSite{
