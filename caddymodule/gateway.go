@@ -196,37 +196,9 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// Theme is the theme block of guest_gateway. Every field is optional.
-type Theme struct {
-	// Title is shown above the card of every guest page and in the page title,
-	// like the site's name.
-	Title string `json:"title,omitempty"`
-
-	// Logo is the path of an image file (PNG, JPEG, GIF, WebP or SVG; at most
-	// 512 KiB) shown above the card, served at {prefix}/assets/logo. It is read
-	// at provision.
-	Logo string `json:"logo,omitempty"`
-
-	// Accent is the colour of buttons, links and focus rings, "#rgb" or
-	// "#rrggbb". White text on it must keep a contrast of at least 4.5:1
-	// (WCAG AA): a colour too light is refused. Default: #1f5fbf.
-	Accent string `json:"accent,omitempty"`
-
-	// Templates is a directory whose *.html files replace the embedded
-	// templates of the same name (entry.html, lobby.html, message.html,
-	// layout.html); they get the data documented at entrypage.PageData. They
-	// are parsed and executed once with sample data in every language at
-	// provision.
-	Templates string `json:"templates,omitempty"`
-}
-
-// config is the entrypage form of t.
-func (t *Theme) config() entrypage.ThemeConfig {
-	if t == nil {
-		return entrypage.ThemeConfig{}
-	}
-	return entrypage.ThemeConfig{Title: t.Title, Logo: t.Logo, Accent: t.Accent, Templates: t.Templates}
-}
+// Theme is the theme block of guest_gateway: a title, a logo, an accent colour
+// and templates (entrypage.ThemeConfig).
+type Theme = entrypage.ThemeConfig
 
 // Provision opens the shared store, loads or makes the signing key and builds the
 // guest-facing handler.
@@ -295,7 +267,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Lookups:        lookups,
 		Requests:       requests,
 		FrameAncestors: g.FrameAncestors,
-		Theme:          g.Theme.config(),
+		Theme:          *cmp.Or(g.Theme, new(Theme)),
 		OnRedeem:       processMetrics().ObserveRedemption,
 		OnGate:         processMetrics().ObserveGate,
 		OnIdentity:     setPlaceholders,
