@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,14 +30,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	dsn := pg.CreateDB()
 	t.Setenv("GG_MOVE_DSN", dsn) // for the Caddyfile's {env.GG_MOVE_DSN}
 
-	var down atomic.Bool
-	down.Store(true)
-	rc := newHookReceiver(t, func(string, int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}, 0)
+	rc, up := newDownReceiver(t)
 	cfg := config{AdminExtra: rc.webhook("/moved")}
 	g := newGateway(t)
 	g.load(cfg)
@@ -84,7 +76,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	}
 
 	// On PostgreSQL.
-	down.Store(false)
+	up()
 	g.loadEdited(cfg, func(text string) string {
 		return strings.ReplaceAll(text, "store "+g.storeDir, "store postgres {env.GG_MOVE_DSN}")
 	})

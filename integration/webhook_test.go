@@ -84,6 +84,20 @@ func newHookReceiver(t *testing.T, answer func(path string, n int) int, hang tim
 	return rc
 }
 
+// newDownReceiver is a receiver that answers 503 until up is called, and
+// 200 from then on.
+func newDownReceiver(t *testing.T) (rc *hookReceiver, up func()) {
+	var down atomic.Bool
+	down.Store(true)
+	rc = newHookReceiver(t, func(string, int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}, 0)
+	return rc, func() { down.Store(false) }
+}
+
 // webhook is the Caddyfile block of a webhook to path on this receiver.
 func (rc *hookReceiver) webhook(path string, events ...string) []string {
 	lines := []string{"webhook " + rc.srv.URL + path + " {", "\tsecret " + hookSecret}
@@ -254,14 +268,7 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 // TestWebhookQueueSurvivesRestart: events queued while the endpoint is down
 // survive a stop and start of Caddy and arrive afterwards.
 func TestWebhookQueueSurvivesRestart(t *testing.T) {
-	var down atomic.Bool
-	down.Store(true)
-	rc := newHookReceiver(t, func(string, int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}, 0)
+	rc, up := newDownReceiver(t)
 	cfg := config{AdminExtra: rc.webhook("/down")}
 	g := startGateway(t, cfg)
 	g.putRoom("restart", map[string]any{"name": "Restart"})
@@ -275,7 +282,7 @@ func TestWebhookQueueSurvivesRestart(t *testing.T) {
 	}
 	g.stop()
 	attempted := types(rc.all("/down"))
-	down.Store(false)
+	up()
 	g.load(cfg)
 
 	rc.waitDelivered("/down", 2, 30*time.Second)
