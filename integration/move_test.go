@@ -40,13 +40,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	if p, ok := b.reaches("/rooms/demo"); !ok {
 		t.Fatalf("the guest on Badger: %d %q", p.Status, p.reason())
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rc.all("/moved")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no webhook delivery was attempted")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.waitAttempted("/moved")
 	g.stop()
 	waiting := map[string]bool{}
 	for _, d := range rc.all("/moved") {
@@ -85,7 +79,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	}
 	g.browser().mustRedeem(linkPath(t, l), "Bob", "bob@example.com", "demo")
 	wantPage(t, "a third guest on the 2-click link", g.browser().get(linkPath(t, l)), http.StatusGone, "link-used-up")
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var ids []string
 		for _, d := range rc.delivered("/moved") {

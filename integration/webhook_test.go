@@ -147,6 +147,19 @@ func (rc *hookReceiver) waitDelivered(path string, n int, timeout time.Duration)
 	}
 }
 
+// waitAttempted waits up to 20 s for the first delivery to path, answered
+// or not.
+func (rc *hookReceiver) waitAttempted(path string) {
+	rc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rc.all(path)) == 0 {
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("%s: no delivery was attempted", path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // types lists the event types of ds, sorted.
 func types(ds []hookDelivery) []string {
 	var out []string
@@ -273,13 +286,7 @@ func TestWebhookQueueSurvivesRestart(t *testing.T) {
 	g := startGateway(t, cfg)
 	g.putRoom("restart", map[string]any{"name": "Restart"})
 	g.setAccess("restart", true)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rc.all("/down")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no delivery was attempted")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.waitAttempted("/down")
 	g.stop()
 	attempted := types(rc.all("/down"))
 	up()
