@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 
@@ -54,20 +53,6 @@ type pooledStore struct {
 func (p pooledStore) Destruct() error {
 	_ = p.hub.Close()
 	return p.Store.Close()
-}
-
-// storeKey returns the pool key for a store directory: the cleaned absolute path,
-// so that "./data" and "/srv/data/" name one database. Empty means the default,
-// "guestgate" under Caddy's data directory.
-func storeKey(dir string) (string, error) {
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "guestgate")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("store %q: %w", dir, err)
-	}
-	return filepath.Clean(abs), nil
 }
 
 // openStore returns the pooled store of mod, opening it on first use. Every
