@@ -532,6 +532,17 @@ func (g *gateway) openRoomWithLink(id string, spec map[string]any) admin.LinkJSO
 	return g.createLink(id, spec)
 }
 
+// guestInside makes room id with guest access on and one link of spec, and
+// returns the link and the browser of a guest, name and email, who redeemed
+// it and is inside the room.
+func (g *gateway) guestInside(id string, spec map[string]any, name, email string) (admin.LinkJSON, *browser) {
+	g.t.Helper()
+	l := g.openRoomWithLink(id, spec)
+	b := g.browser()
+	b.mustRedeem(linkPath(g.t, l), name, email, id)
+	return l, b
+}
+
 // link returns the link with id of a room, as the API lists it now.
 func (g *gateway) link(room, id string) admin.LinkJSON {
 	g.t.Helper()

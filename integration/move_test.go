@@ -34,9 +34,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	cfg := config{AdminExtra: rc.webhook("/moved")}
 	g := newGateway(t)
 	g.load(cfg)
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Speakers", "max_clicks": 2})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	l, b := g.guestInside("demo", map[string]any{"name": "Speakers", "max_clicks": 2}, "Ada", "ada@example.com")
 	if p, ok := b.reaches("/rooms/demo"); !ok {
 		t.Fatalf("the guest on Badger: %d %q", p.Status, p.reason())
 	}
