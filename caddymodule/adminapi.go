@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,7 +65,7 @@ func (poolStores) Keys() []string { return openStoreKeys() }
 // database (postgres://user@host:port/database, or a DSN of it), a Badger
 // store by its directory.
 func (poolStores) Key(name string) (string, error) {
-	if strings.HasPrefix(name, "postgres://") || strings.HasPrefix(name, "postgresql://") {
+	if postgres.IsURL(name) {
 		return postgres.Name(name)
 	}
 	return storeKey(name)

@@ -59,8 +59,7 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &BadgerStore{key: key}
-	if _, err := openStore(key, func() (guestlink.Store, error) { return b.OpenStore(zap.NewNop()) }); err != nil {
+	if _, err := openStore(&BadgerStore{key: key}, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	done := false

@@ -246,21 +246,18 @@ func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 	}
 	t := new(Theme)
 	g.Theme = t
-	opts := map[string]option{}
-	for name, dst := range map[string]*string{"title": &t.Title, "logo": &t.Logo, "accent": &t.Accent, "templates": &t.Templates} {
-		opts[name] = func() error {
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				if name == "accent" && len(args) == 0 {
-					return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
-				}
-				return d.ArgErr()
+	err := parseBlock(d, "theme option", map[string]option{
+		"title":     oneArg(d, &t.Title),
+		"logo":      oneArg(d, &t.Logo),
+		"templates": oneArg(d, &t.Templates),
+		"accent": func() error {
+			if d.CountRemainingArgs() == 0 {
+				return d.Errf("theme accent: missing colour; quote it, as in accent \"#1f5fbf\", since # starts a comment in a Caddyfile")
 			}
-			*dst = args[0]
-			return nil
-		}
-	}
-	if err := parseBlock(d, "theme option", opts); err != nil {
+			return oneArg(d, &t.Accent)()
+		},
+	})
+	if err != nil {
 		return err
 	}
 	if bareHexColour.MatchString(t.Accent) {
@@ -353,14 +350,7 @@ func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
 		return d.Errf("%v", err)
 	}
 	err := parseBlock(d, "webhook option", map[string]option{
-		"secret": func() error {
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.ArgErr()
-			}
-			w.Secret = args[0]
-			return nil
-		},
+		"secret": oneArg(d, &w.Secret),
 		"events": func() error {
 			if w.Events = d.RemainingArgs(); len(w.Events) == 0 {
 				return d.ArgErr()

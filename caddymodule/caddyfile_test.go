@@ -180,6 +180,9 @@ func TestValidate(t *testing.T) {
 		{"retention shorter than session", Gateway{Retention: caddy.Duration(time.Hour)}, "retention: must not be shorter than session_max"},
 		{"theme accent too light", Gateway{Theme: &Theme{Accent: "#eeeeee"}}, "theme accent \"#eeeeee\": white button text"},
 		{"theme accent fine", Gateway{Theme: &Theme{Accent: "#126b3a"}}, ""},
+		{"no lookups", Gateway{RateLimit: &RateLimit{Lookups: &RateBudget{Window: caddy.Duration(time.Minute)}}}, "rate_limit lookups: needs at least 1 event per positive window"},
+		{"requests without a window", Gateway{RateLimit: &RateLimit{Requests: &RateBudget{Events: 5}}}, "rate_limit requests: needs at least 1 event per positive window"},
+		{"budgets fine", Gateway{RateLimit: &RateLimit{Requests: &RateBudget{Events: 5, Window: caddy.Duration(time.Second)}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g

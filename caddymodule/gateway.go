@@ -7,8 +7,8 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,31 +137,16 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 }
 
 func (g *Gateway) applyDefaults() {
-	if g.Prefix == "" {
-		g.Prefix = DefaultPrefix
-	}
-	g.Prefix = strings.TrimSuffix(g.Prefix, "/")
-	if g.RoomPath == "" {
-		g.RoomPath = DefaultRoomPath
-	}
+	g.Prefix = strings.TrimSuffix(cmp.Or(g.Prefix, DefaultPrefix), "/")
+	g.RoomPath = cmp.Or(g.RoomPath, DefaultRoomPath)
 	if len(g.Allow) == 0 {
 		g.Allow = DefaultAllow
 	}
-	if g.Unauthenticated == "" {
-		g.Unauthenticated = "deny"
-	}
-	if g.TokenTTL == 0 {
-		g.TokenTTL = caddy.Duration(DefaultTokenTTL)
-	}
-	if g.SessionMax == 0 {
-		g.SessionMax = caddy.Duration(DefaultSessionMax)
-	}
-	if g.SameSite == "" {
-		g.SameSite = "lax"
-	}
-	if g.Retention == 0 {
-		g.Retention = caddy.Duration(guestlink.DefaultRetention)
-	}
+	g.Unauthenticated = cmp.Or(g.Unauthenticated, "deny")
+	g.TokenTTL = cmp.Or(g.TokenTTL, caddy.Duration(DefaultTokenTTL))
+	g.SessionMax = cmp.Or(g.SessionMax, caddy.Duration(DefaultSessionMax))
+	g.SameSite = cmp.Or(g.SameSite, "lax")
+	g.Retention = cmp.Or(g.Retention, caddy.Duration(guestlink.DefaultRetention))
 }
 
 var sameSiteModes = map[string]http.SameSite{
@@ -211,37 +196,9 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// Theme is the theme block of guest_gateway. Every field is optional.
-type Theme struct {
-	// Title is shown above the card of every guest page and in the page title,
-	// like the site's name.
-	Title string `json:"title,omitempty"`
-
-	// Logo is the path of an image file (PNG, JPEG, GIF, WebP or SVG; at most
-	// 512 KiB) shown above the card, served at {prefix}/assets/logo. It is read
-	// at provision.
-	Logo string `json:"logo,omitempty"`
-
-	// Accent is the colour of buttons, links and focus rings, "#rgb" or
-	// "#rrggbb". White text on it must keep a contrast of at least 4.5:1
-	// (WCAG AA): a colour too light is refused. Default: #1f5fbf.
-	Accent string `json:"accent,omitempty"`
-
-	// Templates is a directory whose *.html files replace the embedded
-	// templates of the same name (entry.html, lobby.html, message.html,
-	// layout.html); they get the data documented at entrypage.PageData. They
-	// are parsed and executed once with sample data in every language at
-	// provision.
-	Templates string `json:"templates,omitempty"`
-}
-
-// config is the entrypage form of t.
-func (t *Theme) config() entrypage.ThemeConfig {
-	if t == nil {
-		return entrypage.ThemeConfig{}
-	}
-	return entrypage.ThemeConfig{Title: t.Title, Logo: t.Logo, Accent: t.Accent, Templates: t.Templates}
-}
+// Theme is the theme block of guest_gateway: a title, a logo, an accent colour
+// and templates (entrypage.ThemeConfig).
+type Theme = entrypage.ThemeConfig
 
 // Provision opens the shared store, loads or makes the signing key and builds the
 // guest-facing handler.
@@ -310,9 +267,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Lookups:        lookups,
 		Requests:       requests,
 		FrameAncestors: g.FrameAncestors,
-		Theme:          g.Theme.config(),
-		OnRedeem:       observeRedemption,
-		OnGate:         observeGate,
+		Theme:          *cmp.Or(g.Theme, new(Theme)),
+		OnRedeem:       processMetrics().ObserveRedemption,
+		OnGate:         processMetrics().ObserveGate,
 		OnIdentity:     setPlaceholders,
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
@@ -337,22 +294,13 @@ func (g *Gateway) logError(r *http.Request, err error) {
 // identity makes the signer of X-Guest-Token from identity_key or the store.
 func (g *Gateway) identity(ctx caddy.Context, store guestlink.Store) (*token.Identity, error) {
 	var seed []byte
+	var err error
 	if g.IdentityKey != "" {
-		v := resolveSecret(g.IdentityKey)
-		var err error
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			if seed, err = enc.DecodeString(v); err == nil {
-				break
-			}
+		if seed, err = token.DecodeSeed(resolveSecret(g.IdentityKey)); err != nil {
+			return nil, fmt.Errorf("identity_key: %w", err)
 		}
-		if err != nil || len(seed) != 32 {
-			return nil, errors.New("identity_key: must be the base64 of 32 bytes (an Ed25519 seed), e.g. from 'openssl rand -base64 32'")
-		}
-	} else {
-		var err error
-		if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {
-			return nil, fmt.Errorf("loading the generated identity key: %w", err)
-		}
+	} else if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {
+		return nil, fmt.Errorf("loading the generated identity key: %w", err)
 	}
 	return token.NewIdentity(seed, "guestgate")
 }

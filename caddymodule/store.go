@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 
@@ -19,7 +18,8 @@ import (
 // the handlers and across config reloads: Badger locks its directory, and Caddy
 // provisions a new config before it cleans up the old one. The hub routes the
 // events of every handler on the store to the webhooks of its guest_admin
-// handlers. This and storeState are the package's only mutable state.
+// handlers. This, storeState and processMetrics are the package's only
+// mutable state.
 var storePool = caddy.NewUsagePool()
 
 // storeState is the rest of the store pool's state, for the admin endpoint
@@ -55,36 +55,19 @@ func (p pooledStore) Destruct() error {
 	return p.Store.Close()
 }
 
-// storeKey returns the pool key for a store directory: the cleaned absolute path,
-// so that "./data" and "/srv/data/" name one database. Empty means the default,
-// "guestgate" under Caddy's data directory.
-func storeKey(dir string) (string, error) {
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "guestgate")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("store %q: %w", dir, err)
-	}
-	return filepath.Clean(abs), nil
-}
-
-// openStore returns the pooled store for key, opening it with open on first
-// use. Every successful call must be matched by one releaseStore(key).
-func openStore(key string, open func() (guestlink.Store, error)) (pooledStore, error) {
+// openStore returns the pooled store of mod, opening it on first use. Every
+// successful call must be matched by one releaseStore(mod.StoreKey()).
+func openStore(mod StoreModule, logger *zap.Logger) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
-	val, _, err := storePool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s, err := open()
+	val, _, err := storePool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
+		s, err := mod.OpenStore(logger)
 		if err != nil {
 			return nil, err
 		}
-		// Every guestgate store keeps the webhook queues (guestlink.Queuer).
-		q, ok := s.(guestlink.Queuer)
-		if !ok {
-			_ = s.Close()
-			return nil, fmt.Errorf("the store %T keeps no webhook queues (guestlink.Queuer)", s)
-		}
+		// The hub queues in the store; one that keeps no queues gets a hub
+		// that refuses webhooks.
+		q, _ := s.(guestlink.Queuer)
 		return pooledStore{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook"))}, nil
 	})
 	if err != nil {
@@ -179,11 +162,10 @@ func (s *sharedStore) acquire(ctx caddy.Context, holder any, raw *json.RawMessag
 	if err != nil {
 		return err
 	}
-	key := mod.StoreKey()
-	if s.pooledStore, err = openStore(key, func() (guestlink.Store, error) { return mod.OpenStore(logger) }); err != nil {
+	if s.pooledStore, err = openStore(mod, logger); err != nil {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
-	s.key = key
+	s.key = mod.StoreKey()
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

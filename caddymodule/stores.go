@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -63,6 +64,20 @@ func (b *BadgerStore) Provision(caddy.Context) error {
 	key, err := storeKey(b.Dir)
 	b.key = key
 	return err
+}
+
+// storeKey returns the pool key for a store directory: the cleaned absolute path,
+// so that "./data" and "/srv/data/" name one database. Empty means the default,
+// "guestgate" under Caddy's data directory.
+func storeKey(dir string) (string, error) {
+	if dir == "" {
+		dir = filepath.Join(caddy.AppDataDir(), "guestgate")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("store %q: %w", dir, err)
+	}
+	return filepath.Clean(abs), nil
 }
 
 // StoreKey is the cleaned absolute path of the directory, so that "./data" and

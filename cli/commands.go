@@ -446,16 +446,8 @@ func runRestore(c *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	reloaded, err := c.reloadUnless(res.Store, "restored")
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(nil, map[string]any{"store": res.Store, "restored": true, "reloaded": reloaded})
-	}
-	c.printf("Store %s restored from %s.\n", res.Store, args[0])
-	c.printReload(reloaded, "restored")
-	return nil
+	return c.reloadAfter(res.Store, "restored", map[string]any{"restored": true},
+		fmt.Sprintf("Store %s restored from %s.\n", res.Store, args[0]))
 }
 
 func runImport(c *invocation, args []string) error {
@@ -463,16 +455,8 @@ func runImport(c *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	reloaded, err := c.reloadUnless(res.Store, "imported")
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(nil, map[string]any{"store": res.Store, "imported": res.Imported, "reloaded": reloaded})
-	}
-	c.printf("Store %s imported from %s: %s.\n", res.Store, args[0], res.Imported)
-	c.printReload(reloaded, "imported")
-	return nil
+	return c.reloadAfter(res.Store, "imported", map[string]any{"imported": res.Imported},
+		fmt.Sprintf("Store %s imported from %s: %s.\n", res.Store, args[0], res.Imported))
 }
 
 // upload sends file to path (with ?force=true for --force) and decodes the
@@ -501,24 +485,28 @@ func upload[T any](c *invocation, path, file string) (T, error) {
 	return decode[T](raw)
 }
 
-// reloadUnless reloads the running configuration after the store was
-// replaced (done: "restored"), unless --no-reload; reloaded says whether it
-// did.
-func (c *invocation) reloadUnless(store, done string) (reloaded bool, err error) {
-	if c.flag("no-reload") {
-		return false, nil
+// reloadAfter finishes a command that replaced the contents of store (done:
+// "restored", "imported"). Unless --no-reload, it reloads the running
+// configuration, so that the handlers load the store's keys. It prints out,
+// with the store and whether it reloaded, as JSON; or text and what the
+// reload did, or that one is needed.
+func (c *invocation) reloadAfter(store, done string, out map[string]any, text string) error {
+	reloaded := false
+	if !c.flag("no-reload") {
+		if err := c.api.reloadRunningConfig(); err != nil {
+			return fmt.Errorf("store %s %s, but reloading the configuration failed: %v; reload it yourself (caddy reload --force)", store, done, err)
+		}
+		reloaded = true
 	}
-	if err := c.api.reloadRunningConfig(); err != nil {
-		return false, fmt.Errorf("store %s %s, but reloading the configuration failed: %v; reload it yourself (caddy reload --force)", store, done, err)
+	if c.json {
+		out["store"], out["reloaded"] = store, reloaded
+		return c.printJSON(nil, out)
 	}
-	return true, nil
-}
-
-// printReload says what the reload did, or that one is needed.
-func (c *invocation) printReload(reloaded bool, done string) {
+	c.printf("%s", text)
 	if reloaded {
 		c.printf("Configuration reloaded: the handlers use the %s keys.\n", done)
 	} else {
 		c.printf("Reload the configuration (caddy reload --force) so that the handlers use the %s keys.\n", done)
 	}
+	return nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -75,4 +76,86 @@ func TestExportChecksTheDownload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestoreAndImportReload protects what "restore" and "import" tell an
+// operator after the store's contents were replaced: which store, from which
+// file (and, for import, what came), and that the configuration was
+// reloaded, so that the handlers use the keys that came with it; or, with
+// --no-reload, that it must be; or, when the reload fails, that the store
+// was replaced anyway and how to reload. --json says the same for scripts.
+func TestRestoreAndImportReload(t *testing.T) {
+	loadFails := false
+	var loads int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case admin.EndpointPrefix + "restore":
+			json.NewEncoder(w).Encode(admin.RestoreJSON{Store: "/srv/gg", Restored: true, ReloadRequired: true})
+		case admin.EndpointPrefix + "import":
+			json.NewEncoder(w).Encode(admin.ImportJSON{Store: "/srv/gg", Imported: export.Counts{Rooms: 1, Links: 2}, ReloadRequired: true})
+		case "/config/":
+			w.Write([]byte(`{"apps":{}}`))
+		case "/load":
+			loads++
+			if loadFails {
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"error":"bad config"}`))
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("contents"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		loadFails bool
+		wantLoads int
+		want      string // the output, or the error's text if wantErr
+		wantErr   bool
+	}{
+		{"restore", []string{"restore", file}, false, 1,
+			"Store /srv/gg restored from " + file + ".\nConfiguration reloaded: the handlers use the restored keys.\n", false},
+		{"restore --no-reload", []string{"restore", file, "--no-reload"}, false, 0,
+			"Store /srv/gg restored from " + file + ".\nReload the configuration (caddy reload --force) so that the handlers use the restored keys.\n", false},
+		{"restore --json", []string{"restore", file, "--json"}, false, 1,
+			`{"reloaded":true,"restored":true,"store":"/srv/gg"}`, false},
+		{"restore, the reload fails", []string{"restore", file}, true, 1,
+			"store /srv/gg restored, but reloading the configuration failed: ", true},
+		{"import", []string{"import", file}, false, 1,
+			"Store /srv/gg imported from " + file + ": 1 room, 2 links, 0 guests, 0 secrets, 0 queue items.\nConfiguration reloaded: the handlers use the imported keys.\n", false},
+		{"import --no-reload --json", []string{"import", file, "--no-reload", "--json"}, false, 0,
+			`{"imported":{"rooms":1,"links":2,"guests":0,"secrets":0,"queue_items":0},"reloaded":false,"store":"/srv/gg"}`, false},
+		{"import, the reload fails", []string{"import", file}, true, 1,
+			"store /srv/gg imported, but reloading the configuration failed: ", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loadFails, loads = tc.loadFails, 0
+			status, err, out := runCLI(t, srv, tc.args...)
+			switch {
+			case tc.wantErr && (status != 1 || err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("exit %d, %v; want 1 and an error saying %q", status, err, tc.want)
+			case !tc.wantErr && (status != 0 || err != nil || compactJSON(out) != tc.want):
+				t.Errorf("exit %d, %v, output\n%s\nwant 0 and\n%s", status, err, out, tc.want)
+			}
+			if loads != tc.wantLoads {
+				t.Errorf("%d reloads, want %d", loads, tc.wantLoads)
+			}
+		})
+	}
+}
+
+// compactJSON is s without the white space between JSON tokens, or s as it is
+// if it is not JSON.
+func compactJSON(s string) string {
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(s)) != nil {
+		return s
+	}
+	return b.String()
 }

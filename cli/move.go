@@ -51,7 +51,7 @@ func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error)
 		if dsn = getenv(env); dsn == "" {
 			return storeArg{}, fmt.Errorf("--%s %s: the environment variable %s is empty or not set", flag, v, env)
 		}
-	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+	case postgres.IsURL(v):
 		dsn = v
 	case strings.HasPrefix(v, "postgres:"):
 		dsn = strings.TrimPrefix(v, "postgres:")

@@ -22,26 +22,27 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// ThemeConfig styles the guest pages (the theme block of guest_gateway). Every
-// field is optional; the zero value is the plain embedded look.
+// ThemeConfig styles the guest pages: it is the theme block of guest_gateway,
+// in JSON as in the Caddyfile. Every field is optional; the zero value is the
+// plain embedded look.
 type ThemeConfig struct {
 	// Title is shown above the card of every guest page and in <title>, like
 	// the site's name.
-	Title string
+	Title string `json:"title,omitempty"`
 	// Logo is the path of an image file (PNG, JPEG, GIF, WebP or SVG, at most
-	// MaxLogoBytes) shown above the card and served at {prefix}/assets/logo.
-	// It is read once, when the handler is provisioned.
-	Logo string
+	// MaxLogoBytes, 512 KiB) shown above the card and served at
+	// {prefix}/assets/logo. It is read once, when the handler is provisioned.
+	Logo string `json:"logo,omitempty"`
 	// Accent is the colour of buttons, links and focus rings, "#rgb" or
 	// "#rrggbb". White button text on it must keep a contrast of at least
-	// 4.5:1 (WCAG AA), so it cannot be too light.
-	Accent string
+	// 4.5:1 (WCAG AA), so a colour too light is refused. Default: #1f5fbf.
+	Accent string `json:"accent,omitempty"`
 	// Templates is a directory whose *.html files replace the embedded
 	// templates of the same name (entry.html, lobby.html, message.html,
 	// layout.html, which defines "head" and "site"); other *.html files are
 	// added. Templates are executed with PageData; they are parsed and tried
 	// with sample data in every language when the handler is provisioned.
-	Templates string
+	Templates string `json:"templates,omitempty"`
 }
 
 // MaxLogoBytes bounds the theme's logo file: 512 KiB.

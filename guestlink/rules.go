@@ -44,25 +44,30 @@ func (s RoomSpec) Normalize(id string) (RoomSpec, error) {
 	if n := utf8.RuneCountInString(s.Name); n > MaxRoomNameLen || !utf8.ValidString(s.Name) || hasControl(s.Name) {
 		return s, invalid("name", "must be at most %d characters without control characters", MaxRoomNameLen)
 	}
-	switch s.Kind {
-	case "":
-		s.Kind = KindRoom
-	case KindRoom, KindGallery:
-	default:
-		return s, invalid("kind", "must be %q or %q", KindRoom, KindGallery)
+	var err error
+	if s.Kind, err = either("kind", s.Kind, KindRoom, KindGallery); err != nil {
+		return s, err
 	}
 	if s.Available == nil {
 		t := true
 		s.Available = &t
 	}
-	switch s.Admission {
-	case "":
-		s.Admission = AdmissionAuto
-	case AdmissionAuto, AdmissionModerator:
-	default:
-		return s, invalid("admission", "must be %q or %q", AdmissionAuto, AdmissionModerator)
+	if s.Admission, err = either("admission", s.Admission, AdmissionAuto, AdmissionModerator); err != nil {
+		return s, err
 	}
 	return s, nil
+}
+
+// either returns the value v of field: def when v is empty, v when it is def
+// or other, and a ValidationError otherwise.
+func either(field, v, def, other string) (string, error) {
+	switch v {
+	case "":
+		return def, nil
+	case def, other:
+		return v, nil
+	}
+	return v, invalid(field, "must be %q or %q", def, other)
 }
 
 // Apply returns r updated with the normalized spec s at now. The guest access switch

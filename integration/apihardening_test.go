@@ -18,40 +18,6 @@ import (
 // strict JSON bodies, the CSV formula guard past invisible characters, and a
 // per-client budget of failed authentications, each through a real Caddy.
 
-// apiFrom calls the moderator API from client with the bearer credential cred
-// ("" sends none) and, if xff is not empty, X-Forwarded-For: xff. It returns
-// the status, the header and the body.
-func apiFrom(t testing.TB, g *gateway, client *http.Client, xff, cred, method, path, body string) (int, http.Header, []byte) {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, g.base+"/guest-admin"+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cred != "" {
-		req.Header.Set("Authorization", "Bearer "+cred)
-	}
-	if xff != "" {
-		req.Header.Set("X-Forwarded-For", xff)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
-	return resp.StatusCode, resp.Header, b
-}
-
 // TestStrictJSON: the two bodies of issue 19, item 6, sent to the moderator API
 // and to the admin endpoint module (the same handler, behind Caddy's admin
 // endpoint): {"name":"d","max_clicks":1,"MAX_CLICKS":null} is 422 invalid naming

@@ -146,9 +146,7 @@ func wsClosed(c *websocket.Conn) <-chan time.Time {
 // upgrade are refused with the message page.
 func TestWebSocketKeptWhenAccessOffOrLinkDeleted(t *testing.T) {
 	g, ws := startWSGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Live"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
+	l, b := g.guestInside("demo", map[string]any{"name": "Live"}, "Zoë Ada", "zoe@example.com")
 	tok := b.sessionValue()
 
 	c, p := wsDial(t, g, "/ws/demo", tok)
@@ -344,9 +342,7 @@ func TestWebSocketClosedAtSessionMax(t *testing.T) {
 // no-session) and never reaches the upstream, and neither do raw bytes.
 func TestRefusedUpgradeLeavesNoTunnel(t *testing.T) {
 	g, ws := startWSGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Refused"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Refused"}, "Ada", "ada@example.com")
 
 	conn, err := net.DialTimeout("tcp", g.addr(), 5*time.Second)
 	if err != nil {

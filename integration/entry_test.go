@@ -372,9 +372,7 @@ func TestReopenLinkWithLiveSession(t *testing.T) {
 // no-session.
 func TestLeave(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Leave"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Leave"}, "Ada", "ada@example.com")
 	wantPage(t, "room before leaving", b.get("/rooms/demo"), http.StatusOK, "")
 	if p := b.get("/guest/leave"); p.Status != http.StatusOK || p.sessionCookie() != nil || !strings.Contains(p.Body, `data-page="leave"`) {
 		t.Errorf("GET /guest/leave: status %d, session Set-Cookie %v, want 200, the leave page and no cookie change", p.Status, p.sessionCookie())

@@ -473,9 +473,7 @@ func wantRefusedPath(t *testing.T, g *gateway, target, cookie string) {
 // upstream. DESIGN section 2, gate step 4: "anything with .. ... is refused".
 func TestGateRefusesDotSegmentsWithPathParameters(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Params"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Params"}, "Ada", "ada@example.com")
 	cookie := "Cookie: guestgate=" + b.sessionValue()
 	for _, target := range []string{
 		"/rooms/demo/..;/other",
@@ -533,9 +531,7 @@ func echo(t *testing.T, what string, conn net.Conn, br *bufio.Reader, msg string
 // open connection, but the guest's next new request gets guest-access-off.
 func TestWebSocketKeptWhenAccessTurnedOff(t *testing.T) {
 	g := startGateway(t, config{Allow: "/rooms/{room} /rooms/{room}/* /ws/{room}"})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Live"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Live"}, "Zoë Ada", "zoe@example.com")
 	cookie := "Cookie: guestgate=" + b.sessionValue() + "\r\n"
 
 	// Without a session and outside the room, no upgrade reaches the upstream.
@@ -580,9 +576,7 @@ func TestPlaceholders(t *testing.T) {
 		"header_up X-Ph-Room {http.guest_gateway.room}",
 		"header_up X-Ph-Link {http.guest_gateway.link}",
 	}})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Speakers"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada Lovelace", "ada@example.com", "demo")
+	l, b := g.guestInside("demo", map[string]any{"name": "Speakers"}, "Ada Lovelace", "ada@example.com")
 	if p := b.get("/rooms/demo"); p.Status != http.StatusOK {
 		t.Fatalf("room: %d", p.Status)
 	}

@@ -150,9 +150,7 @@ func TestIPv6ClientsCountByPrefix(t *testing.T) {
 func TestGatewayCookiesInOtherSpellings(t *testing.T) {
 	g, su := newStreamGateway(t)
 	g.load(config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Cookies"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Cookies"}, "Ada", "ada@example.com")
 	tok := b.sessionValue()
 
 	for _, cookie := range []string{
@@ -199,9 +197,7 @@ func TestRenewalVariesByCookie(t *testing.T) {
 	g.loadEdited(config{GatewayExtra: []string{"signing_key " + advSigningKey}}, func(text string) string {
 		return strings.Replace(text, "\tguest_gateway {", "\theader /rooms/demo/static/* >Cache-Control \"public, max-age=31536000\"\n\tguest_gateway {", 1)
 	})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Vary"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Vary"}, "Ada", "ada@example.com")
 
 	for _, tc := range []struct{ path, what string }{
 		{"/rooms/demo/cacheable", "the upstream's public answer"},

@@ -334,9 +334,7 @@ func TestTrailersCarryNoIdentity(t *testing.T) {
 	g.load(config{Unauthenticated: "pass", Global: []string{`servers {
 	protocols h1 h2c
 }`}})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Trailers"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	l, b := g.guestInside("demo", map[string]any{"name": "Trailers"}, "Ada", "ada@example.com")
 	tok := b.sessionValue()
 
 	if status := rawChunkedPost(t, g.addr(), "/rooms/demo/upload", []string{"Cookie: guestgate=" + tok}, identityTrailers); status != http.StatusOK {
@@ -419,9 +417,7 @@ func TestTrailersCarryNoIdentity(t *testing.T) {
 // from this site, does. Before, the GET ended the session.
 func TestLeaveNeedsAPost(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "One click", "max_clicks": 1})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "One click", "max_clicks": 1}, "Ada", "ada@example.com")
 	id := claimsOf(t, b.sessionValue())["sub"].(string)
 
 	img := b.request(http.MethodGet, "/guest/leave", nil)
@@ -491,9 +487,7 @@ func TestLeaveNeedsAPost(t *testing.T) {
 func TestRenewedCookieIsPrivate(t *testing.T) {
 	g, _ := newStreamGateway(t)
 	g.load(config{GatewayExtra: []string{"signing_key " + advSigningKey}})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Cache"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Cache"}, "Ada", "ada@example.com")
 
 	p := b.get("/rooms/demo/cacheable")
 	if p.Status != http.StatusOK || p.sessionCookie() != nil || p.Header.Get("Cache-Control") != "public, max-age=3600" || p.Header.Get("CDN-Cache-Control") == "" {
@@ -536,9 +530,7 @@ func TestRenewedCookieIsPrivate(t *testing.T) {
 // written "guestgate =<token>" was neither read nor removed.
 func TestCookieSpellings(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Cookies"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Cookies"}, "Ada", "ada@example.com")
 	tok := b.sessionValue()
 
 	for _, tc := range []struct {

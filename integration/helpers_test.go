@@ -411,38 +411,54 @@ func lockLines(s string) []string {
 // which is sent as is.
 func (g *gateway) apiAs(cred, method, path string, body any) (int, []byte) {
 	g.t.Helper()
-	var r io.Reader
+	var text string
 	switch b := body.(type) {
 	case nil:
 	case string:
-		r = strings.NewReader(b)
+		text = b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			g.t.Fatal(err)
 		}
-		r = bytes.NewReader(j)
+		text = string(j)
+	}
+	status, _, out := apiFrom(g.t, g, g.admin, "", cred, method, path, text)
+	return status, out
+}
+
+// apiFrom calls the moderator API from client with the bearer credential cred
+// ("" sends none) and, if xff is not empty, X-Forwarded-For: xff. It returns
+// the status, the header and the body.
+func apiFrom(t testing.TB, g *gateway, client *http.Client, xff, cred, method, path, body string) (int, http.Header, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, g.base+"/guest-admin"+path, r)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if r != nil {
+	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if cred != "" {
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
-	resp, err := g.admin.Do(req)
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		g.t.Fatalf("%s %s: reading the body: %v", method, path, err)
+		t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, b
 }
 
 // api calls the moderator API with the API key.
@@ -514,6 +530,17 @@ func (g *gateway) openRoomWithLink(id string, spec map[string]any) admin.LinkJSO
 	g.putRoom(id, map[string]any{"name": "Room " + id})
 	g.setAccess(id, true)
 	return g.createLink(id, spec)
+}
+
+// guestInside makes room id with guest access on and one link of spec, and
+// returns the link and the browser of a guest, name and email, who redeemed
+// it and is inside the room.
+func (g *gateway) guestInside(id string, spec map[string]any, name, email string) (admin.LinkJSON, *browser) {
+	g.t.Helper()
+	l := g.openRoomWithLink(id, spec)
+	b := g.browser()
+	b.mustRedeem(linkPath(g.t, l), name, email, id)
+	return l, b
 }
 
 // link returns the link with id of a room, as the API lists it now.

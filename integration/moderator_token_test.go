@@ -115,9 +115,7 @@ func TestModeratorTokenKinds(t *testing.T) {
 		AdminExtra:   []string{"moderator_key " + sharedKey},
 		GatewayExtra: []string{"signing_key " + sharedKey},
 	})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Kinds"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Eve", "eve@example.com", "demo")
+	_, b := g.guestInside("demo", map[string]any{"name": "Kinds"}, "Eve", "eve@example.com")
 	session := b.sessionValue()
 	if p := b.get("/rooms/demo"); p.Status != http.StatusOK {
 		t.Fatalf("control: the guest's own cookie on the room: %d (reason %q)", p.Status, p.reason())

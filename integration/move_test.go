@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,30 +30,15 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	dsn := pg.CreateDB()
 	t.Setenv("GG_MOVE_DSN", dsn) // for the Caddyfile's {env.GG_MOVE_DSN}
 
-	var down atomic.Bool
-	down.Store(true)
-	rc := newHookReceiver(t, func(string, int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}, 0)
+	rc, up := newDownReceiver(t)
 	cfg := config{AdminExtra: rc.webhook("/moved")}
 	g := newGateway(t)
 	g.load(cfg)
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Speakers", "max_clicks": 2})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
+	l, b := g.guestInside("demo", map[string]any{"name": "Speakers", "max_clicks": 2}, "Ada", "ada@example.com")
 	if p, ok := b.reaches("/rooms/demo"); !ok {
 		t.Fatalf("the guest on Badger: %d %q", p.Status, p.reason())
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rc.all("/moved")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no webhook delivery was attempted")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.waitAttempted("/moved")
 	g.stop()
 	waiting := map[string]bool{}
 	for _, d := range rc.all("/moved") {
@@ -84,7 +68,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	}
 
 	// On PostgreSQL.
-	down.Store(false)
+	up()
 	g.loadEdited(cfg, func(text string) string {
 		return strings.ReplaceAll(text, "store "+g.storeDir, "store postgres {env.GG_MOVE_DSN}")
 	})
@@ -93,7 +77,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 	}
 	g.browser().mustRedeem(linkPath(t, l), "Bob", "bob@example.com", "demo")
 	wantPage(t, "a third guest on the 2-click link", g.browser().get(linkPath(t, l)), http.StatusGone, "link-used-up")
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var ids []string
 		for _, d := range rc.delivered("/moved") {

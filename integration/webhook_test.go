@@ -84,6 +84,20 @@ func newHookReceiver(t *testing.T, answer func(path string, n int) int, hang tim
 	return rc
 }
 
+// newDownReceiver is a receiver that answers 503 until up is called, and
+// 200 from then on.
+func newDownReceiver(t *testing.T) (rc *hookReceiver, up func()) {
+	var down atomic.Bool
+	down.Store(true)
+	rc = newHookReceiver(t, func(string, int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}, 0)
+	return rc, func() { down.Store(false) }
+}
+
 // webhook is the Caddyfile block of a webhook to path on this receiver.
 func (rc *hookReceiver) webhook(path string, events ...string) []string {
 	lines := []string{"webhook " + rc.srv.URL + path + " {", "\tsecret " + hookSecret}
@@ -128,6 +142,19 @@ func (rc *hookReceiver) waitDelivered(path string, n int, timeout time.Duration)
 		}
 		if time.Now().After(deadline) {
 			rc.t.Fatalf("%s: %d deliveries after %v, want %d: %v", path, len(d), timeout, n, types(d))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitAttempted waits up to 20 s for the first delivery to path, answered
+// or not.
+func (rc *hookReceiver) waitAttempted(path string) {
+	rc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rc.all(path)) == 0 {
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("%s: no delivery was attempted", path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -254,28 +281,15 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 // TestWebhookQueueSurvivesRestart: events queued while the endpoint is down
 // survive a stop and start of Caddy and arrive afterwards.
 func TestWebhookQueueSurvivesRestart(t *testing.T) {
-	var down atomic.Bool
-	down.Store(true)
-	rc := newHookReceiver(t, func(string, int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}, 0)
+	rc, up := newDownReceiver(t)
 	cfg := config{AdminExtra: rc.webhook("/down")}
 	g := startGateway(t, cfg)
 	g.putRoom("restart", map[string]any{"name": "Restart"})
 	g.setAccess("restart", true)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(rc.all("/down")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no delivery was attempted")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.waitAttempted("/down")
 	g.stop()
 	attempted := types(rc.all("/down"))
-	down.Store(false)
+	up()
 	g.load(cfg)
 
 	rc.waitDelivered("/down", 2, 30*time.Second)

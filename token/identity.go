@@ -56,6 +56,18 @@ func NewIdentity(seed []byte, issuer string) (*Identity, error) {
 	return id, nil
 }
 
+// DecodeSeed decodes an identity key seed written as base64, in the standard
+// or the URL alphabet, padded or not, as 'openssl rand -base64 32' writes it;
+// it must hold 32 bytes.
+func DecodeSeed(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if seed, err := enc.DecodeString(s); err == nil && len(seed) == ed25519.SeedSize {
+			return seed, nil
+		}
+	}
+	return nil, errors.New("must be the base64 of 32 bytes (an Ed25519 seed), e.g. from 'openssl rand -base64 32'")
+}
+
 // JWKS is the JSON Web Key Set with the public key (RFC 7517, RFC 8037).
 func (id *Identity) JWKS() []byte { return id.jwks }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,23 @@ func TestIdentityToken(t *testing.T) {
 	}
 	if _, err := NewIdentity([]byte("short"), "x"); err == nil {
 		t.Fatal("short seed accepted")
+	}
+}
+
+// TestDecodeSeed protects identity_key: a seed is accepted in every base64
+// form an operator may paste (standard or URL alphabet, padded or not), and
+// anything that is not 32 bytes of base64 is refused.
+func TestDecodeSeed(t *testing.T) {
+	seed := []byte("\xfb\xff" + strings.Repeat("k", 30)) // + and / in standard base64
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if got, err := DecodeSeed(enc.EncodeToString(seed)); err != nil || !bytes.Equal(got, seed) {
+			t.Errorf("DecodeSeed(%s) = %x, %v", enc.EncodeToString(seed), got, err)
+		}
+	}
+	for _, bad := range []string{"", "not base64", base64.StdEncoding.EncodeToString(seed[:31]), base64.StdEncoding.EncodeToString(append(seed, 0))} {
+		if _, err := DecodeSeed(bad); err == nil {
+			t.Errorf("DecodeSeed(%q) accepted", bad)
+		}
 	}
 }
 

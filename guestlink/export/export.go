@@ -456,15 +456,26 @@ func (rd *Reader) checkRoom(r guestlink.Room) error {
 	return nil
 }
 
-func (rd *Reader) checkLink(l guestlink.Link) error {
-	key := [2]string{l.RoomID, l.ID}
+// checkOfRoom refuses a record of a room (kind is "link" or "guest") whose
+// room came not before it, whose id is not valid, or that came already; seen
+// holds the room and id of every such record accepted.
+func (rd *Reader) checkOfRoom(kind, room, id string, seen map[[2]string]bool) error {
 	switch {
-	case !rd.rooms[l.RoomID]:
-		return rd.bad("a link of room %q, which no room before it is", l.RoomID)
-	case !validKey(l.ID):
-		return rd.bad("link id %q is not valid", l.ID)
-	case rd.links[key]:
-		return rd.bad("link %s of room %s a second time", l.ID, l.RoomID)
+	case !rd.rooms[room]:
+		return rd.bad("a %s of room %q, which no room before it is", kind, room)
+	case !validKey(id):
+		return rd.bad("%s id %q is not valid", kind, id)
+	case seen[[2]string{room, id}]:
+		return rd.bad("%s %s of room %s a second time", kind, id, room)
+	}
+	return nil
+}
+
+func (rd *Reader) checkLink(l guestlink.Link) error {
+	if err := rd.checkOfRoom("link", l.RoomID, l.ID, rd.links); err != nil {
+		return err
+	}
+	switch {
 	case !guestlink.WellFormedToken(l.Token):
 		return rd.bad("link %s: the token is not a link token", l.ID)
 	case rd.tokens[l.Token]:
@@ -472,26 +483,20 @@ func (rd *Reader) checkLink(l guestlink.Link) error {
 	case l.MaxClicks < 0 || l.Clicks < 0:
 		return rd.bad("link %s: negative clicks", l.ID)
 	}
-	rd.links[key], rd.tokens[l.Token] = true, true
+	rd.links[[2]string{l.RoomID, l.ID}], rd.tokens[l.Token] = true, true
 	return nil
 }
 
 func (rd *Reader) checkGuest(g guestlink.Guest) error {
-	key := [2]string{g.RoomID, g.ID}
-	switch {
-	case !rd.rooms[g.RoomID]:
-		return rd.bad("a guest of room %q, which no room before it is", g.RoomID)
-	case !validKey(g.ID):
-		return rd.bad("guest id %q is not valid", g.ID)
-	case rd.guests[key]:
-		return rd.bad("guest %s of room %s a second time", g.ID, g.RoomID)
+	if err := rd.checkOfRoom("guest", g.RoomID, g.ID, rd.guests); err != nil {
+		return err
 	}
 	switch g.State {
 	case guestlink.StateWaiting, guestlink.StateAdmitted, guestlink.StateDeclined, guestlink.StateRemoved, guestlink.StateLeft:
 	default:
 		return rd.bad("guest %s: state %q", g.ID, g.State)
 	}
-	rd.guests[key] = true
+	rd.guests[[2]string{g.RoomID, g.ID}] = true
 	return nil
 }
 

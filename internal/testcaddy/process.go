@@ -137,7 +137,8 @@ func (p *Process) Kill() error {
 	}
 }
 
-// Buffer is a bytes.Buffer that a process writes while a test reads it.
+// Buffer is a bytes.Buffer that others write (a process, a logger on other
+// goroutines) while a test reads it.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

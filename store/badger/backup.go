@@ -162,10 +162,56 @@ func checkEmpty(txn *badgerdb.Txn) error {
 // that it is a sequence of whole frames that each hold a KVList, and that it
 // holds at least one key. It returns the file positioned at its start; the
 // caller closes and removes it.
-func spoolBackup(ctx context.Context, r io.Reader) (_ *os.File, err error) {
-	f, err := os.CreateTemp("", "guestgate-restore-*")
+func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
+	return spoolFile("restore", "the backup", func(bw *bufio.Writer) error {
+		br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 64<<10)
+		var buf []byte
+		keys := 0
+		for frame := 1; ; frame++ {
+			var size uint64
+			if err := binary.Read(br, binary.LittleEndian, &size); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return badBackup(frame, "truncated frame length", err)
+			}
+			if size > maxBackupFrame {
+				return badBackup(frame, fmt.Sprintf("frame of %d bytes is over the %d limit: this is not a backup", size, maxBackupFrame), nil)
+			}
+			if uint64(cap(buf)) < size {
+				buf = make([]byte, size)
+			}
+			buf = buf[:size]
+			if _, err := io.ReadFull(br, buf); err != nil {
+				return badBackup(frame, "truncated frame", err)
+			}
+			var list pb.KVList
+			if err := proto.Unmarshal(buf, &list); err != nil {
+				return badBackup(frame, "frame is not a list of keys", err)
+			}
+			keys += len(list.Kv)
+			if err := binary.Write(bw, binary.LittleEndian, size); err != nil {
+				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+			}
+			if _, err := bw.Write(buf); err != nil {
+				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+			}
+		}
+		if keys == 0 {
+			return fmt.Errorf("guestgate store: restore: %w: it holds no data", guestlink.ErrBadBackup)
+		}
+		return nil
+	})
+}
+
+// spoolFile writes a new temporary file through write, in a buffer, and returns
+// it positioned at its start; the caller closes and removes it. When write
+// or the file fails, the file is removed. op and what name the operation and
+// what it spools in errors.
+func spoolFile(op, what string, write func(*bufio.Writer) error) (_ *os.File, err error) {
+	f, err := os.CreateTemp("", "guestgate-"+op+"-*")
 	if err != nil {
-		return nil, fmt.Errorf("guestgate store: restore: %w", err)
+		return nil, fmt.Errorf("guestgate store: %s: %w", op, err)
 	}
 	defer func() {
 		if err != nil {
@@ -173,48 +219,15 @@ func spoolBackup(ctx context.Context, r io.Reader) (_ *os.File, err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 64<<10)
-	bw := bufio.NewWriterSize(f, 64<<10)
-	var buf []byte
-	keys := 0
-	for frame := 1; ; frame++ {
-		var size uint64
-		if err := binary.Read(br, binary.LittleEndian, &size); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, badBackup(frame, "truncated frame length", err)
-		}
-		if size > maxBackupFrame {
-			return nil, badBackup(frame, fmt.Sprintf("frame of %d bytes is over the %d limit: this is not a backup", size, maxBackupFrame), nil)
-		}
-		if uint64(cap(buf)) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, badBackup(frame, "truncated frame", err)
-		}
-		var list pb.KVList
-		if err := proto.Unmarshal(buf, &list); err != nil {
-			return nil, badBackup(frame, "frame is not a list of keys", err)
-		}
-		keys += len(list.Kv)
-		if err := binary.Write(bw, binary.LittleEndian, size); err != nil {
-			return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
-		}
-		if _, err := bw.Write(buf); err != nil {
-			return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
-		}
+	w := bufio.NewWriterSize(f, 64<<10)
+	if err := write(w); err != nil {
+		return nil, err
 	}
-	if keys == 0 {
-		return nil, fmt.Errorf("guestgate store: restore: %w: it holds no data", guestlink.ErrBadBackup)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+	if err := w.Flush(); err != nil {
+		return nil, fmt.Errorf("guestgate store: %s: spooling %s: %w", op, what, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("guestgate store: restore: %w", err)
+		return nil, fmt.Errorf("guestgate store: %s: %w", op, err)
 	}
 	return f, nil
 }

@@ -132,40 +132,29 @@ func (s *Store) Load(ctx context.Context, next func() (guestlink.Record, error),
 // version 1), which it returns positioned at its start; the caller closes
 // and removes it. now decides which guests are already purged, and the
 // Badger TTL of the others.
-func spoolRecords(ctx context.Context, next func() (guestlink.Record, error), now time.Time) (_ *os.File, err error) {
-	f, err := os.CreateTemp("", "guestgate-load-*")
-	if err != nil {
-		return nil, fmt.Errorf("guestgate store: load: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+func spoolRecords(ctx context.Context, next func() (guestlink.Record, error), now time.Time) (*os.File, error) {
+	return spoolFile("load", "the records", func(w *bufio.Writer) error {
+		sp := &spool{w: w, rooms: map[string]bool{}, queues: map[string]*queueMeta{}, now: now}
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rec, err := next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := sp.add(rec); err != nil {
+				return err
+			}
 		}
-	}()
-	sp := &spool{w: bufio.NewWriterSize(f, 64<<10), rooms: map[string]bool{}, queues: map[string]*queueMeta{}, now: now}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if err := sp.finish(); err != nil {
+			return fmt.Errorf("guestgate store: load: spooling the records: %w", err)
 		}
-		rec, err := next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := sp.add(rec); err != nil {
-			return nil, err
-		}
-	}
-	if err := sp.finish(); err != nil {
-		return nil, fmt.Errorf("guestgate store: load: spooling the records: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("guestgate store: load: %w", err)
-	}
-	return f, nil
+		return nil
+	})
 }
 
 // spool turns records into the store's keys in a backup stream.
@@ -293,10 +282,7 @@ func (sp *spool) finish() error {
 			return err
 		}
 	}
-	if err := sp.flush(); err != nil {
-		return err
-	}
-	return sp.w.Flush()
+	return sp.flush()
 }
 
 // Interface guards

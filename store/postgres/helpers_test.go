@@ -1,18 +1,17 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
 var t0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
@@ -114,22 +113,7 @@ func dbName(t *testing.T, dsn string) string {
 }
 
 // logBuffer is a slog.Logger's output, safe for the Store's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testcaddy.Buffer }
 
 // logger returns a logger of every level into b.
 func (b *logBuffer) logger() *slog.Logger {

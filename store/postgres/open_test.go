@@ -186,4 +186,12 @@ func TestName(t *testing.T) {
 	if _, err := Name("postgres://gg:s3cret@[bad"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("a malformed DSN: %v", err)
 	}
+	for s, want := range map[string]bool{
+		"postgres://gg@db/rooms": true, "postgresql://db/rooms": true,
+		"host=db dbname=rooms": false, "/var/lib/postgres": false, "postgres:rooms": false, "./postgres://x": false,
+	} {
+		if IsURL(s) != want {
+			t.Errorf("IsURL(%q) = %v, want %v", s, !want, want)
+		}
+	}
 }

@@ -400,6 +400,12 @@ var (
 	_ guestlink.QueueLeaser = (*Store)(nil)
 )
 
+// IsURL reports whether s is a DSN in libpq's URL form: postgres://... or
+// postgresql://..., which no directory name is.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
 // Name describes the database of dsn without its password, as
 // postgres://user@host:port/database: what logs, the admin endpoint and the
 // caddy guestgate command show of a store, and what tells two DSNs of one
