@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/guestgate/guestgate/admin"
 )
 
 // uxViews are the browsers a person may come with: a desktop in English, a
@@ -300,6 +302,39 @@ func TestMessagePagesNameTheRoom(t *testing.T) {
 			noSidewaysScroll(t, tb, "the guest-access-off page")
 			checkAccessibility(tb, "the guest-access-off page")
 			keepScreenshot(t, tb, "message-access-off-"+v.name)
+		})
+	}
+}
+
+// TestMintedModeratorToken: the link "caddy guestgate token --url" prints (a
+// token of admin.MintModeratorToken, typed guestgate-moderator+jwt, in the
+// fragment) signs a newcomer into the Manage guest access page for the room,
+// as a room backend's link does, on a desktop and a phone.
+func TestMintedModeratorToken(t *testing.T) {
+	s := startServer(t)
+	for _, v := range []struct {
+		name string
+		lang string
+		view view
+	}{uxViews[0], uxViews[2]} {
+		t.Run(v.name, func(t *testing.T) {
+			roomID := uniqueID("minted-" + v.lang)
+			s.newRoom(t, roomID, "Demo room", "auto")
+			tok, err := admin.MintModeratorToken(moderatorKey, admin.ModeratorTokenSpec{Sub: "newcomer", Name: "Neu Ling", Rooms: []string{roomID}, TTL: time.Hour}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod := newSession(t).newTab("moderator-"+v.name, v.view)
+			openAsModerator(s, mod, roomID, tok)
+			mod.wantTexts("the window", map[string]string{
+				"#who-name":      tr(v.lang, "moderator.signin.signed_in_as", "Neu Ling"),
+				"#room-subtitle": tr(v.lang, "moderator.room.subtitle", "Demo room"),
+			})
+			if href := evalJS[string](mod, `location.href`); strings.Contains(href, "token") {
+				t.Errorf("the token stays in the address bar: %s", href)
+			}
+			noSidewaysScroll(t, mod, "the Manage page")
+			keepScreenshot(t, mod, "minted-token-"+v.name)
 		})
 	}
 }
