@@ -15,14 +15,29 @@ import (
 
 // uxViews are the browsers a person may come with: a desktop in English, a
 // 360 px phone in German, and a phone in Hebrew (right to left).
-var uxViews = []struct {
-	name string
-	lang string // the page language the view asks for
-	view view
-}{
+var uxViews = []uxView{
 	{"desktop-en", "en", view{Lang: "en-US,en;q=0.9"}},
 	{"phone-de", "de", view{Lang: "de-DE,de;q=0.9", Width: 360, Height: 740, Mobile: true}},
 	{"phone-he", "he", view{Lang: "he-IL,he;q=0.9", Width: 360, Height: 740, Mobile: true}},
+}
+
+// uxView is a browser of uxViews.
+type uxView struct {
+	name string
+	lang string // the page language the view asks for
+	view view
+}
+
+// guestTab makes a room of this test (its id from base) with a guest link,
+// and opens the link in a fresh browser as v; it returns the tab and the
+// room's id.
+func guestTab(t *testing.T, s *server, v uxView, base, roomName, admission string) (*tab, string) {
+	t.Helper()
+	roomID := uniqueID(base + "-" + v.lang)
+	url := guestLink(t, s, roomID, roomName, admission)
+	tb := newSession(t).newTab("guest-"+v.name, v.view)
+	tb.open(url)
+	return tb, roomID
 }
 
 // keepScreenshot writes a screenshot of tb as name.png when GUEST_SCREENSHOTS
@@ -181,10 +196,7 @@ func TestEntryFormShowsEveryError(t *testing.T) {
 	s := startServer(t)
 	for _, v := range uxViews {
 		t.Run(v.name, func(t *testing.T) {
-			roomID := uniqueID("entry-" + v.lang)
-			url := guestLink(t, s, roomID, "Sprechstunde", "auto")
-			tb := newSession(t).newTab("guest-"+v.name, v.view)
-			tb.open(url)
+			tb, roomID := guestTab(t, s, v, "entry", "Sprechstunde", "auto")
 			tb.wait("the focus in the name field", `document.activeElement && document.activeElement.id === "name"`)
 
 			tb.do("submitting an empty name and a@b",
@@ -228,10 +240,7 @@ func TestWaitingGuestOpensTheRoom(t *testing.T) {
 	s := startServer(t)
 	for _, v := range uxViews {
 		t.Run(v.name, func(t *testing.T) {
-			roomID := uniqueID("wait-" + v.lang)
-			url := guestLink(t, s, roomID, "Sprechstunde Prof. Weber", "moderator")
-			tb := newSession(t).newTab("guest-"+v.name, v.view)
-			tb.open(url)
+			tb, roomID := guestTab(t, s, v, "wait", "Sprechstunde Prof. Weber", "moderator")
 			tb.submitEntry("Lena", "lena@example.com")
 			tb.wait("the lobby", `location.pathname === "/guest/lobby" && !!document.querySelector("#lobby-status")`)
 
@@ -260,11 +269,8 @@ func TestMessagePagesNameTheRoom(t *testing.T) {
 	s := startServer(t)
 	for _, v := range uxViews {
 		t.Run(v.name, func(t *testing.T) {
-			roomID := uniqueID("msg-" + v.lang)
 			const name = "Physik <101> für Gäste"
-			url := guestLink(t, s, roomID, name, "auto")
-			tb := newSession(t).newTab("guest-"+v.name, v.view)
-			tb.open(url)
+			tb, roomID := guestTab(t, s, v, "msg", name, "auto")
 			tb.submitEntry("Jo", "jo@example.com")
 			tb.wait("the room", `location.pathname === "/rooms/`+roomID+`"`)
 
@@ -312,11 +318,7 @@ func TestMessagePagesNameTheRoom(t *testing.T) {
 // as a room backend's link does, on a desktop and a phone.
 func TestMintedModeratorToken(t *testing.T) {
 	s := startServer(t)
-	for _, v := range []struct {
-		name string
-		lang string
-		view view
-	}{uxViews[0], uxViews[2]} {
+	for _, v := range []uxView{uxViews[0], uxViews[2]} {
 		t.Run(v.name, func(t *testing.T) {
 			roomID := uniqueID("minted-" + v.lang)
 			s.newRoom(t, roomID, "Demo room", "auto")
