@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -455,16 +456,28 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 }
 
 // refuse answers a guest holding session c with reason's message page, naming
-// the guest's room: the one store read of a refusal, which is rare and which
-// the name makes clear to the guest (which session is off, which one to go
-// back to). When the store cannot be reached, the page names no room.
+// the guest's room (roomName).
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, c *token.Claims, reason, back string) error {
 	var name string
 	if reason != ReasonUnavailable {
-		room, _, _ := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject)
-		name = room.Name
+		name = g.roomName(r, c)
 	}
 	return g.pages.RoomMessage(w, r, reason, name, back)
+}
+
+// roomNameWait bounds the store read of roomName: the name helps a guest,
+// it must never keep them waiting for their answer.
+const roomNameWait = 500 * time.Millisecond
+
+// roomName is the display name of the room of session c, "" when the store
+// does not answer in time or the room is gone. It is one store read, made
+// only for the pages of a refusal or of leaving, where the name tells the
+// guest which session the page is about.
+func (g *Gateway) roomName(r *http.Request, c *token.Claims) string {
+	ctx, cancel := context.WithTimeout(r.Context(), roomNameWait)
+	defer cancel()
+	room, _, _ := g.svc.Session(ctx, c.Room, c.LinkID, c.Subject)
+	return room.Name
 }
 
 // opensRoom reports whether r, from a guest of room, asks for a page of that

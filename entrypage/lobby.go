@@ -215,11 +215,10 @@ func (g *Gateway) leave(w http.ResponseWriter, r *http.Request) error {
 	}
 	var left string // the room's name, for the page
 	if c := g.currentSession(r); c != nil {
-		room, _, _ := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject)
+		left = g.roomName(r, c)
 		if _, err := g.svc.Decide(r.Context(), c.Room, c.Subject, guestlink.StateLeft); err != nil && reasonFor(err) == "" {
 			return g.internal(w, r, err)
 		}
-		left = room.Name
 	}
 	g.clearSession(w, r)
 	return g.pages.RoomMessage(w, r, ReasonLeft, left, "")
