@@ -338,9 +338,12 @@ func errorStatus(err error) (int, string) {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var verr *guestlink.ValidationError
-	if errors.As(err, &verr) {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", verr.Field+" "+verr.Message, verr.Field)
+	if verrs := guestlink.FieldErrors(err); len(verrs) > 0 {
+		fields := make([]FieldError, len(verrs))
+		for i, v := range verrs {
+			fields[i] = FieldError{Field: v.Field, Message: v.Field + " " + v.Message}
+		}
+		writeFieldErrors(w, http.StatusUnprocessableEntity, "invalid", fields)
 		return
 	}
 	status, code := errorStatus(err)
@@ -364,8 +367,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // a store that cannot be reached is usually back within a few.
 const retryAfterUnavailable = "5"
 
+// writeError writes an error answer; field, if not empty, names the one
+// request field at fault, and msg is then its message too.
 func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, ErrorJSON{Error: APIError{Code: code, Message: msg, Field: field}})
+	e := APIError{Code: code, Message: msg, Field: field}
+	if field != "" {
+		e.Fields = []FieldError{{Field: field, Message: msg}}
+	}
+	writeJSON(w, status, ErrorJSON{Error: e})
+}
+
+// writeFieldErrors writes an error answer about every field in fields (at
+// least one): field names the first, the message says them all.
+func writeFieldErrors(w http.ResponseWriter, status int, code string, fields []FieldError) {
+	msgs := make([]string, len(fields))
+	for i, f := range fields {
+		msgs[i] = f.Message
+	}
+	writeJSON(w, status, ErrorJSON{Error: APIError{Code: code, Message: strings.Join(msgs, "; "), Field: fields[0].Field, Fields: fields}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

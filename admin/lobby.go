@@ -87,18 +87,21 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		h.guestsCSV(w, r, room)
 		return
 	}
+	var bad []FieldError
 	if f := q.Get("format"); f != "" && f != "json" {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "format must be json or csv", "format")
-		return
+		bad = append(bad, FieldError{Field: "format", Message: "format must be json or csv"})
 	}
 	limit := guestlink.DefaultGuestPage
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > guestlink.MaxGuestPage {
-			writeError(w, http.StatusUnprocessableEntity, "invalid", "limit must be a whole number from 1 to "+strconv.Itoa(guestlink.MaxGuestPage), "limit")
-			return
+			bad = append(bad, FieldError{Field: "limit", Message: "limit must be a whole number from 1 to " + strconv.Itoa(guestlink.MaxGuestPage)})
 		}
 		limit = n
+	}
+	if len(bad) > 0 {
+		writeFieldErrors(w, http.StatusUnprocessableEntity, "invalid", bad)
+		return
 	}
 	gs, next, err := h.svc.Guests(r.Context(), room, limit, q.Get("cursor"))
 	if err != nil {

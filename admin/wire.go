@@ -16,18 +16,29 @@ import "github.com/guestgate/guestgate/guestlink/export"
 const EndpointPrefix = "/guestgate/"
 
 // ErrorJSON is the body of every error answer of the API and of the admin
-// endpoint module: {"error": {"code": "...", "message": "...", "field": "..."}}.
+// endpoint module: {"error": {"code": "...", "message": "...", "field": "...",
+// "fields": [{"field": "...", "message": "..."}, ...]}}.
 type ErrorJSON struct {
 	Error APIError `json:"error"`
 }
 
 // APIError is one error answer: Code is for programs ("room_not_found",
 // "link_limit", ...; the status says its class), Message for people, and
-// Field names the request field at fault, when one is.
+// Field names the request field at fault, when one is. Fields lists every
+// field at fault with its own message, in the order of the request's fields,
+// whenever Field is set; Field is the first of them, and Message says them
+// all.
 type APIError struct {
-	Code    string `json:"code"`
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Field   string       `json:"field,omitempty"`
+	Fields  []FieldError `json:"fields,omitempty"`
+}
+
+// FieldError is one request field at fault and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
 	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
 }
 
 // AdmitAllJSON is the answer of POST /api/rooms/{room}/lobby/admit-all.

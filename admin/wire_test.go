@@ -22,6 +22,10 @@ func TestWireNames(t *testing.T) {
 	}{
 		{"error", ErrorJSON{Error: APIError{Code: "invalid", Message: "name is required", Field: "name"}},
 			`{"error":{"code":"invalid","message":"name is required","field":"name"}}`},
+		{"error with fields", ErrorJSON{Error: APIError{Code: "invalid", Message: "name is required; max_clicks must be at least 1", Field: "name",
+			Fields: []FieldError{{Field: "name", Message: "name is required"}, {Field: "max_clicks", Message: "max_clicks must be at least 1"}}}},
+			`{"error":{"code":"invalid","message":"name is required; max_clicks must be at least 1","field":"name",` +
+				`"fields":[{"field":"name","message":"name is required"},{"field":"max_clicks","message":"max_clicks must be at least 1"}]}}`},
 		{"error without field", ErrorJSON{Error: APIError{Code: "room_not_found", Message: "room not found"}},
 			`{"error":{"code":"room_not_found","message":"room not found"}}`},
 		{"admit all", AdmitAllJSON{Admitted: []GuestJSON{guest}, Count: 1}, `{"admitted":[` + guestText + `],"count":1}`},

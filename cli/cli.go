@@ -61,17 +61,18 @@ type Command struct {
 func New(h Host) Command {
 	return Command{
 		Name:  "guestgate",
-		Usage: "<rooms|access|links|lobby|guests|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
-		Short: "Manages rooms, guest links, the lobby, backups and the store of guestgate",
+		Usage: "<rooms|access|links|lobby|guests|token|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
+		Short: "Manages rooms, guest links, the lobby, moderator tokens, backups and the store of guestgate",
 		Long: `
 Manages guestgate in a running Caddy: rooms, the guest access switch, guest
 links, the lobby, the guest list, backups and exports of the store; and moves
-a store from Badger to PostgreSQL or back while Caddy is stopped.
+a store from Badger to PostgreSQL or back while Caddy is stopped; and mints
+moderator tokens as a room backend does, to try the Manage page with one.
 
 The command talks to Caddy's admin endpoint (the admin.api.guestgate module,
 under /guestgate/), like 'caddy trust' does; it never opens the Badger
 directory, which the running Caddy holds (but 'move', which opens both
-stores itself). It uses '` + h.DefaultAddress + `' unless --address names the
+stores itself, and 'token', which needs no Caddy). It uses '` + h.DefaultAddress + `' unless --address names the
 endpoint or --config (with --adapter) names the config file to read it from.
 
 The store is the only one the running handlers use, or the one --store names
@@ -123,6 +124,7 @@ func (h Host) setup(cmd *cobra.Command) {
   caddy guestgate lobby list demo
   caddy guestgate lobby admit demo g_2kq8...
   caddy guestgate guests list demo --csv > guests.csv
+  caddy guestgate token --room demo --url http://localhost:8080/guest-admin/
   caddy guestgate backup guestgate.backup
   caddy guestgate move --from /var/lib/caddy/guestgate --to env:GUESTGATE_DSN`
 	// Flag errors (an unknown flag, --days abc) are usage errors.
@@ -240,6 +242,27 @@ and their state. --csv prints the spreadsheet-safe CSV file of the API.`,
 		run:   runGuestsList,
 	}))
 
+	tok := h.leaf(leafSpec{
+		use:   "token --room <room> [--key <moderator_key>] [--sub <id>] [--name <name>] [--role moderator|host] [--ttl <duration>] [--audience <aud>] [--url <manage page>]",
+		short: "Mints a moderator token, as a room backend does",
+		long: `Mints a moderator token for the rooms given, signed with a moderator_key of
+guest_admin, as a room backend mints one for its moderators (see the README,
+"moderator tokens"), and prints it; with --url, prints the Manage guest
+access page's link that signs in with it (the token in the fragment). The
+token is typed guestgate-moderator+jwt and carries aud (--audience, default
+"guestgate"), so it also passes require_audience.
+
+It needs no Caddy: the key comes from --key or from $` + moderatorKeyEnv + `.
+Anyone with the key can mint tokens for every room: keep it as secret as an
+API key, and mint short-lived tokens (--ttl, default 1h, at most 24h).`,
+		example: `  caddy guestgate token --room demo --key demo-moderator-key-change-me-0123456789 --url http://localhost:8080/guest-admin/
+  GUESTGATE_MODERATOR_KEY=... caddy guestgate token --room physics-101 --room chem-2 --sub u-42 --name "Ada Lovelace"
+  curl -H "Authorization: Bearer $(caddy guestgate token --room demo)" http://localhost:8080/guest-admin/api/me`,
+		local: true,
+		flags: tokenFlags,
+		run:   runToken,
+	})
+
 	stores := h.leaf(leafSpec{
 		use: "stores", short: "Lists the stores the running handlers use",
 		example: `  caddy guestgate stores`,
@@ -339,7 +362,7 @@ store as postgres://user@host:port/database, never with its password.`,
 		run: runMove,
 	})
 
-	cmd.AddCommand(rooms, access, links, lobby, guests, stores, backup, restore, exp, imp, move)
+	cmd.AddCommand(rooms, access, links, lobby, guests, tok, stores, backup, restore, exp, imp, move)
 }
 
 // replaceFlags are the flags of restore and import.

@@ -118,6 +118,9 @@ func TestParseOpError(t *testing.T) {
 		want   string
 	}{
 		{"envelope", 422, `{"error":{"code":"invalid","message":"name is required","field":"name"}}`, "name is required (field name, invalid, HTTP 422)"},
+		{"several fields", 422, `{"error":{"code":"invalid","message":"max_clicks must be at least 1; duration_days must be between 1 and 365","field":"max_clicks",` +
+			`"fields":[{"field":"max_clicks","message":"max_clicks must be at least 1"},{"field":"duration_days","message":"duration_days must be between 1 and 365"}]}}`,
+			"max_clicks must be at least 1; duration_days must be between 1 and 365 (fields max_clicks, duration_days; invalid, HTTP 422)"},
 		{"caddy's own", 400, `{"error":"caddy says no"}`, "caddy says no (HTTP 400)"},
 		{"not JSON", 502, "bad gateway\n", "bad gateway (HTTP 502)"},
 		{"empty", 503, "", "Service Unavailable (HTTP 503)"},

@@ -55,7 +55,14 @@ func (e *opError) Error() string {
 	if e.Code != "" {
 		detail = e.Code + ", " + detail
 	}
-	if e.Field != "" {
+	switch {
+	case len(e.Fields) > 1:
+		names := make([]string, len(e.Fields))
+		for i, f := range e.Fields {
+			names[i] = f.Field
+		}
+		detail = "fields " + strings.Join(names, ", ") + "; " + detail
+	case e.Field != "":
 		detail = "field " + e.Field + ", " + detail
 	}
 	return e.Message + " (" + detail + ")"

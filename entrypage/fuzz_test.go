@@ -103,8 +103,8 @@ func FuzzCleanPath(f *testing.F) {
 // FuzzGuestInput: the entry form's body, parsed as the entry form does, then
 // GuestInput.Normalize: accepted values are trimmed, have no control
 // characters, a name of 1 to 100 characters and an email of at most 254 bytes
-// without CR, LF, NUL, quotes or angle brackets; Normalize is idempotent; a
-// refusal is a *ValidationError on name or email.
+// without CR, LF, NUL, quotes or angle brackets, with a dot in its domain;
+// Normalize is idempotent; a refusal is a *ValidationError on name or email.
 func FuzzGuestInput(f *testing.F) {
 	for _, v := range []url.Values{
 		{"name": {"Ada"}, "email": {"ada@example.com"}},
@@ -155,6 +155,8 @@ func FuzzGuestInput(f *testing.F) {
 			t.Fatalf("accepted an email with a control character, a quote, a bracket or a space: %q", out.Email)
 		case !strings.Contains(out.Email, "@"):
 			t.Fatalf("accepted an email without @: %q", out.Email)
+		case !strings.Contains(out.Email[strings.LastIndex(out.Email, "@"):], "."):
+			t.Fatalf("accepted an email without a dot in its domain: %q", out.Email)
 		}
 		again, err := out.Normalize()
 		if err != nil || again != out {

@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -284,7 +285,7 @@ func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (
 	if reason := reasonFor(err); reason == ReasonLinkInvalid {
 		return room, true, g.refuseLookup(w, r, invalid)
 	} else if reason != "" {
-		return room, true, g.pages.Message(w, r, reason, "")
+		return room, true, g.pages.RoomMessage(w, r, reason, room.Name, "")
 	} else if err != nil {
 		return room, true, g.internal(w, r, err)
 	}
@@ -343,16 +344,15 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 		})
 	}
 	_, _, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
-	var verr *guestlink.ValidationError
-	switch {
-	case errors.As(err, &verr):
+	switch invalid := guestlink.FieldErrors(err); {
+	case len(invalid) > 0:
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
-			form.Invalid = verr
+			form.Invalid = invalid
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
 	case reasonFor(err) != "":
-		return g.pages.Message(w, r, reasonFor(err), "")
+		return g.pages.RoomMessage(w, r, reasonFor(err), room.Name, "")
 	case err != nil:
 		return g.internal(w, r, err)
 	}
@@ -399,7 +399,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	state, err := g.svc.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
-			return reason, g.pages.Message(w, r, reason, "")
+			return reason, g.refuse(w, r, c, reason, "")
 		}
 		return GateError, g.internal(w, r, err)
 	}
@@ -408,7 +408,13 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		// A waiting session opens only the lobby; once a moderator admitted the
 		// guest, the first request upgrades it.
 		if state != guestlink.StateAdmitted {
-			return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.lobbyURL())
+			if g.opensRoom(r, c.Room) {
+				// The guest's own room, not yet: the lobby is where
+				// they wait for it. The metric counts a refusal.
+				http.Redirect(w, r, g.lobbyURL(), http.StatusSeeOther)
+				return ReasonNotAllowed, nil
+			}
+			return ReasonNotAllowed, g.refuse(w, r, c, ReasonNotAllowed, g.lobbyURL())
 		}
 		if e, err = g.upgrade(w, r, c); err != nil {
 			return GateError, g.internal(w, r, err)
@@ -417,7 +423,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	}
 	path, ok := CleanPath(r.URL.EscapedPath())
 	if !ok || !g.allow.Match(path, c.Room) {
-		return ReasonNotAllowed, g.pages.Message(w, r, ReasonNotAllowed, g.roomURL(c.Room))
+		return ReasonNotAllowed, g.refuse(w, r, c, ReasonNotAllowed, g.roomURL(c.Room))
 	}
 	if g.renew(w, r, c) || cookieSet {
 		w = &privateWriter{ResponseWriter: w}
@@ -447,6 +453,47 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	w, r = g.watchRequest(w, r, &a.watched, c, gen)
 	defer g.watch.done(&a.watched)
 	return GateAllowed, next(w, r)
+}
+
+// refuse answers a guest holding session c with reason's message page, naming
+// the guest's room (roomName).
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, c *token.Claims, reason, back string) error {
+	var name string
+	if reason != ReasonUnavailable {
+		name = g.roomName(r, c)
+	}
+	return g.pages.RoomMessage(w, r, reason, name, back)
+}
+
+// roomNameWait bounds the store read of roomName: the name helps a guest,
+// it must never keep them waiting for their answer.
+const roomNameWait = 500 * time.Millisecond
+
+// roomName is the display name of the room of session c, "" when the store
+// does not answer in time or the room is gone. It is one store read, made
+// only for the pages of a refusal or of leaving, where the name tells the
+// guest which session the page is about.
+func (g *Gateway) roomName(r *http.Request, c *token.Claims) string {
+	ctx, cancel := context.WithTimeout(r.Context(), roomNameWait)
+	defer cancel()
+	room, _, _ := g.svc.Session(ctx, c.Room, c.LinkID, c.Subject)
+	return room.Name
+}
+
+// opensRoom reports whether r, from a guest of room, asks for a page of that
+// room: a GET or HEAD, no protocol upgrade, of the room path or a path under
+// it that the allowlist lets the room's guests reach. A waiting guest who
+// asks for one is sent to the lobby; any other request of theirs is refused.
+func (g *Gateway) opensRoom(r *http.Request, room string) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	path, ok := CleanPath(r.URL.EscapedPath())
+	if !ok || !g.allow.Match(path, room) {
+		return false
+	}
+	home := g.roomURL(room)
+	return path == home || strings.HasPrefix(path, strings.TrimSuffix(home, "/")+"/")
 }
 
 // admitted is what the gate allocates for a request it lets through.

@@ -70,7 +70,7 @@ func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
 	c, room, guest, reason, err := g.liveGuest(r)
 	switch {
 	case reason != "":
-		return g.pages.Message(w, r, reason, "")
+		return g.pages.RoomMessage(w, r, reason, room.Name, "")
 	case err != nil:
 		return g.internal(w, r, err)
 	}
@@ -85,7 +85,7 @@ func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if _, err := g.svc.Seen(r.Context(), c.Room, c.Subject); err != nil {
 		if reason := reasonFor(err); reason != "" {
-			return g.pages.Message(w, r, reason, "")
+			return g.pages.RoomMessage(w, r, reason, room.Name, "")
 		}
 		return g.internal(w, r, err)
 	}
@@ -213,13 +213,15 @@ func (g *Gateway) leave(w http.ResponseWriter, r *http.Request) error {
 		leavePage(&d, action, g.csrfToken(g.csrfValue(w, r), leaveCSRF), "guest.entry.form_expired")
 		return g.pages.render(w, r, "leave.html", http.StatusForbidden, d)
 	}
+	var left string // the room's name, for the page
 	if c := g.currentSession(r); c != nil {
+		left = g.roomName(r, c)
 		if _, err := g.svc.Decide(r.Context(), c.Room, c.Subject, guestlink.StateLeft); err != nil && reasonFor(err) == "" {
 			return g.internal(w, r, err)
 		}
 	}
 	g.clearSession(w, r)
-	return g.pages.Message(w, r, ReasonLeft, "")
+	return g.pages.RoomMessage(w, r, ReasonLeft, left, "")
 }
 
 // leaveCSRF is what the leave form's anti-CSRF field is bound to, where the

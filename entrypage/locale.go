@@ -39,14 +39,15 @@ type PageData struct {
 	// into the session.
 	Reason, Heading, Text, Back string
 
-	// RoomName is the room's display name (entry and lobby pages).
+	// RoomName is the room's display name (entry and lobby pages, and message
+	// pages when the room is known).
 	RoomName string
 
 	// Action is the entry form's action, CSRF its anti-CSRF field (the form
 	// must post it as "csrf"); Name and Email are the values typed so far.
 	Action, CSRF, Name, Email string
 	// FormError is an error about the whole form; Errors holds an error per
-	// field ("name", "email").
+	// field ("name", "email"), every rejected field at once.
 	FormError string
 	Errors    map[string]string
 

@@ -196,13 +196,14 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, stat
 	return nil
 }
 
-// messagePage fills d for reason's message page and returns its status.
-func messagePage(d *PageData, reason, back string) int {
+// messagePage fills d for reason's message page about room (a display name,
+// "" when unknown) and returns its status.
+func messagePage(d *PageData, reason, room, back string) int {
 	status, ok := reasonStatus[reason]
 	if !ok {
 		reason, status = ReasonBadRequest, reasonStatus[ReasonBadRequest]
 	}
-	d.Reason, d.Back = reason, back
+	d.Reason, d.Back, d.RoomName = reason, back, room
 	d.Heading = d.T("guest.message." + reason + ".heading")
 	d.Text = d.T("guest.message." + reason + ".text")
 	d.Title = d.Heading
@@ -212,8 +213,14 @@ func messagePage(d *PageData, reason, back string) int {
 // Message writes the message page for reason with its status; back, if not empty,
 // is a same-site path offered as a way back into the session.
 func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back string) error {
+	return p.RoomMessage(w, r, reason, "", back)
+}
+
+// RoomMessage is Message for a page about a known room: room is its display
+// name, which the page shows above the message ("" when not known).
+func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room, back string) error {
 	d := p.page(r)
-	status := messagePage(&d, reason, back)
+	status := messagePage(&d, reason, room, back)
 	noteReason(r, d.Reason)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfterUnavailable)
@@ -229,7 +236,7 @@ const retryAfterUnavailable = "5"
 // its own (405 for a method the gateway does not take).
 func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason string, status int) error {
 	d := p.page(r)
-	messagePage(&d, reason, "")
+	messagePage(&d, reason, "", "")
 	noteReason(r, d.Reason)
 	return p.render(w, r, "message.html", status, d)
 }
@@ -240,8 +247,8 @@ type entryForm struct {
 	Name, Email            string
 	// FormError is a catalogue key for an error about the whole form.
 	FormError string
-	// Invalid is the rejected field, if any.
-	Invalid *guestlink.ValidationError
+	// Invalid are the rejected fields, each shown beside its field.
+	Invalid []*guestlink.ValidationError
 }
 
 // entryPage fills d for the entry page of f.
@@ -251,8 +258,11 @@ func entryPage(d *PageData, f entryForm) {
 	if f.FormError != "" {
 		d.FormError = d.T(f.FormError)
 	}
-	if v := f.Invalid; v != nil {
-		d.Errors = map[string]string{v.Field: d.fieldError(v)}
+	if len(f.Invalid) > 0 {
+		d.Errors = make(map[string]string, len(f.Invalid))
+		for _, v := range f.Invalid {
+			d.Errors[v.Field] = d.fieldError(v)
+		}
 	}
 }
 

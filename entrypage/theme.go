@@ -320,9 +320,11 @@ func (p *Pages) checkTemplates() error {
 		entryPage(&d, entryForm{
 			RoomName: "Sample room", Action: p.prefix + "/sample", CSRF: sampleCSRF, Name: "Ada", Email: "ada@",
 			FormError: "guest.entry.form_expired",
-			Invalid:   &guestlink.ValidationError{Field: "email", Code: guestlink.CodeInvalidEmail},
+			Invalid: []*guestlink.ValidationError{
+				{Field: "name", Code: guestlink.CodeRequired},
+				{Field: "email", Code: guestlink.CodeInvalidEmail},
+			},
 		})
-		d.Errors["name"] = d.T("guest.error.name.required")
 		if err := exec("entry.html", d); err != nil {
 			return err
 		}
@@ -349,7 +351,7 @@ func (p *Pages) checkTemplates() error {
 		sort.Strings(reasons)
 		for _, reason := range reasons {
 			d = p.pageIn(tag)
-			messagePage(&d, reason, p.prefix+"/lobby")
+			messagePage(&d, reason, "Sample room", p.prefix+"/lobby")
 			if err := exec("message.html", d); err != nil {
 				return err
 			}

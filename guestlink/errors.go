@@ -3,6 +3,7 @@ package guestlink
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. HTTP layers map them to status codes, API error codes and
@@ -40,7 +41,7 @@ var (
 )
 
 // ValidationError is bad input for one field. It wraps no sentinel: it is always
-// the caller's to fix.
+// the caller's to fix. Input with several bad fields is ValidationErrors.
 type ValidationError struct {
 	// Field is the input field's name, as in the JSON API and the entry form.
 	Field string
@@ -56,12 +57,71 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("invalid %s: %s", e.Field, e.Message)
 }
 
-func invalid(field, format string, args ...any) error {
+// ValidationErrors is bad input in several fields at once, one
+// *ValidationError a field, in the order of the input's fields. Validators
+// return it only for two or more fields (one is a plain *ValidationError), so
+// that errors.As(err, &v) with v a *ValidationError finds the first field
+// either way; FieldErrors lists them all.
+type ValidationErrors []*ValidationError
+
+func (e ValidationErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, v := range e {
+		msgs[i] = v.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the fields' errors, for errors.Is and errors.As.
+func (e ValidationErrors) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, v := range e {
+		errs[i] = v
+	}
+	return errs
+}
+
+// FieldErrors returns every field error in err: the fields of a
+// ValidationErrors, or the one *ValidationError; nil when err holds neither.
+func FieldErrors(err error) []*ValidationError {
+	var many ValidationErrors
+	if errors.As(err, &many) {
+		return many
+	}
+	var one *ValidationError
+	if errors.As(err, &one) {
+		return []*ValidationError{one}
+	}
+	return nil
+}
+
+// fieldErrors collects the field errors of one input, at most one a field.
+type fieldErrors ValidationErrors
+
+// add records v, one field's error, unless it is nil.
+func (f *fieldErrors) add(v *ValidationError) {
+	if v != nil {
+		*f = append(*f, v)
+	}
+}
+
+// err is nil, the one field's *ValidationError, or ValidationErrors.
+func (f fieldErrors) err() error {
+	switch len(f) {
+	case 0:
+		return nil
+	case 1:
+		return f[0]
+	}
+	return ValidationErrors(f)
+}
+
+func invalid(field, format string, args ...any) *ValidationError {
 	return invalidAs(CodeInvalid, field, format, args...)
 }
 
 // invalidAs is invalid with a specific Code.
-func invalidAs(code, field, format string, args ...any) error {
+func invalidAs(code, field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...), Code: code}
 }
 

@@ -32,35 +32,34 @@ type RoomSpec struct {
 }
 
 // Normalize validates s and fills defaults: kind "room", available true, admission
-// "auto". Errors are *ValidationError.
+// "auto". Errors are *ValidationError, or ValidationErrors for several fields.
 func (s RoomSpec) Normalize(id string) (RoomSpec, error) {
+	var errs fieldErrors
 	if !ValidRoomID(id) {
-		return s, invalid("id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+		errs.add(invalid("id", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'"))
 	}
 	s.Name = strings.TrimSpace(s.Name)
 	if s.Name == "" {
 		s.Name = id
 	}
 	if n := utf8.RuneCountInString(s.Name); n > MaxRoomNameLen || !utf8.ValidString(s.Name) || hasControl(s.Name) {
-		return s, invalid("name", "must be at most %d characters without control characters", MaxRoomNameLen)
+		errs.add(invalid("name", "must be at most %d characters without control characters", MaxRoomNameLen))
 	}
-	var err error
-	if s.Kind, err = either("kind", s.Kind, KindRoom, KindGallery); err != nil {
-		return s, err
-	}
+	var bad *ValidationError
+	s.Kind, bad = either("kind", s.Kind, KindRoom, KindGallery)
+	errs.add(bad)
 	if s.Available == nil {
 		t := true
 		s.Available = &t
 	}
-	if s.Admission, err = either("admission", s.Admission, AdmissionAuto, AdmissionModerator); err != nil {
-		return s, err
-	}
-	return s, nil
+	s.Admission, bad = either("admission", s.Admission, AdmissionAuto, AdmissionModerator)
+	errs.add(bad)
+	return s, errs.err()
 }
 
 // either returns the value v of field: def when v is empty, v when it is def
-// or other, and a ValidationError otherwise.
-func either(field, v, def, other string) (string, error) {
+// or other; and the field's error otherwise, nil if there is none.
+func either(field, v, def, other string) (string, *ValidationError) {
 	switch v {
 	case "":
 		return def, nil
@@ -96,30 +95,35 @@ type LinkSpec struct {
 }
 
 // NewLink validates s and returns the link it describes for room at now, with a new
-// id and token. Errors are *ValidationError.
+// id and token. Errors are *ValidationError, or ValidationErrors when several
+// fields are wrong (every one is reported, in the order name, max_clicks,
+// duration_days).
 func (s LinkSpec) NewLink(roomID string, now time.Time) (Link, error) {
+	var errs fieldErrors
 	name := strings.TrimSpace(s.Name)
 	switch {
 	case name == "":
-		return Link{}, invalid("name", "is required")
+		errs.add(invalid("name", "is required"))
 	case !utf8.ValidString(name) || hasControl(name):
-		return Link{}, invalid("name", "must not contain control characters")
+		errs.add(invalid("name", "must not contain control characters"))
 	case utf8.RuneCountInString(name) > MaxLinkNameLen:
-		return Link{}, invalid("name", "must be at most %d characters", MaxLinkNameLen)
+		errs.add(invalid("name", "must be at most %d characters", MaxLinkNameLen))
+	}
+	if s.MaxClicks != nil && *s.MaxClicks < 1 {
+		errs.add(invalid("max_clicks", "must be at least 1, or left out for unlimited"))
+	}
+	if d := s.DurationDays; d != nil && (*d < 1 || *d > MaxDurationDays) {
+		errs.add(invalid("duration_days", "must be between 1 and %d days, or left out for no expiry", MaxDurationDays))
+	}
+	if err := errs.err(); err != nil {
+		return Link{}, err
 	}
 	l := Link{ID: NewID("l"), RoomID: roomID, Name: name, Token: NewToken(), CreatedAt: now.UTC()}
 	if s.MaxClicks != nil {
-		if *s.MaxClicks < 1 {
-			return Link{}, invalid("max_clicks", "must be at least 1, or left out for unlimited")
-		}
 		l.MaxClicks = *s.MaxClicks
 	}
 	if s.DurationDays != nil {
-		d := *s.DurationDays
-		if d < 1 || d > MaxDurationDays {
-			return Link{}, invalid("duration_days", "must be between 1 and %d days, or left out for no expiry", MaxDurationDays)
-		}
-		l.ExpiresAt = l.CreatedAt.Add(time.Duration(d) * 24 * time.Hour)
+		l.ExpiresAt = l.CreatedAt.Add(time.Duration(*s.DurationDays) * 24 * time.Hour)
 	}
 	return l, nil
 }
@@ -204,35 +208,59 @@ type GuestInput struct {
 }
 
 // Normalize trims and validates the input: the name is 1-100 characters without
-// control characters; the email parses as one address with net/mail, is at most 254
+// control characters; the email parses as one bare address with net/mail, has a
+// dot in its domain ("name@example" is refused: guests mistype the end of their
+// address far more often than anyone uses a dotless domain), is at most 254
 // bytes and has no CR, LF, NUL or other control characters. Errors are
-// *ValidationError with field "name" or "email".
+// *ValidationError with field "name" or "email", or ValidationErrors when both
+// are wrong.
 func (in GuestInput) Normalize() (GuestInput, error) {
-	name := strings.TrimSpace(in.Name)
+	name, nameErr := normalizeGuestName(in.Name)
+	email, emailErr := normalizeEmail(in.Email)
+	var errs fieldErrors
+	errs.add(nameErr)
+	errs.add(emailErr)
+	if err := errs.err(); err != nil {
+		return in, err
+	}
+	return GuestInput{Name: name, Email: email}, nil
+}
+
+// normalizeGuestName trims and checks a guest's name.
+func normalizeGuestName(name string) (string, *ValidationError) {
+	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return in, invalidAs(CodeRequired, "name", "Please enter your name.")
+		return "", invalidAs(CodeRequired, "name", "Please enter your name.")
 	case !utf8.ValidString(name) || hasControl(name):
-		return in, invalidAs(CodeInvalidChars, "name", "Your name contains characters that are not allowed.")
+		return "", invalidAs(CodeInvalidChars, "name", "Your name contains characters that are not allowed.")
 	case utf8.RuneCountInString(name) > MaxGuestNameLen:
-		return in, invalidAs(CodeTooLong, "name", "Your name must be at most %d characters.", MaxGuestNameLen)
+		return "", invalidAs(CodeTooLong, "name", "Your name must be at most %d characters.", MaxGuestNameLen)
 	}
-	email := strings.TrimSpace(in.Email)
+	return name, nil
+}
+
+// normalizeEmail trims and checks a guest's email address.
+func normalizeEmail(email string) (string, *ValidationError) {
+	email = strings.TrimSpace(email)
 	switch {
 	case email == "":
-		return in, invalidAs(CodeRequired, "email", "Please enter your email address.")
+		return "", invalidAs(CodeRequired, "email", "Please enter your email address.")
 	case len(email) > MaxEmailLen:
-		return in, invalidAs(CodeTooLong, "email", "The email address must be at most %d characters.", MaxEmailLen)
+		return "", invalidAs(CodeTooLong, "email", "The email address must be at most %d characters.", MaxEmailLen)
 	case !utf8.ValidString(email) || hasControl(email):
-		return in, invalidAs(CodeInvalidChars, "email", "The email address contains characters that are not allowed.")
+		return "", invalidAs(CodeInvalidChars, "email", "The email address contains characters that are not allowed.")
 	}
 	addr, err := mail.ParseAddress(email)
 	// Only a bare address is accepted: "Name <a@b>" and quoted local parts would
 	// carry display text and quotes into headers and lists.
 	if err != nil || addr.Address != email || addr.Name != "" || strings.ContainsAny(email, "\"<> ") {
-		return in, invalidAs(CodeInvalidEmail, "email", "Please enter a valid email address, like name@example.com.")
+		return "", invalidAs(CodeInvalidEmail, "email", "Please enter a valid email address, like name@example.com.")
 	}
-	return GuestInput{Name: name, Email: email}, nil
+	if _, domain, _ := strings.Cut(email, "@"); !strings.Contains(domain, ".") {
+		return "", invalidAs(CodeInvalidEmail, "email", "Please enter a valid email address, like name@example.com.")
+	}
+	return email, nil
 }
 
 func hasControl(s string) bool {

@@ -2,6 +2,7 @@ package guestlink_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -451,6 +452,13 @@ func TestGuestInputNormalize(t *testing.T) {
 		{name: "email not UTF-8", in: guestlink.GuestInput{Name: "Ada", Email: "ad\xffa@example.com"}, wantField: "email"},
 		{name: "email of 255 bytes", in: guestlink.GuestInput{Name: "Ada", Email: email255}, wantField: "email"},
 		{name: "very long email", in: guestlink.GuestInput{Name: "Ada", Email: strings.Repeat("a", 5000) + "@example.com"}, wantField: "email"},
+		// A dot in the domain, and no other rule of any provider's.
+		{name: "dotless domain", in: guestlink.GuestInput{Name: "Ada", Email: "a@b"}, wantField: "email"},
+		{name: "dotless domain name", in: guestlink.GuestInput{Name: "Ada", Email: "name@example"}, wantField: "email"},
+		{name: "dot only in the local part", in: guestlink.GuestInput{Name: "Ada", Email: "ada.lovelace@localhost"}, wantField: "email"},
+		{name: "domain ending in a dot", in: guestlink.GuestInput{Name: "Ada", Email: "ada@example."}, wantField: "email"},
+		{name: "one-letter labels", in: guestlink.GuestInput{Name: "A", Email: "a@b.c"}, want: guestlink.GuestInput{Name: "A", Email: "a@b.c"}},
+		{name: "unknown top-level domain", in: guestlink.GuestInput{Name: "A", Email: "ada@lab.internal"}, want: guestlink.GuestInput{Name: "A", Email: "ada@lab.internal"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -458,6 +466,73 @@ func TestGuestInputNormalize(t *testing.T) {
 			wantField(t, err, tt.wantField)
 			if tt.wantField == "" && got != tt.want {
 				t.Errorf("Normalize = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEveryFieldReported protects "every error at once": a form or an API body
+// with several bad fields hears of all of them in one answer, in the order of
+// the fields, with errors.As still finding the first (which the API's "field"
+// and older callers rely on); one bad field stays a plain *ValidationError.
+func TestEveryFieldReported(t *testing.T) {
+	tests := []struct {
+		name string
+		err  func() error
+		want []string
+	}{
+		{"entry form: no name, dotless email", func() error {
+			_, err := guestlink.GuestInput{Name: " ", Email: "a@b"}.Normalize()
+			return err
+		}, []string{"name", "email"}},
+		{"entry form: only the email", func() error {
+			_, err := guestlink.GuestInput{Name: "Ada", Email: "name@example"}.Normalize()
+			return err
+		}, []string{"email"}},
+		{"link: 0 clicks and 400 days", func() error {
+			_, err := guestlink.LinkSpec{Name: "Guests", MaxClicks: new(0), DurationDays: new(400)}.NewLink("demo", t0)
+			return err
+		}, []string{"max_clicks", "duration_days"}},
+		{"link: all three", func() error {
+			_, err := guestlink.LinkSpec{Name: "", MaxClicks: new(-1), DurationDays: new(0)}.NewLink("demo", t0)
+			return err
+		}, []string{"name", "max_clicks", "duration_days"}},
+		{"room: bad id, kind and admission", func() error {
+			_, err := guestlink.RoomSpec{Kind: "media", Admission: "manual"}.Normalize("a/b")
+			return err
+		}, []string{"id", "kind", "admission"}},
+		{"valid link", func() error {
+			_, err := guestlink.LinkSpec{Name: "Guests", MaxClicks: new(1)}.NewLink("demo", t0)
+			return err
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err()
+			var got []string
+			for _, v := range guestlink.FieldErrors(err) {
+				if v.Message == "" {
+					t.Errorf("field %s without a message", v.Field)
+				}
+				got = append(got, v.Field)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("fields %v (%v), want %v", got, err, tt.want)
+			}
+			if len(tt.want) == 0 {
+				return
+			}
+			var first *guestlink.ValidationError
+			if !errors.As(err, &first) || first.Field != tt.want[0] {
+				t.Errorf("errors.As finds %v, want the first field %s", first, tt.want[0])
+			}
+			if _, plain := err.(*guestlink.ValidationError); plain != (len(tt.want) == 1) {
+				t.Errorf("%d bad fields give a %T", len(tt.want), err)
+			}
+			for _, f := range tt.want {
+				if !strings.Contains(err.Error(), f) {
+					t.Errorf("Error() = %q does not name %s", err.Error(), f)
+				}
 			}
 		})
 	}

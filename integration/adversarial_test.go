@@ -421,6 +421,8 @@ func TestAdversarialInputs(t *testing.T) {
 		advCase{kind: "tokens", name: "room-A guest re-signed into room B", send: get("/rooms/other", "Cookie: guestgate="+otherRoom),
 			status: http.StatusForbidden, reason: "removed"},
 		advCase{kind: "tokens", name: "waiting token on the room", send: get("/rooms/hall", waitingCookie),
+			status: http.StatusSeeOther, location: "/guest/lobby"},
+		advCase{kind: "tokens", name: "waiting token on another room", send: get("/rooms/demo", waitingCookie),
 			status: http.StatusForbidden, reason: "not-allowed", extra: backTo("/guest/lobby")},
 		advCase{kind: "tokens", name: "waiting token on its room's WebSocket", send: get("/ws/hall", waitingCookie),
 			status: http.StatusForbidden, reason: "not-allowed"},

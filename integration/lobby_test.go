@@ -208,12 +208,18 @@ func TestLobbyWaitingSession(t *testing.T) {
 		t.Errorf("clicks after the redemption = %d, want 1", n)
 	}
 
-	// Nothing but the lobby: every other path answers 403 not-allowed, not the upstream.
+	// Nothing but the lobby: the room's own pages send the guest there (303),
+	// every other path answers 403 not-allowed, and none reaches the upstream.
 	before := g.up.count()
-	for _, path := range []string{"/rooms/demo", "/rooms/demo/", "/rooms/demo/chat", "/ws/demo", "/static/app.css", "/", "/rooms/other", "/anything"} {
+	for _, path := range []string{"/rooms/demo", "/rooms/demo/", "/rooms/demo/chat"} {
+		if p := b.get(path); p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/guest/lobby" {
+			t.Errorf("waiting guest GET %s: %d to %q, want 303 to /guest/lobby", path, p.Status, p.Header.Get("Location"))
+		}
+	}
+	for _, path := range []string{"/ws/demo", "/static/app.css", "/", "/rooms/other", "/anything"} {
 		p := b.get(path)
 		wantPage(t, "waiting guest GET "+path, p, http.StatusForbidden, "not-allowed")
-		if path == "/rooms/demo" && !strings.Contains(p.Body, `href="/guest/lobby"`) {
+		if path == "/rooms/other" && !strings.Contains(p.Body, `href="/guest/lobby"`) {
 			t.Errorf("the not-allowed page of a waiting guest does not lead back to the lobby: %s", p.Body)
 		}
 	}

@@ -106,10 +106,13 @@
 
   // ---- API ----
 
-  function ApiError(status, code, field, network) {
+  // fields are the API's "fields": every request field at fault, each
+  // {field, message}; field is the first of them.
+  function ApiError(status, code, field, network, fields) {
     this.status = status;
     this.code = code || "";
     this.field = field || "";
+    this.fields = fields || (field ? [{ field: field }] : []);
     this.network = !!network;
   }
 
@@ -136,7 +139,7 @@
       return res.json().catch(function () { return null; }).then(function (data) {
         if (!res.ok) {
           var e = (data && data.error) || {};
-          throw new ApiError(res.status, e.code, e.field);
+          throw new ApiError(res.status, e.code, e.field, false, e.fields);
         }
         return data;
       });
@@ -569,39 +572,67 @@
     openDialog($("create-dialog"), $("link-name"));
   }
 
+  // The rules of a new link, as the API checks them (docs/DESIGN.md section
+  // 1): a name of 1 to 80 characters, clicks a whole number of 1 or more,
+  // days a whole number from 1 to 365; empty clicks or days mean no limit.
+  var LINK_RULES = {
+    max_clicks: { min: 1, max: Infinity },
+    duration_days: { min: 1, max: 365 }
+  };
+
+  // linkBody reads the create form: the body to send, and every field that
+  // breaks a rule, so that all of them show at once.
+  function linkBody() {
+    var body = { name: $("link-name").value };
+    var bad = [];
+    var name = body.name.trim();
+    if (name === "" || Array.from(name).length > 80) bad.push("name");
+    ["max_clicks", "duration_days"].forEach(function (f) {
+      var input = $(FIELD_INPUT[f]);
+      var v = input.value.trim();
+      if (input.validity.badInput) {
+        bad.push(f);
+        return;
+      }
+      if (v === "") return;
+      var n = Number(v);
+      var r = LINK_RULES[f];
+      if (!Number.isInteger(n) || n < r.min || n > r.max) {
+        bad.push(f);
+        return;
+      }
+      body[f] = n;
+    });
+    return { body: body, bad: bad };
+  }
+
+  // showFieldErrors marks every field of fields (API field names) as wrong,
+  // and clears the others, then puts the focus in the first.
+  function showFieldErrors(fields) {
+    Object.keys(FIELD_INPUT).forEach(function (f) {
+      setFieldError(FIELD_INPUT[f], fields.indexOf(f) >= 0 ? t("moderator.error.field." + f) : "");
+    });
+    focusFirstError();
+  }
+
   function onCreate(ev) {
     ev.preventDefault();
     var submit = $("create-submit");
     if (submit.getAttribute("aria-busy") === "true") return;
-    var body = { name: $("link-name").value };
-    var bad = false;
-    [["max_clicks", "link-clicks"], ["duration_days", "link-days"]].forEach(function (p) {
-      var input = $(p[1]);
-      setFieldError(p[1], "");
-      if (input.validity.badInput) {
-        setFieldError(p[1], t("moderator.error.field." + p[0]));
-        bad = true;
-        return;
-      }
-      var v = input.value.trim();
-      if (v !== "") body[p[0]] = Number(v);
-    });
-    setFieldError("link-name", "");
+    var form = linkBody();
     $("create-error").hidden = true;
-    if (bad) {
-      focusFirstError();
-      return;
-    }
+    showFieldErrors(form.bad);
+    if (form.bad.length) return;
     submit.setAttribute("aria-busy", "true");
-    api("POST", roomPath("/links"), body).then(function (link) {
+    api("POST", roomPath("/links"), form.body).then(function (link) {
       closeDialog($("create-dialog"));
       announce(t("moderator.links.created", link.name));
       return refreshRoom();
     }, function (e) {
       if (e.status === 401) return;
-      if (e.field && FIELD_INPUT[e.field]) {
-        setFieldError(FIELD_INPUT[e.field], t("moderator.error.field." + e.field));
-        focusFirstError();
+      var known = e.fields.map(function (f) { return f.field; }).filter(function (f) { return FIELD_INPUT[f]; });
+      if (known.length) {
+        showFieldErrors(known);
         return;
       }
       $("create-error").textContent = errorText(e);
