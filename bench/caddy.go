@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,8 @@ type procs struct {
 	set map[*caddyProc]bool
 	// cpus, if set, is the taskset CPU list every Caddy runs on.
 	cpus string
+	// gogc, if set, is the GOGC of every Caddy.
+	gogc string
 }
 
 func (ps *procs) add(p *caddyProc) {
@@ -177,6 +180,9 @@ func (ps *procs) start(ctx context.Context, bin, dir, name string, cfg siteConfi
 	}
 	defer logf.Close()
 	cmd := testcaddy.Command(bin, path, testcaddy.Env(filepath.Join(dir, "home")))
+	if ps.gogc != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+ps.gogc)
+	}
 	if ps.cpus != "" {
 		// taskset execs Caddy in place: the process (and its PID, for VmRSS) is Caddy's.
 		pinned := exec.Command("taskset", append([]string{"-c", ps.cpus}, cmd.Args...)...)
@@ -241,6 +247,31 @@ func (p *caddyProc) rss() (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc/<pid>/status")
+}
+
+// goMem is what the Go runtime of a Caddy process says of its memory.
+type goMem struct {
+	NumGC     uint32 // collections so far
+	HeapAlloc uint64 // bytes of allocated heap objects
+}
+
+// goMem reads the memory statistics of p's Go runtime from its admin
+// endpoint (expvar's memstats).
+func (p *caddyProc) goMem(ctx context.Context) (goMem, error) {
+	var v struct{ Memstats goMem }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/debug/vars", nil)
+	if err != nil {
+		return goMem{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return goMem{}, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return goMem{}, fmt.Errorf("%s: /debug/vars: %w", p.name, err)
+	}
+	return v.Memstats, nil
 }
 
 // cpuTime returns the CPU time the process's threads have run, summed from

@@ -269,6 +269,7 @@ func redeem(addr, path string, guest int64) (redemption, error) {
 
 // burst is the result of a redemption run.
 type burst struct {
+	Setup     string // the store and its instances, in the postgres part
 	Case      string
 	Attempts  int64
 	Admitted  int64 // 303
@@ -282,18 +283,41 @@ type burst struct {
 	Clicks    int // from the API (hot link)
 	MaxClicks int
 	Check     string
+
+	hist   *histogram    // latencies of the 303s
+	active time.Duration // from the start until the last 303
+}
+
+// add merges o, a slice of the same case, into b.
+func (b *burst) add(o burst) {
+	if b.hist == nil {
+		b.hist, b.Codes = new(histogram), map[int]int64{}
+	}
+	b.hist.merge(o.hist)
+	for k, n := range o.Codes {
+		b.Codes[k] += n
+	}
+	b.Case = o.Case
+	b.Attempts, b.Admitted, b.Refused = b.Attempts+o.Attempts, b.Admitted+o.Admitted, b.Refused+o.Refused
+	b.Server, b.Errors = b.Server+o.Server, b.Errors+o.Errors
+	b.Elapsed, b.active = b.Elapsed+o.Elapsed, b.active+o.active
+	if b.active > 0 {
+		b.Rate = float64(b.Admitted) / b.active.Seconds()
+	}
+	b.P50, b.P99 = b.hist.quantile(0.5), b.hist.quantile(0.99)
 }
 
 // redeemBurst runs workers concurrent guests over paths: guest n redeems
-// paths[n % len(paths)], each on a new connection from its own address, until
-// maxAttempts guests have tried or dur has passed (dur 0: no time bound).
-func redeemBurst(ctx context.Context, name, addr string, paths []string, workers int, maxAttempts int64, dur time.Duration, firstGuest int64) (burst, error) {
+// paths[n % len(paths)] through addrs[n % len(addrs)], each on a new
+// connection from its own address, until maxAttempts guests have tried or dur
+// has passed (dur 0: no time bound).
+func redeemBurst(ctx context.Context, name string, addrs, paths []string, workers int, maxAttempts int64, dur time.Duration, firstGuest int64) (burst, error) {
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
 		wg       sync.WaitGroup
-		hist     histogram
-		b        = burst{Case: name, Codes: map[int]int64{}}
+		hist     = new(histogram)
+		b        = burst{Case: name, Codes: map[int]int64{}, hist: hist}
 		lastOK   time.Time
 		firstErr error
 	)
@@ -312,7 +336,7 @@ func redeemBurst(ctx context.Context, name, addr string, paths []string, workers
 					return
 				}
 				t0 := time.Now()
-				r, err := redeem(addr, paths[n%int64(len(paths))], firstGuest+n)
+				r, err := redeem(addrs[n%int64(len(addrs))], paths[n%int64(len(paths))], firstGuest+n)
 				took := time.Since(t0)
 				mu.Lock()
 				b.Attempts++
@@ -342,7 +366,8 @@ func redeemBurst(ctx context.Context, name, addr string, paths []string, workers
 	wg.Wait()
 	b.Elapsed = time.Since(start)
 	if b.Admitted > 0 {
-		b.Rate = float64(b.Admitted) / lastOK.Sub(start).Seconds()
+		b.active = lastOK.Sub(start)
+		b.Rate = float64(b.Admitted) / b.active.Seconds()
 	}
 	b.P50, b.P99 = hist.quantile(0.5), hist.quantile(0.99)
 	if err := ctx.Err(); err != nil {
