@@ -2,8 +2,8 @@
 // ./cmd/caddy, starts an upstream and a forward_auth endpoint in this process,
 // runs Caddy processes (plain reverse_proxy, guest_gateway in front and
 // forward_auth in front, up together and loaded in turn, one-second slices at a
-// time; then guest_gateway on loaded stores), drives them with a closed-loop
-// load generator and prints one table.
+// time; then guest_gateway on loaded stores, and on PostgreSQL beside Badger),
+// drives them with a closed-loop load generator and prints one table.
 //
 // Run it from the module root:
 //

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -16,6 +17,7 @@ type report struct {
 	machine           string
 	source            string
 	caddyVersion      string
+	loadavg           [2]string // the machine's load average at the start and the end
 
 	proxy        []cell
 	bursts       []burst
@@ -170,6 +172,9 @@ func (r *report) print(w io.Writer) {
 	o := r.o
 	fmt.Fprintf(w, "guestgate whole-process benchmark, %s\n", r.started.Format(time.RFC3339))
 	fmt.Fprintf(w, "machine:  %s\n", r.machine)
+	if r.loadavg[0] != "" {
+		fmt.Fprintf(w, "loadavg:  %s at the start (1, 5, 15 min), %s at the end; the machine is shared\n", r.loadavg[0], cmp.Or(r.loadavg[1], "-"))
+	}
 	fmt.Fprintf(w, "binary:   caddy %s, guestgate %s\n", r.caddyVersion, r.source)
 	mode := "full"
 	if o.quick {

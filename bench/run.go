@@ -63,7 +63,7 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	} else {
 		defer os.RemoveAll(b.dir)
 	}
-	b.rep.machine = machine()
+	b.rep.machine, b.rep.loadavg[0] = machine(), loadavg()
 	root, err := testcaddy.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 			return b.rep, fmt.Errorf("postgres: %w", err)
 		}
 	}
-	b.rep.finished = time.Now()
+	b.rep.finished, b.rep.loadavg[1] = time.Now(), loadavg()
 	if fails := b.rep.failures(); len(fails) > 0 {
 		return b.rep, fmt.Errorf("checks failed: %s", strings.Join(fails, "; "))
 	}
@@ -154,6 +154,16 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// loadavg is the machine's load average over 1, 5 and 15 minutes, as
+// /proc/loadavg says; "?" where it cannot be read.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // startServers starts the upstream and the forward_auth endpoint on 127.0.0.1.
