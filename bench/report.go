@@ -427,6 +427,11 @@ func (r *report) printPostgres(w io.Writer, tw *tabwriter.Writer) {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t\n", b.Setup, b.Case, b.Attempts, b.Admitted, b.Rate, vs, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check)
 		}
 		tw.Flush()
+		if len(pg.commits) == 6 {
+			fmt.Fprintf(w, "what the disk allows (commits/s with synchronous_commit on, above): a hot link commits one redemption at a time, as its row\n")
+			fmt.Fprintf(w, "stays locked until the commit is flushed: at most %.0f/s (1 connection); one instance at most %.0f/s (4), three at most %.0f/s (12)\n",
+				pg.commits[0].Rate, pg.commits[2].Rate, pg.commits[4].Rate)
+		}
 	}
 	if len(pg.propagation) > 0 || pg.lost > 0 {
 		fmt.Fprintf(w, "propagation: guest access turned off and on %d times through one of 3 instances in turn, from the API's answer until each\n", r.o.pgChanges)
