@@ -282,11 +282,47 @@ func (p *caddyProc) cpuTime() (time.Duration, error) {
 	if err != nil || len(tasks) == 0 {
 		return 0, fmt.Errorf("no schedstat for pid %d: %v", p.Cmd.Process.Pid, err)
 	}
+	return schedstats(tasks)
+}
+
+// treeCPU returns the CPU time that process pid and its children have run (a
+// PostgreSQL server: the postmaster and its single-threaded backends), from
+// their /proc/<pid>/schedstat; a child that exited is no longer counted.
+func treeCPU(pid int) (time.Duration, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var paths []string
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue // a process that just exited
+		}
+		// "pid (comm) state ppid ...", where comm may hold anything.
+		id, _, _ := strings.Cut(string(b), " ")
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if id == strconv.Itoa(pid) || f[1] == strconv.Itoa(pid) {
+			paths = append(paths, filepath.Join(filepath.Dir(st), "schedstat"))
+		}
+	}
+	if len(paths) == 0 {
+		return 0, fmt.Errorf("no process %d", pid)
+	}
+	return schedstats(paths)
+}
+
+// schedstats sums the CPU time (the first field, in nanoseconds) of the
+// schedstat files at paths, skipping those of threads that just exited.
+func schedstats(paths []string) (time.Duration, error) {
 	var sum time.Duration
-	for _, t := range tasks {
+	for _, t := range paths {
 		b, err := os.ReadFile(t)
 		if err != nil {
-			continue // a thread that just exited
+			continue
 		}
 		f := strings.Fields(string(b))
 		if len(f) == 0 {

@@ -284,8 +284,23 @@ type burst struct {
 	MaxClicks int
 	Check     string
 
+	// CPU is what the Caddy processes, the database server and this process
+	// ran during the burst (the postgres part measures it).
+	CPU cpuTimes
+
 	hist   *histogram    // latencies of the 303s
 	active time.Duration // from the start until the last 303
+}
+
+// cpuTimes are CPU times of the processes of a burst.
+type cpuTimes struct{ Caddy, DB, Load time.Duration }
+
+func (c cpuTimes) plus(o cpuTimes) cpuTimes {
+	return cpuTimes{c.Caddy + o.Caddy, c.DB + o.DB, c.Load + o.Load}
+}
+
+func (c cpuTimes) minus(o cpuTimes) cpuTimes {
+	return cpuTimes{c.Caddy - o.Caddy, c.DB - o.DB, c.Load - o.Load}
 }
 
 // add merges o, a slice of the same case, into b.
@@ -300,7 +315,7 @@ func (b *burst) add(o burst) {
 	b.Case = o.Case
 	b.Attempts, b.Admitted, b.Refused = b.Attempts+o.Attempts, b.Admitted+o.Admitted, b.Refused+o.Refused
 	b.Server, b.Errors = b.Server+o.Server, b.Errors+o.Errors
-	b.Elapsed, b.active = b.Elapsed+o.Elapsed, b.active+o.active
+	b.Elapsed, b.active, b.CPU = b.Elapsed+o.Elapsed, b.active+o.active, b.CPU.plus(o.CPU)
 	if b.active > 0 {
 		b.Rate = float64(b.Admitted) / b.active.Seconds()
 	}

@@ -180,7 +180,11 @@ func (b *bench) postgres(ctx context.Context) error {
 			}
 		}
 	}
-	if pg.bursts, err = b.storeBursts(ctx, setups); err != nil {
+	dbPID, err := c.PID()
+	if err != nil {
+		return err
+	}
+	if pg.bursts, err = b.storeBursts(ctx, setups, dbPID); err != nil {
 		return err
 	}
 	for _, s := range setups[:2] {
@@ -219,9 +223,43 @@ func (b *bench) startStore(ctx context.Context, key, name, store, startWhat stri
 	return s, err
 }
 
+// cpuNow returns the CPU time so far of s's Caddy processes, of the database
+// server of postmaster dbPID and of this process.
+func (s *storeSetup) cpuNow(dbPID int) (cpuTimes, error) {
+	var c cpuTimes
+	for _, p := range s.procs {
+		t, err := p.cpuTime()
+		if err != nil {
+			return c, err
+		}
+		c.Caddy += t
+	}
+	var err1, err2 error
+	c.DB, err1 = treeCPU(dbPID)
+	c.Load, err2 = selfCPU()
+	return c, errors.Join(err1, err2)
+}
+
+// measured runs run and sets the CPU times of the burst it returns.
+func (s *storeSetup) measured(dbPID int, run func() (burst, error)) (burst, error) {
+	before, err := s.cpuNow(dbPID)
+	if err != nil {
+		return burst{}, err
+	}
+	r, err := run()
+	if err != nil {
+		return r, err
+	}
+	after, err := s.cpuNow(dbPID)
+	r.CPU = after.minus(before)
+	return r, err
+}
+
 // storeBursts runs the spread burst on every setup, in one-second slices in
-// turn (rotating the order, as interleave does), then the hot link on each.
-func (b *bench) storeBursts(ctx context.Context, setups []*storeSetup) ([]burst, error) {
+// turn (rotating the order, as interleave does), then the hot link on each,
+// and measures the CPU time the setup's Caddy processes, the PostgreSQL
+// server of postmaster dbPID and this process ran during each.
+func (b *bench) storeBursts(ctx context.Context, setups []*storeSetup, dbPID int) ([]burst, error) {
 	paths := make([][]string, len(setups))
 	for i, s := range setups {
 		var err error
@@ -237,7 +275,9 @@ func (b *bench) storeBursts(ctx context.Context, setups []*storeSetup) ([]burst,
 		for k := range setups {
 			i := (k + sl) % len(setups)
 			s := setups[i]
-			r, err := redeemBurst(ctx, name, s.addrs, paths[i], b.o.clients, b.o.spreadMax, dur, s.next)
+			r, err := s.measured(dbPID, func() (burst, error) {
+				return redeemBurst(ctx, name, s.addrs, paths[i], b.o.clients, b.o.spreadMax, dur, s.next)
+			})
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", s.name, err)
 			}
@@ -250,7 +290,7 @@ func (b *bench) storeBursts(ctx context.Context, setups []*storeSetup) ([]burst,
 		spread[i].Setup = s.name
 		checkSpread(&spread[i])
 		b.logf("%s, %s: %d admitted, %.0f/s, codes %v", s.name, name, spread[i].Admitted, spread[i].Rate, spread[i].Codes)
-		hot, err := b.hotBurst(ctx, s.addrs, s.apis[0], s.next)
+		hot, err := s.measured(dbPID, func() (burst, error) { return b.hotBurst(ctx, s.addrs, s.apis[0], s.next) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}

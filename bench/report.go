@@ -414,8 +414,9 @@ func (r *report) printPostgres(w io.Writer, tw *tabwriter.Writer) {
 	}
 	if len(pg.bursts) > 0 {
 		fmt.Fprintf(w, "redemptions over HTTP as above; the spread bursts of the three setups in one-second slices in turn, then the hot links one\n")
-		fmt.Fprintln(w, "after the other; with 3 instances the guests go round robin over them; vs Badger = rate / Badger's in the same case")
-		fmt.Fprintln(tw, "setup\tcase\tguests\t303\tredemptions/s\tvs Badger\tp50 ms\tp99 ms\t4xx\t5xx\terrors\tclicks (API)\tcheck\t")
+		fmt.Fprintln(w, "after the other; with 3 instances the guests go round robin over them; vs Badger = rate / Badger's in the same case;")
+		fmt.Fprintln(w, "CPUs: what Caddy, PostgreSQL and this process (the guests) used together; CPU per 303 in us (a hot link's includes its 410s)")
+		fmt.Fprintln(tw, "setup\tcase\tguests\t303\tredemptions/s\tvs Badger\tp50 ms\tp99 ms\t4xx\t5xx\terrors\tclicks (API)\tcheck\tCPUs\tCaddy us/303\tPostgreSQL us/303\tguests us/303\t")
 		for i, b := range pg.bursts {
 			clicks, vs := "-", "-"
 			if b.MaxClicks > 0 {
@@ -424,7 +425,9 @@ func (r *report) printPostgres(w io.Writer, tw *tabwriter.Writer) {
 			if base := pg.bursts[i%2]; i >= 2 && base.Rate > 0 {
 				vs = fmt.Sprintf("%.2f", b.Rate/base.Rate)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t\n", b.Setup, b.Case, b.Attempts, b.Admitted, b.Rate, vs, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check)
+			per := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(max(b.Admitted, 1)) }
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.0f\t\n", b.Setup, b.Case, b.Attempts, b.Admitted, b.Rate, vs, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check,
+				(b.CPU.Caddy+b.CPU.DB+b.CPU.Load).Seconds()/b.Elapsed.Seconds(), per(b.CPU.Caddy), per(b.CPU.DB), per(b.CPU.Load))
 		}
 		tw.Flush()
 		if len(pg.commits) == 6 {

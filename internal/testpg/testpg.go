@@ -225,6 +225,17 @@ func (c *Cluster) TerminateBackends() {
 	c.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
 }
 
+// PID is the process id of the running server's postmaster; its children
+// are the server's other processes, one per connection among them.
+func (c *Cluster) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
+}
+
 // Start starts the server again after Stop (Start of the package starts it the
 // first time) and waits until it accepts connections.
 func (c *Cluster) Start() {

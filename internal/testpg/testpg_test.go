@@ -2,6 +2,7 @@ package testpg
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -47,6 +48,14 @@ func TestNewAndClose(t *testing.T) {
 	if out, err := c.psql("postgres", "SELECT 1"); err != nil || strings.TrimSpace(out) != "1" {
 		c.Close()
 		t.Fatalf("SELECT 1: %q, %v", out, err)
+	}
+	pid, err := c.PID()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) != "postgres" {
+		t.Errorf("PID %d is %q, not the postmaster", pid, comm)
 	}
 	c.Close()
 	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
