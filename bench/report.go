@@ -425,7 +425,9 @@ func (r *report) printPostgres(w io.Writer, tw *tabwriter.Writer) {
 			if base := pg.bursts[i%2]; i >= 2 && base.Rate > 0 {
 				vs = fmt.Sprintf("%.2f", b.Rate/base.Rate)
 			}
-			per := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(max(b.Admitted, 1)) }
+			per := func(d time.Duration) float64 {
+				return float64(d) / float64(time.Microsecond) / float64(max(b.Admitted, 1))
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.0f\t\n", b.Setup, b.Case, b.Attempts, b.Admitted, b.Rate, vs, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check,
 				(b.CPU.Caddy+b.CPU.DB+b.CPU.Load).Seconds()/b.Elapsed.Seconds(), per(b.CPU.Caddy), per(b.CPU.DB), per(b.CPU.Load))
 		}
