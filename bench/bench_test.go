@@ -86,8 +86,79 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("the table has no %s section", h)
 		}
 	}
+	checkPostgres(t, rep, o, out.String())
 	if n := len(b.procs.set); n != 0 {
 		t.Errorf("%d Caddy processes still tracked after the run", n)
+	}
+}
+
+// checkPostgres checks the postgres part of a quick run: the disk's commit
+// rates, the gate on both stores with a ratio, exact hot links on Badger, on
+// one and on three PostgreSQL instances, every change seen by the two other
+// instances, and the rows of memory and start. Without PostgreSQL the part
+// is skipped, unless CI is set (then the run failed before).
+func checkPostgres(t *testing.T, rep *report, o options, table string) {
+	t.Helper()
+	pg := rep.pg
+	if pg == nil {
+		t.Fatal("the run has no postgres part")
+	}
+	if pg.skipped != "" {
+		t.Logf("the postgres part was skipped: %s", pg.skipped)
+		return
+	}
+	if len(pg.commits) != 6 {
+		t.Errorf("%d commit cells, want 1, 4 and 12 connections with synchronous_commit on and off", len(pg.commits))
+	}
+	for _, c := range pg.commits {
+		if c.Commits == 0 || c.Rate <= 0 || c.P99 < c.P50 {
+			t.Errorf("commit cell %+v", c)
+		}
+	}
+	for _, s := range []string{gateBadger, gatePostgres} {
+		if n := len((&report{proxy: pg.gate}).rounds(s, o.conc[len(o.conc)-1])); n != o.rounds {
+			t.Errorf("%s: %d gate cells, want one per round (%d)", s, n, o.rounds)
+		}
+	}
+	if ratio, _, ok := pg.gateRatio(); !ok || ratio <= 0 {
+		t.Error("no gate ratio of PostgreSQL against Badger")
+	}
+	for _, g := range pg.gc {
+		if g.HeapAlloc == 0 {
+			t.Errorf("no heap size of %s", g.Setup)
+		}
+	}
+	setups := []string{"Badger, 1 instance", "PostgreSQL, 1 instance", "PostgreSQL, 3 instances"}
+	if len(pg.bursts) != 2*len(setups) {
+		t.Fatalf("%d redemption bursts, want spread and hot for %v", len(pg.bursts), setups)
+	}
+	for i, s := range setups {
+		spread, hot := pg.bursts[2*i], pg.bursts[2*i+1]
+		if spread.Setup != s || hot.Setup != s {
+			t.Errorf("bursts %d and %d are of %q and %q, want %q", 2*i, 2*i+1, spread.Setup, hot.Setup, s)
+		}
+		if spread.Admitted == 0 || spread.Server > 0 || spread.Refused > 0 {
+			t.Errorf("%s, spread burst: %+v", s, spread)
+		}
+		if hot.Admitted != int64(o.hotMax) || hot.Clicks != o.hotMax || hot.Attempts != int64(o.hotAttempts) || hot.Codes[http.StatusGone] == 0 {
+			t.Errorf("%s, hot link burst: %+v, want %d admitted and clicks out of %d guests, the rest 410", s, hot, o.hotMax, o.hotAttempts)
+		}
+	}
+	if len(pg.propagation) != 2*o.pgChanges || pg.lost != 0 {
+		t.Errorf("propagation: %d times, %d lost; want %d (two other instances per change), none lost", len(pg.propagation), pg.lost, 2*o.pgChanges)
+	}
+	if len(pg.memory) != 4 || len(pg.start) != 4 {
+		t.Errorf("postgres part: %d memory rows, %d start rows; want 4 and 4", len(pg.memory), len(pg.start))
+	}
+	for _, m := range pg.memory {
+		if m.RSS <= 0 {
+			t.Errorf("memory row %+v", m)
+		}
+	}
+	for _, h := range []string{"POSTGRESQL", "TARGETS of several gateways on one PostgreSQL"} {
+		if !strings.Contains(table, "\n"+h) {
+			t.Errorf("the table has no %s section", h)
+		}
 	}
 }
 
@@ -147,11 +218,11 @@ func TestBuckets(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-quick", "-sizes", "1000,10000,30000", "-only", "plain,sizes", "-duration", "2s", "-rounds", "3"})
+	o, err := parseFlags([]string{"-quick", "-sizes", "1000,10000,30000", "-only", "plain,sizes,postgres", "-duration", "2s", "-rounds", "3", "-pg-changes", "7", "-gogc", "400"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.quick || len(o.sizes) != 3 || o.sizes[2] != 30000 || o.duration != 2*time.Second || !o.part("sizes") || o.part("gated") || o.rounds != 3 {
+	if !o.quick || len(o.sizes) != 3 || o.sizes[2] != 30000 || o.duration != 2*time.Second || !o.part("sizes") || !o.part("postgres") || o.part("gated") || o.rounds != 3 || o.pgChanges != 7 || o.gogc != "400" {
 		t.Errorf("options %+v", o)
 	}
 	for _, bad := range [][]string{{"-sizes", "10,x"}, {"-only", "everything"}, {"-hot-max", "10", "-hot-attempts", "5"}, {"extra"}} {

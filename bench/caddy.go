@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,8 @@ type procs struct {
 	set map[*caddyProc]bool
 	// cpus, if set, is the taskset CPU list every Caddy runs on.
 	cpus string
+	// gogc, if set, is the GOGC of every Caddy.
+	gogc string
 }
 
 func (ps *procs) add(p *caddyProc) {
@@ -177,6 +180,9 @@ func (ps *procs) start(ctx context.Context, bin, dir, name string, cfg siteConfi
 	}
 	defer logf.Close()
 	cmd := testcaddy.Command(bin, path, testcaddy.Env(filepath.Join(dir, "home")))
+	if ps.gogc != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+ps.gogc)
+	}
 	if ps.cpus != "" {
 		// taskset execs Caddy in place: the process (and its PID, for VmRSS) is Caddy's.
 		pinned := exec.Command("taskset", append([]string{"-c", ps.cpus}, cmd.Args...)...)
@@ -243,6 +249,31 @@ func (p *caddyProc) rss() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc/<pid>/status")
 }
 
+// goMem is what the Go runtime of a Caddy process says of its memory.
+type goMem struct {
+	NumGC     uint32 // collections so far
+	HeapAlloc uint64 // bytes of allocated heap objects
+}
+
+// goMem reads the memory statistics of p's Go runtime from its admin
+// endpoint (expvar's memstats).
+func (p *caddyProc) goMem(ctx context.Context) (goMem, error) {
+	var v struct{ Memstats goMem }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/debug/vars", nil)
+	if err != nil {
+		return goMem{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return goMem{}, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return goMem{}, fmt.Errorf("%s: /debug/vars: %w", p.name, err)
+	}
+	return v.Memstats, nil
+}
+
 // cpuTime returns the CPU time the process's threads have run, summed from
 // /proc/<pid>/task/*/schedstat (nanoseconds, finer than the 10 ms ticks of
 // /proc/<pid>/stat).
@@ -251,11 +282,47 @@ func (p *caddyProc) cpuTime() (time.Duration, error) {
 	if err != nil || len(tasks) == 0 {
 		return 0, fmt.Errorf("no schedstat for pid %d: %v", p.Cmd.Process.Pid, err)
 	}
+	return schedstats(tasks)
+}
+
+// treeCPU returns the CPU time that process pid and its children have run (a
+// PostgreSQL server: the postmaster and its single-threaded backends), from
+// their /proc/<pid>/schedstat; a child that exited is no longer counted.
+func treeCPU(pid int) (time.Duration, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var paths []string
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue // a process that just exited
+		}
+		// "pid (comm) state ppid ...", where comm may hold anything.
+		id, _, _ := strings.Cut(string(b), " ")
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if id == strconv.Itoa(pid) || f[1] == strconv.Itoa(pid) {
+			paths = append(paths, filepath.Join(filepath.Dir(st), "schedstat"))
+		}
+	}
+	if len(paths) == 0 {
+		return 0, fmt.Errorf("no process %d", pid)
+	}
+	return schedstats(paths)
+}
+
+// schedstats sums the CPU time (the first field, in nanoseconds) of the
+// schedstat files at paths, skipping those of threads that just exited.
+func schedstats(paths []string) (time.Duration, error) {
 	var sum time.Duration
-	for _, t := range tasks {
+	for _, t := range paths {
 		b, err := os.ReadFile(t)
 		if err != nil {
-			continue // a thread that just exited
+			continue
 		}
 		f := strings.Fields(string(b))
 		if len(f) == 0 {

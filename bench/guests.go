@@ -269,6 +269,7 @@ func redeem(addr, path string, guest int64) (redemption, error) {
 
 // burst is the result of a redemption run.
 type burst struct {
+	Setup     string // the store and its instances, in the postgres part
 	Case      string
 	Attempts  int64
 	Admitted  int64 // 303
@@ -282,18 +283,56 @@ type burst struct {
 	Clicks    int // from the API (hot link)
 	MaxClicks int
 	Check     string
+
+	// CPU is what the Caddy processes, the database server and this process
+	// ran during the burst (the postgres part measures it).
+	CPU cpuTimes
+
+	hist   *histogram    // latencies of the 303s
+	active time.Duration // from the start until the last 303
+}
+
+// cpuTimes are CPU times of the processes of a burst.
+type cpuTimes struct{ Caddy, DB, Load time.Duration }
+
+func (c cpuTimes) plus(o cpuTimes) cpuTimes {
+	return cpuTimes{c.Caddy + o.Caddy, c.DB + o.DB, c.Load + o.Load}
+}
+
+func (c cpuTimes) minus(o cpuTimes) cpuTimes {
+	return cpuTimes{c.Caddy - o.Caddy, c.DB - o.DB, c.Load - o.Load}
+}
+
+// add merges o, a slice of the same case, into b.
+func (b *burst) add(o burst) {
+	if b.hist == nil {
+		b.hist, b.Codes = new(histogram), map[int]int64{}
+	}
+	b.hist.merge(o.hist)
+	for k, n := range o.Codes {
+		b.Codes[k] += n
+	}
+	b.Case = o.Case
+	b.Attempts, b.Admitted, b.Refused = b.Attempts+o.Attempts, b.Admitted+o.Admitted, b.Refused+o.Refused
+	b.Server, b.Errors = b.Server+o.Server, b.Errors+o.Errors
+	b.Elapsed, b.active, b.CPU = b.Elapsed+o.Elapsed, b.active+o.active, b.CPU.plus(o.CPU)
+	if b.active > 0 {
+		b.Rate = float64(b.Admitted) / b.active.Seconds()
+	}
+	b.P50, b.P99 = b.hist.quantile(0.5), b.hist.quantile(0.99)
 }
 
 // redeemBurst runs workers concurrent guests over paths: guest n redeems
-// paths[n % len(paths)], each on a new connection from its own address, until
-// maxAttempts guests have tried or dur has passed (dur 0: no time bound).
-func redeemBurst(ctx context.Context, name, addr string, paths []string, workers int, maxAttempts int64, dur time.Duration, firstGuest int64) (burst, error) {
+// paths[n % len(paths)] through addrs[n % len(addrs)], each on a new
+// connection from its own address, until maxAttempts guests have tried or dur
+// has passed (dur 0: no time bound).
+func redeemBurst(ctx context.Context, name string, addrs, paths []string, workers int, maxAttempts int64, dur time.Duration, firstGuest int64) (burst, error) {
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
 		wg       sync.WaitGroup
-		hist     histogram
-		b        = burst{Case: name, Codes: map[int]int64{}}
+		hist     = new(histogram)
+		b        = burst{Case: name, Codes: map[int]int64{}, hist: hist}
 		lastOK   time.Time
 		firstErr error
 	)
@@ -312,7 +351,7 @@ func redeemBurst(ctx context.Context, name, addr string, paths []string, workers
 					return
 				}
 				t0 := time.Now()
-				r, err := redeem(addr, paths[n%int64(len(paths))], firstGuest+n)
+				r, err := redeem(addrs[n%int64(len(addrs))], paths[n%int64(len(paths))], firstGuest+n)
 				took := time.Since(t0)
 				mu.Lock()
 				b.Attempts++
@@ -342,7 +381,8 @@ func redeemBurst(ctx context.Context, name, addr string, paths []string, workers
 	wg.Wait()
 	b.Elapsed = time.Since(start)
 	if b.Admitted > 0 {
-		b.Rate = float64(b.Admitted) / lastOK.Sub(start).Seconds()
+		b.active = lastOK.Sub(start)
+		b.Rate = float64(b.Admitted) / b.active.Seconds()
 	}
 	b.P50, b.P99 = hist.quantile(0.5), hist.quantile(0.99)
 	if err := ctx.Err(); err != nil {

@@ -2,8 +2,8 @@
 // ./cmd/caddy, starts an upstream and a forward_auth endpoint in this process,
 // runs Caddy processes (plain reverse_proxy, guest_gateway in front and
 // forward_auth in front, up together and loaded in turn, one-second slices at a
-// time; then guest_gateway on loaded stores), drives them with a closed-loop
-// load generator and prints one table.
+// time; then guest_gateway on loaded stores, and on PostgreSQL beside Badger),
+// drives them with a closed-loop load generator and prints one table.
 //
 // Run it from the module root:
 //
@@ -51,10 +51,14 @@ type options struct {
 	// cookies is the number of distinct guests whose cookies the loaded-store
 	// cell sends.
 	cookies int
+	// pgChanges is how many changes the postgres part's propagation makes.
+	pgChanges int
 	// bin is a prebuilt binary; empty builds ./cmd/caddy.
 	bin string
 	// caddyCPUs, if set, pins every Caddy process to these CPUs with taskset.
 	caddyCPUs string
+	// gogc, if set, is the GOGC of every Caddy process.
+	gogc string
 	// browser makes the proxy cells send a browser's headers (see
 	// browserHeaders) instead of a minimal request.
 	browser bool
@@ -62,7 +66,8 @@ type options struct {
 	// the plain and the gated setup (pprofSeconds long) and their top listings.
 	pprofDir     string
 	pprofSeconds int
-	// only limits the run to these parts: plain, gated, forward, sizes.
+	// only limits the run to these parts: plain, gated, forward, sizes,
+	// postgres.
 	only map[string]bool
 	// keep leaves the temporary directory (configs, logs, stores) in place.
 	keep  bool
@@ -77,7 +82,7 @@ func defaultOptions(quick bool) options {
 		duration: 5 * time.Second, warmup: time.Second, conc: []int{1, 16, 64}, rounds: 1,
 		sizes: []int{10000}, guestsPerRoom: 10, clients: 64,
 		spreadRooms: 100, spreadMax: 200000, hotMax: 2000, hotAttempts: 3000,
-		cookies: 1000, pprofSeconds: 5, quick: quick,
+		cookies: 1000, pgChanges: 100, pprofSeconds: 5, quick: quick,
 	}
 	if quick {
 		o.duration, o.warmup = 300*time.Millisecond, 100*time.Millisecond
@@ -85,6 +90,7 @@ func defaultOptions(quick bool) options {
 		o.spreadRooms, o.spreadMax = 10, 500
 		o.hotMax, o.hotAttempts = 50, 75
 		o.cookies = 100
+		o.pgChanges = 10
 	}
 	return o
 }
@@ -115,10 +121,12 @@ func parseFlags(args []string) (options, error) {
 	bin := fs.String("bin", "", "use this caddy binary instead of building ./cmd/caddy")
 	pprofDir := fs.String("pprof", "", "directory for CPU and allocation profiles of the plain and the gated setup at the highest concurrency")
 	pprofSeconds := fs.Int("pprof-seconds", 5, "length of the profiles")
-	only := fs.String("only", "", "run only these parts, comma-separated: plain, gated, forward, sizes")
+	pgChanges := fs.Int("pg-changes", 0, "changes of guest access whose propagation across three instances on PostgreSQL is timed (default 100, quick 10)")
+	only := fs.String("only", "", "run only these parts, comma-separated: plain, gated, forward, sizes, postgres")
 	keep := fs.Bool("keep", false, "keep the temporary directory (configs, logs, stores)")
 	browser := fs.Bool("browser", false, "proxy cells send the headers a browser sends (Accept, Accept-Language, a long User-Agent, client hints, Referer) and a site cookie besides the session; the default is a minimal request")
 	caddyCPUs := fs.String("caddy-cpus", "", "run every Caddy process on these CPUs (taskset -c list, e.g. 1); start the bench itself on the others (taskset -c 0 go run ./bench -caddy-cpus 1) so the load generator does not compete with Caddy")
+	gogc := fs.String("gogc", "", "run every Caddy process with this GOGC (default Go's, 100)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -153,19 +161,22 @@ func parseFlags(args []string) (options, error) {
 	if *hotAttempts > 0 {
 		o.hotAttempts = *hotAttempts
 	}
+	if *pgChanges > 0 {
+		o.pgChanges = *pgChanges
+	}
 	if o.hotAttempts < o.hotMax {
 		return o, errors.New("-hot-attempts must be at least -hot-max")
 	}
 	o.bin, o.pprofDir, o.pprofSeconds, o.keep = *bin, *pprofDir, max(*pprofSeconds, 1), *keep
-	o.caddyCPUs, o.browser = *caddyCPUs, *browser
+	o.caddyCPUs, o.browser, o.gogc = *caddyCPUs, *browser, *gogc
 	if *only != "" {
 		o.only = map[string]bool{}
 		for p := range strings.SplitSeq(*only, ",") {
 			switch p = strings.TrimSpace(p); p {
-			case "plain", "gated", "forward", "sizes":
+			case "plain", "gated", "forward", "sizes", "postgres":
 				o.only[p] = true
 			default:
-				return o, fmt.Errorf("-only: unknown part %q (plain, gated, forward, sizes)", p)
+				return o, fmt.Errorf("-only: unknown part %q (plain, gated, forward, sizes, postgres)", p)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -16,6 +17,7 @@ type report struct {
 	machine           string
 	source            string
 	caddyVersion      string
+	loadavg           [2]string // the machine's load average at the start and the end
 
 	proxy        []cell
 	bursts       []burst
@@ -25,6 +27,7 @@ type report struct {
 	plainRSS     int64
 	gatedIdleRSS int64
 	profiles     string
+	pg           *pgReport // nil: the postgres part did not run
 }
 
 type memRow struct {
@@ -141,9 +144,21 @@ func (r *report) failures() []string {
 			out = append(out, fmt.Sprintf("%d rooms: %d unexpected answers %v, %d errors", g.Rooms, g.Gate.Bad, g.Gate.BadCodes, g.Gate.Errors))
 		}
 	}
-	for _, b := range r.bursts {
+	bursts := r.bursts
+	if r.pg != nil {
+		bursts = append(slices.Clone(bursts), r.pg.bursts...)
+		for _, c := range r.pg.gate {
+			if c.Bad > 0 || c.Errors > 0 {
+				out = append(out, fmt.Sprintf("%s c=%d: %d unexpected answers %v, %d errors", c.Setup, c.Conc, c.Bad, c.BadCodes, c.Errors))
+			}
+		}
+		if r.pg.lost > 0 {
+			out = append(out, fmt.Sprintf("PostgreSQL, 3 instances: %d changes not shown by another instance within %v", r.pg.lost, propagationLimit))
+		}
+	}
+	for _, b := range bursts {
 		if strings.HasPrefix(b.Check, "FAILED") {
-			out = append(out, b.Case+": "+b.Check)
+			out = append(out, strings.TrimPrefix(b.Setup+", ", ", ")+b.Case+": "+b.Check)
 		}
 	}
 	return out
@@ -157,6 +172,9 @@ func (r *report) print(w io.Writer) {
 	o := r.o
 	fmt.Fprintf(w, "guestgate whole-process benchmark, %s\n", r.started.Format(time.RFC3339))
 	fmt.Fprintf(w, "machine:  %s\n", r.machine)
+	if r.loadavg[0] != "" {
+		fmt.Fprintf(w, "loadavg:  %s at the start (1, 5, 15 min), %s at the end; the machine is shared\n", r.loadavg[0], cmp.Or(r.loadavg[1], "-"))
+	}
 	fmt.Fprintf(w, "binary:   caddy %s, guestgate %s\n", r.caddyVersion, r.source)
 	mode := "full"
 	if o.quick {
@@ -166,6 +184,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "run:      %s; each load cell %v measured after %v warm-up, in %d slices interleaved with the other setups'\n", mode, o.duration, o.warmup, slices)
 	if o.caddyCPUs != "" {
 		fmt.Fprintf(w, "cpus:     every Caddy pinned to CPU %s with taskset; the load generator runs where the bench was started\n", o.caddyCPUs)
+	}
+	if o.gogc != "" {
+		fmt.Fprintf(w, "gogc:     every Caddy runs with GOGC=%s\n", o.gogc)
 	}
 	fmt.Fprintf(w, "load:     closed-loop workers, one keep-alive HTTP/1.1 connection each from its own 127.0.x.y address;\n")
 	request := "a minimal request (Host, User-Agent; the session cookie when gated)"
@@ -277,26 +298,44 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 
+	r.printPostgres(w, tw)
 	r.printTargets(w, tw)
 	if r.profiles != "" {
-		fmt.Fprintf(w, "profiles at c=%d (%ds): %s/{plain,gated}/{cpu,allocs}.pprof, top lists in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt; gated/cpu-diff-top.txt against plain\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
+		fmt.Fprintf(w, "profiles at c=%d (%ds): %s/{plain,gated,badger,postgres}/{cpu,allocs}.pprof (badger and postgres: the postgres part's gate cells), top lists in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt; cpu-diff-top.txt against plain\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
 	}
 	if !r.finished.IsZero() {
 		fmt.Fprintf(w, "total time %v\n", r.finished.Sub(r.started).Round(time.Second))
 	}
 }
 
-// printTargets compares the run with issue 6's targets (item 3). It only
-// reports; nothing here fails the run.
-func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
-	type target struct{ what, got, verdict string }
-	var ts []target
-	verdict := func(met bool, by string) string {
-		if met {
-			return "met"
-		}
-		return "MISSED by " + by
+// target is one line of a TARGETS table.
+type target struct{ what, got, verdict string }
+
+func verdict(met bool, by string) string {
+	if met {
+		return "met"
 	}
+	return "MISSED by " + by
+}
+
+// printTargetTable prints ts under title, if there are any.
+func printTargetTable(w io.Writer, tw *tabwriter.Writer, title string, ts []target) {
+	if len(ts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, title)
+	fmt.Fprintln(tw, "target\tthis run\tverdict\t")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", t.what, t.got, t.verdict)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// printTargets compares the run with the gateway's targets (docs/PERFORMANCE.md).
+// It only reports; nothing here fails the run.
+func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
+	var ts []target
 	gatedName := setupNames[setupGated]
 	top := r.o.conc[len(r.o.conc)-1]
 	if ratio, d, _, _, ok := r.compare(gatedName, top); ok {
@@ -328,14 +367,119 @@ func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
 		}
 		ts = append(ts, target{fmt.Sprintf("start to first answer with %d rooms, %d guests <= 1 s", g.Rooms, g.Guests), fmt.Sprintf("%.0f ms", ms(g.StartLoaded)), verdict(g.StartLoaded <= time.Second, (g.StartLoaded - time.Second).Round(time.Millisecond).String())})
 	}
-	if len(ts) == 0 {
+	printTargetTable(w, tw, "TARGETS of issue 6, item 3, on this run (the per-request gate cost is measured by go test -bench Gate ./entrypage/)", ts)
+	if r.pg != nil {
+		printTargetTable(w, tw, "TARGETS of several gateways on one PostgreSQL, on this run", r.pg.targets())
+	}
+}
+
+// printPostgres prints the postgres part, if it ran or was skipped.
+func (r *report) printPostgres(w io.Writer, tw *tabwriter.Writer) {
+	pg := r.pg
+	if pg == nil {
 		return
 	}
-	fmt.Fprintln(w, "TARGETS of issue 6, item 3, on this run (the per-request gate cost is measured by go test -bench Gate ./entrypage/)")
-	fmt.Fprintln(tw, "target\tthis run\tverdict\t")
-	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", t.what, t.got, t.verdict)
+	if pg.skipped != "" {
+		fmt.Fprintf(w, "POSTGRESQL: skipped: %s\n\n", pg.skipped)
+		return
 	}
-	tw.Flush()
+	fmt.Fprintf(w, "POSTGRESQL %s: guest_gateway on one database of a throwaway cluster on this machine's disk, the server's\n", pg.version)
+	fmt.Fprintln(w, "defaults (fsync, synchronous_commit on), beside guest_gateway on Badger (SyncWrites on), in this run")
+	if len(pg.commits) > 0 {
+		fmt.Fprintln(w, "disk: one-row INSERTs, each its own transaction, from N connections in turn (a gateway's pool holds at most 4 here)")
+		fmt.Fprintln(tw, "connections\tcommits/s sync on\tp50 ms\tp99 ms\tcommits/s sync off\tp50 ms\tp99 ms\ton/off\t")
+		for i := 0; i+1 < len(pg.commits); i += 2 {
+			on, off := pg.commits[i], pg.commits[i+1]
+			fmt.Fprintf(tw, "%d\t%.0f\t%.3f\t%.3f\t%.0f\t%.3f\t%.3f\t%.2f\t\n", on.Conns, on.Rate, ms(on.P50), ms(on.P99), off.Rate, ms(off.P50), ms(off.P99), on.Rate/off.Rate)
+		}
+		tw.Flush()
+	}
+	if len(pg.gate) > 0 {
+		gate := &report{proxy: pg.gate}
+		top := r.o.conc[len(r.o.conc)-1]
+		fmt.Fprintf(w, "gate: the guest's proxied GET at c=%d, the two stores interleaved as the proxy cells are (medians over %d rounds)\n", top, r.o.rounds)
+		fmt.Fprintln(tw, "store\treq/s\tp50 ms\tp99 ms\tnon-200\terrors\tCaddy CPUs\tCaddy us/req\t")
+		for _, s := range []string{gateBadger, gatePostgres} {
+			if x, ok := gate.find(s, top); ok {
+				fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%d\t%d\t%.2f\t%.1f\t\n", s, x.RPS, ms(x.P50), ms(x.P99), x.Bad, x.Errors, x.CaddyCPU, x.CaddyUS)
+			}
+		}
+		tw.Flush()
+		if rps, cpu, ok := pg.gateRatio(); ok {
+			fmt.Fprintf(w, "PostgreSQL against Badger: req/s %.3f, Caddy us/req %.3f\n", rps, cpu)
+		}
+		for _, g := range pg.gc {
+			fmt.Fprintf(w, "  %s: %d garbage collections during the cells, heap %.1f MB after\n", g.Setup, g.Cycles, mb(int64(g.HeapAlloc)))
+		}
+	}
+	if len(pg.bursts) > 0 {
+		fmt.Fprintf(w, "redemptions over HTTP as above; the spread bursts of the three setups in one-second slices in turn, then the hot links one\n")
+		fmt.Fprintln(w, "after the other; with 3 instances the guests go round robin over them; vs Badger = rate / Badger's in the same case;")
+		fmt.Fprintln(w, "CPUs: what Caddy, PostgreSQL and this process (the guests) used together; CPU per 303 in us (a hot link's includes its 410s)")
+		fmt.Fprintln(tw, "setup\tcase\tguests\t303\tredemptions/s\tvs Badger\tp50 ms\tp99 ms\t4xx\t5xx\terrors\tclicks (API)\tcheck\tCPUs\tCaddy us/303\tPostgreSQL us/303\tguests us/303\t")
+		for i, b := range pg.bursts {
+			clicks, vs := "-", "-"
+			if b.MaxClicks > 0 {
+				clicks = fmt.Sprint(b.Clicks)
+			}
+			if base := pg.bursts[i%2]; i >= 2 && base.Rate > 0 {
+				vs = fmt.Sprintf("%.2f", b.Rate/base.Rate)
+			}
+			per := func(d time.Duration) float64 {
+				return float64(d) / float64(time.Microsecond) / float64(max(b.Admitted, 1))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.3f\t%.3f\t%d\t%d\t%d\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.0f\t\n", b.Setup, b.Case, b.Attempts, b.Admitted, b.Rate, vs, ms(b.P50), ms(b.P99), b.Refused, b.Server, b.Errors, clicks, b.Check,
+				(b.CPU.Caddy+b.CPU.DB+b.CPU.Load).Seconds()/b.Elapsed.Seconds(), per(b.CPU.Caddy), per(b.CPU.DB), per(b.CPU.Load))
+		}
+		tw.Flush()
+		if len(pg.commits) == 6 {
+			fmt.Fprintf(w, "what the disk allows (commits/s with synchronous_commit on, above): a hot link commits one redemption at a time, as its row\n")
+			fmt.Fprintf(w, "stays locked until the commit is flushed: at most %.0f/s (1 connection); one instance at most %.0f/s (4), three at most %.0f/s (12)\n",
+				pg.commits[0].Rate, pg.commits[2].Rate, pg.commits[4].Rate)
+		}
+	}
+	if len(pg.propagation) > 0 || pg.lost > 0 {
+		fmt.Fprintf(w, "propagation: guest access turned off and on %d times through one of 3 instances in turn, from the API's answer until each\n", r.o.pgChanges)
+		fmt.Fprintf(w, "other instance's gate refuses or serves the guest (polled every ms): %d times, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d lost\n",
+			len(pg.propagation), ms(pg.propagationQuantile(0.5)), ms(pg.propagationQuantile(0.99)), ms(pg.propagationQuantile(1)), pg.lost)
+	}
+	if len(pg.memory) > 0 || len(pg.start) > 0 {
+		fmt.Fprintln(tw, "process\tVmRSS MB\tstart ms\t")
+		for _, m := range pg.memory {
+			fmt.Fprintf(tw, "%s\t%.1f\t-\t\n", m.What, mb(m.RSS))
+		}
+		for _, s := range pg.start {
+			fmt.Fprintf(tw, "%s\t-\t%.1f\t\n", s.What, ms(s.Took))
+		}
+		tw.Flush()
+	}
 	fmt.Fprintln(w)
+}
+
+// targets compares the postgres part with its targets: redemptions on one and
+// on three instances, exact; the gate against Badger's; propagation.
+func (pg *pgReport) targets() []target {
+	var ts []target
+	for i, b := range pg.bursts {
+		if !strings.HasPrefix(b.Setup, "PostgreSQL") {
+			continue
+		}
+		want, what := 1000.0, "redemptions/s spread over links >= 1000"
+		if i%2 == 1 {
+			want, what = 400, "redemptions/s on one hot link >= 400"
+		}
+		ts = append(ts, target{b.Setup + ": " + what, fmt.Sprintf("%.0f/s", b.Rate), verdict(b.Rate >= want, fmt.Sprintf("%.0f/s", want-b.Rate))})
+		if b.MaxClicks > 0 {
+			ts = append(ts, target{b.Setup + ": hot link admits exactly max clicks, no 5xx", fmt.Sprintf("%d of %d, clicks %d, %d 5xx", b.Admitted, b.MaxClicks, b.Clicks, b.Server), verdict(!strings.HasPrefix(b.Check, "FAILED"), "see above")})
+		}
+	}
+	if rps, _, ok := pg.gateRatio(); ok {
+		ts = append(ts, target{"gate req/s on PostgreSQL / on Badger >= 0.97", fmt.Sprintf("%.3f", rps), verdict(rps >= 0.97, fmt.Sprintf("%.3f", 0.97-rps))})
+	}
+	if len(pg.propagation) > 0 {
+		p99 := pg.propagationQuantile(0.99)
+		ts = append(ts, target{"a change seen by another instance's gate, p99 <= 250 ms", fmt.Sprintf("%.1f ms (%d times, %d lost)", ms(p99), len(pg.propagation), pg.lost),
+			verdict(p99 <= 250*time.Millisecond && pg.lost == 0, fmt.Sprintf("%.1f ms", ms(p99-250*time.Millisecond)))})
+	}
+	return ts
 }

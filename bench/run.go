@@ -49,7 +49,7 @@ type bench struct {
 // is returned also with an error, holding what was measured until then.
 func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	b.rep = &report{o: b.o, started: time.Now()}
-	b.procs.cpus = b.o.caddyCPUs
+	b.procs.cpus, b.procs.gogc = b.o.caddyCPUs, b.o.gogc
 	defer b.procs.killAll()
 	if b.iss, err = newIssuer(); err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	} else {
 		defer os.RemoveAll(b.dir)
 	}
-	b.rep.machine = machine()
+	b.rep.machine, b.rep.loadavg[0] = machine(), loadavg()
 	root, err := testcaddy.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,12 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 			return b.rep, fmt.Errorf("sizes: %w", err)
 		}
 	}
-	b.rep.finished = time.Now()
+	if b.o.part("postgres") {
+		if err := b.postgres(ctx); err != nil {
+			return b.rep, fmt.Errorf("postgres: %w", err)
+		}
+	}
+	b.rep.finished, b.rep.loadavg[1] = time.Now(), loadavg()
 	if fails := b.rep.failures(); len(fails) > 0 {
 		return b.rep, fmt.Errorf("checks failed: %s", strings.Join(fails, "; "))
 	}
@@ -149,6 +154,16 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// loadavg is the machine's load average over 1, 5 and 15 minutes, as
+// /proc/loadavg says; "?" where it cannot be read.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // startServers starts the upstream and the forward_auth endpoint on 127.0.0.1.
@@ -357,21 +372,12 @@ func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
 		b.rep.start = append(b.rep.start, startRow{"guest_gateway, empty store", took})
 	}
 	a := newAPI(p.base)
-	links, err := a.openRoom(ctx, "bench", 1, 0)
+	session, err := benchGuest(ctx, a, p.addr)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
-	r, err := redeem(p.addr, links[0].Path, 0)
-	if err != nil {
-		a.close()
-		return nil, fmt.Errorf("redeeming the bench guest: %w", err)
-	}
-	if r.status != http.StatusSeeOther {
-		a.close()
-		return nil, fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
-	}
-	req := b.proxyRequest(p.addr, roomPath, r.session)
+	req := b.proxyRequest(p.addr, roomPath, session)
 	rss, err := b.settle(ctx, p, req, http.StatusOK)
 	if err != nil {
 		a.close()
@@ -402,6 +408,23 @@ func (b *bench) gated(ctx context.Context, round int) (*proxyTarget, error) {
 		}
 		return b.procs.stop(p)
 	}}, nil
+}
+
+// benchGuest opens room "bench" through a with guest access on and one link,
+// redeems a guest over HTTP through addr, and returns the guest's session.
+func benchGuest(ctx context.Context, a *api, addr string) (string, error) {
+	links, err := a.openRoom(ctx, "bench", 1, 0)
+	if err != nil {
+		return "", err
+	}
+	r, err := redeem(addr, links[0].Path, 0)
+	if err != nil {
+		return "", fmt.Errorf("redeeming the bench guest: %w", err)
+	}
+	if r.status != http.StatusSeeOther {
+		return "", fmt.Errorf("redeeming the bench guest: status %d, want 303", r.status)
+	}
+	return r.session, nil
 }
 
 // profile takes a CPU and an allocation profile (both pprofSeconds long, the
@@ -497,50 +520,75 @@ func copyFile(from, to string) error {
 
 // redemptions runs the spread burst and the hot-link burst on a gated Caddy.
 func (b *bench) redemptions(ctx context.Context, p *caddyProc, a *api) error {
+	paths, err := b.spreadLinks(ctx, a)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("spread: %d rooms x 3 links", b.o.spreadRooms)
+	spread, err := redeemBurst(ctx, name, []string{p.addr}, paths, b.o.clients, b.o.spreadMax, b.o.duration, 1_000)
+	if err != nil {
+		return err
+	}
+	checkSpread(&spread)
+	b.logf("%s: %d admitted, %.0f/s, codes %v", name, spread.Admitted, spread.Rate, spread.Codes)
+	b.rep.bursts = append(b.rep.bursts, spread)
+	hot, err := b.hotBurst(ctx, []string{p.addr}, a, 1_000_000)
+	if err != nil {
+		return err
+	}
+	b.rep.bursts = append(b.rep.bursts, hot)
+	return nil
+}
+
+// spreadLinks opens the rooms of the spread burst through a and returns the
+// paths of their links.
+func (b *bench) spreadLinks(ctx context.Context, a *api) ([]string, error) {
 	var paths []string
 	for r := range b.o.spreadRooms {
 		links, err := a.openRoom(ctx, fmt.Sprintf("spread-%03d", r), 3, 0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, l := range links {
 			paths = append(paths, l.Path)
 		}
 	}
-	name := fmt.Sprintf("spread: %d rooms x 3 links", b.o.spreadRooms)
-	spread, err := redeemBurst(ctx, name, p.addr, paths, b.o.clients, b.o.spreadMax, b.o.duration, 1_000)
-	if err != nil {
-		return err
-	}
+	return paths, nil
+}
+
+// checkSpread sets the check of a spread burst: every guest redeemed.
+func checkSpread(spread *burst) {
 	spread.Check = "no 5xx"
 	if spread.Server > 0 || spread.Errors > 0 || spread.Refused > 0 {
 		spread.Check = fmt.Sprintf("FAILED: %d 5xx, %d refused, %d errors", spread.Server, spread.Refused, spread.Errors)
 	}
-	b.logf("%s: %d admitted, %.0f/s, codes %v", name, spread.Admitted, spread.Rate, spread.Codes)
-	b.rep.bursts = append(b.rep.bursts, spread)
+}
 
+// hotBurst opens room "hot" through a with one link of hotMax clicks, lets
+// hotAttempts guests, numbered from firstGuest, try it through addrs, and
+// checks that exactly hotMax got a 303 and the API counts hotMax clicks.
+func (b *bench) hotBurst(ctx context.Context, addrs []string, a *api, firstGuest int64) (burst, error) {
 	hotLinks, err := a.openRoom(ctx, "hot", 1, b.o.hotMax)
 	if err != nil {
-		return err
+		return burst{}, err
 	}
-	name = fmt.Sprintf("hot link: max %d, %d guests", b.o.hotMax, b.o.hotAttempts)
+	name := fmt.Sprintf("hot link: max %d, %d guests", b.o.hotMax, b.o.hotAttempts)
 	hotCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	hot, err := redeemBurst(hotCtx, name, p.addr, []string{hotLinks[0].Path}, b.o.clients, int64(b.o.hotAttempts), 0, 1_000_000)
+	hot, err := redeemBurst(hotCtx, name, addrs, []string{hotLinks[0].Path}, b.o.clients, int64(b.o.hotAttempts), 0, firstGuest)
 	if err != nil {
-		return err
+		return hot, err
 	}
 	hot.MaxClicks = b.o.hotMax
 	if hot.Clicks, err = a.clicks(ctx, "hot", hotLinks[0].ID); err != nil {
-		return err
+		return hot, err
 	}
 	hot.Check = fmt.Sprintf("exact: 303s = clicks = %d, no 5xx", b.o.hotMax)
 	if hot.Admitted != int64(b.o.hotMax) || hot.Clicks != b.o.hotMax || hot.Server > 0 || hot.Errors > 0 {
 		hot.Check = fmt.Sprintf("FAILED: %d 303s, clicks %d, want %d; %d 5xx, %d errors", hot.Admitted, hot.Clicks, b.o.hotMax, hot.Server, hot.Errors)
 	}
 	b.logf("%s: %d admitted, %.0f/s, clicks %d, codes %v", name, hot.Admitted, hot.Rate, hot.Clicks, hot.Codes)
-	b.rep.bursts = append(b.rep.bursts, hot)
-	return nil
+	return hot, nil
 }
 
 // forward starts Caddy with forward_auth in front for the proxy cells.

@@ -8,13 +8,15 @@
 // The binaries are found in $GUESTGATE_PG_BIN, else in the newest
 // /usr/lib/postgresql/*/bin, else on PATH. Where there are none, Start skips the
 // test, unless the environment variable CI is set: then it fails, so that a CI run
-// without PostgreSQL cannot pass by skipping.
+// without PostgreSQL cannot pass by skipping. New starts a cluster for a program
+// (the benchmark), which follows the same rule with Skippable.
 package testpg
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -33,7 +35,7 @@ import (
 
 // Cluster is a running (or stopped) throwaway PostgreSQL cluster.
 type Cluster struct {
-	t        testing.TB
+	t        testing.TB // nil for a cluster of New
 	bin      string
 	dir      string // owned by the cluster's user: data/, the socket, the log
 	port     int
@@ -41,49 +43,87 @@ type Cluster struct {
 	cred     *syscall.Credential // nil: run as the current user
 }
 
+// ErrNotInstalled is New's error when it finds no PostgreSQL binaries.
+var ErrNotInstalled = errors.New("PostgreSQL is not installed; apt-get install postgresql")
+
+// Skippable reports whether a run may go on without PostgreSQL after New
+// failed with err: the binaries are missing and the environment variable CI
+// is not set.
+func Skippable(err error) bool {
+	return errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == ""
+}
+
 // Start initializes and starts a cluster, stopped and removed when t ends.
 // settings are extra server settings ("fsync=off", say), passed as -c options.
+// It skips t where New finds no PostgreSQL, unless CI is set (Skippable).
 func Start(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
+	c, err := New(settings...)
+	switch {
+	case Skippable(err):
+		t.Skipf("%v", err)
+	case errors.Is(err, ErrNotInstalled):
+		t.Fatalf("PostgreSQL is needed (CI is set): %v", err)
+	case err != nil:
+		t.Fatalf("%v", err)
+	}
+	c.t = t
+	t.Cleanup(c.Close)
+	return c
+}
+
+// New initializes and starts a cluster outside a test (the benchmark's, say),
+// as Start does; Close stops it and removes its files. Its error wraps
+// ErrNotInstalled when there are no PostgreSQL binaries. The methods that
+// take no error (SQL, CreateDB, Start, Stop, TerminateBackends) are for a
+// cluster of Start.
+func New(settings ...string) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL is needed (CI is set): %v", err)
-		}
-		t.Skipf("PostgreSQL is not installed (%v); apt-get install postgresql", err)
+		return nil, fmt.Errorf("%w (%v)", ErrNotInstalled, err)
 	}
-	c := &Cluster{t: t, bin: bin, password: randomHex(16)}
+	c := &Cluster{bin: bin, password: randomHex(16)}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Fatalf("running as root, PostgreSQL needs the postgres user: %v", err)
+			return nil, fmt.Errorf("running as root, PostgreSQL needs the postgres user: %w", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	if c.dir, err = os.MkdirTemp("", "guestgate-pg-"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(c.dir) })
-	if c.cred != nil {
-		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
+	if err := c.init(settings); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// init makes the cluster in c.dir and starts it.
+func (c *Cluster) init(settings []string) error {
+	if err := c.own(c.dir); err != nil {
+		return err
 	}
 	pwfile := filepath.Join(c.dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if c.cred != nil {
-		_ = os.Chown(pwfile, int(c.cred.Uid), int(c.cred.Gid))
+	if err := c.own(pwfile); err != nil {
+		return err
 	}
 	if out, err := c.run("initdb", "-D", c.data(), "-U", "postgres", "--pwfile", pwfile,
 		"--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		return fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	os.Remove(pwfile)
-	c.port = testcaddy.FreePort(t)
+	port, err := testcaddy.Ports(1)
+	if err != nil {
+		return err
+	}
+	c.port = port[0]
 	opts := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-c port=" + strconv.Itoa(c.port),
@@ -93,15 +133,22 @@ func Start(t testing.TB, settings ...string) *Cluster {
 	for _, s := range settings {
 		opts = append(opts, "-c "+s)
 	}
-	if err := os.WriteFile(filepath.Join(c.data(), "postgresql.auto.conf"), []byte(strings.Join(confLines(opts), "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	conf := filepath.Join(c.data(), "postgresql.auto.conf")
+	if err := os.WriteFile(conf, []byte(strings.Join(confLines(opts), "\n")+"\n"), 0o600); err != nil {
+		return err
 	}
-	if c.cred != nil {
-		_ = os.Chown(filepath.Join(c.data(), "postgresql.auto.conf"), int(c.cred.Uid), int(c.cred.Gid))
+	if err := c.own(conf); err != nil {
+		return err
 	}
-	c.Start()
-	t.Cleanup(c.stop)
-	return c
+	return c.start()
+}
+
+// own gives path to the cluster's user.
+func (c *Cluster) own(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	return os.Chown(path, int(c.cred.Uid), int(c.cred.Gid))
 }
 
 // confLines turns "-c name=value" options into postgresql.conf lines.
@@ -178,14 +225,32 @@ func (c *Cluster) TerminateBackends() {
 	c.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
 }
 
+// PID is the process id of the running server's postmaster; its children
+// are the server's other processes, one per connection among them.
+func (c *Cluster) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
+}
+
 // Start starts the server again after Stop (Start of the package starts it the
 // first time) and waits until it accepts connections.
 func (c *Cluster) Start() {
 	c.t.Helper()
+	if err := c.start(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) start() error {
 	if out, err := c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
-		c.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
+	return nil
 }
 
 // Stop stops the server (fast shutdown: open connections are cut).
@@ -196,11 +261,13 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// stop stops the server if it runs, at cleanup.
-func (c *Cluster) stop() {
+// Close stops the server if it runs and removes the cluster's files; Start
+// calls it when the test ends.
+func (c *Cluster) Close() {
 	if _, err := os.Stat(filepath.Join(c.data(), "postmaster.pid")); err == nil {
 		_, _ = c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "-t", "60", "stop")
 	}
+	os.RemoveAll(c.dir)
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }

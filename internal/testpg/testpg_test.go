@@ -1,6 +1,9 @@
 package testpg
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -30,4 +33,51 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("after a restart: %q", got)
 	}
 	c.TerminateBackends()
+}
+
+// TestNewAndClose: a cluster of New, which a program without a test starts,
+// answers, and Close stops it and removes its files.
+func TestNewAndClose(t *testing.T) {
+	c, err := New()
+	if Skippable(err) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.psql("postgres", "SELECT 1"); err != nil || strings.TrimSpace(out) != "1" {
+		c.Close()
+		t.Fatalf("SELECT 1: %q, %v", out, err)
+	}
+	pid, err := c.PID()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) != "postgres" {
+		t.Errorf("PID %d is %q, not the postmaster", pid, comm)
+	}
+	c.Close()
+	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
+		t.Errorf("the cluster's directory after Close: %v, want it gone", err)
+	}
+	if out, err := c.psql("postgres", "SELECT 1"); err == nil {
+		t.Errorf("a closed cluster answered %q", out)
+	}
+}
+
+// TestNotInstalled: without PostgreSQL's binaries New says ErrNotInstalled,
+// which a run may skip only when CI is not set.
+func TestNotInstalled(t *testing.T) {
+	t.Setenv("GUESTGATE_PG_BIN", t.TempDir())
+	_, err := New()
+	if !errors.Is(err, ErrNotInstalled) {
+		t.Fatalf("New without binaries: %v, want ErrNotInstalled", err)
+	}
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		if got := Skippable(err); got != (ci == "") {
+			t.Errorf("CI=%q: Skippable = %v", ci, got)
+		}
+	}
 }
