@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/guestlink/mirror"
@@ -136,15 +137,16 @@ func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
 var linkByToken = "SELECT " + linkColsL + ", " + roomColsR +
 	" FROM gg_links l JOIN gg_rooms r ON r.id = l.room_id WHERE l.token_hash = $1 AND l.token = $2"
 
-// scanLinkAndRoom reads a row of linkCols followed by roomCols.
-func scanLinkAndRoom(row pgx.Row) (guestlink.Room, guestlink.Link, error) {
+// scanLinkAndRoom reads a row of the columns of before, then linkCols, then
+// roomCols.
+func scanLinkAndRoom(row pgx.Row, before ...any) (guestlink.Room, guestlink.Link, error) {
 	var (
 		r guestlink.Room
 		l guestlink.Link
 	)
 	ldest, ldone := linkDest(&l)
 	rdest, rdone := roomDest(&r)
-	if err := row.Scan(append(ldest, rdest...)...); err != nil {
+	if err := row.Scan(append(append(before, ldest...), rdest...)...); err != nil {
 		return guestlink.Room{}, guestlink.Link{}, err
 	}
 	ldone()
@@ -172,24 +174,35 @@ func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, 
 	return r, l, nil
 }
 
-// redeemClick spends one click: it raises the clicks of the link with token
-// only while the link is open at now by guestlink.CheckLinkOpen (its room
-// available, guest access on, not a gallery, not expired, not used up), and
-// returns the link after the click with its room. Concurrent redemptions of
-// one link wait on its row lock and re-check the conditions on the row as the
-// one before them left it.
-var redeemClick = `UPDATE gg_links AS l SET clicks = l.clicks + 1
-	FROM gg_rooms AS r
-	WHERE l.token_hash = $1 AND l.token = $2 AND r.id = l.room_id
-		AND r.available AND r.guest_access AND r.kind <> 'gallery'
-		AND (l.expires_at IS NULL OR l.expires_at > $3)
-		AND (l.max_clicks IS NULL OR l.clicks < l.max_clicks)
-	RETURNING ` + linkColsL + ", " + roomColsR
+// redeemStmt spends one click and stores the guest, in one statement that is its
+// own transaction: its UPDATE raises the clicks of the link with token ($1,
+// $2) only while the link is open at now ($3) by guestlink.CheckLinkOpen (its
+// room available, guest access on, not a gallery, not expired, not used up),
+// and its INSERT stores the guest ($4 id, $5 name, $6 email, $10 purge time)
+// with the link's room and name and the state the room's admission gives
+// (guestlink.InitialState: $8 when the admission is $7, else $9). It returns
+// four columns for the INSERT, then the link after the click and its room;
+// no row when the link is not open. Concurrent redemptions of one link wait
+// on its row lock, held until this statement's commit, and re-check the
+// conditions on the row as the one before them left it.
+var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
+		FROM gg_rooms AS r
+		WHERE l.token_hash = $1 AND l.token = $2 AND r.id = l.room_id
+			AND r.available AND r.guest_access AND r.kind <> 'gallery'
+			AND (l.expires_at IS NULL OR l.expires_at > $3)
+			AND (l.max_clicks IS NULL OR l.clicks < l.max_clicks)
+		RETURNING l.room_id AS c_room, l.id AS c_link, l.name AS c_link_name, r.admission AS c_admission, ` +
+	linkColsL + ", " + roomColsR + `),
+	g AS (INSERT INTO gg_guests (` + guestCols + `)
+		SELECT c_room, $4::text, c_link, c_link_name, $5::text, $6::text,
+			CASE WHEN c_admission = $7::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint
+		FROM c)
+	SELECT * FROM c`
 
 // Redeem spends one click of the link with token for guest g at now and
-// stores the guest, in one transaction: the click is one conditional UPDATE
-// (redeemClick), the guest's INSERT follows. When the UPDATE changes nothing,
-// a read of the link and its room says why, in guestlink.CheckLinkOpen's
+// stores the guest, in one statement that is its own transaction (redeemStmt):
+// the click is one conditional UPDATE, the guest's INSERT goes with it. When
+// the UPDATE changes nothing, a read of the link and its room says why, in guestlink.CheckLinkOpen's
 // order: guestlink.ErrRoomUnavailable, guestlink.ErrGuestAccessOff,
 // guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
 // and link read; guestlink.ErrLinkNotFound if the token does not resolve.
@@ -217,11 +230,17 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 		guest guestlink.Guest
 	)
 	hash := tokenHash(token)
-	err := s.tx(ctx, "redeeming a link", func(tx pgx.Tx) error {
-		var err error
-		room, link, err = scanLinkAndRoom(tx.QueryRow(ctx, redeemClick, hash, token, ns(now)))
-		if errors.Is(err, pgx.ErrNoRows) {
-			room, link, err = scanLinkAndRoom(tx.QueryRow(ctx, linkByToken, hash, token))
+	waiting, admitted := guestlink.InitialState(guestlink.Room{Admission: guestlink.AdmissionModerator}), guestlink.InitialState(guestlink.Room{})
+	err := s.one(ctx, "redeeming a link", func(q *pgxpool.Pool) error {
+		var (
+			err    error
+			ignore [4]string // the INSERT's columns
+		)
+		room, link, err = scanLinkAndRoom(q.QueryRow(ctx, redeemStmt, hash, token, ns(now), g.ID, g.Name, g.Email,
+			guestlink.AdmissionModerator, waiting, admitted, nullNS(g.PurgeAt)), &ignore[0], &ignore[1], &ignore[2], &ignore[3])
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			room, link, err = scanLinkAndRoom(q.QueryRow(ctx, linkByToken, hash, token))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return guestlink.ErrLinkNotFound
 			}
@@ -232,17 +251,6 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 				return err
 			}
 			return errRetry // the link or room changed between the two statements
-		}
-		if err != nil {
-			return err
-		}
-		guest = g
-		guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-		guest.State = guestlink.InitialState(room)
-		guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
-		_, err = tx.Exec(ctx, "INSERT INTO gg_guests ("+guestCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9)",
-			guest.RoomID, guest.ID, guest.LinkID, guest.LinkName, guest.Name, guest.Email, guest.State, ns(now), nullNS(guest.PurgeAt))
-		switch {
 		case isUniqueViolation(err):
 			return errors.New("guestgate store: guest id already in use")
 		case isForeignKeyViolation(err):
@@ -253,6 +261,10 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 	if err != nil {
 		return room, link, guestlink.Guest{}, err
 	}
+	guest = g
+	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
+	guest.State = guestlink.InitialState(room)
+	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
 	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
 	return room, link, guest, nil
 }

@@ -4,10 +4,10 @@
 //
 // Every rule of the domain holds across instances without a lock in Go:
 //
-//   - A redemption is one READ COMMITTED transaction whose click is a
-//     conditional UPDATE of the link (clicks below max_clicks, not expired,
-//     the room available, guest access on, not a gallery), with the guest's
-//     INSERT; the link's row lock orders concurrent redemptions on every
+//   - A redemption is one statement, a transaction of its own, whose click
+//     is a conditional UPDATE of the link (clicks below max_clicks, not
+//     expired, the room available, guest access on, not a gallery), with the
+//     guest's INSERT; the link's row lock orders concurrent redemptions on every
 //     instance, so a link with max clicks N admits exactly N guests. When the
 //     UPDATE changes nothing, a read says why, in guestlink.CheckLinkOpen's
 //     order.
@@ -304,6 +304,30 @@ func (s *Store) tx(ctx context.Context, op string, fn func(pgx.Tx) error) error 
 			break
 		}
 	}
+	return s.finish(ctx, op, err)
+}
+
+// one runs fn, whose single statement is a transaction of its own (a WITH of
+// several data-modifying statements makes one change of them), on the pool:
+// one round trip where tx takes three or more, and row locks held only for
+// that statement and its commit. It runs fn again by the rules of tx, and
+// also when a pooled connection the server had closed failed before the
+// statement was sent.
+func (s *Store) one(ctx context.Context, op string, fn func(q *pgxpool.Pool) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if err = s.begin(ctx); err != nil {
+			return err
+		}
+		if err = fn(s.pool); !retryable(err) {
+			break
+		}
+	}
+	return s.finish(ctx, op, err)
+}
+
+// finish turns the last error of tx or one into the Store's.
+func (s *Store) finish(ctx context.Context, op string, err error) error {
 	if errors.Is(err, errRetry) {
 		return fmt.Errorf("guestgate store: %s: the rows kept changing, %d attempts", op, maxAttempts)
 	}
