@@ -2,6 +2,7 @@ package guestlink
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -155,6 +156,15 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 	}
 	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(keep)}
 	r, l, g, err := s.Store.Redeem(ctx, token, g, now)
+	if err == nil && g.State == StateWaiting && s.Store.LobbyMessage(r.ID) != "" {
+		// The first guest of an empty lobby does not see the message left for
+		// the guests before.
+		if gs, err := s.Store.Lobby(ctx, r.ID, s.lobbySince()); err == nil && len(gs) == 1 && gs[0].ID == g.ID {
+			if r2, err := s.Store.SetLobbyMessage(ctx, r.ID, "", now); err == nil {
+				r = r2
+			}
+		}
+	}
 	if err == nil {
 		s.emit(WithActor(ctx, "guest"), Event{Type: EventGuestRedeemed, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
 	}
@@ -162,9 +172,50 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 }
 
 // Lobby lists the guests waiting in room roomID whose lobby page is open (seen
-// within LobbyTimeout), oldest first.
+// within LobbyTimeout), oldest first. A lobby found empty loses its message.
 func (s *Service) Lobby(ctx context.Context, roomID string) ([]Guest, error) {
-	return s.Store.Lobby(ctx, roomID, s.lobbySince())
+	gs, err := s.Store.Lobby(ctx, roomID, s.lobbySince())
+	if err == nil && len(gs) == 0 {
+		err = s.clearLobbyMessage(ctx, roomID)
+	}
+	return gs, err
+}
+
+// SetLobbyMessage normalizes text (NormalizeLobbyMessage; "" clears) and sets
+// it as room id's lobby message.
+func (s *Service) SetLobbyMessage(ctx context.Context, id, text string) (Room, error) {
+	text, err := NormalizeLobbyMessage(text)
+	if err != nil {
+		return Room{}, err
+	}
+	return s.Store.SetLobbyMessage(ctx, id, text, s.now())
+}
+
+// LobbyMessage is room roomID's lobby message, from memory.
+func (s *Service) LobbyMessage(roomID string) string { return s.Store.LobbyMessage(roomID) }
+
+// clearLobbyMessage clears the message of a room whose lobby is empty: what a
+// moderator told the guests who waited is not for the next ones. The message
+// is cleared as soon as the service sees the lobby empty: after the last
+// waiting guest is decided on or leaves, when the Manage page lists an empty
+// lobby (the last guest dropped out after LobbyTimeout), and when a
+// redemption is the only guest of the lobby.
+func (s *Service) clearLobbyMessage(ctx context.Context, roomID string) error {
+	if s.Store.LobbyMessage(roomID) == "" {
+		return nil
+	}
+	_, err := s.Store.SetLobbyMessage(ctx, roomID, "", s.now())
+	if errors.Is(err, ErrRoomNotFound) {
+		return nil
+	}
+	return err
+}
+
+// emptiedLobby clears room roomID's message if its lobby is empty now.
+func (s *Service) emptiedLobby(ctx context.Context, roomID string) {
+	if s.Store.LobbyMessage(roomID) != "" {
+		_, _ = s.Lobby(ctx, roomID)
+	}
 }
 
 // AdmitAll admits every guest Lobby lists.
@@ -172,6 +223,9 @@ func (s *Service) AdmitAll(ctx context.Context, roomID string) ([]Guest, error) 
 	gs, err := s.Store.AdmitAll(ctx, roomID, s.lobbySince(), s.now())
 	for _, g := range gs {
 		s.emitGuest(ctx, EventGuestAdmitted, g)
+	}
+	if err == nil {
+		s.emptiedLobby(ctx, roomID)
 	}
 	return gs, err
 }
@@ -193,6 +247,7 @@ func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest
 		case StateLeft:
 			s.emitGuest(WithActor(ctx, "guest"), EventGuestLeft, g)
 		}
+		s.emptiedLobby(ctx, roomID)
 	}
 	return g, err
 }

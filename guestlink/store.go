@@ -33,6 +33,14 @@ type Store interface {
 	// SetGuestAccess flips the room's guest access switch as Room.WithGuestAccess
 	// does (CheckGuestAccess applies).
 	SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (Room, error)
+	// SetLobbyMessage sets the room's LobbyMessage to text (already normalized
+	// by NormalizeLobbyMessage; "" clears it) at now and returns the room;
+	// ErrRoomNotFound. PutRoom keeps the message. The change raises Generation
+	// like any change of the live state, so that waiting lobby pages are woken.
+	SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (Room, error)
+	// LobbyMessage is the room's LobbyMessage without a store read, from the
+	// same memory as Check; "" for a room it does not know.
+	LobbyMessage(roomID string) string
 
 	// Links lists the room's links, oldest first; ErrRoomNotFound if absent.
 	Links(ctx context.Context, roomID string) ([]Link, error)

@@ -203,6 +203,29 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	return room, nil
 }
 
+// SetLobbyMessage sets room id's lobby message to text at now in one
+// transaction and returns the room; guestlink.ErrRoomNotFound.
+func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, error) {
+	var room guestlink.Room
+	err := s.update(ctx, func(txn *badgerdb.Txn) error {
+		r, err := getRoom(txn, id)
+		if err != nil {
+			return err
+		}
+		r.LobbyMessage, r.UpdatedAt = text, now
+		room = r
+		return setJSON(txn, roomKey(id), room)
+	})
+	if err != nil {
+		return guestlink.Room{}, err
+	}
+	s.refresh(roomKey(id))
+	return room, nil
+}
+
+// LobbyMessage is room roomID's lobby message, from the mirror.
+func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessage(roomID) }
+
 // Secret returns the secret called name, size random bytes from crypto/rand made
 // and stored the first time it is asked for, in one transaction (concurrent first
 // calls all get the same bytes). name must be non-empty and hold no '/'; size is
