@@ -100,6 +100,8 @@ func New(c Config) (*Handler, error) {
 	h.route("POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted))
 	h.route("POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined))
 	h.route("POST /api/rooms/{room}/lobby/admit-all", ownRoom, h.admitAll)
+	h.route("PUT /api/rooms/{room}/lobby/message", ownRoom, h.putLobbyMessage)
+	h.route("DELETE /api/rooms/{room}/lobby/message", ownRoom, h.deleteLobbyMessage)
 	h.route("GET /api/rooms/{room}/guests", ownRoom, h.guests)
 	h.route("DELETE /api/rooms/{room}/guests/{guest}", ownRoom, h.removeGuest)
 	return h, nil
@@ -159,16 +161,18 @@ func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 // LinkJSON and GuestJSON are the API's wire shapes; clients such as the caddy
 // guestgate command decode them.
 type RoomJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Available   bool       `json:"available"`
-	Admission   string     `json:"admission"`
-	GuestAccess bool       `json:"guest_access"`
-	MaxLinks    int        `json:"max_links"`
-	Links       []LinkJSON `json:"links"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Available   bool   `json:"available"`
+	Admission   string `json:"admission"`
+	GuestAccess bool   `json:"guest_access"`
+	// LobbyMessage is what the waiting guests are told; "" for nothing.
+	LobbyMessage string     `json:"lobby_message"`
+	MaxLinks     int        `json:"max_links"`
+	Links        []LinkJSON `json:"links"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // LinkJSON is a link as docs/DESIGN.md section 3 fixes it.
@@ -213,7 +217,7 @@ func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) L
 func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) RoomJSON {
 	j := RoomJSON{
 		ID: room.ID, Name: room.Name, Kind: room.Kind, Available: room.Available, Admission: room.Admission,
-		GuestAccess: room.GuestAccess, MaxLinks: h.svc.Limit(), Links: []LinkJSON{},
+		GuestAccess: room.GuestAccess, LobbyMessage: room.LobbyMessage, MaxLinks: h.svc.Limit(), Links: []LinkJSON{},
 		CreatedAt: room.CreatedAt, UpdatedAt: room.UpdatedAt,
 	}
 	for _, l := range links {

@@ -52,6 +52,38 @@ func (h *Handler) lobby(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, guestsJSON(gs))
 }
 
+// putLobbyMessage is PUT /api/rooms/{room}/lobby/message {"text": "..."}: the
+// message the room's waiting guests see on their lobby page ("" clears it),
+// answered with the room. At most guestlink.MaxLobbyMessageLen characters, no
+// line breaks or other control characters (422 with field "text").
+func (h *Handler) putLobbyMessage(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text *string `json:"text"`
+	}
+	if !h.decode(w, r, &body) {
+		return
+	}
+	if body.Text == nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", `text is required ("" clears the message)`, "text")
+		return
+	}
+	h.setLobbyMessage(w, r, *body.Text)
+}
+
+// deleteLobbyMessage is DELETE /api/rooms/{room}/lobby/message: clears it.
+func (h *Handler) deleteLobbyMessage(w http.ResponseWriter, r *http.Request) {
+	h.setLobbyMessage(w, r, "")
+}
+
+func (h *Handler) setLobbyMessage(w http.ResponseWriter, r *http.Request, text string) {
+	room, err := h.svc.SetLobbyMessage(r.Context(), r.PathValue("room"), text)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondRoom(w, r, room.ID, http.StatusOK)
+}
+
 func (h *Handler) decide(to string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		g, err := h.svc.Decide(r.Context(), r.PathValue("room"), r.PathValue("guest"), to)
