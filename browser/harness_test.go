@@ -272,8 +272,9 @@ type link struct {
 
 // room is what the tests read of a room as the API shows it.
 type room struct {
-	GuestAccess bool   `json:"guest_access"`
-	Links       []link `json:"links"`
+	GuestAccess  bool   `json:"guest_access"`
+	LobbyMessage string `json:"lobby_message"`
+	Links        []link `json:"links"`
 }
 
 func (s *server) room(t *testing.T, id string) room {
