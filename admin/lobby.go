@@ -21,6 +21,34 @@ type GuestJSON struct {
 	RedeemedAt   time.Time  `json:"redeemed_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	// Blocked says why an admitted or waiting guest can no longer get in, in
+	// the guest list: "room-unavailable", "guest-access-off" or
+	// "link-deleted" (in that order of precedence); absent when they can, and
+	// for guests who are out anyway (declined, removed, left).
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// Values of GuestJSON's Blocked.
+const (
+	BlockedRoomUnavailable = "room-unavailable"
+	BlockedGuestAccessOff  = "guest-access-off"
+	BlockedLinkDeleted     = "link-deleted"
+)
+
+// blocked returns the Blocked value of guest g of room with links.
+func blocked(room guestlink.Room, links map[string]bool, g guestlink.Guest) string {
+	if g.State != guestlink.StateAdmitted && g.State != guestlink.StateWaiting {
+		return ""
+	}
+	switch {
+	case !room.Available:
+		return BlockedRoomUnavailable
+	case !room.GuestAccess:
+		return BlockedGuestAccessOff
+	case !links[g.LinkID]:
+		return BlockedLinkDeleted
+	}
+	return ""
 }
 
 func toGuestJSON(g guestlink.Guest) GuestJSON {
@@ -135,12 +163,25 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		writeFieldErrors(w, http.StatusUnprocessableEntity, "invalid", bad)
 		return
 	}
+	rm, links, err := h.svc.Room(r.Context(), room)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	gs, next, err := h.svc.Guests(r.Context(), room, limit, q.Get("cursor"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, GuestPageJSON{Guests: guestsJSON(gs), NextCursor: next})
+	have := make(map[string]bool, len(links))
+	for _, l := range links {
+		have[l.ID] = true
+	}
+	out := guestsJSON(gs)
+	for i, g := range gs {
+		out[i].Blocked = blocked(rm, have, g)
+	}
+	writeJSON(w, http.StatusOK, GuestPageJSON{Guests: out, NextCursor: next})
 }
 
 // guestsCSV writes the whole guest list as CSV, newest first, with a header row.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
 )
 
 // TestLobbyMessageAPI protects PUT and DELETE /api/rooms/{room}/lobby/message
@@ -143,5 +145,50 @@ func TestLobbyMessageClearedWhenLobbyEmpties(t *testing.T) {
 	e.redeem("Cy", "cy@example.com")
 	if got := e.svc.LobbyMessage("demo"); got != "" {
 		t.Errorf("the next guest after a timeout sees %q, want none", got)
+	}
+}
+
+// TestGuestListSaysWhoCannotGetIn protects the guest list's "blocked": an
+// admitted or waiting guest who can no longer get in is marked with the
+// reason (the room unavailable before guest access off before the link
+// deleted), so that the Manage page does not call them "in the room"; guests
+// who are out anyway (declined, removed, left) carry none.
+func TestGuestListSaysWhoCannotGetIn(t *testing.T) {
+	ctx := context.Background()
+	e := newLobbyEnv(t, 0)
+	admitted := e.redeem("Ada", "ada@example.com")
+	e.mustStatus(200, "POST", "/api/rooms/demo/lobby/"+admitted.ID+"/admit", "")
+	e.redeem("Bo", "bo@example.com")
+	declined := e.redeem("Cy", "cy@example.com")
+	e.mustStatus(200, "POST", "/api/rooms/demo/lobby/"+declined.ID+"/deny", "")
+	blockedOf := func() map[string]any {
+		t.Helper()
+		r := e.mustStatus(200, "GET", "/api/rooms/demo/guests", "")
+		out := map[string]any{}
+		for _, g := range r.body["guests"].([]any) {
+			m := g.(map[string]any)
+			out[m["name"].(string)] = m["blocked"]
+		}
+		return out
+	}
+	steps := []struct {
+		do   func()
+		want any // of Ada and Bo; Cy never has one
+	}{
+		{func() {}, nil},
+		{func() { e.mustStatus(204, "DELETE", "/api/rooms/demo/links/"+e.link.ID, "") }, "link-deleted"},
+		{func() { e.mustStatus(200, "PUT", "/api/rooms/demo/guest-access", `{"enabled":false}`) }, "guest-access-off"},
+		{func() {
+			if _, _, err := e.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: "moderator", Available: new(false)}); err != nil {
+				t.Fatal(err)
+			}
+		}, "room-unavailable"},
+	}
+	for i, st := range steps {
+		st.do()
+		got := blockedOf()
+		if got["Ada"] != st.want || got["Bo"] != st.want || got["Cy"] != nil {
+			t.Errorf("step %d: blocked = %v, want %v for Ada and Bo and none for Cy", i, got, st.want)
+		}
 	}
 }

@@ -265,6 +265,7 @@ func (s *server) api(t *testing.T, want int, method, path string, body, out any)
 
 // link is what the tests read of a link as the API shows it.
 type link struct {
+	ID        string     `json:"id"`
 	URL       string     `json:"url"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxClicks *int       `json:"max_clicks"`

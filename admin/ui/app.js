@@ -321,7 +321,7 @@
     var key = $("signin-key").value.trim();
     var r = $("signin-room").value.trim();
     if (!key) {
-      setFieldError("signin-key", t("moderator.signin.invalid"));
+      setFieldError("signin-key", t("moderator.signin.empty"));
       $("signin-key").focus();
       return;
     }
@@ -388,14 +388,17 @@
     $("intro").textContent = max === 1 ? t("moderator.intro.one") : t("moderator.intro", max);
     $("gallery-note").hidden = !gallery;
 
+    var unavailable = !room.available;
+    $("unavailable-note").hidden = !unavailable;
     var sw = $("access-switch");
     if (!accessPending) sw.checked = !!room.guest_access;
-    sw.disabled = gallery;
+    sw.disabled = gallery || unavailable;
 
     $("links-count").textContent = plural("moderator.links.count", n);
 
     var reason = "";
     if (gallery) reason = t("moderator.create.disabled_gallery");
+    else if (unavailable) reason = t("moderator.create.disabled_unavailable");
     else if (!room.guest_access) reason = t("moderator.create.disabled_off");
     else if (n >= max) reason = t("moderator.create.disabled_limit", max);
     var btn = $("create-open");
@@ -451,6 +454,7 @@
 
   function linkState(l) {
     if (l.active) return "";
+    if (!room.available) return t("moderator.links.room_unavailable");
     if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return t("moderator.links.expired");
     if (l.max_clicks != null && l.clicks >= l.max_clicks) return t("moderator.links.used_up");
     if (!room.guest_access) return ""; // the switch already says so
@@ -459,7 +463,7 @@
 
   function renderLinks() {
     var links = room.links;
-    var key = lang + JSON.stringify(links) + room.guest_access;
+    var key = lang + JSON.stringify(links) + room.guest_access + room.available;
     $("links-wrap").hidden = links.length === 0;
     if (key === rendered.links) return;
     rendered.links = key;
@@ -855,6 +859,7 @@
   function renderLobby(guests) {
     var n = guests.length;
     setWaiting(guests);
+    renderGuests(lastGuests);
     $("lobby-empty").hidden = n > 0;
     $("lobby-wrap").hidden = n === 0;
     $("admit-all").hidden = n < 2;
@@ -925,10 +930,26 @@
     });
   }
 
+  // guestState names what a guest is now: admitted, waiting (in the lobby),
+  // gone from the lobby (waiting, but their page stopped asking for longer
+  // than lobby_timeout), declined, removed or left.
+  function guestState(g) {
+    if (g.state === "waiting" && waitingIds !== null && waitingIds.indexOf(g.id) < 0) return "gone";
+    return g.state;
+  }
+
+  // lastGuests is the guest list as last fetched, to render again when the
+  // lobby changes.
+  var lastGuests = [];
+
   function renderGuests(guests) {
+    lastGuests = guests;
+    // A guest in the lobby is listed there, with Admit and Decline, not twice.
+    var inLobby = room && room.admission === "moderator" && waitingIds !== null ? waitingIds : [];
+    guests = guests.filter(function (g) { return inLobby.indexOf(g.id) < 0; });
     $("guests-empty").hidden = guests.length > 0;
     $("guests-wrap").hidden = guests.length === 0;
-    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, g.state]; }));
+    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, guestState(g), g.blocked]; }));
     if (key === rendered.guests) return;
     rendered.guests = key;
     rebuild($("guests-body"), guests, function (g) {
@@ -938,10 +959,22 @@
       time.dateTime = g.redeemed_at;
       time.textContent = formatDateTime(g.redeemed_at);
       joined.appendChild(time);
-      cell(tr, "td", t("moderator.guests.state." + g.state)).className = "state state-" + g.state;
+      var st = guestState(g);
+      var state = cell(tr, "td", t("moderator.guests.state." + st));
+      state.className = "state state-" + st;
+      if (g.blocked) {
+        // Admitted or waiting, but the way in is closed: say why.
+        var b = document.createElement("span");
+        b.className = "badge badge-warn blocked";
+        b.setAttribute("data-blocked", g.blocked);
+        b.textContent = t("moderator.guests.blocked." + g.blocked);
+        state.appendChild(document.createTextNode(" "));
+        state.appendChild(b);
+      }
       var actions = cell(tr, "td", "");
       actions.className = "actions-cell";
-      if (g.state !== "removed") {
+      // Remove does something only for a guest who may still get in.
+      if (g.state === "admitted" || g.state === "waiting") {
         var rm = textButton(t("moderator.action.remove"), t("moderator.action.remove_named", g.name), "");
         rm.setAttribute("data-key", "remove:" + g.id);
         rm.addEventListener("click", function () { removeGuest(g); });
