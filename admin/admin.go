@@ -89,6 +89,7 @@ func New(c Config) (*Handler, error) {
 		h.linkBase += "/"
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)
+	h.mux.HandleFunc("GET /api/rooms", h.listRooms)
 	h.route("PUT /api/rooms/{room}", keyOnly, h.putRoom)
 	h.route("GET /api/rooms/{room}", ownRoom, h.getRoom)
 	h.route("DELETE /api/rooms/{room}", keyOnly, h.deleteRoom)
@@ -246,6 +247,24 @@ func (h *Handler) respondRoom(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	writeJSON(w, status, h.room(r, room, links))
+}
+
+// listRooms is GET /api/rooms: every room (an API key) or the rooms of the
+// moderator token, by id, without their links (links is []).
+func (h *Handler) listRooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := h.svc.Rooms(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	own := credentialFrom(r.Context()).Rooms
+	out := []RoomJSON{}
+	for _, room := range rooms {
+		if own == nil || slices.Contains(own, room.ID) {
+			out = append(out, h.room(r, room, nil))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) getRoom(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,31 @@ func TestGuestListSaysWhoCannotGetIn(t *testing.T) {
 		if got["Ada"] != st.want || got["Bo"] != st.want || got["Cy"] != nil {
 			t.Errorf("step %d: blocked = %v, want %v for Ada and Bo and none for Cy", i, got, st.want)
 		}
+	}
+}
+
+// TestListRooms protects GET /api/rooms, the room list of the Manage page's
+// picker: every room by id for an API key, only its own rooms for a
+// moderator token (none it does not manage, none that does not exist), and
+// 401 without a credential.
+func TestListRooms(t *testing.T) {
+	h, now, _ := modHandler(t) // rooms demo, other, third
+	names := func(r result) []string {
+		var out []string
+		for _, x := range r.list {
+			m := x.(map[string]any)
+			out = append(out, m["id"].(string)+"="+m["name"].(string))
+		}
+		return out
+	}
+	if got, want := names(do(t, h, "GET", "/api/rooms", "", testKey)), []string{"demo=Room demo", "other=Room other", "third=Room third"}; !slices.Equal(got, want) {
+		t.Errorf("API key: rooms %v, want %v", got, want)
+	}
+	tok := hs256(t, with(claims(*now), "room", []string{"third", "demo", "missing"}))
+	if got, want := names(do(t, h, "GET", "/api/rooms", "", tok)), []string{"demo=Room demo", "third=Room third"}; !slices.Equal(got, want) {
+		t.Errorf("moderator token for third, demo and missing: rooms %v, want %v", got, want)
+	}
+	if r := do(t, h, "GET", "/api/rooms", "", ""); r.status != 401 {
+		t.Errorf("without a credential: %d, want 401", r.status)
 	}
 }

@@ -27,7 +27,7 @@ type guestRow struct {
 // lists a waiting guest once (in the lobby), offers Remove only where it does
 // something, explains an unavailable room with its switch and "Create new
 // link" disabled, keeps the table still while "Copied" shows, says what is
-// wrong with an empty key, and keeps the header on one line and Download CSV
+// wrong with an empty key, lists the rooms for an API key, and keeps the header on one line and Download CSV
 // beside Refresh on a phone. Desktop and phone, English, German and Hebrew.
 func TestManagePageTellsTheTruth(t *testing.T) {
 	s := startServer(t)
@@ -124,6 +124,18 @@ func TestManagePageTellsTheTruth(t *testing.T) {
 			if got, want := mod.text("#signin-key-error"), tr(v.lang, "moderator.signin.empty"); got != want || strings.Contains(got, "accepted") {
 				t.Errorf("empty key: %q, want %q", got, want)
 			}
+
+			// An API key without ?room: a list of the rooms, by name.
+			mod.do("opening the page without a room", chromedp.Navigate(s.base+"/guest-admin/"))
+			mod.wait("the sign-in form", `!document.getElementById("view-signin").hidden`)
+			mod.do("signing in with the API key",
+				chromedp.SendKeys(chromedp.CSS("#signin-key"), apiKey),
+				chromedp.Click(chromedp.CSS("#signin-form button[type=submit]")))
+			label := "Physik 101 (" + roomID + ")"
+			mod.wait("the room list", `!document.getElementById("view-picker").hidden && !document.getElementById("picker-select-field").hidden && document.getElementById("picker-input-field").hidden && Array.from(document.getElementById("picker-select").options).some(function (o) { return o.textContent === `+jsString(label)+`; })`)
+			mod.setValue("picker-select", roomID)
+			mod.do("opening the room", chromedp.Click(chromedp.CSS("#picker-form button[type=submit]")))
+			mod.wait("the room's window", `!document.getElementById("view-manage").hidden && document.getElementById("room-subtitle").textContent.indexOf("Physik 101") >= 0`)
 		})
 	}
 }

@@ -105,6 +105,9 @@ func (s *Service) Room(ctx context.Context, id string) (Room, []Link, error) {
 	return r, links, err
 }
 
+// Rooms lists every room, by id.
+func (s *Service) Rooms(ctx context.Context) ([]Room, error) { return s.Store.Rooms(ctx) }
+
 // SetGuestAccess switches guest access of room id on or off.
 func (s *Service) SetGuestAccess(ctx context.Context, id string, on bool) (Room, error) {
 	r, err := s.Store.SetGuestAccess(ctx, id, on, s.now())

@@ -28,6 +28,8 @@ type Store interface {
 	PutRoom(ctx context.Context, id string, spec RoomSpec, now time.Time) (room Room, created bool, err error)
 	// Room returns room id, or ErrRoomNotFound.
 	Room(ctx context.Context, id string) (Room, error)
+	// Rooms lists every room, by id (byte order).
+	Rooms(ctx context.Context) ([]Room, error)
 	// DeleteRoom removes room id with its links and guests; ErrRoomNotFound if absent.
 	DeleteRoom(ctx context.Context, id string) error
 	// SetGuestAccess flips the room's guest access switch as Room.WithGuestAccess

@@ -266,9 +266,31 @@
       labelRooms(sel);
     } else {
       $("picker-input").value = roomId;
+      listRooms();
     }
     show("picker");
     (isToken ? $("picker-select") : $("picker-input")).focus();
+  }
+
+  // listRooms offers an API key the rooms there are, by name, in the picker's
+  // list instead of the bare Room ID field (kept when there are none).
+  function listRooms() {
+    api("GET", "api/rooms").then(function (rooms) {
+      if (!rooms || rooms.length === 0 || $("view-picker").hidden) return;
+      var sel = $("picker-select");
+      sel.textContent = "";
+      rooms.forEach(function (r) {
+        var o = document.createElement("option");
+        o.value = r.id;
+        o.textContent = r.name && r.name !== r.id ? r.name + " (" + r.id + ")" : r.id;
+        if (r.id === roomId) o.selected = true;
+        sel.appendChild(o);
+      });
+      var focused = document.activeElement === $("picker-input");
+      $("picker-select-field").hidden = false;
+      $("picker-input-field").hidden = true;
+      if (focused) sel.focus();
+    }, function () {});
   }
 
   // labelRooms shows the rooms' names in the picker, when they can be read.
@@ -1128,7 +1150,7 @@
     $("signout").addEventListener("click", signOut);
     $("picker-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var id = me.kind === "moderator" ? $("picker-select").value : $("picker-input").value.trim();
+      var id = !$("picker-select-field").hidden ? $("picker-select").value : $("picker-input").value.trim();
       if (!id) return;
       setRoom(id);
       openRoom();

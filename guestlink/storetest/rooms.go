@@ -72,6 +72,22 @@ func testPutRoom(t *testing.T, e *env) {
 	if st := e.stats(); st.Rooms != 2 {
 		t.Errorf("Stats.Rooms = %d, want 2", st.Rooms)
 	}
+	// Rooms lists both, by id.
+	e.putRoom("a-first", guestlink.RoomSpec{Name: "First"}, t1)
+	all, err := e.s.Rooms(e.ctx)
+	if err != nil {
+		t.Fatalf("Rooms: %v", err)
+	}
+	var got []string
+	for _, r := range all {
+		got = append(got, r.ID+"="+r.Name)
+	}
+	if want := []string{"a-first=First", "demo=" + r.Name, "demo.2=demo.2"}; !slices.Equal(got, want) {
+		t.Errorf("Rooms = %v, want %v", got, want)
+	}
+	if err := e.s.DeleteRoom(e.ctx, "a-first"); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"dem", "demo.", "missing", "DEMO"} {
 		if _, err := e.s.Room(e.ctx, id); !errors.Is(err, guestlink.ErrRoomNotFound) {
 			t.Errorf("Room(%q): %v, want ErrRoomNotFound", id, err)

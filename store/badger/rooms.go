@@ -3,6 +3,7 @@ package badger
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -221,6 +222,26 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 	}
 	s.refresh(roomKey(id))
 	return room, nil
+}
+
+// Rooms lists every room, by id.
+func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
+	var rooms []guestlink.Room
+	err := s.view(ctx, func(txn *badgerdb.Txn) error {
+		opts := badgerdb.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixRoom)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var r guestlink.Room
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			rooms = append(rooms, r)
+		}
+		return nil
+	})
+	return rooms, err
 }
 
 // LobbyMessage is room roomID's lobby message, from the mirror.

@@ -188,6 +188,18 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 	return room, nil
 }
 
+// Rooms lists every room, by id.
+func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	rooms, err := collect(scanRoom)(s.pool.Query(ctx, "SELECT "+roomCols+" FROM gg_rooms ORDER BY id"))
+	if err != nil {
+		return nil, s.dbError(ctx, "listing rooms", err)
+	}
+	return rooms, nil
+}
+
 // LobbyMessage is room roomID's lobby message, from the mirror.
 func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessage(roomID) }
 
