@@ -122,6 +122,9 @@ func TestLobbyMessageAndKnock(t *testing.T) {
 			if note := evalJS[string](mod, `window.notes[0]`); !strings.Contains(note, "Kim") || !strings.Contains(note, "Sprechstunde") {
 				t.Errorf("the notification says %q, want the guest's and the room's names", note)
 			}
+			if got, want := mod.text("#guests-empty"), tr(v.lang, "moderator.guests.all_waiting"); got != want || mod.hidden("#guests-empty") {
+				t.Errorf("the guest list with everyone in the lobby says %q, want %q", got, want)
+			}
 			noSidewaysScroll(t, mod, "the Manage page with waiting guests")
 			keepScreenshot(t, mod, "lobby-message-manage-"+v.name)
 

@@ -968,7 +968,9 @@
     lastGuests = guests;
     // A guest in the lobby is listed there, with Admit and Decline, not twice.
     var inLobby = room && room.admission === "moderator" && waitingIds !== null ? waitingIds : [];
+    var all = guests.length;
     guests = guests.filter(function (g) { return inLobby.indexOf(g.id) < 0; });
+    $("guests-empty").textContent = t(all > 0 ? "moderator.guests.all_waiting" : "moderator.guests.empty");
     $("guests-empty").hidden = guests.length > 0;
     $("guests-wrap").hidden = guests.length === 0;
     var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, guestState(g), g.blocked]; }));
