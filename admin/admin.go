@@ -89,6 +89,7 @@ func New(c Config) (*Handler, error) {
 		h.linkBase += "/"
 	}
 	h.mux.HandleFunc("GET /api/me", h.me)
+	h.mux.HandleFunc("GET /api/rooms", h.listRooms)
 	h.route("PUT /api/rooms/{room}", keyOnly, h.putRoom)
 	h.route("GET /api/rooms/{room}", ownRoom, h.getRoom)
 	h.route("DELETE /api/rooms/{room}", keyOnly, h.deleteRoom)
@@ -100,6 +101,8 @@ func New(c Config) (*Handler, error) {
 	h.route("POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted))
 	h.route("POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined))
 	h.route("POST /api/rooms/{room}/lobby/admit-all", ownRoom, h.admitAll)
+	h.route("PUT /api/rooms/{room}/lobby/message", ownRoom, h.putLobbyMessage)
+	h.route("DELETE /api/rooms/{room}/lobby/message", ownRoom, h.deleteLobbyMessage)
 	h.route("GET /api/rooms/{room}/guests", ownRoom, h.guests)
 	h.route("DELETE /api/rooms/{room}/guests/{guest}", ownRoom, h.removeGuest)
 	return h, nil
@@ -159,16 +162,18 @@ func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 // LinkJSON and GuestJSON are the API's wire shapes; clients such as the caddy
 // guestgate command decode them.
 type RoomJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Available   bool       `json:"available"`
-	Admission   string     `json:"admission"`
-	GuestAccess bool       `json:"guest_access"`
-	MaxLinks    int        `json:"max_links"`
-	Links       []LinkJSON `json:"links"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Available   bool   `json:"available"`
+	Admission   string `json:"admission"`
+	GuestAccess bool   `json:"guest_access"`
+	// LobbyMessage is what the waiting guests are told; "" for nothing.
+	LobbyMessage string     `json:"lobby_message"`
+	MaxLinks     int        `json:"max_links"`
+	Links        []LinkJSON `json:"links"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // LinkJSON is a link as docs/DESIGN.md section 3 fixes it.
@@ -213,7 +218,7 @@ func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) L
 func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) RoomJSON {
 	j := RoomJSON{
 		ID: room.ID, Name: room.Name, Kind: room.Kind, Available: room.Available, Admission: room.Admission,
-		GuestAccess: room.GuestAccess, MaxLinks: h.svc.Limit(), Links: []LinkJSON{},
+		GuestAccess: room.GuestAccess, LobbyMessage: room.LobbyMessage, MaxLinks: h.svc.Limit(), Links: []LinkJSON{},
 		CreatedAt: room.CreatedAt, UpdatedAt: room.UpdatedAt,
 	}
 	for _, l := range links {
@@ -242,6 +247,24 @@ func (h *Handler) respondRoom(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	writeJSON(w, status, h.room(r, room, links))
+}
+
+// listRooms is GET /api/rooms: every room (an API key) or the rooms of the
+// moderator token, by id, without their links (links is []).
+func (h *Handler) listRooms(w http.ResponseWriter, r *http.Request) {
+	rooms, err := h.svc.Rooms(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	own := credentialFrom(r.Context()).Rooms
+	out := []RoomJSON{}
+	for _, room := range rooms {
+		if own == nil || slices.Contains(own, room.ID) {
+			out = append(out, h.room(r, room, nil))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) getRoom(w http.ResponseWriter, r *http.Request) {

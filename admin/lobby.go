@@ -21,6 +21,34 @@ type GuestJSON struct {
 	RedeemedAt   time.Time  `json:"redeemed_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	// Blocked says why an admitted or waiting guest can no longer get in, in
+	// the guest list: "room-unavailable", "guest-access-off" or
+	// "link-deleted" (in that order of precedence); absent when they can, and
+	// for guests who are out anyway (declined, removed, left).
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// Values of GuestJSON's Blocked.
+const (
+	BlockedRoomUnavailable = "room-unavailable"
+	BlockedGuestAccessOff  = "guest-access-off"
+	BlockedLinkDeleted     = "link-deleted"
+)
+
+// blocked returns the Blocked value of guest g of room with links.
+func blocked(room guestlink.Room, links map[string]bool, g guestlink.Guest) string {
+	if g.State != guestlink.StateAdmitted && g.State != guestlink.StateWaiting {
+		return ""
+	}
+	switch {
+	case !room.Available:
+		return BlockedRoomUnavailable
+	case !room.GuestAccess:
+		return BlockedGuestAccessOff
+	case !links[g.LinkID]:
+		return BlockedLinkDeleted
+	}
+	return ""
 }
 
 func toGuestJSON(g guestlink.Guest) GuestJSON {
@@ -50,6 +78,38 @@ func (h *Handler) lobby(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, guestsJSON(gs))
+}
+
+// putLobbyMessage is PUT /api/rooms/{room}/lobby/message {"text": "..."}: the
+// message the room's waiting guests see on their lobby page ("" clears it),
+// answered with the room. At most guestlink.MaxLobbyMessageLen characters, no
+// line breaks or other control characters (422 with field "text").
+func (h *Handler) putLobbyMessage(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text *string `json:"text"`
+	}
+	if !h.decode(w, r, &body) {
+		return
+	}
+	if body.Text == nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid", `text is required ("" clears the message)`, "text")
+		return
+	}
+	h.setLobbyMessage(w, r, *body.Text)
+}
+
+// deleteLobbyMessage is DELETE /api/rooms/{room}/lobby/message: clears it.
+func (h *Handler) deleteLobbyMessage(w http.ResponseWriter, r *http.Request) {
+	h.setLobbyMessage(w, r, "")
+}
+
+func (h *Handler) setLobbyMessage(w http.ResponseWriter, r *http.Request, text string) {
+	room, err := h.svc.SetLobbyMessage(r.Context(), r.PathValue("room"), text)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondRoom(w, r, room.ID, http.StatusOK)
 }
 
 func (h *Handler) decide(to string) http.HandlerFunc {
@@ -103,12 +163,25 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		writeFieldErrors(w, http.StatusUnprocessableEntity, "invalid", bad)
 		return
 	}
+	rm, links, err := h.svc.Room(r.Context(), room)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	gs, next, err := h.svc.Guests(r.Context(), room, limit, q.Get("cursor"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, GuestPageJSON{Guests: guestsJSON(gs), NextCursor: next})
+	have := make(map[string]bool, len(links))
+	for _, l := range links {
+		have[l.ID] = true
+	}
+	out := guestsJSON(gs)
+	for i, g := range gs {
+		out[i].Blocked = blocked(rm, have, g)
+	}
+	writeJSON(w, http.StatusOK, GuestPageJSON{Guests: out, NextCursor: next})
 }
 
 // guestsCSV writes the whole guest list as CSV, newest first, with a header row.

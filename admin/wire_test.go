@@ -32,9 +32,9 @@ func TestWireNames(t *testing.T) {
 		{"guest page", GuestPageJSON{Guests: []GuestJSON{}, NextCursor: ""}, `{"guests":[],"next_cursor":""}`},
 		{"stores", StoresJSON{Stores: []StoreJSON{{Store: "/srv/a", GuestAdmin: true, LinkBase: "https://h/guest/", MaxLinks: 3}, {Store: "/srv/b", MaxLinks: 3}}},
 			`{"stores":[{"store":"/srv/a","guest_admin":true,"link_base":"https://h/guest/","max_links":3},{"store":"/srv/b","guest_admin":false,"max_links":3}]}`},
-		{"room", RoomJSON{ID: "demo", Name: "Demo", Kind: "room", Available: true, Admission: "auto", GuestAccess: true, MaxLinks: 3,
+		{"room", RoomJSON{ID: "demo", Name: "Demo", Kind: "room", Available: true, Admission: "auto", GuestAccess: true, LobbyMessage: "We start at 10:05", MaxLinks: 3,
 			Links: []LinkJSON{{ID: "l_1", Name: "Press", URL: "https://h/guest/t", CreatedAt: at, ExpiresAt: &at, MaxClicks: &three, Clicks: 1, Active: true}}, CreatedAt: at, UpdatedAt: at},
-			`{"id":"demo","name":"Demo","kind":"room","available":true,"admission":"auto","guest_access":true,"max_links":3,"links":[` +
+			`{"id":"demo","name":"Demo","kind":"room","available":true,"admission":"auto","guest_access":true,"lobby_message":"We start at 10:05","max_links":3,"links":[` +
 				`{"id":"l_1","name":"Press","url":"https://h/guest/t","created_at":"2026-05-01T12:00:00Z","expires_at":"2026-05-01T12:00:00Z","max_clicks":3,"clicks":1,"active":true}],` +
 				`"created_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00Z"}`},
 		{"restore", RestoreJSON{Store: "/srv/a", Restored: true, ReloadRequired: true, Message: "restored"},

@@ -265,6 +265,7 @@ func (s *server) api(t *testing.T, want int, method, path string, body, out any)
 
 // link is what the tests read of a link as the API shows it.
 type link struct {
+	ID        string     `json:"id"`
 	URL       string     `json:"url"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxClicks *int       `json:"max_clicks"`
@@ -272,8 +273,9 @@ type link struct {
 
 // room is what the tests read of a room as the API shows it.
 type room struct {
-	GuestAccess bool   `json:"guest_access"`
-	Links       []link `json:"links"`
+	GuestAccess  bool   `json:"guest_access"`
+	LobbyMessage string `json:"lobby_message"`
+	Links        []link `json:"links"`
 }
 
 func (s *server) room(t *testing.T, id string) room {

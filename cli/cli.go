@@ -123,6 +123,7 @@ func (h Host) setup(cmd *cobra.Command) {
   caddy guestgate links create demo --name "Guest speakers" --max-clicks 5 --days 7
   caddy guestgate lobby list demo
   caddy guestgate lobby admit demo g_2kq8...
+  caddy guestgate lobby message demo "We start at 10:05"
   caddy guestgate guests list demo --csv > guests.csv
   caddy guestgate token --room demo --url http://localhost:8080/guest-admin/
   caddy guestgate backup guestgate.backup
@@ -207,7 +208,7 @@ submitted entry form; without --max-clicks the link is unlimited, without
 		}),
 	)
 
-	lobby := h.group("lobby", "Lists, admits and declines guests waiting in the lobby")
+	lobby := h.group("lobby", "Lists, admits and declines guests waiting in the lobby, and tells them something")
 	lobby.AddCommand(
 		h.leaf(leafSpec{
 			use: "list <room>", args: []string{"room"}, short: "Lists the guests waiting in the lobby",
@@ -228,6 +229,19 @@ submitted entry form; without --max-clicks the link is unlimited, without
 			use: "admit-all <room>", args: []string{"room"}, short: "Admits everyone waiting",
 			example: `  caddy guestgate lobby admit-all demo`,
 			run:     runLobbyAdmitAll,
+		}),
+		h.leaf(leafSpec{
+			use: "message <room> <text>", args: []string{"room", "text"}, short: "Tells the guests waiting in the lobby something",
+			long: `Sets the message the guests waiting in the room's lobby see on their page,
+within a second: at most 280 characters on one line, in any language. It is
+cleared when the lobby empties, or with "lobby clear-message" (or "").`,
+			example: `  caddy guestgate lobby message demo "We start at 10:05"`,
+			run:     runLobbyMessage,
+		}),
+		h.leaf(leafSpec{
+			use: "clear-message <room>", args: []string{"room"}, short: "Clears the lobby message",
+			example: `  caddy guestgate lobby clear-message demo`,
+			run:     runLobbyClearMessage,
 		}),
 	)
 

@@ -282,6 +282,28 @@ func runLobbyAdmitAll(c *invocation, args []string) error {
 	return nil
 }
 
+func runLobbyMessage(c *invocation, args []string) error {
+	r, _, printed, err := call[admin.RoomJSON](c, http.MethodPut, apiPath(args[0], "lobby", "message"), map[string]string{"text": args[1]})
+	if err != nil || printed {
+		return err
+	}
+	if r.LobbyMessage == "" {
+		c.printf("Cleared the lobby message of room %s.\n", args[0])
+		return nil
+	}
+	c.printf("The guests waiting in room %s now read: %s\n", args[0], r.LobbyMessage)
+	return nil
+}
+
+func runLobbyClearMessage(c *invocation, args []string) error {
+	_, _, printed, err := call[admin.RoomJSON](c, http.MethodDelete, apiPath(args[0], "lobby", "message"), nil)
+	if err != nil || printed {
+		return err
+	}
+	c.printf("Cleared the lobby message of room %s.\n", args[0])
+	return nil
+}
+
 func runGuestsList(c *invocation, args []string) error {
 	if c.flag("csv") {
 		if c.json {

@@ -2,6 +2,8 @@ package entrypage_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -256,6 +258,86 @@ func TestWaitingGuestOpensTheRoom(t *testing.T) {
 		body := w.Body.String()
 		if m := reasonRE.FindStringSubmatch(body); w.Code != http.StatusForbidden || m == nil || m[1] != "not-allowed" || !strings.Contains(body, `href="/guest/lobby"`) {
 			t.Errorf("%s %s: %d %v, want 403 not-allowed leading back to the lobby", tc.method, tc.path, w.Code, m)
+		}
+	}
+}
+
+// TestLobbyMessageReachesTheLobby protects what a waiting guest sees of the
+// moderator's lobby message: nothing while there is none; the message on the
+// lobby page as text (markup in it is escaped, never rendered) and in
+// lobby/status; and a long poll that answers when the message changes, not
+// only when a moderator decides, so that the page shows it within a second.
+func TestLobbyMessageReachesTheLobby(t *testing.T) {
+	svc, _ := teststore.Service(t, time.Now())
+	l := teststore.RoomWithLinks(t, svc, "demo", guestlink.RoomSpec{Name: "Q&A", Admission: guestlink.AdmissionModerator}, guestlink.LinkSpec{Name: "Guests"})[0]
+	gw, _ := newGateway(t, svc, []string{"/rooms/{room}"}, nil)
+	b := newGuestBrowser(gw)
+	if w := b.submit(t, "/guest/"+l.Token, "Ada", "ada@example.com"); w.Code != http.StatusSeeOther {
+		t.Fatalf("redeeming: %d", w.Code)
+	}
+	status := func(path string) map[string]any {
+		t.Helper()
+		w := b.get(t, path)
+		var st map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %q", path, w.Code, w.Body)
+		}
+		return st
+	}
+	if body := b.get(t, "/guest/lobby").Body.String(); !strings.Contains(body, `id="lobby-message" role="status" aria-live="polite" hidden`) {
+		t.Errorf("the lobby page shows a message box without a message:\n%s", body)
+	}
+	if st := status("/guest/lobby/status"); st["state"] != "waiting" || st["message"] != nil {
+		t.Errorf("status without a message = %v", st)
+	}
+
+	ctx := context.Background()
+	const text = `<b>Wir</b> beginnen & "gleich"`
+	if _, err := svc.SetLobbyMessage(ctx, "demo", text); err != nil {
+		t.Fatal(err)
+	}
+	body := b.get(t, "/guest/lobby").Body.String()
+	if !strings.Contains(body, `&lt;b&gt;Wir&lt;/b&gt; beginnen &amp; &#34;gleich&#34;`) || strings.Contains(body, "<b>Wir") {
+		t.Errorf("the lobby page does not show the message as escaped text:\n%s", body)
+	}
+	if strings.Contains(body, `id="lobby-message" role="status" aria-live="polite" hidden`) {
+		t.Error("the message box is hidden although there is a message")
+	}
+	if st := status("/guest/lobby/status"); st["state"] != "waiting" || st["message"] != text {
+		t.Errorf("status = %v, want waiting with the message", st)
+	}
+
+	// A long poll answers when the message changes. The poll may start after
+	// a change (it then waits for the next), so the test changes it until the
+	// poll answers, and never waits out the poll's 25 s.
+	answer := make(chan map[string]any, 1)
+	go func() {
+		r := httptest.NewRequest(http.MethodGet, "/guest/lobby/status?wait=25", nil)
+		for _, c := range b.cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		_ = gw.ServeHTTP(w, r, nil)
+		var st map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &st)
+		answer <- st
+	}()
+	var last string
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("the long poll did not answer a change of the message")
+		}
+		last = fmt.Sprintf("נתחיל בעוד %d דקות", i)
+		if _, err := svc.SetLobbyMessage(ctx, "demo", last); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case st := <-answer:
+			if st["state"] != "waiting" || st["message"] != last {
+				t.Errorf("the long poll answered %v, want waiting with %q", st, last)
+			}
+			return
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -230,7 +230,7 @@ func TestEndsConnections(t *testing.T) {
 }
 
 // fakeLive is a Store whose live state the test sets: Check answers from it,
-// Generation grows with every change. Every other method is the nil
+// Generation grows with every change; no room has a lobby message. Every other method is the nil
 // interface's (the watcher calls none).
 type fakeLive struct {
 	guestlink.Store
@@ -245,6 +245,9 @@ type checkAnswer struct {
 }
 
 func (f *fakeLive) Generation() uint64 { return f.gen.Load() }
+
+// LobbyMessage is none: the rooms of fakeLive have no lobby message.
+func (f *fakeLive) LobbyMessage(string) string { return "" }
 
 func (f *fakeLive) Check(_ context.Context, _, _, guest string, _ time.Time) (string, error) {
 	f.mu.Lock()

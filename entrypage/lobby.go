@@ -91,7 +91,7 @@ func (g *Gateway) lobbyPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.renew(w, r, c)
 	d := g.pages.page(r)
-	lobbyPage(&d, room.Name, guest.Name, g.prefix+"/lobby/status", g.csrfToken(g.csrfValue(w, r), leaveCSRF))
+	lobbyPage(&d, room.Name, guest.Name, g.svc.LobbyMessage(c.Room), g.prefix+"/lobby/status", g.csrfToken(g.csrfValue(w, r), leaveCSRF))
 	return g.pages.render(w, r, "lobby.html", http.StatusOK, d)
 }
 
@@ -103,12 +103,15 @@ type lobbyState struct {
 	Reason string `json:"reason,omitempty"`
 	// Next is where an admitted guest goes.
 	Next string `json:"next,omitempty"`
+	// Message is the room's lobby message while the guest waits.
+	Message string `json:"message,omitempty"`
 }
 
 // lobbyStatus is GET {prefix}/lobby/status[?wait=N]: the guest's state as JSON.
 // With wait (seconds, at most 25) it answers as soon as a moderator decides, or
-// within a second of anything else that closes the lobby to the guest: a long
-// poll. On "admitted" it also upgrades the session cookie.
+// within a second of anything else that closes the lobby to the guest or of a
+// new lobby message: a long poll. On "admitted" it also upgrades the session
+// cookie.
 func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	gen := g.svc.Generation()
@@ -124,9 +127,10 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 			// WaitDecision answers at once when a moderator decides; the
 			// watcher ends the wait within a second when anything else
 			// closes the lobby to the guest (guest access off, the link
-			// deleted, the room unavailable or deleted).
+			// deleted, the room unavailable or deleted) or the lobby
+			// message changes.
 			ctx, cancel := context.WithTimeout(r.Context(), wait)
-			e := &watched{c: c, lobby: true, stop: cancel}
+			e := &watched{c: c, lobby: true, message: g.svc.LobbyMessage(c.Room), stop: cancel}
 			g.watch.add(e, gen)
 			guest, err = g.svc.WaitDecision(ctx, c.Room, c.Subject)
 			g.watch.done(e)
@@ -166,7 +170,7 @@ func (g *Gateway) lobbyStatus(w http.ResponseWriter, r *http.Request) error {
 		st = lobbyState{State: guestlink.StateAdmitted, Next: g.roomURL(c.Room)}
 	default:
 		g.renew(w, r, c)
-		st.State = guestlink.StateWaiting
+		st.State, st.Message = guestlink.StateWaiting, g.svc.LobbyMessage(c.Room)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -55,7 +55,9 @@ type PageData struct {
 	// (data-status-url on <body>); Refresh is the refresh interval in seconds
 	// for browsers without JavaScript.
 	GuestName, StatusURL string
-	Refresh              int
+	// LobbyMessage is what the moderator tells the lobby; "" for nothing.
+	LobbyMessage string
+	Refresh      int
 
 	loc locale
 }

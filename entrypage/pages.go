@@ -273,8 +273,9 @@ func (p *Pages) entry(w http.ResponseWriter, r *http.Request, status int, f entr
 }
 
 // lobbyPage fills d for the lobby page of guest in room.
-func lobbyPage(d *PageData, roomName, guestName, statusURL, csrf string) {
+func lobbyPage(d *PageData, roomName, guestName, message, statusURL, csrf string) {
 	d.Title = d.T("guest.lobby.title", roomName)
+	d.LobbyMessage = message
 	d.RoomName, d.GuestName, d.StatusURL, d.Refresh = roomName, guestName, statusURL, 5
 	d.Action, d.CSRF = d.Prefix+"/leave", csrf
 }

@@ -332,7 +332,7 @@ func (p *Pages) checkTemplates() error {
 			return fmt.Errorf("entry.html: the form must post the field csrf with the value {{.CSRF}}")
 		}
 		d = p.pageIn(tag)
-		lobbyPage(&d, "Sample room", "Ada", p.prefix+"/lobby/status", sampleCSRF)
+		lobbyPage(&d, "Sample room", "Ada", "We start at 10:05", p.prefix+"/lobby/status", sampleCSRF)
 		if err := exec("lobby.html", d); err != nil {
 			return err
 		}

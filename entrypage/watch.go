@@ -56,6 +56,9 @@ type watched struct {
 	// session's verdict (admitted, declined, guest access off, link deleted),
 	// not only at the three events that end connections.
 	lobby bool
+	// message is the lobby message the long poll started with: a change
+	// stops it too, so the page shows the new one.
+	message string
 	// stop ends what is registered; it may be called more than once.
 	stop func()
 	// out is the writer a registered request's handler writes to
@@ -140,7 +143,7 @@ func (e *watched) over(svc *guestlink.Service, now time.Time) bool {
 	}
 	state, err := svc.Check(context.Background(), e.c.Room, e.c.LinkID, e.c.Subject, now)
 	if e.lobby {
-		return err != nil || state != guestlink.StateWaiting
+		return err != nil || state != guestlink.StateWaiting || svc.LobbyMessage(e.c.Room) != e.message
 	}
 	return endsConnections(state, err)
 }

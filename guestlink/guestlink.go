@@ -54,6 +54,9 @@ const (
 	MaxGuestNameLen = 100
 	// MaxEmailLen is the longest email address, in bytes (RFC 5321 path limit).
 	MaxEmailLen = 254
+	// MaxLobbyMessageLen is the longest lobby message, in characters after
+	// trimming (docs/DESIGN.md section 10).
+	MaxLobbyMessageLen = 280
 )
 
 // Room is a live room guests can be let into.
@@ -70,6 +73,10 @@ type Room struct {
 	Admission string `json:"admission"`
 	// GuestAccess is the "Enable guest access" switch; off by default.
 	GuestAccess bool `json:"guest_access"`
+	// LobbyMessage is what a moderator tells the guests waiting in the lobby
+	// ("we start at 10:05"), at most MaxLobbyMessageLen characters; "" for
+	// none. It is cleared when the lobby empties.
+	LobbyMessage string `json:"lobby_message,omitempty"`
 	// CreatedAt and UpdatedAt are set by the store's caller (UTC).
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -263,6 +263,20 @@ func normalizeEmail(email string) (string, *ValidationError) {
 	return email, nil
 }
 
+// NormalizeLobbyMessage trims and checks a lobby message (field "text"): at
+// most MaxLobbyMessageLen characters, valid UTF-8, no control characters (no
+// line breaks either: the lobby shows one paragraph). "" clears the message.
+func NormalizeLobbyMessage(text string) (string, error) {
+	text = strings.TrimSpace(text)
+	switch {
+	case !utf8.ValidString(text) || hasControl(text):
+		return "", invalidAs(CodeInvalidChars, "text", "The message contains characters that are not allowed (line breaks and control characters).")
+	case utf8.RuneCountInString(text) > MaxLobbyMessageLen:
+		return "", invalidAs(CodeTooLong, "text", "The message must be at most %d characters.", MaxLobbyMessageLen)
+	}
+	return text, nil
+}
+
 func hasControl(s string) bool {
 	for _, r := range s {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {

@@ -2,6 +2,7 @@ package guestlink
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -104,6 +105,9 @@ func (s *Service) Room(ctx context.Context, id string) (Room, []Link, error) {
 	return r, links, err
 }
 
+// Rooms lists every room, by id.
+func (s *Service) Rooms(ctx context.Context) ([]Room, error) { return s.Store.Rooms(ctx) }
+
 // SetGuestAccess switches guest access of room id on or off.
 func (s *Service) SetGuestAccess(ctx context.Context, id string, on bool) (Room, error) {
 	r, err := s.Store.SetGuestAccess(ctx, id, on, s.now())
@@ -155,6 +159,11 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 	}
 	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(keep)}
 	r, l, g, err := s.Store.Redeem(ctx, token, g, now)
+	if err == nil && g.State == StateWaiting {
+		// A guest entering a lobby whose guests dropped out does not see the
+		// message left for them.
+		_ = s.clearDroppedOut(ctx, r.ID, g.ID)
+	}
 	if err == nil {
 		s.emit(WithActor(ctx, "guest"), Event{Type: EventGuestRedeemed, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
 	}
@@ -162,9 +171,95 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 }
 
 // Lobby lists the guests waiting in room roomID whose lobby page is open (seen
-// within LobbyTimeout), oldest first.
+// within LobbyTimeout), oldest first. A lobby found emptied since its message
+// was set (its last guests dropped out) loses the message.
 func (s *Service) Lobby(ctx context.Context, roomID string) ([]Guest, error) {
-	return s.Store.Lobby(ctx, roomID, s.lobbySince())
+	gs, err := s.Store.Lobby(ctx, roomID, s.lobbySince())
+	if err == nil && len(gs) == 0 {
+		err = s.clearDroppedOut(ctx, roomID, "")
+	}
+	return gs, err
+}
+
+// SetLobbyMessage normalizes text (NormalizeLobbyMessage; "" clears) and sets
+// it as room id's lobby message.
+func (s *Service) SetLobbyMessage(ctx context.Context, id, text string) (Room, error) {
+	text, err := NormalizeLobbyMessage(text)
+	if err != nil {
+		return Room{}, err
+	}
+	return s.Store.SetLobbyMessage(ctx, id, text, s.now())
+}
+
+// LobbyMessage is room roomID's lobby message, from memory.
+func (s *Service) LobbyMessage(roomID string) string { return s.Store.LobbyMessage(roomID) }
+
+// The lobby message is cleared when the lobby empties: what a moderator told
+// the guests who waited is not for the next ones. A message set while nobody
+// waits stays for the guests who come. The lobby empties when its last
+// waiting guest is admitted, declined or removed, or leaves (Decide,
+// AdmitAll), or drops out after LobbyTimeout, which the service sees when the
+// Manage page lists the lobby or the next guest enters it.
+
+// clearMessage clears room roomID's lobby message.
+func (s *Service) clearMessage(ctx context.Context, roomID string) error {
+	_, err := s.Store.SetLobbyMessage(ctx, roomID, "", s.now())
+	if errors.Is(err, ErrRoomNotFound) {
+		return nil
+	}
+	return err
+}
+
+// inLobby reports whether room roomID's lobby holds a guest other than
+// except, last seen at or after since.
+func (s *Service) inLobby(ctx context.Context, roomID, except string, since time.Time) (bool, error) {
+	gs, err := s.Store.Lobby(ctx, roomID, since)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range gs {
+		if g.ID != except {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// clearDroppedOut clears room roomID's lobby message when the lobby (but for
+// guest except) is empty and was not when the message was set (the room's
+// UpdatedAt): its guests dropped out after LobbyTimeout.
+func (s *Service) clearDroppedOut(ctx context.Context, roomID, except string) error {
+	if s.Store.LobbyMessage(roomID) == "" {
+		return nil
+	}
+	since := s.lobbySince()
+	if busy, err := s.inLobby(ctx, roomID, except, since); busy || err != nil {
+		return err
+	}
+	r, err := s.Store.Room(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if r.UpdatedAt.After(s.now()) {
+		return nil
+	}
+	// Waiting guests seen within LobbyTimeout of the message were in the lobby
+	// when it was set.
+	if was, err := s.inLobby(ctx, roomID, except, r.UpdatedAt.Add(since.Sub(s.now()))); !was || err != nil {
+		return err
+	}
+	return s.clearMessage(ctx, roomID)
+}
+
+// clearEmptied clears room roomID's lobby message when a decision took a
+// guest out of the lobby and none is left.
+func (s *Service) clearEmptied(ctx context.Context, roomID string) {
+	if s.Store.LobbyMessage(roomID) == "" {
+		return
+	}
+	if busy, err := s.inLobby(ctx, roomID, "", s.lobbySince()); !busy && err == nil {
+		_ = s.clearMessage(ctx, roomID)
+	}
 }
 
 // AdmitAll admits every guest Lobby lists.
@@ -172,6 +267,9 @@ func (s *Service) AdmitAll(ctx context.Context, roomID string) ([]Guest, error) 
 	gs, err := s.Store.AdmitAll(ctx, roomID, s.lobbySince(), s.now())
 	for _, g := range gs {
 		s.emitGuest(ctx, EventGuestAdmitted, g)
+	}
+	if err == nil && len(gs) > 0 {
+		s.clearEmptied(ctx, roomID)
 	}
 	return gs, err
 }
@@ -181,6 +279,12 @@ func (s *Service) AdmitAll(ctx context.Context, roomID string) ([]Guest, error) 
 // Guests who leave are their own actors.
 func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest, error) {
 	now := s.now()
+	waited := false // whether the guest was in the lobby, when it has a message
+	if s.Store.LobbyMessage(roomID) != "" {
+		if g, err := s.Store.Guest(ctx, roomID, guestID); err == nil {
+			waited = InLobby(g, now, now.Sub(s.lobbySince()))
+		}
+	}
 	g, err := s.Store.SetGuestState(ctx, roomID, guestID, to, now)
 	if err == nil && g.UpdatedAt.Equal(now) { // this call made the change
 		switch to {
@@ -192,6 +296,9 @@ func (s *Service) Decide(ctx context.Context, roomID, guestID, to string) (Guest
 			s.emitGuest(ctx, EventGuestRemoved, g)
 		case StateLeft:
 			s.emitGuest(WithActor(ctx, "guest"), EventGuestLeft, g)
+		}
+		if waited {
+			s.clearEmptied(ctx, roomID)
 		}
 	}
 	return g, err

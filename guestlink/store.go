@@ -28,11 +28,21 @@ type Store interface {
 	PutRoom(ctx context.Context, id string, spec RoomSpec, now time.Time) (room Room, created bool, err error)
 	// Room returns room id, or ErrRoomNotFound.
 	Room(ctx context.Context, id string) (Room, error)
+	// Rooms lists every room, by id (byte order).
+	Rooms(ctx context.Context) ([]Room, error)
 	// DeleteRoom removes room id with its links and guests; ErrRoomNotFound if absent.
 	DeleteRoom(ctx context.Context, id string) error
 	// SetGuestAccess flips the room's guest access switch as Room.WithGuestAccess
 	// does (CheckGuestAccess applies).
 	SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (Room, error)
+	// SetLobbyMessage sets the room's LobbyMessage to text (already normalized
+	// by NormalizeLobbyMessage; "" clears it) at now and returns the room;
+	// ErrRoomNotFound. PutRoom keeps the message. The change raises Generation
+	// like any change of the live state, so that waiting lobby pages are woken.
+	SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (Room, error)
+	// LobbyMessage is the room's LobbyMessage without a store read, from the
+	// same memory as Check; "" for a room it does not know.
+	LobbyMessage(roomID string) string
 
 	// Links lists the room's links, oldest first; ErrRoomNotFound if absent.
 	Links(ctx context.Context, roomID string) ([]Link, error)

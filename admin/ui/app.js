@@ -23,6 +23,14 @@
   var signingIn = false;
   var accessPending = false;
   var rendered = { links: "", lobby: "", guests: "" };
+  // The lobby as last seen: the ids of the waiting guests (null before the
+  // first answer, so that guests already waiting are not announced as new).
+  var waitingIds = null;
+  var waitingCount = 0;
+  // alerts: the moderator turned on the sound and desktop notifications (a
+  // click on the toggle, which is the user gesture browsers ask for).
+  var alerts = false;
+  var audio = null;
 
   function $(id) { return document.getElementById(id); }
 
@@ -101,7 +109,16 @@
     root.querySelectorAll("[data-i18n-aria-label]").forEach(function (el) {
       el.setAttribute("aria-label", t(el.getAttribute("data-i18n-aria-label")));
     });
-    document.title = t("moderator.title");
+    setTitle();
+  }
+
+  // setTitle names the page and the room, with the number of waiting guests
+  // first, so that a moderator sees it on the tab while in another one.
+  function setTitle() {
+    var title = t("moderator.title");
+    if (room) title += " · " + (room.name || room.id);
+    if (waitingCount > 0) title = "(" + formatNumber(waitingCount) + ") " + title;
+    document.title = title;
   }
 
   // ---- API ----
@@ -194,6 +211,7 @@
     closeDialogs();
     me = null;
     room = null;
+    setWaiting([]);
     showAlert("");
     var m = $("signin-message");
     m.textContent = message || "";
@@ -248,9 +266,31 @@
       labelRooms(sel);
     } else {
       $("picker-input").value = roomId;
+      listRooms();
     }
     show("picker");
     (isToken ? $("picker-select") : $("picker-input")).focus();
+  }
+
+  // listRooms offers an API key the rooms there are, by name, in the picker's
+  // list instead of the bare Room ID field (kept when there are none).
+  function listRooms() {
+    api("GET", "api/rooms").then(function (rooms) {
+      if (!rooms || rooms.length === 0 || $("view-picker").hidden) return;
+      var sel = $("picker-select");
+      sel.textContent = "";
+      rooms.forEach(function (r) {
+        var o = document.createElement("option");
+        o.value = r.id;
+        o.textContent = r.name && r.name !== r.id ? r.name + " (" + r.id + ")" : r.id;
+        if (r.id === roomId) o.selected = true;
+        sel.appendChild(o);
+      });
+      var focused = document.activeElement === $("picker-input");
+      $("picker-select-field").hidden = false;
+      $("picker-input-field").hidden = true;
+      if (focused) sel.focus();
+    }, function () {});
   }
 
   // labelRooms shows the rooms' names in the picker, when they can be read.
@@ -303,7 +343,7 @@
     var key = $("signin-key").value.trim();
     var r = $("signin-room").value.trim();
     if (!key) {
-      setFieldError("signin-key", t("moderator.signin.invalid"));
+      setFieldError("signin-key", t("moderator.signin.empty"));
       $("signin-key").focus();
       return;
     }
@@ -337,6 +377,8 @@
   function openRoom() {
     showAlert("");
     rendered = { links: "", lobby: "", guests: "" };
+    waitingIds = null;
+    waitingCount = 0;
     return api("GET", roomPath()).then(function (data) {
       room = data;
       show("manage");
@@ -364,18 +406,21 @@
     var gallery = room.kind === "gallery";
     var n = room.links.length;
     $("room-subtitle").textContent = t("moderator.room.subtitle", room.name || room.id);
-    document.title = t("moderator.title") + " · " + (room.name || room.id);
+    setTitle();
     $("intro").textContent = max === 1 ? t("moderator.intro.one") : t("moderator.intro", max);
     $("gallery-note").hidden = !gallery;
 
+    var unavailable = !room.available;
+    $("unavailable-note").hidden = !unavailable;
     var sw = $("access-switch");
     if (!accessPending) sw.checked = !!room.guest_access;
-    sw.disabled = gallery;
+    sw.disabled = gallery || unavailable;
 
     $("links-count").textContent = plural("moderator.links.count", n);
 
     var reason = "";
     if (gallery) reason = t("moderator.create.disabled_gallery");
+    else if (unavailable) reason = t("moderator.create.disabled_unavailable");
     else if (!room.guest_access) reason = t("moderator.create.disabled_off");
     else if (n >= max) reason = t("moderator.create.disabled_limit", max);
     var btn = $("create-open");
@@ -384,11 +429,54 @@
     $("create-reason").hidden = !reason;
 
     $("view-lobby").hidden = room.admission !== "moderator";
+    if (room.admission !== "moderator") setWaiting([]);
+    renderLobbyMessage();
     renderLinks();
+  }
+
+  // renderLobbyMessage shows what the waiting guests read now; the input keeps
+  // what the moderator is typing.
+  function renderLobbyMessage() {
+    var m = room.lobby_message || "";
+    $("lobby-message-shown").textContent = m;
+    $("lobby-message-current").hidden = !m;
+    $("lobby-message-clear").hidden = !m;
+  }
+
+  function onLobbyMessage(ev) {
+    ev.preventDefault();
+    var input = $("lobby-message-input");
+    var text = input.value.trim();
+    if (Array.from(text).length > 280 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(text)) {
+      setFieldError("lobby-message-input", t("moderator.error.field.text"));
+      input.focus();
+      return;
+    }
+    sendLobbyMessage("PUT", { text: text });
+  }
+
+  function sendLobbyMessage(method, body) {
+    var input = $("lobby-message-input");
+    setFieldError("lobby-message-input", "");
+    api(method, roomPath("/lobby/message"), body).then(function (data) {
+      room = data;
+      input.value = "";
+      renderRoom();
+      announce(room.lobby_message ? t("moderator.lobby.message.sent") : t("moderator.lobby.message.cleared"));
+    }, function (e) {
+      if (e.status === 401) return;
+      if (e.fields.some(function (f) { return f.field === "text"; })) {
+        setFieldError("lobby-message-input", t("moderator.error.field.text"));
+        input.focus();
+        return;
+      }
+      fail(e);
+    });
   }
 
   function linkState(l) {
     if (l.active) return "";
+    if (!room.available) return t("moderator.links.room_unavailable");
     if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return t("moderator.links.expired");
     if (l.max_clicks != null && l.clicks >= l.max_clicks) return t("moderator.links.used_up");
     if (!room.guest_access) return ""; // the switch already says so
@@ -397,7 +485,7 @@
 
   function renderLinks() {
     var links = room.links;
-    var key = lang + JSON.stringify(links) + room.guest_access;
+    var key = lang + JSON.stringify(links) + room.guest_access + room.available;
     $("links-wrap").hidden = links.length === 0;
     if (key === rendered.links) return;
     rendered.links = key;
@@ -711,8 +799,89 @@
     return api("GET", roomPath("/lobby")).then(renderLobby);
   }
 
+  // setWaiting shows how many guests wait (the badge at the top, the tab's
+  // title) and tells the moderator of the ones who just started.
+  function setWaiting(guests) {
+    var n = guests.length;
+    var ids = guests.map(function (g) { return g.id; });
+    var fresh = waitingIds === null ? [] : guests.filter(function (g) { return waitingIds.indexOf(g.id) < 0; });
+    waitingIds = ids;
+    waitingCount = n;
+    var badge = $("waiting-badge");
+    badge.hidden = n === 0;
+    badge.textContent = plural("moderator.lobby.waiting_count", n);
+    setTitle();
+    if (fresh.length) knock(fresh);
+  }
+
+  // knock: a sound and a desktop notification, only when the moderator
+  // turned them on.
+  function knock(fresh) {
+    if (!alerts) return;
+    playKnock();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    var body = fresh.length === 1 ? t("moderator.lobby.notify_one", fresh[0].name) : plural("moderator.lobby.notify_many", fresh.length);
+    try {
+      var n = new Notification(t("moderator.lobby.notify_title", room ? (room.name || room.id) : roomId), { body: body, tag: "guestgate-lobby-" + roomId, lang: lang, dir: document.documentElement.dir });
+      n.onclick = function () { window.focus(); $("view-lobby").scrollIntoView(); n.close(); };
+    } catch (e) {
+      // Some browsers allow notifications only from a service worker.
+    }
+  }
+
+  // playKnock plays two short knocks through the AudioContext made when the
+  // moderator turned the alerts on.
+  function playKnock() {
+    if (!audio) return;
+    var now = audio.currentTime;
+    [0, 0.18].forEach(function (at) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 180;
+      gain.gain.setValueAtTime(0.0001, now + at);
+      gain.gain.exponentialRampToValueAtTime(0.5, now + at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + at + 0.12);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + at);
+      osc.stop(now + at + 0.13);
+    });
+  }
+
+  // onAlerts is the toggle's change, a user gesture: the only moment the page
+  // may start audio and ask for notifications.
+  function onAlerts() {
+    alerts = $("lobby-alerts").checked;
+    var note = $("lobby-alerts-note");
+    note.hidden = true;
+    if (!alerts) return;
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (AC) {
+      if (!audio) audio = new AC();
+      if (audio.resume) audio.resume();
+    }
+    if (!("Notification" in window)) {
+      note.textContent = t("moderator.lobby.alerts_no_notifications");
+      note.hidden = false;
+      return;
+    }
+    var told = function (p) {
+      if (p !== "granted") {
+        note.textContent = t("moderator.lobby.alerts_no_notifications");
+        note.hidden = false;
+      }
+    };
+    if (Notification.permission === "default") {
+      var p = Notification.requestPermission(told);
+      if (p && p.then) p.then(told);
+    } else {
+      told(Notification.permission);
+    }
+  }
+
   function renderLobby(guests) {
     var n = guests.length;
+    setWaiting(guests);
+    renderGuests(lastGuests);
     $("lobby-empty").hidden = n > 0;
     $("lobby-wrap").hidden = n === 0;
     $("admit-all").hidden = n < 2;
@@ -783,10 +952,28 @@
     });
   }
 
+  // guestState names what a guest is now: admitted, waiting (in the lobby),
+  // gone from the lobby (waiting, but their page stopped asking for longer
+  // than lobby_timeout), declined, removed or left.
+  function guestState(g) {
+    if (g.state === "waiting" && waitingIds !== null && waitingIds.indexOf(g.id) < 0) return "gone";
+    return g.state;
+  }
+
+  // lastGuests is the guest list as last fetched, to render again when the
+  // lobby changes.
+  var lastGuests = [];
+
   function renderGuests(guests) {
+    lastGuests = guests;
+    // A guest in the lobby is listed there, with Admit and Decline, not twice.
+    var inLobby = room && room.admission === "moderator" && waitingIds !== null ? waitingIds : [];
+    var all = guests.length;
+    guests = guests.filter(function (g) { return inLobby.indexOf(g.id) < 0; });
+    $("guests-empty").textContent = t(all > 0 ? "moderator.guests.all_waiting" : "moderator.guests.empty");
     $("guests-empty").hidden = guests.length > 0;
     $("guests-wrap").hidden = guests.length === 0;
-    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, g.state]; }));
+    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, guestState(g), g.blocked]; }));
     if (key === rendered.guests) return;
     rendered.guests = key;
     rebuild($("guests-body"), guests, function (g) {
@@ -796,10 +983,22 @@
       time.dateTime = g.redeemed_at;
       time.textContent = formatDateTime(g.redeemed_at);
       joined.appendChild(time);
-      cell(tr, "td", t("moderator.guests.state." + g.state)).className = "state state-" + g.state;
+      var st = guestState(g);
+      var state = cell(tr, "td", t("moderator.guests.state." + st));
+      state.className = "state state-" + st;
+      if (g.blocked) {
+        // Admitted or waiting, but the way in is closed: say why.
+        var b = document.createElement("span");
+        b.className = "badge badge-warn blocked";
+        b.setAttribute("data-blocked", g.blocked);
+        b.textContent = t("moderator.guests.blocked." + g.blocked);
+        state.appendChild(document.createTextNode(" "));
+        state.appendChild(b);
+      }
       var actions = cell(tr, "td", "");
       actions.className = "actions-cell";
-      if (g.state !== "removed") {
+      // Remove does something only for a guest who may still get in.
+      if (g.state === "admitted" || g.state === "waiting") {
         var rm = textButton(t("moderator.action.remove"), t("moderator.action.remove_named", g.name), "");
         rm.setAttribute("data-key", "remove:" + g.id);
         rm.addEventListener("click", function () { removeGuest(g); });
@@ -859,7 +1058,14 @@
   function poll() {
     pollTimer = 0;
     if (!room || !cred) return;
-    if (document.visibilityState !== "visible") return; // visibilitychange restarts it
+    if (document.visibilityState !== "visible") {
+      // In another tab the lobby alone is asked, so that the title and the
+      // alerts still tell of a guest who starts waiting.
+      refreshLobby().catch(function () {}).then(function () {
+        if (room && cred && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+      });
+      return;
+    }
     Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).then(function () {
       if ($("alert").textContent === errorText(new ApiError(0, "", "", true))) showAlert("");
     }, fail).then(function () {
@@ -946,7 +1152,7 @@
     $("signout").addEventListener("click", signOut);
     $("picker-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      var id = me.kind === "moderator" ? $("picker-select").value : $("picker-input").value.trim();
+      var id = !$("picker-select-field").hidden ? $("picker-select").value : $("picker-input").value.trim();
       if (!id) return;
       setRoom(id);
       openRoom();
@@ -969,6 +1175,10 @@
       d.addEventListener("close", onDialogClose);
     });
     $("admit-all").addEventListener("click", admitAll);
+    $("lobby-message-form").addEventListener("submit", onLobbyMessage);
+    $("lobby-message-input").addEventListener("input", function () { setFieldError("lobby-message-input", ""); });
+    $("lobby-message-clear").addEventListener("click", function () { sendLobbyMessage("DELETE"); });
+    $("lobby-alerts").addEventListener("change", onAlerts);
     $("guests-refresh").addEventListener("click", function () {
       Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).catch(fail);
     });

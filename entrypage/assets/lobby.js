@@ -1,10 +1,24 @@
 // The lobby page asks for the guest's state with a long poll: the server answers as
-// soon as a moderator decides, or after about 25 s. Requests are at least 2 s apart.
+// soon as a moderator decides or changes the lobby message, or after about 25 s.
+// Requests are at least 2 s apart. The message is set as text, never as markup.
 (function () {
   "use strict";
   var url = document.body.getAttribute("data-status-url");
   var minGap = 2000;
   var last = 0;
+  var box = document.getElementById("lobby-message");
+  var text = document.getElementById("lobby-message-text");
+
+  function showMessage(m) {
+    if (!box || !text) {
+      return;
+    }
+    m = m || "";
+    if (text.textContent !== m) {
+      text.textContent = m;
+    }
+    box.hidden = m === "";
+  }
 
   function later(ms) {
     window.setTimeout(poll, Math.max(ms, minGap - (Date.now() - last)));
@@ -35,6 +49,7 @@
       if (s.state === "admitted" && s.next) {
         window.location.replace(s.next);
       } else if (s.state === "waiting") {
+        showMessage(s.message);
         later(0);
       } else {
         window.location.reload();

@@ -34,6 +34,7 @@ type Mirror struct {
 
 type room struct {
 	available, access, gallery bool
+	message                    string // the lobby message
 }
 
 type guest struct {
@@ -62,7 +63,7 @@ type Tx struct {
 
 // PutRoom sets room r.
 func (tx Tx) PutRoom(r guestlink.Room) {
-	tx.m.rooms[r.ID] = room{available: r.Available, access: r.GuestAccess, gallery: r.Kind == guestlink.KindGallery}
+	tx.m.rooms[r.ID] = room{available: r.Available, access: r.GuestAccess, gallery: r.Kind == guestlink.KindGallery, message: r.LobbyMessage}
 }
 
 // DropRoom forgets room id with its links and guests.
@@ -177,6 +178,14 @@ func (m *Mirror) Guests() []string {
 // Generation counts the changes the mirror has seen: it grows with every
 // Update and Reset, so a cache of decisions can tell it is stale.
 func (m *Mirror) Generation() uint64 { return m.gen.Load() }
+
+// LobbyMessage is the lobby message of room roomID (Store's LobbyMessage);
+// "" for a room the mirror does not hold.
+func (m *Mirror) LobbyMessage(roomID string) string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.rooms[roomID].message
+}
 
 // Load reads a guest the mirror does not hold from the store: ok is false
 // when there is none (or it cannot be read).

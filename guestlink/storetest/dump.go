@@ -47,7 +47,7 @@ type dumped struct {
 var secretNames = []string{"session-signing-key", "csrf-key", "identity-ed25519-seed"}
 
 // fillAll stores one of everything a store holds: rooms of every kind and
-// admission (one unavailable), links with and without limits and expiry,
+// admission (one unavailable, one with a lobby message), links with and without limits and expiry,
 // guests in every state (one with a purge time), the handlers' secrets, and
 // two webhook queues, one item retried.
 func (e *env) fillAll() dumped {
@@ -57,6 +57,9 @@ func (e *env) fillAll() dumped {
 	e.room("auto", guestlink.RoomSpec{Name: "Auto room"})
 	e.room("gallery", guestlink.RoomSpec{Kind: guestlink.KindGallery})
 	e.putRoom("closed", guestlink.RoomSpec{Available: new(false)}, t0)
+	if _, err := e.s.SetLobbyMessage(e.ctx, "demo", "We start at 10:05", t0); err != nil {
+		e.t.Fatalf("SetLobbyMessage: %v", err)
+	}
 	d.limited = e.link("demo", guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(3), DurationDays: new(30)}, t0)
 	d.unlimited = e.link("demo", guestlink.LinkSpec{Name: "Press"}, minutes(1))
 	d.usedUp = e.link("auto", guestlink.LinkSpec{MaxClicks: new(1)}, t0)

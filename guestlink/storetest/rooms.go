@@ -13,10 +13,13 @@ import (
 // roomTests protect the room records and their guest access switch: what
 // PutRoom makes and keeps (RoomSpec.Apply's rules: the switch and CreatedAt
 // survive an update, a gallery has no guest access), CheckGuestAccess on the
-// switch, and DeleteRoom taking the room's links and guests with it.
+// switch, the lobby message (stored, kept by PutRoom, answered from memory and
+// raising the generation that wakes the lobby pages), and DeleteRoom taking
+// the room's links and guests with it.
 var roomTests = []subtest{
 	{"PutRoom", testPutRoom},
 	{"SetGuestAccess", testSetGuestAccess},
+	{"SetLobbyMessage", testSetLobbyMessage},
 	{"DeleteRoom", testDeleteRoom},
 }
 
@@ -69,6 +72,22 @@ func testPutRoom(t *testing.T, e *env) {
 	if st := e.stats(); st.Rooms != 2 {
 		t.Errorf("Stats.Rooms = %d, want 2", st.Rooms)
 	}
+	// Rooms lists both, by id.
+	e.putRoom("a-first", guestlink.RoomSpec{Name: "First"}, t1)
+	all, err := e.s.Rooms(e.ctx)
+	if err != nil {
+		t.Fatalf("Rooms: %v", err)
+	}
+	var got []string
+	for _, r := range all {
+		got = append(got, r.ID+"="+r.Name)
+	}
+	if want := []string{"a-first=First", "demo=" + r.Name, "demo.2=demo.2"}; !slices.Equal(got, want) {
+		t.Errorf("Rooms = %v, want %v", got, want)
+	}
+	if err := e.s.DeleteRoom(e.ctx, "a-first"); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{"dem", "demo.", "missing", "DEMO"} {
 		if _, err := e.s.Room(e.ctx, id); !errors.Is(err, guestlink.ErrRoomNotFound) {
 			t.Errorf("Room(%q): %v, want ErrRoomNotFound", id, err)
@@ -111,6 +130,72 @@ func testSetGuestAccess(t *testing.T, e *env) {
 	}
 	if r, _ := e.s.Room(e.ctx, "gallery"); r.GuestAccess {
 		t.Error("gallery room has guest access on")
+	}
+}
+
+func testSetLobbyMessage(t *testing.T, e *env) {
+	e.putRoom("room", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, t0)
+	e.putRoom("other", guestlink.RoomSpec{}, t0)
+	if got := e.s.LobbyMessage("room"); got != "" {
+		t.Fatalf("LobbyMessage of a new room = %q, want none", got)
+	}
+	tests := []struct {
+		room, text string
+		wantErr    error
+	}{
+		{"room", "We start at 10:05", nil},
+		{"room", "Wir beginnen um 10:05 — <b>bitte</b> warten", nil},
+		{"room", "נתחיל בעוד חמש דקות", nil},
+		{"room", "", nil},
+		{"room", "again", nil},
+		{"missing", "hello", guestlink.ErrRoomNotFound},
+	}
+	for i, tc := range tests {
+		now := t0.Add(time.Duration(i+1) * time.Minute)
+		gen := e.s.Generation()
+		r, err := e.s.SetLobbyMessage(e.ctx, tc.room, tc.text, now)
+		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+			t.Fatalf("#%d SetLobbyMessage(%s, %q): %v, want %s", i, tc.room, tc.text, err, errName(tc.wantErr))
+		}
+		if err != nil {
+			if got := e.s.LobbyMessage(tc.room); got != "" {
+				t.Errorf("#%d LobbyMessage of a missing room = %q", i, got)
+			}
+			continue
+		}
+		if r.LobbyMessage != tc.text || !r.UpdatedAt.Equal(now) {
+			t.Errorf("#%d returned %+v, want message %q updated at %v", i, r, tc.text, now)
+		}
+		if stored, _ := e.s.Room(e.ctx, tc.room); stored.LobbyMessage != tc.text {
+			t.Errorf("#%d stored message %q, want %q", i, stored.LobbyMessage, tc.text)
+		}
+		if got := e.s.LobbyMessage(tc.room); got != tc.text {
+			t.Errorf("#%d LobbyMessage = %q, want %q", i, got, tc.text)
+		}
+		if e.s.Generation() == gen {
+			t.Errorf("#%d the generation did not grow: lobby pages would not be woken", i)
+		}
+	}
+	if got := e.s.LobbyMessage("other"); got != "" {
+		t.Errorf("the other room's message = %q, want none", got)
+	}
+	// PutRoom and the guest access switch keep the message.
+	r, _, err := e.s.PutRoom(e.ctx, "room", e.normalize("room", guestlink.RoomSpec{Name: "Renamed", Admission: guestlink.AdmissionModerator}), t0.Add(time.Hour))
+	if err != nil || r.LobbyMessage != "again" {
+		t.Errorf("PutRoom update = %+v, %v; want the message kept", r, err)
+	}
+	if r, err := e.s.SetGuestAccess(e.ctx, "room", true, t0.Add(time.Hour)); err != nil || r.LobbyMessage != "again" {
+		t.Errorf("SetGuestAccess = %+v, %v; want the message kept", r, err)
+	}
+	if got := e.s.LobbyMessage("room"); got != "again" {
+		t.Errorf("LobbyMessage after PutRoom = %q, want %q", got, "again")
+	}
+	// A deleted room has none.
+	if err := e.s.DeleteRoom(e.ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.s.LobbyMessage("room"); got != "" {
+		t.Errorf("LobbyMessage of a deleted room = %q", got)
 	}
 }
 

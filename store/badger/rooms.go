@@ -3,6 +3,7 @@ package badger
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -202,6 +203,49 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	s.refresh(roomKey(id))
 	return room, nil
 }
+
+// SetLobbyMessage sets room id's lobby message to text at now in one
+// transaction and returns the room; guestlink.ErrRoomNotFound.
+func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, error) {
+	var room guestlink.Room
+	err := s.update(ctx, func(txn *badgerdb.Txn) error {
+		r, err := getRoom(txn, id)
+		if err != nil {
+			return err
+		}
+		r.LobbyMessage, r.UpdatedAt = text, now
+		room = r
+		return setJSON(txn, roomKey(id), room)
+	})
+	if err != nil {
+		return guestlink.Room{}, err
+	}
+	s.refresh(roomKey(id))
+	return room, nil
+}
+
+// Rooms lists every room, by id.
+func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
+	var rooms []guestlink.Room
+	err := s.view(ctx, func(txn *badgerdb.Txn) error {
+		opts := badgerdb.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixRoom)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var r guestlink.Room
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			rooms = append(rooms, r)
+		}
+		return nil
+	})
+	return rooms, err
+}
+
+// LobbyMessage is room roomID's lobby message, from the mirror.
+func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessage(roomID) }
 
 // Secret returns the secret called name, size random bytes from crypto/rand made
 // and stored the first time it is asked for, in one transaction (concurrent first

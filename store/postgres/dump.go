@@ -225,8 +225,8 @@ func (ld *loader) add(rec guestlink.Record) error {
 	switch {
 	case rec.Room != nil:
 		r := rec.Room
-		return ld.row("gg_rooms", []string{"id", "name", "kind", "available", "admission", "guest_access", "created_at", "updated_at"},
-			r.ID, r.Name, r.Kind, r.Available, r.Admission, r.GuestAccess, ns(r.CreatedAt), ns(r.UpdatedAt))
+		return ld.row("gg_rooms", []string{"id", "name", "kind", "available", "admission", "guest_access", "created_at", "updated_at", "lobby_message"},
+			r.ID, r.Name, r.Kind, r.Available, r.Admission, r.GuestAccess, ns(r.CreatedAt), ns(r.UpdatedAt), r.LobbyMessage)
 	case rec.Link != nil:
 		l := rec.Link
 		var maxClicks *int

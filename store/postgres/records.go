@@ -14,7 +14,7 @@ import (
 
 // The columns of the records, in the order the scan functions read them.
 const (
-	roomCols  = "id, name, kind, available, admission, guest_access, created_at, updated_at"
+	roomCols  = "id, name, kind, available, admission, guest_access, created_at, updated_at, lobby_message"
 	linkCols  = "room_id, id, name, token, max_clicks, clicks, created_at, expires_at"
 	guestCols = "room_id, id, link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at"
 )
@@ -42,7 +42,7 @@ func notPurged(n string) string { return "(purge_at IS NULL OR purge_at > " + n 
 // that completes r after the scan.
 func roomDest(r *guestlink.Room) ([]any, func()) {
 	var created, updated int64
-	return []any{&r.ID, &r.Name, &r.Kind, &r.Available, &r.Admission, &r.GuestAccess, &created, &updated}, func() {
+	return []any{&r.ID, &r.Name, &r.Kind, &r.Available, &r.Admission, &r.GuestAccess, &created, &updated, &r.LobbyMessage}, func() {
 		r.CreatedAt, r.UpdatedAt = fromNS(created), fromNS(updated)
 	}
 }

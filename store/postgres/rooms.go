@@ -40,8 +40,8 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 		if created {
 			// A concurrent creation of the same id wins the primary key: the
 			// next attempt finds its room and updates it.
-			tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt))
+			tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
 			if err != nil {
 				return err
 			}
@@ -156,6 +156,52 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
 	return room, nil
 }
+
+// SetLobbyMessage sets room id's lobby message to text at now, in one
+// transaction that locks the room's row, and returns the room;
+// guestlink.ErrRoomNotFound. Every instance's mirror takes the change, which
+// wakes the lobby pages waiting there.
+func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, error) {
+	if !validKey(id) {
+		return guestlink.Room{}, guestlink.ErrRoomNotFound
+	}
+	var (
+		room guestlink.Room
+		gen  int64
+	)
+	err := s.tx(ctx, "setting the lobby message", func(tx pgx.Tx) error {
+		r, err := scanRoom(tx.QueryRow(ctx, "UPDATE gg_rooms SET lobby_message = $2, updated_at = $3 WHERE id = $1 RETURNING "+roomCols, id, text, ns(now)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return guestlink.ErrRoomNotFound
+		}
+		if err != nil {
+			return err
+		}
+		room = r
+		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
+		return err
+	})
+	if err != nil {
+		return guestlink.Room{}, err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
+	return room, nil
+}
+
+// Rooms lists every room, by id.
+func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	rooms, err := collect(scanRoom)(s.pool.Query(ctx, "SELECT "+roomCols+" FROM gg_rooms ORDER BY id"))
+	if err != nil {
+		return nil, s.dbError(ctx, "listing rooms", err)
+	}
+	return rooms, nil
+}
+
+// LobbyMessage is room roomID's lobby message, from the mirror.
+func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessage(roomID) }
 
 // Secret returns the secret called name, size random bytes from crypto/rand
 // made and stored the first time any instance asks for it: the first writer
