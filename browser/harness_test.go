@@ -106,6 +106,7 @@ http://127.0.0.1:{{.Port}} {
 			moderator_key {{.ModeratorKey}}
 			link_base http://127.0.0.1:{{.Port}}/guest/
 			room demo "Demo room"
+			lobby_timeout {{.LobbyTimeout}}
 		}
 	}
 	guest_gateway {
@@ -135,6 +136,8 @@ type site struct {
 	APIKey, ModeratorKey string
 	// GatewayExtra are more subdirectives of guest_gateway (a theme).
 	GatewayExtra []string
+	// LobbyTimeout is guest_admin's lobby_timeout: lobbyTimeout.
+	LobbyTimeout time.Duration
 }
 
 // newSite picks the ports and finds the demo room backend.
@@ -151,8 +154,12 @@ func newSite(dir string, gatewayExtra ...string) (site, error) {
 		return site{}, fmt.Errorf("the demo room backend: %w", err)
 	}
 	return site{Port: ports[0], RoomPort: ports[1], Dir: dir, Examples: examples,
-		APIKey: apiKey, ModeratorKey: moderatorKey, GatewayExtra: gatewayExtra}, nil
+		APIKey: apiKey, ModeratorKey: moderatorKey, GatewayExtra: gatewayExtra, LobbyTimeout: lobbyTimeout}, nil
 }
+
+// lobbyTimeout is the servers' lobby_timeout, the shortest guest_admin
+// takes: a test that waits a guest out of the lobby waits this long.
+const lobbyTimeout = time.Minute
 
 func (st site) server() *server {
 	return &server{base: fmt.Sprintf("http://127.0.0.1:%d", st.Port), client: &http.Client{Timeout: 10 * time.Second}}

@@ -459,6 +459,13 @@ func TestLanguages(t *testing.T) {
 // with a cookie jar): GET the entry form, POST name and email.
 func redeemHTTP(t *testing.T, linkURL, name, email string) {
 	t.Helper()
+	redeemAs(t, linkURL, name, email)
+}
+
+// redeemAs is redeemHTTP, and returns the guest's client, its session in the
+// jar.
+func redeemAs(t *testing.T, linkURL, name, email string) *http.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	resp, err := c.Get(linkURL)
@@ -481,6 +488,7 @@ func redeemHTTP(t *testing.T, linkURL, name, email string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("redeeming %s: %d", linkURL, resp.StatusCode)
 	}
+	return c
 }
 
 // TestModeratorPageLayout opens a busy window (two links, a guest waiting, a
