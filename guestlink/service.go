@@ -3,6 +3,7 @@ package guestlink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -128,8 +129,12 @@ func (s *Service) CreateLink(ctx context.Context, roomID string, spec LinkSpec) 
 		return Link{}, err
 	}
 	l, err = s.Store.AddLink(ctx, l, s.Limit())
-	if err == nil {
+	switch {
+	case err == nil:
 		s.emit(ctx, Event{Type: EventLinkCreated, Room: roomID, Link: l.ID})
+	case errors.Is(err, ErrLinkLimit):
+		// Say the limit and the way out, not only that it was reached.
+		err = fmt.Errorf("%w: a room has at most %d links; delete one to make another", ErrLinkLimit, s.Limit())
 	}
 	return l, err
 }

@@ -93,6 +93,9 @@ func TestModeratorAPI(t *testing.T) {
 	}
 	status, body = g.api(http.MethodPost, "/api/rooms/demo/links", map[string]any{"name": "Fourth"})
 	wantAPIError(t, "4th link", status, body, http.StatusConflict, "link_limit", "")
+	if !strings.Contains(string(body), "at most 3 links; delete one") {
+		t.Errorf("the 4th link's error does not say the limit and the way out: %s", body)
+	}
 
 	// Validation comes before the limit, but the limit holds for valid input only.
 	var listed []admin.LinkJSON
