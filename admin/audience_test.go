@@ -16,7 +16,7 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// Issue 18: moderator tokens meant for another service, or tokens of another
+// Moderator tokens meant for another service, or tokens of another
 // kind signed with the same key, must not manage guest access (RFC 8725, sections
 // 2.8 and 3.9-3.11). These tests protect the audience and type rules of
 // ModeratorTokens.verify (see the comment at the top of moderator.go) and check every

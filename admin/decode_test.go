@@ -8,7 +8,7 @@ import (
 )
 
 // TestStrictJSON protects the decoding rules of every JSON body of the API
-// (issue 19, item 6). encoding/json matched keys case-insensitively and let the
+// (SECURITY.md, "Strict JSON bodies"). encoding/json matched keys case-insensitively and let the
 // last duplicate win, so {"name":"d","max_clicks":1,"MAX_CLICKS":null} made an
 // unlimited link and {"name":"e","max_clicks":1,"max_clicks":5} a 5-click one,
 // while a reviewer, a log or a proxy reading the body saw a limit of 1. Now keys

@@ -112,7 +112,7 @@ func ids(gs ...guestlink.Guest) []string {
 }
 
 // TestLobbyList: the lobby lists waiting guests oldest first with the fields of
-// issue 3 (guest id, name, email, link id and name, waiting since); decided
+// docs/DESIGN.md (guest id, name, email, link id and name, waiting since); decided
 // guests leave the list.
 func TestLobbyList(t *testing.T) {
 	e := newLobbyEnv(t, 0)
@@ -321,7 +321,7 @@ func TestLobbyTimeout(t *testing.T) {
 }
 
 // TestLobbyTimeoutOpenPage: a guest whose lobby page stays open never drops out
-// of the list (issue 3: only a guest "who closes the lobby page drops out"),
+// of the list (only a guest "who closes the lobby page drops out"),
 // although LastSeen is written only every guestlink.SeenInterval. The page asks
 // with a 25 s long poll and a 2 s gap; lobby_timeout is at least 1m (the Caddy
 // glue refuses less).
@@ -589,7 +589,7 @@ func TestRemoveGuest(t *testing.T) {
 }
 
 // TestCSVFieldGuard protects the formula guard of the CSV guest list against the
-// characters a spreadsheet looks past (issue 19, item 7): white space (spaces,
+// characters a spreadsheet looks past: white space (spaces,
 // NBSP, the other Unicode spaces, line and paragraph separators) and invisible
 // characters (U+FEFF, U+200B and the other zero-width and format characters,
 // variation selectors, fillers) before =, +, - or @ used to hide a formula from

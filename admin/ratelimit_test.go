@@ -54,8 +54,8 @@ func doFrom(t *testing.T, h http.Handler, ip, method, path, body, auth string) r
 	return res
 }
 
-// TestAuthRateLimit protects the budget of failed authentications (issue 19,
-// item 7: 300 wrong keys got 300 answers 401). Every kind of failure spends the
+// TestAuthRateLimit protects the budget of failed authentications (once,
+// 300 wrong keys got 300 answers 401). Every kind of failure spends the
 // client's budget: no credential, an unknown key, another scheme, a forged,
 // expired or room-less moderator token. Once the 5 are spent, the client gets
 // 429 rate_limited with Retry-After (60 s / 5) for every request that needs a

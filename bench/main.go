@@ -1,4 +1,4 @@
-// Command bench is guestgate's whole-process benchmark (issue 6): it builds
+// Command bench is guestgate's whole-process benchmark: it builds
 // ./cmd/caddy, starts an upstream and a forward_auth endpoint in this process,
 // runs Caddy processes (plain reverse_proxy, guest_gateway in front and
 // forward_auth in front, up together and loaded in turn, one-second slices at a

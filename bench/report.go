@@ -367,7 +367,7 @@ func (r *report) printTargets(w io.Writer, tw *tabwriter.Writer) {
 		}
 		ts = append(ts, target{fmt.Sprintf("start to first answer with %d rooms, %d guests <= 1 s", g.Rooms, g.Guests), fmt.Sprintf("%.0f ms", ms(g.StartLoaded)), verdict(g.StartLoaded <= time.Second, (g.StartLoaded - time.Second).Round(time.Millisecond).String())})
 	}
-	printTargetTable(w, tw, "TARGETS of issue 6, item 3, on this run (the per-request gate cost is measured by go test -bench Gate ./entrypage/)", ts)
+	printTargetTable(w, tw, "TARGETS of the gate's cost, on this run (the per-request gate cost is measured by go test -bench Gate ./entrypage/)", ts)
 	if r.pg != nil {
 		printTargetTable(w, tw, "TARGETS of several gateways on one PostgreSQL, on this run", r.pg.targets())
 	}

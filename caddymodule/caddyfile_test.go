@@ -202,8 +202,8 @@ func TestValidate(t *testing.T) {
 	if err := (&Admin{APIKeys: []string{"k"}, Rooms: []RoomConfig{{ID: "a/b"}}}).Validate(); err == nil || !strings.Contains(err.Error(), `room "a/b"`) {
 		t.Fatalf("bad room id: %v", err)
 	}
-	// A moderator audience may not be that of another kind of guestgate's tokens
-	// (issue 18): the audiences keep the kinds apart.
+	// A moderator audience may not be that of another kind of guestgate's
+	// tokens: the audiences keep the kinds apart.
 	for _, aud := range []string{"guestgate-session", "guestgate-upstream"} {
 		if err := (&Admin{APIKeys: []string{"k"}, ModeratorAudience: aud}).Validate(); err == nil || !strings.Contains(err.Error(), "moderator_audience") {
 			t.Errorf("moderator_audience %q: %v, want refused", aud, err)

@@ -70,7 +70,7 @@ type advCase struct {
 }
 
 // TestAdversarialInputs: hostile paths, headers, session tokens, forms, redirect
-// parameters and link tokens (issue 5, item 1). Every case asserts the exact
+// parameters and link tokens. Every case asserts the exact
 // answer, that nothing reached the upstream (but for the few cases marked as
 // reaching it, where the upstream must see exactly the gateway's identity),
 // that no click was spent on any link, that no session cookie was handed out

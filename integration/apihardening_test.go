@@ -14,11 +14,11 @@ import (
 	"github.com/guestgate/guestgate/admin"
 )
 
-// The moderator API's part of hardening round two (issue 19, items 6 and 7):
+// The moderator API's part of hardening round two:
 // strict JSON bodies, the CSV formula guard past invisible characters, and a
 // per-client budget of failed authentications, each through a real Caddy.
 
-// TestStrictJSON: the two bodies of issue 19, item 6, sent to the moderator API
+// TestStrictJSON: two bodies that meant something else than they seemed, sent to the moderator API
 // and to the admin endpoint module (the same handler, behind Caddy's admin
 // endpoint): {"name":"d","max_clicks":1,"MAX_CLICKS":null} is 422 invalid naming
 // MAX_CLICKS (keys are case-sensitive, and an unknown key is refused) and
@@ -143,7 +143,7 @@ func TestCSVFormulaGuard(t *testing.T) {
 }
 
 // TestAuthRateLimit: failed authentications on the moderator API share a budget
-// per client (issue 19, item 7: 300 wrong keys got 300 answers 401). The
+// per client (300 wrong keys got 300 answers 401). The
 // client is Caddy's client IP: with trusted_proxies, X-Forwarded-For names it;
 // without, the peer address counts whatever X-Forwarded-For claims, so rotating
 // it buys a guesser nothing.

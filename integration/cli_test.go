@@ -19,7 +19,7 @@ import (
 	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
-// The "caddy guestgate" command (issue 7): the built binary, run as a process,
+// The "caddy guestgate" command: the built binary, run as a process,
 // drives a Caddy running in this process through its admin endpoint
 // (admin.api.guestgate), on a real Badger directory.
 

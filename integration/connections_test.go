@@ -21,7 +21,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 )
 
-// Open connections (issue 5, item 4), with a real WebSocket upstream
+// Open connections, with a real WebSocket upstream
 // (github.com/coder/websocket): switching guest access off or deleting a link
 // never cuts a guest's open WebSocket, but refuses the guest's next request and
 // next upgrade; removing the guest, or the session reaching session_max, closes

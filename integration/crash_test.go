@@ -16,7 +16,7 @@ import (
 	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
-// TestCrashSafety (issue 5, item 5): the real binary redeems a link with max
+// TestCrashSafety: the real binary redeems a link with max
 // clicks N under a burst of concurrent guests and is killed with SIGKILL at a
 // random moment of the burst; started again on the same store, the stored click
 // count is at least the number of guests who got their 303 and session cookie

@@ -21,7 +21,7 @@ import (
 	"github.com/guestgate/guestgate/admin"
 )
 
-// Hardening, round two (issue 19): each test here is the regression test of a
+// Hardening, round two: each test here is the regression test of a
 // finding, through a real Caddy in front of an upstream that records the exact
 // request it gets (its trailers too) and streams Server-Sent Events.
 

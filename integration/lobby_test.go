@@ -24,7 +24,7 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// The waiting room (issue 3): rooms with admission moderator, the lobby page,
+// The waiting room: rooms with admission moderator, the lobby page,
 // lobby/status with its long poll, the moderator's lobby API and guest list,
 // through a real Caddy in front of the recording upstream.
 

@@ -17,7 +17,8 @@ import (
 // audiences keep their kinds apart.
 const sharedKey = "integration-shared-secret-0123456789abcdef"
 
-// TestModeratorTokenAudienceAndType: issue 18 through the real moderator API.
+// TestModeratorTokenAudienceAndType: the audience and type rules of moderator
+// tokens (SECURITY.md, "Token types and audiences") through the real moderator API.
 // A token the room backend minted for another service (aud of its LMS) or an
 // OAuth access token (typ at+jwt), signed with the right moderator_key, is
 // refused with 401 "unauthorized"; aud of [] or of a wrong JSON type is refused;
@@ -106,7 +107,7 @@ func TestModeratorTokenAudienceAndType(t *testing.T) {
 
 // TestModeratorTokenKinds: with one secret as both signing_key and
 // moderator_key, no token of one kind passes as another through the real
-// handlers (issue 18): the guest's session cookie and their X-Guest-Token are
+// handlers: the guest's session cookie and their X-Guest-Token are
 // refused by the moderator API, and the README's moderator token and the
 // X-Guest-Token are refused as a session cookie, before anything reaches the
 // upstream. The controls show each token works where it belongs.

@@ -22,7 +22,7 @@ import (
 	"github.com/guestgate/guestgate/internal/teststore"
 )
 
-// Rate limits (issue 5, item 2): per client IP, Caddy's client IP (so the
+// Rate limits: per client IP, Caddy's client IP (so the
 // server's trusted_proxies decide whether X-Forwarded-For counts); a tight
 // budget for lookups of unknown or malformed link tokens and rejected form
 // posts, a generous one for everything else.

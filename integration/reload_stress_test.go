@@ -29,7 +29,7 @@ func droppedConnection(err error) bool {
 		strings.Contains(err.Error(), "server closed idle connection")
 }
 
-// TestReloadStress (issue 5, item 6): 50 config reloads (caddy.Load of two
+// TestReloadStress: 50 config reloads (caddy.Load of two
 // alternating configs on the same store, as "caddy reload" does) while guests
 // redeem links and browse the room: no lock error in the log, no failed
 // request (every answer is one the user flow expects, never a 5xx; a

@@ -20,7 +20,7 @@ const signingKey = "integration-test-signing-key-0123456789abcdef"
 // step 2): pinned HS256 with the configured key, iss, aud, exp, nbf, the token
 // lifetime and the guest's own link and room; a token of a waiting guest opens
 // nothing; a token past half its lifetime is renewed on the next request; the
-// token's typ and aud are the session token's own (issue 18), and a token of the
+// token's typ and aud are the session token's own, and a token of the
 // form issued before that is still accepted and renewed at once into the new one.
 func TestSessionTokenChecks(t *testing.T) {
 	g := startGateway(t, config{GatewayExtra: []string{"signing_key " + signingKey}})
@@ -67,7 +67,7 @@ func TestSessionTokenChecks(t *testing.T) {
 		{"another issuer", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "evil" }), nil), http.StatusUnauthorized, "no-session"},
 		{"another audience", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"other"} }), nil), http.StatusUnauthorized, "no-session"},
 		{"two audiences", signSession(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = []string{"guestgate", "other"} }), nil), http.StatusUnauthorized, "no-session"},
-		// Explicit typing (issue 18): the typ decides the form, the form its one
+		// Explicit typing: the typ decides the form, the form its one
 		// audience; the legacy form is accepted during the transition (below).
 		{"typ JWT with the session audience", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": "JWT"}), http.StatusUnauthorized, "no-session"},
 		{"typ of a moderator token", signSession(t, jwt.SigningMethodHS256, key, claims(nil), map[string]any{"typ": token.ModeratorType}), http.StatusUnauthorized, "no-session"},
