@@ -1,11 +1,7 @@
 package browser
 
 import (
-	"io"
 	"net/http"
-	"net/url"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -71,25 +67,8 @@ func TestGuestListStates(t *testing.T) {
 }
 
 // leave ends the session of the guest whose client c is, as the leave page's
-// button does: GET the page, POST its form with the anti-CSRF value.
+// button does.
 func leave(t *testing.T, c *http.Client, base string) {
 	t.Helper()
-	resp, err := c.Get(base + "/guest/leave")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrf" value="([^"]*)"`).FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("GET /guest/leave: %d, no form", resp.StatusCode)
-	}
-	resp, err = c.Post(base+"/guest/leave", "application/x-www-form-urlencoded", strings.NewReader(url.Values{"csrf": {string(m[1])}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /guest/leave: %d", resp.StatusCode)
-	}
+	submitForm(t, c, base+"/guest/leave", nil)
 }

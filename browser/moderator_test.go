@@ -468,7 +468,16 @@ func redeemAs(t *testing.T, linkURL, name, email string) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.Get(linkURL)
+	submitForm(t, c, linkURL, url.Values{"name": {name}, "email": {email}})
+	return c
+}
+
+// submitForm fills in the guest page's form at pageURL as its button does: GET
+// the page with c, POST fields with the page's anti-CSRF value back to it,
+// and follow the answer to a 200.
+func submitForm(t *testing.T, c *http.Client, pageURL string, fields url.Values) {
+	t.Helper()
+	resp, err := c.Get(pageURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,19 +485,20 @@ func redeemAs(t *testing.T, linkURL, name, email string) *http.Client {
 	resp.Body.Close()
 	m := regexp.MustCompile(`name="csrf" value="([^"]*)"`).FindSubmatch(body)
 	if m == nil {
-		t.Fatalf("GET %s: %d, no entry form", linkURL, resp.StatusCode)
+		t.Fatalf("GET %s: %d, no form", pageURL, resp.StatusCode)
 	}
-	req, _ := http.NewRequest("POST", linkURL, strings.NewReader(url.Values{"name": {name}, "email": {email}, "csrf": {string(m[1])}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = c.Do(req)
+	form := url.Values{"csrf": {string(m[1])}}
+	for k, v := range fields {
+		form[k] = v
+	}
+	resp, err = c.PostForm(pageURL, form)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("redeeming %s: %d", linkURL, resp.StatusCode)
+		t.Fatalf("POST %s: %d", pageURL, resp.StatusCode)
 	}
-	return c
 }
 
 // TestModeratorPageLayout opens a busy window (two links, a guest waiting, a
