@@ -29,6 +29,26 @@ const (
 	AdmissionModerator = "moderator"
 )
 
+// Roles of a guest session (docs/DESIGN.md section 7). A shared guest link gives
+// RoleViewer (its default) or RoleSpeaker, never RoleModerator.
+const (
+	RoleViewer    = "viewer"
+	RoleSpeaker   = "speaker"
+	RoleModerator = "moderator"
+)
+
+// Roles lists every role, in the order of their rights.
+var Roles = []string{RoleViewer, RoleSpeaker, RoleModerator}
+
+// RoleOrViewer is role, or RoleViewer for "" (a link, guest or session made
+// before roles existed).
+func RoleOrViewer(role string) string {
+	if role == "" {
+		return RoleViewer
+	}
+	return role
+}
+
 // Guest states, as the guest list shows them.
 const (
 	StateWaiting  = "waiting"

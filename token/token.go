@@ -96,11 +96,14 @@ var jwtReasons = []error{
 // session_max).
 type Claims struct {
 	jwt.RegisteredClaims
-	Room     string `json:"room"`
-	LinkID   string `json:"lid"`
-	Name     string `json:"name"`
-	Email    string `json:"email"`
-	State    string `json:"st"`
+	Room   string `json:"room"`
+	LinkID string `json:"lid"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	State  string `json:"st"`
+	// Role is the guest's role (viewer, speaker or moderator); "" in sessions
+	// made before roles, which are viewers.
+	Role     string `json:"role,omitempty"`
 	AuthTime int64  `json:"auth_time"`
 
 	// legacy: Verify accepted the token in the form from before explicit typing
