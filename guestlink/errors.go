@@ -25,6 +25,8 @@ var (
 	ErrGalleryRoom = errors.New("guest access is not supported for gallery rooms")
 	// ErrLinkExpired: the link's duration has run out.
 	ErrLinkExpired = errors.New("link expired")
+	// ErrLinkNotYetOpen: the link opens later (its NotBefore).
+	ErrLinkNotYetOpen = errors.New("link not yet open")
 	// ErrLinkUsedUp: every click of the link was spent.
 	ErrLinkUsedUp = errors.New("link used up")
 	// ErrGuestRemoved: a moderator removed the guest.

@@ -48,6 +48,9 @@ type Event struct {
 	// whether to pass them on (audit_emails).
 	GuestName  string `json:"guest_name,omitempty"`
 	GuestEmail string `json:"guest_email,omitempty"`
+	// Role is the guest's role, for guest events, and the link's, for
+	// link.created.
+	Role string `json:"role,omitempty"`
 }
 
 type actorKey struct{}

@@ -58,7 +58,7 @@ const (
 	StateLeft     = "left"
 )
 
-// Limits of docs/DESIGN.md section 1.
+// Limits of docs/DESIGN.md sections 1 and 7.
 const (
 	// DefaultMaxLinks is the product's "Up to 3 guest links"; configurable with max_links.
 	DefaultMaxLinks = 3
@@ -70,6 +70,8 @@ const (
 	MaxLinkNameLen = 80
 	// MaxDurationDays is the longest link duration, in days (1-365).
 	MaxDurationDays = 365
+	// MaxNotBeforeAhead is how far ahead a link's opening time may be.
+	MaxNotBeforeAhead = 365 * 24 * time.Hour
 	// MaxGuestNameLen is the longest guest name, in characters after trimming.
 	MaxGuestNameLen = 100
 	// MaxEmailLen is the longest email address, in bytes (RFC 5321 path limit).
@@ -121,6 +123,17 @@ type Link struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt is CreatedAt + days x 24h; zero means the link never expires.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Role is what the link's guests may do: RoleViewer or RoleSpeaker ("" in
+	// links made before roles, which are RoleViewer: see RoleOrViewer).
+	Role string `json:"role,omitempty"`
+	// NotBefore is when the link opens; zero means it is open from its
+	// creation. Before it, no click can be spent.
+	NotBefore time.Time `json:"not_before,omitzero"`
+}
+
+// NotYetOpen reports whether the link opens only after now.
+func (l Link) NotYetOpen(now time.Time) bool {
+	return !l.NotBefore.IsZero() && now.Before(l.NotBefore)
 }
 
 // Expired reports whether the link's duration has run out at now.
@@ -145,6 +158,9 @@ type Guest struct {
 	// Name and Email are as the guest typed them (trimmed); the email is not verified.
 	Name  string `json:"name"`
 	Email string `json:"email"`
+	// Role is the role the guest came in with, the link's ("" in guests
+	// stored before roles, who are viewers: see RoleOrViewer).
+	Role string `json:"role,omitempty"`
 	// State is one of the State* constants.
 	State string `json:"state"`
 	// RedeemedAt is when the entry form was accepted (UTC).

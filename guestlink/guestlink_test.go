@@ -182,16 +182,23 @@ func TestLinkUsedUp(t *testing.T) {
 	}
 }
 
+// TestInitialState protects the lobby's bypass: in a room where a moderator
+// admits guests only viewers wait (and guests from before roles, who are
+// viewers); speakers and moderators go straight in.
 func TestInitialState(t *testing.T) {
 	tests := []struct {
-		admission, want string
+		admission, role, want string
 	}{
-		{guestlink.AdmissionAuto, guestlink.StateAdmitted},
-		{guestlink.AdmissionModerator, guestlink.StateWaiting},
+		{guestlink.AdmissionAuto, guestlink.RoleViewer, guestlink.StateAdmitted},
+		{guestlink.AdmissionAuto, guestlink.RoleSpeaker, guestlink.StateAdmitted},
+		{guestlink.AdmissionModerator, guestlink.RoleViewer, guestlink.StateWaiting},
+		{guestlink.AdmissionModerator, "", guestlink.StateWaiting},
+		{guestlink.AdmissionModerator, guestlink.RoleSpeaker, guestlink.StateAdmitted},
+		{guestlink.AdmissionModerator, guestlink.RoleModerator, guestlink.StateAdmitted},
 	}
 	for _, tt := range tests {
-		if got := guestlink.InitialState(guestlink.Room{Admission: tt.admission}); got != tt.want {
-			t.Errorf("InitialState(%q) = %q, want %q", tt.admission, got, tt.want)
+		if got := guestlink.InitialState(guestlink.Room{Admission: tt.admission}, tt.role); got != tt.want {
+			t.Errorf("InitialState(%q, %q) = %q, want %q", tt.admission, tt.role, got, tt.want)
 		}
 	}
 }

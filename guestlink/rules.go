@@ -92,12 +92,18 @@ type LinkSpec struct {
 	MaxClicks *int `json:"max_clicks"`
 	// DurationDays is optional, 1-365; nil means the link never expires.
 	DurationDays *int `json:"duration_days"`
+	// Role is RoleViewer (the default, for "") or RoleSpeaker; a shared link
+	// never gives RoleModerator.
+	Role string `json:"role"`
+	// NotBefore is optional: when the link opens, not after it expires and at
+	// most MaxNotBeforeAhead after its creation.
+	NotBefore *time.Time `json:"not_before"`
 }
 
 // NewLink validates s and returns the link it describes for room at now, with a new
 // id and token. Errors are *ValidationError, or ValidationErrors when several
 // fields are wrong (every one is reported, in the order name, max_clicks,
-// duration_days).
+// duration_days, role, not_before).
 func (s LinkSpec) NewLink(roomID string, now time.Time) (Link, error) {
 	var errs fieldErrors
 	name := strings.TrimSpace(s.Name)
@@ -115,15 +121,38 @@ func (s LinkSpec) NewLink(roomID string, now time.Time) (Link, error) {
 	if d := s.DurationDays; d != nil && (*d < 1 || *d > MaxDurationDays) {
 		errs.add(invalid("duration_days", "must be between 1 and %d days, or left out for no expiry", MaxDurationDays))
 	}
+	role := RoleOrViewer(s.Role)
+	switch role {
+	case RoleViewer, RoleSpeaker:
+	case RoleModerator:
+		errs.add(invalid("role", "a guest link cannot give %q: it is shared; invite the person instead", RoleModerator))
+	default:
+		errs.add(invalid("role", "must be %q or %q", RoleViewer, RoleSpeaker))
+	}
+	created := now.UTC()
+	var expires time.Time
+	if s.DurationDays != nil {
+		expires = created.Add(time.Duration(*s.DurationDays) * 24 * time.Hour)
+	}
+	var notBefore time.Time
+	if s.NotBefore != nil {
+		notBefore = s.NotBefore.UTC().Truncate(time.Second)
+		switch {
+		case notBefore.After(created.Add(MaxNotBeforeAhead)):
+			errs.add(invalid("not_before", "must be at most %d days ahead", MaxDurationDays))
+		case !expires.IsZero() && !notBefore.Before(expires):
+			errs.add(invalid("not_before", "must be before the link expires (%s)", expires.Format(time.RFC3339)))
+		case !notBefore.After(created):
+			notBefore = time.Time{} // already open
+		}
+	}
 	if err := errs.err(); err != nil {
 		return Link{}, err
 	}
-	l := Link{ID: NewID("l"), RoomID: roomID, Name: name, Token: NewToken(), CreatedAt: now.UTC()}
+	l := Link{ID: NewID("l"), RoomID: roomID, Name: name, Token: NewToken(), CreatedAt: created,
+		ExpiresAt: expires, Role: role, NotBefore: notBefore}
 	if s.MaxClicks != nil {
 		l.MaxClicks = *s.MaxClicks
-	}
-	if s.DurationDays != nil {
-		l.ExpiresAt = l.CreatedAt.Add(time.Duration(*s.DurationDays) * 24 * time.Hour)
 	}
 	return l, nil
 }
@@ -171,6 +200,8 @@ func CheckLinkOpen(r Room, l Link, now time.Time) error {
 		return ErrRoomUnavailable
 	case r.Kind == KindGallery || !r.GuestAccess:
 		return ErrGuestAccessOff
+	case l.NotYetOpen(now):
+		return ErrLinkNotYetOpen
 	case l.Expired(now):
 		return ErrLinkExpired
 	case l.UsedUp():

@@ -155,6 +155,8 @@ func TestLinkSpecNewLink(t *testing.T) {
 		wantName  string
 		wantMax   int
 		wantDays  int // 0: never expires
+		wantRole  string
+		wantOpen  time.Time // NotBefore; zero: open at once
 	}{
 		{name: "name only", spec: guestlink.LinkSpec{Name: "Guest speakers"}, wantName: "Guest speakers"},
 		{name: "name trimmed", spec: guestlink.LinkSpec{Name: "  Guest speakers \t\n"}, wantName: "Guest speakers"},
@@ -167,6 +169,13 @@ func TestLinkSpecNewLink(t *testing.T) {
 		{name: "1 day", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(1)}, wantName: "x", wantDays: 1},
 		{name: "365 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(365)}, wantName: "x", wantDays: 365},
 		{name: "both limits", spec: guestlink.LinkSpec{Name: "x", MaxClicks: new(3), DurationDays: new(7)}, wantName: "x", wantMax: 3, wantDays: 7},
+		{name: "speaker", spec: guestlink.LinkSpec{Name: "x", Role: "speaker"}, wantName: "x", wantRole: "speaker"},
+		{name: "viewer said", spec: guestlink.LinkSpec{Name: "x", Role: "viewer"}, wantName: "x"},
+		{name: "opens in an hour", spec: guestlink.LinkSpec{Name: "x", NotBefore: new(t0.Add(time.Hour))}, wantName: "x", wantOpen: t0.Add(time.Hour)},
+		{name: "opens in another zone, to the second", spec: guestlink.LinkSpec{Name: "x", NotBefore: new(t0.Add(time.Hour + 300*time.Millisecond).In(time.FixedZone("IST", 5*3600+1800)))}, wantName: "x", wantOpen: t0.Add(time.Hour)},
+		{name: "opens 365 days ahead", spec: guestlink.LinkSpec{Name: "x", NotBefore: new(t0.Add(365 * 24 * time.Hour))}, wantName: "x", wantOpen: t0.Add(365 * 24 * time.Hour)},
+		{name: "opens a second before it expires", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(1), NotBefore: new(t0.Add(24*time.Hour - time.Second))}, wantName: "x", wantDays: 1, wantOpen: t0.Add(24*time.Hour - time.Second)},
+		{name: "opening time past: open at once", spec: guestlink.LinkSpec{Name: "x", NotBefore: new(t0.Add(-time.Hour))}, wantName: "x"},
 
 		{name: "no name", spec: guestlink.LinkSpec{}, wantField: "name"},
 		{name: "blank name", spec: guestlink.LinkSpec{Name: " \t\u00a0 "}, wantField: "name"},
@@ -181,6 +190,11 @@ func TestLinkSpecNewLink(t *testing.T) {
 		{name: "-1 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(-1)}, wantField: "duration_days"},
 		{name: "366 days", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(366)}, wantField: "duration_days"},
 		{name: "name checked first", spec: guestlink.LinkSpec{MaxClicks: new(0), DurationDays: new(0)}, wantField: "name"},
+		{name: "moderator never by a shared link", spec: guestlink.LinkSpec{Name: "x", Role: "moderator"}, wantField: "role"},
+		{name: "unknown role", spec: guestlink.LinkSpec{Name: "x", Role: "Speaker"}, wantField: "role"},
+		{name: "opens more than 365 days ahead", spec: guestlink.LinkSpec{Name: "x", NotBefore: new(t0.Add(365*24*time.Hour + time.Second))}, wantField: "not_before"},
+		{name: "opens when it expires", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(1), NotBefore: new(t0.Add(24 * time.Hour))}, wantField: "not_before"},
+		{name: "opens after it expires", spec: guestlink.LinkSpec{Name: "x", DurationDays: new(1), NotBefore: new(t0.Add(48 * time.Hour))}, wantField: "not_before"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +230,12 @@ func TestLinkSpecNewLink(t *testing.T) {
 			}
 			if !l.ExpiresAt.Equal(wantExp) {
 				t.Errorf("expires_at = %v, want %v", l.ExpiresAt, wantExp)
+			}
+			if want := guestlink.RoleOrViewer(tt.wantRole); l.Role != want {
+				t.Errorf("role = %q, want %q", l.Role, want)
+			}
+			if !l.NotBefore.Equal(tt.wantOpen) || !l.NotBefore.IsZero() && l.NotBefore.Location() != time.UTC {
+				t.Errorf("not_before = %v, want %v in UTC", l.NotBefore, tt.wantOpen)
 			}
 		})
 	}
@@ -335,6 +355,9 @@ func TestCheckLinkOpen(t *testing.T) {
 		{"expired exactly at expires_at", nil, nil, t0.Add(time.Hour), guestlink.ErrLinkExpired},
 		{"expired later", nil, nil, t0.Add(48 * time.Hour), guestlink.ErrLinkExpired},
 		{"used up", nil, func(l *guestlink.Link) { l.Clicks = 2 }, t0, guestlink.ErrLinkUsedUp},
+		{"not yet open", nil, func(l *guestlink.Link) { l.NotBefore = t0.Add(time.Minute) }, t0, guestlink.ErrLinkNotYetOpen},
+		{"open exactly at not_before", nil, func(l *guestlink.Link) { l.NotBefore = t0 }, t0, nil},
+		{"not yet open, access off", func(r *guestlink.Room) { r.GuestAccess = false }, func(l *guestlink.Link) { l.NotBefore = t0.Add(time.Minute) }, t0, guestlink.ErrGuestAccessOff},
 		// Order: the room, then the switch, then the link itself.
 		{"unavailable beats access off", func(r *guestlink.Room) { r.Available, r.GuestAccess = false, false }, nil, t0, guestlink.ErrRoomUnavailable},
 		{"access off beats expired", func(r *guestlink.Room) { r.GuestAccess = false }, nil, t0.Add(2 * time.Hour), guestlink.ErrGuestAccessOff},

@@ -44,7 +44,7 @@ func (s *Service) emit(ctx context.Context, e Event) {
 }
 
 func (s *Service) emitGuest(ctx context.Context, typ string, g Guest) {
-	s.emit(ctx, Event{Type: typ, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
+	s.emit(ctx, Event{Type: typ, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email, Role: RoleOrViewer(g.Role)})
 }
 
 func (s *Service) lobbySince() time.Time {
@@ -131,7 +131,7 @@ func (s *Service) CreateLink(ctx context.Context, roomID string, spec LinkSpec) 
 	l, err = s.Store.AddLink(ctx, l, s.Limit())
 	switch {
 	case err == nil:
-		s.emit(ctx, Event{Type: EventLinkCreated, Room: roomID, Link: l.ID})
+		s.emit(ctx, Event{Type: EventLinkCreated, Room: roomID, Link: l.ID, Role: l.Role})
 	case errors.Is(err, ErrLinkLimit):
 		// Say the limit and the way out, not only that it was reached.
 		err = fmt.Errorf("%w: a room has at most %d links; delete one to make another", ErrLinkLimit, s.Limit())
@@ -170,7 +170,7 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 		_ = s.clearDroppedOut(ctx, r.ID, g.ID)
 	}
 	if err == nil {
-		s.emit(WithActor(ctx, "guest"), Event{Type: EventGuestRedeemed, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email})
+		s.emitGuest(WithActor(ctx, "guest"), EventGuestRedeemed, g)
 	}
 	return r, l, g, err
 }

@@ -57,7 +57,7 @@ type Store interface {
 
 	// Redeem spends one click of the link with token for guest g (whose ID, Name and
 	// Email are set) at now, if CheckLinkOpen allows it, and stores the guest with
-	// its room, link and InitialState. It returns the room, the link after the
+	// its room, link, the link's role and InitialState. It returns the room, the link after the
 	// click and the stored guest.
 	Redeem(ctx context.Context, token string, g Guest, now time.Time) (Room, Link, Guest, error)
 	// Guest returns a guest of a room, or ErrGuestNotFound.
@@ -112,10 +112,11 @@ type Store interface {
 	Close() error
 }
 
-// InitialState is the state of a guest right after redemption in room r: waiting
-// in the lobby when a moderator admits guests, admitted otherwise.
-func InitialState(r Room) string {
-	if r.Admission == AdmissionModerator {
+// InitialState is the state of a guest with role right after redemption in
+// room r: a viewer waits in the lobby when a moderator admits guests; speakers
+// and moderators, and every guest of other rooms, are admitted at once.
+func InitialState(r Room, role string) string {
+	if r.Admission == AdmissionModerator && RoleOrViewer(role) == RoleViewer {
 		return StateWaiting
 	}
 	return StateAdmitted

@@ -11,8 +11,9 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// redeemTests protect the redemption: the guest it stores (InitialState, the
-// link's name, the times), CheckLinkOpen inside the transaction, which a
+// redeemTests protect the redemption: the guest it stores (the link's role and
+// name, InitialState for that role, the times), CheckLinkOpen inside the
+// transaction (an opening time included), which a
 // refusal leaves without a trace, and the product rule that a link with max
 // clicks N admits exactly N guests, never N+1, however many redeem at once and
 // whatever other writers do meanwhile.
@@ -26,18 +27,22 @@ var redeemTests = []subtest{
 func testRedeemStoresGuest(t *testing.T, e *env) {
 	for _, tc := range []struct {
 		admission string
+		role      string
 		want      string
 		purgeAt   time.Time
 	}{
-		{guestlink.AdmissionAuto, guestlink.StateAdmitted, time.Time{}},
-		{guestlink.AdmissionModerator, guestlink.StateWaiting, time.Time{}},
-		{guestlink.AdmissionModerator, guestlink.StateWaiting, purgeLater},
+		{guestlink.AdmissionAuto, guestlink.RoleViewer, guestlink.StateAdmitted, time.Time{}},
+		{guestlink.AdmissionModerator, guestlink.RoleViewer, guestlink.StateWaiting, time.Time{}},
+		{guestlink.AdmissionModerator, guestlink.RoleViewer, guestlink.StateWaiting, purgeLater},
+		{guestlink.AdmissionAuto, guestlink.RoleSpeaker, guestlink.StateAdmitted, time.Time{}},
+		// A speaker skips the lobby.
+		{guestlink.AdmissionModerator, guestlink.RoleSpeaker, guestlink.StateAdmitted, purgeLater},
 	} {
-		t.Run(fmt.Sprintf("%s purge=%v", tc.admission, !tc.purgeAt.IsZero()), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s %s purge=%v", tc.admission, tc.role, !tc.purgeAt.IsZero()), func(t *testing.T) {
 			e := e.in(t)
-			id := fmt.Sprintf("r-%s-%v", tc.admission, !tc.purgeAt.IsZero())
+			id := fmt.Sprintf("r-%s-%s-%v", tc.admission, tc.role, !tc.purgeAt.IsZero())
 			e.room(id, guestlink.RoomSpec{Admission: tc.admission})
-			l := e.link(id, guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(2)}, t0)
+			l := e.link(id, guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(2), Role: tc.role}, t0)
 			now := t0.Add(time.Minute)
 			in := newGuest(guestlink.NewID("g"))
 			in.PurgeAt = tc.purgeAt
@@ -46,11 +51,11 @@ func testRedeemStoresGuest(t *testing.T, e *env) {
 				t.Fatalf("Redeem: %v", err)
 			}
 			want := guestlink.Guest{ID: in.ID, RoomID: id, LinkID: l.ID, LinkName: "Speakers",
-				Name: in.Name, Email: in.Email, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now, PurgeAt: tc.purgeAt}
+				Name: in.Name, Email: in.Email, Role: tc.role, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now, PurgeAt: tc.purgeAt}
 			if !sameGuest(g, want) {
 				t.Errorf("guest = %+v, want %+v", g, want)
 			}
-			if r.ID != id || r.Admission != tc.admission || gotL.ID != l.ID || gotL.Clicks != 1 || gotL.MaxClicks != 2 {
+			if r.ID != id || r.Admission != tc.admission || gotL.ID != l.ID || gotL.Clicks != 1 || gotL.MaxClicks != 2 || gotL.Role != tc.role {
 				t.Errorf("Redeem returned room %+v, link %+v; want the room and the link after one click", r, gotL)
 			}
 			if stored := e.guest(id, in.ID); !sameGuest(stored, want) {
@@ -76,6 +81,16 @@ func testRedeemRules(t *testing.T, e *env) {
 		{name: "just before expiry", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
 		{name: "expired", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
 		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: new(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
+		{name: "not yet open", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour))}, at: t0.Add(time.Hour - time.Nanosecond), wantErr: guestlink.ErrLinkNotYetOpen},
+		{name: "open at its opening time", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), DurationDays: new(1)}, at: t0.Add(time.Hour)},
+		{
+			name: "not yet open and used up by nobody", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkNotYetOpen,
+			prepare: func(e *env, room string, l guestlink.Link) {
+				if _, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0.Add(time.Minute)); !errors.Is(err, guestlink.ErrLinkNotYetOpen) {
+					e.t.Fatalf("an early redemption: %v, want ErrLinkNotYetOpen", err)
+				}
+			},
+		},
 		{
 			name: "used up", link: guestlink.LinkSpec{MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
 			prepare: func(e *env, room string, l guestlink.Link) { e.redeem(l.Token, t0) },

@@ -302,7 +302,12 @@ func testAddLinkRules(t *testing.T, e *env) {
 			}
 			var added []guestlink.Link
 			for j := 0; j <= tc.ok; j++ {
-				l := e.newLink(id, guestlink.LinkSpec{Name: fmt.Sprintf("link %d", j)}, t0)
+				// Every other link gives speakers; the second opens later.
+				spec := guestlink.LinkSpec{Name: fmt.Sprintf("link %d", j), Role: []string{guestlink.RoleViewer, guestlink.RoleSpeaker}[j%2]}
+				if j == 1 {
+					spec.NotBefore = new(t0.Add(time.Hour))
+				}
+				l := e.newLink(id, spec, t0)
 				got, err := e.s.AddLink(e.ctx, l, tc.maxLinks)
 				if j < tc.ok {
 					if err != nil {
@@ -326,8 +331,8 @@ func testAddLinkRules(t *testing.T, e *env) {
 				t.Fatalf("Links: %d links, %v; want %d", len(ls), err, tc.ok)
 			}
 			for _, l := range added {
-				if r, got, err := e.s.LinkByToken(e.ctx, l.Token); err != nil || got.ID != l.ID || r.ID != id {
-					t.Errorf("LinkByToken of an added link = %+v, %+v, %v", r, got, err)
+				if r, got, err := e.s.LinkByToken(e.ctx, l.Token); err != nil || !sameLink(got, l) || r.ID != id {
+					t.Errorf("LinkByToken of an added link = %+v, %+v, %v; want the link as added", r, got, err)
 				}
 			}
 		})

@@ -337,8 +337,9 @@ func sameRoom(a, b guestlink.Room) bool {
 // sameLink compares links with time.Time.Equal.
 func sameLink(a, b guestlink.Link) bool {
 	ta, tb := a, b
-	ta.CreatedAt, ta.ExpiresAt, tb.CreatedAt, tb.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	return ta == tb && a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+	ta.CreatedAt, ta.ExpiresAt, ta.NotBefore = time.Time{}, time.Time{}, time.Time{}
+	tb.CreatedAt, tb.ExpiresAt, tb.NotBefore = time.Time{}, time.Time{}, time.Time{}
+	return ta == tb && a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.NotBefore.Equal(b.NotBefore)
 }
 
 // sameGuest compares guests with time.Time.Equal.

@@ -173,14 +173,15 @@ func linkByToken(txn *badgerdb.Txn, token string) (guestlink.Room, guestlink.Lin
 // Redeem spends one click of the link with token for guest g at now and stores the
 // guest, in one transaction that reads the token index, the link and its room and
 // applies guestlink.CheckLinkOpen to them: guestlink.ErrRoomUnavailable,
-// guestlink.ErrGuestAccessOff, guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp,
+// guestlink.ErrGuestAccessOff, guestlink.ErrLinkNotYetOpen,
+// guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp,
 // returned unchanged. guestlink.ErrLinkNotFound if the token does not resolve (see
 // LinkByToken). The room and link read are returned with those errors too, so that
 // callers can show the right page.
 //
 // g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID and
-// LinkName from the link, State guestlink.InitialState(room) (waiting when a
-// moderator admits guests) and RedeemedAt = UpdatedAt = LastSeen = now (the
+// LinkName from the link, Role the link's (guestlink.RoleOrViewer), State
+// guestlink.InitialState(room, role) (waiting when a moderator admits viewers) and RedeemedAt = UpdatedAt = LastSeen = now (the
 // redemption counts as seen), and keeps g.PurgeAt: when it is set, the guest
 // record and its guest list index key expire then (a Badger TTL of PurgeAt - now;
 // a PurgeAt not after now is refused with an error before anything is spent).
@@ -229,7 +230,8 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 		clicked.Clicks++
 		guest = g
 		guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-		guest.State = guestlink.InitialState(room)
+		guest.Role = guestlink.RoleOrViewer(link.Role)
+		guest.State = guestlink.InitialState(room, guest.Role)
 		guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
 		if err := setJSON(txn, linkKey(room.ID, link.ID), clicked); err != nil {
 			return err

@@ -233,12 +233,14 @@ func (ld *loader) add(rec guestlink.Record) error {
 		if l.MaxClicks > 0 {
 			maxClicks = &l.MaxClicks
 		}
-		return ld.row("gg_links", []string{"room_id", "id", "name", "token", "token_hash", "max_clicks", "clicks", "created_at", "expires_at"},
-			l.RoomID, l.ID, l.Name, l.Token, tokenHash(l.Token), maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt))
+		return ld.row("gg_links", []string{"room_id", "id", "name", "token", "token_hash", "max_clicks", "clicks", "created_at", "expires_at", "role", "not_before"},
+			l.RoomID, l.ID, l.Name, l.Token, tokenHash(l.Token), maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
+			guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore))
 	case rec.Guest != nil:
 		g := rec.Guest
-		return ld.row("gg_guests", []string{"room_id", "id", "link_id", "link_name", "name", "email", "state", "redeemed_at", "updated_at", "last_seen", "purge_at"},
-			g.RoomID, g.ID, g.LinkID, g.LinkName, g.Name, g.Email, g.State, ns(g.RedeemedAt), ns(g.UpdatedAt), ns(g.LastSeen), nullNS(g.PurgeAt))
+		return ld.row("gg_guests", []string{"room_id", "id", "link_id", "link_name", "name", "email", "state", "redeemed_at", "updated_at", "last_seen", "purge_at", "role"},
+			g.RoomID, g.ID, g.LinkID, g.LinkName, g.Name, g.Email, g.State, ns(g.RedeemedAt), ns(g.UpdatedAt), ns(g.LastSeen), nullNS(g.PurgeAt),
+			guestlink.RoleOrViewer(g.Role))
 	case rec.Secret != nil:
 		return ld.row("gg_secrets", []string{"name", "value"}, rec.Secret.Name, rec.Secret.Value)
 	case rec.Item != nil:

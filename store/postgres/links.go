@@ -84,8 +84,9 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 		if l.MaxClicks > 0 {
 			maxClicks = &l.MaxClicks
 		}
-		_, err = tx.Exec(ctx, "INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt), tokenHash(l.Token))
+		_, err = tx.Exec(ctx, "INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+			l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
+			guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token))
 		if isUniqueViolation(err) {
 			return errors.New("guestgate store: link id or token already in use")
 		}
@@ -177,25 +178,27 @@ func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, 
 // redeemStmt spends one click and stores the guest, in one statement that is its
 // own transaction: its UPDATE raises the clicks of the link with token ($1,
 // $2) only while the link is open at now ($3) by guestlink.CheckLinkOpen (its
-// room available, guest access on, not a gallery, not expired, not used up),
-// and its INSERT stores the guest ($4 id, $5 name, $6 email, $10 purge time)
-// with the link's room and name and the state the room's admission gives
-// (guestlink.InitialState: $8 when the admission is $7, else $9). It returns
-// four columns for the INSERT, then the link after the click and its room;
-// no row when the link is not open. Concurrent redemptions of one link wait
-// on its row lock, held until this statement's commit, and re-check the
-// conditions on the row as the one before them left it.
+// room available, guest access on, not a gallery, open already, not expired,
+// not used up), and its INSERT stores the guest ($4 id, $5 name, $6 email,
+// $10 purge time) with the link's room, name and role and the state the
+// room's admission gives that role (guestlink.InitialState: $8 when the
+// admission is $7 and the role $11, else $9). It returns four columns for the
+// INSERT, then the link after the click and its room; no row when the link is
+// not open. Concurrent redemptions of one link wait on its row lock, held
+// until this statement's commit, and re-check the conditions on the row as the
+// one before them left it.
 var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 		FROM gg_rooms AS r
 		WHERE l.token_hash = $1 AND l.token = $2 AND r.id = l.room_id
 			AND r.available AND r.guest_access AND r.kind <> 'gallery'
+			AND (l.not_before IS NULL OR l.not_before <= $3)
 			AND (l.expires_at IS NULL OR l.expires_at > $3)
 			AND (l.max_clicks IS NULL OR l.clicks < l.max_clicks)
 		RETURNING l.room_id AS c_room, l.id AS c_link, l.name AS c_link_name, r.admission AS c_admission, ` +
 	linkColsL + ", " + roomColsR + `),
 	g AS (INSERT INTO gg_guests (` + guestCols + `)
 		SELECT c_room, $4::text, c_link, c_link_name, $5::text, $6::text,
-			CASE WHEN c_admission = $7::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint
+			CASE WHEN c_admission = $7::text AND role = $11::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint, role
 		FROM c)
 	SELECT * FROM c`
 
@@ -204,11 +207,12 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // the click is one conditional UPDATE, the guest's INSERT goes with it. When
 // the UPDATE changes nothing, a read of the link and its room says why, in guestlink.CheckLinkOpen's
 // order: guestlink.ErrRoomUnavailable, guestlink.ErrGuestAccessOff,
-// guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
+// guestlink.ErrLinkNotYetOpen, guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
 // and link read; guestlink.ErrLinkNotFound if the token does not resolve.
 //
 // g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID
-// and LinkName from the link, State guestlink.InitialState(room) and
+// and LinkName from the link, Role the link's, State
+// guestlink.InitialState(room, role) and
 // RedeemedAt = UpdatedAt = LastSeen = now, and keeps g.PurgeAt (a PurgeAt not
 // after now is refused before anything is spent). A link with MaxClicks N is
 // redeemed exactly N times, by all instances together. A redemption does not
@@ -230,14 +234,15 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 		guest guestlink.Guest
 	)
 	hash := tokenHash(token)
-	waiting, admitted := guestlink.InitialState(guestlink.Room{Admission: guestlink.AdmissionModerator}), guestlink.InitialState(guestlink.Room{})
+	waiting := guestlink.InitialState(guestlink.Room{Admission: guestlink.AdmissionModerator}, guestlink.RoleViewer)
+	admitted := guestlink.InitialState(guestlink.Room{}, guestlink.RoleViewer)
 	err := s.one(ctx, "redeeming a link", func(q *pgxpool.Pool) error {
 		var (
 			err    error
 			ignore [4]string // the INSERT's columns
 		)
 		room, link, err = scanLinkAndRoom(q.QueryRow(ctx, redeemStmt, hash, token, ns(now), g.ID, g.Name, g.Email,
-			guestlink.AdmissionModerator, waiting, admitted, nullNS(g.PurgeAt)), &ignore[0], &ignore[1], &ignore[2], &ignore[3])
+			guestlink.AdmissionModerator, waiting, admitted, nullNS(g.PurgeAt), guestlink.RoleViewer), &ignore[0], &ignore[1], &ignore[2], &ignore[3])
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			room, link, err = scanLinkAndRoom(q.QueryRow(ctx, linkByToken, hash, token))
@@ -263,7 +268,8 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 	}
 	guest = g
 	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-	guest.State = guestlink.InitialState(room)
+	guest.Role = guestlink.RoleOrViewer(link.Role)
+	guest.State = guestlink.InitialState(room, guest.Role)
 	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
 	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
 	return room, link, guest, nil

@@ -15,8 +15,8 @@ import (
 // The columns of the records, in the order the scan functions read them.
 const (
 	roomCols  = "id, name, kind, available, admission, guest_access, created_at, updated_at, lobby_message"
-	linkCols  = "room_id, id, name, token, max_clicks, clicks, created_at, expires_at"
-	guestCols = "room_id, id, link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at"
+	linkCols  = "room_id, id, name, token, max_clicks, clicks, created_at, expires_at, role, not_before"
+	guestCols = "room_id, id, link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at, role"
 )
 
 // Column lists with a table alias, for joins.
@@ -53,13 +53,14 @@ func linkDest(l *guestlink.Link) ([]any, func()) {
 		maxClicks *int32
 		created   int64
 		expires   *int64
+		notBefore *int64
 	)
-	return []any{&l.RoomID, &l.ID, &l.Name, &l.Token, &maxClicks, &l.Clicks, &created, &expires}, func() {
+	return []any{&l.RoomID, &l.ID, &l.Name, &l.Token, &maxClicks, &l.Clicks, &created, &expires, &l.Role, &notBefore}, func() {
 		l.MaxClicks = 0
 		if maxClicks != nil {
 			l.MaxClicks = int(*maxClicks)
 		}
-		l.CreatedAt, l.ExpiresAt = fromNS(created), fromNullNS(expires)
+		l.CreatedAt, l.ExpiresAt, l.NotBefore = fromNS(created), fromNullNS(expires), fromNullNS(notBefore)
 	}
 }
 
@@ -69,7 +70,7 @@ func guestDest(g *guestlink.Guest) ([]any, func()) {
 		redeemed, updated, seen int64
 		purge                   *int64
 	)
-	return []any{&g.RoomID, &g.ID, &g.LinkID, &g.LinkName, &g.Name, &g.Email, &g.State, &redeemed, &updated, &seen, &purge}, func() {
+	return []any{&g.RoomID, &g.ID, &g.LinkID, &g.LinkName, &g.Name, &g.Email, &g.State, &redeemed, &updated, &seen, &purge, &g.Role}, func() {
 		g.RedeemedAt, g.UpdatedAt, g.LastSeen, g.PurgeAt = fromNS(redeemed), fromNS(updated), fromNS(seen), fromNullNS(purge)
 	}
 }
