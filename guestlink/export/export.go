@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -482,6 +483,8 @@ func (rd *Reader) checkLink(l guestlink.Link) error {
 		return rd.bad("link %s: a token that another link has", l.ID)
 	case l.MaxClicks < 0 || l.Clicks < 0:
 		return rd.bad("link %s: negative clicks", l.ID)
+	case l.Role != "" && l.Role != guestlink.RoleViewer && l.Role != guestlink.RoleSpeaker:
+		return rd.bad("link %s: role %q (a link gives viewer or speaker)", l.ID, l.Role)
 	}
 	rd.links[[2]string{l.RoomID, l.ID}], rd.tokens[l.Token] = true, true
 	return nil
@@ -495,6 +498,9 @@ func (rd *Reader) checkGuest(g guestlink.Guest) error {
 	case guestlink.StateWaiting, guestlink.StateAdmitted, guestlink.StateDeclined, guestlink.StateRemoved, guestlink.StateLeft:
 	default:
 		return rd.bad("guest %s: state %q", g.ID, g.State)
+	}
+	if g.Role != "" && !slices.Contains(guestlink.Roles, g.Role) {
+		return rd.bad("guest %s: role %q", g.ID, g.Role)
 	}
 	rd.guests[[2]string{g.RoomID, g.ID}] = true
 	return nil

@@ -183,7 +183,7 @@ func TestRefusesBadExports(t *testing.T) {
 		{"something after the end", "follows the end", append(append([]byte(nil), file...), "{}\n"...)},
 		{"a second export after the end", "follows the end", append(append([]byte(nil), file...), file...)},
 		{"no end record", "without the end record", join(lines[:len(lines)-1]...)},
-		{"an unknown field", "unknown field", reseal(t, swap(`"name":"Ada"`, `"name":"Ada","role":"host"`))},
+		{"an unknown field", "unknown field", reseal(t, swap(`"name":"Ada"`, `"name":"Ada","rank":"host"`))},
 		{"an unknown kind", "unknown field", reseal(t, join(lines[0], `{"webhook":{}}`+"\n", lines[len(lines)-1]))},
 		{"two records on a line", "exactly one record", reseal(t, join(lines[0], strings.TrimSuffix(lines[1], "}\n")+`,"secret":{"name":"x","value":"eA=="}}`+"\n", lines[len(lines)-1]))},
 		{"a link before its room", "no room before it", reseal(t, join(lines[0], lines[2], lines[1], lines[len(lines)-1]))},
@@ -196,6 +196,8 @@ func TestRefusesBadExports(t *testing.T) {
 		{"a bad token", "not a link token", reseal(t, swap(strings.Repeat("A", guestlink.TokenLen), "short"))},
 		{"a bad room id", "not valid", reseal(t, bytes.ReplaceAll(file, []byte(`"demo"`), []byte(`"de/mo"`)))},
 		{"a bad state", "state", reseal(t, swap(`"state":"waiting"`, `"state":"vip"`))},
+		{"a bad guest role", `role "host"`, reseal(t, swap(`"state":"waiting"`, `"state":"waiting","role":"host"`))},
+		{"a link giving moderator", `role "moderator" (a link gives viewer or speaker)`, reseal(t, swap(`"clicks":`, `"role":"moderator","clicks":`))},
 		{"a bad queue name", "queue name", reseal(t, swap(`"queue":"hooks"`, `"queue":"a b"`))},
 		{"a second header", "second header", reseal(t, join(lines[0], lines[0], lines[len(lines)-1]))},
 	} {

@@ -62,7 +62,7 @@ func (e *env) fillAll() dumped {
 	}
 	d.limited = e.link("demo", guestlink.LinkSpec{Name: "Speakers", MaxClicks: new(3), DurationDays: new(30)}, t0)
 	d.unlimited = e.link("demo", guestlink.LinkSpec{Name: "Press"}, minutes(1))
-	d.usedUp = e.link("auto", guestlink.LinkSpec{MaxClicks: new(1)}, t0)
+	d.usedUp = e.link("auto", guestlink.LinkSpec{MaxClicks: new(1), Role: guestlink.RoleSpeaker, NotBefore: new(minutes(10))}, t0)
 
 	in := newGuest(gid(1))
 	in.PurgeAt = purgeLater
