@@ -357,7 +357,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // setPlaceholders puts the guest's identity into the request's replacer:
 // {http.auth.user.id} (like Caddy's authentication handler) and
-// {http.guest_gateway.name|email|room|link}. It adds one provider that answers
+// {http.guest_gateway.name|email|room|link|role}. It adds one provider that answers
 // those keys when a placeholder is used, instead of five values set on every
 // request whether used or not.
 func setPlaceholders(r *http.Request, c *token.Claims) {
@@ -377,6 +377,8 @@ func setPlaceholders(r *http.Request, c *token.Claims) {
 			return c.Room, true
 		case "http.guest_gateway.link":
 			return c.LinkID, true
+		case "http.guest_gateway.role":
+			return c.Role, true
 		}
 		return nil, false
 	})

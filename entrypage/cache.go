@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -51,6 +52,9 @@ func (sc *sessionCache) get(raw string, now time.Time) *cachedSession {
 }
 
 func (sc *sessionCache) put(raw string, c *token.Claims, now time.Time) *cachedSession {
+	// A session from before roles is a viewer's: the gate, the headers and
+	// the tokens made from it say so.
+	c.Role = guestlink.RoleOrViewer(c.Role)
 	e := &cachedSession{claims: c, name: headerEscape(c.Name), email: headerEscape(c.Email)}
 	if c.ExpiresAt != nil {
 		e.exp = c.ExpiresAt.Time

@@ -284,6 +284,8 @@ func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (
 	}
 	if reason := reasonFor(err); reason == ReasonLinkInvalid {
 		return room, true, g.refuseLookup(w, r, invalid)
+	} else if reason == ReasonNotYetOpen {
+		return room, true, g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
 	} else if reason != "" {
 		return room, true, g.pages.RoomMessage(w, r, reason, room.Name, "")
 	} else if err != nil {
@@ -343,7 +345,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			return g.pages.entry(w, r, http.StatusForbidden, form)
 		})
 	}
-	_, _, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
+	_, link, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
 	switch invalid := guestlink.FieldErrors(err); {
 	case len(invalid) > 0:
 		return g.refuseLookup(w, r, func() error {
@@ -351,6 +353,8 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			form.Invalid = invalid
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
+	case reasonFor(err) == ReasonNotYetOpen:
+		return g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
 	case reasonFor(err) != "":
 		return g.pages.RoomMessage(w, r, reasonFor(err), room.Name, "")
 	case err != nil:
@@ -360,7 +364,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 	c := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: guest.ID},
 		Room:             guest.RoomID, LinkID: guest.LinkID, Name: guest.Name, Email: guest.Email,
-		State: guest.State, AuthTime: guest.RedeemedAt.Unix(),
+		State: guest.State, Role: guestlink.RoleOrViewer(guest.Role), AuthTime: guest.RedeemedAt.Unix(),
 	}
 	raw, exp, err := g.tokens.Issue(c, now)
 	if err != nil {
@@ -434,18 +438,19 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 	// another, nor the cache.
 	a := new(admitted)
 	vals := a.vals[:]
-	vals[0], vals[1], vals[2], vals[3], vals[4] = c.Subject, c.Room, c.LinkID, e.name, e.email
+	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = c.Subject, c.Room, c.LinkID, e.name, e.email, c.Role
 	h := r.Header
 	h["X-Guest-Id"] = vals[0:1:1]
 	h["X-Guest-Room"] = vals[1:2:2]
 	h["X-Guest-Link"] = vals[2:3:3]
 	h["X-Guest-Name"] = vals[3:4:4]
 	h["X-Guest-Email"] = vals[4:5:5]
+	h["X-Guest-Role"] = vals[5:6:6]
 	if g.identity != nil {
-		if vals[5], err = g.identityToken(e); err != nil {
+		if vals[6], err = g.identityToken(e); err != nil {
 			return GateError, g.internal(w, r, err)
 		}
-		h["X-Guest-Token"] = vals[5:6:6]
+		h["X-Guest-Token"] = vals[6:7:7]
 	}
 	if g.onID != nil {
 		g.onID(r, c)
@@ -498,7 +503,7 @@ func (g *Gateway) opensRoom(r *http.Request, room string) bool {
 
 // admitted is what the gate allocates for a request it lets through.
 type admitted struct {
-	vals [6]string
+	vals [7]string
 	watched
 }
 

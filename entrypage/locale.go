@@ -38,6 +38,8 @@ type PageData struct {
 	// Text are its heading and sentence; Back, if not empty, is a path back
 	// into the session.
 	Reason, Heading, Text, Back string
+	// Opens is the opening time on a not-yet-open page; nil elsewhere.
+	Opens *opening
 
 	// RoomName is the room's display name (entry and lobby pages, and message
 	// pages when the room is known).

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/text/language"
 
@@ -33,6 +34,7 @@ const (
 	ReasonLinkInvalid     = "link-invalid"
 	ReasonLinkExpired     = "link-expired"
 	ReasonLinkUsedUp      = "link-used-up"
+	ReasonNotYetOpen      = "not-yet-open"
 	ReasonGuestAccessOff  = "guest-access-off"
 	ReasonRoomUnavailable = "room-unavailable"
 	ReasonDeclined        = "declined"
@@ -53,6 +55,7 @@ var reasonStatus = map[string]int{
 	ReasonLinkInvalid:     http.StatusNotFound,
 	ReasonLinkExpired:     http.StatusGone,
 	ReasonLinkUsedUp:      http.StatusGone,
+	ReasonNotYetOpen:      http.StatusForbidden,
 	ReasonGuestAccessOff:  http.StatusForbidden,
 	ReasonRoomUnavailable: http.StatusNotFound,
 	ReasonDeclined:        http.StatusForbidden,
@@ -73,6 +76,8 @@ func reasonFor(err error) string {
 		return ReasonLinkExpired
 	case errors.Is(err, guestlink.ErrLinkUsedUp):
 		return ReasonLinkUsedUp
+	case errors.Is(err, guestlink.ErrLinkNotYetOpen):
+		return ReasonNotYetOpen
 	case errors.Is(err, guestlink.ErrGuestAccessOff), errors.Is(err, guestlink.ErrGalleryRoom):
 		return ReasonGuestAccessOff
 	case errors.Is(err, guestlink.ErrRoomUnavailable):
@@ -226,6 +231,38 @@ func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	return p.render(w, r, "message.html", status, d)
+}
+
+// NotYetOpen writes the message page of a link that opens at opens (now is
+// the gateway's clock): it names the room and the opening time, which
+// opens.js shows in the guest's own time zone and language, and moves on to
+// the link's entry page by itself when the time comes, however the guest's
+// clock is set (it counts from the gateway's now).
+func (p *Pages) NotYetOpen(w http.ResponseWriter, r *http.Request, room string, opens, now time.Time) error {
+	d := p.page(r)
+	status := messagePage(&d, ReasonNotYetOpen, room, "")
+	noteReason(r, d.Reason)
+	wait := opens.Sub(now)
+	d.Opens = &opening{
+		At:      opens.UTC().Format(time.RFC3339),
+		UTC:     opens.UTC().Format("2006-01-02 15:04 UTC"),
+		WaitMS:  wait.Milliseconds(),
+		WaitSec: int64(wait/time.Second) + 1,
+	}
+	// Without JavaScript the page reloads itself at the opening time.
+	d.Refresh = int(d.Opens.WaitSec)
+	return p.render(w, r, "message.html", status, d)
+}
+
+// opening is what a not-yet-open page says of the opening time.
+type opening struct {
+	// At is the time in RFC 3339 (UTC), for <time datetime> and opens.js;
+	// UTC is how the page shows it before opens.js puts it in the guest's
+	// time zone.
+	At, UTC string
+	// WaitMS is how long until then by the gateway's clock; WaitSec is that
+	// rounded up to whole seconds.
+	WaitMS, WaitSec int64
 }
 
 // retryAfterUnavailable is the Retry-After of the unavailable page, in

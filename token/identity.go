@@ -23,6 +23,8 @@ type IdentityClaims struct {
 	LinkID string `json:"lid"`
 	Name   string `json:"name"`
 	Email  string `json:"email"`
+	// Role is the guest's role: viewer, speaker or moderator.
+	Role string `json:"role,omitempty"`
 }
 
 // Identity signs identity tokens with Ed25519 (EdDSA) and publishes the public
@@ -88,7 +90,7 @@ func (id *Identity) Token(c *Claims, now time.Time) (string, error) {
 			Issuer: id.issuer, Subject: c.Subject, Audience: jwt.ClaimStrings{IdentityAudience},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), ID: c.ID,
 		},
-		Room: c.Room, LinkID: c.LinkID, Name: c.Name, Email: c.Email,
+		Room: c.Room, LinkID: c.LinkID, Name: c.Name, Email: c.Email, Role: c.Role,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ic)
 	t.Header["kid"] = id.kid
