@@ -185,6 +185,8 @@ type LinkJSON struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxClicks *int       `json:"max_clicks"`
 	Clicks    int        `json:"clicks"`
+	Role      string     `json:"role"`
+	NotBefore *time.Time `json:"not_before"`
 	Active    bool       `json:"active"`
 }
 
@@ -202,11 +204,15 @@ func (h *Handler) linkURL(r *http.Request, tok string) string {
 func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) LinkJSON {
 	j := LinkJSON{
 		ID: l.ID, Name: l.Name, URL: h.linkURL(r, l.Token), CreatedAt: l.CreatedAt, Clicks: l.Clicks,
-		Active: guestlink.CheckLinkOpen(room, l, h.svc.Now()) == nil,
+		Role: guestlink.RoleOrViewer(l.Role), Active: guestlink.CheckLinkOpen(room, l, h.svc.Now()) == nil,
 	}
 	if !l.ExpiresAt.IsZero() {
 		t := l.ExpiresAt
 		j.ExpiresAt = &t
+	}
+	if !l.NotBefore.IsZero() {
+		t := l.NotBefore
+		j.NotBefore = &t
 	}
 	if l.MaxClicks > 0 {
 		n := l.MaxClicks

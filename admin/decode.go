@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -87,6 +88,9 @@ func jsonKind(t reflect.Type) string {
 	}
 	if t == nil {
 		return "of another type"
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "a time in RFC 3339, like \"2026-12-06T10:00:00Z\""
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -67,6 +67,34 @@ func TestStrictJSON(t *testing.T) {
 			status: 422, code: "invalid", field: "max_clicks"},
 		{name: "enabled a string", method: "PUT", path: access, body: `{"enabled":"false"}`,
 			status: 422, code: "invalid", field: "enabled"},
+		{name: "not_before not a time", method: "POST", path: links, body: `{"name":"x","not_before":"tomorrow at 10"}`,
+			status: 422, code: "invalid", field: "not_before",
+			check: func(r result) string {
+				if e, _ := r.body["error"].(map[string]any); !strings.Contains(e["message"].(string), "RFC 3339") {
+					return "the message does not say how to write a time"
+				}
+				return ""
+			}},
+		{name: "not_before a number", method: "POST", path: links, body: `{"name":"x","not_before":1765000000}`,
+			status: 422, code: "invalid", field: "not_before"},
+
+		// Roles: a shared link never gives moderator.
+		{name: "role moderator", method: "POST", path: links, body: `{"name":"x","role":"moderator"}`,
+			status: 422, code: "invalid", field: "role"},
+		{name: "role speaker", method: "POST", path: links, body: `{"name":"s","role":"speaker"}`, status: 201,
+			check: func(r result) string {
+				if r.body["role"] != "speaker" {
+					return "role is not speaker"
+				}
+				return ""
+			}},
+		{name: "role left out is viewer, not_before null", method: "POST", path: links, body: `{"name":"v","not_before":null}`, status: 201,
+			check: func(r result) string {
+				if v, ok := r.body["not_before"]; r.body["role"] != "viewer" || !ok || v != nil {
+					return "role is not viewer or not_before is not null"
+				}
+				return ""
+			}},
 
 		// Not one JSON object in UTF-8.
 		{name: "an array", method: "POST", path: links, body: `[{"name":"x"}]`, status: 400, code: "bad_json"},

@@ -18,6 +18,7 @@ type GuestJSON struct {
 	LinkID       string     `json:"link_id"`
 	LinkName     string     `json:"link_name"`
 	State        string     `json:"state"`
+	Role         string     `json:"role"`
 	RedeemedAt   time.Time  `json:"redeemed_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
@@ -54,7 +55,7 @@ func blocked(room guestlink.Room, links map[string]bool, g guestlink.Guest) stri
 func toGuestJSON(g guestlink.Guest) GuestJSON {
 	j := GuestJSON{
 		ID: g.ID, Name: g.Name, Email: g.Email, LinkID: g.LinkID, LinkName: g.LinkName,
-		State: g.State, RedeemedAt: g.RedeemedAt, UpdatedAt: g.UpdatedAt,
+		State: g.State, Role: guestlink.RoleOrViewer(g.Role), RedeemedAt: g.RedeemedAt, UpdatedAt: g.UpdatedAt,
 	}
 	if g.State == guestlink.StateWaiting {
 		t := g.RedeemedAt
@@ -194,9 +195,9 @@ func (h *Handler) guestsCSV(w http.ResponseWriter, r *http.Request, room string)
 		return
 	}
 	var b strings.Builder
-	writeCSVRow(&b, "guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state")
+	writeCSVRow(&b, "guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state", "role")
 	for _, g := range all {
-		writeCSVRow(&b, g.ID, g.Name, g.Email, g.LinkID, g.LinkName, g.RedeemedAt.Format(time.RFC3339), g.State)
+		writeCSVRow(&b, g.ID, g.Name, g.Email, g.LinkID, g.LinkName, g.RedeemedAt.Format(time.RFC3339), g.State, guestlink.RoleOrViewer(g.Role))
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="guests-`+room+`.csv"`)

@@ -497,7 +497,7 @@ func TestGuestListCSV(t *testing.T) {
 	if len(lines) != 1+len(guests) {
 		t.Fatalf("CSV has %d lines, want a header and %d rows:\n%s", len(lines), len(guests), body)
 	}
-	if lines[0] != `"guest_id","name","email","link_id","link_name","redeemed_at","state"` {
+	if lines[0] != `"guest_id","name","email","link_id","link_name","redeemed_at","state","role"` {
 		t.Errorf("CSV header = %s", lines[0])
 	}
 	// Every field is quoted: read each line field by field from the raw text.
@@ -528,7 +528,7 @@ func TestGuestListCSV(t *testing.T) {
 		if g.ID == made[0].ID {
 			wantState = "admitted"
 		}
-		want := []string{g.ID, wantName, wantEmail, wantLink, wantLinkName, g.RedeemedAt.Format(time.RFC3339), wantState}
+		want := []string{g.ID, wantName, wantEmail, wantLink, wantLinkName, g.RedeemedAt.Format(time.RFC3339), wantState, "viewer"}
 		if !slices.Equal(rec, want) {
 			t.Errorf("CSV row %d = %q, want %q", i+1, rec, want)
 		}

@@ -13,8 +13,8 @@ import (
 func TestWireNames(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	three := 3
-	guest := GuestJSON{ID: "g_1", Name: "Ada", Email: "ada@example.com", LinkID: "l_1", LinkName: "Press", State: "waiting", RedeemedAt: at, UpdatedAt: at, WaitingSince: &at}
-	const guestText = `{"id":"g_1","name":"Ada","email":"ada@example.com","link_id":"l_1","link_name":"Press","state":"waiting","redeemed_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00Z","waiting_since":"2026-05-01T12:00:00Z"}`
+	guest := GuestJSON{ID: "g_1", Name: "Ada", Email: "ada@example.com", LinkID: "l_1", LinkName: "Press", State: "waiting", Role: "viewer", RedeemedAt: at, UpdatedAt: at, WaitingSince: &at}
+	const guestText = `{"id":"g_1","name":"Ada","email":"ada@example.com","link_id":"l_1","link_name":"Press","state":"waiting","role":"viewer","redeemed_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00Z","waiting_since":"2026-05-01T12:00:00Z"}`
 	for _, tc := range []struct {
 		name string
 		v    any
@@ -33,9 +33,9 @@ func TestWireNames(t *testing.T) {
 		{"stores", StoresJSON{Stores: []StoreJSON{{Store: "/srv/a", GuestAdmin: true, LinkBase: "https://h/guest/", MaxLinks: 3}, {Store: "/srv/b", MaxLinks: 3}}},
 			`{"stores":[{"store":"/srv/a","guest_admin":true,"link_base":"https://h/guest/","max_links":3},{"store":"/srv/b","guest_admin":false,"max_links":3}]}`},
 		{"room", RoomJSON{ID: "demo", Name: "Demo", Kind: "room", Available: true, Admission: "auto", GuestAccess: true, LobbyMessage: "We start at 10:05", MaxLinks: 3,
-			Links: []LinkJSON{{ID: "l_1", Name: "Press", URL: "https://h/guest/t", CreatedAt: at, ExpiresAt: &at, MaxClicks: &three, Clicks: 1, Active: true}}, CreatedAt: at, UpdatedAt: at},
+			Links: []LinkJSON{{ID: "l_1", Name: "Press", URL: "https://h/guest/t", CreatedAt: at, ExpiresAt: &at, MaxClicks: &three, Clicks: 1, Role: "speaker", NotBefore: &at, Active: true}}, CreatedAt: at, UpdatedAt: at},
 			`{"id":"demo","name":"Demo","kind":"room","available":true,"admission":"auto","guest_access":true,"lobby_message":"We start at 10:05","max_links":3,"links":[` +
-				`{"id":"l_1","name":"Press","url":"https://h/guest/t","created_at":"2026-05-01T12:00:00Z","expires_at":"2026-05-01T12:00:00Z","max_clicks":3,"clicks":1,"active":true}],` +
+				`{"id":"l_1","name":"Press","url":"https://h/guest/t","created_at":"2026-05-01T12:00:00Z","expires_at":"2026-05-01T12:00:00Z","max_clicks":3,"clicks":1,"role":"speaker","not_before":"2026-05-01T12:00:00Z","active":true}],` +
 				`"created_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00Z"}`},
 		{"restore", RestoreJSON{Store: "/srv/a", Restored: true, ReloadRequired: true, Message: "restored"},
 			`{"store":"/srv/a","restored":true,"reload_required":true,"message":"restored"}`},

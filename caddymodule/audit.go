@@ -24,6 +24,9 @@ func auditSink(logger *zap.Logger, emails bool, also func(guestlink.Event)) func
 			if e.Guest != "" {
 				fields = append(fields, zap.String("guest", e.Guest))
 			}
+			if e.Role != "" {
+				fields = append(fields, zap.String("role", e.Role))
+			}
 			if emails && e.Guest != "" {
 				fields = append(fields, zap.String("guest_name", e.GuestName), zap.String("guest_email", e.GuestEmail))
 			}

@@ -1017,7 +1017,7 @@ func TestLobbyGuestList(t *testing.T) {
 	if err != nil || len(recs) != 1+len(names) {
 		t.Fatalf("CSV: %v, %d records:\n%s", err, len(recs), raw)
 	}
-	if !slices.Equal(recs[0], []string{"guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state"}) {
+	if !slices.Equal(recs[0], []string{"guest_id", "name", "email", "link_id", "link_name", "redeemed_at", "state", "role"}) {
 		t.Errorf("CSV header %q", recs[0])
 	}
 	for i, rec := range recs[1:] {
