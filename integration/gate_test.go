@@ -30,6 +30,8 @@ var forgedHeaders = []struct{ name, value string }{
 	{"X-Guest-Anything", "forged"},
 	{"X_Guest_Name", "Mallory"},
 	{"X_GUEST_ID", "g_bbbbbbbbbbbbbbbb"},
+	{"X-Guest-Role", "moderator"},
+	{"x_guest_role", "speaker"},
 }
 
 // forgedLines are forgedHeaders as raw header lines, so that the spelling is sent
@@ -77,13 +79,15 @@ func verifyIdentityToken(t testing.TB, b *browser, h http.Header, room, link, na
 		LinkID string `json:"lid"`
 		Name   string `json:"name"`
 		Email  string `json:"email"`
+		Role   string `json:"role"`
 	}
 	_, err = jwt.ParseWithClaims(h.Get("X-Guest-Token"), &c, func(*jwt.Token) (any, error) { return ed25519.PublicKey(x), nil },
 		jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithAudience("guestgate-upstream"), jwt.WithIssuer("guestgate"), jwt.WithExpirationRequired())
 	if err != nil {
 		t.Fatalf("X-Guest-Token does not verify with the JWKS: %v", err)
 	}
-	if c.Subject != h.Get("X-Guest-Id") || c.Room != room || c.LinkID != link || c.Name != name || c.Email != email {
+	if c.Subject != h.Get("X-Guest-Id") || c.Room != room || c.LinkID != link || c.Name != name || c.Email != email ||
+		c.Role == "" || c.Role != h.Get("X-Guest-Role") {
 		t.Errorf("X-Guest-Token claims %+v do not match the guest", c)
 	}
 }
@@ -116,6 +120,7 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 			"X-Guest-Link":  l.ID,
 			"X-Guest-Name":  "Zo%C3%AB%20Ada",
 			"X-Guest-Email": "zoe%40example.com",
+			"X-Guest-Role":  "viewer",
 		}
 		for k, v := range want {
 			if got := up.Header.Values(k); len(got) != 1 || got[0] != v {
@@ -125,8 +130,8 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 		if id := up.Header.Values("X-Guest-Id"); len(id) != 1 || !guestlink.ValidID("g", id[0]) {
 			t.Errorf("GET %s: upstream X-Guest-Id = %q, want one guest id", path, id)
 		}
-		if n := len(identityHeaders(up.Header)); n != 6 {
-			t.Errorf("GET %s: upstream identity headers %v, want exactly the 6 of the gateway", path, identityHeaders(up.Header))
+		if n := len(identityHeaders(up.Header)); n != 7 {
+			t.Errorf("GET %s: upstream identity headers %v, want exactly the 7 of the gateway", path, identityHeaders(up.Header))
 		}
 		verifyIdentityToken(t, b, up.Header, "demo", l.ID, "Zoë Ada", "zoe@example.com")
 		cookies := strings.Join(up.Header.Values("Cookie"), "; ")
@@ -164,8 +169,11 @@ func TestGuestReachesRoomWithIdentity(t *testing.T) {
 	if got := up.Header.Get("X-Guest-Id"); got == "g_aaaaaaaaaaaaaaaa" {
 		t.Errorf("the forged X-Guest-Id reached the upstream")
 	}
-	if got := identityHeaders(up.Header); len(got) != 6 {
-		t.Errorf("guest with forged headers: upstream identity headers %v, want exactly the gateway's 6", got)
+	if got := up.Header.Values("X-Guest-Role"); len(got) != 1 || got[0] != "viewer" {
+		t.Errorf("guest with a forged X-Guest-Role: upstream X-Guest-Role = %q, want only viewer", got)
+	}
+	if got := identityHeaders(up.Header); len(got) != 7 {
+		t.Errorf("guest with forged headers: upstream identity headers %v, want exactly the gateway's 7", got)
 	}
 	for k, v := range up.Header {
 		for _, vv := range v {
@@ -227,8 +235,8 @@ func TestForgedHeadersPassMode(t *testing.T) {
 		t.Fatalf("guest in pass mode: %d, want 200 from the upstream", p.Status)
 	}
 	up := g.up.last(t)
-	if got := identityHeaders(up.Header); len(got) != 6 || up.Header.Get("X-Guest-Name") != "Zo%C3%AB%20Ada" || up.Header.Get("X-Guest-Room") != "demo" {
-		t.Errorf("guest in pass mode: upstream identity headers %v, want exactly the gateway's 6", got)
+	if got := identityHeaders(up.Header); len(got) != 7 || up.Header.Get("X-Guest-Name") != "Zo%C3%AB%20Ada" || up.Header.Get("X-Guest-Room") != "demo" {
+		t.Errorf("guest in pass mode: upstream identity headers %v, want exactly the gateway's 7", got)
 	}
 	// A guest outside the allowlist is still refused in pass mode.
 	before = g.up.count()
@@ -575,15 +583,16 @@ func TestPlaceholders(t *testing.T) {
 		"header_up X-Ph-Email {http.guest_gateway.email}",
 		"header_up X-Ph-Room {http.guest_gateway.room}",
 		"header_up X-Ph-Link {http.guest_gateway.link}",
+		"header_up X-Ph-Role {http.guest_gateway.role}",
 	}})
-	l, b := g.guestInside("demo", map[string]any{"name": "Speakers"}, "Ada Lovelace", "ada@example.com")
+	l, b := g.guestInside("demo", map[string]any{"name": "Speakers", "role": "speaker"}, "Ada Lovelace", "ada@example.com")
 	if p := b.get("/rooms/demo"); p.Status != http.StatusOK {
 		t.Fatalf("room: %d", p.Status)
 	}
 	up := g.up.last(t)
 	want := map[string]string{
 		"X-Ph-User": up.Header.Get("X-Guest-Id"), "X-Ph-Name": "Ada Lovelace", "X-Ph-Email": "ada@example.com",
-		"X-Ph-Room": "demo", "X-Ph-Link": l.ID,
+		"X-Ph-Room": "demo", "X-Ph-Link": l.ID, "X-Ph-Role": "speaker",
 	}
 	for k, v := range want {
 		if got := up.Header.Get(k); got != v || v == "" {
