@@ -15,7 +15,7 @@ import (
 func TestAuditSink(t *testing.T) {
 	e := guestlink.Event{
 		ID: "e_1", Type: guestlink.EventGuestRedeemed, Room: "demo", Link: "l_1", Guest: "g_1",
-		Actor: "guest", GuestName: "Ada", GuestEmail: "ada@example.com",
+		Actor: "guest", GuestName: "Ada", GuestEmail: "ada@example.com", Role: "speaker",
 	}
 	for _, emails := range []bool{false, true} {
 		core, logs := observer.New(zap.InfoLevel)
@@ -26,7 +26,7 @@ func TestAuditSink(t *testing.T) {
 			t.Fatalf("emails=%v: entries %v, forwarded %v", emails, entries, forwarded)
 		}
 		f := entries[0].ContextMap()
-		if f["room"] != "demo" || f["link"] != "l_1" || f["guest"] != "g_1" || f["actor"] != "guest" || f["event_id"] != "e_1" {
+		if f["room"] != "demo" || f["link"] != "l_1" || f["guest"] != "g_1" || f["actor"] != "guest" || f["event_id"] != "e_1" || f["role"] != "speaker" {
 			t.Errorf("fields %v", f)
 		}
 		_, hasEmail := f["guest_email"]
@@ -38,7 +38,7 @@ func TestAuditSink(t *testing.T) {
 	// A room event has no guest fields at all.
 	core, logs := observer.New(zap.InfoLevel)
 	auditSink(zap.New(core), true, nil)(guestlink.Event{Type: guestlink.EventAccessOff, Room: "demo", Actor: "api-key:abcd1234"})
-	if f := logs.All()[0].ContextMap(); f["actor"] != "api-key:abcd1234" || f["guest_email"] != nil || f["link"] != nil {
+	if f := logs.All()[0].ContextMap(); f["actor"] != "api-key:abcd1234" || f["guest_email"] != nil || f["link"] != nil || f["role"] != nil {
 		t.Errorf("room event fields %v", f)
 	}
 }

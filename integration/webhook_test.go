@@ -30,6 +30,7 @@ type hookEvent struct {
 	Actor      string    `json:"actor"`
 	GuestName  string    `json:"guest_name"`
 	GuestEmail string    `json:"guest_email"`
+	Role       string    `json:"role"`
 }
 
 // hookDelivery is one request the receiver got.
@@ -207,8 +208,8 @@ func TestWebhookDeliversEveryEvent(t *testing.T) {
 		t.Fatalf("redeeming: status %d, want 303 to the lobby", p.Status)
 	}
 	redeemed := rc.waitDelivered("/events", 4, 20*time.Second)[3].Event
-	if redeemed.Type != "guest.redeemed" || redeemed.Room != "hooks" || redeemed.Link != l.ID || redeemed.Guest == "" || redeemed.Actor != "guest" {
-		t.Fatalf("fourth event %+v, want guest.redeemed of the link by the guest", redeemed)
+	if redeemed.Type != "guest.redeemed" || redeemed.Room != "hooks" || redeemed.Link != l.ID || redeemed.Guest == "" || redeemed.Actor != "guest" || redeemed.Role != "viewer" {
+		t.Fatalf("fourth event %+v, want guest.redeemed of the link by the guest, a viewer", redeemed)
 	}
 	g.mustAPI(http.StatusOK, http.MethodPost, "/api/rooms/hooks/lobby/"+redeemed.Guest+"/admit", nil, nil)
 	g.mustAPI(http.StatusNoContent, http.MethodDelete, "/api/rooms/hooks/guests/"+redeemed.Guest, nil, nil)

@@ -119,7 +119,7 @@ func TestHubDeliversSignedEvents(t *testing.T) {
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	events := []guestlink.Event{
 		{ID: "e_1", Type: guestlink.EventAccessOn, Time: at, Room: "demo", Actor: "api-key:abcd"},
-		{ID: "e_2", Type: guestlink.EventGuestRedeemed, Time: at, Room: "demo", Link: "l_1", Guest: "g_1", Actor: "guest", GuestName: "Ada", GuestEmail: "ada@example.com"},
+		{ID: "e_2", Type: guestlink.EventGuestRedeemed, Time: at, Room: "demo", Link: "l_1", Guest: "g_1", Actor: "guest", GuestName: "Ada", GuestEmail: "ada@example.com", Role: "speaker"},
 	}
 	for _, e := range events {
 		h.Publish(e)
