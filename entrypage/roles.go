@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -89,10 +90,10 @@ func ParseRoleRules(rules map[string]RoleRule) (RoleRules, error) {
 func compileRoleRule(name string, rule RoleRule) (roleRule, error) {
 	c := roleRule{role: name}
 	if len(rule.Allow) == 0 && len(rule.Methods) == 0 && len(rule.Write) == 0 {
-		return c, fmt.Errorf("no rules: give allow, methods or write")
+		return c, errors.New("no rules: give allow, methods or write")
 	}
 	if len(rule.Write) > 0 && len(rule.Methods) == 0 {
-		return c, fmt.Errorf("write needs methods: without them this role may use every method everywhere")
+		return c, errors.New("write needs methods: without them this role may use every method everywhere")
 	}
 	for _, m := range rule.Methods {
 		up, err := RoleMethod(m)
