@@ -35,7 +35,7 @@ func TestSpeakerLinkOnTheManagePage(t *testing.T) {
 	sess := newSession(t)
 	mod := sess.newTab("moderator", view{})
 	openAsModerator(s, mod, roomID, moderatorToken(t, "mod-r", "Rosalind Franklin", []string{roomID}, time.Hour))
-	evalJS[bool](mod, `(function(){window.__posts=0;var f=window.fetch;window.fetch=function(u,o){if(o&&o.method==="POST")window.__posts++;return f.apply(this,arguments)};return true})()`)
+	countPosts(mod)
 
 	openCreate := func() {
 		t.Helper()
