@@ -494,9 +494,9 @@
     });
   }
 
-  // linkState says why a link cannot be used now ("" when it can, or when the
-  // switch already says so), and kind "later" for a link that opens at a set
-  // time, which is waiting rather than broken. An inactive link of an open room
+  // linkState says why a link cannot be used now (null when it can, or when
+  // the switch already says so), with kind "later" for a link that opens at a
+  // set time, which is waiting rather than broken. An inactive link of an open room
   // that is neither expired nor used up and has an opening time is not open yet
   // by the server's clock, whatever the moderator's clock says.
   function linkState(l) {
@@ -533,9 +533,7 @@
         name.appendChild(b);
       }
 
-      var role = cell(tr, "td", roleName(l.role));
-      role.className = "role";
-      role.setAttribute("data-role", l.role || "viewer");
+      roleCell(tr, l.role);
 
       var exp = cell(tr, "td", "");
       if (l.expires_at) {
@@ -597,6 +595,14 @@
     var c = document.createElement(tag);
     c.textContent = text;
     tr.appendChild(c);
+    return c;
+  }
+
+  // roleCell adds a cell naming the role of a link or guest.
+  function roleCell(tr, role) {
+    var c = cell(tr, "td", roleName(role));
+    c.className = "role";
+    c.setAttribute("data-role", role || "viewer");
     return c;
   }
 
@@ -1025,9 +1031,7 @@
     rendered.guests = key;
     rebuild($("guests-body"), guests, function (g) {
       var tr = guestRow(g);
-      var role = cell(tr, "td", roleName(g.role));
-      role.className = "role";
-      role.setAttribute("data-role", g.role || "viewer");
+      roleCell(tr, g.role);
       var joined = cell(tr, "td", "");
       var time = document.createElement("time");
       time.dateTime = g.redeemed_at;
