@@ -124,6 +124,9 @@ http://127.0.0.1:{{.RoomPort}} {
 	root * {{.Examples}}
 	@room path_regexp room ^/rooms/[A-Za-z0-9._-]+/?$
 	rewrite @room /room.html
+	# What the room backend received, for the tests: the guest's role.
+	@role path_regexp role ^/rooms/[A-Za-z0-9._-]+/received-role$
+	respond @role "{http.request.header.X-Guest-Role}"
 	templates
 	file_server
 }
@@ -273,9 +276,12 @@ func (s *server) api(t *testing.T, want int, method, path string, body, out any)
 // link is what the tests read of a link as the API shows it.
 type link struct {
 	ID        string     `json:"id"`
+	Name      string     `json:"name"`
 	URL       string     `json:"url"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	MaxClicks *int       `json:"max_clicks"`
+	Role      string     `json:"role"`
+	NotBefore *time.Time `json:"not_before"`
 }
 
 // room is what the tests read of a room as the API shows it.
@@ -588,7 +594,13 @@ func evalJS[T any](tb *tab, expr string) T {
 // in.
 func (tb *tab) wait(what, expr string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	tb.waitUpTo(what, expr, waitTimeout)
+}
+
+// waitUpTo is wait with a bound of its own, for what happens at a set time.
+func (tb *tab) waitUpTo(what, expr string, bound time.Duration) {
+	tb.t.Helper()
+	deadline := time.Now().Add(bound)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
@@ -603,7 +615,7 @@ func (tb *tab) wait(what, expr string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tb.t.Fatalf("%s: waiting for %s (%s): not true after %v (last error: %v)\npage: %s", tb.name, what, expr, waitTimeout, lastErr, tb.state())
+	tb.t.Fatalf("%s: waiting for %s (%s): not true after %v (last error: %v)\npage: %s", tb.name, what, expr, bound, lastErr, tb.state())
 }
 
 // submitEntry types name and email into the entry form of a link, as a guest

@@ -187,7 +187,8 @@ func TestModeratorAndGuest(t *testing.T) {
 		"#links-body th":        "Guest speakers",
 		"#links-body .expires":  tomorrow,
 		"#links-body .clicks":   "0 / 2",
-		"#links-table thead tr": "Link name\n            Expiration date\n            # of clicks\n            Actions",
+		"#links-table thead tr": "Link name\n            Role\n            Expiration date\n            # of clicks\n            Actions",
+		"#links-body .role":     "Viewer",
 	})
 	checkAccessibility(mod, "the window with a link")
 

@@ -101,6 +101,13 @@ func jsonList(ss []string) string {
 	return "[" + strings.Join(q, ",") + "]"
 }
 
+// countPosts makes the page count the POST requests it sends (the ones that
+// create a link) in window.__posts.
+func countPosts(tb *tab) {
+	tb.t.Helper()
+	evalJS[bool](tb, `(function(){window.__posts=0;var f=window.fetch;window.fetch=function(u,o){if(o&&o.method==="POST")window.__posts++;return f.apply(this,arguments)};return true})()`)
+}
+
 // TestCreateDialogShowsEveryError: in the Create new link dialog, a moderator
 // who leaves the name empty and types 0 clicks and 400 days sees all three
 // mistakes at once, each beside its field, before anything is sent, with the
@@ -116,8 +123,7 @@ func TestCreateDialogShowsEveryError(t *testing.T) {
 			s.openRoom(t, roomID, "Raum "+v.lang, "auto")
 			mod := newSession(t).newTab("moderator-"+v.name, v.view)
 			openAsModerator(s, mod, roomID, moderatorToken(t, "u-"+v.lang, "Mo", []string{roomID}, time.Hour))
-			// Count the requests that create a link.
-			evalJS[bool](mod, `(function(){window.__posts=0;var f=window.fetch;window.fetch=function(u,o){if(o&&o.method==="POST")window.__posts++;return f.apply(this,arguments)};return true})()`)
+			countPosts(mod)
 			mod.do("clicking Create new link", chromedp.Click(chromedp.CSS("#create-open")))
 			mod.wait("the create dialog with the focus in Link Name", `document.getElementById("create-dialog").open && document.activeElement.id === "link-name"`)
 			mod.setValue("link-clicks", "0")

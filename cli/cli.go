@@ -180,23 +180,30 @@ their next request (open connections are not cut).`,
 	links := h.group("links", "Creates, lists and deletes guest links")
 	links.AddCommand(
 		h.leaf(leafSpec{
-			use: "create <room> --name <name> [--max-clicks <n>] [--days <n>]", args: []string{"room"},
+			use: "create <room> --name <name> [--role viewer|speaker] [--max-clicks <n>] [--days <n>] [--not-before <time>]", args: []string{"room"},
 			short: "Creates a guest link and prints its URL",
 			long: `Creates a guest link in the room and prints its URL. Guest access must be on,
 and a room has at most max_links links (3 by default). A click is one
 submitted entry form; without --max-clicks the link is unlimited, without
---days it never expires.`,
-			example: `  caddy guestgate links create demo --name "Guest speakers" --max-clicks 5 --days 7
+--days it never expires (the days count from now). Its guests are viewers,
+or speakers with --role speaker (what each role may do is the gateway's
+role rules; speakers skip the lobby). With --not-before the link opens at
+that time (RFC 3339, at most 365 days ahead and before it expires): until
+then its URL says when it opens, and spends nothing.`,
+			example: `  caddy guestgate links create demo --name "Guest speakers" --role speaker --max-clicks 5 --days 7
+  caddy guestgate links create demo --name Audience --not-before 2027-03-01T09:30:00+01:00
   URL=$(caddy guestgate links create demo --name Press)`,
 			flags: func(c *cobra.Command) {
 				c.Flags().String("name", "", "Name of the link, 1 to 80 characters (required)")
+				c.Flags().String("role", "", "Role of the link's guests: viewer or speaker (default: viewer)")
 				c.Flags().Int("max-clicks", 0, "Most guests who may use the link (default: unlimited)")
 				c.Flags().Int("days", 0, "Days the link is valid, 1 to 365 (default: no end)")
+				c.Flags().String("not-before", "", "When the link opens, an RFC 3339 time (default: at once)")
 			},
 			run: runLinksCreate,
 		}),
 		h.leaf(leafSpec{
-			use: "list <room>", args: []string{"room"}, short: "Lists the links of a room with their clicks",
+			use: "list <room>", args: []string{"room"}, short: "Lists the links of a room with their roles, clicks and opening times",
 			example: `  caddy guestgate links list demo
   caddy guestgate links list demo --json | jq -r '.[].url'`,
 			run: runLinksList,
@@ -248,8 +255,8 @@ cleared when the lobby empties, or with "lobby clear-message" (or "").`,
 	guests := h.group("guests", "Lists the guests of a room")
 	guests.AddCommand(h.leaf(leafSpec{
 		use: "list <room> [--csv]", args: []string{"room"}, short: "Lists who redeemed which link, and when",
-		long: `Lists every guest of the room, newest first: who redeemed which link, when,
-and their state. --csv prints the spreadsheet-safe CSV file of the API.`,
+		long: `Lists every guest of the room, newest first: who redeemed which link, with
+which role, when, and their state. --csv prints the spreadsheet-safe CSV file of the API.`,
 		example: `  caddy guestgate guests list demo
   caddy guestgate guests list demo --csv > guests.csv`,
 		flags: func(c *cobra.Command) { c.Flags().Bool("csv", false, "Print CSV") },

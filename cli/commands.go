@@ -116,12 +116,18 @@ func linkRows(links []admin.LinkJSON) [][]string {
 		if l.ExpiresAt != nil {
 			expires = when(*l.ExpiresAt)
 		}
-		rows = append(rows, []string{l.ID, l.Name, clicks, expires, yesNo(l.Active), l.URL})
+		opens := "-"
+		if l.NotBefore != nil {
+			opens = when(*l.NotBefore)
+		}
+		rows = append(rows, []string{l.ID, l.Name, l.Role, clicks, expires, opens, yesNo(l.Active), l.URL})
 	}
 	return rows
 }
 
-var linkHeader = []string{"ID", "NAME", "CLICKS", "EXPIRES", "ACTIVE", "URL"}
+// linkHeader heads linkRows: OPENS is the link's not_before ("-": open from
+// its creation); a link that opens later is not ACTIVE until then.
+var linkHeader = []string{"ID", "NAME", "ROLE", "CLICKS", "EXPIRES", "OPENS", "ACTIVE", "URL"}
 
 func runRoomsPut(c *invocation, args []string) error {
 	spec := map[string]any{}
@@ -204,6 +210,16 @@ func runLinksCreate(c *invocation, args []string) error {
 		return usagef(c.cmd, "--name is required")
 	}
 	spec := map[string]any{"name": c.str("name")}
+	if c.cmd.Flags().Changed("role") {
+		spec["role"] = c.str("role") // the API names the roles a link may give
+	}
+	if c.cmd.Flags().Changed("not-before") {
+		at, err := time.Parse(time.RFC3339, c.str("not-before"))
+		if err != nil {
+			return usagef(c.cmd, "--not-before takes an RFC 3339 time, such as 2027-03-01T09:30:00+01:00 or 2027-03-01T08:30:00Z; got %q", c.str("not-before"))
+		}
+		spec["not_before"] = at.Format(time.RFC3339)
+	}
 	for flag, field := range map[string]string{"max-clicks": "max_clicks", "days": "duration_days"} {
 		if c.cmd.Flags().Changed(flag) {
 			n, err := c.cmd.Flags().GetInt(flag)
@@ -348,9 +364,9 @@ func runGuestsList(c *invocation, args []string) error {
 	}
 	rows := make([][]string, 0, len(all))
 	for _, g := range all {
-		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(g.RedeemedAt), g.State})
+		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, g.Role, when(g.RedeemedAt), g.State})
 	}
-	return c.list("Room "+args[0]+" has no guests.", []string{"GUEST", "NAME", "EMAIL", "LINK", "REDEEMED", "STATE"}, rows)
+	return c.list("Room "+args[0]+" has no guests.", []string{"GUEST", "NAME", "EMAIL", "LINK", "ROLE", "REDEEMED", "STATE"}, rows)
 }
 
 func runStores(c *invocation, _ []string) error {

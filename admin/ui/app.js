@@ -71,6 +71,26 @@
     return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
   }
 
+  // roleName is a role ("viewer", "speaker", "moderator") in the page's
+  // language; "" (a link or guest of before roles) is a viewer.
+  function roleName(role) {
+    return t("moderator.role." + (role || "viewer"));
+  }
+
+  // zoneName names the moderator's time zone, in which "Opens at" is typed:
+  // its long name in the page's language where the browser has one.
+  function zoneName() {
+    try {
+      var parts = new Intl.DateTimeFormat(locale, { timeZoneName: "long" }).formatToParts(new Date());
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") return parts[i].value;
+      }
+    } catch (e) {
+      // An old browser: the zone's id below.
+    }
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  }
+
   function waitedFor(iso) {
     var secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
     if (secs < 60) return t("moderator.time.seconds");
@@ -474,13 +494,21 @@
     });
   }
 
+  // linkState says why a link cannot be used now (null when it can, or when
+  // the switch already says so), with kind "later" for a link that opens at a
+  // set time, which is waiting rather than broken. An inactive link of an open room
+  // that is neither expired nor used up and has an opening time is not open yet
+  // by the server's clock, whatever the moderator's clock says.
   function linkState(l) {
-    if (l.active) return "";
-    if (!room.available) return t("moderator.links.room_unavailable");
-    if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return t("moderator.links.expired");
-    if (l.max_clicks != null && l.clicks >= l.max_clicks) return t("moderator.links.used_up");
-    if (!room.guest_access) return ""; // the switch already says so
-    return t("moderator.links.inactive");
+    if (l.active) return null;
+    if (!room.available) return { text: t("moderator.links.room_unavailable") };
+    if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return { text: t("moderator.links.expired") };
+    if (l.max_clicks != null && l.clicks >= l.max_clicks) return { text: t("moderator.links.used_up") };
+    if (l.not_before && (room.guest_access || Date.parse(l.not_before) > Date.now())) {
+      return { kind: "later", text: t("moderator.links.opens", formatDateTime(l.not_before)), time: l.not_before };
+    }
+    if (!room.guest_access) return null; // the switch already says so
+    return { text: t("moderator.links.inactive") };
   }
 
   function renderLinks() {
@@ -497,12 +525,15 @@
       name.setAttribute("scope", "row");
       var state = linkState(l);
       if (state) {
-        var b = document.createElement("span");
-        b.className = "badge badge-warn";
-        b.textContent = state;
+        var b = document.createElement(state.time ? "time" : "span");
+        b.className = state.kind === "later" ? "badge link-state later" : "badge badge-warn link-state";
+        if (state.time) b.dateTime = state.time;
+        b.textContent = state.text;
         name.appendChild(document.createTextNode(" "));
         name.appendChild(b);
       }
+
+      roleCell(tr, l.role);
 
       var exp = cell(tr, "td", "");
       if (l.expires_at) {
@@ -564,6 +595,14 @@
     var c = document.createElement(tag);
     c.textContent = text;
     tr.appendChild(c);
+    return c;
+  }
+
+  // roleCell adds a cell naming the role of a link or guest.
+  function roleCell(tr, role) {
+    var c = cell(tr, "td", roleName(role));
+    c.className = "role";
+    c.setAttribute("data-role", role || "viewer");
     return c;
   }
 
@@ -637,7 +676,7 @@
 
   // ---- links ----
 
-  var FIELD_INPUT = { name: "link-name", max_clicks: "link-clicks", duration_days: "link-days" };
+  var FIELD_INPUT = { name: "link-name", role: "link-role", max_clicks: "link-clicks", duration_days: "link-days", not_before: "link-opens" };
 
   function setFieldError(inputId, text) {
     var input = $(inputId);
@@ -655,14 +694,17 @@
       return;
     }
     $("create-form").reset();
+    $("link-opens-hint").textContent = t("moderator.create.opens_hint", zoneName());
     Object.keys(FIELD_INPUT).forEach(function (f) { setFieldError(FIELD_INPUT[f], ""); });
     $("create-error").hidden = true;
     openDialog($("create-dialog"), $("link-name"));
   }
 
-  // The rules of a new link, as the API checks them (docs/DESIGN.md section
-  // 1): a name of 1 to 80 characters, clicks a whole number of 1 or more,
-  // days a whole number from 1 to 365; empty clicks or days mean no limit.
+  // The rules of a new link, as the API checks them (docs/DESIGN.md sections
+  // 1 and 7): a name of 1 to 80 characters, clicks a whole number of 1 or more,
+  // days a whole number from 1 to 365; empty clicks or days mean no limit. The
+  // role is one of the list's. The opening time is checked by the API alone,
+  // against its own clock (before the expiry, at most 365 days ahead).
   var LINK_RULES = {
     max_clicks: { min: 1, max: Infinity },
     duration_days: { min: 1, max: 365 }
@@ -671,7 +713,7 @@
   // linkBody reads the create form: the body to send, and every field that
   // breaks a rule, so that all of them show at once.
   function linkBody() {
-    var body = { name: $("link-name").value };
+    var body = { name: $("link-name").value, role: $("link-role").value };
     var bad = [];
     var name = body.name.trim();
     if (name === "" || Array.from(name).length > 80) bad.push("name");
@@ -691,6 +733,17 @@
       }
       body[f] = n;
     });
+    // "Opens at" is a local date and time of the moderator's zone (a
+    // datetime-local value, which Date reads as local); the API takes an
+    // instant, so it goes as RFC 3339 in UTC. Empty: open at once.
+    var opens = $("link-opens");
+    if (opens.validity.badInput) {
+      bad.push("not_before");
+    } else if (opens.value !== "") {
+      var at = new Date(opens.value);
+      if (isNaN(at.getTime())) bad.push("not_before");
+      else body.not_before = at.toISOString();
+    }
     return { body: body, bad: bad };
   }
 
@@ -973,11 +1026,12 @@
     $("guests-empty").textContent = t(all > 0 ? "moderator.guests.all_waiting" : "moderator.guests.empty");
     $("guests-empty").hidden = guests.length > 0;
     $("guests-wrap").hidden = guests.length === 0;
-    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, guestState(g), g.blocked]; }));
+    var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, g.role, guestState(g), g.blocked]; }));
     if (key === rendered.guests) return;
     rendered.guests = key;
     rebuild($("guests-body"), guests, function (g) {
       var tr = guestRow(g);
+      roleCell(tr, g.role);
       var joined = cell(tr, "td", "");
       var time = document.createElement("time");
       time.dateTime = g.redeemed_at;
