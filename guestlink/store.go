@@ -55,6 +55,30 @@ type Store interface {
 	// if there is none. It never writes.
 	LinkByToken(ctx context.Context, token string) (Room, Link, error)
 
+	// Invitations lists the room's invitations, oldest first;
+	// ErrRoomNotFound if absent.
+	Invitations(ctx context.Context, roomID string) ([]Invitation, error)
+	// AddInvitation stores v, an invitation made by
+	// InvitationSpec.NewInvitation, if CheckNewInvitation allows it for
+	// v.RoomID with maxInvitations; ErrRoomNotFound.
+	AddInvitation(ctx context.Context, v Invitation, maxInvitations int) (Invitation, error)
+	// DeleteInvitation removes an invitation at once and for good, as
+	// DeleteLink a link: its token no longer resolves and the sessions made
+	// with it end. ErrInvitationNotFound if absent.
+	DeleteInvitation(ctx context.Context, roomID, id string) error
+	// InvitationByToken finds the invitation whose token is token and its
+	// room; ErrInvitationNotFound if there is none (also for a link's token).
+	// It never writes.
+	InvitationByToken(ctx context.Context, token string) (Room, Invitation, error)
+	// RedeemInvitation spends one use of the invitation with token for guest
+	// g (ID, Name and Email set; the caller has checked the email) at now, if
+	// CheckInvitationOpen allows it, and stores the guest with the room, the
+	// invitation's id as LinkID, its name as LinkName, its role and
+	// InitialState for that role. It returns the room, the invitation after
+	// the use and the stored guest (InvitationGuest); on a refusal, the room
+	// and invitation read. An invitation with MaxUses N is redeemed exactly N times.
+	RedeemInvitation(ctx context.Context, token string, g Guest, now time.Time) (Room, Invitation, Guest, error)
+
 	// Redeem spends one click of the link with token for guest g (whose ID, Name and
 	// Email are set) at now, if CheckLinkOpen allows it, and stores the guest with
 	// its room, link, the link's role and InitialState. It returns the room, the link after the
@@ -125,6 +149,18 @@ func InitialState(r Room, role string) string {
 // Stats are the store's counts, for metrics gauges.
 type Stats struct {
 	Rooms, Links, GuestsWaiting int
+}
+
+// InvitationLinkName is the LinkName of a guest who came in by an invitation.
+const InvitationLinkName = "Invitation"
+
+// InvitationGuest is the guest g redeeming invitation v of room r at now, as
+// RedeemInvitation stores it.
+func InvitationGuest(r Room, v Invitation, g Guest, now time.Time) Guest {
+	g.RoomID, g.LinkID, g.LinkName, g.Role = r.ID, v.ID, InvitationLinkName, v.Role
+	g.State = InitialState(r, v.Role)
+	g.RedeemedAt, g.UpdatedAt, g.LastSeen = now, now, now
+	return g
 }
 
 // Backupper is implemented by stores that can write and read a full backup of
