@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -11,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/webhook"
 )
 
@@ -160,6 +162,11 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	    prefix          <path>           # default /guest
 //	    room_path       <path>           # default /rooms/{room}
 //	    allow           <patterns...>    # repeatable
+//	    role viewer|speaker|moderator {  # one block per role; default: allow alone decides
+//	        allow   <patterns...>        # paths this role may reach besides allow
+//	        methods <METHOD...>          # the methods it may use (GET HEAD POST PUT PATCH DELETE OPTIONS); default all
+//	        write   <patterns...>        # paths where it may still use any method; they must be reachable too
+//	    }
 //	    unauthenticated deny|pass        # default deny
 //	    token_ttl       <duration>       # default 10m
 //	    session_max     <duration>       # default 12h
@@ -201,7 +208,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		},
 		"theme": func() error { return parseTheme(d, g) },
-	}, "signing_key", "allow", "frame_ancestors")
+		"role":  func() error { return parseRole(d, g) },
+	}, "signing_key", "allow", "frame_ancestors", "role")
 }
 
 // parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
@@ -269,6 +277,61 @@ func parseTheme(d *caddyfile.Dispenser, g *Gateway) error {
 			return d.Errf("%v", err)
 		}
 	}
+	return nil
+}
+
+// parseRole reads a role subdirective and its block into g.Roles. Each
+// option may be given once; methods are upper-cased, as Caddy's method
+// matcher does. An unknown method is refused on its line; what is wrong with
+// the block as a whole (nothing in it, write without methods, a bad pattern)
+// on the role's line.
+func parseRole(d *caddyfile.Dispenser, g *Gateway) error {
+	d = d.NewFromNextSegment() // the role's line and block, so errors can point back at the line
+	d.Next()
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	name := args[0]
+	if !slices.Contains(guestlink.Roles, name) {
+		return d.Errf("role %q: unknown role; must be one of %s", name, strings.Join(guestlink.Roles, ", "))
+	}
+	if _, dup := g.Roles[name]; dup {
+		return d.Errf("duplicate role '%s'", name)
+	}
+	var rule Role
+	err := parseBlock(d, "role option", map[string]option{
+		"allow": listArg(d, &rule.Allow),
+		"write": listArg(d, &rule.Write),
+		"methods": func() error {
+			if err := listArg(d, &rule.Methods)(); err != nil {
+				return err
+			}
+			for i, m := range rule.Methods {
+				up, err := entrypage.RoleMethod(m)
+				if err != nil {
+					return d.Errf("role %q: methods: %v", name, err)
+				}
+				if slices.Contains(rule.Methods[:i], up) {
+					return d.Errf("role %q: methods: %s listed twice", name, up)
+				}
+				rule.Methods[i] = up
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.Reset()
+	d.Next() // back on the role's line
+	if _, err := entrypage.ParseRoleRules(map[string]Role{name: rule}); err != nil {
+		return d.WrapErr(err)
+	}
+	if g.Roles == nil {
+		g.Roles = map[string]Role{}
+	}
+	g.Roles[name] = rule
 	return nil
 }
 

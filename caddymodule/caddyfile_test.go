@@ -85,6 +85,46 @@ func TestGatewayCaddyfile(t *testing.T) {
 		{name: "theme duplicate option", input: "guest_gateway {\n\ttheme {\n\t\ttitle A\n\t\ttitle B\n\t}\n}", wantErr: "duplicate theme option 'title', at Testfile:4"},
 		{name: "theme duplicate block", input: "guest_gateway {\n\ttheme {\n\t\ttitle A\n\t}\n\ttheme {\n\t\ttitle B\n\t}\n}", wantErr: "duplicate subdirective 'theme', at Testfile:5"},
 		{name: "theme inline argument", input: "guest_gateway {\n\ttheme dark\n}", wantErr: "wrong argument count"},
+		{
+			name: "roles",
+			input: `guest_gateway {
+				allow /rooms/{room} /rooms/{room}/* /ws/{room}
+				role viewer {
+					methods GET head Options
+					write /rooms/{room}/chat /rooms/{room}/hand
+				}
+				role speaker {
+					allow /stage/{room}/*
+				}
+				role moderator {
+					allow /stage/{room}/* /mod/{room}
+					methods GET POST
+				}
+			}`,
+			want: Gateway{
+				Allow: []string{"/rooms/{room}", "/rooms/{room}/*", "/ws/{room}"},
+				Roles: map[string]Role{
+					"viewer":    {Methods: []string{"GET", "HEAD", "OPTIONS"}, Write: []string{"/rooms/{room}/chat", "/rooms/{room}/hand"}},
+					"speaker":   {Allow: []string{"/stage/{room}/*"}},
+					"moderator": {Allow: []string{"/stage/{room}/*", "/mod/{room}"}, Methods: []string{"GET", "POST"}},
+				},
+			},
+		},
+		{name: "role unknown", input: "guest_gateway {\n\trole admin {\n\t\tmethods GET\n\t}\n}", wantErr: `role "admin": unknown role; must be one of viewer, speaker, moderator, at Testfile:2`},
+		{name: "role without name", input: "guest_gateway {\n\trole {\n\t\tmethods GET\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'role', at Testfile:2"},
+		{name: "role with two names", input: "guest_gateway {\n\trole viewer speaker {\n\t\tmethods GET\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'speaker', at Testfile:2"},
+		{name: "role duplicate", input: "guest_gateway {\n\trole viewer {\n\t\tmethods GET\n\t}\n\trole viewer {\n\t\tmethods HEAD\n\t}\n}", wantErr: "duplicate role 'viewer', at Testfile:5"},
+		{name: "role unknown method", input: "guest_gateway {\n\trole viewer {\n\t\tmethods GET FETCH\n\t}\n}", wantErr: `role "viewer": methods: unknown method "FETCH": must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, at Testfile:3`},
+		{name: "role method twice", input: "guest_gateway {\n\trole viewer {\n\t\tmethods GET get\n\t}\n}", wantErr: `role "viewer": methods: GET listed twice, at Testfile:3`},
+		{name: "role methods without methods", input: "guest_gateway {\n\trole viewer {\n\t\tmethods\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'methods', at Testfile:3"},
+		{name: "role duplicate methods", input: "guest_gateway {\n\trole viewer {\n\t\tmethods GET\n\t\tmethods HEAD\n\t}\n}", wantErr: "duplicate role option 'methods', at Testfile:4"},
+		{name: "role duplicate allow", input: "guest_gateway {\n\trole speaker {\n\t\tallow /a\n\t\tallow /b\n\t}\n}", wantErr: "duplicate role option 'allow', at Testfile:4"},
+		{name: "role duplicate write", input: "guest_gateway {\n\trole viewer {\n\t\tmethods GET\n\t\twrite /a\n\t\twrite /b\n\t}\n}", wantErr: "duplicate role option 'write', at Testfile:5"},
+		{name: "role unknown option", input: "guest_gateway {\n\trole viewer {\n\t\tdeny /a\n\t}\n}", wantErr: "unrecognized role option 'deny', at Testfile:3"},
+		{name: "role empty block", input: "guest_gateway {\n\trole viewer {\n\t}\n}", wantErr: `role "viewer": no rules: give allow, methods or write, at Testfile:2`},
+		{name: "role without block", input: "guest_gateway {\n\tprefix /g\n\trole viewer\n}", wantErr: `role "viewer": no rules: give allow, methods or write, at Testfile:3`},
+		{name: "role write without methods", input: "guest_gateway {\n\trole viewer {\n\t\twrite /rooms/{room}/chat\n\t}\n}", wantErr: `role "viewer": write needs methods: without them this role may use every method everywhere, at Testfile:2`},
+		{name: "role bad pattern", input: "guest_gateway {\n\trole speaker {\n\t\tallow stage/{room}\n\t}\n}", wantErr: `role "speaker": allow pattern "stage/{room}": must start with '/', at Testfile:2`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
 	}
@@ -183,6 +223,12 @@ func TestValidate(t *testing.T) {
 		{"no lookups", Gateway{RateLimit: &RateLimit{Lookups: &RateBudget{Window: caddy.Duration(time.Minute)}}}, "rate_limit lookups: needs at least 1 event per positive window"},
 		{"requests without a window", Gateway{RateLimit: &RateLimit{Requests: &RateBudget{Events: 5}}}, "rate_limit requests: needs at least 1 event per positive window"},
 		{"budgets fine", Gateway{RateLimit: &RateLimit{Requests: &RateBudget{Events: 5, Window: caddy.Duration(time.Second)}}}, ""},
+		{"roles fine", Gateway{Roles: map[string]Role{"viewer": {Methods: []string{"get"}, Write: []string{"/rooms/{room}/chat"}}}}, ""},
+		{"unknown role", Gateway{Roles: map[string]Role{"host": {Methods: []string{"GET"}}}}, `role "host": unknown role; must be one of viewer, speaker, moderator`},
+		{"role with a bad method", Gateway{Roles: map[string]Role{"viewer": {Methods: []string{"GET", "TRACE"}}}}, `role "viewer": methods: unknown method "TRACE"`},
+		{"role with a bad pattern", Gateway{Roles: map[string]Role{"speaker": {Allow: []string{"/stage/{room}/../x"}}}}, `role "speaker": allow pattern "/stage/{room}/../x": must not contain '//' or dot segments`},
+		{"role without rules", Gateway{Roles: map[string]Role{"speaker": {}}}, `role "speaker": no rules`},
+		{"role write without methods", Gateway{Roles: map[string]Role{"viewer": {Write: []string{"/rooms/{room}/chat"}}}}, `role "viewer": write needs methods`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g

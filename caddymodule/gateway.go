@@ -80,6 +80,15 @@ type Gateway struct {
 	// /rooms/{room}/*.
 	Allow []string `json:"allow,omitempty"`
 
+	// Roles are the gate's rules per session role ("viewer", "speaker",
+	// "moderator"; a session without a role is a viewer), on top of Allow,
+	// which keeps applying to every role (docs/DESIGN.md section 7): the
+	// paths a role may reach besides Allow, the methods it may use, and the
+	// paths where it may still use any method. A request outside its role's
+	// rules is answered 403 not-allowed and never reaches the upstream.
+	// Default: none; Allow alone decides, for every role and method.
+	Roles map[string]Role `json:"roles,omitempty"`
+
 	// Unauthenticated says what happens to a request without a valid guest
 	// session: "deny" (default) answers 401 with the no-session page; "pass" hands
 	// it to the next handler, still stripped of client-sent X-Guest-* headers.
@@ -196,6 +205,10 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// Role is the rule of one role, a role block of guest_gateway
+// (entrypage.RoleRule).
+type Role = entrypage.RoleRule
+
 // Theme is the theme block of guest_gateway: a title, a logo, an accent colour
 // and templates (entrypage.ThemeConfig).
 type Theme = entrypage.ThemeConfig
@@ -209,6 +222,10 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 	allow, err := entrypage.ParseAllowlist(g.Allow)
+	if err != nil {
+		return err
+	}
+	roles, err := entrypage.ParseRoleRules(g.Roles)
 	if err != nil {
 		return err
 	}
@@ -262,6 +279,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Prefix:         g.Prefix,
 		RoomPath:       g.RoomPath,
 		Allow:          allow,
+		Roles:          roles,
 		SameSite:       sameSiteModes[g.SameSite],
 		ClientIP:       clientIP,
 		Lookups:        lookups,
@@ -336,6 +354,9 @@ func (g *Gateway) check() error {
 		if _, err := entrypage.CheckAccent(t.Accent); err != nil {
 			return err
 		}
+	}
+	if _, err := entrypage.ParseRoleRules(g.Roles); err != nil {
+		return err
 	}
 	if g.Retention < g.SessionMax {
 		return errors.New("retention: must not be shorter than session_max, or guests would lose their record while their session lives")

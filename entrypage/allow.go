@@ -25,18 +25,24 @@ type allowPattern struct {
 // "{room}" any number of times, may end with "*" and may not hold any other "*",
 // "{", "}", "?" or "#", nor dot segments or "//".
 func ParseAllowlist(patterns []string) (Allowlist, error) {
+	return parsePatterns("allow", patterns)
+}
+
+// parsePatterns is ParseAllowlist for the patterns of an option named what,
+// which its errors name: "write pattern "/x": must start with '/'".
+func parsePatterns(what string, patterns []string) (Allowlist, error) {
 	var a Allowlist
 	for _, p := range patterns {
 		if !strings.HasPrefix(p, "/") {
-			return a, fmt.Errorf("allow pattern %q: must start with '/'", p)
+			return a, fmt.Errorf("%s pattern %q: must start with '/'", what, p)
 		}
 		body, prefix := strings.CutSuffix(p, "*")
 		rest := strings.ReplaceAll(body, "{room}", "\x00")
 		if strings.ContainsAny(rest, "*{}?#\\%") {
-			return a, fmt.Errorf("allow pattern %q: only {room} and a trailing * are special; '?', '#', '%%' and '\\' are not allowed", p)
+			return a, fmt.Errorf("%s pattern %q: only {room} and a trailing * are special; '?', '#', '%%' and '\\' are not allowed", what, p)
 		}
 		if strings.Contains(body, "//") || hasDotSegment(body) {
-			return a, fmt.Errorf("allow pattern %q: must not contain '//' or dot segments", p)
+			return a, fmt.Errorf("%s pattern %q: must not contain '//' or dot segments", what, p)
 		}
 		a.patterns = append(a.patterns, allowPattern{parts: strings.Split(rest, "\x00"), prefix: prefix})
 	}

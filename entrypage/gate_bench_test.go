@@ -31,8 +31,8 @@ type gateBench struct {
 // redemption, so a token issued at the redemption needs no renewal (half of
 // token_ttl is left) and no Set-Cookie is written. The clock is the real time
 // at the start, because Badger's TTL on guest records (retention) counts in
-// real time.
-func newGateBench(b *testing.B) *gateBench {
+// real time. edit, if not nil, sets more of the gateway's config.
+func newGateBench(b *testing.B, edit func(*entrypage.Config)) *gateBench {
 	b.Helper()
 	redeemedAt := time.Now().Truncate(time.Second)
 	svc, now := teststore.Service(b, redeemedAt)
@@ -52,7 +52,12 @@ func newGateBench(b *testing.B) *gateBench {
 		b.Fatal(err)
 	}
 	gw, tokens := newGateway(b, svc, []string{"/rooms/{room}", "/rooms/{room}/*", "/static/*", "/ws/{room}"},
-		func(c *entrypage.Config) { c.Identity = identity })
+		func(c *entrypage.Config) {
+			c.Identity = identity
+			if edit != nil {
+				edit(c)
+			}
+		})
 	c := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: g.ID},
 		Room:             g.RoomID, LinkID: g.LinkID, Name: g.Name, Email: g.Email,
@@ -147,7 +152,7 @@ func cookieValues(toks ...string) []string {
 // cookie value on every request, as a guest's browser sends it while the room is
 // open. next is a no-op; the store is a real Badger directory.
 func BenchmarkGateReturningCookie(b *testing.B) {
-	gb := newGateBench(b)
+	gb := newGateBench(b, nil)
 	gr := newGateRequest(b, "/rooms/bench/chat")
 	cookie := cookieValues(gb.issue(b))[0]
 	gr.set(cookie)
@@ -159,10 +164,36 @@ func BenchmarkGateReturningCookie(b *testing.B) {
 	}
 }
 
+// BenchmarkGateRoleRules is BenchmarkGateReturningCookie for a viewer under
+// the role rules of docs/DESIGN.md section 7, posting to the chat (a write
+// path): the rules' whole decision, with the allocations of the gate without
+// rules.
+func BenchmarkGateRoleRules(b *testing.B) {
+	roles, err := entrypage.ParseRoleRules(map[string]entrypage.RoleRule{
+		guestlink.RoleViewer:  {Methods: []string{"GET", "HEAD", "OPTIONS"}, Write: []string{"/rooms/{room}/chat"}},
+		guestlink.RoleSpeaker: {Allow: []string{"/stage/{room}/*"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gb := newGateBench(b, func(c *entrypage.Config) { c.Roles = roles })
+	gb.claims.Role = guestlink.RoleViewer
+	gr := newGateRequest(b, "/rooms/bench/chat")
+	gr.r.Method = http.MethodPost
+	cookie := cookieValues(gb.issue(b))[0]
+	gr.set(cookie)
+	gr.serve(b, gb.gw)
+	b.ReportAllocs()
+	for b.Loop() {
+		gr.set(cookie)
+		gr.serve(b, gb.gw)
+	}
+}
+
 // BenchmarkGateReturningCookieParallel is BenchmarkGateReturningCookie from
 // GOMAXPROCS goroutines at once, each with its own request and cookie value.
 func BenchmarkGateReturningCookieParallel(b *testing.B) {
-	gb := newGateBench(b)
+	gb := newGateBench(b, nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -185,7 +216,7 @@ func BenchmarkGateReturningCookieParallel(b *testing.B) {
 // keyed by the cookie value can answer. The tokens are issued before the timer
 // starts.
 func BenchmarkGateFirstSeenCookie(b *testing.B) {
-	gb := newGateBench(b)
+	gb := newGateBench(b, nil)
 	gr := newGateRequest(b, "/rooms/bench/chat")
 	toks := make([]string, b.N)
 	for i := range toks {
@@ -214,7 +245,7 @@ func BenchmarkGateHarness(b *testing.B) {
 // BenchmarkGateNoSession is the refusal of a request without a session cookie
 // (401 no-session page), the path every unauthenticated request takes.
 func BenchmarkGateNoSession(b *testing.B) {
-	gb := newGateBench(b)
+	gb := newGateBench(b, nil)
 	gr := newGateRequest(b, "/rooms/bench/chat")
 	b.ReportAllocs()
 	for b.Loop() {

@@ -28,8 +28,11 @@ type Config struct {
 	Prefix string
 	// RoomPath is where an admitted guest is sent, with "{room}" for the room id.
 	RoomPath string
-	// Allow is the allowlist of paths a guest may reach.
+	// Allow is the allowlist of paths a guest may reach, whatever the role.
 	Allow Allowlist
+	// Roles are the per-role rules on top of Allow (docs/DESIGN.md section 7);
+	// the zero value has none.
+	Roles RoleRules
 	// PassUnauthenticated hands requests without a valid session to the next
 	// handler (unauthenticated pass) instead of answering 401 no-session.
 	PassUnauthenticated bool
@@ -79,6 +82,7 @@ type Gateway struct {
 	prefix   string
 	roomPath string
 	allow    Allowlist
+	roles    RoleRules
 	pass     bool
 	sameSite http.SameSite
 	pages    *Pages
@@ -119,7 +123,7 @@ func New(c Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
-		allow: c.Allow, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
+		allow: c.Allow, roles: c.Roles, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
@@ -426,7 +430,7 @@ func (g *Gateway) gate(w http.ResponseWriter, r *http.Request, next func(http.Re
 		c, cookieSet = e.claims, true
 	}
 	path, ok := CleanPath(r.URL.EscapedPath())
-	if !ok || !g.allow.Match(path, c.Room) {
+	if !ok || !g.roles.Permits(g.allow, c.Role, gateMethod(r), path, c.Room) {
 		return ReasonNotAllowed, g.refuse(w, r, c, ReasonNotAllowed, g.roomURL(c.Room))
 	}
 	if g.renew(w, r, c) || cookieSet {
@@ -485,9 +489,21 @@ func (g *Gateway) roomName(r *http.Request, c *token.Claims) string {
 	return room.Name
 }
 
+// gateMethod is the method the role rules see for r: a WebSocket's extended
+// CONNECT is its opening GET over HTTP/2 or HTTP/3, as an Upgrade request is
+// over HTTP/1.1.
+func gateMethod(r *http.Request) string {
+	if isExtendedConnect(r) {
+		return http.MethodGet
+	}
+	return r.Method
+}
+
 // opensRoom reports whether r, from a guest of room, asks for a page of that
 // room: a GET or HEAD, no protocol upgrade, of the room path or a path under
-// it that the allowlist lets the room's guests reach. A waiting guest who
+// it that the allowlist lets the room's guests reach. It asks the allowlist
+// only, not the role rules: the answer is a redirect to the lobby, and the
+// role rules decide once the guest is admitted. A waiting guest who
 // asks for one is sent to the lobby; any other request of theirs is refused.
 func (g *Gateway) opensRoom(r *http.Request, room string) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.Header.Get("Upgrade") != "" {

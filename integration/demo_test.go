@@ -176,6 +176,50 @@ func TestDemoCaddyfile(t *testing.T) {
 		t.Errorf("the link's entry page: %d", status)
 	}
 
+	// The demo's roles: with a viewer link and a speaker link, the viewer
+	// reads and chats, the speaker also reaches the stage, and the demo room
+	// shows each the role it received.
+	status, _, b = call(http.MethodPost, "/guest-admin/api/rooms/demo/links", demoAPIKey, `{"name": "Panel", "role": "speaker"}`)
+	var sl admin.LinkJSON
+	if status != http.StatusCreated || json.Unmarshal(b, &sl) != nil || sl.Role != "speaker" {
+		t.Fatalf("creating a speaker link: %d %s", status, b)
+	}
+	site := &gateway{t: t, base: base, tr: &http.Transport{}}
+	defer site.tr.CloseIdleConnections()
+	viewer, speaker := site.browser(), site.browser()
+	viewer.mustRedeem(strings.TrimPrefix(l.URL, base), "Vera", "vera@example.com", "demo")
+	speaker.mustRedeem(strings.TrimPrefix(sl.URL, base), "Sam", "sam@example.com", "demo")
+	chat := func(b *browser) page {
+		req := b.request(http.MethodPost, "/rooms/demo/chat", strings.NewReader("hello, room"))
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		return b.do(req)
+	}
+	for _, tc := range []struct {
+		who     string
+		b       *browser
+		do      func(*browser) page
+		status  int
+		content string
+	}{
+		{"viewer's room page", viewer, func(b *browser) page { return b.get("/rooms/demo") }, http.StatusOK, `<strong id="guest-role">viewer</strong>`},
+		{"viewer's chat", viewer, chat, http.StatusOK, "hello, room"},
+		{"viewer on the stage", viewer, func(b *browser) page { return b.get("/stage/demo/") }, http.StatusForbidden, `data-reason="not-allowed"`},
+		{"viewer posting to the room", viewer, func(b *browser) page {
+			return b.post("/rooms/demo", url.Values{"x": {"1"}}, nil)
+		}, http.StatusForbidden, `data-reason="not-allowed"`},
+		{"speaker's room page", speaker, func(b *browser) page { return b.get("/rooms/demo") }, http.StatusOK, `<strong id="guest-role">speaker</strong>`},
+		{"speaker's chat", speaker, chat, http.StatusOK, "hello, room"},
+		{"speaker on the stage", speaker, func(b *browser) page { return b.get("/stage/demo/") }, http.StatusOK, "Only speakers reach this page"},
+	} {
+		p := tc.do(tc.b)
+		if p.Status != tc.status || !strings.Contains(p.Body, tc.content) {
+			t.Errorf("%s: %d, want %d with %q:\n%.400s", tc.who, p.Status, tc.status, tc.content, p.Body)
+		}
+	}
+	if p := chat(speaker); p.Header.Get("X-Demo-Role") != "speaker" {
+		t.Errorf("the demo chat answered the speaker with X-Demo-Role %q", p.Header.Get("X-Demo-Role"))
+	}
+
 	// A moderator token, minted as the README says.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

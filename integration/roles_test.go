@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,64 @@ func TestNotBefore(t *testing.T) {
 	} {
 		status, body := g.api(http.MethodPost, "/api/rooms/class/links", tc.spec)
 		wantAPIError(t, "not_before "+tc.name, status, body, http.StatusUnprocessableEntity, "invalid", "not_before")
+	}
+}
+
+// TestRoleRules: the gate's per-role rules with a real Caddy and a recording
+// upstream, as docs/DESIGN.md section 7 writes them: a viewer may only read,
+// except on the chat path; a speaker may also reach the stage. A request
+// outside its role's rules is 403 not-allowed and never reaches the upstream.
+func TestRoleRules(t *testing.T) {
+	g := startGateway(t, config{
+		Allow: "/rooms/{room} /rooms/{room}/*",
+		GatewayExtra: []string{`role viewer {
+			methods GET HEAD OPTIONS
+			write   /rooms/{room}/chat
+		}`, `role speaker {
+			allow /stage/{room} /stage/{room}/*
+		}`},
+	})
+	g.putRoom("demo", map[string]any{"name": "Demo"})
+	g.setAccess("demo", true)
+	viewer, speaker := g.browser(), g.browser()
+	viewer.mustRedeem(linkPath(t, g.createLink("demo", map[string]any{"name": "Audience"})), "Vera", "vera@example.com", "demo")
+	speaker.mustRedeem(linkPath(t, g.createLink("demo", map[string]any{"name": "Panel", "role": "speaker"})), "Sam", "sam@example.com", "demo")
+
+	for _, tc := range []struct {
+		who          string
+		b            *browser
+		method, path string
+		pass         bool
+	}{
+		{"viewer", viewer, http.MethodGet, "/rooms/demo", true},
+		{"viewer", viewer, http.MethodHead, "/rooms/demo/slides.pdf", true},
+		{"viewer", viewer, http.MethodPost, "/rooms/demo/chat", true},
+		{"viewer", viewer, http.MethodPut, "/rooms/demo/chat", true},
+		{"viewer", viewer, http.MethodPost, "/rooms/demo", false},
+		{"viewer", viewer, http.MethodPost, "/rooms/demo/chat/../hand", false},
+		{"viewer", viewer, http.MethodPost, "/rooms/demo/chat2", false},
+		{"viewer", viewer, http.MethodDelete, "/rooms/demo/chat/1", false},
+		{"viewer", viewer, http.MethodGet, "/stage/demo/", false},
+		{"viewer", viewer, http.MethodGet, "/stage/demo", false},
+		{"speaker", speaker, http.MethodGet, "/stage/demo/", true},
+		{"speaker", speaker, http.MethodPost, "/stage/demo/slides", true},
+		{"speaker", speaker, http.MethodPost, "/rooms/demo", true},
+		{"speaker", speaker, http.MethodDelete, "/rooms/demo/chat/1", true},
+		{"speaker", speaker, http.MethodGet, "/stage/other/", false},
+		{"speaker", speaker, http.MethodGet, "/", false},
+	} {
+		before := g.up.count()
+		p := tc.b.do(tc.b.request(tc.method, tc.path, strings.NewReader("x")))
+		reached := g.up.count() != before
+		switch {
+		case tc.pass && (p.Status != http.StatusOK || !reached):
+			t.Errorf("%s %s %s: %d (reached the upstream: %v), want 200 from the upstream", tc.who, tc.method, tc.path, p.Status, reached)
+		case tc.pass && g.up.last(t).Header.Get("X-Guest-Role") != tc.who:
+			t.Errorf("%s %s %s: upstream X-Guest-Role %q", tc.who, tc.method, tc.path, g.up.last(t).Header.Get("X-Guest-Role"))
+		case !tc.pass && (p.Status != http.StatusForbidden || reached):
+			t.Errorf("%s %s %s: %d (reached the upstream: %v), want 403 and nothing upstream", tc.who, tc.method, tc.path, p.Status, reached)
+		case !tc.pass && tc.method != http.MethodHead && p.reason() != "not-allowed" && p.Status == http.StatusForbidden:
+			t.Errorf("%s %s %s: data-reason %q, want not-allowed", tc.who, tc.method, tc.path, p.reason())
+		}
 	}
 }
