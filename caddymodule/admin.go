@@ -64,6 +64,9 @@ type Admin struct {
 	// 3 guest links").
 	MaxLinks int `json:"max_links,omitempty"`
 
+	// MaxInvitations is the most invitations a room may have. Default: 100.
+	MaxInvitations int `json:"max_invitations,omitempty"`
+
 	// AuditEmails adds the guest's name and email to the audit lines of guest
 	// events (guestgate.audit). Default: off, ids only.
 	AuditEmails bool `json:"audit_emails,omitempty"`
@@ -162,7 +165,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	}
 	store := a.shared.Store
 	svc := &guestlink.Service{
-		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
+		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, MaxInvitations: a.MaxInvitations, LobbyTimeout: time.Duration(a.LobbyTimeout),
 		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.hub.Publish),
 	}
 	// Events go to this handler's webhooks from now on, the rooms made below
@@ -228,6 +231,9 @@ func (a *Admin) check() error {
 	}
 	if a.MaxLinks < 0 {
 		return errors.New("max_links: must be at least 1")
+	}
+	if a.MaxInvitations < 0 {
+		return errors.New("max_invitations: must be at least 1")
 	}
 	if a.LobbyTimeout != 0 && a.LobbyTimeout < caddy.Duration(MinLobbyTimeout) {
 		return fmt.Errorf("lobby_timeout: must be at least %s: an open lobby page asks at least every 25s and its visit is recorded at %s grain", MinLobbyTimeout, guestlink.SeenInterval)

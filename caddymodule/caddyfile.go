@@ -212,6 +212,23 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}, "signing_key", "allow", "frame_ancestors", "role")
 }
 
+// countArg reads the one argument of option name, a whole number of at
+// least 1, into dst.
+func countArg(d *caddyfile.Dispenser, name string, dst *int) option {
+	return func() error {
+		var s string
+		if err := oneArg(d, &s)(); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return d.Errf("%s: must be a whole number of at least 1, got '%s'", name, s)
+		}
+		*dst = n
+		return nil
+	}
+}
+
 // parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
 // whose options, each "<option> <events> <window>", are the budgets of budgets.
 func parseRateLimit(d *caddyfile.Dispenser, off *bool, budgets map[string]**RateBudget) error {
@@ -345,6 +362,7 @@ func parseRole(d *caddyfile.Dispenser, g *Gateway) error {
 //	    require_audience         # refuse moderator tokens without aud
 //	    link_base <url>
 //	    max_links <n>            # default 3
+//	    max_invitations <n>      # default 100
 //	    lobby_timeout <duration> # default 2m
 //	    audit_emails             # names and emails in audit lines (and webhooks)
 //	    rate_limit off
@@ -365,20 +383,10 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"moderator_audience": oneArg(d, &a.ModeratorAudience),
 		"require_audience":   flagArg(d, &a.RequireAudience),
 		"link_base":          oneArg(d, &a.LinkBase),
-		"max_links": func() error {
-			var s string
-			if err := oneArg(d, &s)(); err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				return d.Errf("max_links: must be a whole number of at least 1, got '%s'", s)
-			}
-			a.MaxLinks = n
-			return nil
-		},
-		"lobby_timeout": durationArg(d, &a.LobbyTimeout),
-		"audit_emails":  flagArg(d, &a.AuditEmails),
+		"max_links":          countArg(d, "max_links", &a.MaxLinks),
+		"max_invitations":    countArg(d, "max_invitations", &a.MaxInvitations),
+		"lobby_timeout":      durationArg(d, &a.LobbyTimeout),
+		"audit_emails":       flagArg(d, &a.AuditEmails),
 		"rate_limit": func() error {
 			a.RateLimit = new(AdminRateLimit)
 			return parseRateLimit(d, &a.RateLimit.Off, map[string]**RateBudget{"auth_failures": &a.RateLimit.AuthFailures})

@@ -258,13 +258,13 @@ func (g *Gateway) sendOn(w http.ResponseWriter, r *http.Request, c *token.Claims
 }
 
 // returningGuest returns the claims of r's session if it is a live session for
-// the given room and link (the live state allows it), or nil.
-func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link guestlink.Link) *token.Claims {
-	if link.ID == "" {
+// the given room and link or invitation (id), or nil.
+func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, id string) *token.Claims {
+	if id == "" {
 		return nil
 	}
 	c := g.currentSession(r)
-	if c == nil || c.Room != room.ID || c.LinkID != link.ID {
+	if c == nil || c.Room != room.ID || c.LinkID != id {
 		return nil
 	}
 	if _, _, err := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
@@ -273,46 +273,83 @@ func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link gues
 	return c
 }
 
-// openLink finds link tok for the entry page. It returns done when it has
-// answered: with a message page when the link cannot be used, or with a redirect
-// when the browser already holds a live session for this link (which is sent on
-// even when the link has since expired or been used up, spending nothing).
-func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (room guestlink.Room, done bool, err error) {
-	invalid := func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") }
-	if !guestlink.WellFormedToken(tok) {
-		return room, true, g.refuseLookup(w, r, invalid)
-	}
-	room, link, err := g.svc.OpenLink(r.Context(), tok)
-	if c := g.returningGuest(r, room, link); c != nil {
-		return room, true, g.sendOn(w, r, c)
-	}
-	if reason := reasonFor(err); reason == ReasonLinkInvalid {
-		return room, true, g.refuseLookup(w, r, invalid)
-	} else if reason == ReasonNotYetOpen {
-		return room, true, g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
-	} else if reason != "" {
-		return room, true, g.pages.RoomMessage(w, r, reason, room.Name, "")
-	} else if err != nil {
-		return room, true, g.internal(w, r, err)
-	}
-	return room, false, nil
+// opened is what a token opens: a guest link, or a personal invitation
+// (invitation set), and the room.
+type opened struct {
+	room guestlink.Room
+	// id is the link's or the invitation's id; notBefore its opening time.
+	id        string
+	notBefore time.Time
+	// invitation is the invitation the token is, nil for a guest link.
+	invitation *guestlink.Invitation
 }
 
-// entryGet shows the entry page of link tok. It never spends a click.
+// open finds what token tok opens: a guest link, or else an invitation. err
+// is OpenLink's or OpenInvitation's verdict; o holds what was found.
+func (g *Gateway) open(r *http.Request, tok string) (o opened, err error) {
+	room, link, err := g.svc.OpenLink(r.Context(), tok)
+	if !errors.Is(err, guestlink.ErrLinkNotFound) {
+		return opened{room: room, id: link.ID, notBefore: link.NotBefore}, err
+	}
+	room, v, ierr := g.svc.OpenInvitation(r.Context(), tok)
+	if errors.Is(ierr, guestlink.ErrInvitationNotFound) {
+		return opened{room: room}, err
+	}
+	return opened{room: room, id: v.ID, notBefore: v.NotBefore, invitation: &v}, ierr
+}
+
+// openLink finds link or invitation tok for the entry page. It returns done
+// when it has answered: with a message page when it cannot be used, or with a
+// redirect when the browser already holds a live session made with it (which
+// is sent on even when it has since expired or been used up, spending
+// nothing).
+func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (o opened, done bool, err error) {
+	invalid := func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") }
+	if !guestlink.WellFormedToken(tok) {
+		return o, true, g.refuseLookup(w, r, invalid)
+	}
+	o, err = g.open(r, tok)
+	if c := g.returningGuest(r, o.room, o.id); c != nil {
+		return o, true, g.sendOn(w, r, c)
+	}
+	if reason := reasonFor(err); reason == ReasonLinkInvalid {
+		return o, true, g.refuseLookup(w, r, invalid)
+	} else if reason == ReasonNotYetOpen {
+		return o, true, g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
+	} else if reason != "" {
+		return o, true, g.pages.RoomMessage(w, r, reason, o.room.Name, "")
+	} else if err != nil {
+		return o, true, g.internal(w, r, err)
+	}
+	return o, false, nil
+}
+
+// form is the entry form of what o opens: an invitation's names its role
+// and starts with the invited name.
+func (g *Gateway) form(o opened, tok string) entryForm {
+	f := entryForm{RoomName: o.room.Name, Action: g.prefix + "/" + tok}
+	if v := o.invitation; v != nil {
+		f.Role, f.Name = v.Role, v.Name
+	}
+	return f
+}
+
+// entryGet shows the entry page of link or invitation tok. It never spends a
+// click.
 func (g *Gateway) entryGet(w http.ResponseWriter, r *http.Request, tok string) error {
-	room, done, err := g.openLink(w, r, tok)
+	o, done, err := g.openLink(w, r, tok)
 	if done {
 		return err
 	}
-	return g.pages.entry(w, r, http.StatusOK, entryForm{
-		RoomName: room.Name, Action: g.prefix + "/" + tok, CSRF: g.csrfToken(g.csrfValue(w, r), tok),
-	})
+	f := g.form(o, tok)
+	f.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+	return g.pages.entry(w, r, http.StatusOK, f)
 }
 
 // maxFormBytes bounds the entry form's body.
 const maxFormBytes = 64 << 10
 
-// entryPost redeems link tok with the submitted name and email.
+// entryPost redeems link or invitation tok with the submitted name and email.
 func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) error {
 	if !guestlink.WellFormedToken(tok) {
 		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") })
@@ -334,14 +371,12 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			return g.refuseLookup(w, r, badRequest)
 		}
 	}
-	room, done, err := g.openLink(w, r, tok)
+	o, done, err := g.openLink(w, r, tok)
 	if done {
 		return err
 	}
-	form := entryForm{
-		RoomName: room.Name, Action: g.prefix + "/" + tok,
-		Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email"),
-	}
+	form := g.form(o, tok)
+	form.Name, form.Email = r.PostForm.Get("name"), r.PostForm.Get("email")
 	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
@@ -349,18 +384,30 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			return g.pages.entry(w, r, http.StatusForbidden, form)
 		})
 	}
-	_, link, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
+	in := guestlink.GuestInput{Name: form.Name, Email: form.Email}
+	var guest guestlink.Guest
+	if o.invitation != nil {
+		var v guestlink.Invitation
+		_, v, guest, err = g.svc.RedeemInvitation(r.Context(), tok, in)
+		o.notBefore = v.NotBefore
+	} else {
+		var link guestlink.Link
+		_, link, guest, err = g.svc.Redeem(r.Context(), tok, in)
+		o.notBefore = link.NotBefore
+	}
 	switch invalid := guestlink.FieldErrors(err); {
 	case len(invalid) > 0:
+		// A wrong email for an invitation counts like a wrong token: both
+		// are guesses.
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
 			form.Invalid = invalid
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
 	case reasonFor(err) == ReasonNotYetOpen:
-		return g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
+		return g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
 	case reasonFor(err) != "":
-		return g.pages.RoomMessage(w, r, reasonFor(err), room.Name, "")
+		return g.pages.RoomMessage(w, r, reasonFor(err), o.room.Name, "")
 	case err != nil:
 		return g.internal(w, r, err)
 	}

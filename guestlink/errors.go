@@ -138,6 +138,9 @@ const (
 	CodeTooLong      = "too_long"
 	CodeInvalidChars = "invalid_chars"
 	CodeInvalidEmail = "invalid_email"
+	// CodeWrongEmail: an invitation's entry form got another address than
+	// the invited one.
+	CodeWrongEmail = "wrong_email"
 )
 
 // ErrAlreadyDecided: a moderator decision on a guest who was already decided the

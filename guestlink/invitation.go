@@ -1,6 +1,7 @@
 package guestlink
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -95,9 +96,16 @@ type InvitationSpec struct {
 // max_uses, duration_hours, not_before).
 func (s InvitationSpec) NewInvitation(roomID string, now time.Time) (Invitation, error) {
 	var errs fieldErrors
+	// The guest-facing sentences of the entry form become the API's.
 	email, bad := normalizeEmail(s.Email)
+	if bad != nil {
+		bad.Message = fmt.Sprintf("must be one email address of at most %d bytes, like name@example.com", MaxEmailLen)
+	}
 	errs.add(bad)
 	name, bad := normalizeGuestName(s.Name)
+	if bad != nil {
+		bad.Message = fmt.Sprintf("is required: 1 to %d characters without control characters", MaxGuestNameLen)
+	}
 	errs.add(bad)
 	role := RoleOrViewer(s.Role)
 	switch role {
