@@ -189,6 +189,15 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	inviteeKey, err := store.Secret(ctx, admin.InviteeKeySecret, admin.InviteeKeySize)
+	if err != nil {
+		return fmt.Errorf("reading the invitees' token key: %w", err)
+	}
+	invitees, err := admin.NewInviteeModerators(inviteeKey, svc)
+	if err != nil {
+		return err
+	}
+	auth = append(auth, invitees)
 	a.handler, err = admin.New(admin.Config{
 		Service: svc, Authenticators: auth, LinkBase: a.LinkBase,
 		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
@@ -206,7 +215,8 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 }
 
 // authenticators are the credentials the moderator API accepts: the API keys,
-// then moderator tokens if moderator keys are configured.
+// then moderator tokens if moderator keys are configured. Provision adds the
+// moderator invitees' tokens, whose key is in the store.
 func (a *Admin) authenticators(keys, modKeys []string, now func() time.Time) ([]admin.Authenticator, error) {
 	apiKeys, err := admin.NewAPIKeys(keys)
 	if err != nil {

@@ -174,6 +174,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	    retention       <duration>       # default 720h
 //	    frame_ancestors <origins...>     # default: no framing
 //	    audit_emails                     # names and emails in audit lines
+//	    manage_url      <url>            # default /guest-admin/ (moderator invitees)
 //	    rate_limit off
 //	    rate_limit {
 //	        lookups  <events> <window>   # default 30 1m
@@ -201,6 +202,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"retention":       durationArg(d, &g.Retention),
 		"frame_ancestors": listArg(d, &g.FrameAncestors),
 		"audit_emails":    flagArg(d, &g.AuditEmails),
+		"manage_url":      oneArg(d, &g.ManageURL),
 		"rate_limit": func() error {
 			g.RateLimit = new(RateLimit)
 			return parseRateLimit(d, &g.RateLimit.Off, map[string]**RateBudget{

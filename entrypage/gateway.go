@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,12 @@ type Config struct {
 	// Theme styles the guest pages: title, logo, accent colour and template
 	// overrides. Its files are read and its templates checked by New.
 	Theme ThemeConfig
+	// ManageURL is the Manage guest access page that {prefix}/moderate sends
+	// moderator invitees to (manage_url); ModeratorToken mints the token it
+	// signs them in with, for the session c. Without ModeratorToken,
+	// {prefix}/moderate is 403 for everyone.
+	ManageURL      string
+	ModeratorToken func(c *token.Claims) (string, error)
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -89,15 +96,18 @@ type Gateway struct {
 	assets   http.Handler
 	onID     func(*http.Request, *token.Claims)
 	onErr    func(*http.Request, error)
-	clientIP func(*http.Request) string
-	onRedeem func(string, time.Duration)
-	onGate   func(string)
-	identity *token.Identity
-	cache    *sessionCache
-	lookups  *limiter
-	requests *limiter
-	framed   bool
-	watch    *watcher
+	// manageURL and mintModerator serve {prefix}/moderate.
+	manageURL     string
+	mintModerator func(*token.Claims) (string, error)
+	clientIP      func(*http.Request) string
+	onRedeem      func(string, time.Duration)
+	onGate        func(string)
+	identity      *token.Identity
+	cache         *sessionCache
+	lookups       *limiter
+	requests      *limiter
+	framed        bool
+	watch         *watcher
 }
 
 // New checks c and returns a Gateway.
@@ -125,6 +135,7 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, roles: c.Roles, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
+		manageURL: cmp.Or(c.ManageURL, DefaultManageURL), mintModerator: c.ModeratorToken,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
 		watch: newWatcher(c.Service),
@@ -186,7 +197,7 @@ func (g *Gateway) LogPath(p string) string {
 		return p
 	}
 	switch {
-	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == ".well-known/jwks.json":
+	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == "moderate", rest == ".well-known/jwks.json":
 		return p
 	}
 	return g.prefix + "/<link token>"
@@ -216,6 +227,8 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		return nil
 	case rest == "leave":
 		return g.leave(w, r)
+	case rest == "moderate" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return g.moderate(w, r)
 	case rest == ".well-known/jwks.json" && g.identity != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		w.Header().Set("Content-Type", "application/jwk-set+json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
