@@ -212,7 +212,7 @@ submitted entry form; without --max-clicks the link is unlimited, without
 	invitations := h.group("invitations", "Creates, lists and deletes personal invitations")
 	invitations.AddCommand(
 		h.leaf(leafSpec{
-			use: "create <room> --email <address> --name <name> [--role viewer|speaker|moderator] [--max-uses <n>|--unlimited] [--hours <n>] [--not-before <time>]",
+			use:  "create <room> --email <address> --name <name> [--role viewer|speaker|moderator] [--max-uses <n>|--unlimited] [--hours <n>] [--not-before <time>]",
 			args: []string{"room"}, short: "Invites one person and prints the invitation's URL",
 			long: `Creates a personal invitation: a link that lets in only the person who types
 the invited email address, with a role (viewer by default; moderator
