@@ -384,20 +384,36 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			return g.refuseLookup(w, r, badRequest)
 		}
 	}
+	in := guestlink.GuestInput{Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email")}
+	csrfOK := g.checkCSRF(r, tok, r.PostForm.Get("csrf"))
+	if csrfOK && g.currentSession(r) == nil {
+		// The common case, a new guest's valid form, goes straight to the
+		// redemption, which reads the link in its own statement. What the
+		// token opens is read first only when the answer needs it: for a
+		// browser that may hold a session made with it already (sent on
+		// without spending), an expired form, rejected fields, or a token
+		// that is no link's (an invitation's).
+		room, link, guest, err := g.svc.Redeem(r.Context(), tok, in)
+		switch {
+		case err == nil:
+			return g.startSession(w, r, guest)
+		case len(guestlink.FieldErrors(err)) == 0 && !errors.Is(err, guestlink.ErrLinkNotFound):
+			return g.redeemRefused(w, r, opened{room: room, notBefore: link.NotBefore}, err)
+		}
+	}
 	o, done, err := g.openLink(w, r, tok)
 	if done {
 		return err
 	}
 	form := g.form(o, tok)
-	form.Name, form.Email = r.PostForm.Get("name"), r.PostForm.Get("email")
-	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
+	form.Name, form.Email = in.Name, in.Email
+	if !csrfOK {
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
 			form.FormError = "guest.entry.form_expired"
 			return g.pages.entry(w, r, http.StatusForbidden, form)
 		})
 	}
-	in := guestlink.GuestInput{Name: form.Name, Email: form.Email}
 	var guest guestlink.Guest
 	if o.invitation != nil {
 		var v guestlink.Invitation
@@ -408,8 +424,7 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 		_, link, guest, err = g.svc.Redeem(r.Context(), tok, in)
 		o.notBefore = link.NotBefore
 	}
-	switch invalid := guestlink.FieldErrors(err); {
-	case len(invalid) > 0:
+	if invalid := guestlink.FieldErrors(err); len(invalid) > 0 {
 		// A wrong email for an invitation counts like a wrong token: both
 		// are guesses.
 		return g.refuseLookup(w, r, func() error {
@@ -417,13 +432,31 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			form.Invalid = invalid
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
-	case reasonFor(err) == ReasonNotYetOpen:
-		return g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
-	case reasonFor(err) != "":
-		return g.pages.RoomMessage(w, r, reasonFor(err), o.room.Name, "")
-	case err != nil:
-		return g.internal(w, r, err)
 	}
+	if err != nil {
+		return g.redeemRefused(w, r, o, err)
+	}
+	return g.startSession(w, r, guest)
+}
+
+// redeemRefused answers a redemption of what o opens that the store refused
+// with err.
+func (g *Gateway) redeemRefused(w http.ResponseWriter, r *http.Request, o opened, err error) error {
+	switch reason := reasonFor(err); reason {
+	case "":
+		return g.internal(w, r, err)
+	case ReasonLinkInvalid:
+		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") })
+	case ReasonNotYetOpen:
+		return g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
+	default:
+		return g.pages.RoomMessage(w, r, reason, o.room.Name, "")
+	}
+}
+
+// startSession gives guest, just redeemed, a session cookie and sends them
+// on: to the room, or to the lobby.
+func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, guest guestlink.Guest) error {
 	now := g.svc.Now()
 	c := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: guest.ID},
