@@ -226,6 +226,10 @@ func testDumpLoad(t *testing.T, e *env) {
 	if got, want := dst.verdicts(d), e.verdicts(d); !slices.Equal(got, want) {
 		t.Errorf("Check after the load:\n%v\nwant, as in the source:\n%v", got, want)
 	}
+	invitee := d.guests[len(d.guests)-1]
+	if st, err := dst.s.Check(dst.ctx, "demo", d.invited.ID, invitee.ID, minutes(20)); st != guestlink.StateAdmitted || err != nil {
+		t.Errorf("Check of the invitee after the load = %q, %v; want admitted", st, err)
+	}
 	if got, want := ids(dst.allGuests("demo")), ids(e.allGuests("demo")); !slices.Equal(got, want) {
 		t.Errorf("guest list after the load %v, want %v", got, want)
 	}
