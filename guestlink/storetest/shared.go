@@ -200,28 +200,14 @@ func testWaitAcross(t *testing.T, p *pair) {
 func testRedeemAcross(t *testing.T, p *pair) {
 	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
-			const workers = 60
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
 			l := a.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
-			counts := tally(t, atOnce(workers, func(i int) error {
-				e := p.all[i%len(p.all)]
+			p.exactlyAcross(t, room, n, func(e *env) error {
 				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
 				return err
-			}), nil, guestlink.ErrLinkUsedUp)
-			if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
-				t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
-			}
-			for _, e := range p.all {
-				e := e.in(t)
-				if c := e.clicks(l.Token); c != n {
-					t.Errorf("stored Clicks = %d, want %d", c, n)
-				}
-				if gs := e.allGuests(room); len(gs) != n {
-					t.Errorf("%d guests stored, want %d", len(gs), n)
-				}
-			}
+			}, func(e *env) int { return e.clicks(l.Token) })
 		})
 	}
 }
@@ -232,29 +218,37 @@ func testRedeemAcross(t *testing.T, p *pair) {
 func testRedeemInvitationAcross(t *testing.T, p *pair) {
 	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprintf("max_uses=%d", n), func(t *testing.T) {
-			const workers = 60
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
 			v := a.invitation(room, guestlink.InvitationSpec{MaxUses: new(n)}, t0)
-			counts := tally(t, atOnce(workers, func(i int) error {
-				e := p.all[i%len(p.all)]
+			p.exactlyAcross(t, room, n, func(e *env) error {
 				_, _, _, err := e.s.RedeemInvitation(e.ctx, v.Token, newGuest(guestlink.NewID("g")), t0)
 				return err
-			}), nil, guestlink.ErrLinkUsedUp)
-			if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
-				t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
-			}
-			for _, e := range p.all {
-				e := e.in(t)
-				if u := e.uses(v.Token); u != n {
-					t.Errorf("stored Uses = %d, want %d", u, n)
-				}
-				if gs := e.allGuests(room); len(gs) != n {
-					t.Errorf("%d guests stored, want %d", len(gs), n)
-				}
-			}
+			}, func(e *env) int { return e.uses(v.Token) })
 		})
+	}
+}
+
+// exactlyAcross runs 60 redemptions with redeem, spread over the instances at
+// once, and wants exactly n of them to succeed and the others to find the
+// link or invitation used up, and every instance to read n as its clicks or
+// uses (used) and n guests in room.
+func (p *pair) exactlyAcross(t *testing.T, room string, n int, redeem func(e *env) error, used func(e *env) int) {
+	t.Helper()
+	const workers = 60
+	counts := tally(t, atOnce(workers, func(i int) error { return redeem(p.all[i%len(p.all)]) }), nil, guestlink.ErrLinkUsedUp)
+	if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
+		t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
+	}
+	for _, e := range p.all {
+		e := e.in(t)
+		if c := used(e); c != n {
+			t.Errorf("stored clicks or uses = %d, want %d", c, n)
+		}
+		if gs := e.allGuests(room); len(gs) != n {
+			t.Errorf("%d guests stored, want %d", len(gs), n)
+		}
 	}
 }
 

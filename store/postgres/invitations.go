@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/guestlink/mirror"
@@ -16,23 +15,7 @@ import (
 // CreatedAt, then by ID); guestlink.ErrRoomNotFound if the room does not
 // exist.
 func (s *Store) Invitations(ctx context.Context, roomID string) ([]guestlink.Invitation, error) {
-	if err := s.begin(ctx); err != nil {
-		return nil, err
-	}
-	if !validKey(roomID) {
-		return nil, guestlink.ErrRoomNotFound
-	}
-	out, err := collect(scanInv)(s.pool.Query(ctx, "SELECT "+invCols+" FROM gg_invitations WHERE room_id = $1 ORDER BY created_at, id", roomID))
-	if err != nil {
-		return nil, s.dbError(ctx, "listing invitations", err)
-	}
-	if len(out) == 0 {
-		if _, err := s.Room(ctx, roomID); err != nil {
-			return nil, err
-		}
-		out = []guestlink.Invitation{}
-	}
-	return out, nil
+	return listOfRoom(ctx, s, "listing invitations", roomID, "SELECT "+invCols+" FROM gg_invitations WHERE room_id = $1 ORDER BY created_at, id", scanInv)
 }
 
 // AddInvitation stores v, an invitation made by
@@ -55,49 +38,15 @@ func (s *Store) AddInvitation(ctx context.Context, v guestlink.Invitation, maxIn
 	if !validKey(v.RoomID) {
 		return guestlink.Invitation{}, guestlink.ErrRoomNotFound
 	}
-	var gen int64
-	err := s.tx(ctx, "adding an invitation", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE gg_rooms SET invitation_count = invitation_count + 1
-			WHERE id = $1 AND invitation_count < $2 AND kind <> 'gallery'`, v.RoomID, maxInvitations)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			var (
-				r     guestlink.Room
-				count int
-			)
-			dest, done := roomDest(&r)
-			err := tx.QueryRow(ctx, "SELECT "+roomCols+", invitation_count FROM gg_rooms WHERE id = $1", v.RoomID).Scan(append(dest, &count)...)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return guestlink.ErrRoomNotFound
-			}
-			if err != nil {
-				return err
-			}
-			done()
-			if err := guestlink.CheckNewInvitation(r, count, maxInvitations); err != nil {
-				return err
-			}
-			return errRetry // the room changed between the two statements
-		}
-		_, err = tx.Exec(ctx, "INSERT INTO gg_invitations ("+invCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-			invitationRow(v)...)
-		if isUniqueViolation(err) {
-			return errors.New("guestgate store: invitation id or token already in use")
-		}
-		if err != nil {
-			return err
-		}
-		gen, err = bump(ctx, tx, change{kindInvitation, v.RoomID, v.ID})
-		return err
-	})
+	// An invitation is a link to the live state: the sessions made with it
+	// hold while it exists.
+	err := s.addCounted(ctx, "adding an invitation", "invitation_count", "kind <> 'gallery'", v.RoomID, maxInvitations,
+		guestlink.CheckNewInvitation, change{kindInvitation, v.RoomID, v.ID},
+		"INSERT INTO gg_invitations ("+invCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		invitationRow(v)...)
 	if err != nil {
 		return guestlink.Invitation{}, err
 	}
-	// An invitation is a link to the live state: the sessions made with it
-	// hold while it exists.
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutLink(v.RoomID, v.ID) })
 	return v, nil
 }
 
@@ -118,29 +67,7 @@ func invitationRow(v guestlink.Invitation) []any {
 // guestlink.ErrInvitationNotFound if there is no such invitation. Its guests
 // stay in the guest list.
 func (s *Store) DeleteInvitation(ctx context.Context, roomID, id string) error {
-	if !validKey(roomID) || !validKey(id) {
-		return guestlink.ErrInvitationNotFound
-	}
-	var gen int64
-	err := s.tx(ctx, "deleting an invitation", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM gg_invitations WHERE room_id = $1 AND id = $2", roomID, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return guestlink.ErrInvitationNotFound
-		}
-		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET invitation_count = invitation_count - 1 WHERE id = $1", roomID); err != nil {
-			return err
-		}
-		gen, err = bump(ctx, tx, change{kindInvitation, roomID, id})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.DropLink(roomID, id) })
-	return nil
+	return s.deleteCounted(ctx, "deleting an invitation", "gg_invitations", "invitation_count", kindInvitation, roomID, id, guestlink.ErrInvitationNotFound)
 }
 
 // invitationByToken is the statement that reads an invitation by its token,
@@ -151,18 +78,7 @@ var invitationByToken = "SELECT " + invColsV + ", " + roomColsR +
 // scanInvitationAndRoom reads a row of the columns of before, then invCols,
 // then roomCols.
 func scanInvitationAndRoom(row pgx.Row, before ...any) (guestlink.Room, guestlink.Invitation, error) {
-	var (
-		r guestlink.Room
-		v guestlink.Invitation
-	)
-	vdest, vdone := invitationDest(&v)
-	rdest, rdone := roomDest(&r)
-	if err := row.Scan(append(append(before, vdest...), rdest...)...); err != nil {
-		return guestlink.Room{}, guestlink.Invitation{}, err
-	}
-	vdone()
-	rdone()
-	return r, v, nil
+	return scanWithRoom(row, invitationDest, before...)
 }
 
 // InvitationByToken finds the invitation whose token is token, and its room,
@@ -191,11 +107,11 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (guestlink.
 // raises the uses of the invitation with token ($1, $2) only while it is open
 // at now ($3) by guestlink.CheckInvitationOpen (its room available and not a
 // gallery, open already, not expired, not used up; guest access does not
-// matter), and its INSERT stores the guest ($4 id, $5 name, $6 email, $12
-// purge time) with the invitation's room, id and role, the link name $7
+// matter), and its INSERT stores the guest ($4 id, $5 name, $6 email, $10
+// purge time) with the invitation's room, id and role, the link name $12
 // (guestlink.InvitationLinkName) and the state the room's admission gives
-// that role (guestlink.InitialState: $10 when the admission is $8 and the
-// role $9, else $11). It returns three columns for the INSERT, then the
+// that role (guestlink.InitialState: $8 when the admission is $7 and the
+// role $11, else $9): redeemStmt's parameters, and $12. It returns three columns for the INSERT, then the
 // invitation after the use and its room; no row when the invitation is not
 // open. Concurrent redemptions of one invitation wait on its row lock and
 // re-check the conditions on the row as the one before them left it.
@@ -209,8 +125,8 @@ var redeemInvitationStmt = `WITH c AS (UPDATE gg_invitations AS v SET uses = v.u
 		RETURNING v.room_id AS c_room, v.id AS c_inv, r.admission AS c_admission, ` +
 	invColsV + ", " + roomColsR + `),
 	g AS (INSERT INTO gg_guests (` + guestCols + `)
-		SELECT c_room, $4::text, c_inv, $7::text, $5::text, $6::text,
-			CASE WHEN c_admission = $8::text AND role = $9::text THEN $10::text ELSE $11::text END, $3, $3, $3, $12::bigint, role
+		SELECT c_room, $4::text, c_inv, $12::text, $5::text, $6::text,
+			CASE WHEN c_admission = $7::text AND role = $11::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint, role
 		FROM c)
 	SELECT * FROM c`
 
@@ -230,50 +146,8 @@ var redeemInvitationStmt = `WITH c AS (UPDATE gg_invitations AS v SET uses = v.u
 // with MaxUses N is redeemed exactly N times, by all instances together. As
 // a link's, a redemption does not go through the change log.
 func (s *Store) RedeemInvitation(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Invitation, guestlink.Guest, error) {
-	if !validKey(g.ID) {
-		return guestlink.Room{}, guestlink.Invitation{}, guestlink.Guest{}, errors.New("guestgate store: guest without a valid id")
-	}
-	if !g.PurgeAt.IsZero() && !g.PurgeAt.After(now) {
-		return guestlink.Room{}, guestlink.Invitation{}, guestlink.Guest{}, errors.New("guestgate store: guest to be purged before it is stored")
-	}
-	if !validKey(token) {
-		return guestlink.Room{}, guestlink.Invitation{}, guestlink.Guest{}, guestlink.ErrInvitationNotFound
-	}
-	var (
-		room guestlink.Room
-		v    guestlink.Invitation
-	)
-	hash := tokenHash(token)
-	waiting := guestlink.InitialState(guestlink.Room{Admission: guestlink.AdmissionModerator}, guestlink.RoleViewer)
-	admitted := guestlink.InitialState(guestlink.Room{}, guestlink.RoleViewer)
-	err := s.one(ctx, "redeeming an invitation", func(q *pgxpool.Pool) error {
-		var (
-			err    error
-			ignore [3]string // the INSERT's columns
-		)
-		room, v, err = scanInvitationAndRoom(q.QueryRow(ctx, redeemInvitationStmt, hash, token, ns(now), g.ID, g.Name, g.Email,
-			guestlink.InvitationLinkName, guestlink.AdmissionModerator, guestlink.RoleViewer, waiting, admitted, nullNS(g.PurgeAt)),
-			&ignore[0], &ignore[1], &ignore[2])
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			room, v, err = scanInvitationAndRoom(q.QueryRow(ctx, invitationByToken, hash, token))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return guestlink.ErrInvitationNotFound
-			}
-			if err != nil {
-				return err
-			}
-			if err := guestlink.CheckInvitationOpen(room, v, now); err != nil {
-				return err
-			}
-			return errRetry // the invitation or room changed between the two statements
-		case isUniqueViolation(err):
-			return errors.New("guestgate store: guest id already in use")
-		case isForeignKeyViolation(err):
-			return errRetry // the room was deleted meanwhile: the next attempt says so
-		}
-		return err
-	})
+	room, v, err := redemption(ctx, s, "redeeming an invitation", redeemInvitationStmt, 3, invitationByToken, invitationDest,
+		guestlink.CheckInvitationOpen, guestlink.ErrInvitationNotFound, token, g, now, guestlink.InvitationLinkName)
 	if err != nil {
 		return room, v, guestlink.Guest{}, err
 	}
