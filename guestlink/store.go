@@ -202,32 +202,36 @@ var (
 type Dumper interface {
 	// Dump calls emit with every record of the store, as of one consistent
 	// snapshot taken while the store keeps serving, in this order: the rooms,
-	// the links, the guests, the secrets, the queue items (each queue's oldest
-	// first, queue by queue). Guests past their PurgeAt are left out. It stops
-	// at emit's first error and returns it. A store may refuse with
-	// ErrStoreBusy while a backup, a restore or a load of it runs.
+	// the links, the invitations, the guests, the secrets, the queue items
+	// (each queue's oldest first, queue by queue). Guests past their PurgeAt
+	// are left out. It stops at emit's first error and returns it. A store
+	// may refuse with ErrStoreBusy while a backup, a restore or a load of it
+	// runs.
 	Dump(ctx context.Context, emit func(Record) error) error
-	// Load replaces the store's contents (rooms, links, guests, secrets and
-	// queues) with the records next returns, in Dump's order, until next
-	// returns io.EOF. It is all or nothing: when next returns any other error
-	// (the input was found truncated or corrupt), or a record breaks a rule of
-	// the store, the store is left as it was and the error returned. Unless
-	// force, a store that holds a room, link or guest is refused with
-	// ErrStoreNotEmpty (secrets and queue items do not count, and are
-	// replaced). ErrStoreBusy while a backup, a restore or another load runs.
-	// Every instance's live state follows the load; handlers that loaded
-	// secrets at start-up keep their copies until they are provisioned again.
+	// Load replaces the store's contents (rooms, links, invitations, guests,
+	// secrets and queues) with the records next returns, in Dump's order,
+	// until next returns io.EOF. It is all or nothing: when next returns any
+	// other error (the input was found truncated or corrupt), or a record
+	// breaks a rule of the store, the store is left as it was and the error
+	// returned. Unless force, a store that holds a room, link, invitation or
+	// guest is refused with ErrStoreNotEmpty (secrets and queue items do not
+	// count, and are replaced). ErrStoreBusy while a backup, a restore or
+	// another load runs. Every instance's live state follows the load;
+	// handlers that loaded secrets at start-up keep their copies until they
+	// are provisioned again.
 	Load(ctx context.Context, next func() (Record, error), force bool) error
 }
 
 // Record is one record of a store's contents, as a Dumper hands it out:
-// exactly one field is set. Links and guests come after their room.
+// exactly one field is set. Links, invitations and guests come after their
+// room.
 type Record struct {
-	Room   *Room
-	Link   *Link
-	Guest  *Guest
-	Secret *Secret
-	Item   *QueuedItem
+	Room       *Room
+	Link       *Link
+	Invitation *Invitation
+	Guest      *Guest
+	Secret     *Secret
+	Item       *QueuedItem
 }
 
 // Secret is a secret of the store (Store.Secret): the session signing key,

@@ -348,8 +348,9 @@ func testRedeemInvitationExactlyN(t *testing.T, e *env) {
 }
 
 // testInvitationSessions: the session of an invitee holds while guest access
-// is off, and ends when the invitation is deleted or the room becomes
-// unavailable, in Session and in Check.
+// is off (also as the store reads it at a restart), and ends when the
+// invitation is deleted or the room becomes unavailable, in Session and in
+// Check.
 func testInvitationSessions(t *testing.T, e *env) {
 	e.room("r", guestlink.RoomSpec{})
 	v := e.invitation("r", guestlink.InvitationSpec{Role: guestlink.RoleModerator}, t0)
@@ -371,6 +372,8 @@ func testInvitationSessions(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	check("guest access off", nil)
+	e.restart()
+	check("guest access off, after a restart", nil)
 	e.putRoom("r", guestlink.RoomSpec{Available: new(false)}, t0)
 	check("room unavailable", guestlink.ErrRoomUnavailable)
 	e.putRoom("r", guestlink.RoomSpec{}, t0)
