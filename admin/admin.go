@@ -97,6 +97,9 @@ func New(c Config) (*Handler, error) {
 	h.route("GET /api/rooms/{room}/links", ownRoom, h.listLinks)
 	h.route("POST /api/rooms/{room}/links", ownRoom, h.createLink)
 	h.route("DELETE /api/rooms/{room}/links/{id}", ownRoom, h.deleteLink)
+	h.route("GET /api/rooms/{room}/invitations", ownRoom, h.listInvitations)
+	h.route("POST /api/rooms/{room}/invitations", ownRoom, h.createInvitation)
+	h.route("DELETE /api/rooms/{room}/invitations/{id}", ownRoom, h.deleteInvitation)
 	h.route("GET /api/rooms/{room}/lobby", ownRoom, h.lobby)
 	h.route("POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted))
 	h.route("POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined))
@@ -350,8 +353,12 @@ func errorStatus(err error) (int, string) {
 		return http.StatusNotFound, "link_not_found"
 	case errors.Is(err, guestlink.ErrGuestNotFound):
 		return http.StatusNotFound, "guest_not_found"
+	case errors.Is(err, guestlink.ErrInvitationNotFound):
+		return http.StatusNotFound, "invitation_not_found"
 	case errors.Is(err, guestlink.ErrLinkLimit):
 		return http.StatusConflict, "link_limit"
+	case errors.Is(err, guestlink.ErrInvitationLimit):
+		return http.StatusConflict, "invitation_limit"
 	case errors.Is(err, guestlink.ErrGuestAccessOff):
 		return http.StatusConflict, "guest_access_off"
 	case errors.Is(err, guestlink.ErrGalleryRoom):

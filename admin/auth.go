@@ -54,6 +54,9 @@ type Credential struct {
 	// not create, change or delete rooms (route); a moderator token's. nil:
 	// every room.
 	Rooms []string
+	// invitation is the "lid" of a moderator token, which only invitees'
+	// tokens have (InviteeModerators).
+	invitation string
 }
 
 type credentialKey struct{}

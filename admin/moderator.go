@@ -63,6 +63,9 @@ type ModeratorClaims struct {
 	Room  jwt.ClaimStrings `json:"room,omitempty"`
 	Rooms jwt.ClaimStrings `json:"rooms,omitempty"`
 	Role  string           `json:"role"`
+	// Invitation is the invitation of an invitee's token ("lid"); empty in
+	// a room backend's tokens.
+	Invitation string `json:"lid,omitempty"`
 	// Audience is "aud", decoded strictly so that a missing claim and an empty
 	// array stay apart; it takes the place of RegisteredClaims.Audience.
 	Audience token.Audience `json:"aud,omitzero"`
@@ -214,7 +217,7 @@ func (m *ModeratorTokens) verify(tok string, now time.Time) (Credential, error) 
 	if name == "" {
 		name = c.Subject
 	}
-	return Credential{Kind: KindModerator, Actor: "moderator:" + c.Subject, Sub: c.Subject, Name: name, Role: c.Role, Rooms: rooms}, nil
+	return Credential{Kind: KindModerator, Actor: "moderator:" + c.Subject, Sub: c.Subject, Name: name, Role: c.Role, Rooms: rooms, invitation: c.Invitation}, nil
 }
 
 // ModeratorTokenSpec is what a moderator token minted by MintModeratorToken

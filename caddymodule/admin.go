@@ -64,6 +64,9 @@ type Admin struct {
 	// 3 guest links").
 	MaxLinks int `json:"max_links,omitempty"`
 
+	// MaxInvitations is the most invitations a room may have. Default: 100.
+	MaxInvitations int `json:"max_invitations,omitempty"`
+
 	// AuditEmails adds the guest's name and email to the audit lines of guest
 	// events (guestgate.audit). Default: off, ids only.
 	AuditEmails bool `json:"audit_emails,omitempty"`
@@ -162,7 +165,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	}
 	store := a.shared.Store
 	svc := &guestlink.Service{
-		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, LobbyTimeout: time.Duration(a.LobbyTimeout),
+		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, MaxInvitations: a.MaxInvitations, LobbyTimeout: time.Duration(a.LobbyTimeout),
 		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.hub.Publish),
 	}
 	// Events go to this handler's webhooks from now on, the rooms made below
@@ -186,6 +189,15 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	inviteeKey, err := store.Secret(ctx, admin.InviteeKeySecret, admin.InviteeKeySize)
+	if err != nil {
+		return fmt.Errorf("reading the invitees' token key: %w", err)
+	}
+	invitees, err := admin.NewInviteeModerators(inviteeKey, svc)
+	if err != nil {
+		return err
+	}
+	auth = append(auth, invitees)
 	a.handler, err = admin.New(admin.Config{
 		Service: svc, Authenticators: auth, LinkBase: a.LinkBase,
 		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
@@ -203,7 +215,8 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 }
 
 // authenticators are the credentials the moderator API accepts: the API keys,
-// then moderator tokens if moderator keys are configured.
+// then moderator tokens if moderator keys are configured. Provision adds the
+// moderator invitees' tokens, whose key is in the store.
 func (a *Admin) authenticators(keys, modKeys []string, now func() time.Time) ([]admin.Authenticator, error) {
 	apiKeys, err := admin.NewAPIKeys(keys)
 	if err != nil {
@@ -228,6 +241,9 @@ func (a *Admin) check() error {
 	}
 	if a.MaxLinks < 0 {
 		return errors.New("max_links: must be at least 1")
+	}
+	if a.MaxInvitations < 0 {
+		return errors.New("max_invitations: must be at least 1")
 	}
 	if a.LobbyTimeout != 0 && a.LobbyTimeout < caddy.Duration(MinLobbyTimeout) {
 		return fmt.Errorf("lobby_timeout: must be at least %s: an open lobby page asks at least every 25s and its visit is recorded at %s grain", MinLobbyTimeout, guestlink.SeenInterval)

@@ -21,6 +21,9 @@ func auditSink(logger *zap.Logger, emails bool, also func(guestlink.Event)) func
 			if e.Link != "" {
 				fields = append(fields, zap.String("link", e.Link))
 			}
+			if e.Invitation != "" {
+				fields = append(fields, zap.String("invitation", e.Invitation))
+			}
 			if e.Guest != "" {
 				fields = append(fields, zap.String("guest", e.Guest))
 			}

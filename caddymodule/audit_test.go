@@ -41,6 +41,12 @@ func TestAuditSink(t *testing.T) {
 	if f := logs.All()[0].ContextMap(); f["actor"] != "api-key:abcd1234" || f["guest_email"] != nil || f["link"] != nil || f["role"] != nil {
 		t.Errorf("room event fields %v", f)
 	}
+	// An invitation's event names it.
+	core, logs = observer.New(zap.InfoLevel)
+	auditSink(zap.New(core), false, nil)(guestlink.Event{Type: guestlink.EventInvitationCreated, Room: "demo", Invitation: "i_1", Role: "moderator", Actor: "moderator:u-1"})
+	if f := logs.All()[0].ContextMap(); f["invitation"] != "i_1" || f["role"] != "moderator" || f["link"] != nil {
+		t.Errorf("invitation event fields %v", f)
+	}
 }
 
 // TestMetricsOfTheConfig protects the metrics' glue: a handler registers the

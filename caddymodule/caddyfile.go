@@ -174,6 +174,7 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	    retention       <duration>       # default 720h
 //	    frame_ancestors <origins...>     # default: no framing
 //	    audit_emails                     # names and emails in audit lines
+//	    manage_url      <url>            # default /guest-admin/ (moderator invitees)
 //	    rate_limit off
 //	    rate_limit {
 //	        lookups  <events> <window>   # default 30 1m
@@ -201,6 +202,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"retention":       durationArg(d, &g.Retention),
 		"frame_ancestors": listArg(d, &g.FrameAncestors),
 		"audit_emails":    flagArg(d, &g.AuditEmails),
+		"manage_url":      oneArg(d, &g.ManageURL),
 		"rate_limit": func() error {
 			g.RateLimit = new(RateLimit)
 			return parseRateLimit(d, &g.RateLimit.Off, map[string]**RateBudget{
@@ -210,6 +212,23 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"theme": func() error { return parseTheme(d, g) },
 		"role":  func() error { return parseRole(d, g) },
 	}, "signing_key", "allow", "frame_ancestors", "role")
+}
+
+// countArg reads the one argument of option name, a whole number of at
+// least 1, into dst.
+func countArg(d *caddyfile.Dispenser, name string, dst *int) option {
+	return func() error {
+		var s string
+		if err := oneArg(d, &s)(); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return d.Errf("%s: must be a whole number of at least 1, got '%s'", name, s)
+		}
+		*dst = n
+		return nil
+	}
 }
 
 // parseRateLimit reads "rate_limit off" (setting *off) or a rate_limit block
@@ -345,6 +364,7 @@ func parseRole(d *caddyfile.Dispenser, g *Gateway) error {
 //	    require_audience         # refuse moderator tokens without aud
 //	    link_base <url>
 //	    max_links <n>            # default 3
+//	    max_invitations <n>      # default 100
 //	    lobby_timeout <duration> # default 2m
 //	    audit_emails             # names and emails in audit lines (and webhooks)
 //	    rate_limit off
@@ -365,20 +385,10 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"moderator_audience": oneArg(d, &a.ModeratorAudience),
 		"require_audience":   flagArg(d, &a.RequireAudience),
 		"link_base":          oneArg(d, &a.LinkBase),
-		"max_links": func() error {
-			var s string
-			if err := oneArg(d, &s)(); err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				return d.Errf("max_links: must be a whole number of at least 1, got '%s'", s)
-			}
-			a.MaxLinks = n
-			return nil
-		},
-		"lobby_timeout": durationArg(d, &a.LobbyTimeout),
-		"audit_emails":  flagArg(d, &a.AuditEmails),
+		"max_links":          countArg(d, "max_links", &a.MaxLinks),
+		"max_invitations":    countArg(d, "max_invitations", &a.MaxInvitations),
+		"lobby_timeout":      durationArg(d, &a.LobbyTimeout),
+		"audit_emails":       flagArg(d, &a.AuditEmails),
 		"rate_limit": func() error {
 			a.RateLimit = new(AdminRateLimit)
 			return parseRateLimit(d, &a.RateLimit.Off, map[string]**RateBudget{"auth_failures": &a.RateLimit.AuthFailures})

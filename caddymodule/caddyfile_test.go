@@ -182,6 +182,7 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "duplicate link_base", input: "guest_admin {\n\tlink_base https://a/\n\tlink_base https://b/\n}", wantErr: "duplicate subdirective 'link_base', at Testfile:3"},
 		{name: "duplicate store", input: "guest_admin {\n\tstore a\n\tstore b\n}", wantErr: "duplicate subdirective 'store', at Testfile:3"},
 		{name: "bad max_links", input: "guest_admin {\n\tmax_links 0\n}", wantErr: "max_links: must be a whole number of at least 1, got '0', at Testfile:2"},
+		{name: "bad max_invitations", input: "guest_admin {\n\tmax_invitations many\n}", wantErr: "max_invitations: must be a whole number of at least 1, got 'many', at Testfile:2"},
 		{name: "room without id", input: "guest_admin {\n\troom\n}", wantErr: "wrong argument count or unexpected line ending after 'room', at Testfile:2"},
 		{name: "room with too many args", input: "guest_admin {\n\troom a b c\n}", wantErr: "wrong argument count"},
 		{name: "duplicate room", input: "guest_admin {\n\troom a A\n\troom a B\n}", wantErr: "duplicate room 'a', at Testfile:3"},
@@ -229,6 +230,12 @@ func TestValidate(t *testing.T) {
 		{"role with a bad pattern", Gateway{Roles: map[string]Role{"speaker": {Allow: []string{"/stage/{room}/../x"}}}}, `role "speaker": allow pattern "/stage/{room}/../x": must not contain '//' or dot segments`},
 		{"role without rules", Gateway{Roles: map[string]Role{"speaker": {}}}, `role "speaker": no rules`},
 		{"role write without methods", Gateway{Roles: map[string]Role{"viewer": {Write: []string{"/rooms/{room}/chat"}}}}, `role "viewer": write needs methods`},
+		{"manage_url a path", Gateway{ManageURL: "/manage/"}, ""},
+		{"manage_url absolute", Gateway{ManageURL: "https://rooms.example.com/guest-admin/"}, ""},
+		{"manage_url relative", Gateway{ManageURL: "guest-admin/"}, `manage_url "guest-admin/": must be a path on this site`},
+		{"manage_url scheme-relative", Gateway{ManageURL: "//evil.example/"}, `manage_url "//evil.example/"`},
+		{"manage_url javascript", Gateway{ManageURL: "javascript:alert(1)"}, `manage_url "javascript:alert(1)"`},
+		{"manage_url with a query", Gateway{ManageURL: "/guest-admin/?x=1"}, `without query or fragment`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g

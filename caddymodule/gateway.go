@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/token"
@@ -119,6 +121,11 @@ type Gateway struct {
 	// AuditEmails adds the guest's name and email to the audit lines of guest
 	// events (guestgate.audit). Default: off, ids only.
 	AuditEmails bool `json:"audit_emails,omitempty"`
+
+	// ManageURL is the Manage guest access page (guest_admin's) to which
+	// {prefix}/moderate sends moderator invitees, signed in: a path on this
+	// site or an absolute http(s) URL. Default: /guest-admin/.
+	ManageURL string `json:"manage_url,omitempty"`
 
 	// Theme styles the guest pages (entry, lobby and message pages): a title,
 	// a logo, an accent colour, and templates that replace the embedded ones.
@@ -265,6 +272,11 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	inviteeKey, err := store.Secret(ctx, admin.InviteeKeySecret, admin.InviteeKeySize)
+	if err != nil {
+		return fmt.Errorf("loading the invitees' token key: %w", err)
+	}
+	sessionMax := time.Duration(g.SessionMax)
 	lookups, requests := g.RateLimit.budgets()
 	g.gw, err = entrypage.New(entrypage.Config{
 		Service: &guestlink.Service{
@@ -289,6 +301,13 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		OnRedeem:       processMetrics().ObserveRedemption,
 		OnGate:         processMetrics().ObserveGate,
 		OnIdentity:     setPlaceholders,
+		ManageURL:      g.ManageURL,
+		// A moderator invitee's token for guest_admin, which takes the
+		// same key from the same store; it ends with the session.
+		ModeratorToken: func(c *token.Claims) (string, error) {
+			until := time.Unix(c.AuthTime, 0).Add(sessionMax)
+			return admin.MintInviteeToken(inviteeKey, c.Subject, c.Name, c.Room, c.LinkID, until, time.Now())
+		},
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
 		OnError:             g.logError,
@@ -357,6 +376,13 @@ func (g *Gateway) check() error {
 	}
 	if _, err := entrypage.ParseRoleRules(g.Roles); err != nil {
 		return err
+	}
+	if u := g.ManageURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || p.Fragment != "" || p.RawQuery != "" || !(p.Scheme == "" && p.Host == "" && strings.HasPrefix(p.Path, "/") && !strings.HasPrefix(u, "//") ||
+			(p.Scheme == "https" || p.Scheme == "http") && p.Host != "") {
+			return fmt.Errorf("manage_url %q: must be a path on this site, like /guest-admin/, or an absolute http(s) URL, without query or fragment", u)
+		}
 	}
 	if g.Retention < g.SessionMax {
 		return errors.New("retention: must not be shorter than session_max, or guests would lose their record while their session lives")

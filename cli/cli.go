@@ -61,11 +61,12 @@ type Command struct {
 func New(h Host) Command {
 	return Command{
 		Name:  "guestgate",
-		Usage: "<rooms|access|links|lobby|guests|token|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
+		Usage: "<rooms|access|links|invitations|lobby|guests|token|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
 		Short: "Manages rooms, guest links, the lobby, moderator tokens, backups and the store of guestgate",
 		Long: `
 Manages guestgate in a running Caddy: rooms, the guest access switch, guest
-links, the lobby, the guest list, backups and exports of the store; and moves
+links, personal invitations, the lobby, the guest list, backups and exports
+of the store; and moves
 a store from Badger to PostgreSQL or back while Caddy is stopped; and mints
 moderator tokens as a room backend does, to try the Manage page with one.
 
@@ -212,6 +213,42 @@ then its URL says when it opens, and spends nothing.`,
 			use: "delete <room> <link-id>", args: []string{"room", "link-id"}, short: "Deletes a link, at once and for good",
 			example: `  caddy guestgate links delete demo l_3v9...`,
 			run:     runLinksDelete,
+		}),
+	)
+
+	invitations := h.group("invitations", "Creates, lists and deletes personal invitations")
+	invitations.AddCommand(
+		h.leaf(leafSpec{
+			use:  "create <room> --email <address> --name <name> [--role viewer|speaker|moderator] [--max-uses <n>|--unlimited] [--hours <n>] [--not-before <time>]",
+			args: []string{"room"}, short: "Invites one person and prints the invitation's URL",
+			long: `Creates a personal invitation: a link that lets in only the person who types
+the invited email address, with a role (viewer by default; moderator
+invitees may also manage the room). It may be used once unless --max-uses
+or --unlimited say otherwise, and it is valid for 24 hours unless --hours
+says otherwise (1 to 8760). --not-before opens it at a later time (RFC 3339).`,
+			example: `  caddy guestgate invitations create demo --email ada@example.com --name "Ada Lovelace" --role speaker
+  caddy guestgate invitations create demo --email co@example.com --name "Co-moderator" --role moderator --hours 168`,
+			flags: func(c *cobra.Command) {
+				c.Flags().String("email", "", "The invitee's email address, which they must type (required)")
+				c.Flags().String("name", "", "The invitee's name, filled in on the entry page (required)")
+				c.Flags().String("role", "", "viewer (default), speaker or moderator")
+				c.Flags().Int("max-uses", 0, "How often the invitation may be used (default 1)")
+				c.Flags().Bool("unlimited", false, "No limit on uses")
+				c.Flags().Int("hours", 0, "Hours the invitation is valid, 1 to 8760 (default 24)")
+				c.Flags().String("not-before", "", "When the invitation opens, RFC 3339 (default: at once)")
+			},
+			run: runInvitationsCreate,
+		}),
+		h.leaf(leafSpec{
+			use: "list <room>", args: []string{"room"}, short: "Lists the invitations of a room with their uses",
+			example: `  caddy guestgate invitations list demo
+  caddy guestgate invitations list demo --json | jq -r '.[] | .email + " " + .url'`,
+			run: runInvitationsList,
+		}),
+		h.leaf(leafSpec{
+			use: "delete <room> <invitation-id>", args: []string{"room", "invitation-id"}, short: "Revokes an invitation at once; the sessions it made end",
+			example: `  caddy guestgate invitations delete demo i_3v9...`,
+			run:     runInvitationsDelete,
 		}),
 	)
 
@@ -383,7 +420,7 @@ store as postgres://user@host:port/database, never with its password.`,
 		run: runMove,
 	})
 
-	cmd.AddCommand(rooms, access, links, lobby, guests, tok, stores, backup, restore, exp, imp, move)
+	cmd.AddCommand(rooms, access, links, invitations, lobby, guests, tok, stores, backup, restore, exp, imp, move)
 }
 
 // replaceFlags are the flags of restore and import.

@@ -255,6 +255,77 @@ func runLinksDelete(c *invocation, args []string) error {
 	return nil
 }
 
+func runInvitationsCreate(c *invocation, args []string) error {
+	for _, f := range []string{"email", "name"} {
+		if !c.cmd.Flags().Changed(f) {
+			return usagef(c.cmd, "--%s is required", f)
+		}
+	}
+	spec := map[string]any{"email": c.str("email"), "name": c.str("name")}
+	if c.cmd.Flags().Changed("role") {
+		spec["role"] = c.str("role")
+	}
+	unlimited, _ := c.cmd.Flags().GetBool("unlimited")
+	if unlimited && c.cmd.Flags().Changed("max-uses") {
+		return usagef(c.cmd, "--max-uses and --unlimited exclude each other")
+	}
+	if unlimited {
+		spec["max_uses"] = nil
+	}
+	for flag, field := range map[string]string{"max-uses": "max_uses", "hours": "duration_hours"} {
+		if c.cmd.Flags().Changed(flag) {
+			n, err := c.cmd.Flags().GetInt(flag)
+			if err != nil {
+				return usagef(c.cmd, "--%s: %v", flag, err)
+			}
+			spec[field] = n
+		}
+	}
+	if c.cmd.Flags().Changed("not-before") {
+		t, err := time.Parse(time.RFC3339, c.str("not-before"))
+		if err != nil {
+			return usagef(c.cmd, "--not-before: %q is not an RFC 3339 time, like 2026-12-06T10:00:00Z or 2026-12-06T11:00:00+01:00", c.str("not-before"))
+		}
+		spec["not_before"] = t
+	}
+	v, _, printed, err := call[admin.InvitationJSON](c, http.MethodPost, apiPath(args[0], "invitations"), spec)
+	if err != nil || printed {
+		return err
+	}
+	c.printf("%s\n", v.URL)
+	return nil
+}
+
+func runInvitationsList(c *invocation, args []string) error {
+	vs, printed, err := get[[]admin.InvitationJSON](c, apiPath(args[0], "invitations"))
+	if err != nil || printed {
+		return err
+	}
+	rows := make([][]string, 0, len(vs))
+	for _, v := range vs {
+		uses := strconv.Itoa(v.Uses) + "/unlimited"
+		if v.MaxUses != nil {
+			uses = strconv.Itoa(v.Uses) + "/" + strconv.Itoa(*v.MaxUses)
+		}
+		state := "active"
+		if !v.Active {
+			state = "inactive"
+		}
+		rows = append(rows, []string{v.ID, v.Email, v.Name, v.Role, uses, when(v.ExpiresAt), state, v.URL})
+	}
+	return c.list("Room "+args[0]+" has no invitations.", []string{"INVITATION", "EMAIL", "NAME", "ROLE", "USES", "EXPIRES", "STATE", "URL"}, rows)
+}
+
+func runInvitationsDelete(c *invocation, args []string) error {
+	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0], "invitations", args[1]), nil, nil); err != nil {
+		return err
+	}
+	if !c.json {
+		c.printf("Invitation %s of room %s deleted.\n", args[1], args[0])
+	}
+	return nil
+}
+
 func runLobbyList(c *invocation, args []string) error {
 	gs, printed, err := get[[]admin.GuestJSON](c, apiPath(args[0], "lobby"))
 	if err != nil || printed {

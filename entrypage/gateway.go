@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,12 @@ type Config struct {
 	// Theme styles the guest pages: title, logo, accent colour and template
 	// overrides. Its files are read and its templates checked by New.
 	Theme ThemeConfig
+	// ManageURL is the Manage guest access page that {prefix}/moderate sends
+	// moderator invitees to (manage_url); ModeratorToken mints the token it
+	// signs them in with, for the session c. Without ModeratorToken,
+	// {prefix}/moderate is 403 for everyone.
+	ManageURL      string
+	ModeratorToken func(c *token.Claims) (string, error)
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -89,15 +96,18 @@ type Gateway struct {
 	assets   http.Handler
 	onID     func(*http.Request, *token.Claims)
 	onErr    func(*http.Request, error)
-	clientIP func(*http.Request) string
-	onRedeem func(string, time.Duration)
-	onGate   func(string)
-	identity *token.Identity
-	cache    *sessionCache
-	lookups  *limiter
-	requests *limiter
-	framed   bool
-	watch    *watcher
+	// manageURL and mintModerator serve {prefix}/moderate.
+	manageURL     string
+	mintModerator func(*token.Claims) (string, error)
+	clientIP      func(*http.Request) string
+	onRedeem      func(string, time.Duration)
+	onGate        func(string)
+	identity      *token.Identity
+	cache         *sessionCache
+	lookups       *limiter
+	requests      *limiter
+	framed        bool
+	watch         *watcher
 }
 
 // New checks c and returns a Gateway.
@@ -125,6 +135,7 @@ func New(c Config) (*Gateway, error) {
 		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, roles: c.Roles, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
+		manageURL: cmp.Or(c.ManageURL, DefaultManageURL), mintModerator: c.ModeratorToken,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
 		watch: newWatcher(c.Service),
@@ -186,7 +197,7 @@ func (g *Gateway) LogPath(p string) string {
 		return p
 	}
 	switch {
-	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == ".well-known/jwks.json":
+	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == "moderate", rest == ".well-known/jwks.json":
 		return p
 	}
 	return g.prefix + "/<link token>"
@@ -216,6 +227,8 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		return nil
 	case rest == "leave":
 		return g.leave(w, r)
+	case rest == "moderate" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return g.moderate(w, r)
 	case rest == ".well-known/jwks.json" && g.identity != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		w.Header().Set("Content-Type", "application/jwk-set+json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
@@ -258,13 +271,13 @@ func (g *Gateway) sendOn(w http.ResponseWriter, r *http.Request, c *token.Claims
 }
 
 // returningGuest returns the claims of r's session if it is a live session for
-// the given room and link (the live state allows it), or nil.
-func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link guestlink.Link) *token.Claims {
-	if link.ID == "" {
+// the given room and link or invitation (id), or nil.
+func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, id string) *token.Claims {
+	if id == "" {
 		return nil
 	}
 	c := g.currentSession(r)
-	if c == nil || c.Room != room.ID || c.LinkID != link.ID {
+	if c == nil || c.Room != room.ID || c.LinkID != id {
 		return nil
 	}
 	if _, _, err := g.svc.Session(r.Context(), c.Room, c.LinkID, c.Subject); err != nil {
@@ -273,46 +286,83 @@ func (g *Gateway) returningGuest(r *http.Request, room guestlink.Room, link gues
 	return c
 }
 
-// openLink finds link tok for the entry page. It returns done when it has
-// answered: with a message page when the link cannot be used, or with a redirect
-// when the browser already holds a live session for this link (which is sent on
-// even when the link has since expired or been used up, spending nothing).
-func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (room guestlink.Room, done bool, err error) {
-	invalid := func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") }
-	if !guestlink.WellFormedToken(tok) {
-		return room, true, g.refuseLookup(w, r, invalid)
-	}
-	room, link, err := g.svc.OpenLink(r.Context(), tok)
-	if c := g.returningGuest(r, room, link); c != nil {
-		return room, true, g.sendOn(w, r, c)
-	}
-	if reason := reasonFor(err); reason == ReasonLinkInvalid {
-		return room, true, g.refuseLookup(w, r, invalid)
-	} else if reason == ReasonNotYetOpen {
-		return room, true, g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
-	} else if reason != "" {
-		return room, true, g.pages.RoomMessage(w, r, reason, room.Name, "")
-	} else if err != nil {
-		return room, true, g.internal(w, r, err)
-	}
-	return room, false, nil
+// opened is what a token opens: a guest link, or a personal invitation
+// (invitation set), and the room.
+type opened struct {
+	room guestlink.Room
+	// id is the link's or the invitation's id; notBefore its opening time.
+	id        string
+	notBefore time.Time
+	// invitation is the invitation the token is, nil for a guest link.
+	invitation *guestlink.Invitation
 }
 
-// entryGet shows the entry page of link tok. It never spends a click.
+// open finds what token tok opens: a guest link, or else an invitation. err
+// is OpenLink's or OpenInvitation's verdict; o holds what was found.
+func (g *Gateway) open(r *http.Request, tok string) (o opened, err error) {
+	room, link, err := g.svc.OpenLink(r.Context(), tok)
+	if !errors.Is(err, guestlink.ErrLinkNotFound) {
+		return opened{room: room, id: link.ID, notBefore: link.NotBefore}, err
+	}
+	room, v, ierr := g.svc.OpenInvitation(r.Context(), tok)
+	if errors.Is(ierr, guestlink.ErrInvitationNotFound) {
+		return opened{room: room}, err
+	}
+	return opened{room: room, id: v.ID, notBefore: v.NotBefore, invitation: &v}, ierr
+}
+
+// openLink finds link or invitation tok for the entry page. It returns done
+// when it has answered: with a message page when it cannot be used, or with a
+// redirect when the browser already holds a live session made with it (which
+// is sent on even when it has since expired or been used up, spending
+// nothing).
+func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (o opened, done bool, err error) {
+	invalid := func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") }
+	if !guestlink.WellFormedToken(tok) {
+		return o, true, g.refuseLookup(w, r, invalid)
+	}
+	o, err = g.open(r, tok)
+	if c := g.returningGuest(r, o.room, o.id); c != nil {
+		return o, true, g.sendOn(w, r, c)
+	}
+	if reason := reasonFor(err); reason == ReasonLinkInvalid {
+		return o, true, g.refuseLookup(w, r, invalid)
+	} else if reason == ReasonNotYetOpen {
+		return o, true, g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
+	} else if reason != "" {
+		return o, true, g.pages.RoomMessage(w, r, reason, o.room.Name, "")
+	} else if err != nil {
+		return o, true, g.internal(w, r, err)
+	}
+	return o, false, nil
+}
+
+// form is the entry form of what o opens: an invitation's names its role
+// and starts with the invited name.
+func (g *Gateway) form(o opened, tok string) entryForm {
+	f := entryForm{RoomName: o.room.Name, Action: g.prefix + "/" + tok}
+	if v := o.invitation; v != nil {
+		f.Role, f.Name = v.Role, v.Name
+	}
+	return f
+}
+
+// entryGet shows the entry page of link or invitation tok. It never spends a
+// click.
 func (g *Gateway) entryGet(w http.ResponseWriter, r *http.Request, tok string) error {
-	room, done, err := g.openLink(w, r, tok)
+	o, done, err := g.openLink(w, r, tok)
 	if done {
 		return err
 	}
-	return g.pages.entry(w, r, http.StatusOK, entryForm{
-		RoomName: room.Name, Action: g.prefix + "/" + tok, CSRF: g.csrfToken(g.csrfValue(w, r), tok),
-	})
+	f := g.form(o, tok)
+	f.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
+	return g.pages.entry(w, r, http.StatusOK, f)
 }
 
 // maxFormBytes bounds the entry form's body.
 const maxFormBytes = 64 << 10
 
-// entryPost redeems link tok with the submitted name and email.
+// entryPost redeems link or invitation tok with the submitted name and email.
 func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) error {
 	if !guestlink.WellFormedToken(tok) {
 		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") })
@@ -334,36 +384,79 @@ func (g *Gateway) entryPost(w http.ResponseWriter, r *http.Request, tok string) 
 			return g.refuseLookup(w, r, badRequest)
 		}
 	}
-	room, done, err := g.openLink(w, r, tok)
+	in := guestlink.GuestInput{Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email")}
+	csrfOK := g.checkCSRF(r, tok, r.PostForm.Get("csrf"))
+	if csrfOK && g.currentSession(r) == nil {
+		// The common case, a new guest's valid form, goes straight to the
+		// redemption, which reads the link in its own statement. What the
+		// token opens is read first only when the answer needs it: for a
+		// browser that may hold a session made with it already (sent on
+		// without spending), an expired form, rejected fields, or a token
+		// that is no link's (an invitation's).
+		room, link, guest, err := g.svc.Redeem(r.Context(), tok, in)
+		switch {
+		case err == nil:
+			return g.startSession(w, r, guest)
+		case len(guestlink.FieldErrors(err)) == 0 && !errors.Is(err, guestlink.ErrLinkNotFound):
+			return g.redeemRefused(w, r, opened{room: room, notBefore: link.NotBefore}, err)
+		}
+	}
+	o, done, err := g.openLink(w, r, tok)
 	if done {
 		return err
 	}
-	form := entryForm{
-		RoomName: room.Name, Action: g.prefix + "/" + tok,
-		Name: r.PostForm.Get("name"), Email: r.PostForm.Get("email"),
-	}
-	if !g.checkCSRF(r, tok, r.PostForm.Get("csrf")) {
+	form := g.form(o, tok)
+	form.Name, form.Email = in.Name, in.Email
+	if !csrfOK {
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
 			form.FormError = "guest.entry.form_expired"
 			return g.pages.entry(w, r, http.StatusForbidden, form)
 		})
 	}
-	_, link, guest, err := g.svc.Redeem(r.Context(), tok, guestlink.GuestInput{Name: form.Name, Email: form.Email})
-	switch invalid := guestlink.FieldErrors(err); {
-	case len(invalid) > 0:
+	var guest guestlink.Guest
+	if o.invitation != nil {
+		var v guestlink.Invitation
+		_, v, guest, err = g.svc.RedeemInvitation(r.Context(), tok, in)
+		o.notBefore = v.NotBefore
+	} else {
+		var link guestlink.Link
+		_, link, guest, err = g.svc.Redeem(r.Context(), tok, in)
+		o.notBefore = link.NotBefore
+	}
+	if invalid := guestlink.FieldErrors(err); len(invalid) > 0 {
+		// A wrong email for an invitation counts like a wrong token: both
+		// are guesses.
 		return g.refuseLookup(w, r, func() error {
 			form.CSRF = g.csrfToken(g.csrfValue(w, r), tok)
 			form.Invalid = invalid
 			return g.pages.entry(w, r, http.StatusUnprocessableEntity, form)
 		})
-	case reasonFor(err) == ReasonNotYetOpen:
-		return g.pages.NotYetOpen(w, r, room.Name, link.NotBefore, g.svc.Now())
-	case reasonFor(err) != "":
-		return g.pages.RoomMessage(w, r, reasonFor(err), room.Name, "")
-	case err != nil:
-		return g.internal(w, r, err)
 	}
+	if err != nil {
+		return g.redeemRefused(w, r, o, err)
+	}
+	return g.startSession(w, r, guest)
+}
+
+// redeemRefused answers a redemption of what o opens that the store refused
+// with err.
+func (g *Gateway) redeemRefused(w http.ResponseWriter, r *http.Request, o opened, err error) error {
+	switch reason := reasonFor(err); reason {
+	case "":
+		return g.internal(w, r, err)
+	case ReasonLinkInvalid:
+		return g.refuseLookup(w, r, func() error { return g.pages.Message(w, r, ReasonLinkInvalid, "") })
+	case ReasonNotYetOpen:
+		return g.pages.NotYetOpen(w, r, o.room.Name, o.notBefore, g.svc.Now())
+	default:
+		return g.pages.RoomMessage(w, r, reason, o.room.Name, "")
+	}
+}
+
+// startSession gives guest, just redeemed, a session cookie and sends them
+// on: to the room, or to the lobby.
+func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, guest guestlink.Guest) error {
 	now := g.svc.Now()
 	c := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: guest.ID},

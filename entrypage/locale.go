@@ -48,6 +48,9 @@ type PageData struct {
 	// Action is the entry form's action, CSRF its anti-CSRF field (the form
 	// must post it as "csrf"); Name and Email are the values typed so far.
 	Action, CSRF, Name, Email string
+	// InvitedAs is the role an invitation's entry page invites to, in the
+	// page's language; "" on a guest link's.
+	InvitedAs string
 	// FormError is an error about the whole form; Errors holds an error per
 	// field ("name", "email"), every rejected field at once.
 	FormError string

@@ -88,7 +88,7 @@ func reasonFor(err error) string {
 		return ReasonRemoved
 	case errors.Is(err, guestlink.ErrGuestLeft):
 		return ReasonNoSession
-	case errors.Is(err, guestlink.ErrLinkNotFound), errors.Is(err, guestlink.ErrRoomNotFound):
+	case errors.Is(err, guestlink.ErrLinkNotFound), errors.Is(err, guestlink.ErrRoomNotFound), errors.Is(err, guestlink.ErrInvitationNotFound):
 		return ReasonLinkInvalid
 	case errors.Is(err, guestlink.ErrStoreUnavailable):
 		return ReasonUnavailable
@@ -282,6 +282,9 @@ func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason str
 type entryForm struct {
 	RoomName, Action, CSRF string
 	Name, Email            string
+	// Role is the role of an invitation's entry form ("" for a guest
+	// link's): the page says it invites to the room as that role.
+	Role string
 	// FormError is a catalogue key for an error about the whole form.
 	FormError string
 	// Invalid are the rejected fields, each shown beside its field.
@@ -292,6 +295,9 @@ type entryForm struct {
 func entryPage(d *PageData, f entryForm) {
 	d.Title = d.T("guest.entry.title", f.RoomName)
 	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, f.Action, f.CSRF, f.Name, f.Email
+	if f.Role != "" {
+		d.InvitedAs = d.T("guest.role." + f.Role)
+	}
 	if f.FormError != "" {
 		d.FormError = d.T(f.FormError)
 	}

@@ -15,6 +15,10 @@ var (
 	ErrRoomUnavailable = errors.New("room not available")
 	// ErrLinkNotFound: no link with that id or token (unknown or deleted).
 	ErrLinkNotFound = errors.New("link not found")
+	// ErrInvitationNotFound: no invitation with that id or token.
+	ErrInvitationNotFound = errors.New("invitation not found")
+	// ErrInvitationLimit: the room already has max_invitations invitations.
+	ErrInvitationLimit = errors.New("invitation limit reached")
 	// ErrGuestNotFound: no guest with that id in that room.
 	ErrGuestNotFound = errors.New("guest not found")
 	// ErrLinkLimit: the room already has max_links links.
@@ -134,6 +138,9 @@ const (
 	CodeTooLong      = "too_long"
 	CodeInvalidChars = "invalid_chars"
 	CodeInvalidEmail = "invalid_email"
+	// CodeWrongEmail: an invitation's entry form got another address than
+	// the invited one.
+	CodeWrongEmail = "wrong_email"
 )
 
 // ErrAlreadyDecided: a moderator decision on a guest who was already decided the

@@ -7,23 +7,27 @@ import (
 
 // Event types: one per state change, for audit logs and webhooks.
 const (
-	EventRoomPut       = "room.put"
-	EventRoomDeleted   = "room.deleted"
-	EventAccessOn      = "access.on"
-	EventAccessOff     = "access.off"
-	EventLinkCreated   = "link.created"
-	EventLinkDeleted   = "link.deleted"
-	EventGuestRedeemed = "guest.redeemed"
-	EventGuestAdmitted = "guest.admitted"
-	EventGuestDeclined = "guest.declined"
-	EventGuestRemoved  = "guest.removed"
-	EventGuestLeft     = "guest.left"
+	EventRoomPut     = "room.put"
+	EventRoomDeleted = "room.deleted"
+	EventAccessOn    = "access.on"
+	EventAccessOff   = "access.off"
+	EventLinkCreated = "link.created"
+	EventLinkDeleted = "link.deleted"
+	// EventInvitationCreated and EventInvitationDeleted concern an
+	// invitation (Event.Invitation).
+	EventInvitationCreated = "invitation.created"
+	EventInvitationDeleted = "invitation.deleted"
+	EventGuestRedeemed     = "guest.redeemed"
+	EventGuestAdmitted     = "guest.admitted"
+	EventGuestDeclined     = "guest.declined"
+	EventGuestRemoved      = "guest.removed"
+	EventGuestLeft         = "guest.left"
 )
 
 // EventTypes lists every event type.
 var EventTypes = []string{
 	EventRoomPut, EventRoomDeleted, EventAccessOn, EventAccessOff, EventLinkCreated, EventLinkDeleted,
-	EventGuestRedeemed, EventGuestAdmitted, EventGuestDeclined, EventGuestRemoved, EventGuestLeft,
+	EventInvitationCreated, EventInvitationDeleted, EventGuestRedeemed, EventGuestAdmitted, EventGuestDeclined, EventGuestRemoved, EventGuestLeft,
 }
 
 // Event is one state change. It never holds a link token, a session token or
@@ -40,6 +44,9 @@ type Event struct {
 	Room  string `json:"room"`
 	Link  string `json:"link,omitempty"`
 	Guest string `json:"guest,omitempty"`
+	// Invitation is the invitation's id, for invitation events and for the
+	// events of a guest who came in by one (then Link is empty).
+	Invitation string `json:"invitation,omitempty"`
 	// Actor says who made the change: "api-key:<fingerprint>", "moderator:<sub>",
 	// "admin-endpoint", "config" for a room made at start-up, or "guest" for the
 	// guest's own redemption and leaving.

@@ -134,18 +134,8 @@ func (s LinkSpec) NewLink(roomID string, now time.Time) (Link, error) {
 	if s.DurationDays != nil {
 		expires = created.Add(time.Duration(*s.DurationDays) * 24 * time.Hour)
 	}
-	var notBefore time.Time
-	if s.NotBefore != nil {
-		notBefore = s.NotBefore.UTC().Truncate(time.Second)
-		switch {
-		case notBefore.After(created.Add(MaxNotBeforeAhead)):
-			errs.add(invalid("not_before", "must be at most %d days ahead", MaxDurationDays))
-		case !expires.IsZero() && !notBefore.Before(expires):
-			errs.add(invalid("not_before", "must be before the link expires (%s)", expires.Format(time.RFC3339)))
-		case !notBefore.After(created):
-			notBefore = time.Time{} // already open
-		}
-	}
+	notBefore, bad := openingTime(s.NotBefore, created, expires)
+	errs.add(bad)
 	if err := errs.err(); err != nil {
 		return Link{}, err
 	}
@@ -211,14 +201,15 @@ func CheckLinkOpen(r Room, l Link, now time.Time) error {
 }
 
 // CheckSession is the live-state rule for a guest already holding a session: the
-// room is available, guest access is on, the link still exists (linkFound) and the
+// room is available, guest access is on (unless the guest came in by an
+// invitation, g.LinkID, which the switch does not govern), the link still exists (linkFound) and the
 // guest was neither removed nor declined and did not leave. An expired or used-up link does not end
 // sessions made before (docs/DESIGN.md section 1).
 func CheckSession(r Room, linkFound bool, g Guest) error {
 	switch {
 	case !r.Available:
 		return ErrRoomUnavailable
-	case r.Kind == KindGallery || !r.GuestAccess:
+	case r.Kind == KindGallery || !r.GuestAccess && !IsInvitation(g.LinkID):
 		return ErrGuestAccessOff
 	case !linkFound:
 		return ErrLinkNotFound

@@ -401,6 +401,12 @@ func TestCheckSession(t *testing.T) {
 		{"unavailable beats removed", func(r *guestlink.Room) { r.Available = false }, false, guestlink.StateRemoved, guestlink.ErrRoomUnavailable},
 		{"access off beats link deleted", func(r *guestlink.Room) { r.GuestAccess = false }, false, guestlink.StateRemoved, guestlink.ErrGuestAccessOff},
 		{"link deleted beats removed", nil, false, guestlink.StateRemoved, guestlink.ErrLinkNotFound},
+		// An invitee's session does not depend on the switch; the rest holds.
+		{"invitee, guest access off", func(r *guestlink.Room) { r.GuestAccess = false }, true, "invitee " + guestlink.StateAdmitted, nil},
+		{"invitee in a gallery", func(r *guestlink.Room) { r.Kind = guestlink.KindGallery }, true, "invitee " + guestlink.StateAdmitted, guestlink.ErrGuestAccessOff},
+		{"invitee, room unavailable", func(r *guestlink.Room) { r.Available = false }, true, "invitee " + guestlink.StateAdmitted, guestlink.ErrRoomUnavailable},
+		{"invitee, invitation deleted", func(r *guestlink.Room) { r.GuestAccess = false }, false, "invitee " + guestlink.StateAdmitted, guestlink.ErrLinkNotFound},
+		{"invitee removed", nil, true, "invitee " + guestlink.StateRemoved, guestlink.ErrGuestRemoved},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -408,7 +414,12 @@ func TestCheckSession(t *testing.T) {
 			if tt.room != nil {
 				tt.room(&r)
 			}
-			g := guestlink.Guest{ID: "g_abcdefghijklmnop", RoomID: "demo", State: tt.state}
+			link := "l_abcdefghijklmnop"
+			state, invitee := strings.CutPrefix(tt.state, "invitee ")
+			if invitee {
+				link = "i_abcdefghijklmnop"
+			}
+			g := guestlink.Guest{ID: "g_abcdefghijklmnop", RoomID: "demo", LinkID: link, State: state}
 			if err := guestlink.CheckSession(r, tt.linkFound, g); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("CheckSession = %v, want %v", err, tt.want)
 			}
@@ -558,5 +569,108 @@ func TestEveryFieldReported(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNewInvitation protects the rules of an invitation's fields
+// (docs/DESIGN.md section 8) and its defaults: viewer, one use, 24 hours.
+func TestNewInvitation(t *testing.T) {
+	tests := []struct {
+		name      string
+		spec      guestlink.InvitationSpec
+		wantField string
+		want      func(v guestlink.Invitation) string // "" when right
+	}{
+		{name: "defaults", spec: guestlink.InvitationSpec{Email: " Ada@Example.com ", Name: " Ada "},
+			want: func(v guestlink.Invitation) string {
+				if v.Email != "Ada@Example.com" || v.Name != "Ada" || v.Role != guestlink.RoleViewer || v.MaxUses != 1 || v.Uses != 0 ||
+					!v.ExpiresAt.Equal(t0.Add(24*time.Hour)) || !v.NotBefore.IsZero() || !guestlink.ValidID("i", v.ID) ||
+					!guestlink.WellFormedToken(v.Token) || v.RoomID != "demo" || !v.CreatedAt.Equal(t0) {
+					return "not the defaults"
+				}
+				return ""
+			}},
+		{name: "a moderator, unlimited, a year", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", Role: "moderator", Unlimited: true, DurationHours: new(8760)},
+			want: func(v guestlink.Invitation) string {
+				if v.Role != guestlink.RoleModerator || v.MaxUses != 0 || !v.ExpiresAt.Equal(t0.Add(8760*time.Hour)) {
+					return "not a year-long unlimited moderator invitation"
+				}
+				return ""
+			}},
+		{name: "five uses, opens in an hour", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", MaxUses: new(5), NotBefore: new(t0.Add(time.Hour))},
+			want: func(v guestlink.Invitation) string {
+				if v.MaxUses != 5 || !v.NotBefore.Equal(t0.Add(time.Hour)) {
+					return "not five uses from an hour on"
+				}
+				return ""
+			}},
+		{name: "no email", spec: guestlink.InvitationSpec{Name: "A"}, wantField: "email"},
+		{name: "two addresses", spec: guestlink.InvitationSpec{Email: "a@b.io, c@d.io", Name: "A"}, wantField: "email"},
+		{name: "no name", spec: guestlink.InvitationSpec{Email: "a@b.io"}, wantField: "name"},
+		{name: "unknown role", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", Role: "host"}, wantField: "role"},
+		{name: "no uses", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", MaxUses: new(0)}, wantField: "max_uses"},
+		{name: "0 hours", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", DurationHours: new(0)}, wantField: "duration_hours"},
+		{name: "8761 hours", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", DurationHours: new(8761)}, wantField: "duration_hours"},
+		{name: "opens when it expires", spec: guestlink.InvitationSpec{Email: "a@b.io", Name: "A", NotBefore: new(t0.Add(24 * time.Hour))}, wantField: "not_before"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := tt.spec.NewInvitation("demo", t0)
+			wantField(t, err, tt.wantField)
+			if tt.want != nil && err == nil {
+				if problem := tt.want(v); problem != "" {
+					t.Errorf("%s: %+v", problem, v)
+				}
+			}
+		})
+	}
+}
+
+// TestInvitationRules: the email an invitee types is compared without case
+// and surrounding spaces; an invitation's openness does not depend on the
+// guest access switch, and is checked in the order a guest should learn it.
+func TestInvitationRules(t *testing.T) {
+	v := guestlink.Invitation{Email: "Ada.Lovelace@Example.com", MaxUses: 2, Uses: 1, ExpiresAt: t0.Add(time.Hour)}
+	for typed, want := range map[string]bool{
+		"Ada.Lovelace@Example.com": true, "ada.lovelace@example.com": true, "  ADA.LOVELACE@EXAMPLE.COM\t": true,
+		"ada@example.com": false, "": false, "ada.lovelace@example.co": false, "ada.lovelace@example.com.": false,
+	} {
+		if got := v.SameEmail(typed); got != want {
+			t.Errorf("SameEmail(%q) = %v, want %v", typed, got, want)
+		}
+	}
+	room := guestlink.Room{Kind: guestlink.KindRoom, Available: true}
+	for _, tc := range []struct {
+		name string
+		room func(*guestlink.Room)
+		v    func(*guestlink.Invitation)
+		now  time.Time
+		want error
+	}{
+		{"open with guest access off", nil, nil, t0, nil},
+		{"room unavailable", func(r *guestlink.Room) { r.Available = false }, nil, t0, guestlink.ErrRoomUnavailable},
+		{"gallery", func(r *guestlink.Room) { r.Kind = guestlink.KindGallery }, nil, t0, guestlink.ErrGalleryRoom},
+		{"not yet open", nil, func(v *guestlink.Invitation) { v.NotBefore = t0.Add(time.Minute) }, t0, guestlink.ErrLinkNotYetOpen},
+		{"expired", nil, nil, t0.Add(time.Hour), guestlink.ErrLinkExpired},
+		{"used up", nil, func(v *guestlink.Invitation) { v.Uses = 2 }, t0, guestlink.ErrLinkUsedUp},
+		{"unlimited", nil, func(v *guestlink.Invitation) { v.MaxUses, v.Uses = 0, 99 }, t0, nil},
+		{"unavailable beats used up", func(r *guestlink.Room) { r.Available = false }, func(v *guestlink.Invitation) { v.Uses = 2 }, t0, guestlink.ErrRoomUnavailable},
+	} {
+		r, inv := room, v
+		if tc.room != nil {
+			tc.room(&r)
+		}
+		if tc.v != nil {
+			tc.v(&inv)
+		}
+		if err := guestlink.CheckInvitationOpen(r, inv, tc.now); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: CheckInvitationOpen = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := guestlink.CheckNewInvitation(guestlink.Room{Kind: guestlink.KindRoom}, 99, 100); err != nil {
+		t.Errorf("the 100th invitation with guest access off: %v", err)
+	}
+	if err := guestlink.CheckNewInvitation(guestlink.Room{Kind: guestlink.KindRoom}, 100, 100); !errors.Is(err, guestlink.ErrInvitationLimit) {
+		t.Errorf("the 101st invitation: %v, want ErrInvitationLimit", err)
 	}
 }

@@ -17,6 +17,9 @@ type Service struct {
 	Now func() time.Time
 	// MaxLinks is the most links a room may have (max_links); DefaultMaxLinks if 0.
 	MaxLinks int
+	// MaxInvitations is the most invitations a room may have
+	// (max_invitations); DefaultMaxInvitations if 0.
+	MaxInvitations int
 	// LobbyTimeout is how long a waiting guest stays listed without a status
 	// request (lobby_timeout); DefaultLobbyTimeout if 0. It must exceed the
 	// longest gap between a lobby page's status requests (about 27 s) plus
@@ -44,7 +47,11 @@ func (s *Service) emit(ctx context.Context, e Event) {
 }
 
 func (s *Service) emitGuest(ctx context.Context, typ string, g Guest) {
-	s.emit(ctx, Event{Type: typ, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email, Role: RoleOrViewer(g.Role)})
+	e := Event{Type: typ, Room: g.RoomID, Link: g.LinkID, Guest: g.ID, GuestName: g.Name, GuestEmail: g.Email, Role: RoleOrViewer(g.Role)}
+	if IsInvitation(g.LinkID) {
+		e.Link, e.Invitation = "", g.LinkID
+	}
+	s.emit(ctx, e)
 }
 
 func (s *Service) lobbySince() time.Time {
@@ -56,6 +63,14 @@ func (s *Service) lobbySince() time.Time {
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// retention is the effective retention.
+func (s *Service) retention() time.Duration {
+	if s.Retention > 0 {
+		return s.Retention
+	}
+	return DefaultRetention
+}
 
 // Limit returns the effective max_links.
 func (s *Service) Limit() int {
@@ -158,11 +173,7 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 		return Room{}, Link{}, Guest{}, err
 	}
 	now := s.now()
-	keep := s.Retention
-	if keep <= 0 {
-		keep = DefaultRetention
-	}
-	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(keep)}
+	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(s.retention())}
 	r, l, g, err := s.Store.Redeem(ctx, token, g, now)
 	if err == nil && g.State == StateWaiting {
 		// A guest entering a lobby whose guests dropped out does not see the
@@ -401,4 +412,87 @@ func (s *Service) AllGuests(ctx context.Context, roomID string) ([]Guest, error)
 		}
 		cursor = next
 	}
+}
+
+// InvitationLimit returns the effective max_invitations.
+func (s *Service) InvitationLimit() int {
+	if s.MaxInvitations > 0 {
+		return s.MaxInvitations
+	}
+	return DefaultMaxInvitations
+}
+
+// CreateInvitation validates spec and adds an invitation to room roomID.
+func (s *Service) CreateInvitation(ctx context.Context, roomID string, spec InvitationSpec) (Invitation, error) {
+	v, err := spec.NewInvitation(roomID, s.now())
+	if err != nil {
+		return Invitation{}, err
+	}
+	v, err = s.Store.AddInvitation(ctx, v, s.InvitationLimit())
+	switch {
+	case err == nil:
+		s.emit(ctx, Event{Type: EventInvitationCreated, Room: roomID, Invitation: v.ID, Role: v.Role})
+	case errors.Is(err, ErrInvitationLimit):
+		err = fmt.Errorf("%w: a room has at most %d invitations; delete one to make another", ErrInvitationLimit, s.InvitationLimit())
+	}
+	return v, err
+}
+
+// Invitations lists the invitations of room roomID, oldest first.
+func (s *Service) Invitations(ctx context.Context, roomID string) ([]Invitation, error) {
+	return s.Store.Invitations(ctx, roomID)
+}
+
+// DeleteInvitation removes an invitation at once; the sessions made with it
+// end.
+func (s *Service) DeleteInvitation(ctx context.Context, roomID, id string) error {
+	err := s.Store.DeleteInvitation(ctx, roomID, id)
+	if err == nil {
+		s.emit(ctx, Event{Type: EventInvitationDeleted, Room: roomID, Invitation: id})
+	}
+	return err
+}
+
+// OpenInvitation finds the invitation with token and says whether it may be
+// used now: ErrInvitationNotFound, or CheckInvitationOpen's verdict. The room
+// and invitation are returned whenever they were found. It spends nothing.
+func (s *Service) OpenInvitation(ctx context.Context, token string) (Room, Invitation, error) {
+	r, v, err := s.Store.InvitationByToken(ctx, token)
+	if err != nil {
+		return r, v, err
+	}
+	return r, v, CheckInvitationOpen(r, v, s.now())
+}
+
+// errWrongEmail is the entry form's answer when the typed email is not the
+// invited one: a *ValidationError on the field email, so that it shows
+// beside the field; nothing is spent.
+var errWrongEmail = &ValidationError{Field: "email", Code: CodeWrongEmail,
+	Message: "This invitation is for another email address. Enter the address it was sent to."}
+
+// RedeemInvitation validates in, checks that its email is the invited one
+// (a *ValidationError on "email" otherwise, spending nothing) and spends one
+// use of the invitation with token for a new guest.
+func (s *Service) RedeemInvitation(ctx context.Context, token string, in GuestInput) (Room, Invitation, Guest, error) {
+	in, err := in.Normalize()
+	if err != nil {
+		return Room{}, Invitation{}, Guest{}, err
+	}
+	r, v, err := s.Store.InvitationByToken(ctx, token)
+	if err != nil {
+		return r, v, Guest{}, err
+	}
+	if !v.SameEmail(in.Email) {
+		return r, v, Guest{}, errWrongEmail
+	}
+	now := s.now()
+	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(s.retention())}
+	r, v, g, err = s.Store.RedeemInvitation(ctx, token, g, now)
+	if err == nil && g.State == StateWaiting {
+		_ = s.clearDroppedOut(ctx, r.ID, g.ID)
+	}
+	if err == nil {
+		s.emitGuest(WithActor(ctx, "guest"), EventGuestRedeemed, g)
+	}
+	return r, v, g, err
 }

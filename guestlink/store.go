@@ -55,6 +55,30 @@ type Store interface {
 	// if there is none. It never writes.
 	LinkByToken(ctx context.Context, token string) (Room, Link, error)
 
+	// Invitations lists the room's invitations, oldest first;
+	// ErrRoomNotFound if absent.
+	Invitations(ctx context.Context, roomID string) ([]Invitation, error)
+	// AddInvitation stores v, an invitation made by
+	// InvitationSpec.NewInvitation, if CheckNewInvitation allows it for
+	// v.RoomID with maxInvitations; ErrRoomNotFound.
+	AddInvitation(ctx context.Context, v Invitation, maxInvitations int) (Invitation, error)
+	// DeleteInvitation removes an invitation at once and for good, as
+	// DeleteLink a link: its token no longer resolves and the sessions made
+	// with it end. ErrInvitationNotFound if absent.
+	DeleteInvitation(ctx context.Context, roomID, id string) error
+	// InvitationByToken finds the invitation whose token is token and its
+	// room; ErrInvitationNotFound if there is none (also for a link's token).
+	// It never writes.
+	InvitationByToken(ctx context.Context, token string) (Room, Invitation, error)
+	// RedeemInvitation spends one use of the invitation with token for guest
+	// g (ID, Name and Email set; the caller has checked the email) at now, if
+	// CheckInvitationOpen allows it, and stores the guest with the room, the
+	// invitation's id as LinkID, its name as LinkName, its role and
+	// InitialState for that role. It returns the room, the invitation after
+	// the use and the stored guest (InvitationGuest); on a refusal, the room
+	// and invitation read. An invitation with MaxUses N is redeemed exactly N times.
+	RedeemInvitation(ctx context.Context, token string, g Guest, now time.Time) (Room, Invitation, Guest, error)
+
 	// Redeem spends one click of the link with token for guest g (whose ID, Name and
 	// Email are set) at now, if CheckLinkOpen allows it, and stores the guest with
 	// its room, link, the link's role and InitialState. It returns the room, the link after the
@@ -127,6 +151,18 @@ type Stats struct {
 	Rooms, Links, GuestsWaiting int
 }
 
+// InvitationLinkName is the LinkName of a guest who came in by an invitation.
+const InvitationLinkName = "Invitation"
+
+// InvitationGuest is the guest g redeeming invitation v of room r at now, as
+// RedeemInvitation stores it.
+func InvitationGuest(r Room, v Invitation, g Guest, now time.Time) Guest {
+	g.RoomID, g.LinkID, g.LinkName, g.Role = r.ID, v.ID, InvitationLinkName, v.Role
+	g.State = InitialState(r, v.Role)
+	g.RedeemedAt, g.UpdatedAt, g.LastSeen = now, now, now
+	return g
+}
+
 // Backupper is implemented by stores that can write and read a full backup of
 // themselves (store/badger: Badger's backup stream). It is not part of Store,
 // because a clustered store backs up differently (store/postgres: with
@@ -166,32 +202,36 @@ var (
 type Dumper interface {
 	// Dump calls emit with every record of the store, as of one consistent
 	// snapshot taken while the store keeps serving, in this order: the rooms,
-	// the links, the guests, the secrets, the queue items (each queue's oldest
-	// first, queue by queue). Guests past their PurgeAt are left out. It stops
-	// at emit's first error and returns it. A store may refuse with
-	// ErrStoreBusy while a backup, a restore or a load of it runs.
+	// the links, the invitations, the guests, the secrets, the queue items
+	// (each queue's oldest first, queue by queue). Guests past their PurgeAt
+	// are left out. It stops at emit's first error and returns it. A store
+	// may refuse with ErrStoreBusy while a backup, a restore or a load of it
+	// runs.
 	Dump(ctx context.Context, emit func(Record) error) error
-	// Load replaces the store's contents (rooms, links, guests, secrets and
-	// queues) with the records next returns, in Dump's order, until next
-	// returns io.EOF. It is all or nothing: when next returns any other error
-	// (the input was found truncated or corrupt), or a record breaks a rule of
-	// the store, the store is left as it was and the error returned. Unless
-	// force, a store that holds a room, link or guest is refused with
-	// ErrStoreNotEmpty (secrets and queue items do not count, and are
-	// replaced). ErrStoreBusy while a backup, a restore or another load runs.
-	// Every instance's live state follows the load; handlers that loaded
-	// secrets at start-up keep their copies until they are provisioned again.
+	// Load replaces the store's contents (rooms, links, invitations, guests,
+	// secrets and queues) with the records next returns, in Dump's order,
+	// until next returns io.EOF. It is all or nothing: when next returns any
+	// other error (the input was found truncated or corrupt), or a record
+	// breaks a rule of the store, the store is left as it was and the error
+	// returned. Unless force, a store that holds a room, link, invitation or
+	// guest is refused with ErrStoreNotEmpty (secrets and queue items do not
+	// count, and are replaced). ErrStoreBusy while a backup, a restore or
+	// another load runs. Every instance's live state follows the load;
+	// handlers that loaded secrets at start-up keep their copies until they
+	// are provisioned again.
 	Load(ctx context.Context, next func() (Record, error), force bool) error
 }
 
 // Record is one record of a store's contents, as a Dumper hands it out:
-// exactly one field is set. Links and guests come after their room.
+// exactly one field is set. Links, invitations and guests come after their
+// room.
 type Record struct {
-	Room   *Room
-	Link   *Link
-	Guest  *Guest
-	Secret *Secret
-	Item   *QueuedItem
+	Room       *Room
+	Link       *Link
+	Invitation *Invitation
+	Guest      *Guest
+	Secret     *Secret
+	Item       *QueuedItem
 }
 
 // Secret is a secret of the store (Store.Secret): the session signing key,

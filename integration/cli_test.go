@@ -187,8 +187,8 @@ func TestCLISession(t *testing.T) {
 	res = cli.ok("guests", "list", "demo", "--csv")
 	rows, err := csv.NewReader(strings.NewReader(res.stdout)).ReadAll()
 	if err != nil || len(rows) != 2 || rows[0][0] != "guest_id" || rows[1][0] != waiting[0].ID ||
-		rows[1][2] != "zoe@example.com" || rows[1][len(rows[1])-1] != "admitted" {
-		t.Errorf("guests list --csv: %v, %q; want a header and Zoë's admitted row", err, rows)
+		rows[1][2] != "zoe@example.com" || rows[1][6] != "admitted" || rows[1][7] != "viewer" {
+		t.Errorf("guests list --csv: %v, %q; want a header and Zoë's admitted row, a viewer's", err, rows)
 	}
 	res = cli.ok("guests", "list", "demo")
 	if !strings.Contains(res.stdout, "Zoë Ada") || !strings.Contains(res.stdout, "admitted") {

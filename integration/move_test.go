@@ -63,7 +63,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	if out := move(g.storeDir, "env:GG_MOVE_DSN"); !strings.Contains(out, ": 1 room, 1 link, 1 guest, 3 secrets, ") {
+	if out := move(g.storeDir, "env:GG_MOVE_DSN"); !strings.Contains(out, ": 1 room, 1 link, 1 guest, 4 secrets, ") {
 		t.Errorf("the move said %q", out)
 	}
 
@@ -105,7 +105,7 @@ func TestMoveToPostgresAndBack(t *testing.T) {
 
 	// And back to Badger.
 	back := filepath.Join(t.TempDir(), "back")
-	if out := move("env:GG_MOVE_DSN", "badger:"+back); !strings.Contains(out, ": 1 room, 1 link, 2 guests, 3 secrets, ") {
+	if out := move("env:GG_MOVE_DSN", "badger:"+back); !strings.Contains(out, ": 1 room, 1 link, 2 guests, 4 secrets, ") {
 		t.Errorf("the move back said %q", out)
 	}
 	g.loadEdited(cfg, func(text string) string { return strings.ReplaceAll(text, "store "+g.storeDir, "store "+back) })

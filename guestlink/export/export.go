@@ -10,24 +10,31 @@
 //	{"guestgate_export":{"version":1,"created_at":"2026-03-04T10:00:00Z"}}
 //	{"room":{"id":"demo","name":"Demo room",...}}                       a guestlink.Room
 //	{"link":{"id":"l_...","room_id":"demo","token":"...","clicks":2,...}} a guestlink.Link
+//	{"invitation":{"id":"i_...","room_id":"demo","token":"...","uses":1,...}} a guestlink.Invitation
 //	{"guest":{"id":"g_...","room_id":"demo","state":"admitted",...}}      a guestlink.Guest
 //	{"secret":{"name":"session-signing-key","value":"<base64>"}}          a guestlink.Secret
 //	{"queue_item":{"queue":"...","body":"<base64>","attempts":0,"next_at":"..."}}
 //	{"end":{"counts":{"rooms":1,"links":1,...},"sha256":"<hex>"}}
 //
 // The header comes first and the end record last. Between them come the
-// rooms, links, guests, secrets and queue items, in that order (a link or a
-// guest after its room; each queue's items oldest first). The end record
+// rooms, links, invitations, guests, secrets and queue items, in that order
+// (a link, an invitation or a guest after its room; each queue's items
+// oldest first). Invitations came to version 1 later: an export without
+// them has no "invitations" count and reads as before, and a guestgate that
+// does not know them refuses an export that holds one (an unknown field),
+// rather than loading it without. The end record
 // counts the records before it, and its sha256 is the SHA-256 of every byte
 // before its line. A reader refuses, with an error wrapping
 // guestlink.ErrBadBackup: a version it does not know, a file without its end
 // record (a truncated file) or with anything after it, a checksum or a count
 // that does not match (a corrupt file), an unknown field, a record out of
-// order or twice, and a record that no store could hold (a malformed token, an
-// invalid room id). Since a store loads all or nothing (Dumper.Load), such a
+// order or twice, and a record that no store could hold (a malformed token or
+// one that two links or invitations share, an invalid room id, a role that
+// the record cannot give). Since a store loads all or nothing (Dumper.Load), such a
 // file loads nothing.
 //
-// The export holds everything that lets a guest in: link tokens, the session
+// The export holds everything that lets a guest in: link and invitation
+// tokens, the invited emails, the session
 // signing key, the anti-CSRF key, the identity key and the guests' names and
 // emails. Keep it as private as the store itself.
 package export
@@ -62,24 +69,31 @@ const maxLine = 16 << 20
 
 // Counts are how many records of each kind an export holds.
 type Counts struct {
-	Rooms      int `json:"rooms"`
-	Links      int `json:"links"`
-	Guests     int `json:"guests"`
-	Secrets    int `json:"secrets"`
-	QueueItems int `json:"queue_items"`
+	Rooms int `json:"rooms"`
+	Links int `json:"links"`
+	// Invitations is left out of the JSON when 0, as in exports from before
+	// invitations.
+	Invitations int `json:"invitations,omitempty"`
+	Guests      int `json:"guests"`
+	Secrets     int `json:"secrets"`
+	QueueItems  int `json:"queue_items"`
 }
 
 // String is the counts for people: "2 rooms, 3 links, 10 guests, 3 secrets,
-// 1 queue item".
+// 1 queue item", with "1 invitation" after the links when there are any.
 func (c Counts) String() string {
-	parts := make([]string, 0, 5)
+	parts := make([]string, 0, 6)
 	for _, p := range []struct {
 		n          int
 		one, other string
+		optional   bool // said only when not 0
 	}{
-		{c.Rooms, "room", "rooms"}, {c.Links, "link", "links"}, {c.Guests, "guest", "guests"},
-		{c.Secrets, "secret", "secrets"}, {c.QueueItems, "queue item", "queue items"},
+		{c.Rooms, "room", "rooms", false}, {c.Links, "link", "links", false}, {c.Invitations, "invitation", "invitations", true},
+		{c.Guests, "guest", "guests", false}, {c.Secrets, "secret", "secrets", false}, {c.QueueItems, "queue item", "queue items", false},
 	} {
+		if p.n == 0 && p.optional {
+			continue
+		}
 		word := p.other
 		if p.n == 1 {
 			word = p.one
@@ -105,13 +119,14 @@ type end struct {
 
 // line is one line of an export: exactly one field is set.
 type line struct {
-	Header *Header               `json:"guestgate_export,omitempty"`
-	Room   *guestlink.Room       `json:"room,omitempty"`
-	Link   *guestlink.Link       `json:"link,omitempty"`
-	Guest  *guestlink.Guest      `json:"guest,omitempty"`
-	Secret *guestlink.Secret     `json:"secret,omitempty"`
-	Item   *guestlink.QueuedItem `json:"queue_item,omitempty"`
-	End    *end                  `json:"end,omitempty"`
+	Header     *Header               `json:"guestgate_export,omitempty"`
+	Room       *guestlink.Room       `json:"room,omitempty"`
+	Link       *guestlink.Link       `json:"link,omitempty"`
+	Invitation *guestlink.Invitation `json:"invitation,omitempty"`
+	Guest      *guestlink.Guest      `json:"guest,omitempty"`
+	Secret     *guestlink.Secret     `json:"secret,omitempty"`
+	Item       *guestlink.QueuedItem `json:"queue_item,omitempty"`
+	End        *end                  `json:"end,omitempty"`
 }
 
 // Write writes the contents of src (guestlink.Dumper.Dump) to w in the export
@@ -167,6 +182,9 @@ func fromRecord(r guestlink.Record, c *Counts) (l line, ok bool) {
 	case r.Link != nil:
 		c.Links++
 		return line{Link: r.Link}, true
+	case r.Invitation != nil:
+		c.Invitations++
+		return line{Invitation: r.Invitation}, true
 	case r.Guest != nil:
 		c.Guests++
 		return line{Guest: r.Guest}, true
@@ -238,17 +256,19 @@ type Reader struct {
 	stage int
 	// What was read, to refuse a second record of the same id and a link or
 	// guest of an unknown room.
-	rooms   map[string]bool
-	links   map[[2]string]bool
-	tokens  map[string]bool
-	guests  map[[2]string]bool
-	secrets map[string]bool
+	rooms       map[string]bool
+	links       map[[2]string]bool
+	invitations map[[2]string]bool
+	tokens      map[string]bool // of links and invitations
+	guests      map[[2]string]bool
+	secrets     map[string]bool
 }
 
 // Ranks of the kinds of record, in the order of the format.
 const (
 	rankRoom = iota + 1
 	rankLink
+	rankInvitation
 	rankGuest
 	rankSecret
 	rankItem
@@ -263,7 +283,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	sc.Split(splitLines)
 	rd := &Reader{
 		sc: sc, hash: sha256.New(),
-		rooms: map[string]bool{}, links: map[[2]string]bool{}, tokens: map[string]bool{},
+		rooms: map[string]bool{}, links: map[[2]string]bool{}, invitations: map[[2]string]bool{}, tokens: map[string]bool{},
 		guests: map[[2]string]bool{}, secrets: map[string]bool{},
 	}
 	raw, err := rd.line()
@@ -353,7 +373,7 @@ func (rd *Reader) decode(raw []byte, l *line) error {
 		return rd.bad("more than one JSON value")
 	}
 	n := 0
-	for _, set := range []bool{l.Header != nil, l.Room != nil, l.Link != nil, l.Guest != nil, l.Secret != nil, l.Item != nil, l.End != nil} {
+	for _, set := range []bool{l.Header != nil, l.Room != nil, l.Link != nil, l.Invitation != nil, l.Guest != nil, l.Secret != nil, l.Item != nil, l.End != nil} {
 		if set {
 			n++
 		}
@@ -424,6 +444,8 @@ func (rd *Reader) check(l line) (guestlink.Record, error) {
 		rank, rec.Room, err = rankRoom, l.Room, rd.checkRoom(*l.Room)
 	case l.Link != nil:
 		rank, rec.Link, err = rankLink, l.Link, rd.checkLink(*l.Link)
+	case l.Invitation != nil:
+		rank, rec.Invitation, err = rankInvitation, l.Invitation, rd.checkInvitation(*l.Invitation)
 	case l.Guest != nil:
 		rank, rec.Guest, err = rankGuest, l.Guest, rd.checkGuest(*l.Guest)
 	case l.Secret != nil:
@@ -435,7 +457,7 @@ func (rd *Reader) check(l line) (guestlink.Record, error) {
 		return guestlink.Record{}, err
 	}
 	if rank < rd.stage {
-		return guestlink.Record{}, rd.bad("records out of order: rooms, links, guests, secrets, then queue items")
+		return guestlink.Record{}, rd.bad("records out of order: rooms, links, invitations, guests, secrets, then queue items")
 	}
 	rd.stage = rank
 	fromRecord(rec, &rd.counts)
@@ -457,13 +479,18 @@ func (rd *Reader) checkRoom(r guestlink.Room) error {
 	return nil
 }
 
-// checkOfRoom refuses a record of a room (kind is "link" or "guest") whose
+// checkOfRoom refuses a record of a room (kind is "link", "invitation" or
+// "guest") whose
 // room came not before it, whose id is not valid, or that came already; seen
 // holds the room and id of every such record accepted.
 func (rd *Reader) checkOfRoom(kind, room, id string, seen map[[2]string]bool) error {
 	switch {
 	case !rd.rooms[room]:
-		return rd.bad("a %s of room %q, which no room before it is", kind, room)
+		article := "a"
+		if strings.HasPrefix(kind, "i") {
+			article = "an"
+		}
+		return rd.bad("%s %s of room %q, which no room before it is", article, kind, room)
 	case !validKey(id):
 		return rd.bad("%s id %q is not valid", kind, id)
 	case seen[[2]string{room, id}]:
@@ -477,16 +504,42 @@ func (rd *Reader) checkLink(l guestlink.Link) error {
 		return err
 	}
 	switch {
+	case guestlink.IsInvitation(l.ID):
+		return rd.bad("link %s: an invitation's id", l.ID)
 	case !guestlink.WellFormedToken(l.Token):
 		return rd.bad("link %s: the token is not a link token", l.ID)
 	case rd.tokens[l.Token]:
-		return rd.bad("link %s: a token that another link has", l.ID)
+		return rd.bad("link %s: a token that another link or invitation has", l.ID)
 	case l.MaxClicks < 0 || l.Clicks < 0:
 		return rd.bad("link %s: negative clicks", l.ID)
 	case l.Role != "" && l.Role != guestlink.RoleViewer && l.Role != guestlink.RoleSpeaker:
 		return rd.bad("link %s: role %q (a link gives viewer or speaker)", l.ID, l.Role)
 	}
 	rd.links[[2]string{l.RoomID, l.ID}], rd.tokens[l.Token] = true, true
+	return nil
+}
+
+func (rd *Reader) checkInvitation(v guestlink.Invitation) error {
+	if err := rd.checkOfRoom("invitation", v.RoomID, v.ID, rd.invitations); err != nil {
+		return err
+	}
+	switch {
+	case !guestlink.IsInvitation(v.ID):
+		return rd.bad("invitation %s: not an invitation's id", v.ID)
+	case !guestlink.WellFormedToken(v.Token):
+		return rd.bad("invitation %s: the token is not a link token", v.ID)
+	case rd.tokens[v.Token]:
+		return rd.bad("invitation %s: a token that another link or invitation has", v.ID)
+	case v.MaxUses < 0 || v.Uses < 0:
+		return rd.bad("invitation %s: negative uses", v.ID)
+	case !slices.Contains(guestlink.Roles, v.Role):
+		return rd.bad("invitation %s: role %q", v.ID, v.Role)
+	case strings.TrimSpace(v.Email) == "":
+		return rd.bad("invitation %s: no email", v.ID)
+	case v.ExpiresAt.IsZero():
+		return rd.bad("invitation %s: no expiry (an invitation always expires)", v.ID)
+	}
+	rd.invitations[[2]string{v.RoomID, v.ID}], rd.tokens[v.Token] = true, true
 	return nil
 }
 

@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -66,11 +66,14 @@ func sample() []guestlink.Record {
 		Admission: guestlink.AdmissionModerator, GuestAccess: true, CreatedAt: t0, UpdatedAt: t0.Add(time.Minute)}
 	link := guestlink.Link{ID: "l_aaaaaaaaaaaaaaaa", RoomID: "demo", Name: "Speakers", Token: strings.Repeat("A", guestlink.TokenLen),
 		MaxClicks: 5, Clicks: 2, CreatedAt: t0, ExpiresAt: t0.AddDate(0, 0, 7)}
+	invitation := guestlink.Invitation{ID: "i_aaaaaaaaaaaaaaaa", RoomID: "demo", Token: strings.Repeat("B", guestlink.TokenLen),
+		Email: "bob@example.com", Name: "Bob", Role: guestlink.RoleModerator, MaxUses: 1, Uses: 1, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	guest := guestlink.Guest{ID: "g_aaaaaaaaaaaaaaaa", RoomID: "demo", LinkID: link.ID, LinkName: link.Name, Name: "Ada",
 		Email: "ada@example.com", State: guestlink.StateWaiting, RedeemedAt: t0, UpdatedAt: t0, LastSeen: t0, PurgeAt: t0.AddDate(0, 1, 0)}
 	return []guestlink.Record{
 		{Room: &room},
 		{Link: &link},
+		{Invitation: &invitation},
 		{Guest: &guest},
 		{Secret: &guestlink.Secret{Name: "session-signing-key", Value: bytes.Repeat([]byte{7}, 32)}},
 		{Item: &guestlink.QueuedItem{Queue: "hooks", Body: []byte(`{"id":"evt_1"}`), Attempts: 3, NextAt: t0.Add(time.Hour)}},
@@ -86,7 +89,7 @@ func written(t *testing.T) []byte {
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
-	if want := (Counts{Rooms: 1, Links: 1, Guests: 1, Secrets: 1, QueueItems: 2}); c != want {
+	if want := (Counts{Rooms: 1, Links: 1, Invitations: 1, Guests: 1, Secrets: 1, QueueItems: 2}); c != want {
 		t.Fatalf("Write counted %+v, want %+v", c, want)
 	}
 	return b.Bytes()
@@ -107,11 +110,23 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
-	if c != (Counts{Rooms: 1, Links: 1, Guests: 1, Secrets: 1, QueueItems: 2}) {
+	if c != (Counts{Rooms: 1, Links: 1, Invitations: 1, Guests: 1, Secrets: 1, QueueItems: 2}) {
 		t.Errorf("Read counted %+v", c)
 	}
 	if !reflect.DeepEqual(dst.recs, sample()) {
 		t.Errorf("Read loaded\n%+v\nwant\n%+v", dst.recs, sample())
+	}
+	// Without invitations, the end record counts none, as before there were
+	// invitations; an export of the time reads.
+	var old bytes.Buffer
+	if _, err := Write(context.Background(), &old, &memStore{recs: sample()[:2]}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(old.String(), "invitation") {
+		t.Errorf("an export without invitations speaks of them:\n%s", old.String())
+	}
+	if c, err := Read(context.Background(), &old, &memStore{}, false); err != nil || c != (Counts{Rooms: 1, Links: 1}) {
+		t.Errorf("Read of an export without invitations = %+v, %v", c, err)
 	}
 	// An empty store exports and loads too.
 	var b bytes.Buffer
@@ -155,10 +170,11 @@ func reseal(t *testing.T, file []byte) []byte {
 		}
 	}
 	sum := sha256.Sum256(body)
-	c := rd.Counts()
-	end := fmt.Sprintf(`{"end":{"counts":{"rooms":%d,"links":%d,"guests":%d,"secrets":%d,"queue_items":%d},"sha256":%q}}`+"\n",
-		c.Rooms, c.Links, c.Guests, c.Secrets, c.QueueItems, hex.EncodeToString(sum[:]))
-	return append(append([]byte(nil), body...), end...)
+	end, err := json.Marshal(line{End: &end{Counts: rd.Counts(), SHA256: hex.EncodeToString(sum[:])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(append([]byte(nil), body...), end...), '\n')
 }
 
 // TestRefusesBadExports: every way a file can fail to be a whole, valid
@@ -187,13 +203,25 @@ func TestRefusesBadExports(t *testing.T) {
 		{"an unknown kind", "unknown field", reseal(t, join(lines[0], `{"webhook":{}}`+"\n", lines[len(lines)-1]))},
 		{"two records on a line", "exactly one record", reseal(t, join(lines[0], strings.TrimSuffix(lines[1], "}\n")+`,"secret":{"name":"x","value":"eA=="}}`+"\n", lines[len(lines)-1]))},
 		{"a link before its room", "no room before it", reseal(t, join(lines[0], lines[2], lines[1], lines[len(lines)-1]))},
-		{"out of order", "out of order", reseal(t, join(lines[0], lines[1], lines[4], lines[2], lines[len(lines)-1]))},
+		{"out of order", "out of order", reseal(t, join(lines[0], lines[1], lines[5], lines[2], lines[len(lines)-1]))},
+		{"an invitation after a guest", "out of order", reseal(t, join(lines[0], lines[1], lines[4], lines[3], lines[len(lines)-1]))},
 		{"a room twice", "second time", reseal(t, join(lines[0], lines[1], lines[1], lines[len(lines)-1]))},
 		{"a link twice", "link l_aaaaaaaaaaaaaaaa of room demo a second time", reseal(t, join(lines[0], lines[1], lines[2], lines[2], lines[len(lines)-1]))},
-		{"a guest twice", "guest g_aaaaaaaaaaaaaaaa of room demo a second time", reseal(t, join(lines[0], lines[1], lines[2], lines[3], lines[3], lines[len(lines)-1]))},
-		{"a guest before its room", `a guest of room "demo", which no room before it is`, reseal(t, join(lines[0], lines[3], lines[len(lines)-1]))},
+		{"an invitation twice", "invitation i_aaaaaaaaaaaaaaaa of room demo a second time", reseal(t, join(lines[0], lines[1], lines[3], lines[3], lines[len(lines)-1]))},
+		{"a guest twice", "guest g_aaaaaaaaaaaaaaaa of room demo a second time", reseal(t, join(lines[0], lines[1], lines[2], lines[4], lines[4], lines[len(lines)-1]))},
+		{"a guest before its room", `a guest of room "demo", which no room before it is`, reseal(t, join(lines[0], lines[4], lines[len(lines)-1]))},
+		{"an invitation before its room", `an invitation of room "demo", which no room before it is`, reseal(t, join(lines[0], lines[3], lines[len(lines)-1]))},
 		{"a bad link id", `link id "l/a" is not valid`, reseal(t, swap(`"id":"l_aaaaaaaaaaaaaaaa"`, `"id":"l/a"`))},
 		{"a bad token", "not a link token", reseal(t, swap(strings.Repeat("A", guestlink.TokenLen), "short"))},
+		{"a bad invitation token", "invitation i_aaaaaaaaaaaaaaaa: the token is not a link token", reseal(t, swap(strings.Repeat("B", guestlink.TokenLen), "short"))},
+		{"an invitation with a link's token", "invitation i_aaaaaaaaaaaaaaaa: a token that another link or invitation has",
+			reseal(t, swap(strings.Repeat("B", guestlink.TokenLen), strings.Repeat("A", guestlink.TokenLen)))},
+		{"a link with an invitation's id", "link i_aaaaaaaaaaaaaaab: an invitation's id", reseal(t, swap(`"id":"l_aaaaaaaaaaaaaaaa"`, `"id":"i_aaaaaaaaaaaaaaab"`))},
+		{"an invitation with a link's id", "invitation l_aaaaaaaaaaaaaaab: not an invitation's id", reseal(t, swap(`"id":"i_aaaaaaaaaaaaaaaa"`, `"id":"l_aaaaaaaaaaaaaaab"`))},
+		{"a bad invitation role", `invitation i_aaaaaaaaaaaaaaaa: role "host"`, reseal(t, swap(`"role":"moderator"`, `"role":"host"`))},
+		{"an invitation without a role", `invitation i_aaaaaaaaaaaaaaaa: role ""`, reseal(t, swap(`"role":"moderator",`, ``))},
+		{"an invitation without an email", "invitation i_aaaaaaaaaaaaaaaa: no email", reseal(t, swap(`"email":"bob@example.com"`, `"email":" "`))},
+		{"negative uses", "invitation i_aaaaaaaaaaaaaaaa: negative uses", reseal(t, swap(`"uses":1`, `"uses":-1`))},
 		{"a bad room id", "not valid", reseal(t, bytes.ReplaceAll(file, []byte(`"demo"`), []byte(`"de/mo"`)))},
 		{"a bad state", "state", reseal(t, swap(`"state":"waiting"`, `"state":"vip"`))},
 		{"a bad guest role", `role "host"`, reseal(t, swap(`"state":"waiting"`, `"state":"waiting","role":"host"`))},
@@ -239,5 +267,24 @@ func TestCopy(t *testing.T) {
 	}
 	if empty.loads != 0 {
 		t.Errorf("a failed Copy loaded %d records", len(empty.recs))
+	}
+}
+
+// TestCountsString protects what the commands print of an export's counts:
+// every kind, in the format's order, invitations only when there are any (as
+// the commands printed before there were invitations).
+func TestCountsString(t *testing.T) {
+	for _, tc := range []struct {
+		c    Counts
+		want string
+	}{
+		{Counts{}, "0 rooms, 0 links, 0 guests, 0 secrets, 0 queue items"},
+		{Counts{Rooms: 1, Links: 2, Guests: 1, Secrets: 3, QueueItems: 1}, "1 room, 2 links, 1 guest, 3 secrets, 1 queue item"},
+		{Counts{Rooms: 2, Links: 1, Invitations: 1, Guests: 4, Secrets: 3}, "2 rooms, 1 link, 1 invitation, 4 guests, 3 secrets, 0 queue items"},
+		{Counts{Invitations: 5}, "0 rooms, 0 links, 5 invitations, 0 guests, 0 secrets, 0 queue items"},
+	} {
+		if got := tc.c.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.c, got, tc.want)
+		}
 	}
 }

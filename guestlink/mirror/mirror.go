@@ -228,5 +228,5 @@ func (m *Mirror) Check(roomID, linkID, guestID string, now time.Time, load Load)
 		kind = guestlink.KindGallery
 	}
 	rm := guestlink.Room{Available: r.available, GuestAccess: r.access, Kind: kind}
-	return g.state, guestlink.CheckSession(rm, linkOK, guestlink.Guest{State: g.state})
+	return g.state, guestlink.CheckSession(rm, linkOK, guestlink.Guest{State: g.state, LinkID: linkID})
 }

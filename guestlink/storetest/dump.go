@@ -16,9 +16,10 @@ import (
 // dumpTests protect guestlink.Dumper, behind "caddy guestgate move", "export"
 // and "import": what a store dumps loads into an empty store of its kind
 // (another kind's is checked where both meet, in the command's tests) and
-// comes back the same, every field of every record, and live: tokens redeem
-// up to the same limits, guests keep their states in the gate and the lobby,
-// the link cap counts the loaded links, the secrets and the queued webhook
+// comes back the same, every field of every record, and live: link and
+// invitation tokens redeem up to the same limits, guests (invitees too) keep
+// their states in the gate and the lobby, the link and invitation caps count
+// the loaded ones, the secrets and the queued webhook
 // events are there, in order. A store with records is not replaced without
 // force; input that fails part way changes nothing.
 var dumpTests = []subtest{
@@ -39,7 +40,11 @@ type dumped struct {
 	// limited has 3 clicks, 2 spent, and expires; usedUp has 1, spent;
 	// unlimited has none.
 	limited, usedUp, unlimited guestlink.Link
-	// guests by state, and the auto room's one (admitted).
+	// invited is demo's speaker invitation, used once of once; opening is
+	// auto's moderator invitation, unlimited, not used, with an opening time.
+	invited, opening guestlink.Invitation
+	// guests by state, the auto room's one (admitted), and invited's invitee
+	// (admitted).
 	guests []guestlink.Guest
 }
 
@@ -48,7 +53,7 @@ var secretNames = []string{"session-signing-key", "csrf-key", "identity-ed25519-
 
 // fillAll stores one of everything a store holds: rooms of every kind and
 // admission (one unavailable, one with a lobby message), links with and without limits and expiry,
-// guests in every state (one with a purge time), the handlers' secrets, and
+// invitations (one used up), guests in every state (one with a purge time), the handlers' secrets, and
 // two webhook queues, one item retried.
 func (e *env) fillAll() dumped {
 	e.t.Helper()
@@ -80,7 +85,14 @@ func (e *env) fillAll() dumped {
 	left = e.setState("demo", left.ID, guestlink.StateAdmitted, minutes(10))
 	left = e.setState("demo", left.ID, guestlink.StateLeft, minutes(11))
 	auto := e.redeemAs(d.usedUp.Token, gid(6), minutes(12))
-	d.guests = []guestlink.Guest{waiting, admitted, declined, removed, left, auto}
+	d.invited = e.invitation("demo", guestlink.InvitationSpec{Email: "Bob@Example.com", Name: "Bob", Role: guestlink.RoleSpeaker}, minutes(1))
+	d.opening = e.invitation("auto", guestlink.InvitationSpec{Role: guestlink.RoleModerator, Unlimited: true, DurationHours: new(48),
+		NotBefore: new(minutes(10))}, t0)
+	_, used, invitee, err := e.s.RedeemInvitation(e.ctx, d.invited.Token, newGuest(gid(7)), minutes(13))
+	if err != nil || used.Uses != 1 {
+		e.t.Fatalf("RedeemInvitation: %v", err)
+	}
+	d.guests = []guestlink.Guest{waiting, admitted, declined, removed, left, auto, invitee}
 
 	for _, name := range secretNames {
 		if _, err := e.s.Secret(e.ctx, name, 32); err != nil {
@@ -144,6 +156,8 @@ func recordsJSON(t *testing.T, recs []guestlink.Record) string {
 			v = r.Room
 		case r.Link != nil:
 			v = r.Link
+		case r.Invitation != nil:
+			v = r.Invitation
 		case r.Guest != nil:
 			v = r.Guest
 		case r.Secret != nil:
@@ -181,6 +195,8 @@ func testDumpLoad(t *testing.T, e *env) {
 			kinds["room"]++
 		case r.Link != nil:
 			kinds["link"]++
+		case r.Invitation != nil:
+			kinds["invitation"]++
 		case r.Guest != nil:
 			kinds["guest"]++
 		case r.Secret != nil:
@@ -189,7 +205,7 @@ func testDumpLoad(t *testing.T, e *env) {
 			kinds["item"]++
 		}
 	}
-	if want := map[string]int{"room": 4, "link": 3, "guest": 6, "secret": 3, "item": 4}; !maps.Equal(kinds, want) {
+	if want := map[string]int{"room": 4, "link": 3, "invitation": 2, "guest": 7, "secret": 3, "item": 4}; !maps.Equal(kinds, want) {
 		t.Fatalf("Dump handed out %v, want %v", kinds, want)
 	}
 
@@ -209,6 +225,10 @@ func testDumpLoad(t *testing.T, e *env) {
 	// Live: the gate, the lists and the limits behave as in the source.
 	if got, want := dst.verdicts(d), e.verdicts(d); !slices.Equal(got, want) {
 		t.Errorf("Check after the load:\n%v\nwant, as in the source:\n%v", got, want)
+	}
+	invitee := d.guests[len(d.guests)-1]
+	if st, err := dst.s.Check(dst.ctx, "demo", d.invited.ID, invitee.ID, minutes(20)); st != guestlink.StateAdmitted || err != nil {
+		t.Errorf("Check of the invitee after the load = %q, %v; want admitted", st, err)
 	}
 	if got, want := ids(dst.allGuests("demo")), ids(e.allGuests("demo")); !slices.Equal(got, want) {
 		t.Errorf("guest list after the load %v, want %v", got, want)
@@ -238,6 +258,18 @@ func testDumpLoad(t *testing.T, e *env) {
 	dst.link("demo", guestlink.LinkSpec{Name: "Third"}, minutes(23))
 	if _, err := dst.s.AddLink(dst.ctx, dst.newLink("demo", guestlink.LinkSpec{Name: "Fourth"}, minutes(24)), guestlink.DefaultMaxLinks); !errors.Is(err, guestlink.ErrLinkLimit) {
 		t.Errorf("a fourth link after the load = %v, want ErrLinkLimit", err)
+	}
+	// Invitations: the used-up one stays used up, the other opens; the
+	// invitation cap counts the loaded ones (demo has 1).
+	if _, _, _, err := dst.s.RedeemInvitation(dst.ctx, d.invited.Token, newGuest(guestlink.NewID("g")), minutes(22)); !errors.Is(err, guestlink.ErrLinkUsedUp) {
+		t.Errorf("RedeemInvitation of the used-up invitation after the load = %v, want ErrLinkUsedUp", err)
+	}
+	if _, v, g, err := dst.s.RedeemInvitation(dst.ctx, d.opening.Token, newGuest(guestlink.NewID("g")), minutes(22)); err != nil ||
+		v.Uses != 1 || g.Role != guestlink.RoleModerator {
+		t.Errorf("RedeemInvitation of the open invitation after the load = %+v, %+v, %v; want one use by a moderator", v, g, err)
+	}
+	if _, err := dst.s.AddInvitation(dst.ctx, dst.newInvitation("demo", guestlink.InvitationSpec{}, minutes(23)), 1); !errors.Is(err, guestlink.ErrInvitationLimit) {
+		t.Errorf("a second invitation with max_invitations 1 after the load = %v, want ErrInvitationLimit", err)
 	}
 	// The queues keep their order, attempts and due times; a new event comes
 	// after them.

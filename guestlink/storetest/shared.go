@@ -17,10 +17,12 @@ type MakeShared func(t *testing.T, n int) []guestlink.Store
 
 // TestShared runs the promises of a store that several processes share
 // (docs/DESIGN.md section 6) on instances that mk opens: a write through one
-// reaches another's Check within the bound the store promises, a decision
-// through one wakes a WaitGuest on another within that bound, the limits are
-// exact across three instances redeeming and adding links at once, and the
-// instances make the same secrets, and a queue's lease (guestlink.QueueLeaser)
+// reaches another's Check within the bound the store promises (invitations
+// too: made through one, they open the room to a session checked on another,
+// and deleting them ends it there), a decision through one wakes a WaitGuest
+// on another within that bound, the limits are exact across three instances
+// redeeming and adding links and invitations at once, and the instances make
+// the same secrets, and a queue's lease (guestlink.QueueLeaser)
 // is held by one instance at a time. A store that only one process opens
 // (store/badger) cannot run it.
 //
@@ -33,9 +35,12 @@ func TestShared(t *testing.T, mk MakeShared, within time.Duration) {
 		run  func(t *testing.T, p *pair)
 	}{
 		{"CheckFollowsTheOtherInstance", testCheckAcross},
+		{"InvitationSessionAcross", testInvitationAcross},
 		{"WaitGuestWokenByTheOtherInstance", testWaitAcross},
 		{"RedeemExactlyNAcross", testRedeemAcross},
 		{"AddLinkLimitAcross", testAddLinkAcross},
+		{"RedeemInvitationExactlyNAcross", testRedeemInvitationAcross},
+		{"AddInvitationLimitAcross", testAddInvitationAcross},
 		{"SecretAgrees", testSecretAcross},
 		{"QueueLeaseAcross", testLeaseAcross},
 	} {
@@ -136,6 +141,37 @@ func testCheckAcross(t *testing.T, p *pair) {
 	p.eventually("the old guest in the new room", b, "r", l.ID, g.ID, verdict{"", guestlink.ErrGuestNotFound})
 }
 
+// testInvitationAcross: an invitation made through a opens the room to a
+// guest redeemed through b at once, and b's Check of that guest follows what
+// a does: guest access off (seen on b by a link's guest) leaves the invitee
+// in, deleting the invitation ends the session.
+func testInvitationAcross(t *testing.T, p *pair) {
+	a, b := p.a, p.b
+	a.room("r", guestlink.RoomSpec{})
+	l := a.link("r", guestlink.LinkSpec{}, t0)
+	v := a.invitation("r", guestlink.InvitationSpec{Role: guestlink.RoleSpeaker}, t0)
+	_, _, g, err := b.s.RedeemInvitation(b.ctx, v.Token, newGuest(guestlink.NewID("g")), t0)
+	if err != nil {
+		t.Fatalf("RedeemInvitation on the other instance: %v", err)
+	}
+	h := a.redeem(l.Token, t0)
+	A := guestlink.StateAdmitted
+	p.eventually("an invitee of an invitation made on the other instance", b, "r", v.ID, g.ID, verdict{A, nil})
+
+	a.access(false)
+	p.eventually("a link's guest, guest access off", b, "r", l.ID, h.ID, verdict{A, guestlink.ErrGuestAccessOff})
+	p.eventually("the invitee, guest access off", b, "r", v.ID, g.ID, verdict{A, nil})
+
+	gen := b.s.Generation()
+	if err := a.s.DeleteInvitation(a.ctx, "r", v.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.eventually("the invitation deleted", b, "r", v.ID, g.ID, verdict{A, guestlink.ErrLinkNotFound})
+	if after := b.s.Generation(); after <= gen {
+		t.Errorf("DeleteInvitation: the other instance's Generation %d -> %d, want it to grow", gen, after)
+	}
+}
+
 // testWaitAcross waits on b while a makes each of the changes of wakes.
 func testWaitAcross(t *testing.T, p *pair) {
 	for i, tc := range wakes {
@@ -164,29 +200,79 @@ func testWaitAcross(t *testing.T, p *pair) {
 func testRedeemAcross(t *testing.T, p *pair) {
 	for _, n := range []int{1, 3} {
 		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
-			const workers = 60
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
 			l := a.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
-			counts := tally(t, atOnce(workers, func(i int) error {
-				e := p.all[i%len(p.all)]
+			p.exactlyAcross(t, room, n, func(e *env) error {
 				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
 				return err
-			}), nil, guestlink.ErrLinkUsedUp)
-			if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
-				t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
-			}
-			for _, e := range p.all {
-				e := e.in(t)
-				if c := e.clicks(l.Token); c != n {
-					t.Errorf("stored Clicks = %d, want %d", c, n)
-				}
-				if gs := e.allGuests(room); len(gs) != n {
-					t.Errorf("%d guests stored, want %d", len(gs), n)
-				}
-			}
+			}, func(e *env) int { return e.clicks(l.Token) })
 		})
+	}
+}
+
+// testRedeemInvitationAcross: 60 redemptions of an invitation with max uses
+// 1, and of one with 3, spread over three instances at once: exactly 1, and
+// 3, succeed.
+func testRedeemInvitationAcross(t *testing.T, p *pair) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("max_uses=%d", n), func(t *testing.T) {
+			room := fmt.Sprintf("r%d", n)
+			a := p.a.in(t)
+			a.room(room, guestlink.RoomSpec{})
+			v := a.invitation(room, guestlink.InvitationSpec{MaxUses: new(n)}, t0)
+			p.exactlyAcross(t, room, n, func(e *env) error {
+				_, _, _, err := e.s.RedeemInvitation(e.ctx, v.Token, newGuest(guestlink.NewID("g")), t0)
+				return err
+			}, func(e *env) int { return e.uses(v.Token) })
+		})
+	}
+}
+
+// exactlyAcross runs 60 redemptions with redeem, spread over the instances at
+// once, and wants exactly n of them to succeed and the others to find the
+// link or invitation used up, and every instance to read n as its clicks or
+// uses (used) and n guests in room.
+func (p *pair) exactlyAcross(t *testing.T, room string, n int, redeem func(e *env) error, used func(e *env) int) {
+	t.Helper()
+	const workers = 60
+	counts := tally(t, atOnce(workers, func(i int) error { return redeem(p.all[i%len(p.all)]) }), nil, guestlink.ErrLinkUsedUp)
+	if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
+		t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
+	}
+	for _, e := range p.all {
+		e := e.in(t)
+		if c := used(e); c != n {
+			t.Errorf("stored clicks or uses = %d, want %d", c, n)
+		}
+		if gs := e.allGuests(room); len(gs) != n {
+			t.Errorf("%d guests stored, want %d", len(gs), n)
+		}
+	}
+}
+
+// testAddInvitationAcross: 9 AddInvitation calls for a room with
+// max_invitations 3, spread over three instances at once: exactly 3 succeed.
+func testAddInvitationAcross(t *testing.T, p *pair) {
+	p.a.room("r", guestlink.RoomSpec{})
+	const workers, limit = 9, 3
+	vs := make([]guestlink.Invitation, workers)
+	for i := range vs {
+		vs[i] = p.a.newInvitation("r", guestlink.InvitationSpec{Name: fmt.Sprintf("Guest %d", i)}, t0)
+	}
+	counts := tally(t, atOnce(workers, func(i int) error {
+		e := p.all[i%len(p.all)]
+		_, err := e.s.AddInvitation(e.ctx, vs[i], limit)
+		return err
+	}), nil, guestlink.ErrInvitationLimit)
+	if counts[nil] != limit {
+		t.Errorf("%d invitations added, want %d", counts[nil], limit)
+	}
+	for _, e := range p.all {
+		if got, err := e.s.Invitations(e.ctx, "r"); err != nil || len(got) != limit {
+			t.Errorf("Invitations: %d, %v; want %d", len(got), err, limit)
+		}
 	}
 }
 

@@ -57,7 +57,7 @@ const hangAfter = time.Minute
 // guestlink.Backupper and guestlink.Dumper are skipped, saying so, when the
 // store does not implement them.
 func TestStore(t *testing.T, mk MakeStore) {
-	for _, group := range [][]subtest{roomTests, linkTests, redeemTests, guestTests, lobbyTests, liveTests, otherTests, queueTests, backupTests, dumpTests} {
+	for _, group := range [][]subtest{roomTests, linkTests, redeemTests, invitationTests, guestTests, lobbyTests, liveTests, otherTests, queueTests, backupTests, dumpTests} {
 		for _, st := range group {
 			t.Run(st.name, func(t *testing.T) { st.run(t, open(t, mk)) })
 		}

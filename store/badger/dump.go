@@ -35,7 +35,7 @@ func (s *Store) Dump(ctx context.Context, emit func(guestlink.Record) error) err
 	}
 	now := time.Now()
 	return s.db.View(func(txn *badgerdb.Txn) error {
-		for _, prefix := range []string{prefixRoom, prefixLink, prefixGuest, prefixSecret, prefixQueue} {
+		for _, prefix := range []string{prefixRoom, prefixLink, prefixInv, prefixGuest, prefixSecret, prefixQueue} {
 			err := eachItem(txn, prefix, func(key string, val []byte) error {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -84,6 +84,9 @@ func record(prefix, key string, val []byte) (guestlink.Record, error) {
 	case prefixLink:
 		rec.Link = new(guestlink.Link)
 		return rec, json.Unmarshal(val, rec.Link)
+	case prefixInv:
+		rec.Invitation = new(guestlink.Invitation)
+		return rec, json.Unmarshal(val, rec.Invitation)
 	case prefixGuest:
 		rec.Guest = new(guestlink.Guest)
 		return rec, json.Unmarshal(val, rec.Guest)
@@ -103,11 +106,12 @@ func record(prefix, key string, val []byte) (guestlink.Record, error) {
 
 // Load replaces the store's contents with the records that next returns
 // (guestlink.Dumper). It reads them all first, turning them into the store's
-// keys (with the token and guest list indexes, each queue's meta record and
-// new item ids in the records' order) in a temporary file, so that input
-// that next finds truncated or corrupt changes nothing; then it replaces the
-// contents as Restore does, and with its caveats: every other transaction
-// waits, and a disk error in that last step may leave part of the records.
+// keys (with the token index of links and invitations, the guest list index,
+// each queue's meta record and new item ids in the records' order) in a
+// temporary file, so that input that next finds truncated or corrupt changes
+// nothing; then it replaces the contents as Restore does, and with its
+// caveats: every other transaction waits, and a disk error in that last step
+// may leave part of the records.
 // Guests whose PurgeAt has passed are not loaded. Unless force,
 // guestlink.ErrStoreNotEmpty if the store holds a room, link or guest;
 // guestlink.ErrStoreBusy while a Backup, Restore, Dump or another Load runs.
@@ -193,6 +197,15 @@ func (sp *spool) add(rec guestlink.Record) error {
 			return err
 		}
 		return sp.put(tokenKey(l.Token), tokenValue(l.RoomID, l.ID), 0)
+	case rec.Invitation != nil:
+		v := rec.Invitation
+		if !sp.rooms[v.RoomID] || !validPart(v.ID) || !guestlink.IsInvitation(v.ID) || v.Token == "" {
+			return badRecord("invitation %q of room %q: an unknown room, or no invitation id or token", v.ID, v.RoomID)
+		}
+		if err := sp.putJSON(invKey(v.RoomID, v.ID), v, 0); err != nil {
+			return err
+		}
+		return sp.put(tokenKey(v.Token), tokenValue(v.RoomID, v.ID), 0)
 	case rec.Guest != nil:
 		g := rec.Guest
 		if !sp.rooms[g.RoomID] || !validPart(g.ID) {

@@ -67,7 +67,11 @@ func (s *Store) Session(ctx context.Context, roomID, linkID, guestID string) (gu
 		room = r
 		linkFound := false
 		if validPart(linkID) {
-			if linkFound, err = exists(txn, linkKey(roomID, linkID)); err != nil {
+			key := linkKey(roomID, linkID)
+			if guestlink.IsInvitation(linkID) {
+				key = invKey(roomID, linkID)
+			}
+			if linkFound, err = exists(txn, key); err != nil {
 				return err
 			}
 		}

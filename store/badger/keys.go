@@ -20,6 +20,7 @@ import (
 const (
 	prefixRoom   = "room/"
 	prefixLink   = "link/"
+	prefixInv    = "inv/"
 	prefixToken  = "tok/"
 	prefixGuest  = "guest/"
 	prefixNewest = "gnew/"
@@ -29,6 +30,8 @@ const (
 func roomKey(id string) []byte               { return []byte(prefixRoom + id) }
 func linkKey(roomID, linkID string) []byte   { return []byte(prefixLink + roomID + "/" + linkID) }
 func linkPrefix(roomID string) []byte        { return []byte(prefixLink + roomID + "/") }
+func invKey(roomID, id string) []byte        { return []byte(prefixInv + roomID + "/" + id) }
+func invPrefix(roomID string) []byte         { return []byte(prefixInv + roomID + "/") }
 func guestKey(roomID, guestID string) []byte { return []byte(prefixGuest + roomID + "/" + guestID) }
 func guestPrefix(roomID string) []byte       { return []byte(prefixGuest + roomID + "/") }
 func secretKey(name string) []byte           { return []byte(prefixSecret + name) }
@@ -94,7 +97,8 @@ func tokenKey(token string) []byte {
 	return []byte(prefixToken + hex.EncodeToString(sum[:]))
 }
 
-// tokenValue is the token index value of a link: "<room>/<link id>".
+// tokenValue is the token index value of a link or an invitation: "<room>/<id>"
+// (an invitation's id starts with "i_", a link's with "l_").
 func tokenValue(roomID, linkID string) []byte { return []byte(roomID + "/" + linkID) }
 
 // parseTokenValue splits a token index value; room ids hold no '/'.
@@ -183,6 +187,12 @@ func valuesWithPrefix[T any](txn *badgerdb.Txn, prefix []byte) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// invitations returns the invitations of room roomID stored in txn, in key
+// order.
+func invitations(txn *badgerdb.Txn, roomID string) ([]guestlink.Invitation, error) {
+	return valuesWithPrefix[guestlink.Invitation](txn, invPrefix(roomID))
 }
 
 // links returns the links of room roomID stored in txn, in key order.

@@ -24,7 +24,7 @@ import (
 func (s *Store) loadMirror() error {
 	return s.mirror.Reset(func(tx mirror.Tx) error {
 		return s.db.View(func(txn *badgerdb.Txn) error {
-			for _, prefix := range []string{prefixRoom, prefixLink} {
+			for _, prefix := range []string{prefixRoom, prefixLink, prefixInv} {
 				opts := badgerdb.DefaultIteratorOptions
 				opts.Prefix = []byte(prefix)
 				opts.PrefetchValues = prefix == prefixRoom
@@ -42,7 +42,8 @@ func (s *Store) loadMirror() error {
 	})
 }
 
-// applyItem puts one stored room, link or guest record into the mirror.
+// applyItem puts one stored room, link, invitation or guest record into the
+// mirror.
 func applyItem(tx mirror.Tx, key string, item *badgerdb.Item) error {
 	switch {
 	case strings.HasPrefix(key, prefixRoom):
@@ -51,8 +52,10 @@ func applyItem(tx mirror.Tx, key string, item *badgerdb.Item) error {
 			return err
 		}
 		tx.PutRoom(r)
-	case strings.HasPrefix(key, prefixLink):
-		if room, link, ok := strings.Cut(strings.TrimPrefix(key, prefixLink), "/"); ok {
+	case strings.HasPrefix(key, prefixLink), strings.HasPrefix(key, prefixInv):
+		// An invitation is a link to the mirror: the sessions made with it
+		// hold while it exists.
+		if room, link, ok := strings.Cut(key[strings.IndexByte(key, '/')+1:], "/"); ok {
 			tx.PutLink(room, link)
 		}
 	case strings.HasPrefix(key, prefixGuest):
@@ -70,8 +73,8 @@ func forget(tx mirror.Tx, key string) {
 	switch {
 	case strings.HasPrefix(key, prefixRoom):
 		tx.DropRoom(strings.TrimPrefix(key, prefixRoom))
-	case strings.HasPrefix(key, prefixLink):
-		if room, link, ok := strings.Cut(strings.TrimPrefix(key, prefixLink), "/"); ok {
+	case strings.HasPrefix(key, prefixLink), strings.HasPrefix(key, prefixInv):
+		if room, link, ok := strings.Cut(key[strings.IndexByte(key, '/')+1:], "/"); ok {
 			tx.DropLink(room, link)
 		}
 	case strings.HasPrefix(key, prefixGuest):

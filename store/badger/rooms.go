@@ -125,7 +125,8 @@ func (s *Store) deleteRoom(ctx context.Context, id string) error {
 	return err
 }
 
-// deleteRoom deletes room id, its links, their tokens and its guests in txn.
+// deleteRoom deletes room id, its links and invitations, their tokens and its
+// guests in txn.
 func deleteRoom(txn *badgerdb.Txn, id string) error {
 	if _, err := getRoom(txn, id); err != nil {
 		return err
@@ -139,6 +140,18 @@ func deleteRoom(txn *badgerdb.Txn, id string) error {
 			return err
 		}
 		if err := txn.Delete(tokenKey(l.Token)); err != nil {
+			return err
+		}
+	}
+	vs, err := invitations(txn, id)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if err := txn.Delete(invKey(id, v.ID)); err != nil {
+			return err
+		}
+		if err := txn.Delete(tokenKey(v.Token)); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,8 @@
 //
 //	room/<room>                   guestlink.Room
 //	link/<room>/<link id>         guestlink.Link
-//	tok/<hex sha256 of token>     "<room>/<link id>" (raw), the token index
+//	inv/<room>/<invitation id>    guestlink.Invitation
+//	tok/<hex sha256 of token>     "<room>/<link or invitation id>" (raw), the token index
 //	guest/<room>/<guest id>       guestlink.Guest
 //	gnew/<room>/<rev>/<guest id>  empty, the guest list index (newest first)
 //	secret/<name>                 raw random bytes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,30 +20,37 @@ const loadLock int64 = 0x67675f6c6f616473 // "gg_loads"
 // copyBatch is how many rows Load sends with one COPY.
 const copyBatch = 1000
 
-// The dump's queries, in the order of guestlink.Dumper: rooms, links (each
-// room's oldest first), guests (purged ones left out) by room and
-// redemption, secrets, queue items (queue by queue, oldest first).
+// The dump's queries, in the order of guestlink.Dumper: rooms, links and
+// invitations (each room's oldest first), guests (purged ones left out, at
+// the time $1) by room and redemption, secrets, queue items (queue by queue,
+// oldest first).
 var dumpQueries = []struct {
 	sql  string
 	scan func(pgx.Row) (guestlink.Record, error)
+	// atNow is true for the query that takes the time $1.
+	atNow bool
 }{
 	{"SELECT " + roomCols + " FROM gg_rooms ORDER BY id", func(row pgx.Row) (guestlink.Record, error) {
 		r, err := scanRoom(row)
 		return guestlink.Record{Room: &r}, err
-	}},
+	}, false},
 	{"SELECT " + linkCols + " FROM gg_links ORDER BY room_id, created_at, id", func(row pgx.Row) (guestlink.Record, error) {
 		l, err := scanLink(row)
 		return guestlink.Record{Link: &l}, err
-	}},
+	}, false},
+	{"SELECT " + invCols + " FROM gg_invitations ORDER BY room_id, created_at, id", func(row pgx.Row) (guestlink.Record, error) {
+		v, err := scanInv(row)
+		return guestlink.Record{Invitation: &v}, err
+	}, false},
 	{"SELECT " + guestCols + " FROM gg_guests WHERE " + notPurged("$1") + " ORDER BY room_id, redeemed_at, id", func(row pgx.Row) (guestlink.Record, error) {
 		g, err := scanGuest(row)
 		return guestlink.Record{Guest: &g}, err
-	}},
+	}, true},
 	{"SELECT name, value FROM gg_secrets ORDER BY name", func(row pgx.Row) (guestlink.Record, error) {
 		var s guestlink.Secret
 		err := row.Scan(&s.Name, &s.Value)
 		return guestlink.Record{Secret: &s}, err
-	}},
+	}, false},
 	{"SELECT queue, body, attempts, next_at FROM gg_queue ORDER BY queue, id", func(row pgx.Row) (guestlink.Record, error) {
 		var (
 			it   guestlink.QueuedItem
@@ -51,7 +59,7 @@ var dumpQueries = []struct {
 		err := row.Scan(&it.Queue, &it.Body, &it.Attempts, &next)
 		it.NextAt = fromNS(next)
 		return guestlink.Record{Item: &it}, err
-	}},
+	}, false},
 }
 
 // emitError carries an error of Dump's emit through the transaction, so that
@@ -69,9 +77,9 @@ func (s *Store) Dump(ctx context.Context, emit func(guestlink.Record) error) err
 	}
 	now := ns(s.now())
 	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
-		for i, q := range dumpQueries {
+		for _, q := range dumpQueries {
 			var args []any
-			if i == 2 { // guests: not purged at now
+			if q.atNow { // guests: not purged at now
 				args = []any{now}
 			}
 			rows, err := tx.Query(ctx, q.sql, args...)
@@ -112,10 +120,10 @@ func (s *Store) Dump(ctx context.Context, emit func(guestlink.Record) error) err
 // nothing. The transaction holds the tables in EXCLUSIVE mode, so that every
 // instance's writes wait until it ends while their reads go on (the gate
 // serves from each instance's live state anyway). It sets each room's
-// link_count to its links, gives the queue items new ids in the records'
+// link_count and invitation_count to its links and invitations, gives the queue items new ids in the records'
 // order, and records a reset in the change log, after which every instance
 // reads its live state again. Unless force, guestlink.ErrStoreNotEmpty if
-// the database holds a room (and so any link or guest);
+// the database holds a room (and so any link, invitation or guest);
 // guestlink.ErrStoreBusy while another Load of the database runs. Loading
 // gives no chance of a retry: a deadlock with another instance's write fails
 // it, and it may simply be run again.
@@ -198,7 +206,7 @@ func (ld *loader) prepare(force bool) error {
 	if !got {
 		return guestlink.ErrStoreBusy
 	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE gg_rooms, gg_links, gg_guests, gg_secrets, gg_queues, gg_queue IN EXCLUSIVE MODE"); err != nil {
+	if _, err := tx.Exec(ctx, "LOCK TABLE gg_rooms, gg_links, gg_invitations, gg_guests, gg_secrets, gg_queues, gg_queue IN EXCLUSIVE MODE"); err != nil {
 		return err
 	}
 	if !force {
@@ -210,7 +218,7 @@ func (ld *loader) prepare(force bool) error {
 			return guestlink.ErrStoreNotEmpty
 		}
 	}
-	// Links and guests go with their rooms (ON DELETE CASCADE).
+	// Links, invitations and guests go with their rooms (ON DELETE CASCADE).
 	for _, table := range []string{"gg_rooms", "gg_secrets", "gg_queue", "gg_queues"} {
 		if _, err := tx.Exec(ctx, "DELETE FROM "+table); err != nil {
 			return err
@@ -236,6 +244,12 @@ func (ld *loader) add(rec guestlink.Record) error {
 		return ld.row("gg_links", []string{"room_id", "id", "name", "token", "token_hash", "max_clicks", "clicks", "created_at", "expires_at", "role", "not_before"},
 			l.RoomID, l.ID, l.Name, l.Token, tokenHash(l.Token), maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
 			guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore))
+	case rec.Invitation != nil:
+		v := rec.Invitation
+		if !guestlink.IsInvitation(v.ID) {
+			return fmt.Errorf("guestgate store: load: %w: invitation id %q is not an invitation's", guestlink.ErrBadBackup, v.ID)
+		}
+		return ld.row("gg_invitations", append(strings.Split(invCols, ", "), "token_hash"), invitationRow(*v)...)
 	case rec.Guest != nil:
 		g := rec.Guest
 		return ld.row("gg_guests", []string{"room_id", "id", "link_id", "link_name", "name", "email", "state", "redeemed_at", "updated_at", "last_seen", "purge_at", "role"},
@@ -294,14 +308,20 @@ func (ld *loader) send() error {
 }
 
 // finish sends the last batch and sets the counts that the schema keeps:
-// each room's link_count and each queue's len.
+// each room's link_count and invitation_count and each queue's len.
 func (ld *loader) finish() error {
 	if err := ld.send(); err != nil {
 		return err
 	}
-	if _, err := ld.tx.Exec(ld.ctx, `UPDATE gg_rooms r SET link_count = c.n
-		FROM (SELECT room_id, count(*) AS n FROM gg_links GROUP BY room_id) c WHERE r.id = c.room_id`); err != nil {
-		return err
+	for _, q := range []string{
+		`UPDATE gg_rooms r SET link_count = c.n
+			FROM (SELECT room_id, count(*) AS n FROM gg_links GROUP BY room_id) c WHERE r.id = c.room_id`,
+		`UPDATE gg_rooms r SET invitation_count = c.n
+			FROM (SELECT room_id, count(*) AS n FROM gg_invitations GROUP BY room_id) c WHERE r.id = c.room_id`,
+	} {
+		if _, err := ld.tx.Exec(ld.ctx, q); err != nil {
+			return err
+		}
 	}
 	_, err := ld.tx.Exec(ld.ctx, `UPDATE gg_queues q SET len = c.n
 		FROM (SELECT queue, count(*) AS n FROM gg_queue GROUP BY queue) c WHERE q.queue = c.queue`)

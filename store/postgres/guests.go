@@ -41,8 +41,9 @@ func (s *Store) Guest(ctx context.Context, roomID, guestID string) (guestlink.Gu
 // guestID, who came in through link linkID of room roomID, still opens the
 // room, and returns guestlink.CheckSession's verdict with the room and the
 // guest: guestlink.ErrRoomUnavailable when the room is not available or does
-// not exist, guestlink.ErrGuestAccessOff, guestlink.ErrLinkNotFound when the
-// link was deleted, guestlink.ErrGuestRemoved, guestlink.ErrGuestDeclined,
+// not exist, guestlink.ErrGuestAccessOff (not for a guest who came in by an
+// invitation: linkID is then the invitation's id), guestlink.ErrLinkNotFound
+// when the link or invitation was deleted, guestlink.ErrGuestRemoved, guestlink.ErrGuestDeclined,
 // guestlink.ErrGuestLeft; guestlink.ErrGuestNotFound for a guest that is not
 // in the room or came in through another link. The room and guest are
 // returned whenever they were read.
@@ -57,8 +58,12 @@ func (s *Store) Session(ctx context.Context, roomID, linkID, guestID string) (gu
 		r         guestlink.Room
 		linkFound bool
 	)
+	links := "gg_links"
+	if guestlink.IsInvitation(linkID) {
+		links = "gg_invitations"
+	}
 	dest, done := roomDest(&r)
-	err := s.pool.QueryRow(ctx, "SELECT "+roomCols+", EXISTS (SELECT 1 FROM gg_links WHERE room_id = $1 AND id = $2) FROM gg_rooms WHERE id = $1",
+	err := s.pool.QueryRow(ctx, "SELECT "+roomCols+", EXISTS (SELECT 1 FROM "+links+" WHERE room_id = $1 AND id = $2) FROM gg_rooms WHERE id = $1",
 		roomID, linkID).Scan(append(dest, &linkFound)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return guestlink.Room{}, guestlink.Guest{}, guestlink.ErrRoomUnavailable

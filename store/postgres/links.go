@@ -16,21 +16,28 @@ import (
 // Links lists the links of room roomID, oldest first (by CreatedAt, then by
 // ID); guestlink.ErrRoomNotFound if the room does not exist.
 func (s *Store) Links(ctx context.Context, roomID string) ([]guestlink.Link, error) {
+	return listOfRoom(ctx, s, "listing links", roomID, "SELECT "+linkCols+" FROM gg_links WHERE room_id = $1 ORDER BY created_at, id", scanLink)
+}
+
+// listOfRoom reads the rows of query, whose $1 is roomID, with scan: an empty
+// list when there are none, guestlink.ErrRoomNotFound if the room does not
+// exist.
+func listOfRoom[T any](ctx context.Context, s *Store, op, roomID, query string, scan func(pgx.Row) (T, error)) ([]T, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
 	if !validKey(roomID) {
 		return nil, guestlink.ErrRoomNotFound
 	}
-	out, err := collect(scanLink)(s.pool.Query(ctx, "SELECT "+linkCols+" FROM gg_links WHERE room_id = $1 ORDER BY created_at, id", roomID))
+	out, err := collect(scan)(s.pool.Query(ctx, query, roomID))
 	if err != nil {
-		return nil, s.dbError(ctx, "listing links", err)
+		return nil, s.dbError(ctx, op, err)
 	}
 	if len(out) == 0 {
 		if _, err := s.Room(ctx, roomID); err != nil {
 			return nil, err
 		}
-		out = []guestlink.Link{}
+		out = []T{}
 	}
 	return out, nil
 }
@@ -54,10 +61,34 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if !validKey(l.RoomID) {
 		return guestlink.Link{}, guestlink.ErrRoomNotFound
 	}
+	var maxClicks *int
+	if l.MaxClicks > 0 {
+		maxClicks = &l.MaxClicks
+	}
+	err := s.addCounted(ctx, "adding a link", "link_count", "guest_access AND kind <> 'gallery'", l.RoomID, maxLinks,
+		guestlink.CheckNewLink, change{kindLink, l.RoomID, l.ID},
+		"INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+		l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
+		guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token))
+	if err != nil {
+		return guestlink.Link{}, err
+	}
+	return l, nil
+}
+
+// addCounted stores a link or an invitation (c names it) with insert and
+// args, in one transaction whose first statement raises the room's counter
+// (link_count or invitation_count) only while it is below limit and cond
+// holds for the room. When that UPDATE changes nothing, check on the room and
+// its count says why (it returns an error then; if not, the room changed
+// between the two statements and the transaction runs again);
+// guestlink.ErrRoomNotFound if the room does not exist. The change goes to
+// the change log, and into the live state as a link.
+func (s *Store) addCounted(ctx context.Context, op, counter, cond, roomID string, limit int,
+	check func(r guestlink.Room, count, limit int) error, c change, insert string, args ...any) error {
 	var gen int64
-	err := s.tx(ctx, "adding a link", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE gg_rooms SET link_count = link_count + 1
-			WHERE id = $1 AND link_count < $2 AND guest_access AND kind <> 'gallery'`, l.RoomID, maxLinks)
+	err := s.tx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+counter+" = "+counter+" + 1 WHERE id = $1 AND "+counter+" < $2 AND "+cond, roomID, limit)
 		if err != nil {
 			return err
 		}
@@ -67,7 +98,7 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 				count int
 			)
 			dest, done := roomDest(&r)
-			err := tx.QueryRow(ctx, "SELECT "+roomCols+", link_count FROM gg_rooms WHERE id = $1", l.RoomID).Scan(append(dest, &count)...)
+			err := tx.QueryRow(ctx, "SELECT "+roomCols+", "+counter+" FROM gg_rooms WHERE id = $1", roomID).Scan(append(dest, &count)...)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return guestlink.ErrRoomNotFound
 			}
@@ -75,32 +106,26 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 				return err
 			}
 			done()
-			if err := guestlink.CheckNewLink(r, count, maxLinks); err != nil {
+			if err := check(r, count, limit); err != nil {
 				return err
 			}
 			return errRetry // the room changed between the two statements
 		}
-		var maxClicks *int
-		if l.MaxClicks > 0 {
-			maxClicks = &l.MaxClicks
-		}
-		_, err = tx.Exec(ctx, "INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-			l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
-			guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token))
+		_, err = tx.Exec(ctx, insert, args...)
 		if isUniqueViolation(err) {
-			return errors.New("guestgate store: link id or token already in use")
+			return errors.New("guestgate store: " + c.kind + " id or token already in use")
 		}
 		if err != nil {
 			return err
 		}
-		gen, err = bump(ctx, tx, change{kindLink, l.RoomID, l.ID})
+		gen, err = bump(ctx, tx, c)
 		return err
 	})
 	if err != nil {
-		return guestlink.Link{}, err
+		return err
 	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutLink(l.RoomID, l.ID) })
-	return l, nil
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutLink(c.room, c.item) })
+	return nil
 }
 
 // DeleteLink removes link linkID of room roomID and lowers the room's
@@ -109,28 +134,36 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 // every instance (guestlink.ErrLinkNotFound). guestlink.ErrLinkNotFound if
 // there is no such link. The guests it admitted stay in the guest list.
 func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
-	if !validKey(roomID) || !validKey(linkID) {
-		return guestlink.ErrLinkNotFound
+	return s.deleteCounted(ctx, "deleting a link", "gg_links", "link_count", kindLink, roomID, linkID, guestlink.ErrLinkNotFound)
+}
+
+// deleteCounted deletes row id of room roomID from table (gg_links or
+// gg_invitations) and lowers the room's counter (link_count or
+// invitation_count), in one transaction that records the change as kind, and
+// drops it from the live state; notFound if there is no such row.
+func (s *Store) deleteCounted(ctx context.Context, op, table, counter, kind, roomID, id string, notFound error) error {
+	if !validKey(roomID) || !validKey(id) {
+		return notFound
 	}
 	var gen int64
-	err := s.tx(ctx, "deleting a link", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM gg_links WHERE room_id = $1 AND id = $2", roomID, linkID)
+	err := s.tx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE room_id = $1 AND id = $2", roomID, id)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return guestlink.ErrLinkNotFound
+			return notFound
 		}
-		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET link_count = link_count - 1 WHERE id = $1", roomID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+counter+" = "+counter+" - 1 WHERE id = $1", roomID); err != nil {
 			return err
 		}
-		gen, err = bump(ctx, tx, change{kindLink, roomID, linkID})
+		gen, err = bump(ctx, tx, change{kind, roomID, id})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.DropLink(roomID, linkID) })
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.DropLink(roomID, id) })
 	return nil
 }
 
@@ -141,18 +174,25 @@ var linkByToken = "SELECT " + linkColsL + ", " + roomColsR +
 // scanLinkAndRoom reads a row of the columns of before, then linkCols, then
 // roomCols.
 func scanLinkAndRoom(row pgx.Row, before ...any) (guestlink.Room, guestlink.Link, error) {
+	return scanWithRoom(row, linkDest, before...)
+}
+
+// scanWithRoom reads a row of the columns of before, then those of dest (a
+// link's or an invitation's), then roomCols.
+func scanWithRoom[T any](row pgx.Row, dest func(*T) ([]any, func()), before ...any) (guestlink.Room, T, error) {
 	var (
 		r guestlink.Room
-		l guestlink.Link
+		v T
 	)
-	ldest, ldone := linkDest(&l)
+	vdest, vdone := dest(&v)
 	rdest, rdone := roomDest(&r)
-	if err := row.Scan(append(append(before, ldest...), rdest...)...); err != nil {
-		return guestlink.Room{}, guestlink.Link{}, err
+	if err := row.Scan(append(append(before, vdest...), rdest...)...); err != nil {
+		var zero T
+		return guestlink.Room{}, zero, err
 	}
-	ldone()
+	vdone()
 	rdone()
-	return r, l, nil
+	return r, v, nil
 }
 
 // LinkByToken finds the link whose token is token, and its room, in one
@@ -219,43 +259,65 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // go through the change log: other instances read the new guest on its first
 // Check.
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
+	room, link, err := redemption(ctx, s, "redeeming a link", redeemStmt, 4, linkByToken, linkDest, guestlink.CheckLinkOpen, guestlink.ErrLinkNotFound, token, g, now)
+	if err != nil {
+		return room, link, guestlink.Guest{}, err
+	}
+	guest := g
+	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
+	guest.Role = guestlink.RoleOrViewer(link.Role)
+	guest.State = guestlink.InitialState(room, guest.Role)
+	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
+	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
+	return room, link, guest, nil
+}
+
+// redemption redeems the link or invitation with token for guest g at now
+// with stmt (redeemStmt, redeemInvitationStmt), which takes the parameters
+// redeemStmt documents, then extra, and returns lead columns for its INSERT,
+// then those of dest and roomCols. When stmt returns no row, byToken reads
+// the link or invitation and its room and open says why; notFound if the
+// token does not resolve. On a refusal it returns what it read.
+func redemption[T any](ctx context.Context, s *Store, op, stmt string, lead int, byToken string, dest func(*T) ([]any, func()),
+	open func(guestlink.Room, T, time.Time) error, notFound error, token string, g guestlink.Guest, now time.Time, extra ...any) (guestlink.Room, T, error) {
+	var (
+		room guestlink.Room
+		v    T
+	)
 	if !validKey(g.ID) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest without a valid id")
+		return room, v, errors.New("guestgate store: guest without a valid id")
 	}
 	if !g.PurgeAt.IsZero() && !g.PurgeAt.After(now) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest to be purged before it is stored")
+		return room, v, errors.New("guestgate store: guest to be purged before it is stored")
 	}
 	if !validKey(token) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, guestlink.ErrLinkNotFound
+		return room, v, notFound
 	}
-	var (
-		room  guestlink.Room
-		link  guestlink.Link
-		guest guestlink.Guest
-	)
 	hash := tokenHash(token)
 	waiting := guestlink.InitialState(guestlink.Room{Admission: guestlink.AdmissionModerator}, guestlink.RoleViewer)
 	admitted := guestlink.InitialState(guestlink.Room{}, guestlink.RoleViewer)
-	err := s.one(ctx, "redeeming a link", func(q *pgxpool.Pool) error {
-		var (
-			err    error
-			ignore [4]string // the INSERT's columns
-		)
-		room, link, err = scanLinkAndRoom(q.QueryRow(ctx, redeemStmt, hash, token, ns(now), g.ID, g.Name, g.Email,
-			guestlink.AdmissionModerator, waiting, admitted, nullNS(g.PurgeAt), guestlink.RoleViewer), &ignore[0], &ignore[1], &ignore[2], &ignore[3])
+	args := append([]any{hash, token, ns(now), g.ID, g.Name, g.Email,
+		guestlink.AdmissionModerator, waiting, admitted, nullNS(g.PurgeAt), guestlink.RoleViewer}, extra...)
+	ignore := make([]any, lead) // the INSERT's columns
+	for i := range ignore {
+		ignore[i] = new(string)
+	}
+	err := s.one(ctx, op, func(q *pgxpool.Pool) error {
+		var err error
+		room, v, err = scanWithRoom(q.QueryRow(ctx, stmt, args...), dest, ignore...)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			room, link, err = scanLinkAndRoom(q.QueryRow(ctx, linkByToken, hash, token))
+			room, v, err = scanWithRoom(q.QueryRow(ctx, byToken, hash, token), dest)
 			if errors.Is(err, pgx.ErrNoRows) {
-				return guestlink.ErrLinkNotFound
+				return notFound
 			}
 			if err != nil {
 				return err
 			}
-			if err := guestlink.CheckLinkOpen(room, link, now); err != nil {
+			if err := open(room, v, now); err != nil {
 				return err
 			}
-			return errRetry // the link or room changed between the two statements
+			return errRetry // the row or its room changed between the two statements
 		case isUniqueViolation(err):
 			return errors.New("guestgate store: guest id already in use")
 		case isForeignKeyViolation(err):
@@ -263,16 +325,7 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 		}
 		return err
 	})
-	if err != nil {
-		return room, link, guestlink.Guest{}, err
-	}
-	guest = g
-	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-	guest.Role = guestlink.RoleOrViewer(link.Role)
-	guest.State = guestlink.InitialState(room, guest.Role)
-	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
-	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
-	return room, link, guest, nil
+	return room, v, err
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.

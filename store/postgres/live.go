@@ -47,6 +47,7 @@ const (
 	kindRoom        = "room"         // the room's record changed
 	kindRoomDeleted = "room-deleted" // the room, its links and guests are gone
 	kindLink        = "link"         // a link was added or deleted
+	kindInvitation  = "invitation"   // an invitation was added or deleted
 	kindGuest       = "guest"        // a guest's state changed
 	kindReset       = "reset"        // read everything again
 )
@@ -113,8 +114,13 @@ type querier interface {
 // the log and the rows it names.
 var snapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
-// reload replaces the mirror with the rooms and links of the database, and
-// the guests it held read again, as of one snapshot, whose generation
+// linkRows are the (room_id, id) rows of everything the live state holds as
+// a link: the links, and the invitations, whose sessions hold while they
+// exist as a link's do.
+const linkRows = "(SELECT room_id, id FROM gg_links UNION ALL SELECT room_id, id FROM gg_invitations)"
+
+// reload replaces the mirror with the rooms, links and invitations of the
+// database, and the guests it held read again, as of one snapshot, whose generation
 // becomes synced. It wakes every WaitGuest caller (any guest may have
 // changed). The caller holds no lock.
 func (s *Store) reload(ctx context.Context, db querier) error {
@@ -130,7 +136,7 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 		if err != nil {
 			return err
 		}
-		links, err := collect(scanPair)(tx.Query(ctx, "SELECT room_id, id FROM gg_links"))
+		links, err := collect(scanPair)(tx.Query(ctx, "SELECT room_id, id FROM "+linkRows+" AS l"))
 		if err != nil {
 			return err
 		}
@@ -222,7 +228,7 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 				rooms = append(rooms, c.room)
 			case kindRoomDeleted:
 				rooms, deleted = append(rooms, c.room), append(deleted, c.room)
-			case kindLink:
+			case kindLink, kindInvitation:
 				linkRooms, linkIDs = append(linkRooms, c.room), append(linkIDs, c.item)
 			case kindGuest:
 				guestRooms, guestIDs = append(guestRooms, c.room), append(guestIDs, c.item)
@@ -258,8 +264,8 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 }
 
 // readChanged reads in tx the rows that changes name (rooms changed, rooms
-// deleted, links added or deleted and guests changed, as lists of room ids
-// and lists of their ids) and returns the function
+// deleted, links and invitations added or deleted and guests changed, as
+// lists of room ids and lists of their ids) and returns the function
 // that puts them into the mirror: a room deleted is dropped with its links
 // and guests and, if it was made again, put back with its links; every
 // other room, link and guest is put in as it is, or dropped if it is gone.
@@ -268,11 +274,11 @@ func readChanged(ctx context.Context, tx pgx.Tx, rooms, deleted []string, links,
 	if err != nil {
 		return nil, err
 	}
-	relinked, err := collect(scanPair)(tx.Query(ctx, "SELECT room_id, id FROM gg_links WHERE room_id = ANY($1)", deleted))
+	relinked, err := collect(scanPair)(tx.Query(ctx, "SELECT room_id, id FROM "+linkRows+" AS l WHERE room_id = ANY($1)", deleted))
 	if err != nil {
 		return nil, err
 	}
-	linked, err := collect(scanPair)(tx.Query(ctx, `SELECT l.room_id, l.id FROM gg_links l
+	linked, err := collect(scanPair)(tx.Query(ctx, `SELECT l.room_id, l.id FROM `+linkRows+` AS l
 		JOIN unnest($1::text[], $2::text[]) AS c (room_id, id) ON l.room_id = c.room_id AND l.id = c.id`, links[0], links[1]))
 	if err != nil {
 		return nil, err

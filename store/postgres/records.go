@@ -17,12 +17,14 @@ const (
 	roomCols  = "id, name, kind, available, admission, guest_access, created_at, updated_at, lobby_message"
 	linkCols  = "room_id, id, name, token, max_clicks, clicks, created_at, expires_at, role, not_before"
 	guestCols = "room_id, id, link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at, role"
+	invCols   = "room_id, id, token, email, name, role, max_uses, uses, created_at, expires_at, not_before"
 )
 
 // Column lists with a table alias, for joins.
 var (
 	roomColsR = qualify("r", roomCols)
 	linkColsL = qualify("l", linkCols)
+	invColsV  = qualify("v", invCols)
 )
 
 // qualify prefixes every column of cols with alias.
@@ -64,6 +66,22 @@ func linkDest(l *guestlink.Link) ([]any, func()) {
 	}
 }
 
+// invitationDest is roomDest for invCols.
+func invitationDest(v *guestlink.Invitation) ([]any, func()) {
+	var (
+		maxUses          *int32
+		created, expires int64
+		notBefore        *int64
+	)
+	return []any{&v.RoomID, &v.ID, &v.Token, &v.Email, &v.Name, &v.Role, &maxUses, &v.Uses, &created, &expires, &notBefore}, func() {
+		v.MaxUses = 0
+		if maxUses != nil {
+			v.MaxUses = int(*maxUses)
+		}
+		v.CreatedAt, v.ExpiresAt, v.NotBefore = fromNS(created), fromNS(expires), fromNullNS(notBefore)
+	}
+}
+
 // guestDest is roomDest for guestCols.
 func guestDest(g *guestlink.Guest) ([]any, func()) {
 	var (
@@ -89,10 +107,11 @@ func scanner[T any](dest func(*T) ([]any, func())) func(pgx.Row) (T, error) {
 	}
 }
 
-// Readers of one row of roomCols, linkCols and guestCols.
+// Readers of one row of roomCols, linkCols, guestCols and invCols.
 var (
 	scanRoom  = scanner(roomDest)
 	scanLink  = scanner(linkDest)
+	scanInv   = scanner(invitationDest)
 	scanGuest = scanner(guestDest)
 )
 
@@ -147,7 +166,8 @@ func fromNullNS(n *int64) time.Time {
 	return fromNS(*n)
 }
 
-// tokenHash is the key of a link token in gg_links.token_hash.
+// tokenHash is the key of a token in gg_links.token_hash and
+// gg_invitations.token_hash.
 func tokenHash(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]

@@ -83,22 +83,25 @@ func (s *Store) Room(ctx context.Context, id string) (guestlink.Room, error) {
 	return r, nil
 }
 
-// DeleteRoom removes room id with its links and guests in one transaction;
-// guestlink.ErrRoomNotFound if it does not exist. Its links stop resolving at
-// once, and its guests' sessions fail on every instance
+// DeleteRoom removes room id with its links, invitations and guests in one
+// transaction; guestlink.ErrRoomNotFound if it does not exist. Its links and
+// invitations stop resolving at once, and its guests' sessions fail on every instance
 // (guestlink.ErrRoomUnavailable). WaitGuest callers of its guests are woken.
 //
-// The links are deleted before the room, so that the transaction takes its
-// row locks in the order a redemption does (the link, then the room's key
-// for the guest's foreign key) and the two never deadlock.
+// The links and invitations are deleted before the room, so that the
+// transaction takes its row locks in the order a redemption does (the link
+// or invitation, then the room's key for the guest's foreign key) and the
+// two never deadlock.
 func (s *Store) DeleteRoom(ctx context.Context, id string) error {
 	if !validKey(id) {
 		return guestlink.ErrRoomNotFound
 	}
 	var gen int64
 	err := s.tx(ctx, "deleting a room", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM gg_links WHERE room_id = $1", id); err != nil {
-			return err
+		for _, table := range []string{"gg_links", "gg_invitations"} {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE room_id = $1", id); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, "DELETE FROM gg_rooms WHERE id = $1", id)
 		if err != nil {

@@ -11,8 +11,13 @@
 //     instance, so a link with max clicks N admits exactly N guests. When the
 //     UPDATE changes nothing, a read says why, in guestlink.CheckLinkOpen's
 //     order.
+//   - An invitation is redeemed the same way (uses below max_uses, open
+//     already, not expired, the room available, not a gallery; the guest
+//     access switch does not govern invitations), so one with max uses N
+//     admits exactly N guests.
 //   - A link is created only in the transaction of the UPDATE that raises its
-//     room's link_count below max_links; DeleteLink lowers it.
+//     room's link_count below max_links; DeleteLink lowers it. Invitations
+//     have invitation_count and max_invitations alike.
 //   - A room or a guest changes under the row lock of a SELECT ... FOR NO
 //     KEY UPDATE, by the domain's rules (RoomSpec.Apply, CheckGuestAccess,
 //     Transition) applied to what it read.
@@ -45,8 +50,10 @@
 //
 // The schema (schema/*.sql) is applied by Open under an advisory lock. Every
 // instant is stored as Unix nanoseconds, but for a lease's end, a time of the
-// database's clock. Link tokens are stored with the link (the admin API shows
-// them) and looked up by their SHA-256.
+// database's clock. Link and invitation tokens are stored with the link or
+// invitation (the admin API shows them) and looked up by their SHA-256; the
+// two live in tables of their own, so that a link's token never finds an
+// invitation and the other way round.
 //
 // The Store does not implement guestlink.Backupper: a backup of a PostgreSQL
 // database is PostgreSQL's (pg_dump). It implements guestlink.Dumper, the
