@@ -39,3 +39,31 @@ func TestOnlyTheGlueImportsCaddy(t *testing.T) {
 		t.Fatalf("checked only %d packages; go list printed:\n%s", checked, out)
 	}
 }
+
+// TestTestSMTPServerStaysInTests keeps the SMTP server of the tests
+// (github.com/emersion/go-smtp, through internal/smtptest) out of every
+// package that a binary could link: only tests import internal/smtptest.
+func TestTestSMTPServerStaysInTests(t *testing.T) {
+	const module = "github.com/guestgate/guestgate"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, " ")
+		if pkg == module+"/internal/smtptest" {
+			continue
+		}
+		checked++
+		for dep := range strings.FieldsSeq(deps) {
+			if strings.HasPrefix(dep, "github.com/emersion/") || dep == module+"/internal/smtptest" {
+				t.Errorf("%s depends on %s; only tests may use the test SMTP server", pkg, dep)
+				break
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d packages; go list printed:\n%s", checked, out)
+	}
+}
