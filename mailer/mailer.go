@@ -228,3 +228,30 @@ func (m *Mailer) redact(err error) error {
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), m.pass, "[password]"))
 }
+
+// Summary says in one line, for the person who asked for the message, why
+// Send failed: which step the server refused, with its reply code, or that
+// the server could not be reached or would not let the mailer in. It holds
+// neither the server's address nor its reply text, which are for the log
+// (err itself).
+func Summary(err error) string {
+	var se *gomail.SendError
+	if !errors.As(err, &se) || se.ErrorCode() == 0 {
+		return "the mail server could not be reached, or the connection, TLS or authentication failed"
+	}
+	what := "the message"
+	switch se.Reason {
+	case gomail.ErrSMTPMailFrom:
+		what = "the sender"
+	case gomail.ErrSMTPRcptTo:
+		what = "the recipient"
+	}
+	code := strconv.Itoa(se.ErrorCode())
+	if esc := se.EnhancedStatusCode(); esc != "" {
+		code += " " + esc
+	}
+	if se.IsTemp() {
+		return "the mail server refused " + what + " for now (" + code + "); try again later"
+	}
+	return "the mail server refused " + what + " (" + code + ")"
+}

@@ -63,27 +63,30 @@ func TestNew(t *testing.T) {
 // and it checks that the mailer refuses to go on where it must: STARTTLS
 // required but not offered (a starttls mailer never falls back to plain
 // text), a certificate it does not trust, the wrong password (whose error
-// does not show it), and a server that refuses the recipient or the message.
+// does not show it), and a server that refuses the recipient or the message;
+// Summary tells these apart without the server's words.
 func TestSend(t *testing.T) {
 	const user, pass = "rooms", "s3cret-password"
+	const unreachable = "the mail server could not be reached, or the connection, TLS or authentication failed"
 	serverTLS, roots := smtptest.Certificate(t)
 	for _, tc := range []struct {
 		name    string
 		server  smtptest.Options
 		c       mailer.Config
 		wantErr string // "" for delivered
+		summary string // Summary(err)
 	}{
 		{name: "starttls", server: smtptest.Options{TLS: serverTLS}, c: mailer.Config{RootCAs: roots}},
 		{name: "starttls with auth", server: smtptest.Options{TLS: serverTLS, Username: user, Password: pass}, c: mailer.Config{RootCAs: roots, Username: user, Password: pass}},
 		{name: "implicit", server: smtptest.Options{TLS: serverTLS, Implicit: true}, c: mailer.Config{TLS: "implicit", RootCAs: roots}},
 		{name: "none", c: mailer.Config{TLS: "none"}},
 		{name: "none with auth", server: smtptest.Options{Username: user, Password: pass}, c: mailer.Config{TLS: "none", Username: user, Password: pass}},
-		{name: "starttls not offered", c: mailer.Config{RootCAs: roots}, wantErr: "STARTTLS"},
-		{name: "untrusted certificate", server: smtptest.Options{TLS: serverTLS}, c: mailer.Config{}, wantErr: "certificate"},
-		{name: "untrusted certificate, implicit", server: smtptest.Options{TLS: serverTLS, Implicit: true}, c: mailer.Config{TLS: "implicit"}, wantErr: "certificate"},
-		{name: "wrong password", server: smtptest.Options{TLS: serverTLS, Username: user, Password: pass}, c: mailer.Config{RootCAs: roots, Username: user, Password: "not-" + pass}, wantErr: "535"},
-		{name: "recipient refused", server: smtptest.Options{RefuseRcpt: true}, c: mailer.Config{TLS: "none"}, wantErr: "550"},
-		{name: "data refused", server: smtptest.Options{RefuseData: true}, c: mailer.Config{TLS: "none"}, wantErr: "554"},
+		{name: "starttls not offered", c: mailer.Config{RootCAs: roots}, wantErr: "STARTTLS", summary: unreachable},
+		{name: "untrusted certificate", server: smtptest.Options{TLS: serverTLS}, c: mailer.Config{}, wantErr: "certificate", summary: unreachable},
+		{name: "untrusted certificate, implicit", server: smtptest.Options{TLS: serverTLS, Implicit: true}, c: mailer.Config{TLS: "implicit"}, wantErr: "certificate", summary: unreachable},
+		{name: "wrong password", server: smtptest.Options{TLS: serverTLS, Username: user, Password: pass}, c: mailer.Config{RootCAs: roots, Username: user, Password: "not-" + pass}, wantErr: "535", summary: unreachable},
+		{name: "recipient refused", server: smtptest.Options{RefuseRcpt: true}, c: mailer.Config{TLS: "none"}, wantErr: "550", summary: "the mail server refused the recipient (550 5.1.1)"},
+		{name: "data refused", server: smtptest.Options{RefuseData: true}, c: mailer.Config{TLS: "none"}, wantErr: "554", summary: "the mail server refused the message (554 5.7.1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := smtptest.Start(t, tc.server)
@@ -102,6 +105,9 @@ func TestSend(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), pass) {
 					t.Fatalf("Send: the error holds the password: %v", err)
+				}
+				if sum := mailer.Summary(err); sum != tc.summary {
+					t.Errorf("Summary: %q, want %q", sum, tc.summary)
 				}
 				if len(got) != 0 {
 					t.Fatalf("the server kept %d messages, want none", len(got))
