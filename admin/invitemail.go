@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -98,8 +99,9 @@ func (h *Handler) checkEmailRequest(w http.ResponseWriter, r *http.Request, q in
 }
 
 // sendInvitation sends invitation v of room, whose URL is url, to its
-// invitee in language tag and says how it went. A failure goes to OnError
-// with the invitation's id, never its token.
+// invitee in language tag and says how it went. A failure goes to OnError,
+// wrapping ErrEmailNotSent, with the invitation's id, never its token or
+// the invitee's address.
 func (h *Handler) sendInvitation(r *http.Request, room guestlink.Room, v guestlink.Invitation, url string, tag language.Tag) *EmailDeliveryJSON {
 	out := &EmailDeliveryJSON{Language: tag.String()}
 	msg, err := invitationEmail(room, v, url, tag)
@@ -112,13 +114,20 @@ func (h *Handler) sendInvitation(r *http.Request, room guestlink.Room, v guestli
 		out.Sent = true
 		return out
 	}
-	out.Error = strings.ReplaceAll(mailer.Summary(err), v.Token, "[token]")
+	// The token opens the room and the address is the invitee's: neither
+	// goes to the client or the log, should the mailer or the server quote
+	// the message or the recipient.
+	scrub := strings.NewReplacer(v.Token, "[token]", v.Email, "[invitee]").Replace
+	out.Error = scrub(mailer.Summary(err))
 	if h.onErr != nil {
-		h.onErr(r, fmt.Errorf("invitation %s of room %s: email to the invitee not sent: %s",
-			v.ID, room.ID, strings.ReplaceAll(err.Error(), v.Token, "[token]")))
+		h.onErr(r, fmt.Errorf("invitation %s of room %s: %w: %s", v.ID, room.ID, ErrEmailNotSent, scrub(err.Error())))
 	}
 	return out
 }
+
+// ErrEmailNotSent is in the error told to OnError when an invitation's email
+// was not sent: the request itself succeeded.
+var ErrEmailNotSent = errors.New("email to the invitee not sent")
 
 // invitationMail is what the message says, in one language.
 type invitationMail struct {
