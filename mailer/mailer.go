@@ -151,6 +151,9 @@ func IsLoopback(host string) bool {
 // ParseFrom parses a sender as Config.From takes it: one address with an
 // optional display name.
 func ParseFrom(s string) (*mail.Address, error) {
+	if s == "" {
+		return nil, errors.New("from: required, an address like rooms@example.com")
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
 		return nil, fmt.Errorf("from %q: must be an address, like rooms@example.com or \"Guest access <rooms@example.com>\"", s)

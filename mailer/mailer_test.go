@@ -34,7 +34,7 @@ func TestNew(t *testing.T) {
 		{"bad port", mailer.Config{Server: "smtp.example.com:smtp", From: "rooms@example.com"}, `server "smtp.example.com:smtp": must be host:port`},
 		{"port out of range", mailer.Config{Server: "smtp.example.com:70000", From: "rooms@example.com"}, "must be host:port"},
 		{"url, not an address", mailer.Config{Server: "smtp://smtp.example.com", From: "rooms@example.com"}, "must be host:port"},
-		{"no from", mailer.Config{Server: "smtp.example.com:587"}, `from "": must be an address`},
+		{"no from", mailer.Config{Server: "smtp.example.com:587"}, "from: required, an address like rooms@example.com"},
 		{"two senders", mailer.Config{Server: "smtp.example.com:587", From: "a@example.com, b@example.com"}, "from"},
 		{"password without username", mailer.Config{Server: "smtp.example.com:587", From: "rooms@example.com", Password: pass}, "username and password: give both or neither"},
 		{"username without password", mailer.Config{Server: "smtp.example.com:587", From: "rooms@example.com", Username: "rooms"}, "username and password: give both or neither"},
