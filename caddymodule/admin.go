@@ -96,8 +96,8 @@ type Admin struct {
 	Webhooks []Webhook `json:"webhooks,omitempty"`
 
 	// Email is the SMTP server that sends invitation emails ("send_email":
-	// true on POST .../invitations). Default: none, and such requests are
-	// refused with 422.
+	// true on POST .../invitations); it needs link_base. Default: none, and
+	// such requests are refused with 422.
 	Email *Email `json:"email,omitempty"`
 
 	shared  sharedStore
@@ -287,6 +287,12 @@ func (a *Admin) check() error {
 	if a.Email != nil {
 		if err := a.Email.check(); err != nil {
 			return err
+		}
+		if a.LinkBase == "" {
+			// Without it a link's host is the request's Host: a forged Host
+			// would have the gateway mail links to another site in its own
+			// name.
+			return errors.New("email: needs link_base, so that the links it sends never take their host from a request")
 		}
 	}
 	return checkWebhooks(a.Webhooks)

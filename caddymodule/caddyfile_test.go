@@ -292,10 +292,23 @@ func TestValidate(t *testing.T) {
 			t.Errorf("moderator_audience %q: %v", aud, err)
 		}
 	}
-	// The email block's checks hold for JSON configs too.
-	for _, e := range []Email{{Server: "smtp.example.com:25", TLS: "none", From: "rooms@example.com"}, {Server: "smtp.example.com:587"}, {From: "rooms@example.com"}} {
-		if err := (&Admin{APIKeys: []string{"k"}, Email: &e}).Validate(); err == nil || !strings.HasPrefix(err.Error(), "email: ") {
-			t.Errorf("email %+v: %v, want refused", e, err)
+	// The email block's checks hold for JSON configs too; and it needs
+	// link_base, lest a request's Host make the links it mails.
+	const linkBase = "https://rooms.example.com/guest/"
+	for _, tc := range []struct {
+		e        Email
+		linkBase string
+		wantErr  string
+	}{
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com"}, linkBase, ""},
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com"}, "", "email: needs link_base"},
+		{Email{Server: "smtp.example.com:25", TLS: "none", From: "rooms@example.com"}, linkBase, "email: tls none: only for a server on this machine"},
+		{Email{Server: "smtp.example.com:587"}, linkBase, "email: from: required"},
+		{Email{From: "rooms@example.com"}, linkBase, "email: server: required"},
+	} {
+		err := (&Admin{APIKeys: []string{"k"}, LinkBase: tc.linkBase, Email: &tc.e}).Validate()
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("email %+v, link_base %q: %v, want %q", tc.e, tc.linkBase, err, tc.wantErr)
 		}
 	}
 	for _, b := range []RateBudget{{Events: 0, Window: caddy.Duration(time.Minute)}, {Events: 5}} {

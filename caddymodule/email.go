@@ -13,7 +13,8 @@ import (
 // Email is guest_admin's SMTP server for invitation emails (the email
 // block): with it, "send_email": true on POST .../invitations sends the
 // invitee their link (docs/DESIGN.md section 8); without it, such a request
-// is refused with 422.
+// is refused with 422. It needs guest_admin's link_base: the links it mails
+// never take their host from a request's Host header.
 type Email struct {
 	// Server is the SMTP server, "host:port"; without a port, 587 for
 	// starttls, 465 for implicit and 25 for none. Required.

@@ -41,7 +41,8 @@ func TestAdminEmail(t *testing.T) {
 			srv := smtptest.Start(t, smtptest.Options{Username: user, Password: pass, RefuseRcpt: tc.refuse})
 			a := &Admin{
 				StoreRaw: dirStore(filepath.Join(t.TempDir(), "store")), APIKeys: []string{"an-api-key-0123456789"},
-				Rooms: []RoomConfig{{ID: "demo", Name: "Demo room"}},
+				LinkBase: "https://rooms.example.com/guest/",
+				Rooms:    []RoomConfig{{ID: "demo", Name: "Demo room"}},
 				Email: &Email{Server: srv.Addr, TLS: "none", From: "Guest access <rooms@example.com>",
 					Username: "{env.GUESTGATE_TEST_SMTP_USER}", Password: "{env.GUESTGATE_TEST_SMTP_PASSWORD}"},
 			}
