@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+const module = "github.com/guestgate/guestgate"
+
 // TestOnlyTheGlueImportsCaddy keeps the dependency rule of docs/DESIGN.md
 // section 5: only caddymodule and cmd import Caddy (and this root package,
 // which only plugs caddymodule in, and internal/testcaddy/inproc, the part of
@@ -14,9 +16,26 @@ import (
 // could run, so no other package may depend on Caddy, directly or through
 // another package.
 func TestOnlyTheGlueImportsCaddy(t *testing.T) {
-	const module = "github.com/guestgate/guestgate"
 	glue := map[string]bool{module: true, module + "/caddymodule": true, module + "/cmd/caddy": true,
 		module + "/internal/testcaddy/inproc": true}
+	checkDeps(t, glue, func(dep string) bool { return strings.HasPrefix(dep, "github.com/caddyserver/caddy/") },
+		"only caddymodule and cmd may import Caddy")
+}
+
+// TestTestSMTPServerStaysInTests keeps the SMTP server of the tests
+// (github.com/emersion/go-smtp, through internal/smtptest) out of every
+// package that a binary could link: only tests import internal/smtptest.
+func TestTestSMTPServerStaysInTests(t *testing.T) {
+	checkDeps(t, map[string]bool{module + "/internal/smtptest": true}, func(dep string) bool {
+		return strings.HasPrefix(dep, "github.com/emersion/") || dep == module+"/internal/smtptest"
+	}, "only tests may use the test SMTP server")
+}
+
+// checkDeps fails t for every package of the module, but those of exempt,
+// that depends, directly or not, on a package that forbidden names; why
+// says the rule.
+func checkDeps(t *testing.T, exempt map[string]bool, forbidden func(dep string) bool, why string) {
+	t.Helper()
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -24,13 +43,13 @@ func TestOnlyTheGlueImportsCaddy(t *testing.T) {
 	checked := 0
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		pkg, deps, _ := strings.Cut(line, " ")
-		if glue[pkg] {
+		if exempt[pkg] {
 			continue
 		}
 		checked++
 		for dep := range strings.FieldsSeq(deps) {
-			if strings.HasPrefix(dep, "github.com/caddyserver/caddy/") {
-				t.Errorf("%s depends on %s; only caddymodule and cmd may import Caddy", pkg, dep)
+			if forbidden(dep) {
+				t.Errorf("%s depends on %s; %s", pkg, dep, why)
 				break
 			}
 		}

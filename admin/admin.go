@@ -30,8 +30,12 @@ type Config struct {
 	// "https://rooms.example.com/guest/". Empty: the request's own scheme and Host
 	// with "/guest/".
 	LinkBase string
-	// OnError, if set, is told of internal errors; clients see only "internal".
+	// OnError, if set, is told of internal errors, for which clients see only
+	// "internal", and of invitation emails not sent (invitemail.go).
 	OnError func(r *http.Request, err error)
+	// Mailer, if set, sends invitation emails ("send_email": true on POST
+	// .../invitations). Default (nil): send_email is refused with 422.
+	Mailer Mailer
 	// AuthFailures is the budget of failed authentications (a missing, unknown,
 	// forged or expired credential) of one client IP. A client whose budget is
 	// spent gets 429 rate_limited with Retry-After for every request that needs
@@ -57,6 +61,7 @@ type Handler struct {
 	page     bool // serve the Manage page (ui.go)
 	linkBase string
 	onErr    func(*http.Request, error)
+	mailer   Mailer
 	mux      *http.ServeMux
 	failures *ratelimit.Limiter
 	clientIP func(*http.Request) string
@@ -70,7 +75,7 @@ func New(c Config) (*Handler, error) {
 	if len(c.Authenticators) == 0 {
 		return nil, errors.New("admin: at least one Authenticator is required")
 	}
-	h := &Handler{svc: c.Service, auth: c.Authenticators, linkBase: c.LinkBase, onErr: c.OnError, mux: http.NewServeMux(), clientIP: c.ClientIP}
+	h := &Handler{svc: c.Service, auth: c.Authenticators, linkBase: c.LinkBase, onErr: c.OnError, mailer: c.Mailer, mux: http.NewServeMux(), clientIP: c.ClientIP}
 	if slices.ContainsFunc(h.auth, isAdminEndpoint) {
 		// It vouches for every request: another authenticator beside it
 		// would check nothing. Nothing fails, so no budget applies, and the

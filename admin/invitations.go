@@ -25,7 +25,8 @@ type InvitationJSON struct {
 }
 
 // invitationRequest is the body of POST .../invitations. max_uses tells
-// "left out" (one use) from null (unlimited).
+// "left out" (one use) from null (unlimited). send_email and language are
+// about the invitation's email (invitemail.go), not the invitation.
 type invitationRequest struct {
 	Email         string     `json:"email"`
 	Name          string     `json:"name"`
@@ -33,6 +34,8 @@ type invitationRequest struct {
 	MaxUses       maybeInt   `json:"max_uses"`
 	DurationHours *int       `json:"duration_hours"`
 	NotBefore     *time.Time `json:"not_before"`
+	SendEmail     bool       `json:"send_email"`
+	Language      string     `json:"language"`
 }
 
 // maybeInt is a JSON number that remembers whether it was given, and whether
@@ -102,6 +105,10 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &q) {
 		return
 	}
+	lang, ok := h.checkEmailRequest(w, r, q)
+	if !ok {
+		return
+	}
 	v, err := h.svc.CreateInvitation(r.Context(), r.PathValue("room"), q.spec())
 	if err != nil {
 		h.fail(w, r, err)
@@ -112,8 +119,12 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	out := InvitationCreatedJSON{InvitationJSON: h.invitation(r, room, v)}
+	if q.SendEmail {
+		out.EmailDelivery = h.sendInvitation(r, room, v, out.URL, lang)
+	}
 	w.Header().Set("Location", "invitations/"+v.ID)
-	writeJSON(w, http.StatusCreated, h.invitation(r, room, v))
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (h *Handler) deleteInvitation(w http.ResponseWriter, r *http.Request) {

@@ -95,6 +95,11 @@ type Admin struct {
 	// the body only with audit_emails. Default: none.
 	Webhooks []Webhook `json:"webhooks,omitempty"`
 
+	// Email is the SMTP server that sends invitation emails ("send_email":
+	// true on POST .../invitations); it needs link_base. Default: none, and
+	// such requests are refused with 422.
+	Email *Email `json:"email,omitempty"`
+
 	shared  sharedStore
 	hooks   *webhook.Registration // this handler's webhooks, registered with the store's hub
 	handler *admin.Handler
@@ -160,6 +165,10 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	mail, err := a.Email.mailer()
+	if err != nil {
+		return err
+	}
 	if err := a.shared.acquire(ctx, a, &a.StoreRaw, a.logger); err != nil {
 		return err
 	}
@@ -198,13 +207,22 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		return err
 	}
 	auth = append(auth, invitees)
-	a.handler, err = admin.New(admin.Config{
+	cfg := admin.Config{
 		Service: svc, Authenticators: auth, LinkBase: a.LinkBase,
 		AuthFailures: a.RateLimit.authFailures(), ClientIP: clientIP,
 		OnError: func(r *http.Request, err error) {
+			if errors.Is(err, admin.ErrEmailNotSent) {
+				// The invitation was made; only its email failed.
+				a.logger.Warn("invitation email not sent", zap.String("path", r.URL.Path), zap.Error(err))
+				return
+			}
 			a.logger.Error("moderator API request failed", zap.String("path", r.URL.Path), zap.Error(err))
 		},
-	})
+	}
+	if mail != nil {
+		cfg.Mailer = mail
+	}
+	a.handler, err = admin.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -264,6 +282,17 @@ func (a *Admin) check() error {
 	for _, rc := range a.Rooms {
 		if !guestlink.ValidRoomID(rc.ID) {
 			return fmt.Errorf("room %q: id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", rc.ID)
+		}
+	}
+	if a.Email != nil {
+		if err := a.Email.check(); err != nil {
+			return err
+		}
+		if a.LinkBase == "" {
+			// Without it a link's host is the request's Host: a forged Host
+			// would have the gateway mail links to another site in its own
+			// name.
+			return errors.New("email: needs link_base, so that the links it sends never take their host from a request")
 		}
 	}
 	return checkWebhooks(a.Webhooks)

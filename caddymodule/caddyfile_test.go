@@ -202,6 +202,38 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "duplicate moderator_audience", input: "guest_admin {\n\tmoderator_audience a\n\tmoderator_audience b\n}", wantErr: "duplicate subdirective 'moderator_audience', at Testfile:3"},
 		{name: "require_audience with a value", input: "guest_admin {\n\trequire_audience yes\n}", wantErr: "wrong argument count or unexpected line ending after 'yes', at Testfile:2"},
 		{name: "duplicate require_audience", input: "guest_admin {\n\trequire_audience\n\trequire_audience\n}", wantErr: "duplicate subdirective 'require_audience', at Testfile:3"},
+		{
+			name: "email",
+			input: `guest_admin {
+				email {
+					server smtp.example.com:587
+					tls starttls
+					from "Guest access <rooms@example.com>"
+					username {env.SMTP_USER}
+					password {env.SMTP_PASSWORD}
+					timeout 20s
+				}
+			}`,
+			want: Admin{Email: &Email{
+				Server: "smtp.example.com:587", TLS: "starttls", From: "Guest access <rooms@example.com>",
+				Username: "{env.SMTP_USER}", Password: "{env.SMTP_PASSWORD}", Timeout: caddy.Duration(20 * time.Second),
+			}},
+		},
+		{name: "email, the least", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com\n\t\tfrom rooms@example.com\n\t}\n}", want: Admin{Email: &Email{Server: "smtp.example.com", From: "rooms@example.com"}}},
+		{name: "email tls none on localhost", input: "guest_admin {\n\temail {\n\t\tserver localhost:25\n\t\ttls none\n\t\tfrom rooms@example.com\n\t}\n}", want: Admin{Email: &Email{Server: "localhost:25", TLS: "none", From: "rooms@example.com"}}},
+		{name: "email tls none elsewhere", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:25\n\t\ttls none\n\t\tfrom rooms@example.com\n\t}\n}", wantErr: `email: tls none: only for a server on this machine (localhost or a loopback address), not "smtp.example.com": the invitation links and the credentials would cross the network unencrypted, at Testfile:2`},
+		{name: "email unknown tls", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:465\n\t\ttls ssl\n\t}\n}", wantErr: "email tls: must be 'starttls', 'implicit' or 'none', got 'ssl', at Testfile:4"},
+		{name: "email without server", input: "guest_admin {\n\temail {\n\t\tfrom rooms@example.com\n\t}\n}", wantErr: "email: server: required, as host:port, at Testfile:2"},
+		{name: "email without from", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:587\n\t}\n}", wantErr: "email: from: required, an address like rooms@example.com, at Testfile:2"},
+		{name: "email bad from", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:587\n\t\tfrom rooms\n\t}\n}", wantErr: `email from "rooms": must be an address, like rooms@example.com or "Guest access <rooms@example.com>", at Testfile:4`},
+		{name: "email bad server", input: "guest_admin {\n\temail {\n\t\tserver smtp://smtp.example.com\n\t\tfrom rooms@example.com\n\t}\n}", wantErr: `email: server "smtp://smtp.example.com": must be host:port, like smtp.example.com:587, at Testfile:2`},
+		{name: "email password without username", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:587\n\t\tfrom rooms@example.com\n\t\tpassword hunter2-secret\n\t}\n}", wantErr: "email: username and password: give both or neither, at Testfile:2"},
+		{name: "email password of two words", input: "guest_admin {\n\temail {\n\t\tpassword hunter2 secret\n\t}\n}", wantErr: "email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}, at Testfile:3"},
+		{name: "email bad timeout", input: "guest_admin {\n\temail {\n\t\ttimeout soon\n\t}\n}", wantErr: "timeout: invalid duration 'soon', at Testfile:3"},
+		{name: "email unknown option", input: "guest_admin {\n\temail {\n\t\tport 587\n\t}\n}", wantErr: "unrecognized email option 'port', at Testfile:3"},
+		{name: "email duplicate option", input: "guest_admin {\n\temail {\n\t\tserver a:25\n\t\tserver b:25\n\t}\n}", wantErr: "duplicate email option 'server', at Testfile:4"},
+		{name: "email duplicate block", input: "guest_admin {\n\temail {\n\t\tserver a:25\n\t\tfrom r@example.com\n\t}\n\temail {\n\t}\n}", wantErr: "duplicate subdirective 'email', at Testfile:6"},
+		{name: "email inline argument", input: "guest_admin {\n\temail smtp.example.com {\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'smtp.example.com', at Testfile:2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
 	}
@@ -265,6 +297,25 @@ func TestValidate(t *testing.T) {
 	for _, aud := range []string{"", "guestgate", "https://rooms.example.com"} {
 		if err := (&Admin{APIKeys: []string{"k"}, ModeratorAudience: aud, RequireAudience: true}).Validate(); err != nil {
 			t.Errorf("moderator_audience %q: %v", aud, err)
+		}
+	}
+	// The email block's checks hold for JSON configs too; and it needs
+	// link_base, lest a request's Host make the links it mails.
+	const linkBase = "https://rooms.example.com/guest/"
+	for _, tc := range []struct {
+		e        Email
+		linkBase string
+		wantErr  string
+	}{
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com"}, linkBase, ""},
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com"}, "", "email: needs link_base"},
+		{Email{Server: "smtp.example.com:25", TLS: "none", From: "rooms@example.com"}, linkBase, "email: tls none: only for a server on this machine"},
+		{Email{Server: "smtp.example.com:587"}, linkBase, "email: from: required"},
+		{Email{From: "rooms@example.com"}, linkBase, "email: server: required"},
+	} {
+		err := (&Admin{APIKeys: []string{"k"}, LinkBase: tc.linkBase, Email: &tc.e}).Validate()
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("email %+v, link_base %q: %v, want %q", tc.e, tc.linkBase, err, tc.wantErr)
 		}
 	}
 	for _, b := range []RateBudget{{Events: 0, Window: caddy.Duration(time.Minute)}, {Events: 5}} {

@@ -42,6 +42,10 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 		{"admin: short webhook secret, before the store is open", func(dir string) provisioned {
 			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: "short"}}}
 		}, "webhook https://h/x: secret must be at least 16 bytes after placeholders are resolved, got 5"},
+		{"admin: email password empty after placeholders, before the store is open", func(dir string) provisioned {
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, LinkBase: "https://rooms.example.com/guest/",
+				Email: &Email{Server: "smtp.example.com:587", From: "rooms@example.com", Username: "rooms", Password: "{env.GUESTGATE_TEST_UNSET_PASSWORD}"}}
+		}, "email: username and password must not be empty after placeholders are resolved"},
 		{"admin: bad room, after webhooks are registered", func(dir string) provisioned {
 			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: secret16}},
 				Rooms: []RoomConfig{{ID: "demo", Name: strings.Repeat("x", guestlink.MaxRoomNameLen+1)}}}
