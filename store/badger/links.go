@@ -3,8 +3,6 @@ package badger
 import (
 	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -46,43 +44,12 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if maxLinks <= 0 {
 		maxLinks = guestlink.DefaultMaxLinks
 	}
-	if !validPart(l.ID) || l.Token == "" {
-		return guestlink.Link{}, fmt.Errorf("guestgate store: link without a valid id or token")
-	}
-	err := s.update(ctx, func(txn *badgerdb.Txn) error {
-		r, err := getRoom(txn, l.RoomID)
-		if err != nil {
-			return err
-		}
-		existing := keysWithPrefix(txn, linkPrefix(l.RoomID), 0)
-		if err := guestlink.CheckNewLink(r, len(existing), maxLinks); err != nil {
-			return err
-		}
-		for _, k := range [][]byte{linkKey(l.RoomID, l.ID), tokenKey(l.Token)} {
-			taken, err := exists(txn, k)
-			if err != nil {
-				return err
-			}
-			if taken {
-				return errors.New("guestgate store: link id or token already in use")
-			}
-		}
-		if err := setJSON(txn, linkKey(l.RoomID, l.ID), l); err != nil {
-			return err
-		}
-		if err := txn.Set(tokenKey(l.Token), tokenValue(l.RoomID, l.ID)); err != nil {
-			return err
-		}
-		// Write the room back unchanged. Counting links reads only the links that
-		// exist, so two AddLink transactions would not see each other's new link
-		// and could both commit past the limit; both writing the room key they
-		// read makes the later one conflict, retry and count again.
-		return setJSON(txn, roomKey(l.RoomID), r)
+	err := addRecord(s, ctx, linkKind, l.RoomID, l.ID, l, func(r guestlink.Room, n int) error {
+		return guestlink.CheckNewLink(r, n, maxLinks)
 	})
 	if err != nil {
 		return guestlink.Link{}, err
 	}
-	s.refresh(linkKey(l.RoomID, l.ID))
 	return l, nil
 }
 
@@ -92,24 +59,7 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 // guestlink.ErrLinkNotFound if there is no such link. The guests it admitted stay
 // in the guest list.
 func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
-	if !guestlink.ValidRoomID(roomID) || !validPart(linkID) {
-		return guestlink.ErrLinkNotFound
-	}
-	defer s.refresh(linkKey(roomID, linkID))
-	return s.update(ctx, func(txn *badgerdb.Txn) error {
-		var l guestlink.Link
-		found, err := getJSON(txn, linkKey(roomID, linkID), &l)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return guestlink.ErrLinkNotFound
-		}
-		if err := txn.Delete(linkKey(roomID, linkID)); err != nil {
-			return err
-		}
-		return txn.Delete(tokenKey(l.Token))
-	})
+	return removeRecord(s, ctx, linkKind, roomID, linkID)
 }
 
 // LinkByToken finds the link whose token is token, and its room, in one read-only
@@ -117,57 +67,7 @@ func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
 // its room is gone (a link whose room was deleted is deleted too). It does not
 // apply guestlink.CheckLinkOpen and never writes: opening a link spends no click.
 func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, guestlink.Link, error) {
-	var (
-		room guestlink.Room
-		link guestlink.Link
-	)
-	err := s.view(ctx, func(txn *badgerdb.Txn) error {
-		var err error
-		room, link, err = linkByToken(txn, token)
-		return err
-	})
-	if err != nil {
-		return guestlink.Room{}, guestlink.Link{}, err
-	}
-	return room, link, nil
-}
-
-// linkByToken reads the token index, the link and its room in txn.
-func linkByToken(txn *badgerdb.Txn, token string) (guestlink.Room, guestlink.Link, error) {
-	var (
-		room guestlink.Room
-		link guestlink.Link
-	)
-	item, err := txn.Get(tokenKey(token))
-	if errors.Is(err, badgerdb.ErrKeyNotFound) {
-		return room, link, guestlink.ErrLinkNotFound
-	}
-	if err != nil {
-		return room, link, fmt.Errorf("guestgate store: reading token index: %w", err)
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
-		return room, link, fmt.Errorf("guestgate store: reading token index: %w", err)
-	}
-	roomID, linkID, ok := parseTokenValue(v)
-	if !ok {
-		return room, link, fmt.Errorf("guestgate store: malformed token index entry %q", v)
-	}
-	found, err := getJSON(txn, linkKey(roomID, linkID), &link)
-	if err != nil {
-		return guestlink.Room{}, guestlink.Link{}, err
-	}
-	if !found || link.Token != token {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
-	}
-	found, err = getJSON(txn, roomKey(roomID), &room)
-	if err != nil {
-		return guestlink.Room{}, guestlink.Link{}, err
-	}
-	if !found {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
-	}
-	return room, link, nil
+	return findByToken(s, ctx, linkKind, token)
 }
 
 // Redeem spends one click of the link with token for guest g at now and stores the
@@ -193,57 +93,17 @@ func linkByToken(txn *badgerdb.Txn, token string) (guestlink.Room, guestlink.Lin
 // DeleteRoom) are retried and re-checked. A link with MaxClicks N is
 // redeemed exactly N times.
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
-	if !validPart(g.ID) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest without a valid id")
-	}
-	if !g.PurgeAt.IsZero() && !g.PurgeAt.After(now) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.Guest{}, errors.New("guestgate store: guest to be purged before it is stored")
-	}
-	mu := s.linkLock(token)
-	mu.Lock()
-	defer mu.Unlock()
-
-	var (
-		room    guestlink.Room
-		link    guestlink.Link
-		clicked guestlink.Link
-		guest   guestlink.Guest
-	)
-	err := s.update(ctx, func(txn *badgerdb.Txn) error {
-		var err error
-		room, link, err = linkByToken(txn, token)
-		if err != nil {
-			return err
-		}
-		if err := guestlink.CheckLinkOpen(room, link, now); err != nil {
-			return err
-		}
-		gk := guestKey(room.ID, g.ID)
-		taken, err := exists(txn, gk)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return errors.New("guestgate store: guest id already in use")
-		}
-		clicked = link
-		clicked.Clicks++
-		guest = g
-		guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-		guest.Role = guestlink.RoleOrViewer(link.Role)
-		guest.State = guestlink.InitialState(room, guest.Role)
-		guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
-		if err := setJSON(txn, linkKey(room.ID, link.ID), clicked); err != nil {
-			return err
-		}
-		if _, err := writeGuest(txn, room.ID, guest, now); err != nil {
-			return err
-		}
-		return writeNewest(txn, room.ID, guest, now)
-	})
-	if err != nil {
-		return room, link, guestlink.Guest{}, err
-	}
-	s.refresh(guestKey(room.ID, guest.ID))
-	return room, clicked, guest, nil
+	return redeemToken(s, ctx, linkKind, token, g, now, guestlink.CheckLinkOpen,
+		func(l guestlink.Link) (guestlink.Link, string) {
+			l.Clicks++
+			return l, l.ID
+		},
+		func(room guestlink.Room, l guestlink.Link) guestlink.Guest {
+			guest := g
+			guest.RoomID, guest.LinkID, guest.LinkName = room.ID, l.ID, l.Name
+			guest.Role = guestlink.RoleOrViewer(l.Role)
+			guest.State = guestlink.InitialState(room, guest.Role)
+			guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
+			return guest
+		})
 }
