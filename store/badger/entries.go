@@ -1,9 +1,11 @@
 package badger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -27,22 +29,51 @@ type kind[T any] struct {
 	notFound error
 	// owns reports whether an id (from the token index) is of this kind.
 	owns func(id string) bool
-	// token returns a record's token.
-	token func(T) string
+	// token returns a record's token; created and id its creation time
+	// and id, which order a room's records.
+	token   func(T) string
+	created func(T) time.Time
+	id      func(T) string
 }
 
 var (
 	linkKind = kind[guestlink.Link]{
 		what: "link", key: linkKey, prefix: linkPrefix, notFound: guestlink.ErrLinkNotFound,
-		owns:  func(id string) bool { return !guestlink.IsInvitation(id) },
-		token: func(l guestlink.Link) string { return l.Token },
+		owns:    func(id string) bool { return !guestlink.IsInvitation(id) },
+		token:   func(l guestlink.Link) string { return l.Token },
+		created: func(l guestlink.Link) time.Time { return l.CreatedAt },
+		id:      func(l guestlink.Link) string { return l.ID },
 	}
 	invitationKind = kind[guestlink.Invitation]{
 		what: "invitation", key: invKey, prefix: invPrefix, notFound: guestlink.ErrInvitationNotFound,
-		owns:  guestlink.IsInvitation,
-		token: func(v guestlink.Invitation) string { return v.Token },
+		owns:    guestlink.IsInvitation,
+		token:   func(v guestlink.Invitation) string { return v.Token },
+		created: func(v guestlink.Invitation) time.Time { return v.CreatedAt },
+		id:      func(v guestlink.Invitation) string { return v.ID },
 	}
 )
+
+// listOfRoom lists the records of the kind of room roomID, oldest first (by
+// creation, then by id); guestlink.ErrRoomNotFound if the room does not
+// exist.
+func listOfRoom[T any](s *Store, ctx context.Context, k kind[T], roomID string) ([]T, error) {
+	var out []T
+	err := s.view(ctx, func(txn *badgerdb.Txn) error {
+		if _, err := getRoom(txn, roomID); err != nil {
+			return err
+		}
+		var err error
+		out, err = valuesWithPrefix[T](txn, k.prefix(roomID))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b T) int {
+		return cmp.Or(k.created(a).Compare(k.created(b)), cmp.Compare(k.id(a), k.id(b)))
+	})
+	return out, nil
+}
 
 // addRecord stores rec, of room roomID with id, and its token in the token index,
 // in one transaction that re-reads the room, counts its records of the kind

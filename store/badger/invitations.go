@@ -1,12 +1,8 @@
 package badger
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
-
-	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
@@ -14,22 +10,7 @@ import (
 // Invitations lists the invitations of room roomID, oldest first (by
 // CreatedAt, then by ID); guestlink.ErrRoomNotFound if the room does not exist.
 func (s *Store) Invitations(ctx context.Context, roomID string) ([]guestlink.Invitation, error) {
-	var out []guestlink.Invitation
-	err := s.view(ctx, func(txn *badgerdb.Txn) error {
-		if _, err := getRoom(txn, roomID); err != nil {
-			return err
-		}
-		var err error
-		out, err = invitations(txn, roomID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(out, func(a, b guestlink.Invitation) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return listOfRoom(s, ctx, invitationKind, roomID)
 }
 
 // AddInvitation stores v with its token in the token index, in one

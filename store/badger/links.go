@@ -1,12 +1,8 @@
 package badger
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
-
-	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
@@ -15,22 +11,7 @@ import (
 // guestlink.ErrRoomNotFound if the room does not exist. A room without links
 // gives an empty list and a nil error.
 func (s *Store) Links(ctx context.Context, roomID string) ([]guestlink.Link, error) {
-	var out []guestlink.Link
-	err := s.view(ctx, func(txn *badgerdb.Txn) error {
-		if _, err := getRoom(txn, roomID); err != nil {
-			return err
-		}
-		var err error
-		out, err = links(txn, roomID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(out, func(a, b guestlink.Link) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return listOfRoom(s, ctx, linkKind, roomID)
 }
 
 // AddLink stores l, a link made by guestlink.LinkSpec.NewLink, with its token in
