@@ -191,9 +191,9 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 	h.Unregister(r)
 }
 
-// TestReadmeShowsExample keeps the README's webhook verifier the code that
-// ExampleVerify runs: the README must show example_test.go verbatim, in a go
-// block.
+// TestReadmeShowsExample keeps the README's webhook receiver the code that
+// the package's Example runs with a real delivery: the README must show
+// example_test.go verbatim, in a go block.
 func TestReadmeShowsExample(t *testing.T) {
 	example, err := os.ReadFile("example_test.go")
 	if err != nil {
