@@ -29,7 +29,7 @@ type Webhook struct {
 }
 
 // checkWebhook holds the pure checks of one webhook; a secret is checked
-// here only when it has no placeholder (checkedWebhookSecret checks it
+// here only when it has no placeholder (webhookEndpoints checks it
 // after they are resolved).
 func checkWebhook(w Webhook) error {
 	if err := webhook.CheckURL(w.URL); err != nil {

@@ -53,7 +53,7 @@ const SecretPrefix = "whsec_"
 const MinSecretLen = 24
 
 // secretHowTo ends every error about a secret's form: what to write, and
-// how to make one.
+// how to make one (24 is MinSecretLen).
 const secretHowTo = "must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"
 
 // CheckSecret refuses a secret not written SecretPrefix and the standard
