@@ -374,7 +374,7 @@ func parseRole(d *caddyfile.Dispenser, g *Gateway) error {
 //	    }
 //	    room      <id> [<name>]  # repeatable; made at start-up if missing
 //	    webhook   <url> {        # repeatable; absolute http(s) URL
-//	        secret <secret>      # required; at least 16 bytes
+//	        secret <secret>      # required; whsec_<base64>, at least 24 bytes; repeatable to rotate
 //	        events <types...>    # default: every event type
 //	    }
 //	    email {                  # SMTP server of invitation emails (send_email)
@@ -477,7 +477,18 @@ func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
 		return d.Errf("%v", err)
 	}
 	err := parseBlock(d, "webhook option", map[string]option{
-		"secret": oneArg(d, &w.Secret),
+		"secret": func() error {
+			if err := repeatArg(d, &w.Secrets)(); err != nil {
+				return err
+			}
+			// Said on its line; a placeholder is checked once resolved.
+			if s := w.Secrets[len(w.Secrets)-1]; !strings.Contains(s, "{") {
+				if err := webhook.CheckSecret(s); err != nil {
+					return d.Errf("webhook %s: secret %v", webhook.RedactURL(w.URL), err)
+				}
+			}
+			return nil
+		},
 		"events": func() error {
 			if w.Events = d.RemainingArgs(); len(w.Events) == 0 {
 				return d.ArgErr()
@@ -487,7 +498,7 @@ func parseWebhook(d *caddyfile.Dispenser, a *Admin) error {
 			}
 			return nil
 		},
-	})
+	}, "secret")
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,8 @@ func TestAdminCaddyfile(t *testing.T) {
 					events guest.redeemed guest.left
 				}
 				webhook http://10.0.0.5:8080/all {
-					secret an-inline-secret-0123456789
+					secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+					secret {file./run/secrets/new-webhook-secret}
 				}
 			}`,
 			want: Admin{
@@ -170,8 +171,8 @@ func TestAdminCaddyfile(t *testing.T) {
 				RateLimit: &AdminRateLimit{AuthFailures: &RateBudget{Events: 10, Window: caddy.Duration(5 * time.Minute)}},
 				Rooms:     []RoomConfig{{ID: "demo", Name: "Demo room"}, {ID: "lobby2"}},
 				Webhooks: []Webhook{
-					{URL: "https://hooks.example.com/guestgate", Secret: "{env.GUESTGATE_WEBHOOK_SECRET}", Events: []string{"guest.redeemed", "guest.left"}},
-					{URL: "http://10.0.0.5:8080/all", Secret: "an-inline-secret-0123456789"},
+					{URL: "https://hooks.example.com/guestgate", Secrets: []string{"{env.GUESTGATE_WEBHOOK_SECRET}"}, Events: []string{"guest.redeemed", "guest.left"}},
+					{URL: "http://10.0.0.5:8080/all", Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "{file./run/secrets/new-webhook-secret}"}},
 				},
 			},
 		},

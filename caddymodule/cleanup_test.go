@@ -24,7 +24,7 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 		caddy.CleanerUpper
 	}
 	const key16 = "an-api-key-0123456789"
-	const secret16 = "a-webhook-secret-0123456789"
+	const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	for _, tc := range []struct {
 		name    string
 		handler func(dir string) provisioned
@@ -40,14 +40,14 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{"short"}}
 		}, "api_key 1: must be at least 16 characters after placeholders are resolved, got 5"},
 		{"admin: short webhook secret, before the store is open", func(dir string) provisioned {
-			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: "short"}}}
-		}, "webhook https://h/x: secret must be at least 16 bytes after placeholders are resolved, got 5"},
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secrets: []string{"whsec_c2hvcnQ="}}}}
+		}, "webhook https://h/x: secret must be whsec_ followed by base64, at least 24 bytes decoded"},
 		{"admin: email password empty after placeholders, before the store is open", func(dir string) provisioned {
 			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, LinkBase: "https://rooms.example.com/guest/",
 				Email: &Email{Server: "smtp.example.com:587", From: "rooms@example.com", Username: "rooms", Password: "{env.GUESTGATE_TEST_UNSET_PASSWORD}"}}
 		}, "email: username and password must not be empty after placeholders are resolved"},
 		{"admin: bad room, after webhooks are registered", func(dir string) provisioned {
-			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secret: secret16}},
+			return &Admin{StoreRaw: dirStore(dir), APIKeys: []string{key16}, Webhooks: []Webhook{{URL: "https://h/x", Secrets: []string{webhookSecret}}},
 				Rooms: []RoomConfig{{ID: "demo", Name: strings.Repeat("x", guestlink.MaxRoomNameLen+1)}}}
 		}, `room "demo": `},
 	} {

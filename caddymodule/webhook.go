@@ -2,37 +2,61 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/guestgate/guestgate/webhook"
 )
 
 // Webhook is one webhook endpoint of guest_admin (the webhook subdirective):
 // every event of the store whose type it asks for is POSTed to URL as JSON,
-// signed with Secret, from a queue kept in the store (package webhook).
+// signed the Standard Webhooks way with each of Secrets, from a queue kept in
+// the store (package webhook).
 type Webhook struct {
 	// URL receives the events: an absolute http or https URL. Redirects are not
 	// followed.
 	URL string `json:"url"`
 
-	// Secret is the HMAC-SHA256 key of the X-Guestgate-Signature header: at
-	// least 16 bytes after placeholders ({env.X}, {file.path}) are resolved.
-	// Required.
-	Secret string `json:"secret"`
+	// Secrets sign every delivery, each one signature of the webhook-signature
+	// header: "whsec_" and the standard base64 of at least 24 bytes, as the
+	// Standard Webhooks libraries take them, after placeholders ({env.X},
+	// {file.path}) are resolved. Two while a secret is rotated, so that the
+	// receiver accepts deliveries with either. At least one.
+	Secrets []string `json:"secrets"`
 
 	// Events are the event types delivered, from guestlink.EventTypes
 	// ("guest.redeemed", "access.off", ...). Default: every type.
 	Events []string `json:"events,omitempty"`
 }
 
-// checkWebhook holds the pure checks of one webhook.
+// checkWebhook holds the pure checks of one webhook; a secret is checked
+// here only when it has no placeholder (webhookEndpoints checks it
+// after they are resolved).
 func checkWebhook(w Webhook) error {
 	if err := webhook.CheckURL(w.URL); err != nil {
 		return err
 	}
-	if w.Secret == "" {
+	if len(w.Secrets) == 0 {
 		return fmt.Errorf("webhook %s: secret is required", webhook.RedactURL(w.URL))
 	}
+	for i, s := range w.Secrets {
+		if strings.Contains(s, "{") {
+			continue
+		}
+		if err := webhook.CheckSecret(s); err != nil {
+			return webhookSecretError(w, i, "", err)
+		}
+	}
 	return webhook.CheckEvents(w.URL, w.Events)
+}
+
+// webhookSecretError is the error about the i-th secret of w, naming it by
+// its place when w has several; after says when it was checked.
+func webhookSecretError(w Webhook, i int, after string, err error) error {
+	name := "secret"
+	if len(w.Secrets) > 1 {
+		name = fmt.Sprintf("secret %d", i+1)
+	}
+	return fmt.Errorf("webhook %s: %s%s %w", webhook.RedactURL(w.URL), name, after, err)
 }
 
 // checkWebhooks checks every webhook and refuses a URL given twice.
@@ -51,15 +75,23 @@ func checkWebhooks(ws []Webhook) error {
 }
 
 // webhookEndpoints resolves the placeholders of the configured webhooks'
-// secrets; emails is audit_emails.
+// secrets and checks what they resolve to; emails is audit_emails.
 func webhookEndpoints(ws []Webhook, emails bool) ([]webhook.Endpoint, error) {
 	var eps []webhook.Endpoint
 	for _, w := range ws {
-		secret, err := checkedSecret(w.Secret, webhook.MinSecretLen, "bytes")
-		if err != nil {
-			return nil, fmt.Errorf("webhook %s: secret %w", webhook.RedactURL(w.URL), err)
+		ep := webhook.Endpoint{URL: w.URL, Events: w.Events, Emails: emails}
+		for i, s := range w.Secrets {
+			v := resolveSecret(s)
+			if err := webhook.CheckSecret(v); err != nil {
+				after := ""
+				if v != s {
+					after = " (after placeholders are resolved)"
+				}
+				return nil, webhookSecretError(w, i, after, err)
+			}
+			ep.Secrets = append(ep.Secrets, v)
 		}
-		eps = append(eps, webhook.Endpoint{URL: w.URL, Secret: []byte(secret), Events: w.Events, Emails: emails})
+		eps = append(eps, ep)
 	}
 	return eps, nil
 }

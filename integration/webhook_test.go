@@ -13,11 +13,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestgate/guestgate/webhook"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// hookSecret is the webhook secret of these tests (at least 16 bytes).
-const hookSecret = "integration-webhook-secret-0123456789"
+// hookSecret is the webhook secret of these tests, in the Standard Webhooks
+// form (whsec_ and the base64 of 32 bytes); hookSecretNew replaces it in the
+// rotation test.
+const (
+	hookSecret    = "whsec_aW50ZWdyYXRpb24td2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc="
+	hookSecretNew = "whsec_TWZLUTlyOEdLWXFyVHdqVVBEOElMUFpJbzJMYUxhU3c="
+)
+
+// verifyHook checks a delivery with the Standard Webhooks library for Go, as
+// a receiver does, with secret.
+func verifyHook(t *testing.T, secret string, d hookDelivery) error {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatalf("the Standard Webhooks library refuses the secret: %v", err)
+	}
+	return wh.Verify(d.Body, d.Header)
+}
 
 // hookEvent is the body of a delivery.
 type hookEvent struct {
@@ -172,19 +188,20 @@ func types(ds []hookDelivery) []string {
 }
 
 // checkDeliveries asserts what every delivery must be: signed with
-// hookSecret, JSON, headers matching the body, each event delivered once.
+// hookSecret the Standard Webhooks way (the library accepts it), JSON,
+// headers matching the body, each event delivered once.
 func checkDeliveries(t *testing.T, ds []hookDelivery) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, d := range ds {
-		if err := webhook.Verify([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
+		if err := verifyHook(t, hookSecret, d); err != nil {
 			t.Errorf("%s delivery %s: %v", d.Event.Type, d.Body, err)
 		}
 		if ct := d.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
 		}
-		if d.Header.Get("X-Guestgate-Event") != d.Event.Type || d.Header.Get("X-Guestgate-Delivery") != d.Event.ID || d.Event.ID == "" {
-			t.Errorf("headers event=%q delivery=%q for body %s", d.Header.Get("X-Guestgate-Event"), d.Header.Get("X-Guestgate-Delivery"), d.Body)
+		if d.Header.Get("X-Guestgate-Event") != d.Event.Type || d.Header.Get("webhook-id") != d.Event.ID || d.Event.ID == "" {
+			t.Errorf("headers event=%q webhook-id=%q for body %s", d.Header.Get("X-Guestgate-Event"), d.Header.Get("webhook-id"), d.Body)
 		}
 		if seen[d.Event.ID] {
 			t.Errorf("event %s (%s) delivered twice", d.Event.ID, d.Event.Type)
@@ -268,7 +285,7 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 		if d.Event.ID != ds[0].Event.ID {
 			t.Fatalf("a retry carried another event: %s", d.Body)
 		}
-		if err := webhook.Verify([]byte(hookSecret), d.Header, d.Body, time.Now()); err != nil {
+		if err := verifyHook(t, hookSecret, d); err != nil {
 			t.Errorf("attempt: %v", err)
 		}
 	}
@@ -358,5 +375,42 @@ func TestWebhookHangingEndpointDoesNotDelayGuests(t *testing.T) {
 			t.Fatalf("redemption %d took %v with a hanging webhook endpoint", i, took)
 		}
 		t.Logf("redemption %d: %v", i, took)
+	}
+}
+
+// TestWebhookSecretRotation: a secret is rotated without losing an event. With
+// the old and the new secret in the webhook block, every delivery passes the
+// Standard Webhooks library with either, so the receiver switches to the new
+// one at its own pace; once the old one is taken out (a reload), deliveries
+// pass with the new one only.
+func TestWebhookSecretRotation(t *testing.T) {
+	rc := newHookReceiver(t, nil, 0)
+	block := func(secrets ...string) []string {
+		lines := []string{"webhook " + rc.srv.URL + "/rotate {"}
+		for _, s := range secrets {
+			lines = append(lines, "\tsecret "+s)
+		}
+		return append(lines, "\tevents room.put", "}")
+	}
+	g := startGateway(t, config{AdminExtra: block(hookSecret, hookSecretNew)})
+	g.putRoom("rotate", map[string]any{"name": "Rotate"})
+	d := rc.waitDelivered("/rotate", 1, 20*time.Second)[0]
+	for _, secret := range []string{hookSecret, hookSecretNew} {
+		if err := verifyHook(t, secret, d); err != nil {
+			t.Errorf("during the rotation, a receiver with %s refuses the delivery: %v", secret[:12], err)
+		}
+	}
+	if n := len(strings.Fields(d.Header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("webhook-signature %q: %d signatures, want one per secret", d.Header.Get("webhook-signature"), n)
+	}
+
+	g.load(config{AdminExtra: block(hookSecretNew)})
+	g.putRoom("rotate", map[string]any{"name": "Rotated"})
+	d = rc.waitDelivered("/rotate", 2, 20*time.Second)[1]
+	if err := verifyHook(t, hookSecretNew, d); err != nil {
+		t.Errorf("after the rotation, the new secret refuses the delivery: %v", err)
+	}
+	if err := verifyHook(t, hookSecret, d); err == nil {
+		t.Errorf("after the rotation, the old secret still accepts the delivery")
 	}
 }

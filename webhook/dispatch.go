@@ -320,13 +320,19 @@ func (h *Hub) deliver(ctx context.Context, ep *endpoint, it guestlink.QueueItem)
 	if err != nil {
 		return fmt.Errorf("making the request: %w", err)
 	}
-	ts := strconv.FormatInt(h.now().Unix(), 10)
+	// Each attempt is signed anew: its timestamp is when it is sent, which
+	// receivers hold within a few minutes of their clock.
+	now := h.now()
+	sig, err := ep.signers.sign(meta.ID, now, it.Body)
+	if err != nil {
+		return fmt.Errorf("signing: %w", err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "guestgate-webhook/1")
-	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderID, meta.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
 	req.Header.Set(HeaderEvent, meta.Type)
-	req.Header.Set(HeaderDelivery, meta.ID)
-	req.Header.Set(HeaderSignature, Sign(ep.secret, ts, it.Body))
 	resp, err := h.client.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which may hold credentials.

@@ -55,9 +55,10 @@ const (
 
 // endpoint is an Endpoint as registered: its queue named, its filter made.
 type endpoint struct {
-	url    string
-	queue  string
-	secret []byte
+	url   string
+	queue string
+	// signers sign each delivery, one signature per secret.
+	signers signers
 	// events is the filter; nil means every type.
 	events map[string]bool
 	// emails keeps guest_name and guest_email in the body.
@@ -66,8 +67,9 @@ type endpoint struct {
 
 func (ep *endpoint) wants(typ string) bool { return ep.events == nil || ep.events[typ] }
 
-func newEndpoint(e Endpoint) *endpoint {
-	ep := &endpoint{url: e.URL, queue: queueName(e.URL), secret: e.Secret, emails: e.Emails}
+// newEndpoint is e as registered, ss the signers of its secrets.
+func newEndpoint(e Endpoint, ss signers) *endpoint {
+	ep := &endpoint{url: e.URL, queue: queueName(e.URL), signers: ss, emails: e.Emails}
 	if len(e.Events) > 0 {
 		ep.events = map[string]bool{}
 		for _, t := range e.Events {
@@ -211,10 +213,11 @@ func holderName() string {
 func (h *Hub) Register(endpoints []Endpoint) (*Registration, error) {
 	r := &Registration{}
 	for _, e := range endpoints {
-		if err := e.check(); err != nil {
+		ss, err := e.signers()
+		if err != nil {
 			return nil, err
 		}
-		r.endpoints = append(r.endpoints, newEndpoint(e))
+		r.endpoints = append(r.endpoints, newEndpoint(e, ss))
 	}
 	if err := h.register(r); err != nil {
 		return nil, err

@@ -103,19 +103,21 @@ func register(t *testing.T, h *Hub, endpoints ...Endpoint) *Registration {
 }
 
 // TestHubDeliversSignedEvents: every published event reaches every endpoint
-// whose filter wants it, once, signed, with the event's type and id in the
-// headers and the guest's name and email only where the endpoint asks for them.
+// whose filter wants it, once, signed the Standard Webhooks way (the
+// library for Go accepts it; with two secrets, with either), with the event's
+// type and id in the headers and the guest's name and email only where the
+// endpoint asks for them. The headers of the format it replaced are gone.
 func TestHubDeliversSignedEvents(t *testing.T) {
 	plain := newReceiver(t, func(int) int { return http.StatusNoContent })
 	withEmails := newReceiver(t, func(int) int { return http.StatusOK })
 	onlyLeft := newReceiver(t, func(int) int { return http.StatusOK })
 	h, _ := testHub(t, zap.NewNop())
-	const secret = "a-webhook-secret-0123456789"
 	register(t, h,
-		Endpoint{URL: plain.srv.URL + "/hook", Secret: []byte(secret)},
-		Endpoint{URL: onlyLeft.srv.URL, Secret: []byte(secret), Events: []string{guestlink.EventGuestLeft}},
+		Endpoint{URL: plain.srv.URL + "/hook", Secrets: []string{testSecret}},
+		Endpoint{URL: onlyLeft.srv.URL, Secrets: []string{testSecret}, Events: []string{guestlink.EventGuestLeft}},
 	)
-	register(t, h, Endpoint{URL: withEmails.srv.URL, Secret: []byte(secret), Emails: true})
+	// A secret being rotated: the receiver checks with either.
+	register(t, h, Endpoint{URL: withEmails.srv.URL, Secrets: []string{otherSecret, testSecret}, Emails: true})
 	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	events := []guestlink.Event{
 		{ID: "e_1", Type: guestlink.EventAccessOn, Time: at, Room: "demo", Actor: "api-key:abcd"},
@@ -129,8 +131,21 @@ func TestHubDeliversSignedEvents(t *testing.T) {
 	})
 	for _, rc := range []*receiver{plain, withEmails} {
 		for i, d := range rc.ok() {
-			if err := Verify([]byte(secret), d.header, d.body, time.Now()); err != nil {
-				t.Errorf("delivery %d: %v", i, err)
+			if err := libVerify(t, testSecret, d.body, d.header); err != nil {
+				t.Errorf("delivery %d: the Standard Webhooks library refuses it: %v", i, err)
+			}
+			if rc == withEmails {
+				if err := libVerify(t, otherSecret, d.body, d.header); err != nil {
+					t.Errorf("delivery %d: the Standard Webhooks library refuses it with the other secret: %v", i, err)
+				}
+				if n := len(strings.Fields(d.header.Get("webhook-signature"))); n != 2 {
+					t.Errorf("delivery %d: %d signatures, want one per secret", i, n)
+				}
+			}
+			for _, old := range []string{"X-Guestgate-Signature", "X-Guestgate-Timestamp", "X-Guestgate-Delivery"} {
+				if v := d.header.Get(old); v != "" {
+					t.Errorf("delivery %d carries %s: %q", i, old, v)
+				}
 			}
 			if ct := d.header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
@@ -146,8 +161,8 @@ func TestHubDeliversSignedEvents(t *testing.T) {
 			if got != want {
 				t.Errorf("body %s, want %+v", d.body, want)
 			}
-			if d.header.Get(HeaderEvent) != want.Type || d.header.Get(HeaderDelivery) != want.ID {
-				t.Errorf("event headers %q %q, want %q %q", d.header.Get(HeaderEvent), d.header.Get(HeaderDelivery), want.Type, want.ID)
+			if d.header.Get(HeaderEvent) != want.Type || d.header.Get(HeaderID) != want.ID {
+				t.Errorf("event headers %q %q, want %q %q", d.header.Get(HeaderEvent), d.header.Get(HeaderID), want.Type, want.ID)
 			}
 		}
 	}
@@ -177,7 +192,7 @@ func TestHubRetriesWithBackoff(t *testing.T) {
 		return http.StatusOK
 	})
 	h, store := testHub(t, zap.NewNop())
-	register(t, h, Endpoint{URL: rc.srv.URL, Secret: []byte("a-webhook-secret-0123456789")})
+	register(t, h, Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}})
 	start := time.Now()
 	h.Publish(guestlink.Event{ID: "e_1", Type: guestlink.EventRoomPut, Room: "demo"})
 	waitFor(t, "the event after three failures", 5*time.Second, func() bool { return len(rc.ok()) == 1 })
@@ -186,8 +201,8 @@ func TestHubRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("%d requests, want 3 failures and 1 success", len(d))
 	}
 	for _, x := range d {
-		if x.header.Get(HeaderDelivery) != "e_1" {
-			t.Fatalf("a retry carried delivery id %q", x.header.Get(HeaderDelivery))
+		if x.header.Get(HeaderID) != "e_1" {
+			t.Fatalf("a retry carried delivery id %q", x.header.Get(HeaderID))
 		}
 	}
 	// Backoff of 10, 20, 40 ms, each at least 3/4 of that.
@@ -216,7 +231,7 @@ func TestHubDeadEndpoint(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	h, store := testHub(t, zap.New(core))
 	h.maxLen = 5
-	ep := register(t, h, Endpoint{URL: rc.srv.URL, Secret: []byte("a-webhook-secret-0123456789")}).endpoints[0]
+	ep := register(t, h, Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}}).endpoints[0]
 	for i := range 40 {
 		h.Publish(guestlink.Event{ID: "e_" + strconv.Itoa(i), Type: guestlink.EventRoomPut, Room: "demo"})
 	}
@@ -241,7 +256,7 @@ func TestHubDeadEndpoint(t *testing.T) {
 	waitFor(t, "the queued events", 5*time.Second, func() bool { return len(rc.ok()) == 5 })
 	var ids []string
 	for _, d := range rc.ok() {
-		ids = append(ids, d.header.Get(HeaderDelivery))
+		ids = append(ids, d.header.Get(HeaderID))
 	}
 	// A retried event may come after newer ones.
 	slices.Sort(ids)
@@ -269,7 +284,7 @@ func TestHubStopsWithoutLosingEvents(t *testing.T) {
 	defer hang.Close()
 	defer close(release)
 	h, store := testHub(t, zap.NewNop())
-	reg := register(t, h, Endpoint{URL: hang.URL, Secret: []byte("a-webhook-secret-0123456789")})
+	reg := register(t, h, Endpoint{URL: hang.URL, Secrets: []string{testSecret}})
 	// publish returns at once although the endpoint hangs.
 	for i := range 3 {
 		start := time.Now()
@@ -309,7 +324,12 @@ func BenchmarkRedeemWebhook(b *testing.B) {
 			h.maxLen = 1 << 30
 			svc := &guestlink.Service{Store: store, Now: time.Now}
 			if hooks > 0 {
-				ep := newEndpoint(Endpoint{URL: "http://127.0.0.1:9/", Secret: []byte("a-webhook-secret-0123456789")})
+				e := Endpoint{URL: "http://127.0.0.1:9/", Secrets: []string{testSecret}}
+				ss, err := e.signers()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ep := newEndpoint(e, ss)
 				h.regs = []*Registration{{endpoints: []*endpoint{ep}}}
 				h.mu.Lock()
 				h.updateLocked() // no dispatcher: register would start one

@@ -92,7 +92,7 @@ func sharedHubs(t *testing.T, n int, term time.Duration) ([]*Hub, []*instanceQue
 func deliveryIDs(ds []delivery) []string {
 	var ids []string
 	for _, d := range ds {
-		ids = append(ids, d.header.Get(HeaderDelivery))
+		ids = append(ids, d.header.Get(HeaderID))
 	}
 	return ids
 }
@@ -107,7 +107,7 @@ func deliveryIDs(ds []delivery) []string {
 func TestHubsShareAQueue(t *testing.T) {
 	rc := newReceiver(t, func(int) int { return http.StatusOK })
 	hubs, _, table := sharedHubs(t, 3, time.Minute)
-	ep := Endpoint{URL: rc.srv.URL, Secret: []byte("a-webhook-secret-0123456789")}
+	ep := Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}}
 	register(t, hubs[0], ep)
 	const events = 30
 	want := []string{"e_00"}
@@ -148,7 +148,7 @@ func TestHubTakesOver(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := newReceiver(t, func(int) int { return http.StatusOK })
 			hubs, views, table := sharedHubs(t, 2, 300*time.Millisecond)
-			ep := Endpoint{URL: rc.srv.URL, Secret: []byte("a-webhook-secret-0123456789")}
+			ep := Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}}
 			register(t, hubs[0], ep)
 			hubs[0].Publish(guestlink.Event{ID: "e_0", Type: guestlink.EventRoomPut, Room: "demo"})
 			waitFor(t, "the first event", 5*time.Second, func() bool { return len(rc.ok()) == 1 })
@@ -183,7 +183,7 @@ func TestHubTakesOver(t *testing.T) {
 			}
 			for _, d := range ds[1:] {
 				if d.at.Before(end) {
-					t.Errorf("%s was delivered %v before the stopped holder's lease ended", d.header.Get(HeaderDelivery), end.Sub(d.at))
+					t.Errorf("%s was delivered %v before the stopped holder's lease ended", d.header.Get(HeaderID), end.Sub(d.at))
 				}
 			}
 			if l := table.lease(queue); l.holder != hubs[1].holder {

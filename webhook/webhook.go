@@ -1,87 +1,132 @@
-// Package webhook delivers guestgate's events to webhook endpoints and lets
-// their receivers check a delivery.
+// Package webhook delivers guestgate's events to webhook endpoints, signed
+// the Standard Webhooks way (https://www.standardwebhooks.com), so that
+// receivers check them with that project's libraries, which exist for many
+// languages.
 //
 // A Hub takes the events of the Services on one store (Hub.Publish is their
 // event hook), queues each, durably, for every endpoint that wants it, in the
 // store's queues (guestlink.Queuer), and delivers from those queues in the
 // background: one signed JSON POST per event, retried with backoff until the
-// endpoint answers 2xx. Verify is the check a receiver makes before it trusts
-// a delivery; the README's webhook section shows it (see ExampleVerify).
+// endpoint answers 2xx. The package's Example is a receiver that checks a
+// real delivery with the Standard Webhooks library for Go; the README's
+// webhook section shows it.
 //
 // The wire format, which receivers rely on: the body is the JSON of a
 // guestlink.Event (without guest_name and guest_email unless the endpoint
-// wants them); the headers are HeaderEvent (the event type), HeaderDelivery
-// (the event id, the same on every retry), HeaderTimestamp (when the attempt
-// was sent, Unix seconds) and HeaderSignature (Sign of the body at that
-// timestamp).
+// wants them); the headers are HeaderID (the event id, the same on every
+// retry), HeaderTimestamp (when the attempt was sent, Unix seconds),
+// HeaderSignature (Sign of the body with every secret of the endpoint) and
+// HeaderEvent (the event type, a convenience outside the signature).
 package webhook
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/guestgate/guestgate/guestlink"
 )
 
-// Headers of a delivery.
+// Headers of a delivery: the three of Standard Webhooks, and the event type.
 const (
-	HeaderTimestamp = "X-Guestgate-Timestamp"
+	HeaderID        = standardwebhooks.HeaderWebhookID        // "webhook-id"
+	HeaderTimestamp = standardwebhooks.HeaderWebhookTimestamp // "webhook-timestamp"
+	HeaderSignature = standardwebhooks.HeaderWebhookSignature // "webhook-signature"
 	HeaderEvent     = "X-Guestgate-Event"
-	HeaderDelivery  = "X-Guestgate-Delivery"
-	HeaderSignature = "X-Guestgate-Signature"
 )
 
-// MinSecretLen is the shortest secret of an endpoint, in bytes.
-const MinSecretLen = 16
+// SecretPrefix starts every secret: a secret is written "whsec_" and the
+// standard (padded) base64 of its bytes, the form the Standard Webhooks
+// libraries take.
+const SecretPrefix = "whsec_"
 
-// MaxAge is how far a delivery's timestamp may be from the receiver's clock
-// for Verify to accept it, either way: older deliveries may be replays.
-const MaxAge = 5 * time.Minute
+// MinSecretLen is the fewest bytes a secret may have once decoded: 24, the
+// least the Standard Webhooks specification recommends (it recommends 24 to
+// 64; a longer secret is accepted, HMAC-SHA256 hashes it to 32 bytes).
+const MinSecretLen = 24
 
-// Errors of Verify.
-var (
-	ErrTimestamp = errors.New("webhook: no valid timestamp, or one more than 5 minutes from now")
-	ErrSignature = errors.New("webhook: bad signature")
-)
+// secretHowTo ends every error about a secret's form: what to write, and
+// how to make one (24 is MinSecretLen).
+const secretHowTo = "must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"
 
-// Sign returns the HeaderSignature value of body sent at timestamp (Unix
-// seconds, as in HeaderTimestamp): "sha256=" and the hex HMAC-SHA256 of
-// "<timestamp>.<body>" with secret.
-func Sign(secret []byte, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// Verify checks a delivery with the endpoint's secret: its HeaderSignature
-// must be Sign of body at its HeaderTimestamp, and that timestamp within
-// MaxAge of now. It returns ErrTimestamp or ErrSignature when the delivery is
-// not to be trusted. Receivers should also drop a delivery whose
-// HeaderDelivery they have seen before: delivery is at least once.
-func Verify(secret []byte, header http.Header, body []byte, now time.Time) error {
-	ts := header.Get(HeaderTimestamp)
-	sec, err := strconv.ParseInt(ts, 10, 64)
+// CheckSecret refuses a secret not written SecretPrefix and the standard
+// base64 of at least MinSecretLen bytes, saying how to write one. The error
+// never holds the secret.
+func CheckSecret(secret string) error {
+	enc, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		// A plain-text secret was the form of earlier versions, which signed
+		// with it in a header of their own.
+		return fmt.Errorf("%s (a plain-text secret no longer works: deliveries are signed the Standard Webhooks way; give the receiver the new secret too)", secretHowTo)
+	}
+	key, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
-		return ErrTimestamp
+		return fmt.Errorf("%s (what follows whsec_ is not base64)", secretHowTo)
 	}
-	if age := now.Sub(time.Unix(sec, 0)); age > MaxAge || age < -MaxAge {
-		return ErrTimestamp
-	}
-	if !hmac.Equal([]byte(header.Get(HeaderSignature)), []byte(Sign(secret, ts, body))) {
-		return ErrSignature
+	if len(key) < MinSecretLen {
+		return fmt.Errorf("%s (got %d bytes)", secretHowTo, len(key))
 	}
 	return nil
+}
+
+// Sign returns the HeaderSignature value of a delivery of body with id (the
+// HeaderID) sent at t (the HeaderTimestamp, in whole seconds): for each of
+// secrets, in order, "v1," and the base64 HMAC-SHA256 of
+// "<id>.<unix seconds>.<body>" with the secret's bytes, the signatures
+// separated by spaces. The Standard Webhooks library signs each; several
+// secrets sign while a secret is rotated, so that a receiver checking with
+// either accepts the delivery. Every secret must pass CheckSecret.
+func Sign(secrets []string, id string, t time.Time, body []byte) (string, error) {
+	signers, err := newSigners(secrets)
+	if err != nil {
+		return "", err
+	}
+	return signers.sign(id, t, body)
+}
+
+// signers are the Standard Webhooks signers of an endpoint's secrets.
+type signers []*standardwebhooks.Webhook
+
+// newSigners makes the signers of secrets, refusing one CheckSecret refuses.
+func newSigners(secrets []string) (signers, error) {
+	if len(secrets) == 0 {
+		return nil, fmt.Errorf("no secret; a secret %s", secretHowTo)
+	}
+	var ss signers
+	for i, s := range secrets {
+		if err := CheckSecret(s); err != nil {
+			if len(secrets) > 1 {
+				return nil, fmt.Errorf("secret %d %w", i+1, err)
+			}
+			return nil, fmt.Errorf("secret %w", err)
+		}
+		wh, err := standardwebhooks.NewWebhook(s)
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		ss = append(ss, wh)
+	}
+	return ss, nil
+}
+
+// sign is Sign with ss's secrets.
+func (ss signers) sign(id string, t time.Time, body []byte) (string, error) {
+	sigs := make([]string, 0, len(ss))
+	for _, wh := range ss {
+		sig, err := wh.Sign(id, t, body)
+		if err != nil {
+			return "", err
+		}
+		sigs = append(sigs, sig)
+	}
+	return strings.Join(sigs, " "), nil
 }
 
 // Endpoint is one receiver of events.
@@ -89,8 +134,10 @@ type Endpoint struct {
 	// URL receives the events: an absolute http or https URL (CheckURL).
 	// Redirects are not followed.
 	URL string
-	// Secret signs the deliveries; at least MinSecretLen bytes.
-	Secret []byte
+	// Secrets sign the deliveries, each written as CheckSecret wants; at
+	// least one. Every delivery is signed with each (see Sign): two while a
+	// secret is rotated.
+	Secrets []string
 	// Events are the event types delivered (guestlink.EventTypes); empty
 	// means every type.
 	Events []string
@@ -98,15 +145,19 @@ type Endpoint struct {
 	Emails bool
 }
 
-// check refuses an endpoint the Hub cannot deliver to.
-func (ep Endpoint) check() error {
+// signers checks ep and makes the signers of its secrets.
+func (ep Endpoint) signers() (signers, error) {
 	if err := CheckURL(ep.URL); err != nil {
-		return err
+		return nil, err
 	}
-	if len(ep.Secret) < MinSecretLen {
-		return fmt.Errorf("webhook %s: secret must be at least %d bytes", RedactURL(ep.URL), MinSecretLen)
+	ss, err := newSigners(ep.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", RedactURL(ep.URL), err)
 	}
-	return CheckEvents(ep.URL, ep.Events)
+	if err := CheckEvents(ep.URL, ep.Events); err != nil {
+		return nil, err
+	}
+	return ss, nil
 }
 
 // CheckURL refuses anything but an absolute http or https URL.

@@ -3,8 +3,7 @@ package webhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
-	"errors"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"os"
@@ -13,51 +12,138 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// TestSignAndVerify protects the wire format receivers rely on: the signature
-// is "sha256=" and the hex HMAC-SHA256 of "<timestamp>.<body>", computed here
-// independently of Sign; Verify accepts a genuine delivery within 5 minutes
-// and refuses every change of secret, body or timestamp, and a replay.
-func TestSignAndVerify(t *testing.T) {
-	secret := []byte("a-webhook-secret-0123456789")
-	body := []byte(`{"id":"e_1","type":"access.off","room":"demo"}`)
-	now := time.Unix(1_800_000_000, 0)
-	ts := strconv.FormatInt(now.Unix(), 10)
-	header := http.Header{}
-	header.Set(HeaderTimestamp, ts)
-	header.Set(HeaderSignature, Sign(secret, ts, body))
+// Test secrets, in the form CheckSecret wants: 32 and 24 bytes.
+const (
+	testSecret  = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // "0123456789abcdef0123456789abcdef"
+	otherSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
 
-	mac := hmac.New(sha256.New, secret)
-	io.WriteString(mac, "1800000000."+string(body))
-	if got, want := header.Get("X-Guestgate-Signature"), "sha256="+hex.EncodeToString(mac.Sum(nil)); got != want {
-		t.Fatalf("signature %s, want %s", got, want)
-	}
-	for _, at := range []time.Time{now, now.Add(MaxAge), now.Add(-MaxAge)} {
-		if err := Verify(secret, header, body, at); err != nil {
-			t.Fatalf("a genuine delivery at %v: %v", at.Sub(now), err)
-		}
+// TestSign protects the wire format receivers rely on, Standard Webhooks:
+// the signature is "v1," and the base64 HMAC-SHA256 of "<id>.<timestamp>.<body>"
+// with the secret's decoded bytes, computed here independently of Sign, one
+// per secret, separated by spaces. The Standard Webhooks library accepts the
+// delivery with any of the secrets that signed it and refuses it with
+// another secret, or with the body, id or timestamp changed.
+func TestSign(t *testing.T) {
+	body := []byte(`{"id":"e_1","type":"access.off","room":"demo"}`)
+	at := time.Now() // the library checks the timestamp against its own clock
+	ts := strconv.FormatInt(at.Unix(), 10)
+	independent := func(secret string) string {
+		key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+		mac := hmac.New(sha256.New, key)
+		io.WriteString(mac, "e_1."+ts+"."+string(body))
+		return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	}
 	for _, tc := range []struct {
-		name   string
-		secret []byte
-		body   []byte
-		ts     string
-		now    time.Time
-		want   error
+		name    string
+		secrets []string
 	}{
-		{"other secret", []byte("another-secret-0123456789"), body, ts, now, ErrSignature},
-		{"changed body", secret, []byte(`{"id":"e_1","type":"access.on","room":"demo"}`), ts, now, ErrSignature},
-		{"changed timestamp", secret, body, "1800000001", now, ErrSignature},
-		{"replayed later", secret, body, ts, now.Add(MaxAge + time.Second), ErrTimestamp},
-		{"from the future", secret, body, ts, now.Add(-MaxAge - time.Second), ErrTimestamp},
-		{"no timestamp", secret, body, "", now, ErrTimestamp},
+		{"one secret", []string{testSecret}},
+		{"rotation", []string{testSecret, otherSecret}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := header.Clone()
-			h.Set(HeaderTimestamp, tc.ts)
-			if err := Verify(tc.secret, h, tc.body, tc.now); !errors.Is(err, tc.want) {
-				t.Fatalf("Verify = %v, want %v", err, tc.want)
+			sig, err := Sign(tc.secrets, "e_1", at, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, s := range tc.secrets {
+				want = append(want, independent(s))
+			}
+			if w := strings.Join(want, " "); sig != w {
+				t.Fatalf("signature %q, want %q", sig, w)
+			}
+			header := http.Header{}
+			header.Set("webhook-id", "e_1")
+			header.Set("webhook-timestamp", ts)
+			header.Set("webhook-signature", sig)
+			for _, s := range tc.secrets {
+				if err := libVerify(t, s, body, header); err != nil {
+					t.Errorf("the library refuses the delivery with a secret that signed it: %v", err)
+				}
+			}
+			stranger := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a-secret-that-did-not-sign-it"))
+			for _, bad := range []struct {
+				what   string
+				secret string
+				body   string
+				header string
+				value  string
+			}{
+				{"another secret", stranger, string(body), "", ""},
+				{"a changed body", tc.secrets[0], `{"id":"e_1","type":"access.on","room":"demo"}`, "", ""},
+				{"a changed id", tc.secrets[0], string(body), "webhook-id", "e_2"},
+				{"a changed timestamp", tc.secrets[0], string(body), "webhook-timestamp", strconv.FormatInt(at.Unix()+1, 10)},
+				{"an old timestamp", tc.secrets[0], string(body), "webhook-timestamp", strconv.FormatInt(at.Add(-10*time.Minute).Unix(), 10)},
+			} {
+				h := header.Clone()
+				if bad.header != "" {
+					h.Set(bad.header, bad.value)
+				}
+				if err := libVerify(t, bad.secret, []byte(bad.body), h); err == nil {
+					t.Errorf("the library accepts a delivery with %s", bad.what)
+				}
+			}
+		})
+	}
+	if _, err := Sign(nil, "e_1", at, body); err == nil {
+		t.Error("Sign without a secret succeeded")
+	}
+}
+
+// libVerify checks a delivery with the Standard Webhooks library for Go, as
+// a receiver does.
+func libVerify(t *testing.T, secret string, body []byte, header http.Header) error {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatalf("the library refuses the secret: %v", err)
+	}
+	return wh.Verify(body, header)
+}
+
+// TestCheckSecret: a secret must be written as the Standard Webhooks
+// libraries take it, "whsec_" and standard base64, and hold at least 24
+// bytes; the error says how to make one and never shows the secret. Every
+// secret CheckSecret accepts, the library for Go accepts too.
+func TestCheckSecret(t *testing.T) {
+	const howTo = "must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"
+	b64 := base64.StdEncoding.EncodeToString
+	for _, tc := range []struct {
+		name, secret, wantErr string
+	}{
+		{"32 bytes", testSecret, ""},
+		{"24 bytes", otherSecret, ""},
+		{"64 bytes", "whsec_" + b64(make([]byte, 64)), ""},
+		{"plain text, the old form", "a-webhook-secret-0123456789", howTo + " (a plain-text secret no longer works"},
+		{"base64 without the prefix", otherSecret[len("whsec_"):], "a plain-text secret no longer works"},
+		{"empty", "", "a plain-text secret no longer works"},
+		{"prefix alone", "whsec_", howTo + " (got 0 bytes)"},
+		{"23 bytes", "whsec_" + b64([]byte("0123456789abcdef0123456")), howTo + " (got 23 bytes)"},
+		{"unpadded base64", strings.TrimRight(testSecret, "="), howTo + " (what follows whsec_ is not base64)"},
+		{"URL-safe base64", "whsec_" + base64.URLEncoding.EncodeToString([]byte("\xff\xfe\xfd0123456789abcdef0123456")), "is not base64"},
+		{"spaces", "whsec_ MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "is not base64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckSecret(tc.secret)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("CheckSecret = %v, want nil", err)
+				}
+				if _, err := standardwebhooks.NewWebhook(tc.secret); err != nil {
+					t.Fatalf("the library refuses a secret CheckSecret accepts: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("CheckSecret = %v, want %q", err, tc.wantErr)
+			}
+			if len(tc.secret) > len("whsec_") && strings.Contains(err.Error(), tc.secret[len("whsec_"):]) {
+				t.Fatalf("the error %q shows the secret", err)
 			}
 		})
 	}
@@ -67,17 +153,19 @@ func TestSignAndVerify(t *testing.T) {
 // to or sign for, naming it without the credentials its URL may hold; the
 // queue of an endpoint is named after its URL.
 func TestRegisterChecksEndpoints(t *testing.T) {
-	secret := []byte("a-webhook-secret-0123456789")
+	secret := []string{testSecret}
 	for _, tc := range []struct {
 		name    string
 		ep      Endpoint
 		wantErr string
 	}{
-		{"relative URL", Endpoint{URL: "hooks.example.com/x", Secret: secret}, `webhook "hooks.example.com/x": must be an absolute http or https URL`},
-		{"no host", Endpoint{URL: "https:///x", Secret: secret}, "must be an absolute http or https URL"},
-		{"ftp", Endpoint{URL: "ftp://h/x", Secret: secret}, "must be an absolute http or https URL"},
-		{"short secret", Endpoint{URL: "https://u:pw@h/x?token=t1", Secret: []byte("short")}, "webhook https://h/x: secret must be at least 16 bytes"},
-		{"unknown event", Endpoint{URL: "https://u:pw@h/x?token=t1", Secret: secret, Events: []string{"link.clicked"}}, `webhook https://h/x: unknown event type "link.clicked"; known: room.put,`},
+		{"relative URL", Endpoint{URL: "hooks.example.com/x", Secrets: secret}, `webhook "hooks.example.com/x": must be an absolute http or https URL`},
+		{"no host", Endpoint{URL: "https:///x", Secrets: secret}, "must be an absolute http or https URL"},
+		{"ftp", Endpoint{URL: "ftp://h/x", Secrets: secret}, "must be an absolute http or https URL"},
+		{"no secret", Endpoint{URL: "https://u:pw@h/x?token=t1"}, "webhook https://h/x: no secret; a secret must be whsec_ followed by base64"},
+		{"plain-text secret", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{"a-webhook-secret-0123456789"}}, "webhook https://h/x: secret must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"},
+		{"second secret short", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{testSecret, "whsec_c2hvcnQ="}}, "webhook https://h/x: secret 2 must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64) (got 5 bytes)"},
+		{"unknown event", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: secret, Events: []string{"link.clicked"}}, `webhook https://h/x: unknown event type "link.clicked"; known: room.put,`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := NewHub(nil, nil)
@@ -93,7 +181,7 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 	// A store without queues takes no endpoints, but a Registration without
 	// any is fine.
 	h := NewHub(nil, nil)
-	if _, err := h.Register([]Endpoint{{URL: "https://h/x", Secret: secret}}); err == nil || !strings.Contains(err.Error(), "keeps no queues") {
+	if _, err := h.Register([]Endpoint{{URL: "https://h/x", Secrets: secret}}); err == nil || !strings.Contains(err.Error(), "keeps no queues") {
 		t.Fatalf("Register on a store without queues = %v", err)
 	}
 	r, err := h.Register(nil)
@@ -103,9 +191,9 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 	h.Unregister(r)
 }
 
-// TestReadmeShowsExample keeps the README's webhook verifier the code that
-// ExampleVerify runs: the README must show example_test.go verbatim, in a go
-// block.
+// TestReadmeShowsExample keeps the README's webhook receiver the code that
+// the package's Example runs with a real delivery: the README must show
+// example_test.go verbatim, in a go block.
 func TestReadmeShowsExample(t *testing.T) {
 	example, err := os.ReadFile("example_test.go")
 	if err != nil {
