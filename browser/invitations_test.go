@@ -116,6 +116,15 @@ func TestInviteUsersOnTheManagePage(t *testing.T) {
 			if p := tr(v.lang, "moderator.links.opens", ""); !strings.HasPrefix(rows["Leo Later"].State, p) {
 				t.Errorf("the invitation that opens later says %q, want it to start with %q", rows["Leo Later"].State, p)
 			}
+			// The invitee in the guest list: by invitation, and in (guest
+			// access, off, governs the shared links only).
+			type listed struct{ Link, Blocked string }
+			mod.wait("the invitee in the guest list", `document.querySelectorAll("#guests-body tr").length === 1`)
+			g := evalJS[listed](mod, `(function () { var r = document.querySelector("#guests-body tr"), b = r && r.querySelector(".blocked");
+				return r ? {Link: r.cells[2].textContent, Blocked: b ? b.getAttribute("data-blocked") : ""} : {}; })()`)
+			if w := (listed{tr(v.lang, "moderator.guests.invitation"), ""}); g != w {
+				t.Errorf("the invitee in the guest list: %+v, want %+v", g, w)
+			}
 
 			// An opening time after the expiry: the API's 422, beside the field.
 			openInviteDialog(mod)

@@ -626,7 +626,9 @@
     name.setAttribute("scope", "row");
     name.className = "guest-name";
     cell(tr, "td", g.email).className = "email";
-    cell(tr, "td", g.link_name);
+    // An invitee came by an invitation, not a named link: say so in the
+    // page's language.
+    cell(tr, "td", /^i_/.test(g.link_id) ? t("moderator.guests.invitation") : g.link_name);
     return tr;
   }
 
