@@ -209,9 +209,10 @@ func TestInviteUsersOnTheManagePage(t *testing.T) {
 // invites a co-moderator on the Manage page; in a browser context of their own
 // the invitee opens the invitation, is told the room and the role, types the
 // email and is in the room, without a lobby; the room's "Manage guest access"
-// link (/guest/moderate) signs them in to the Manage page of that room; there
-// they admit a guest who waits in the lobby, and the guest's lobby page moves
-// into the room by itself.
+// link (/guest/moderate) signs them in to the Manage page of that room, where
+// revoking their own invitation warns that it shuts them out; there they
+// admit a guest who waits in the lobby, and the guest's lobby page moves into
+// the room by itself.
 func TestModeratorInviteePath(t *testing.T) {
 	s := startServer(t)
 	roomID := uniqueID("invitee")
@@ -249,6 +250,15 @@ func TestModeratorInviteePath(t *testing.T) {
 	if !invitee.hidden("#change-room") {
 		t.Error("the invitee is offered other rooms")
 	}
+	// Revoking their own invitation would shut them out: the confirmation
+	// says so (and is cancelled here).
+	invitee.wait("the invitee in their own guest list", `Array.from(document.querySelectorAll("#guests-body .guest-name")).some(function (e) { return e.textContent === "Cora Host"; })`)
+	invitee.do("clicking Revoke on their own invitation", chromedp.Click(chromedp.CSS("#invites-body button.delete")))
+	invitee.wait("the confirmation", `document.getElementById("confirm-dialog").open`)
+	if got, w := invitee.text("#confirm-warning"), tr("en", "moderator.invites.revoke.own"); !strings.HasPrefix(got, w) {
+		t.Errorf("revoking their own invitation, the invitee is warned %q, want it to start with %q", got, w)
+	}
+	invitee.do("cancelling", chromedp.Click(chromedp.CSS("#confirm-cancel")))
 
 	viewer := sess.newTab("viewer", view{})
 	viewer.open(viewerURL)

@@ -570,20 +570,27 @@
         clicks.appendChild(frac);
       }
 
-      var actions = cell(tr, "td", "");
-      actions.className = "actions-cell";
-      var copyLabel = t("moderator.action.copy_named", l.name);
-      var copy = iconButton("copy", copyLabel, ICON_COPY);
-      copy.setAttribute("data-key", "copy:" + l.id);
-      copy.addEventListener("click", function () { copyURL(copy, l.url, copyLabel, $("copy-fallback")); });
-      var del = iconButton("delete", t("moderator.action.delete_named", l.name), ICON_TRASH);
-      del.setAttribute("data-key", "delete:" + l.id);
-      del.classList.add("danger");
-      del.addEventListener("click", function () { deleteLink(l); });
-      actions.appendChild(copy);
-      actions.appendChild(del);
+      copyDeleteCell(tr, l.id, l.url, t("moderator.action.copy_named", l.name), $("copy-fallback"),
+        t("moderator.action.delete_named", l.name), function () { deleteLink(l); });
       return tr;
     });
+  }
+
+  // copyDeleteCell adds the actions cell of a link or invitation (its id and
+  // url): a copy button named copyLabel, with the fallback box where copying
+  // is blocked, and a delete button named deleteLabel that calls onDelete.
+  function copyDeleteCell(tr, id, url, copyLabel, box, deleteLabel, onDelete) {
+    var actions = cell(tr, "td", "");
+    actions.className = "actions-cell";
+    var copy = iconButton("copy", copyLabel, ICON_COPY);
+    copy.setAttribute("data-key", "copy:" + id);
+    copy.addEventListener("click", function () { copyURL(copy, url, copyLabel, box); });
+    var del = iconButton("delete", deleteLabel, ICON_TRASH);
+    del.setAttribute("data-key", "delete:" + id);
+    del.classList.add("danger");
+    del.addEventListener("click", onDelete);
+    actions.appendChild(copy);
+    actions.appendChild(del);
   }
 
   var ICON_COPY = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
@@ -690,19 +697,20 @@
 
   // ---- the forms of the dialogs: Create new link and Invite someone ----
 
-  // A form is the dialog's elements; fields, the map of the API's field names
-  // to the inputs where their errors show; errors, the start of the fields'
-  // message keys; stale, the API's error codes that say the page's view is
+  // A form is the dialog's elements; opensHint, the message key of the hint
+  // of its "Opens at"; fields, the map of the API's field names to the inputs
+  // where their errors show; errors, the start of the fields' message keys;
+  // stale, the API's error codes that say the page's view is
   // out of date, and refresh, what brings it up to date.
   var LINK_FORM = {
     dialog: "create-dialog", form: "create-form", submit: "create-submit", error: "create-error",
-    opens: "link-opens", errors: "moderator.error.field.",
+    opens: "link-opens", opensHint: "moderator.create.opens_hint", errors: "moderator.error.field.",
     stale: ["link_limit", "guest_access_off", "gallery_room"], refresh: refreshRoom,
     fields: { name: "link-name", role: "link-role", max_clicks: "link-clicks", duration_days: "link-days", not_before: "link-opens" }
   };
   var INVITE_FORM = {
     dialog: "invite-dialog", form: "invite-form", submit: "invite-submit", error: "invite-error",
-    opens: "invite-opens", errors: "moderator.invites.error.",
+    opens: "invite-opens", opensHint: "moderator.invites.opens_hint", errors: "moderator.invites.error.",
     stale: ["invitation_limit", "gallery_room"], refresh: refreshInvites,
     fields: { email: "invite-email", name: "invite-name", role: "invite-role", max_uses: "invite-uses", duration_hours: "invite-duration", not_before: "invite-opens" }
   };
@@ -719,7 +727,7 @@
   // openForm opens the dialog of f empty, with the focus in first.
   function openForm(f, first) {
     $(f.form).reset();
-    $(f.opens + "-hint").textContent = t(f === LINK_FORM ? "moderator.create.opens_hint" : "moderator.invites.opens_hint", zoneName());
+    $(f.opens + "-hint").textContent = t(f.opensHint, zoneName());
     Object.keys(f.fields).forEach(function (k) { setFieldError(f.fields[k], ""); });
     $(f.error).hidden = true;
     openDialog($(f.dialog), $(first));
@@ -960,18 +968,8 @@
         st.classList.add("state-admitted");
       }
 
-      var actions = cell(tr, "td", "");
-      actions.className = "actions-cell";
-      var copyLabel = t("moderator.invites.copy_named", v.name);
-      var copy = iconButton("copy", copyLabel, ICON_COPY);
-      copy.setAttribute("data-key", "copy:" + v.id);
-      copy.addEventListener("click", function () { copyURL(copy, v.url, copyLabel, $("invite-copy-fallback")); });
-      var del = iconButton("delete", t("moderator.invites.revoke_named", v.name), ICON_TRASH);
-      del.setAttribute("data-key", "delete:" + v.id);
-      del.classList.add("danger");
-      del.addEventListener("click", function () { revokeInvitation(v); });
-      actions.appendChild(copy);
-      actions.appendChild(del);
+      copyDeleteCell(tr, v.id, v.url, t("moderator.invites.copy_named", v.name), $("invite-copy-fallback"),
+        t("moderator.invites.revoke_named", v.name), function () { revokeInvitation(v); });
       return tr;
     });
   }
@@ -1016,11 +1014,24 @@
     });
   }
 
+  // ownInvitation is the invitation a moderator invitee signed in with (the
+  // one of the guest who is the token's subject), or "".
+  function ownInvitation() {
+    if (!me || me.kind !== "moderator") return "";
+    for (var i = 0; i < lastGuests.length; i++) {
+      var g = lastGuests[i];
+      if (g.id === me.sub && /^i_/.test(g.link_id)) return g.link_id;
+    }
+    return "";
+  }
+
   function revokeInvitation(v) {
+    var warning = t("moderator.invites.revoke.warning");
+    if (v.id === ownInvitation()) warning = t("moderator.invites.revoke.own") + " " + warning;
     confirmDialog({
       title: t("moderator.invites.revoke.title"),
       body: t("moderator.invites.revoke.body", v.name, v.email),
-      warning: t("moderator.invites.revoke.warning"),
+      warning: warning,
       ok: t("moderator.invites.revoke"),
     }).then(function (yes) {
       if (!yes) return;
