@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,8 +25,10 @@ type GuestJSON struct {
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
 	// Blocked says why an admitted or waiting guest can no longer get in, in
 	// the guest list: "room-unavailable", "guest-access-off" or
-	// "link-deleted" (in that order of precedence); absent when they can, and
-	// for guests who are out anyway (declined, removed, left).
+	// "link-deleted" (the link or invitation), in that order of precedence,
+	// as the gate judges a session (guestlink.CheckSession: guest access off
+	// keeps invitees in); absent when they can, and for guests who are out
+	// anyway (declined, removed, left).
 	Blocked string `json:"blocked,omitempty"`
 }
 
@@ -36,17 +39,19 @@ const (
 	BlockedLinkDeleted     = "link-deleted"
 )
 
-// blocked returns the Blocked value of guest g of room with links.
+// blocked returns the Blocked value of guest g of room, whose links and
+// invitations are the ids in links.
 func blocked(room guestlink.Room, links map[string]bool, g guestlink.Guest) string {
 	if g.State != guestlink.StateAdmitted && g.State != guestlink.StateWaiting {
 		return ""
 	}
+	err := guestlink.CheckSession(room, links[g.LinkID], g)
 	switch {
-	case !room.Available:
+	case errors.Is(err, guestlink.ErrRoomUnavailable):
 		return BlockedRoomUnavailable
-	case !room.GuestAccess:
+	case errors.Is(err, guestlink.ErrGuestAccessOff):
 		return BlockedGuestAccessOff
-	case !links[g.LinkID]:
+	case errors.Is(err, guestlink.ErrLinkNotFound):
 		return BlockedLinkDeleted
 	}
 	return ""
@@ -174,9 +179,17 @@ func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	have := make(map[string]bool, len(links))
+	invitations, err := h.svc.Invitations(r.Context(), room)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	have := make(map[string]bool, len(links)+len(invitations))
 	for _, l := range links {
 		have[l.ID] = true
+	}
+	for _, v := range invitations {
+		have[v.ID] = true
 	}
 	out := guestsJSON(gs)
 	for i, g := range gs {

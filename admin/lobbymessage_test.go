@@ -153,7 +153,9 @@ func TestLobbyMessageClearedWhenLobbyEmpties(t *testing.T) {
 // admitted or waiting guest who can no longer get in is marked with the
 // reason (the room unavailable before guest access off before the link
 // deleted), so that the Manage page does not call them "in the room"; guests
-// who are out anyway (declined, removed, left) carry none.
+// who are out anyway (declined, removed, left) carry none. An invitee is
+// judged as the gate judges them: guest access off leaves them in, their
+// invitation is their link, and its revocation shuts them out.
 func TestGuestListSaysWhoCannotGetIn(t *testing.T) {
 	ctx := context.Background()
 	e := newLobbyEnv(t, 0)
@@ -162,6 +164,13 @@ func TestGuestListSaysWhoCannotGetIn(t *testing.T) {
 	e.redeem("Bo", "bo@example.com")
 	declined := e.redeem("Cy", "cy@example.com")
 	e.mustStatus(200, "POST", "/api/rooms/demo/lobby/"+declined.ID+"/deny", "")
+	inv, err := e.svc.CreateInvitation(ctx, "demo", guestlink.InvitationSpec{Email: "iva@example.com", Name: "Iva", Role: guestlink.RoleSpeaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.svc.RedeemInvitation(ctx, inv.Token, guestlink.GuestInput{Name: "Iva", Email: "iva@example.com"}); err != nil {
+		t.Fatal(err)
+	}
 	blockedOf := func() map[string]any {
 		t.Helper()
 		r := e.mustStatus(200, "GET", "/api/rooms/demo/guests", "")
@@ -173,23 +182,24 @@ func TestGuestListSaysWhoCannotGetIn(t *testing.T) {
 		return out
 	}
 	steps := []struct {
-		do   func()
-		want any // of Ada and Bo; Cy never has one
+		do        func()
+		want, iva any // of Ada and Bo, and of the invitee Iva; Cy never has one
 	}{
-		{func() {}, nil},
-		{func() { e.mustStatus(204, "DELETE", "/api/rooms/demo/links/"+e.link.ID, "") }, "link-deleted"},
-		{func() { e.mustStatus(200, "PUT", "/api/rooms/demo/guest-access", `{"enabled":false}`) }, "guest-access-off"},
+		{func() {}, nil, nil},
+		{func() { e.mustStatus(204, "DELETE", "/api/rooms/demo/links/"+e.link.ID, "") }, "link-deleted", nil},
+		{func() { e.mustStatus(200, "PUT", "/api/rooms/demo/guest-access", `{"enabled":false}`) }, "guest-access-off", nil},
+		{func() { e.mustStatus(204, "DELETE", "/api/rooms/demo/invitations/"+inv.ID, "") }, "guest-access-off", "link-deleted"},
 		{func() {
 			if _, _, err := e.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo room", Admission: "moderator", Available: new(false)}); err != nil {
 				t.Fatal(err)
 			}
-		}, "room-unavailable"},
+		}, "room-unavailable", "room-unavailable"},
 	}
 	for i, st := range steps {
 		st.do()
 		got := blockedOf()
-		if got["Ada"] != st.want || got["Bo"] != st.want || got["Cy"] != nil {
-			t.Errorf("step %d: blocked = %v, want %v for Ada and Bo and none for Cy", i, got, st.want)
+		if got["Ada"] != st.want || got["Bo"] != st.want || got["Cy"] != nil || got["Iva"] != st.iva {
+			t.Errorf("step %d: blocked = %v, want %v for Ada and Bo, %v for Iva and none for Cy", i, got, st.want, st.iva)
 		}
 	}
 }

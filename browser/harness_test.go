@@ -420,6 +420,7 @@ type view struct {
 type tab struct {
 	t       *testing.T
 	name    string
+	width   int64 // of the viewport, in CSS pixels
 	ctx     context.Context
 	mu      sync.Mutex
 	dialogs []string // JavaScript dialogs (alert, confirm) that opened
@@ -449,6 +450,7 @@ func (s *session) newTab(name string, v view) *tab {
 	if v.Width == 0 {
 		v.Width, v.Height = 1280, 900
 	}
+	tb.width = v.Width
 	emulate := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
 	if v.Mobile {
 		emulate = []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait}

@@ -22,7 +22,7 @@
   var pollTimer = 0;
   var signingIn = false;
   var accessPending = false;
-  var rendered = { links: "", lobby: "", guests: "" };
+  var rendered = { links: "", lobby: "", guests: "", invites: "" };
   // The lobby as last seen: the ids of the waiting guests (null before the
   // first answer, so that guests already waiting are not announced as new).
   var waitingIds = null;
@@ -190,7 +190,7 @@
   function errorText(e) {
     if (e && e.network) return t("moderator.error.network");
     if (e && e.status === 403) return t("moderator.error.forbidden");
-    var known = ["room_not_found", "link_limit", "guest_access_off", "gallery_room"];
+    var known = ["room_not_found", "link_limit", "invitation_limit", "guest_access_off", "gallery_room"];
     if (e && known.indexOf(e.code) >= 0) return t("moderator.error." + e.code);
     return t("moderator.error.generic");
   }
@@ -222,6 +222,7 @@
     var inRoom = view === "manage";
     $("view-lobby").hidden = !inRoom || !room || room.admission !== "moderator";
     $("view-guests").hidden = !inRoom;
+    $("view-invites").hidden = !inRoom;
     $("who").hidden = view === "signin" || view === "loading" || !me;
     document.body.classList.remove("booting");
   }
@@ -396,7 +397,7 @@
 
   function openRoom() {
     showAlert("");
-    rendered = { links: "", lobby: "", guests: "" };
+    rendered = { links: "", lobby: "", guests: "", invites: "" };
     waitingIds = null;
     waitingCount = 0;
     return api("GET", roomPath()).then(function (data) {
@@ -407,6 +408,7 @@
       focusSection($("view-manage")); // screen readers start at the window's title
       refreshLobby();
       refreshGuests();
+      refreshInvites().catch(fail);
       startPolling();
     }, function (e) {
       if (e.status === 401) return;
@@ -452,6 +454,7 @@
     if (room.admission !== "moderator") setWaiting([]);
     renderLobbyMessage();
     renderLinks();
+    renderInvitesState();
   }
 
   // renderLobbyMessage shows what the waiting guests read now; the input keeps
@@ -494,21 +497,33 @@
     });
   }
 
-  // linkState says why a link cannot be used now (null when it can, or when
-  // the switch already says so), with kind "later" for a link that opens at a
-  // set time, which is waiting rather than broken. An inactive link of an open room
-  // that is neither expired nor used up and has an opening time is not open yet
-  // by the server's clock, whatever the moderator's clock says.
-  function linkState(l) {
-    if (l.active) return null;
+  // openState says why a link or an invitation x cannot be used now (null
+  // when it can, or when the switch already says so), with kind "later" for
+  // one that opens at a set time, which is waiting rather than broken. usedUp
+  // says whether its uses are spent; bySwitch, whether the guest access switch
+  // governs it (links, not invitations). An inactive one of an open room that
+  // is neither expired nor used up and has an opening time is not open yet by
+  // the server's clock, whatever the moderator's clock says.
+  function openState(x, usedUp, bySwitch) {
+    var off = bySwitch && !room.guest_access;
+    if (x.active) return null;
     if (!room.available) return { text: t("moderator.links.room_unavailable") };
-    if (l.expires_at && Date.parse(l.expires_at) <= Date.now()) return { text: t("moderator.links.expired") };
-    if (l.max_clicks != null && l.clicks >= l.max_clicks) return { text: t("moderator.links.used_up") };
-    if (l.not_before && (room.guest_access || Date.parse(l.not_before) > Date.now())) {
-      return { kind: "later", text: t("moderator.links.opens", formatDateTime(l.not_before)), time: l.not_before };
+    if (x.expires_at && Date.parse(x.expires_at) <= Date.now()) return { text: t("moderator.links.expired") };
+    if (usedUp) return { text: t("moderator.links.used_up") };
+    if (x.not_before && (!off || Date.parse(x.not_before) > Date.now())) {
+      return { kind: "later", text: t("moderator.links.opens", formatDateTime(x.not_before)), time: x.not_before };
     }
-    if (!room.guest_access) return null; // the switch already says so
+    if (off) return null; // the switch already says so
     return { text: t("moderator.links.inactive") };
+  }
+
+  // stateBadge shows a state of openState.
+  function stateBadge(state) {
+    var b = document.createElement(state.time ? "time" : "span");
+    b.className = state.kind === "later" ? "badge link-state later" : "badge badge-warn link-state";
+    if (state.time) b.dateTime = state.time;
+    b.textContent = state.text;
+    return b;
   }
 
   function renderLinks() {
@@ -523,14 +538,10 @@
 
       var name = cell(tr, "th", l.name);
       name.setAttribute("scope", "row");
-      var state = linkState(l);
+      var state = openState(l, l.max_clicks != null && l.clicks >= l.max_clicks, true);
       if (state) {
-        var b = document.createElement(state.time ? "time" : "span");
-        b.className = state.kind === "later" ? "badge link-state later" : "badge badge-warn link-state";
-        if (state.time) b.dateTime = state.time;
-        b.textContent = state.text;
         name.appendChild(document.createTextNode(" "));
-        name.appendChild(b);
+        name.appendChild(stateBadge(state));
       }
 
       roleCell(tr, l.role);
@@ -559,19 +570,27 @@
         clicks.appendChild(frac);
       }
 
-      var actions = cell(tr, "td", "");
-      actions.className = "actions-cell";
-      var copy = iconButton("copy", t("moderator.action.copy_named", l.name), ICON_COPY);
-      copy.setAttribute("data-key", "copy:" + l.id);
-      copy.addEventListener("click", function () { copyLink(copy, l); });
-      var del = iconButton("delete", t("moderator.action.delete_named", l.name), ICON_TRASH);
-      del.setAttribute("data-key", "delete:" + l.id);
-      del.classList.add("danger");
-      del.addEventListener("click", function () { deleteLink(l); });
-      actions.appendChild(copy);
-      actions.appendChild(del);
+      copyDeleteCell(tr, l.id, l.url, t("moderator.action.copy_named", l.name), $("copy-fallback"),
+        t("moderator.action.delete_named", l.name), function () { deleteLink(l); });
       return tr;
     });
+  }
+
+  // copyDeleteCell adds the actions cell of a link or invitation (its id and
+  // url): a copy button named copyLabel, with the fallback box where copying
+  // is blocked, and a delete button named deleteLabel that calls onDelete.
+  function copyDeleteCell(tr, id, url, copyLabel, box, deleteLabel, onDelete) {
+    var actions = cell(tr, "td", "");
+    actions.className = "actions-cell";
+    var copy = iconButton("copy", copyLabel, ICON_COPY);
+    copy.setAttribute("data-key", "copy:" + id);
+    copy.addEventListener("click", function () { copyURL(copy, url, copyLabel, box); });
+    var del = iconButton("delete", deleteLabel, ICON_TRASH);
+    del.setAttribute("data-key", "delete:" + id);
+    del.classList.add("danger");
+    del.addEventListener("click", onDelete);
+    actions.appendChild(copy);
+    actions.appendChild(del);
   }
 
   var ICON_COPY = '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><rect x="9" y="9" width="11" height="11" rx="2" fill="none" stroke="currentColor" stroke-width="2"/><path d="M5 15V5a2 2 0 0 1 2-2h8" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
@@ -614,7 +633,9 @@
     name.setAttribute("scope", "row");
     name.className = "guest-name";
     cell(tr, "td", g.email).className = "email";
-    cell(tr, "td", g.link_name);
+    // An invitee came by an invitation, not a named link: say so in the
+    // page's language.
+    cell(tr, "td", /^i_/.test(g.link_id) ? t("moderator.guests.invitation") : g.link_name);
     return tr;
   }
 
@@ -674,9 +695,25 @@
     });
   }
 
-  // ---- links ----
+  // ---- the forms of the dialogs: Create new link and Invite someone ----
 
-  var FIELD_INPUT = { name: "link-name", role: "link-role", max_clicks: "link-clicks", duration_days: "link-days", not_before: "link-opens" };
+  // A form is the dialog's elements; opensHint, the message key of the hint
+  // of its "Opens at"; fields, the map of the API's field names to the inputs
+  // where their errors show; errors, the start of the fields' message keys;
+  // stale, the API's error codes that say the page's view is
+  // out of date, and refresh, what brings it up to date.
+  var LINK_FORM = {
+    dialog: "create-dialog", form: "create-form", submit: "create-submit", error: "create-error",
+    opens: "link-opens", opensHint: "moderator.create.opens_hint", errors: "moderator.error.field.",
+    stale: ["link_limit", "guest_access_off", "gallery_room"], refresh: refreshRoom,
+    fields: { name: "link-name", role: "link-role", max_clicks: "link-clicks", duration_days: "link-days", not_before: "link-opens" }
+  };
+  var INVITE_FORM = {
+    dialog: "invite-dialog", form: "invite-form", submit: "invite-submit", error: "invite-error",
+    opens: "invite-opens", opensHint: "moderator.invites.opens_hint", errors: "moderator.invites.error.",
+    stale: ["invitation_limit", "gallery_room"], refresh: refreshInvites,
+    fields: { email: "invite-email", name: "invite-name", role: "invite-role", max_uses: "invite-uses", duration_hours: "invite-duration", not_before: "invite-opens" }
+  };
 
   function setFieldError(inputId, text) {
     var input = $(inputId);
@@ -687,24 +724,64 @@
     else input.removeAttribute("aria-invalid");
   }
 
+  // openForm opens the dialog of f empty, with the focus in first.
+  function openForm(f, first) {
+    $(f.form).reset();
+    $(f.opens + "-hint").textContent = t(f.opensHint, zoneName());
+    Object.keys(f.fields).forEach(function (k) { setFieldError(f.fields[k], ""); });
+    $(f.error).hidden = true;
+    openDialog($(f.dialog), $(first));
+  }
+
+  // disabledReason announces the reason beside a button that looks disabled,
+  // for screen readers, and reports whether there was one.
+  function disabledReason(btn, reason) {
+    if ($(btn).getAttribute("aria-disabled") !== "true") return false;
+    announce($(reason).textContent);
+    return true;
+  }
+
   function openCreate() {
-    if ($("create-open").getAttribute("aria-disabled") === "true") {
-      // The reason is beside the button; say it again for screen readers.
-      announce($("create-reason").textContent);
-      return;
+    if (disabledReason("create-open", "create-reason")) return;
+    openForm(LINK_FORM, "link-name");
+  }
+
+  // wholeNumber reads a number input: undefined when it breaks the rule (not
+  // a whole number from min to max), null when empty and not required.
+  function wholeNumber(input, min, max, required) {
+    var v = input.value.trim();
+    if (input.validity.badInput) return undefined;
+    if (v === "") return required ? undefined : null;
+    var n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) return undefined;
+    return n;
+  }
+
+  // readOpens reads "Opens at", a local date and time of the moderator's zone
+  // (a datetime-local value, which Date reads as local), into body.not_before:
+  // the API takes an instant, so it goes as RFC 3339 in UTC. Empty: open at
+  // once. The API alone judges it, against its own clock (before the expiry,
+  // at most 365 days ahead).
+  function readOpens(input, body, bad) {
+    if (input.validity.badInput) {
+      bad.push("not_before");
+    } else if (input.value !== "") {
+      var at = new Date(input.value);
+      if (isNaN(at.getTime())) bad.push("not_before");
+      else body.not_before = at.toISOString();
     }
-    $("create-form").reset();
-    $("link-opens-hint").textContent = t("moderator.create.opens_hint", zoneName());
-    Object.keys(FIELD_INPUT).forEach(function (f) { setFieldError(FIELD_INPUT[f], ""); });
-    $("create-error").hidden = true;
-    openDialog($("create-dialog"), $("link-name"));
+  }
+
+  // validName reports whether a name, trimmed, has 1 to max characters.
+  function validName(name, max) {
+    name = name.trim();
+    return name !== "" && Array.from(name).length <= max;
   }
 
   // The rules of a new link, as the API checks them (docs/DESIGN.md sections
   // 1 and 7): a name of 1 to 80 characters, clicks a whole number of 1 or more,
   // days a whole number from 1 to 365; empty clicks or days mean no limit. The
-  // role is one of the list's. The opening time is checked by the API alone,
-  // against its own clock (before the expiry, at most 365 days ahead).
+  // role is one of the list's.
   var LINK_RULES = {
     max_clicks: { min: 1, max: Infinity },
     duration_days: { min: 1, max: 365 }
@@ -715,96 +792,82 @@
   function linkBody() {
     var body = { name: $("link-name").value, role: $("link-role").value };
     var bad = [];
-    var name = body.name.trim();
-    if (name === "" || Array.from(name).length > 80) bad.push("name");
+    if (!validName(body.name, 80)) bad.push("name");
     ["max_clicks", "duration_days"].forEach(function (f) {
-      var input = $(FIELD_INPUT[f]);
-      var v = input.value.trim();
-      if (input.validity.badInput) {
-        bad.push(f);
-        return;
-      }
-      if (v === "") return;
-      var n = Number(v);
       var r = LINK_RULES[f];
-      if (!Number.isInteger(n) || n < r.min || n > r.max) {
-        bad.push(f);
-        return;
-      }
-      body[f] = n;
+      var n = wholeNumber($(LINK_FORM.fields[f]), r.min, r.max, false);
+      if (n === undefined) bad.push(f);
+      else if (n !== null) body[f] = n;
     });
-    // "Opens at" is a local date and time of the moderator's zone (a
-    // datetime-local value, which Date reads as local); the API takes an
-    // instant, so it goes as RFC 3339 in UTC. Empty: open at once.
-    var opens = $("link-opens");
-    if (opens.validity.badInput) {
-      bad.push("not_before");
-    } else if (opens.value !== "") {
-      var at = new Date(opens.value);
-      if (isNaN(at.getTime())) bad.push("not_before");
-      else body.not_before = at.toISOString();
-    }
+    readOpens($("link-opens"), body, bad);
     return { body: body, bad: bad };
   }
 
-  // showFieldErrors marks every field of fields (API field names) as wrong,
-  // and clears the others, then puts the focus in the first.
-  function showFieldErrors(fields) {
-    Object.keys(FIELD_INPUT).forEach(function (f) {
-      setFieldError(FIELD_INPUT[f], fields.indexOf(f) >= 0 ? t("moderator.error.field." + f) : "");
+  // showFieldErrors marks every field of fields (API field names) of f as
+  // wrong, and clears the others, then puts the focus in the first.
+  function showFieldErrors(f, fields) {
+    Object.keys(f.fields).forEach(function (k) {
+      setFieldError(f.fields[k], fields.indexOf(k) >= 0 ? t(f.errors + k) : "");
     });
-    focusFirstError();
+    var first = $(f.form).querySelector("[aria-invalid=true]");
+    if (first) first.focus();
   }
 
-  function onCreate(ev) {
-    ev.preventDefault();
-    var submit = $("create-submit");
+  // submitForm checks the form f with read (which returns {body, bad}),
+  // shows every fault beside its field, or posts the body to the room's path
+  // and, when created, closes the dialog and calls done with the answer. The
+  // API's faults show beside their fields too, and any other error in the
+  // dialog; an error of f.stale refreshes the page's view.
+  function submitForm(f, read, path, done) {
+    var submit = $(f.submit);
     if (submit.getAttribute("aria-busy") === "true") return;
-    var form = linkBody();
-    $("create-error").hidden = true;
-    showFieldErrors(form.bad);
+    var form = read();
+    $(f.error).hidden = true;
+    showFieldErrors(f, form.bad);
     if (form.bad.length) return;
     submit.setAttribute("aria-busy", "true");
-    api("POST", roomPath("/links"), form.body).then(function (link) {
-      closeDialog($("create-dialog"));
-      announce(t("moderator.links.created", link.name));
-      return refreshRoom();
+    api("POST", roomPath(path), form.body).then(function (created) {
+      closeDialog($(f.dialog));
+      return done(created);
     }, function (e) {
       if (e.status === 401) return;
-      var known = e.fields.map(function (f) { return f.field; }).filter(function (f) { return FIELD_INPUT[f]; });
+      var known = e.fields.map(function (x) { return x.field; }).filter(function (x) { return f.fields[x]; });
       if (known.length) {
-        showFieldErrors(known);
+        showFieldErrors(f, known);
         return;
       }
-      $("create-error").textContent = errorText(e);
-      $("create-error").hidden = false;
-      if (e.code === "link_limit" || e.code === "guest_access_off" || e.code === "gallery_room") {
-        refreshRoom().catch(function () {});
-      }
+      $(f.error).textContent = errorText(e);
+      $(f.error).hidden = false;
+      if (f.stale.indexOf(e.code) >= 0) f.refresh().catch(function () {});
     }).then(function () {
       submit.removeAttribute("aria-busy");
     });
   }
 
-  function focusFirstError() {
-    var first = $("create-form").querySelector("[aria-invalid=true]");
-    if (first) first.focus();
+  function onCreate(ev) {
+    ev.preventDefault();
+    submitForm(LINK_FORM, linkBody, "/links", function (link) {
+      announce(t("moderator.links.created", link.name));
+      return refreshRoom();
+    });
   }
 
-  function copyLink(btn, l) {
-    var done = function () { markCopied(btn, l); };
+  // copyURL copies url for the button btn, whose label is label; where the
+  // browser blocks it, the URL shows selected in the fallback box (an
+  // element with an input) for the moderator to copy.
+  function copyURL(btn, url, label, box) {
+    var done = function () { markCopied(btn, label); };
     var fallback = function () {
-      var box = $("copy-fallback");
-      var input = $("copy-input");
-      input.value = l.url;
+      var input = box.querySelector("input");
+      input.value = url;
       box.hidden = false;
       input.focus();
       input.select();
       input.oncopy = done;
     };
     if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(l.url).then(function () {
-        $("copy-fallback").hidden = true;
+      navigator.clipboard.writeText(url).then(function () {
+        box.hidden = true;
         done();
       }, fallback);
     } else {
@@ -812,15 +875,15 @@
     }
   }
 
-  function markCopied(btn, l) {
-    var label = btn.querySelector(".btn-label");
+  function markCopied(btn, label) {
+    var text = btn.querySelector(".btn-label");
     btn.classList.add("copied");
-    label.textContent = t("moderator.action.copied");
+    text.textContent = t("moderator.action.copied");
     announce(t("moderator.action.copied"));
     clearTimeout(btn._copiedTimer);
     btn._copiedTimer = setTimeout(function () {
       btn.classList.remove("copied");
-      label.textContent = t("moderator.action.copy_named", l.name);
+      text.textContent = label;
     }, COPIED_MS);
   }
 
@@ -841,6 +904,147 @@
       }).then(function () {
         // The row, and its button, are gone: keep the keyboard in the window.
         if (!document.activeElement || document.activeElement === document.body) $("create-open").focus();
+      });
+    });
+  }
+
+  // ---- invitations ----
+
+  function refreshInvites() {
+    if (!room) return Promise.resolve();
+    return api("GET", roomPath("/invitations")).then(renderInvites);
+  }
+
+  // renderInvitesState says whether invitations can be made here: not for
+  // gallery rooms. An unavailable room may get them; they work once it is
+  // available again, and the table says so meanwhile.
+  function renderInvitesState() {
+    var reason = room.kind === "gallery" ? t("moderator.invites.disabled_gallery") : "";
+    $("invite-open").setAttribute("aria-disabled", reason ? "true" : "false");
+    $("invite-reason").textContent = reason;
+    $("invite-reason").hidden = !reason;
+  }
+
+  var lastInvites = [];
+
+  function renderInvites(list) {
+    lastInvites = list || [];
+    var n = lastInvites.length;
+    $("invites-empty").hidden = n > 0;
+    $("invites-wrap").hidden = n === 0;
+    var key = lang + JSON.stringify(lastInvites) + room.available;
+    if (key === rendered.invites) return;
+    rendered.invites = key;
+    rebuild($("invites-body"), lastInvites, function (v) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-invitation", v.id);
+      var name = cell(tr, "th", v.name);
+      name.setAttribute("scope", "row");
+      name.className = "guest-name";
+      cell(tr, "td", v.email).className = "email";
+      roleCell(tr, v.role);
+
+      var uses = cell(tr, "td", "");
+      uses.className = "uses";
+      var frac = document.createElement("span");
+      frac.dir = "ltr"; // "used / max" reads left to right in every language
+      frac.textContent = v.max_uses == null ? t("moderator.invites.uses_unlimited", v.uses) : t("moderator.links.clicks_used", v.uses, v.max_uses);
+      uses.appendChild(frac);
+
+      var exp = cell(tr, "td", "");
+      exp.className = "expires";
+      var time = document.createElement("time");
+      time.dateTime = v.expires_at;
+      time.textContent = formatDateTime(v.expires_at);
+      exp.appendChild(time);
+
+      var st = cell(tr, "td", "");
+      st.className = "state";
+      var state = openState(v, v.max_uses != null && v.uses >= v.max_uses, false);
+      if (state) {
+        st.appendChild(stateBadge(state));
+      } else {
+        st.textContent = t("moderator.invites.active");
+        st.classList.add("state-admitted");
+      }
+
+      copyDeleteCell(tr, v.id, v.url, t("moderator.invites.copy_named", v.name), $("invite-copy-fallback"),
+        t("moderator.invites.revoke_named", v.name), function () { revokeInvitation(v); });
+      return tr;
+    });
+  }
+
+  function openInvite() {
+    if (disabledReason("invite-open", "invite-reason")) return;
+    openForm(INVITE_FORM, "invite-email");
+    $("invite-uses").disabled = false;
+  }
+
+  // The rules of a new invitation, as the API checks them (docs/DESIGN.md
+  // section 8): an email address (the API judges it fully), a name of 1 to
+  // 100 characters, uses a whole number of 1 or more unless unlimited, a
+  // validity of 1 to 8760 hours (365 days).
+  function inviteBody() {
+    var body = { email: $("invite-email").value.trim(), name: $("invite-name").value, role: $("invite-role").value };
+    var bad = [];
+    if (!/^[^@\s]+@[^@\s]+$/.test(body.email)) bad.push("email");
+    if (!validName(body.name, 100)) bad.push("name");
+    if ($("invite-unlimited").checked) {
+      body.max_uses = null;
+    } else {
+      var uses = wholeNumber($("invite-uses"), 1, Infinity, true);
+      if (uses === undefined) bad.push("max_uses");
+      else body.max_uses = uses;
+    }
+    var unit = Number($("invite-unit").value); // hours in one
+    var n = wholeNumber($("invite-duration"), 1, Math.floor(8760 / unit), true);
+    if (n === undefined) bad.push("duration_hours");
+    else body.duration_hours = n * unit;
+    readOpens($("invite-opens"), body, bad);
+    // Sending by email, once the page offers it.
+    if (!$("invite-send-field").hidden && $("invite-send").checked) body.send_email = true;
+    return { body: body, bad: bad };
+  }
+
+  function onInvite(ev) {
+    ev.preventDefault();
+    submitForm(INVITE_FORM, inviteBody, "/invitations", function (v) {
+      announce(t("moderator.invites.created", v.name));
+      return refreshInvites();
+    });
+  }
+
+  // ownInvitation is the invitation a moderator invitee signed in with (the
+  // one of the guest who is the token's subject), or "".
+  function ownInvitation() {
+    if (!me || me.kind !== "moderator") return "";
+    for (var i = 0; i < lastGuests.length; i++) {
+      var g = lastGuests[i];
+      if (g.id === me.sub && /^i_/.test(g.link_id)) return g.link_id;
+    }
+    return "";
+  }
+
+  function revokeInvitation(v) {
+    var warning = t("moderator.invites.revoke.warning");
+    if (v.id === ownInvitation()) warning = t("moderator.invites.revoke.own") + " " + warning;
+    confirmDialog({
+      title: t("moderator.invites.revoke.title"),
+      body: t("moderator.invites.revoke.body", v.name, v.email),
+      warning: warning,
+      ok: t("moderator.invites.revoke"),
+    }).then(function (yes) {
+      if (!yes) return;
+      api("DELETE", roomPath("/invitations/" + encodeURIComponent(v.id))).then(function () {
+        announce(t("moderator.invites.revoked", v.name));
+      }, function (e) {
+        if (e.status !== 404) fail(e);
+      }).then(function () {
+        refreshGuests().catch(fail);
+        return refreshInvites().catch(fail);
+      }).then(function () {
+        // The row, and its button, are gone: keep the keyboard in the section.
+        if (!document.activeElement || document.activeElement === document.body) $("invite-open").focus();
       });
     });
   }
@@ -1120,7 +1324,7 @@
       });
       return;
     }
-    Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).then(function () {
+    Promise.all([refreshRoom(), refreshLobby(), refreshGuests(), refreshInvites()]).then(function () {
       if ($("alert").textContent === errorText(new ApiError(0, "", "", true))) showAlert("");
     }, fail).then(function () {
       if (room && cred && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
@@ -1217,6 +1421,14 @@
     $("create-form").addEventListener("submit", onCreate);
     $("create-cancel").addEventListener("click", function () { closeDialog($("create-dialog")); });
     $("create-close").addEventListener("click", function () { closeDialog($("create-dialog")); });
+    $("invite-open").addEventListener("click", openInvite);
+    $("invite-form").addEventListener("submit", onInvite);
+    $("invite-cancel").addEventListener("click", function () { closeDialog($("invite-dialog")); });
+    $("invite-close").addEventListener("click", function () { closeDialog($("invite-dialog")); });
+    $("invite-unlimited").addEventListener("change", function () {
+      $("invite-uses").disabled = $("invite-unlimited").checked;
+      if ($("invite-unlimited").checked) setFieldError("invite-uses", "");
+    });
     $("confirm-cancel").addEventListener("click", function () { settleConfirm(false); });
     $("confirm-ok").addEventListener("click", function () { settleConfirm(true); });
     $("confirm-dialog").addEventListener("close", function () {
@@ -1234,7 +1446,7 @@
     $("lobby-message-clear").addEventListener("click", function () { sendLobbyMessage("DELETE"); });
     $("lobby-alerts").addEventListener("change", onAlerts);
     $("guests-refresh").addEventListener("click", function () {
-      Promise.all([refreshRoom(), refreshLobby(), refreshGuests()]).catch(fail);
+      Promise.all([refreshRoom(), refreshLobby(), refreshGuests(), refreshInvites()]).catch(fail);
     });
     $("guests-csv").addEventListener("click", downloadCSV);
     document.addEventListener("visibilitychange", onVisibility);
