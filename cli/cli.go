@@ -121,7 +121,8 @@ func (h Host) setup(cmd *cobra.Command) {
 	pf.Bool("json", false, "Print JSON for scripts instead of tables")
 	cmd.Example = `  caddy guestgate rooms put demo --name "Demo room" --admission moderator
   caddy guestgate access on demo
-  caddy guestgate links create demo --name "Guest speakers" --max-clicks 5 --days 7
+  caddy guestgate links create demo --name "Audience" --max-clicks 5 --days 7
+  caddy guestgate invitations create demo --email ada@example.com --name "Ada Lovelace" --role speaker
   caddy guestgate lobby list demo
   caddy guestgate lobby admit demo g_2kq8...
   caddy guestgate lobby message demo "We start at 10:05"

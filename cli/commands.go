@@ -307,13 +307,25 @@ func runInvitationsList(c *invocation, args []string) error {
 		if v.MaxUses != nil {
 			uses = strconv.Itoa(v.Uses) + "/" + strconv.Itoa(*v.MaxUses)
 		}
-		state := "active"
-		if !v.Active {
-			state = "inactive"
-		}
-		rows = append(rows, []string{v.ID, v.Email, v.Name, v.Role, uses, when(v.ExpiresAt), state, v.URL})
+		rows = append(rows, []string{v.ID, v.Email, v.Name, v.Role, uses, when(v.ExpiresAt), invitationState(v, time.Now()), v.URL})
 	}
 	return c.list("Room "+args[0]+" has no invitations.", []string{"INVITATION", "EMAIL", "NAME", "ROLE", "USES", "EXPIRES", "STATE", "URL"}, rows)
+}
+
+// invitationState says whether invitation v may be used at now, and if not
+// why, in the words of the Manage page.
+func invitationState(v admin.InvitationJSON, now time.Time) string {
+	switch {
+	case v.Active:
+		return "active"
+	case v.MaxUses != nil && v.Uses >= *v.MaxUses:
+		return "used up"
+	case !now.Before(v.ExpiresAt):
+		return "expired"
+	case v.NotBefore != nil && now.Before(*v.NotBefore):
+		return "opens " + when(*v.NotBefore)
+	}
+	return "room unavailable"
 }
 
 func runInvitationsDelete(c *invocation, args []string) error {

@@ -167,7 +167,7 @@ func TestDemoCaddyfile(t *testing.T) {
 	if status, _, b := call(http.MethodPut, "/guest-admin/api/rooms/demo/guest-access", demoAPIKey, `{"enabled": true}`); status != http.StatusOK {
 		t.Fatalf("switching guest access on: %d %s", status, b)
 	}
-	status, _, b := call(http.MethodPost, "/guest-admin/api/rooms/demo/links", demoAPIKey, `{"name": "Guest speakers", "max_clicks": 5, "duration_days": 7}`)
+	status, _, b := call(http.MethodPost, "/guest-admin/api/rooms/demo/links", demoAPIKey, `{"name": "Audience", "max_clicks": 5, "duration_days": 7}`)
 	var l admin.LinkJSON
 	if status != http.StatusCreated || json.Unmarshal(b, &l) != nil || !strings.HasPrefix(l.URL, base+"/guest/") {
 		t.Fatalf("creating a link: %d %s", status, b)
