@@ -111,9 +111,11 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (guestlink.
 // purge time) with the invitation's room, id and role, the link name $12
 // (guestlink.InvitationLinkName) and the state the room's admission gives
 // that role (guestlink.InitialState: $8 when the admission is $7 and the
-// role $11, else $9): redeemStmt's parameters, and $12. It returns three columns for the INSERT, then the
-// invitation after the use and its room; no row when the invitation is not
-// open. Concurrent redemptions of one invitation wait on its row lock and
+// role $11, else $9): redeemStmt's parameters, and $12. As redeemStmt, it
+// returns whether it spent, three columns for the INSERT, then the
+// invitation after the use and its room, or the invitation and its room as
+// the statement's snapshot has them when it is not open; no row for an
+// unknown token. Concurrent redemptions of one invitation wait on its row lock and
 // re-check the conditions on the row as the one before them left it.
 var redeemInvitationStmt = `WITH c AS (UPDATE gg_invitations AS v SET uses = v.uses + 1
 		FROM gg_rooms AS r
@@ -128,12 +130,16 @@ var redeemInvitationStmt = `WITH c AS (UPDATE gg_invitations AS v SET uses = v.u
 		SELECT c_room, $4::text, c_inv, $12::text, $5::text, $6::text,
 			CASE WHEN c_admission = $7::text AND role = $11::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint, role
 		FROM c)
-	SELECT * FROM c`
+	SELECT true AS spent, * FROM c
+	UNION ALL
+	SELECT false, v.room_id, v.id, r.admission, ` + invColsV + ", " + roomColsR + `
+		FROM gg_invitations v JOIN gg_rooms r ON r.id = v.room_id
+		WHERE v.token_hash = $1 AND v.token = $2 AND NOT EXISTS (SELECT 1 FROM c)`
 
 // RedeemInvitation spends one use of the invitation with token for guest g
 // at now and stores the guest, in one statement that is its own transaction
 // (redeemInvitationStmt), as Redeem does for a link. When the UPDATE changes
-// nothing, a read of the invitation and its room says why, in
+// nothing, the same statement's read of the invitation and its room says why, in
 // guestlink.CheckInvitationOpen's order: guestlink.ErrRoomUnavailable,
 // guestlink.ErrGalleryRoom, guestlink.ErrLinkNotYetOpen,
 // guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
@@ -146,7 +152,7 @@ var redeemInvitationStmt = `WITH c AS (UPDATE gg_invitations AS v SET uses = v.u
 // with MaxUses N is redeemed exactly N times, by all instances together. As
 // a link's, a redemption does not go through the change log.
 func (s *Store) RedeemInvitation(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Invitation, guestlink.Guest, error) {
-	room, v, err := redemption(ctx, s, "redeeming an invitation", redeemInvitationStmt, 3, invitationByToken, invitationDest,
+	room, v, err := redemption(ctx, s, "redeeming an invitation", redeemInvitationStmt, 3, invitationDest,
 		guestlink.CheckInvitationOpen, guestlink.ErrInvitationNotFound, token, g, now, guestlink.InvitationLinkName)
 	if err != nil {
 		return room, v, guestlink.Guest{}, err

@@ -222,11 +222,14 @@ func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, 
 // not used up), and its INSERT stores the guest ($4 id, $5 name, $6 email,
 // $10 purge time) with the link's room, name and role and the state the
 // room's admission gives that role (guestlink.InitialState: $8 when the
-// admission is $7 and the role $11, else $9). It returns four columns for the
-// INSERT, then the link after the click and its room; no row when the link is
-// not open. Concurrent redemptions of one link wait on its row lock, held
-// until this statement's commit, and re-check the conditions on the row as the
-// one before them left it.
+// admission is $7 and the role $11, else $9). It returns whether it spent
+// the click, four columns for the INSERT, then the link after the click and
+// its room; or, when the link is not open, false and the link and room as the
+// statement's snapshot has them, which is what the UPDATE judged the room by,
+// so that the refusal is explained without a second statement that could see
+// another state; no row when the token is unknown. Concurrent redemptions of
+// one link wait on its row lock, held until this statement's commit, and
+// re-check the conditions on the row as the one before them left it.
 var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 		FROM gg_rooms AS r
 		WHERE l.token_hash = $1 AND l.token = $2 AND r.id = l.room_id
@@ -240,12 +243,17 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 		SELECT c_room, $4::text, c_link, c_link_name, $5::text, $6::text,
 			CASE WHEN c_admission = $7::text AND role = $11::text THEN $8::text ELSE $9::text END, $3, $3, $3, $10::bigint, role
 		FROM c)
-	SELECT * FROM c`
+	SELECT true AS spent, * FROM c
+	UNION ALL
+	SELECT false, l.room_id, l.id, l.name, r.admission, ` + linkColsL + ", " + roomColsR + `
+		FROM gg_links l JOIN gg_rooms r ON r.id = l.room_id
+		WHERE l.token_hash = $1 AND l.token = $2 AND NOT EXISTS (SELECT 1 FROM c)`
 
 // Redeem spends one click of the link with token for guest g at now and
 // stores the guest, in one statement that is its own transaction (redeemStmt):
 // the click is one conditional UPDATE, the guest's INSERT goes with it. When
-// the UPDATE changes nothing, a read of the link and its room says why, in guestlink.CheckLinkOpen's
+// the UPDATE changes nothing, the same statement's read of the link and its
+// room says why, in guestlink.CheckLinkOpen's
 // order: guestlink.ErrRoomUnavailable, guestlink.ErrGuestAccessOff,
 // guestlink.ErrLinkNotYetOpen, guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
 // and link read; guestlink.ErrLinkNotFound if the token does not resolve.
@@ -259,7 +267,7 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // go through the change log: other instances read the new guest on its first
 // Check.
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
-	room, link, err := redemption(ctx, s, "redeeming a link", redeemStmt, 4, linkByToken, linkDest, guestlink.CheckLinkOpen, guestlink.ErrLinkNotFound, token, g, now)
+	room, link, err := redemption(ctx, s, "redeeming a link", redeemStmt, 4, linkDest, guestlink.CheckLinkOpen, guestlink.ErrLinkNotFound, token, g, now)
 	if err != nil {
 		return room, link, guestlink.Guest{}, err
 	}
@@ -274,11 +282,11 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 
 // redemption redeems the link or invitation with token for guest g at now
 // with stmt (redeemStmt, redeemInvitationStmt), which takes the parameters
-// redeemStmt documents, then extra, and returns lead columns for its INSERT,
-// then those of dest and roomCols. When stmt returns no row, byToken reads
-// the link or invitation and its room and open says why; notFound if the
-// token does not resolve. On a refusal it returns what it read.
-func redemption[T any](ctx context.Context, s *Store, op, stmt string, lead int, byToken string, dest func(*T) ([]any, func()),
+// redeemStmt documents, then extra, and returns whether it spent, lead
+// columns for its INSERT, then those of dest and roomCols. When it did not
+// spend, open says why from the row it returned; notFound if it returned
+// none. On a refusal it returns what it read.
+func redemption[T any](ctx context.Context, s *Store, op, stmt string, lead int, dest func(*T) ([]any, func()),
 	open func(guestlink.Room, T, time.Time) error, notFound error, token string, g guestlink.Guest, now time.Time, extra ...any) (guestlink.Room, T, error) {
 	var (
 		room guestlink.Room
@@ -303,21 +311,21 @@ func redemption[T any](ctx context.Context, s *Store, op, stmt string, lead int,
 		ignore[i] = new(string)
 	}
 	err := s.one(ctx, op, func(q *pgxpool.Pool) error {
-		var err error
-		room, v, err = scanWithRoom(q.QueryRow(ctx, stmt, args...), dest, ignore...)
+		var (
+			err   error
+			spent bool
+		)
+		room, v, err = scanWithRoom(q.QueryRow(ctx, stmt, args...), dest, append([]any{&spent}, ignore...)...)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			room, v, err = scanWithRoom(q.QueryRow(ctx, byToken, hash, token), dest)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return notFound
-			}
-			if err != nil {
-				return err
-			}
+			return notFound
+		case err == nil && !spent:
 			if err := open(room, v, now); err != nil {
 				return err
 			}
-			return errRetry // the row or its room changed between the two statements
+			// The UPDATE saw a newer version of the row than the
+			// statement's snapshot (a concurrent redemption's).
+			return errRetry
 		case isUniqueViolation(err):
 			return errors.New("guestgate store: guest id already in use")
 		case isForeignKeyViolation(err):
