@@ -214,19 +214,24 @@ func (h *Handler) link(r *http.Request, room guestlink.Room, l guestlink.Link) L
 		ID: l.ID, Name: l.Name, URL: h.linkURL(r, l.Token), CreatedAt: l.CreatedAt, Clicks: l.Clicks,
 		Role: guestlink.RoleOrViewer(l.Role), Active: guestlink.CheckLinkOpen(room, l, h.svc.Now()) == nil,
 	}
-	if !l.ExpiresAt.IsZero() {
-		t := l.ExpiresAt
-		j.ExpiresAt = &t
-	}
-	if !l.NotBefore.IsZero() {
-		t := l.NotBefore
-		j.NotBefore = &t
-	}
-	if l.MaxClicks > 0 {
-		n := l.MaxClicks
-		j.MaxClicks = &n
-	}
+	j.ExpiresAt, j.NotBefore, j.MaxClicks = timeOrNull(l.ExpiresAt), timeOrNull(l.NotBefore), limitOrNull(l.MaxClicks)
 	return j
+}
+
+// timeOrNull is t for the API, null for the zero time (never, at once).
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// limitOrNull is a click or use limit for the API, null for 0 (unlimited).
+func limitOrNull(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 func (h *Handler) room(r *http.Request, room guestlink.Room, links []guestlink.Link) RoomJSON {

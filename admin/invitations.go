@@ -71,14 +71,7 @@ func (h *Handler) invitation(r *http.Request, room guestlink.Room, v guestlink.I
 		CreatedAt: v.CreatedAt, ExpiresAt: v.ExpiresAt, Uses: v.Uses,
 		Active: guestlink.CheckInvitationOpen(room, v, h.svc.Now()) == nil,
 	}
-	if !v.NotBefore.IsZero() {
-		t := v.NotBefore
-		j.NotBefore = &t
-	}
-	if v.MaxUses > 0 {
-		n := v.MaxUses
-		j.MaxUses = &n
-	}
+	j.NotBefore, j.MaxUses = timeOrNull(v.NotBefore), limitOrNull(v.MaxUses)
 	return j
 }
 

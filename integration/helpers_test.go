@@ -566,9 +566,16 @@ func (g *gateway) clicks(room, id string) int {
 // linkPath is the path of a link URL (/guest/<token>).
 func linkPath(t testing.TB, l admin.LinkJSON) string {
 	t.Helper()
-	u, err := url.Parse(l.URL)
+	return guestPath(t, "link", l.URL)
+}
+
+// guestPath is the path of the URL of a link or an invitation (what), which
+// must be under /guest/.
+func guestPath(t testing.TB, what, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
 	if err != nil || !strings.HasPrefix(u.Path, "/guest/") {
-		t.Fatalf("link URL %q is not under /guest/", l.URL)
+		t.Fatalf("%s URL %q is not under /guest/", what, raw)
 	}
 	return u.Path
 }

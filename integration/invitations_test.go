@@ -24,11 +24,7 @@ func (g *gateway) invite(room string, spec map[string]any) admin.InvitationJSON 
 // invitationPath is the path of an invitation's URL.
 func invitationPath(t testing.TB, v admin.InvitationJSON) string {
 	t.Helper()
-	u, err := url.Parse(v.URL)
-	if err != nil || !strings.HasPrefix(u.Path, "/guest/") {
-		t.Fatalf("invitation URL %q", v.URL)
-	}
-	return u.Path
+	return guestPath(t, "invitation", v.URL)
 }
 
 // TestInvitationEntry: an invitation's entry page names the room and the

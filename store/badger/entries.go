@@ -140,6 +140,24 @@ func removeRecord[T any](s *Store, ctx context.Context, k kind[T], roomID, id st
 	})
 }
 
+// deleteAllOfRoom deletes every record of the kind of room roomID, with its
+// token index entry, in txn (DeleteRoom).
+func deleteAllOfRoom[T any](txn *badgerdb.Txn, k kind[T], roomID string) error {
+	recs, err := valuesWithPrefix[T](txn, k.prefix(roomID))
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if err := txn.Delete(k.key(roomID, k.id(rec))); err != nil {
+			return err
+		}
+		if err := txn.Delete(tokenKey(k.token(rec))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // findByToken reads the record of the kind whose token is token, and its room, in
 // one read-only transaction (byToken).
 func findByToken[T any](s *Store, ctx context.Context, k kind[T], token string) (guestlink.Room, T, error) {

@@ -189,17 +189,6 @@ func valuesWithPrefix[T any](txn *badgerdb.Txn, prefix []byte) ([]T, error) {
 	return out, nil
 }
 
-// invitations returns the invitations of room roomID stored in txn, in key
-// order.
-func invitations(txn *badgerdb.Txn, roomID string) ([]guestlink.Invitation, error) {
-	return valuesWithPrefix[guestlink.Invitation](txn, invPrefix(roomID))
-}
-
-// links returns the links of room roomID stored in txn, in key order.
-func links(txn *badgerdb.Txn, roomID string) ([]guestlink.Link, error) {
-	return valuesWithPrefix[guestlink.Link](txn, linkPrefix(roomID))
-}
-
 // errHalfWritten is a guest's change that did not fit in the transaction after a
 // part of it was added (see writeGuest). It wraps badgerdb.ErrTxnTooBig.
 var errHalfWritten = fmt.Errorf("guestgate store: a guest's change only partly fits in the transaction: %w", badgerdb.ErrTxnTooBig)

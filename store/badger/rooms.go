@@ -131,29 +131,11 @@ func deleteRoom(txn *badgerdb.Txn, id string) error {
 	if _, err := getRoom(txn, id); err != nil {
 		return err
 	}
-	ls, err := links(txn, id)
-	if err != nil {
+	if err := deleteAllOfRoom(txn, linkKind, id); err != nil {
 		return err
 	}
-	for _, l := range ls {
-		if err := txn.Delete(linkKey(id, l.ID)); err != nil {
-			return err
-		}
-		if err := txn.Delete(tokenKey(l.Token)); err != nil {
-			return err
-		}
-	}
-	vs, err := invitations(txn, id)
-	if err != nil {
+	if err := deleteAllOfRoom(txn, invitationKind, id); err != nil {
 		return err
-	}
-	for _, v := range vs {
-		if err := txn.Delete(invKey(id, v.ID)); err != nil {
-			return err
-		}
-		if err := txn.Delete(tokenKey(v.Token)); err != nil {
-			return err
-		}
 	}
 	for _, prefix := range [][]byte{guestPrefix(id), newestPrefix(id)} {
 		for _, k := range keysWithPrefix(txn, prefix, 0) {
