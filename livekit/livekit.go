@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -177,7 +178,10 @@ func (c *Client) Token(p Participant, now, until time.Time) (string, time.Time, 
 	if !exp.After(now) {
 		return "", time.Time{}, errors.New("livekit: the session has ended")
 	}
-	role := guestlink.RoleOrViewer(p.Role)
+	role := p.Role
+	if !slices.Contains(guestlink.Roles, role) {
+		role = guestlink.RoleViewer
+	}
 	cl := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: c.key, Subject: p.Identity,
