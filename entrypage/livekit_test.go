@@ -404,4 +404,3 @@ func waitRemoved(t *testing.T, removed <-chan string) string {
 		return ""
 	}
 }
-
