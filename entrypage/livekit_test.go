@@ -89,15 +89,7 @@ func (lr *lkRoom) guest(t *testing.T, role, name string) (guestlink.Guest, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := lr.tokens.Issue(token.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{Subject: g.ID},
-		Room:             g.RoomID, LinkID: g.LinkID, Name: g.Name, Email: g.Email,
-		State: g.State, AuthTime: g.RedeemedAt.Unix(), Role: g.Role,
-	}, lr.svc.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, entrypage.CookieName + "=" + tok
+	return g, lr.cookie(t, g)
 }
 
 // post asks the token endpoint with cookie and body (JSON unless ct says
@@ -237,26 +229,26 @@ func TestLiveKitTokenEndpoint(t *testing.T) {
 	// The token ends with the session: at session_max from the redemption,
 	// even when token_ttl would run past it.
 	lr.clock.Store(viewer.RedeemedAt.Add(12*time.Hour - time.Minute).UnixNano())
-	_, cookie := lr.reissue(t, viewer)
+	cookie := lr.cookie(t, viewer)
 	c = lr.participantClaims(t, lr.post(t, cookie, "", nil))
 	if exp, _ := c.GetExpirationTime(); exp == nil || !exp.Equal(viewer.RedeemedAt.Add(12*time.Hour).Truncate(time.Second)) {
 		t.Fatalf("exp %v, want the session's end %v", exp, viewer.RedeemedAt.Add(12*time.Hour))
 	}
 }
 
-// reissue gives guest g a fresh session cookie at the clock's time, as the
-// gate's renewal would.
-func (lr *lkRoom) reissue(t *testing.T, g guestlink.Guest) (guestlink.Guest, string) {
+// cookie is the Cookie header of a session of guest g issued at the clock's
+// time, as the entry form or the gate's renewal would issue it.
+func (lr *lkRoom) cookie(t *testing.T, g guestlink.Guest) string {
 	t.Helper()
 	tok, _, err := lr.tokens.Issue(token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: g.ID},
 		Room:             g.RoomID, LinkID: g.LinkID, Name: g.Name, Email: g.Email,
-		State: guestlink.StateAdmitted, AuthTime: g.RedeemedAt.Unix(), Role: g.Role,
+		State: g.State, AuthTime: g.RedeemedAt.Unix(), Role: g.Role,
 	}, lr.svc.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g, entrypage.CookieName + "=" + tok
+	return entrypage.CookieName + "=" + tok
 }
 
 func jsonString(t *testing.T, v any) string {
