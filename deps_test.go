@@ -31,6 +31,16 @@ func TestTestSMTPServerStaysInTests(t *testing.T) {
 	}, "only tests may use the test SMTP server")
 }
 
+// TestLiveKitSDKStaysOut keeps LiveKit's SDKs (github.com/livekit/...) out
+// of every package of the module, tests included in the Caddy build's sense:
+// guestgate speaks LiveKit's token and RoomService formats itself (package
+// livekit), and the tests that need LiveKit's Go SDK live in the separate
+// module integration/livekit.
+func TestLiveKitSDKStaysOut(t *testing.T) {
+	checkDeps(t, nil, func(dep string) bool { return strings.HasPrefix(dep, "github.com/livekit/") },
+		"LiveKit's SDKs stay out of the module (see integration/livekit)")
+}
+
 // checkDeps fails t for every package of the module, but those of exempt,
 // that depends, directly or not, on a package that forbidden names; why
 // says the rule.

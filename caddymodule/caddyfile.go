@@ -13,6 +13,7 @@ import (
 
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/livekit"
 	"github.com/guestgate/guestgate/mailer"
 	"github.com/guestgate/guestgate/webhook"
 )
@@ -181,6 +182,12 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) option {
 //	        lookups  <events> <window>   # default 30 1m
 //	        requests <events> <window>   # default 3000 1m
 //	    }
+//	    livekit {                        # token endpoint for LiveKit rooms
+//	        url        <ws(s) or http(s) URL>  # required; the LiveKit server
+//	        api_key    <key>             # required; e.g. {env.LIVEKIT_API_KEY}
+//	        api_secret <secret>          # required; at least 32 bytes
+//	        token_ttl  <duration>        # default 10m
+//	    }
 //	    theme {
 //	        title     <text>             # above the card and in <title>
 //	        logo      <file>             # PNG, JPEG, GIF, WebP or SVG, at most 512 KiB
@@ -210,8 +217,9 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				"lookups": &g.RateLimit.Lookups, "requests": &g.RateLimit.Requests,
 			})
 		},
-		"theme": func() error { return parseTheme(d, g) },
-		"role":  func() error { return parseRole(d, g) },
+		"theme":   func() error { return parseTheme(d, g) },
+		"role":    func() error { return parseRole(d, g) },
+		"livekit": func() error { return parseLiveKit(d, g) },
 	}, "signing_key", "allow", "frame_ancestors", "role")
 }
 
@@ -463,6 +471,47 @@ func parseEmail(d *caddyfile.Dispenser, a *Admin) error {
 		return d.WrapErr(err)
 	}
 	a.Email = e
+	return nil
+}
+
+// parseLiveKit reads the livekit block. What is wrong with one option is said
+// on its line; what is missing from the block on the block's line.
+func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
+	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	lk := new(LiveKit)
+	err := parseBlock(d, "livekit option", map[string]option{
+		"url": func() error {
+			if err := oneArg(d, &lk.URL)(); err != nil {
+				return err
+			}
+			if _, err := livekit.CheckURL(lk.URL); err != nil {
+				return d.Errf("livekit %v", err)
+			}
+			return nil
+		},
+		"api_key": oneArg(d, &lk.APIKey),
+		"api_secret": func() error {
+			// Never quote the value: ArgErr would show its last word.
+			if d.CountRemainingArgs() != 1 {
+				return d.Errf("livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}")
+			}
+			return oneArg(d, &lk.APISecret)()
+		},
+		"token_ttl": durationArg(d, &lk.TokenTTL),
+	})
+	if err != nil {
+		return err
+	}
+	d.Reset()
+	d.Next() // back on the block's line
+	if err := lk.check(); err != nil {
+		return d.WrapErr(err)
+	}
+	g.LiveKit = lk
 	return nil
 }
 

@@ -71,6 +71,21 @@ func TestGatewayCaddyfile(t *testing.T) {
 		{name: "allow without patterns", input: "guest_gateway {\n\tallow\n}", wantErr: "wrong argument count or unexpected line ending after 'allow', at Testfile:2"},
 		{name: "inline argument", input: "guest_gateway /x", wantErr: "wrong argument count"},
 		{
+			name:  "livekit",
+			input: "guest_gateway {\n\tlivekit {\n\t\turl ws://127.0.0.1:7880\n\t\tapi_key {env.LK_KEY}\n\t\tapi_secret {env.LK_SECRET}\n\t\ttoken_ttl 3m\n\t}\n}",
+			want:  Gateway{LiveKit: &LiveKit{URL: "ws://127.0.0.1:7880", APIKey: "{env.LK_KEY}", APISecret: "{env.LK_SECRET}", TokenTTL: caddy.Duration(3 * time.Minute)}},
+		},
+		{name: "livekit without url", input: "guest_gateway {\n\tlivekit {\n\t\tapi_key k\n\t\tapi_secret s\n\t}\n}", wantErr: "livekit: url is required, at Testfile:2"},
+		{name: "livekit without api_key", input: "guest_gateway {\n\tlivekit {\n\t\turl wss://lk.example.com\n\t\tapi_secret s\n\t}\n}", wantErr: "livekit: api_key is required, at Testfile:2"},
+		{name: "livekit relative url", input: "guest_gateway {\n\tlivekit {\n\t\turl lk.example.com\n\t}\n}", wantErr: `livekit url "lk.example.com": must be an absolute ws, wss, http or https URL without query or fragment, at Testfile:3`},
+		{name: "livekit url with a query", input: "guest_gateway {\n\tlivekit {\n\t\turl wss://lk.example.com/?room=a\n\t}\n}", wantErr: "without query or fragment, at Testfile:3"},
+		{name: "livekit secret in two words", input: "guest_gateway {\n\tlivekit {\n\t\tapi_secret very secret\n\t}\n}", wantErr: "livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}, at Testfile:3"},
+		{name: "livekit short token_ttl", input: "guest_gateway {\n\tlivekit {\n\t\turl wss://lk.example.com\n\t\tapi_key k\n\t\tapi_secret s\n\t\ttoken_ttl 10s\n\t}\n}", wantErr: "livekit: token_ttl must be at least 1m, at Testfile:2"},
+		{name: "livekit unknown option", input: "guest_gateway {\n\tlivekit {\n\t\troom a\n\t}\n}", wantErr: "unrecognized livekit option 'room', at Testfile:3"},
+		{name: "livekit duplicate option", input: "guest_gateway {\n\tlivekit {\n\t\turl wss://a.example\n\t\turl wss://b.example\n\t}\n}", wantErr: "duplicate livekit option 'url', at Testfile:4"},
+		{name: "livekit inline argument", input: "guest_gateway {\n\tlivekit wss://lk.example.com\n}", wantErr: "wrong argument count"},
+		{name: "livekit duplicate", input: "guest_gateway {\n\tlivekit {\n\t\turl wss://a.example\n\t\tapi_key k\n\t\tapi_secret s\n\t}\n\tlivekit {\n\t}\n}", wantErr: "duplicate subdirective 'livekit', at Testfile:7"},
+		{
 			name:  "theme",
 			input: "guest_gateway {\n\ttheme {\n\t\ttitle \"Acme Academy\"\n\t\tlogo /etc/guestgate/logo.png\n\t\taccent \"#126B3A\"\n\t\ttemplates /etc/guestgate/templates\n\t}\n}",
 			want:  Gateway{Theme: &Theme{Title: "Acme Academy", Logo: "/etc/guestgate/logo.png", Accent: "#126B3A", Templates: "/etc/guestgate/templates"}},
@@ -269,6 +284,11 @@ func TestValidate(t *testing.T) {
 		{"manage_url scheme-relative", Gateway{ManageURL: "//evil.example/"}, `manage_url "//evil.example/"`},
 		{"manage_url javascript", Gateway{ManageURL: "javascript:alert(1)"}, `manage_url "javascript:alert(1)"`},
 		{"manage_url with a query", Gateway{ManageURL: "/guest-admin/?x=1"}, `without query or fragment`},
+		{"livekit fine", Gateway{LiveKit: &LiveKit{URL: "https://lk.example.com", APIKey: "k", APISecret: "{env.S}"}}, ""},
+		{"livekit without url", Gateway{LiveKit: &LiveKit{APIKey: "k", APISecret: "s"}}, "livekit: url is required"},
+		{"livekit bad scheme", Gateway{LiveKit: &LiveKit{URL: "tcp://lk.example.com", APIKey: "k", APISecret: "s"}}, `livekit: url "tcp://lk.example.com": the scheme must be`},
+		{"livekit without secret", Gateway{LiveKit: &LiveKit{URL: "wss://lk.example.com", APIKey: "k"}}, "livekit: api_secret is required"},
+		{"livekit short token_ttl", Gateway{LiveKit: &LiveKit{URL: "wss://lk.example.com", APIKey: "k", APISecret: "s", TokenTTL: caddy.Duration(time.Second)}}, "livekit: token_ttl must be at least 1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g
@@ -324,6 +344,42 @@ func TestValidate(t *testing.T) {
 		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "rate_limit auth_failures") {
 			t.Fatalf("auth_failures %+v: %v", b, err)
 		}
+	}
+}
+
+// TestLiveKitSecrets: the livekit block's key pair goes through placeholders
+// at provision, and a secret shorter than 32 bytes once resolved, which would
+// make every token easy to forge, is a configuration error that names the
+// option but never shows the secret.
+func TestLiveKitSecrets(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	t.Setenv("GG_TEST_LK_KEY", "APIkey1")
+	t.Setenv("GG_TEST_LK_SECRET", secret)
+	t.Setenv("GG_TEST_LK_SHORT", "short-secret")
+	t.Setenv("GG_TEST_LK_EMPTY", "")
+	for _, tc := range []struct {
+		name, key, secret, wantErr string
+	}{
+		{"placeholders", "{env.GG_TEST_LK_KEY}", "{env.GG_TEST_LK_SECRET}", ""},
+		{"literal", "APIkey1", secret, ""},
+		{"short secret", "APIkey1", "{env.GG_TEST_LK_SHORT}", "livekit: api_secret must be at least 32 bytes after placeholders are resolved, got 12"},
+		{"key empty once resolved", "{env.GG_TEST_LK_EMPTY}", secret, "livekit: api_key is empty after placeholders are resolved"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := (&LiveKit{URL: "wss://lk.example.com", APIKey: tc.key, APISecret: tc.secret}).client()
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("client() = %v, want %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "short-secret") {
+					t.Fatalf("the error shows the secret: %v", err)
+				}
+				return
+			}
+			if err != nil || c.ServerURL() != "wss://lk.example.com" {
+				t.Fatalf("client() = %v, %v", c, err)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/ratelimit"
+	"github.com/guestgate/guestgate/livekit"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -79,6 +80,12 @@ type Config struct {
 	// {prefix}/moderate is 403 for everyone.
 	ManageURL      string
 	ModeratorToken func(c *token.Claims) (string, error)
+	// LiveKit, if set, serves POST {prefix}/livekit/token and removes from
+	// the LiveKit room the participants whose session must end
+	// (docs/DESIGN.md section 9); OnLiveKitRemove, if set, is told of each
+	// such removal: the room, the guest, how long it took and its error.
+	LiveKit         *livekit.Client
+	OnLiveKitRemove func(room, guest string, took time.Duration, err error)
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -108,6 +115,10 @@ type Gateway struct {
 	requests      *limiter
 	framed        bool
 	watch         *watcher
+	// livekit serves the LiveKit token endpoint; participants are the
+	// guests it gave tokens to. Both nil without LiveKit.
+	livekit      *livekit.Client
+	participants *participants
 }
 
 // New checks c and returns a Gateway.
@@ -138,7 +149,10 @@ func New(c Config) (*Gateway, error) {
 		manageURL: cmp.Or(c.ManageURL, DefaultManageURL), mintModerator: c.ModeratorToken,
 		clientIP: c.ClientIP, onRedeem: c.OnRedeem, onGate: c.OnGate, identity: c.Identity, cache: newSessionCache(), lookups: newLimiter(c.Lookups, c.Service.Now),
 		requests: newLimiter(c.Requests, c.Service.Now), framed: len(c.FrameAncestors) > 0,
-		watch: newWatcher(c.Service),
+		watch: newWatcher(c.Service), livekit: c.LiveKit,
+	}
+	if c.LiveKit != nil {
+		g.participants = &participants{watcher: g.watch, client: c.LiveKit, onRemove: c.OnLiveKitRemove, entries: map[[2]string]*watched{}}
 	}
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost
@@ -197,7 +211,8 @@ func (g *Gateway) LogPath(p string) string {
 		return p
 	}
 	switch {
-	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == "moderate", rest == ".well-known/jwks.json":
+	case strings.HasPrefix(rest, "assets/"), rest == "lobby", rest == "lobby/status", rest == "leave", rest == "moderate", rest == ".well-known/jwks.json",
+		rest == LiveKitTokenPath:
 		return p
 	}
 	return g.prefix + "/<link token>"
@@ -240,6 +255,8 @@ func (g *Gateway) serveGuestPage(w http.ResponseWriter, r *http.Request, rest st
 		return g.lobbyPage(w, r)
 	case rest == "lobby/status" && r.Method == http.MethodGet:
 		return g.lobbyStatus(w, r)
+	case rest == LiveKitTokenPath && g.livekit != nil:
+		return g.liveKitToken(w, r)
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:

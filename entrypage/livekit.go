@@ -1,0 +1,225 @@
+package entrypage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/livekit"
+	"github.com/guestgate/guestgate/token"
+)
+
+// The LiveKit token endpoint, POST {prefix}/livekit/token (docs/DESIGN.md
+// section 9), is LiveKit's standardized token endpoint, which every LiveKit
+// client SDK's endpoint TokenSource calls: an optional JSON body
+// (TokenSourceRequest) answered 201 with {"server_url", "participant_token"}.
+// The guest's session cookie says who asks; the body may only confirm it. The
+// media connection then goes from the browser to LiveKit, past the gate, so
+// the gateway watches the session of every guest it gave a token to, and
+// removes the participant from the LiveKit room when the session must end.
+
+// LiveKitTokenPath is the token endpoint's path under the prefix.
+const LiveKitTokenPath = "livekit/token"
+
+// maxLiveKitBody bounds the token request's body.
+const maxLiveKitBody = 16 << 10
+
+// liveKitRemoveWait bounds the RoomService calls that remove one participant,
+// retries included: a removal reaches LiveKit within it or is logged as failed.
+const liveKitRemoveWait = 2 * time.Second
+
+// liveKitAnswer is the endpoint's 201 answer (TokenSourceResponse).
+type liveKitAnswer struct {
+	ServerURL        string `json:"server_url"`
+	ParticipantToken string `json:"participant_token"`
+}
+
+// liveKitError is a refusal's body: the reason (the data-reason of the gate's
+// page for the same session) and its sentence.
+type liveKitError struct {
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+// liveKitRequest is what the endpoint reads of a TokenSourceRequest: the
+// fields that name a room or a participant, under their proto names and
+// their JSON names, as protobuf JSON parsers accept both. The other fields
+// (participant_metadata, participant_attributes, room_config, agent
+// fields) are ignored: a guest's token carries only what the session grants.
+var liveKitFields = []struct{ proto, json, what string }{
+	{"room_name", "roomName", "room"},
+	{"participant_identity", "participantIdentity", "identity"},
+	{"participant_name", "participantName", "name"},
+}
+
+// liveKitToken serves POST {prefix}/livekit/token.
+func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		return g.liveKitRefuse(w, r, ReasonBadRequest, http.StatusMethodNotAllowed)
+	}
+	// A page of another site may post here with the guest's cookie (a form,
+	// or fetch without CORS); it must not get a token, even one it cannot
+	// read. A JSON body needs a CORS preflight, which this endpoint never
+	// answers; an empty one must come from this site too.
+	if !sameOrigin(r) || !liveKitContentType(r) {
+		return g.liveKitRefuse(w, r, ReasonNotAllowed, 0)
+	}
+	c := g.currentSession(r)
+	if c == nil {
+		return g.liveKitRefuse(w, r, ReasonNoSession, 0)
+	}
+	gen := g.svc.Generation()
+	state, err := g.svc.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
+	if err != nil {
+		if reason := reasonFor(err); reason != "" {
+			return g.liveKitRefuse(w, r, reason, 0)
+		}
+		return g.internal(w, r, err)
+	}
+	if state != guestlink.StateAdmitted {
+		// Waiting in the lobby: the gate refuses the room to this session.
+		return g.liveKitRefuse(w, r, ReasonNotAllowed, 0)
+	}
+	if c.State != guestlink.StateAdmitted {
+		e, err := g.upgrade(w, r, c)
+		if err != nil {
+			return g.internal(w, r, err)
+		}
+		c = e.claims
+	}
+	if reason, status := g.liveKitAsks(w, r, c); reason != "" {
+		return g.liveKitRefuse(w, r, reason, status)
+	}
+	now := g.svc.Now()
+	end := g.tokens.SessionEnd(c)
+	tok, _, err := g.livekit.Token(livekit.Participant{
+		Identity: c.Subject, Name: c.Name, Room: c.Room, Role: c.Role, Link: c.LinkID,
+	}, now, end)
+	if err != nil {
+		return g.internal(w, r, err)
+	}
+	g.participants.watch(c, end, gen)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	return json.NewEncoder(w).Encode(liveKitAnswer{ServerURL: g.livekit.ServerURL(), ParticipantToken: tok})
+}
+
+// liveKitContentType reports whether r's body may be a token request: JSON,
+// or no body and no Content-Type at all.
+func liveKitContentType(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return r.ContentLength == 0
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// liveKitAsks reads the request body and checks that what it asks for is the
+// session's: it returns the reason and status of a refusal, or "".
+func (g *Gateway) liveKitAsks(w http.ResponseWriter, r *http.Request, c *token.Claims) (string, int) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLiveKitBody))
+	if err != nil {
+		return ReasonBadRequest, 0
+	}
+	if len(body) == 0 {
+		return "", 0
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return ReasonBadRequest, 0
+	}
+	own := map[string]string{"room": c.Room, "identity": c.Subject, "name": c.Name}
+	for _, f := range liveKitFields {
+		for _, key := range []string{f.proto, f.json} {
+			raw, ok := fields[key]
+			if !ok || string(raw) == "null" {
+				continue
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return ReasonBadRequest, 0
+			}
+			if v != "" && v != own[f.what] {
+				// Another room, or another participant: never this
+				// session's to ask for.
+				return ReasonNotAllowed, 0
+			}
+		}
+	}
+	return "", 0
+}
+
+// liveKitRefuse answers the token endpoint with reason as a JSON error, with
+// reason's status unless status is set.
+func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason string, status int) error {
+	if status == 0 {
+		status = reasonStatus[reason]
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Add("Vary", "Accept-Language")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(liveKitError{Reason: reason, Error: g.pages.T(r, "guest.message."+reason+".text")})
+}
+
+// participants are the LiveKit participants a gateway gave tokens to, each
+// watched until its session must end (removed, declined, left, the room
+// unavailable or deleted, session_max): then the participant is removed from
+// the LiveKit room. Any instance's change reaches every instance's watcher
+// through the store's Generation, so the instance that gave a guest a token
+// removes them, whichever instance the moderator used. Guest access switched
+// off and a deleted link leave them in, as they leave open connections.
+type participants struct {
+	watcher *watcher
+	client  *livekit.Client
+	// onRemove is told of every removal: the room, the guest, how long the
+	// RoomService calls took and their error.
+	onRemove func(room, guest string, took time.Duration, err error)
+
+	mu      sync.Mutex
+	entries map[[2]string]*watched
+}
+
+// watch registers the participant of session c, which ends at end, checked
+// at generation gen, unless it is registered already.
+func (p *participants) watch(c *token.Claims, end time.Time, gen uint64) {
+	key := [2]string{c.Room, c.Subject}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.entries[key]; ok {
+		return
+	}
+	e := &watched{c: c, end: end}
+	e.stop = sync.OnceFunc(func() {
+		p.watcher.remove(e)
+		p.mu.Lock()
+		delete(p.entries, key)
+		p.mu.Unlock()
+		go p.remove(c.Room, c.Subject)
+	})
+	p.entries[key] = e
+	p.watcher.add(e, gen)
+}
+
+// remove removes guest from LiveKit room room.
+func (p *participants) remove(room, guest string) {
+	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
+	defer cancel()
+	start := time.Now()
+	err := p.client.RemoveParticipant(ctx, room, guest)
+	if errors.Is(err, livekit.ErrNotFound) {
+		// Not in the room (yet, or any more): nothing to cut.
+		err = nil
+	}
+	if p.onRemove != nil {
+		p.onRemove(room, guest, time.Since(start), err)
+	}
+}

@@ -1,0 +1,398 @@
+package entrypage_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
+	"github.com/guestgate/guestgate/livekit"
+	"github.com/guestgate/guestgate/token"
+)
+
+const lkSecret = "0123456789abcdef0123456789abcdef"
+
+// fakeLiveKit is a RoomService that records RemoveParticipant calls as
+// "room/identity".
+func fakeLiveKit(t *testing.T) (*livekit.Client, <-chan string) {
+	t.Helper()
+	removed := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Room, Identity string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/twirp/livekit.RoomService/RemoveParticipant" {
+			t.Errorf("RoomService call %s: %v", r.URL.Path, err)
+		}
+		removed <- body.Room + "/" + body.Identity
+		_, _ = w.Write([]byte("{}"))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := livekit.New(livekit.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), APIKey: "APIkey1", APISecret: []byte(lkSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, removed
+}
+
+// lkRoom is a room "demo" with a link of each role, for the token endpoint's
+// tests: svc, the gateway, its token issuer and the fake LiveKit's removals.
+type lkRoom struct {
+	svc     *guestlink.Service
+	clock   *atomic.Int64 // the Service's clock, in Unix nanoseconds
+	gw      *entrypage.Gateway
+	tokens  *token.Issuer
+	links   map[string]guestlink.Link
+	removed <-chan string
+}
+
+func newLKRoom(t *testing.T, spec guestlink.RoomSpec) *lkRoom {
+	t.Helper()
+	// A clock the test moves while the watcher reads it.
+	clock := new(atomic.Int64)
+	clock.Store(time.Now().UnixNano())
+	svc := &guestlink.Service{Store: teststore.Open(t), Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	spec.Name = "Demo"
+	ls := teststore.RoomWithLinks(t, svc, "demo", spec, guestlink.LinkSpec{Name: "V", Role: "viewer"},
+		guestlink.LinkSpec{Name: "S", Role: "speaker"})
+	lk, removed := fakeLiveKit(t)
+	gw, tokens := newGateway(t, svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) { c.LiveKit = lk })
+	return &lkRoom{svc: svc, clock: clock, gw: gw, tokens: tokens, removed: removed,
+		links: map[string]guestlink.Link{"viewer": ls[0], "speaker": ls[1]}}
+}
+
+// guest redeems the link of role as name (for a moderator, a personal
+// invitation: moderators come by invitation only) and returns the guest and
+// the Cookie header of their session.
+func (lr *lkRoom) guest(t *testing.T, role, name string) (guestlink.Guest, string) {
+	t.Helper()
+	ctx := context.Background()
+	in := guestlink.GuestInput{Name: name, Email: strings.ToLower(name) + "@example.com"}
+	var g guestlink.Guest
+	var err error
+	if role == guestlink.RoleModerator {
+		var v guestlink.Invitation
+		if v, err = lr.svc.CreateInvitation(ctx, "demo", guestlink.InvitationSpec{Email: in.Email, Name: name, Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, g, err = lr.svc.RedeemInvitation(ctx, v.Token, in)
+	} else {
+		_, _, g, err = lr.svc.Redeem(ctx, lr.links[role].Token, in)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, lr.cookie(t, g)
+}
+
+// post asks the token endpoint with cookie and body (JSON unless ct says
+// otherwise; no body and no Content-Type if body is ""), from this site
+// unless edit changes the request.
+func (lr *lkRoom) post(t *testing.T, cookie, body string, edit func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "http://rooms.example.com/guest/livekit/token", strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("Origin", "http://rooms.example.com")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if cookie != "" {
+		r.Header.Set("Cookie", cookie)
+	}
+	if edit != nil {
+		edit(r)
+	}
+	w := httptest.NewRecorder()
+	if err := lr.gw.ServeHTTP(w, r, func(http.ResponseWriter, *http.Request) error {
+		t.Error("the token endpoint reached the upstream")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// participantClaims verifies the participant token of a 201 answer as
+// LiveKit does and returns its claims.
+func (lr *lkRoom) participantClaims(t *testing.T, w *httptest.ResponseRecorder) jwt.MapClaims {
+	t.Helper()
+	var got struct {
+		ServerURL        string `json:"server_url"`
+		ParticipantToken string `json:"participant_token"`
+	}
+	if w.Code != http.StatusCreated || json.Unmarshal(w.Body.Bytes(), &got) != nil || !strings.HasPrefix(got.ServerURL, "ws://127.0.0.1:") {
+		t.Fatalf("%d %s, want 201 with server_url and participant_token", w.Code, w.Body)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(got.ParticipantToken, claims, func(*jwt.Token) (any, error) { return []byte(lkSecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("APIkey1"), jwt.WithTimeFunc(lr.svc.Now)); err != nil {
+		t.Fatalf("the participant token does not verify: %v", err)
+	}
+	return claims
+}
+
+// TestLiveKitTokenEndpoint protects POST {prefix}/livekit/token
+// (docs/DESIGN.md section 9): an admitted guest gets a LiveKit token for
+// their own room, identity and name, with their role's grants, whatever the
+// body confirms; a body asking for another room, identity or name is 403; a
+// session that may not be in the room gets the gate's status and reason as
+// JSON; and a request another site could make (a cross-site fetch, a form)
+// never gets a token.
+func TestLiveKitTokenEndpoint(t *testing.T) {
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	viewer, viewerCookie := lr.guest(t, "viewer", "Ada")
+	_, speakerCookie := lr.guest(t, "speaker", "Grace")
+	_, modCookie := lr.guest(t, "moderator", "Edsger")
+	for _, tc := range []struct {
+		name        string
+		cookie      string
+		body        string
+		edit        func(*http.Request)
+		wantStatus  int
+		wantReason  string
+		wantPublish bool
+		wantAdmin   bool
+	}{
+		{name: "viewer, no body", cookie: viewerCookie, wantStatus: 201},
+		{name: "speaker", cookie: speakerCookie, body: `{}`, wantStatus: 201, wantPublish: true},
+		{name: "moderator", cookie: modCookie, body: `{}`, wantStatus: 201, wantPublish: true, wantAdmin: true},
+		{name: "body confirms the session", cookie: viewerCookie, wantStatus: 201,
+			body: `{"room_name":"demo","participant_identity":"` + viewer.ID + `","participant_name":"Ada","participant_metadata":"x","participant_attributes":{"a":"b"},"room_config":{"agents":[]},"extra":1}`},
+		{name: "empty fields", cookie: viewerCookie, body: `{"room_name":"","participant_identity":null}`, wantStatus: 201},
+		{name: "JSON content type with charset", cookie: viewerCookie, body: `{}`, wantStatus: 201,
+			edit: func(r *http.Request) { r.Header.Set("Content-Type", "application/json; charset=utf-8") }},
+		{name: "another room", cookie: viewerCookie, body: `{"room_name":"other"}`, wantStatus: 403, wantReason: "not-allowed"},
+		{name: "another room, JSON name", cookie: viewerCookie, body: `{"roomName":"other"}`, wantStatus: 403, wantReason: "not-allowed"},
+		{name: "another identity", cookie: viewerCookie, body: `{"participant_identity":"g_someone"}`, wantStatus: 403, wantReason: "not-allowed"},
+		{name: "another identity, JSON name", cookie: viewerCookie, body: `{"participantIdentity":"g_someone"}`, wantStatus: 403, wantReason: "not-allowed"},
+		{name: "another name", cookie: viewerCookie, body: `{"participant_name":"The Host"}`, wantStatus: 403, wantReason: "not-allowed"},
+		{name: "room name not a string", cookie: viewerCookie, body: `{"room_name":1}`, wantStatus: 400, wantReason: "bad-request"},
+		{name: "not JSON", cookie: viewerCookie, body: `room_name=demo`, wantStatus: 400, wantReason: "bad-request"},
+		{name: "no session", body: `{}`, wantStatus: 401, wantReason: "no-session"},
+		{name: "forged session", cookie: entrypage.CookieName + "=eyJhbGciOiJIUzI1NiJ9.e30.x", body: `{}`, wantStatus: 401, wantReason: "no-session"},
+		{name: "GET", cookie: viewerCookie, wantStatus: 405, wantReason: "bad-request",
+			edit: func(r *http.Request) { r.Method = http.MethodGet }},
+		{name: "cross-site fetch", cookie: viewerCookie, body: `{}`, wantStatus: 403, wantReason: "not-allowed",
+			edit: func(r *http.Request) {
+				r.Header.Set("Sec-Fetch-Site", "cross-site")
+				r.Header.Set("Origin", "https://evil.example")
+			}},
+		{name: "another origin", cookie: viewerCookie, wantStatus: 403, wantReason: "not-allowed",
+			edit: func(r *http.Request) { r.Header.Del("Sec-Fetch-Site"); r.Header.Set("Origin", "https://evil.example") }},
+		{name: "form post", cookie: viewerCookie, body: `room_name=demo`, wantStatus: 403, wantReason: "not-allowed",
+			edit: func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }},
+		{name: "text/plain post", cookie: viewerCookie, body: `{}`, wantStatus: 403, wantReason: "not-allowed",
+			edit: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }},
+		{name: "body without Content-Type", cookie: viewerCookie, body: `{}`, wantStatus: 403, wantReason: "not-allowed",
+			edit: func(r *http.Request) { r.Header.Del("Content-Type") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := lr.post(t, tc.cookie, tc.body, tc.edit)
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", w.Header().Get("Cache-Control"))
+			}
+			if tc.wantStatus != 201 {
+				var e struct{ Reason, Error string }
+				if w.Code != tc.wantStatus || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Reason != tc.wantReason || e.Error == "" {
+					t.Fatalf("%d %s, want %d with reason %q", w.Code, w.Body, tc.wantStatus, tc.wantReason)
+				}
+				if strings.Contains(w.Body.String(), "token") {
+					t.Fatalf("a refusal carries a token: %s", w.Body)
+				}
+				return
+			}
+			c := lr.participantClaims(t, w)
+			video, _ := c["video"].(map[string]any)
+			if video["room"] != "demo" || video["roomJoin"] != true || video["canSubscribe"] != true || video["canPublishData"] != true ||
+				video["canPublish"] != tc.wantPublish || (video["roomAdmin"] == true) != tc.wantAdmin {
+				t.Fatalf("video grant %v, want publish %v, admin %v", video, tc.wantPublish, tc.wantAdmin)
+			}
+			if strings.Contains(w.Body.String(), "@") || strings.Contains(strings.ToLower(jsonString(t, c)), "example.com") {
+				t.Fatalf("the token carries the email: %v", c)
+			}
+		})
+	}
+	c := lr.participantClaims(t, lr.post(t, viewerCookie, "", nil))
+	if c["sub"] != viewer.ID || c["name"] != "Ada" {
+		t.Fatalf("sub %v name %v, want %s Ada", c["sub"], c["name"], viewer.ID)
+	}
+	if attrs, _ := c["attributes"].(map[string]any); attrs["guestgate.role"] != "viewer" || attrs["guestgate.link"] != viewer.LinkID {
+		t.Fatalf("attributes %v, want the role and the link", c["attributes"])
+	}
+	// The token ends with the session: at session_max from the redemption,
+	// even when token_ttl would run past it.
+	lr.clock.Store(viewer.RedeemedAt.Add(12*time.Hour - time.Minute).UnixNano())
+	cookie := lr.cookie(t, viewer)
+	c = lr.participantClaims(t, lr.post(t, cookie, "", nil))
+	if exp, _ := c.GetExpirationTime(); exp == nil || !exp.Equal(viewer.RedeemedAt.Add(12*time.Hour).Truncate(time.Second)) {
+		t.Fatalf("exp %v, want the session's end %v", exp, viewer.RedeemedAt.Add(12*time.Hour))
+	}
+}
+
+// cookie is the Cookie header of a session of guest g issued at the clock's
+// time, as the entry form or the gate's renewal would issue it.
+func (lr *lkRoom) cookie(t *testing.T, g guestlink.Guest) string {
+	t.Helper()
+	tok, _, err := lr.tokens.Issue(token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: g.ID},
+		Room:             g.RoomID, LinkID: g.LinkID, Name: g.Name, Email: g.Email,
+		State: g.State, AuthTime: g.RedeemedAt.Unix(), Role: g.Role,
+	}, lr.svc.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entrypage.CookieName + "=" + tok
+}
+
+func jsonString(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestLiveKitTokenRefusals: sessions that the gate would not let into the
+// room get no token, but the gate's status and reason: a guest waiting in the
+// lobby, declined, removed or gone, a room made unavailable, guest access
+// switched off.
+func TestLiveKitTokenRefusals(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		spec       guestlink.RoomSpec
+		then       func(lr *lkRoom, g guestlink.Guest) error
+		wantStatus int
+		wantReason string
+	}{
+		{"waiting", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, nil, 403, "not-allowed"},
+		{"declined", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, func(lr *lkRoom, g guestlink.Guest) error {
+			_, err := lr.svc.Decide(ctx, "demo", g.ID, guestlink.StateDeclined)
+			return err
+		}, 403, "declined"},
+		{"removed", guestlink.RoomSpec{}, func(lr *lkRoom, g guestlink.Guest) error {
+			_, err := lr.svc.Decide(ctx, "demo", g.ID, guestlink.StateRemoved)
+			return err
+		}, 403, "removed"},
+		{"left", guestlink.RoomSpec{}, func(lr *lkRoom, g guestlink.Guest) error {
+			_, err := lr.svc.Decide(ctx, "demo", g.ID, guestlink.StateLeft)
+			return err
+		}, 401, "no-session"},
+		{"room unavailable", guestlink.RoomSpec{}, func(lr *lkRoom, g guestlink.Guest) error {
+			no := false
+			_, _, err := lr.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo", Available: &no})
+			return err
+		}, 404, "room-unavailable"},
+		{"room deleted", guestlink.RoomSpec{}, func(lr *lkRoom, g guestlink.Guest) error {
+			return lr.svc.DeleteRoom(ctx, "demo")
+		}, 404, "room-unavailable"},
+		{"guest access off", guestlink.RoomSpec{}, func(lr *lkRoom, g guestlink.Guest) error {
+			_, err := lr.svc.SetGuestAccess(ctx, "demo", false)
+			return err
+		}, 403, "guest-access-off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lr := newLKRoom(t, tc.spec)
+			g, cookie := lr.guest(t, "viewer", "Ada") // speakers skip the lobby
+			if tc.then != nil {
+				if err := tc.then(lr, g); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := lr.post(t, cookie, `{}`, nil)
+			var e struct{ Reason string }
+			if w.Code != tc.wantStatus || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Reason != tc.wantReason {
+				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, tc.wantStatus, tc.wantReason)
+			}
+		})
+	}
+}
+
+// TestLiveKitRemoval protects the way a removal reaches LiveKit: the
+// gateway watches every guest it gave a token to, and removes the
+// participant from the LiveKit room (one RoomService call) when the guest
+// is removed, the room is deleted or the session reaches session_max; but
+// switching guest access off or deleting the guest's link leaves them in
+// (docs/DESIGN.md sections 1 and 9). Guests without a token are never
+// named to LiveKit.
+func TestLiveKitRemoval(t *testing.T) {
+	ctx := context.Background()
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	ada, adaCookie := lr.guest(t, "viewer", "Ada")
+	grace, graceCookie := lr.guest(t, "speaker", "Grace")
+	edsger, _ := lr.guest(t, "moderator", "Edsger") // never asks for a token
+	for _, c := range []string{adaCookie, graceCookie, adaCookie} {
+		if w := lr.post(t, c, "", nil); w.Code != http.StatusCreated {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	// Guest access off and the viewers' link deleted: nobody leaves.
+	if _, err := lr.svc.SetGuestAccess(ctx, "demo", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := lr.svc.DeleteLink(ctx, "demo", ada.LinkID); err != nil {
+		t.Fatal(err)
+	}
+	// Then Grace and Edsger are removed: only Grace held a token.
+	for _, g := range []guestlink.Guest{grace, edsger} {
+		if _, err := lr.svc.Decide(ctx, "demo", g.ID, guestlink.StateRemoved); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := waitRemoved(t, lr.removed); got != "demo/"+grace.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, grace.ID)
+	}
+	// Ada stays until her session reaches session_max.
+	lr.clock.Store(ada.RedeemedAt.Add(12 * time.Hour).UnixNano())
+	if got := waitRemoved(t, lr.removed); got != "demo/"+ada.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, ada.ID)
+	}
+	// Ada asked for two tokens but is one participant: the next call is
+	// for the next guest removed, not Ada again.
+	if _, err := lr.svc.SetGuestAccess(ctx, "demo", true); err != nil {
+		t.Fatal(err)
+	}
+	barbara, cookie := lr.guest(t, "speaker", "Barbara")
+	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if _, err := lr.svc.Decide(ctx, "demo", barbara.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitRemoved(t, lr.removed); got != "demo/"+barbara.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, barbara.ID)
+	}
+
+	// A deleted room takes its participants with it.
+	lr = newLKRoom(t, guestlink.RoomSpec{})
+	alan, cookie := lr.guest(t, "viewer", "Alan")
+	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if err := lr.svc.DeleteRoom(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitRemoved(t, lr.removed); got != "demo/"+alan.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, alan.ID)
+	}
+}
+
+// waitRemoved returns the next RemoveParticipant call, failing after a
+// generous wait (the watcher ticks every 100 ms).
+func waitRemoved(t *testing.T, removed <-chan string) string {
+	t.Helper()
+	select {
+	case got := <-removed:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatal("no RemoveParticipant call")
+		return ""
+	}
+}

@@ -1,0 +1,350 @@
+package livekit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/guestgate/guestgate/internal/testcaddy"
+	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
+	"github.com/guestgate/guestgate/internal/testlivekit"
+)
+
+func TestMain(m *testing.M) { testcaddy.Main(m) }
+
+const apiKey = "livekit-test-api-key-0123456789"
+
+// site is guestgate in this process's Caddy, in front of a real LiveKit
+// server, with rooms "demo" and "hall" (a moderated lobby).
+type site struct {
+	t    *testing.T
+	base string // http://127.0.0.1:<port>
+	lk   *testlivekit.Server
+	rs   *lksdk.RoomServiceClient
+}
+
+func startSite(t *testing.T) *site {
+	t.Helper()
+	lk := testlivekit.Start(t)
+	port := testcaddy.FreePort(t)
+	store := "store " + t.TempDir()
+	cf := fmt.Sprintf(`{
+	admin off
+	persist_config off
+	storage file_system %s
+	skip_install_trust
+}
+
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	handle_path /guest-admin/* {
+		guest_admin {
+			%s
+			api_key %s
+			link_base http://127.0.0.1:%d/guest/
+			room demo Demo
+		}
+	}
+	route {
+		guest_gateway {
+			%s
+			livekit {
+				url %s
+				api_key %s
+				api_secret %s
+			}
+		}
+		respond "room page" 200
+	}
+}
+`, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret)
+	if err := inproc.Load(t, cf); err != nil {
+		t.Fatal(err)
+	}
+	s := &site{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), lk: lk,
+		rs: lksdk.NewRoomServiceClient(strings.Replace(lk.URL, "ws://", "http://", 1), lk.APIKey, lk.APISecret)}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/guest-admin/api/rooms")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("guestgate does not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.api(http.MethodPut, "/rooms/demo/guest-access", `{"enabled":true}`, nil)
+	s.api(http.MethodPut, "/rooms/hall", `{"name":"Hall","admission":"moderator"}`, nil)
+	s.api(http.MethodPut, "/rooms/hall/guest-access", `{"enabled":true}`, nil)
+	return s
+}
+
+// api calls the moderator API with the API key and decodes a JSON answer
+// into out, failing the test on a status above 299.
+func (s *site) api(method, path, body string, out any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+"/guest-admin/api"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode > 299 {
+		s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// link makes a link of role in room and returns its URL.
+func (s *site) link(room, role string) string {
+	var l struct{ URL string }
+	s.api(http.MethodPost, "/rooms/"+room+"/links", `{"name":"`+role+`s","role":"`+role+`"}`, &l)
+	return l.URL
+}
+
+// invitation invites name to room as role and returns its URL.
+func (s *site) invitation(room, role, name, email string) string {
+	var v struct{ URL string }
+	s.api(http.MethodPost, "/rooms/"+room+"/invitations", `{"name":"`+name+`","email":"`+email+`","role":"`+role+`"}`, &v)
+	return v.URL
+}
+
+// guest is a browser of one guest.
+type guest struct {
+	s      *site
+	client *http.Client
+	id     string
+}
+
+var csrfRE = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]*)">`)
+
+// redeem opens the entry page at link (a URL) and submits name and email, as a
+// browser does.
+func (s *site) redeem(link, name, email string) *guest {
+	s.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRE.FindSubmatch(body)
+	if resp.StatusCode != 200 || m == nil {
+		s.t.Fatalf("entry page: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodPost, link, strings.NewReader(url.Values{"name": {name}, "email": {email}, "csrf": {string(m[1])}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.base)
+	if resp, err = c.Do(req); err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("entry form: %d", resp.StatusCode)
+	}
+	return &guest{s: s, client: c}
+}
+
+// token asks guestgate's LiveKit token endpoint, as LiveKit's endpoint
+// TokenSource does, and returns the status and the answer's fields.
+func (g *guest) token(body string) (int, map[string]string) {
+	g.s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.s.base+"/guest/livekit/token", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", g.s.base)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		g.s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// join gets a token and joins the LiveKit room with LiveKit's Go SDK.
+func (g *guest) join(cb *lksdk.RoomCallback) *lksdk.Room {
+	g.s.t.Helper()
+	status, ans := g.token(`{"room_name":"demo"}`)
+	if status != http.StatusCreated || ans["server_url"] != g.s.lk.URL || ans["participant_token"] == "" {
+		g.s.t.Fatalf("token endpoint: %d %v", status, ans)
+	}
+	if cb == nil {
+		cb = lksdk.NewRoomCallback()
+	}
+	room, err := lksdk.ConnectToRoomWithToken(ans["server_url"], ans["participant_token"], cb, lksdk.WithAutoSubscribe(true))
+	if err != nil {
+		g.s.t.Fatalf("joining the LiveKit room: %v", err)
+	}
+	g.s.t.Cleanup(room.Disconnect)
+	g.id = string(room.LocalParticipant.Identity())
+	return room
+}
+
+// participants lists the LiveKit room's participants by identity.
+func (s *site) participants(room string) map[string]*livekit.ParticipantInfo {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := s.rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: room})
+	if err != nil {
+		s.t.Fatalf("ListParticipants: %v", err)
+	}
+	out := map[string]*livekit.ParticipantInfo{}
+	for _, p := range res.Participants {
+		out[p.Identity] = p
+	}
+	return out
+}
+
+// TestLiveKitRoom walks guests through guestgate into a real LiveKit room
+// (docs/DESIGN.md section 9) with LiveKit's own Go SDK: the participants
+// carry the names typed on the entry page and their role's rights (a
+// viewer's attempt to publish is refused, a speaker's track reaches the
+// viewer, a moderator's token is a room admin's); a waiting guest gets no
+// token; and a guest removed through the moderator API leaves the LiveKit
+// room within 2 s.
+func TestLiveKitRoom(t *testing.T) {
+	s := startSite(t)
+	viewer := s.redeem(s.link("demo", "viewer"), "Ada Viewer", "ada@example.com")
+	speaker := s.redeem(s.link("demo", "speaker"), "Grace Speaker", "grace@example.com")
+	moderator := s.redeem(s.invitation("demo", "moderator", "Edsger Moderator", "edsger@example.com"), "Edsger Moderator", "edsger@example.com")
+
+	var received atomic.Pointer[string]
+	vroom := viewer.join(&lksdk.RoomCallback{ParticipantCallback: lksdk.ParticipantCallback{
+		OnTrackSubscribed: func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+			from := rp.Name() + ":" + track.Kind().String()
+			received.Store(&from)
+		},
+	}})
+	sroom := speaker.join(nil)
+	mroom := moderator.join(nil)
+	_ = mroom
+
+	ps := s.participants("demo")
+	for _, tc := range []struct {
+		g          *guest
+		name, role string
+		publish    bool
+	}{
+		{viewer, "Ada Viewer", "viewer", false},
+		{speaker, "Grace Speaker", "speaker", true},
+		{moderator, "Edsger Moderator", "moderator", true},
+	} {
+		p := ps[tc.g.id]
+		if p == nil {
+			t.Fatalf("%s (%s) is not in the LiveKit room: %v", tc.name, tc.g.id, ps)
+		}
+		if p.Name != tc.name || p.Attributes["guestgate.role"] != tc.role || p.Permission.CanPublish != tc.publish ||
+			!p.Permission.CanSubscribe || !p.Permission.CanPublishData || p.Permission.CanUpdateMetadata {
+			t.Errorf("participant %s: name %q, attributes %v, permission %v; want %q, role %s, publish %v",
+				tc.g.id, p.Name, p.Attributes, p.Permission, tc.name, tc.role, tc.publish)
+		}
+		if strings.Contains(p.Metadata+fmt.Sprint(p.Attributes), "@") {
+			t.Errorf("participant %s carries an email: %q %v", tc.g.id, p.Metadata, p.Attributes)
+		}
+	}
+
+	// The viewer may not publish; the speaker's track reaches the viewer.
+	if _, err := vroom.LocalParticipant.PublishTrack(opusTrack(t), &lksdk.TrackPublicationOptions{Name: "mic"}); err == nil {
+		t.Error("a viewer published a track")
+	}
+	track := opusTrack(t)
+	if _, err := sroom.LocalParticipant.PublishTrack(track, &lksdk.TrackPublicationOptions{Name: "mic"}); err != nil {
+		t.Fatalf("the speaker cannot publish: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for received.Load() == nil && time.Now().Before(deadline) {
+		_ = track.WriteSample(media.Sample{Data: []byte{0xf8, 0xff, 0xfe}, Duration: 20 * time.Millisecond}, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := received.Load(); got == nil || *got != "Grace Speaker:audio" {
+		t.Fatalf("the viewer received %v, want the speaker's audio", got)
+	}
+
+	// The moderator's token is a room admin's for its room: RoomService
+	// answers it; the viewer's it refuses.
+	for _, tc := range []struct {
+		g    *guest
+		want int
+	}{{moderator, 200}, {viewer, 401}} {
+		_, ans := tc.g.token("")
+		req, _ := http.NewRequest(http.MethodPost, strings.Replace(s.lk.URL, "ws://", "http://", 1)+"/twirp/livekit.RoomService/ListParticipants", bytes.NewReader([]byte(`{"room":"demo"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+ans["participant_token"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("ListParticipants with the token of %s: %d, want %d", tc.g.id, resp.StatusCode, tc.want)
+		}
+	}
+
+	// A token for another room is refused; so is one for a guest waiting in
+	// the lobby.
+	if status, _ := viewer.token(`{"room_name":"hall"}`); status != http.StatusForbidden {
+		t.Errorf("a token for another room: %d, want 403", status)
+	}
+	waiting := s.redeem(s.link("hall", "viewer"), "Wendy Waiting", "wendy@example.com")
+	if status, ans := waiting.token(""); status != http.StatusForbidden || ans["participant_token"] != "" {
+		t.Errorf("a waiting guest's token: %d %v, want 403 without a token", status, ans)
+	}
+
+	// Removed through the API, the viewer leaves the LiveKit room.
+	start := time.Now()
+	s.api(http.MethodDelete, "/rooms/demo/guests/"+viewer.id, "", nil)
+	for s.participants("demo")[viewer.id] != nil {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the removed viewer is still in the LiveKit room after 10 s")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("removal through the API to the participant leaving the LiveKit room: %v", took.Round(time.Millisecond))
+	if took > 2*time.Second {
+		t.Errorf("the removal took %v, want at most 2 s", took)
+	}
+	if ps := s.participants("demo"); ps[speaker.id] == nil || ps[moderator.id] == nil {
+		t.Errorf("the other guests left too: %v", ps)
+	}
+}
+
+// opusTrack is a local Opus track.
+func opusTrack(t *testing.T) *lksdk.LocalTrack {
+	t.Helper()
+	tr, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}

@@ -1,0 +1,276 @@
+// Package livekit makes guestgate a token endpoint for LiveKit rooms
+// (docs/DESIGN.md section 9): it mints LiveKit access tokens for guests, with
+// the grants of their role, and removes participants through LiveKit's
+// RoomService API. It speaks LiveKit's wire formats itself (a JWT signed with
+// golang-jwt, one Twirp call over HTTP) so that no LiveKit SDK goes into the
+// Caddy build.
+package livekit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/guestgate/guestgate/guestlink"
+)
+
+// MinSecretLen is the shortest api_secret accepted, in bytes: LiveKit's
+// own servers refuse shorter secrets.
+const MinSecretLen = 32
+
+// DefaultTTL bounds a participant token's lifetime when Config.TTL is zero.
+// A token is needed only to join: LiveKit refreshes the token of a
+// connected participant itself.
+const DefaultTTL = 10 * time.Minute
+
+// Attribute keys of a participant's attributes, which every participant of
+// the room sees. The guest's email is never among them.
+const (
+	AttrRole = "guestgate.role"
+	AttrLink = "guestgate.link"
+)
+
+// Config of a Client.
+type Config struct {
+	// URL is the LiveKit server's URL as clients reach it: ws://, wss://,
+	// http:// or https://, without query or fragment. RoomService calls go
+	// to the same host over http(s).
+	URL string
+	// APIKey and APISecret are a LiveKit API key pair; the secret signs
+	// every token (HS256) and is at least MinSecretLen bytes.
+	APIKey    string
+	APISecret []byte
+	// TTL bounds a participant token's lifetime; DefaultTTL if zero.
+	TTL time.Duration
+	// HTTPClient makes the RoomService calls; a client with a 2 s timeout
+	// per attempt if nil.
+	HTTPClient *http.Client
+}
+
+// Client mints participant tokens and calls RoomService.
+type Client struct {
+	url     string
+	api     string // the RoomService base URL, http(s)://host[/path]
+	key     string
+	secret  []byte
+	ttl     time.Duration
+	http    *http.Client
+	retries []time.Duration
+}
+
+// CheckURL checks a LiveKit server URL (Config.URL) and returns the http(s)
+// base of its RoomService API.
+func CheckURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("url %q: must be an absolute ws, wss, http or https URL without query or fragment", raw)
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	case "http", "https":
+	default:
+		return "", fmt.Errorf("url %q: the scheme must be ws, wss, http or https", raw)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// New checks c and returns a Client.
+func New(c Config) (*Client, error) {
+	api, err := CheckURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.APIKey == "":
+		return nil, errors.New("api_key is required")
+	case len(c.APISecret) < MinSecretLen:
+		return nil, fmt.Errorf("api_secret: must be at least %d bytes, got %d", MinSecretLen, len(c.APISecret))
+	case c.TTL < 0:
+		return nil, errors.New("token_ttl: must be positive")
+	}
+	cl := &Client{url: c.URL, api: api, key: c.APIKey, secret: c.APISecret, ttl: c.TTL, http: c.HTTPClient,
+		retries: []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond}}
+	if cl.ttl == 0 {
+		cl.ttl = DefaultTTL
+	}
+	if cl.http == nil {
+		cl.http = &http.Client{Timeout: 2 * time.Second}
+	}
+	return cl, nil
+}
+
+// ServerURL is the URL clients connect to, the server_url of the token
+// endpoint's answer.
+func (c *Client) ServerURL() string { return c.url }
+
+// Participant is whom a token is for.
+type Participant struct {
+	// Identity is the guest id; Name the guest's name.
+	Identity, Name string
+	// Room is the guestgate room id, which is the LiveKit room's name.
+	Room string
+	// Role is guestlink.RoleViewer, RoleSpeaker or RoleModerator; "" is a
+	// viewer.
+	Role string
+	// Link is the id of the link or invitation the guest came in by.
+	Link string
+}
+
+// VideoGrant is the part of LiveKit's video grant that guestgate sets, with
+// LiveKit's claim names (github.com/livekit/protocol/auth, VideoGrant).
+type VideoGrant struct {
+	RoomAdmin      bool   `json:"roomAdmin,omitempty"`
+	RoomJoin       bool   `json:"roomJoin,omitempty"`
+	Room           string `json:"room,omitempty"`
+	CanPublish     *bool  `json:"canPublish,omitempty"`
+	CanSubscribe   *bool  `json:"canSubscribe,omitempty"`
+	CanPublishData *bool  `json:"canPublishData,omitempty"`
+}
+
+// Claims are the claims of a LiveKit access token that guestgate sets, with
+// LiveKit's names (github.com/livekit/protocol/auth, ClaimGrants): iss is the
+// API key, sub the participant's identity.
+type Claims struct {
+	jwt.RegisteredClaims
+	Name       string            `json:"name,omitempty"`
+	Video      *VideoGrant       `json:"video,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Grant is the video grant of role in room, by the table of docs/DESIGN.md
+// section 9: every role joins, subscribes and publishes data (chat);
+// speakers and moderators publish media; moderators are room admins. An
+// unknown role gets a viewer's grant. Every permission is set explicitly:
+// LiveKit reads a grant without any as "all of them".
+func Grant(role, room string) *VideoGrant {
+	yes, publish := true, false
+	switch role {
+	case guestlink.RoleSpeaker, guestlink.RoleModerator:
+		publish = true
+	}
+	return &VideoGrant{
+		RoomJoin: true, Room: room, RoomAdmin: role == guestlink.RoleModerator,
+		CanPublish: &publish, CanSubscribe: &yes, CanPublishData: &yes,
+	}
+}
+
+// Token mints p's access token at now, valid until the earlier of now+TTL
+// and until (the end of the guest's session). It returns the token and its
+// expiry.
+func (c *Client) Token(p Participant, now, until time.Time) (string, time.Time, error) {
+	exp := now.Add(c.ttl)
+	if until.Before(exp) {
+		exp = until
+	}
+	if !exp.After(now) {
+		return "", time.Time{}, errors.New("livekit: the session has ended")
+	}
+	role := p.Role
+	if !slices.Contains(guestlink.Roles, role) {
+		role = guestlink.RoleViewer
+	}
+	cl := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: c.key, Subject: p.Identity,
+			NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Name:       p.Name,
+		Video:      Grant(role, p.Room),
+		Attributes: map[string]string{AttrRole: role, AttrLink: p.Link},
+	}
+	tok, err := c.sign(cl)
+	return tok, exp, err
+}
+
+func (c *Client) sign(cl Claims) (string, error) {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, cl).SignedString(c.secret)
+	if err != nil {
+		return "", fmt.Errorf("livekit: signing a token: %w", err)
+	}
+	return tok, nil
+}
+
+// ErrNotFound is RemoveParticipant's answer for a participant who is not in
+// the room (never joined, or already gone).
+var ErrNotFound = errors.New("livekit: no such participant")
+
+// RemoveParticipant removes participant identity from LiveKit room room
+// through RoomService (a Twirp call signed with a room admin token for that
+// room), which also revokes the participant's tokens issued until then. A
+// failed attempt (no answer, or a 5xx) is retried three times, after 100 ms,
+// 300 ms and 600 ms; ctx bounds the whole. A participant who is not in the
+// room is ErrNotFound.
+func (c *Client) RemoveParticipant(ctx context.Context, room, identity string) error {
+	body, err := json.Marshal(map[string]string{"room": room, "identity": identity})
+	if err != nil {
+		return err
+	}
+	var last error
+	for attempt := 0; ; attempt++ {
+		retry, err := c.removeOnce(ctx, room, body)
+		if err == nil || !retry {
+			return err
+		}
+		last = err
+		if attempt == len(c.retries) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (then %w)", last, ctx.Err())
+		case <-time.After(c.retries[attempt]):
+		}
+	}
+}
+
+// removeOnce makes one RemoveParticipant call; retry says whether a failure
+// may pass.
+func (c *Client) removeOnce(ctx context.Context, room string, body []byte) (retry bool, err error) {
+	now := time.Now()
+	tok, err := c.sign(Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: c.key, NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+		},
+		Video: &VideoGrant{RoomAdmin: true, Room: room},
+	})
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.api+"/twirp/livekit.RoomService/RemoveParticipant", bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return ctx.Err() == nil, fmt.Errorf("livekit: RemoveParticipant: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return false, nil
+	case resp.StatusCode == http.StatusNotFound:
+		return false, ErrNotFound
+	}
+	var twirp struct {
+		Code string `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	_ = json.Unmarshal(msg, &twirp)
+	return resp.StatusCode >= 500, fmt.Errorf("livekit: RemoveParticipant: %s: %s %s", resp.Status, twirp.Code, twirp.Msg)
+}
