@@ -1,7 +1,9 @@
 // Package browser drives a real Chromium (Debian's chromium, through chromedp)
 // against a real Caddy running guestgate in this process, with the demo room
 // backend of Caddyfile.example (templates + file_server over examples/room) on a
-// second port. It checks what the moderator and the guests see and do.
+// second port. It checks what the moderator and the guests see and do. One
+// test walks examples/livekit instead, with a real livekit-server
+// (internal/testlivekit) and fake camera and microphone.
 //
 // The tests are skipped only when chromium is missing and the CI environment
 // variable is unset; in CI a missing chromium fails them. On failure, a
@@ -364,8 +366,8 @@ type session struct {
 
 // newSession starts Chromium with a fresh user data directory, stopped when the
 // test ends; when the test failed, a screenshot of every tab is kept first
-// (screenshotsOnFailure).
-func newSession(t *testing.T) *session {
+// (screenshotsOnFailure). flags are more of Chromium's command-line options.
+func newSession(t *testing.T, flags ...chromedp.ExecAllocatorOption) *session {
 	t.Helper()
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -381,6 +383,7 @@ func newSession(t *testing.T) *session {
 		chromedp.WindowSize(1280, 900),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, flags...)
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), testTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
