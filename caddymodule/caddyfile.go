@@ -13,8 +13,6 @@ import (
 
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
-	"github.com/guestgate/guestgate/livekit"
-	"github.com/guestgate/guestgate/mailer"
 	"github.com/guestgate/guestgate/webhook"
 )
 
@@ -428,91 +426,6 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"webhook": func() error { return parseWebhook(d, a) },
 		"email":   func() error { return parseEmail(d, a) },
 	}, "api_key", "moderator_key", "room", "webhook")
-}
-
-// parseEmail reads the email block. What is wrong with one option is said
-// on its line; what is wrong with the block as a whole (no server, tls none
-// for a remote server, a password without a username) on the block's line.
-func parseEmail(d *caddyfile.Dispenser, a *Admin) error {
-	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	e := new(Email)
-	err := parseBlock(d, "email option", map[string]option{
-		"server":   oneArg(d, &e.Server),
-		"tls":      choiceArg(d, &e.TLS, "email tls: must be 'starttls', 'implicit' or 'none', got '%s'", mailer.TLSStartTLS, mailer.TLSImplicit, mailer.TLSNone),
-		"username": oneArg(d, &e.Username),
-		"password": func() error {
-			// Never quote the value: ArgErr would show its last word.
-			if d.CountRemainingArgs() != 1 {
-				return d.Errf("email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}")
-			}
-			return oneArg(d, &e.Password)()
-		},
-		"timeout": durationArg(d, &e.Timeout),
-		"from": func() error {
-			if err := oneArg(d, &e.From)(); err != nil {
-				return err
-			}
-			if _, err := mailer.ParseFrom(e.From); err != nil {
-				return d.Errf("email %v", err)
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return err
-	}
-	d.Reset()
-	d.Next() // back on the block's line
-	if err := e.check(); err != nil {
-		return d.WrapErr(err)
-	}
-	a.Email = e
-	return nil
-}
-
-// parseLiveKit reads the livekit block. What is wrong with one option is said
-// on its line; what is missing from the block on the block's line.
-func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
-	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	lk := new(LiveKit)
-	err := parseBlock(d, "livekit option", map[string]option{
-		"url": func() error {
-			if err := oneArg(d, &lk.URL)(); err != nil {
-				return err
-			}
-			if _, err := livekit.CheckURL(lk.URL); err != nil {
-				return d.Errf("livekit %v", err)
-			}
-			return nil
-		},
-		"api_key": oneArg(d, &lk.APIKey),
-		"api_secret": func() error {
-			// Never quote the value: ArgErr would show its last word.
-			if d.CountRemainingArgs() != 1 {
-				return d.Errf("livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}")
-			}
-			return oneArg(d, &lk.APISecret)()
-		},
-		"token_ttl": durationArg(d, &lk.TokenTTL),
-	})
-	if err != nil {
-		return err
-	}
-	d.Reset()
-	d.Next() // back on the block's line
-	if err := lk.check(); err != nil {
-		return d.WrapErr(err)
-	}
-	g.LiveKit = lk
-	return nil
 }
 
 // parseWebhook reads a webhook subdirective and its block.

@@ -1,0 +1,126 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/guestgate/guestgate/livekit"
+)
+
+// LiveKit is the livekit block of guest_gateway: the LiveKit server and its
+// API key pair.
+type LiveKit struct {
+	// URL is the LiveKit server's URL as browsers reach it, the server_url of
+	// the token endpoint: ws://, wss://, http:// or https://. Removals are
+	// RoomService calls to the same host over http(s). Required.
+	URL string `json:"url"`
+
+	// APIKey is the LiveKit API key, the iss of the tokens; placeholders are
+	// resolved. Required.
+	APIKey string `json:"api_key"`
+
+	// APISecret is the LiveKit API secret that signs the tokens (HS256): at
+	// least 32 bytes after placeholders ({env.LIVEKIT_API_SECRET},
+	// {file./run/secrets/livekit}) are resolved. Required.
+	APISecret string `json:"api_secret"`
+
+	// TokenTTL bounds a participant token's lifetime, which also never
+	// outlives the guest's session (session_max from the redemption). A
+	// token is needed only to join: LiveKit renews the token of a connected
+	// participant itself. Default: 10m.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+}
+
+// check holds the pure checks of the livekit block.
+func (lk *LiveKit) check() error {
+	if lk.URL == "" {
+		return errors.New("livekit: url is required")
+	}
+	if _, err := livekit.CheckURL(lk.URL); err != nil {
+		return fmt.Errorf("livekit: %w", err)
+	}
+	switch {
+	case lk.APIKey == "":
+		return errors.New("livekit: api_key is required")
+	case lk.APISecret == "":
+		return errors.New("livekit: api_secret is required")
+	case lk.TokenTTL != 0 && lk.TokenTTL < caddy.Duration(time.Minute):
+		return errors.New("livekit: token_ttl must be at least 1m")
+	}
+	return nil
+}
+
+// client resolves the placeholders of lk's key pair and makes the LiveKit
+// client.
+func (lk *LiveKit) client() (*livekit.Client, error) {
+	secret, err := checkedSecret(lk.APISecret, livekit.MinSecretLen, "bytes")
+	if err != nil {
+		return nil, fmt.Errorf("livekit: api_secret %w", err)
+	}
+	key := resolveSecret(lk.APIKey)
+	if key == "" {
+		return nil, errors.New("livekit: api_key is empty after placeholders are resolved")
+	}
+	c, err := livekit.New(livekit.Config{URL: lk.URL, APIKey: key, APISecret: []byte(secret), TTL: time.Duration(lk.TokenTTL)})
+	if err != nil {
+		return nil, fmt.Errorf("livekit: %w", err)
+	}
+	return c, nil
+}
+
+// parseLiveKit reads the livekit block. What is wrong with one option is said
+// on its line; what is missing from the block on the block's line.
+func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
+	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	lk := new(LiveKit)
+	err := parseBlock(d, "livekit option", map[string]option{
+		"url": func() error {
+			if err := oneArg(d, &lk.URL)(); err != nil {
+				return err
+			}
+			if _, err := livekit.CheckURL(lk.URL); err != nil {
+				return d.Errf("livekit %v", err)
+			}
+			return nil
+		},
+		"api_key": oneArg(d, &lk.APIKey),
+		"api_secret": func() error {
+			// Never quote the value: ArgErr would show its last word.
+			if d.CountRemainingArgs() != 1 {
+				return d.Errf("livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}")
+			}
+			return oneArg(d, &lk.APISecret)()
+		},
+		"token_ttl": durationArg(d, &lk.TokenTTL),
+	})
+	if err != nil {
+		return err
+	}
+	d.Reset()
+	d.Next() // back on the block's line
+	if err := lk.check(); err != nil {
+		return d.WrapErr(err)
+	}
+	g.LiveKit = lk
+	return nil
+}
+
+// logLiveKitRemove logs the removal of a guest from a LiveKit room: a state
+// change, or an error when RoomService could not be reached.
+func (g *Gateway) logLiveKitRemove(room, guest string, took time.Duration, err error) {
+	fields := []zap.Field{zap.String("room", room), zap.String("guest", guest), zap.Duration("took", took)}
+	if err != nil {
+		g.logger.Error("removing a guest from the LiveKit room failed", append(fields, zap.Error(err))...)
+		return
+	}
+	g.logger.Info("guest removed from the LiveKit room", fields...)
+}
