@@ -318,7 +318,8 @@ func TestLiveKitTokenRefusals(t *testing.T) {
 // TestLiveKitRemoval protects the way a removal reaches LiveKit: the
 // gateway watches every guest it gave a token to, and removes the
 // participant from the LiveKit room (one RoomService call) when the guest
-// is removed, the room is deleted or the session reaches session_max; but
+// is removed, the room is made unavailable or deleted, or the session
+// reaches session_max; but
 // switching guest access off or deleting the guest's link leaves them in
 // (docs/DESIGN.md sections 1 and 9). Guests without a token are never
 // named to LiveKit.
@@ -368,6 +369,20 @@ func TestLiveKitRemoval(t *testing.T) {
 	}
 	if got := waitRemoved(t, lr.removed); got != "demo/"+barbara.ID {
 		t.Fatalf("RemoveParticipant %s, want demo/%s", got, barbara.ID)
+	}
+
+	// A room made unavailable by its backend takes its participants out.
+	lr = newLKRoom(t, guestlink.RoomSpec{})
+	joan, cookie := lr.guest(t, "speaker", "Joan")
+	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	closed := false
+	if _, _, err := lr.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo", Available: &closed}); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitRemoved(t, lr.removed); got != "demo/"+joan.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, joan.ID)
 	}
 
 	// A deleted room takes its participants with it.

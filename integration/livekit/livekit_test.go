@@ -290,14 +290,16 @@ func TestLiveKitRoom(t *testing.T) {
 		t.Fatalf("the viewer received %v, want the speaker's audio", got)
 	}
 
-	// The moderator's token is a room admin's for its room: RoomService
-	// answers it; the viewer's it refuses.
+	// The moderator's token is a room admin's for its room only: RoomService
+	// answers it for that room and refuses it for another; the viewer's it
+	// refuses.
 	for _, tc := range []struct {
 		g    *guest
+		room string
 		want int
-	}{{moderator, 200}, {viewer, 401}} {
+	}{{moderator, "demo", 200}, {moderator, "hall", 401}, {viewer, "demo", 401}} {
 		_, ans := tc.g.token("")
-		req, _ := http.NewRequest(http.MethodPost, strings.Replace(s.lk.URL, "ws://", "http://", 1)+"/twirp/livekit.RoomService/ListParticipants", bytes.NewReader([]byte(`{"room":"demo"}`)))
+		req, _ := http.NewRequest(http.MethodPost, strings.Replace(s.lk.URL, "ws://", "http://", 1)+"/twirp/livekit.RoomService/ListParticipants", bytes.NewReader([]byte(`{"room":"`+tc.room+`"}`)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+ans["participant_token"])
 		resp, err := http.DefaultClient.Do(req)
@@ -306,7 +308,7 @@ func TestLiveKitRoom(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
-			t.Errorf("ListParticipants with the token of %s: %d, want %d", tc.g.id, resp.StatusCode, tc.want)
+			t.Errorf("ListParticipants of room %s with the token of %s: %d, want %d", tc.room, tc.g.id, resp.StatusCode, tc.want)
 		}
 	}
 
