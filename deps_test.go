@@ -41,6 +41,14 @@ func TestLiveKitSDKStaysOut(t *testing.T) {
 		"LiveKit's SDKs stay out of the module (see integration/livekit)")
 }
 
+// TestOpenAPILibraryStaysInTests keeps kin-openapi, which checks the API
+// against its OpenAPI document, out of every package that a binary could
+// link: the document is served as embedded bytes, and only tests load it.
+func TestOpenAPILibraryStaysInTests(t *testing.T) {
+	checkDeps(t, nil, func(dep string) bool { return strings.HasPrefix(dep, "github.com/getkin/") },
+		"only tests may use kin-openapi")
+}
+
 // checkDeps fails t for every package of the module, but those of exempt,
 // that depends, directly or not, on a package that forbidden names; why
 // says the rule.

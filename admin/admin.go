@@ -93,27 +93,46 @@ func New(c Config) (*Handler, error) {
 	if h.linkBase != "" && !strings.HasSuffix(h.linkBase, "/") {
 		h.linkBase += "/"
 	}
-	h.mux.HandleFunc("GET /api/me", h.me)
-	h.mux.HandleFunc("GET /api/rooms", h.listRooms)
-	h.route("PUT /api/rooms/{room}", keyOnly, h.putRoom)
-	h.route("GET /api/rooms/{room}", ownRoom, h.getRoom)
-	h.route("DELETE /api/rooms/{room}", keyOnly, h.deleteRoom)
-	h.route("PUT /api/rooms/{room}/guest-access", ownRoom, h.putGuestAccess)
-	h.route("GET /api/rooms/{room}/links", ownRoom, h.listLinks)
-	h.route("POST /api/rooms/{room}/links", ownRoom, h.createLink)
-	h.route("DELETE /api/rooms/{room}/links/{id}", ownRoom, h.deleteLink)
-	h.route("GET /api/rooms/{room}/invitations", ownRoom, h.listInvitations)
-	h.route("POST /api/rooms/{room}/invitations", ownRoom, h.createInvitation)
-	h.route("DELETE /api/rooms/{room}/invitations/{id}", ownRoom, h.deleteInvitation)
-	h.route("GET /api/rooms/{room}/lobby", ownRoom, h.lobby)
-	h.route("POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted))
-	h.route("POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined))
-	h.route("POST /api/rooms/{room}/lobby/admit-all", ownRoom, h.admitAll)
-	h.route("PUT /api/rooms/{room}/lobby/message", ownRoom, h.putLobbyMessage)
-	h.route("DELETE /api/rooms/{room}/lobby/message", ownRoom, h.deleteLobbyMessage)
-	h.route("GET /api/rooms/{room}/guests", ownRoom, h.guests)
-	h.route("DELETE /api/rooms/{room}/guests/{guest}", ownRoom, h.removeGuest)
+	for _, rt := range h.routes() {
+		h.route(rt.pattern, rt.who, rt.handler)
+	}
 	return h, nil
+}
+
+// apiRoute is one operation of the API: its http.ServeMux pattern, who may
+// use it (auth.go) and its handler.
+type apiRoute struct {
+	pattern string
+	who     int
+	handler http.HandlerFunc
+}
+
+// routes lists the operations of the API: New registers them, and the OpenAPI
+// document (openapi.go) has one operation for each, as its test checks.
+// Building the list only names h's handlers, so it works on a nil h too.
+func (h *Handler) routes() []apiRoute {
+	return []apiRoute{
+		{"GET /api/me", anyCredential, h.me},
+		{"GET /api/rooms", anyCredential, h.listRooms},
+		{"PUT /api/rooms/{room}", keyOnly, h.putRoom},
+		{"GET /api/rooms/{room}", ownRoom, h.getRoom},
+		{"DELETE /api/rooms/{room}", keyOnly, h.deleteRoom},
+		{"PUT /api/rooms/{room}/guest-access", ownRoom, h.putGuestAccess},
+		{"GET /api/rooms/{room}/links", ownRoom, h.listLinks},
+		{"POST /api/rooms/{room}/links", ownRoom, h.createLink},
+		{"DELETE /api/rooms/{room}/links/{id}", ownRoom, h.deleteLink},
+		{"GET /api/rooms/{room}/invitations", ownRoom, h.listInvitations},
+		{"POST /api/rooms/{room}/invitations", ownRoom, h.createInvitation},
+		{"DELETE /api/rooms/{room}/invitations/{id}", ownRoom, h.deleteInvitation},
+		{"GET /api/rooms/{room}/lobby", ownRoom, h.lobby},
+		{"POST /api/rooms/{room}/lobby/{guest}/admit", ownRoom, h.decide(guestlink.StateAdmitted)},
+		{"POST /api/rooms/{room}/lobby/{guest}/deny", ownRoom, h.decide(guestlink.StateDeclined)},
+		{"POST /api/rooms/{room}/lobby/admit-all", ownRoom, h.admitAll},
+		{"PUT /api/rooms/{room}/lobby/message", ownRoom, h.putLobbyMessage},
+		{"DELETE /api/rooms/{room}/lobby/message", ownRoom, h.deleteLobbyMessage},
+		{"GET /api/rooms/{room}/guests", ownRoom, h.guests},
+		{"DELETE /api/rooms/{room}/guests/{guest}", ownRoom, h.removeGuest},
+	}
 }
 
 // ServeHTTP authenticates the request, within the client's budget of failed
@@ -122,6 +141,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if h.servePage(w, r) { // the Manage guest access page: no credentials (ui.go)
+		return
+	}
+	if serveOpenAPI(w, r) { // the API's OpenAPI document: no credentials (openapi.go)
 		return
 	}
 	// A client that spent its budget of failed authentications is refused

@@ -158,16 +158,23 @@ func isAdminEndpoint(a Authenticator) bool {
 
 // Who may use a route: keyOnly routes (room create, update and delete; docs/DESIGN.md
 // section 3, "who: key") are for API keys and the admin endpoint; ownRoom
-// routes also for a moderator token whose rooms include the route's {room}.
+// routes also for a moderator token whose rooms include the route's {room};
+// anyCredential routes, which have no {room}, for every credential (the
+// handler shows a moderator token its own rooms only).
 const (
 	keyOnly = iota
 	ownRoom
+	anyCredential
 )
 
 // route registers handler for pattern behind the rule of who, for credentials
 // limited to some rooms (moderator tokens). The rule reads {room} with
 // r.PathValue, the very value the handler acts on.
 func (h *Handler) route(pattern string, who int, handler http.HandlerFunc) {
+	if who == anyCredential {
+		h.mux.HandleFunc(pattern, handler)
+		return
+	}
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if c := credentialFrom(r.Context()); c.Rooms != nil {
 			if who == keyOnly {

@@ -116,7 +116,7 @@ func TestDemoCaddyfile(t *testing.T) {
 			t.Logf("caddy's output:\n%s", proc.Log())
 		}
 	}()
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := checkedClient(t, &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
 	call := func(method, path, auth, body string) (int, http.Header, []byte) {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))

@@ -38,7 +38,7 @@ import (
 // apiKey is the API key of every test config (at least 16 characters).
 const apiKey = "integration-test-api-key-0123456789"
 
-func TestMain(m *testing.M) { testcaddy.Main(m) }
+func TestMain(m *testing.M) { testcaddy.Main(m, printAPITally) }
 
 // seenRequest is one request as the upstream received it.
 type seenRequest struct {
@@ -246,7 +246,7 @@ func newGateway(t testing.TB) *gateway {
 	}
 	g.port = testcaddy.FreePort(t)
 	g.base = fmt.Sprintf("http://127.0.0.1:%d", g.port)
-	g.admin = &http.Client{Transport: g.tr, Timeout: 20 * time.Second}
+	g.admin = checkedClient(t, &http.Client{Transport: g.tr, Timeout: 20 * time.Second})
 	t.Cleanup(g.tr.CloseIdleConnections)
 	return g
 }
@@ -449,7 +449,7 @@ func apiFrom(t testing.TB, g *gateway, client *http.Client, xff, cred, method, p
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	resp, err := client.Do(req)
+	resp, err := checkedClient(t, client).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
