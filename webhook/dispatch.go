@@ -152,8 +152,12 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 			return
 		}
 		err := h.deliver(ctx, ep, it)
-		if ctx.Err() != nil {
-			return // stopping: the item stays due, without an attempt counted
+		if err != nil && ctx.Err() != nil {
+			// Stopping cut the delivery short: the item stays due, without
+			// an attempt counted. A delivery the endpoint took before the
+			// stop is acknowledged below, or the next holder would send it
+			// again.
+			return
 		}
 		now := h.now()
 		if err == nil {
