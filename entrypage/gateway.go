@@ -480,11 +480,11 @@ func (g *Gateway) startSession(w http.ResponseWriter, r *http.Request, guest gue
 		Room:             guest.RoomID, LinkID: guest.LinkID, Name: guest.Name, Email: guest.Email,
 		State: guest.State, Role: guestlink.RoleOrViewer(guest.Role), AuthTime: guest.RedeemedAt.Unix(),
 	}
-	raw, exp, err := g.tokens.Issue(c, now)
+	raw, signed, err := g.tokens.Mint(c, now)
 	if err != nil {
 		return g.internal(w, r, err)
 	}
-	g.setSession(w, r, raw, exp)
+	g.setSession(w, r, raw, signed)
 	return g.sendOn(w, r, &c)
 }
 

@@ -40,11 +40,11 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claim
 	up := *c
 	up.State = guestlink.StateAdmitted
 	now := g.svc.Now()
-	raw, exp, err := g.tokens.Issue(up, now)
+	raw, signed, err := g.tokens.Mint(up, now)
 	if err != nil {
 		return nil, err
 	}
-	g.setSession(w, r, raw, exp)
+	g.setSession(w, r, raw, signed)
 	if e := g.cache.get(raw, now); e != nil {
 		return e, nil
 	}
@@ -56,8 +56,8 @@ func (g *Gateway) upgrade(w http.ResponseWriter, r *http.Request, c *token.Claim
 // cookie.
 func (g *Gateway) renew(w http.ResponseWriter, r *http.Request, c *token.Claims) bool {
 	if now := g.svc.Now(); g.tokens.NeedsRenewal(c, now) {
-		if raw, exp, err := g.tokens.Issue(*c, now); err == nil {
-			g.setSession(w, r, raw, exp)
+		if raw, signed, err := g.tokens.Mint(*c, now); err == nil {
+			g.setSession(w, r, raw, signed)
 			return true
 		}
 	}

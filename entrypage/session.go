@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/guestgate/guestgate/token"
 )
 
 // Cookie names: the __Host- prefix binds the cookie to this host, path "/" and
@@ -129,11 +131,12 @@ func (g *Gateway) sessionCookie(r *http.Request, value string) *http.Cookie {
 }
 
 // setSession sets the session cookie to tok until exp.
-func (g *Gateway) setSession(w http.ResponseWriter, r *http.Request, tok string, exp time.Time) {
+func (g *Gateway) setSession(w http.ResponseWriter, r *http.Request, tok string, claims *token.Claims) {
+	exp := claims.ExpiresAt.Time
 	c := g.sessionCookie(r, tok)
 	c.Expires, c.MaxAge = exp, max(int(exp.Sub(g.svc.Now())/time.Second), 1)
 	http.SetCookie(w, c)
-	g.warm(tok)
+	g.warm(tok, claims)
 }
 
 // clearSession removes the session cookie.

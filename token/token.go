@@ -204,28 +204,38 @@ func (i *Issuer) sessionEnd(c *Claims) time.Time {
 // base64url), overwriting what c held there. It returns the compact token and its
 // expiry. At or after AuthTime + MaxAge it returns ErrSessionOver.
 func (i *Issuer) Issue(c Claims, now time.Time) (tok string, exp time.Time, err error) {
+	tok, claims, err := i.Mint(c, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, claims.ExpiresAt.Time, nil
+}
+
+// Mint is Issue returning the claims it signed, as Verify would return them
+// for the token: a caller that keeps them need not verify what it just made.
+func (i *Issuer) Mint(c Claims, now time.Time) (tok string, signed *Claims, err error) {
 	switch {
 	case c.Subject == "":
-		return "", time.Time{}, errors.New("token: issue: subject (guest id) is required")
+		return "", nil, errors.New("token: issue: subject (guest id) is required")
 	case c.Room == "":
-		return "", time.Time{}, errors.New("token: issue: room is required")
+		return "", nil, errors.New("token: issue: room is required")
 	case c.LinkID == "":
-		return "", time.Time{}, errors.New("token: issue: link id is required")
+		return "", nil, errors.New("token: issue: link id is required")
 	case c.State != StateWaiting && c.State != StateAdmitted:
-		return "", time.Time{}, fmt.Errorf("token: issue: state must be %q or %q", StateWaiting, StateAdmitted)
+		return "", nil, fmt.Errorf("token: issue: state must be %q or %q", StateWaiting, StateAdmitted)
 	case c.AuthTime <= 0:
-		return "", time.Time{}, errors.New("token: issue: auth_time is required")
+		return "", nil, errors.New("token: issue: auth_time is required")
 	}
 	// Whole seconds, as the token carries them, so that exp - iat never exceeds TTL.
 	iat := now.Truncate(time.Second)
 	if iat.Before(time.Unix(c.AuthTime, 0).Add(-i.leeway)) {
-		return "", time.Time{}, errors.New("token: issue: auth_time is in the future")
+		return "", nil, errors.New("token: issue: auth_time is in the future")
 	}
 	end := i.sessionEnd(&c)
 	if !now.Before(end) {
-		return "", time.Time{}, ErrSessionOver
+		return "", nil, ErrSessionOver
 	}
-	exp = iat.Add(i.ttl)
+	exp := iat.Add(i.ttl)
 	if end.Before(exp) {
 		exp = end
 	}
@@ -233,7 +243,7 @@ func (i *Issuer) Issue(c Claims, now time.Time) (tok string, exp time.Time, err 
 
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
-		return "", time.Time{}, fmt.Errorf("token: issue: %w", err)
+		return "", nil, fmt.Errorf("token: issue: %w", err)
 	}
 	c.Issuer = i.iss
 	c.Audience = jwt.ClaimStrings{i.aud}
@@ -246,9 +256,9 @@ func (i *Issuer) Issue(c Claims, now time.Time) (tok string, exp time.Time, err 
 	t.Header["typ"] = SessionType
 	tok, err = t.SignedString(i.sign)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("token: issue: %w", err)
+		return "", nil, fmt.Errorf("token: issue: %w", err)
 	}
-	return tok, exp, nil
+	return tok, &c, nil
 }
 
 // keyFunc refuses every header but alg and typ (no kid, jku, x5u, jwk, x5c, crit:

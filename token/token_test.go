@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -899,6 +900,39 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if _, err := i.Verify(tok, t0); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMintReturnsWhatVerifyReads: the gateway keeps the claims Mint returns
+// in place of verifying the token it just made, so they must be the very
+// claims Verify reads from that token, to the second, at the session's start
+// and near its end (where exp is cut to auth_time + MaxAge).
+func TestMintReturnsWhatVerifyReads(t *testing.T) {
+	i := newIssuer(t)
+	for _, now := range []time.Time{t0.Add(1500 * time.Millisecond), t0.Add(testMaxAge - time.Minute)} {
+		tok, signed, err := i.Mint(guest(t0), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read, err := i.Verify(tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []struct {
+			name       string
+			mint, read *jwt.NumericDate
+		}{{"iat", signed.IssuedAt, read.IssuedAt}, {"nbf", signed.NotBefore, read.NotBefore}, {"exp", signed.ExpiresAt, read.ExpiresAt}} {
+			if !d.mint.Equal(d.read.Time) {
+				t.Errorf("at %v: %s minted %v, read %v", now, d.name, d.mint, d.read)
+			}
+		}
+		signed.IssuedAt, signed.NotBefore, signed.ExpiresAt = read.IssuedAt, read.NotBefore, read.ExpiresAt
+		if !reflect.DeepEqual(signed, read) {
+			t.Errorf("at %v: minted %+v,\nread %+v", now, signed, read)
+		}
+		if _, exp, _ := i.Issue(guest(t0), now); !exp.Equal(read.ExpiresAt.Time) {
+			t.Errorf("at %v: Issue's expiry %v, the token's %v", now, exp, read.ExpiresAt)
 		}
 	}
 }
