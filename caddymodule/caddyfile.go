@@ -73,6 +73,28 @@ func parseBlock(d *caddyfile.Dispenser, what string, opts map[string]option, rep
 	return nil
 }
 
+// parseCheckedBlock reads a subdirective that takes no argument and a block
+// of options, made by opts with the block's own dispenser, then checks the
+// block as a whole: what is wrong with one option is said on its line, what
+// check finds wrong with the block on the block's line. what names the
+// options in errors ("livekit option").
+func parseCheckedBlock(d *caddyfile.Dispenser, what string, opts func(d *caddyfile.Dispenser) map[string]option, check func() error) error {
+	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if err := parseBlock(d, what, opts(d)); err != nil {
+		return err
+	}
+	d.Reset()
+	d.Next() // back on the block's line
+	if err := check(); err != nil {
+		return d.WrapErr(err)
+	}
+	return nil
+}
+
 // oneArg reads the single argument of the line into *dst.
 func oneArg(d *caddyfile.Dispenser, dst *string) option {
 	return func() error {
@@ -98,6 +120,31 @@ func choiceArg(d *caddyfile.Dispenser, dst *string, msg string, choices ...strin
 			return d.Errf(msg, *dst)
 		}
 		return nil
+	}
+}
+
+// checkedArg is oneArg for an argument that check accepts; its error is
+// said after block, the name of the block the option is in.
+func checkedArg(d *caddyfile.Dispenser, dst *string, block string, check func(string) error) option {
+	return func() error {
+		if err := oneArg(d, dst)(); err != nil {
+			return err
+		}
+		if err := check(*dst); err != nil {
+			return d.Errf("%s %v", block, err)
+		}
+		return nil
+	}
+}
+
+// secretArg is oneArg for a secret: a wrong count of arguments is said with
+// msg, never with the value (ArgErr would show its last word).
+func secretArg(d *caddyfile.Dispenser, dst *string, msg string) option {
+	return func() error {
+		if d.CountRemainingArgs() != 1 {
+			return d.Err(msg)
+		}
+		return oneArg(d, dst)()
 	}
 }
 

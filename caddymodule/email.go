@@ -80,45 +80,26 @@ func (e *Email) mailer() (*mailer.Mailer, error) {
 	return m, nil
 }
 
-// parseEmail reads the email block. What is wrong with one option is said
-// on its line; what is wrong with the block as a whole (no server, tls none
-// for a remote server, a password without a username) on the block's line.
+// parseEmail reads the email block. What is wrong with the block as a whole
+// (no server, tls none for a remote server, a password without a username)
+// is said on the block's line.
 func parseEmail(d *caddyfile.Dispenser, a *Admin) error {
-	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
 	e := new(Email)
-	err := parseBlock(d, "email option", map[string]option{
-		"server":   oneArg(d, &e.Server),
-		"tls":      choiceArg(d, &e.TLS, "email tls: must be 'starttls', 'implicit' or 'none', got '%s'", mailer.TLSStartTLS, mailer.TLSImplicit, mailer.TLSNone),
-		"username": oneArg(d, &e.Username),
-		"password": func() error {
-			// Never quote the value: ArgErr would show its last word.
-			if d.CountRemainingArgs() != 1 {
-				return d.Errf("email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}")
-			}
-			return oneArg(d, &e.Password)()
-		},
-		"timeout": durationArg(d, &e.Timeout),
-		"from": func() error {
-			if err := oneArg(d, &e.From)(); err != nil {
+	err := parseCheckedBlock(d, "email option", func(d *caddyfile.Dispenser) map[string]option {
+		return map[string]option{
+			"server":   oneArg(d, &e.Server),
+			"tls":      choiceArg(d, &e.TLS, "email tls: must be 'starttls', 'implicit' or 'none', got '%s'", mailer.TLSStartTLS, mailer.TLSImplicit, mailer.TLSNone),
+			"username": oneArg(d, &e.Username),
+			"password": secretArg(d, &e.Password, "email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}"),
+			"timeout":  durationArg(d, &e.Timeout),
+			"from": checkedArg(d, &e.From, "email", func(f string) error {
+				_, err := mailer.ParseFrom(f)
 				return err
-			}
-			if _, err := mailer.ParseFrom(e.From); err != nil {
-				return d.Errf("email %v", err)
-			}
-			return nil
-		},
-	})
+			}),
+		}
+	}, e.check)
 	if err != nil {
 		return err
-	}
-	d.Reset()
-	d.Next() // back on the block's line
-	if err := e.check(); err != nil {
-		return d.WrapErr(err)
 	}
 	a.Email = e
 	return nil

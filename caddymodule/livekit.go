@@ -73,42 +73,22 @@ func (lk *LiveKit) client() (*livekit.Client, error) {
 	return c, nil
 }
 
-// parseLiveKit reads the livekit block. What is wrong with one option is said
-// on its line; what is missing from the block on the block's line.
+// parseLiveKit reads the livekit block.
 func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
-	d = d.NewFromNextSegment() // the block alone, so errors can point back at its line
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
 	lk := new(LiveKit)
-	err := parseBlock(d, "livekit option", map[string]option{
-		"url": func() error {
-			if err := oneArg(d, &lk.URL)(); err != nil {
+	err := parseCheckedBlock(d, "livekit option", func(d *caddyfile.Dispenser) map[string]option {
+		return map[string]option{
+			"url": checkedArg(d, &lk.URL, "livekit", func(u string) error {
+				_, err := livekit.CheckURL(u)
 				return err
-			}
-			if _, err := livekit.CheckURL(lk.URL); err != nil {
-				return d.Errf("livekit %v", err)
-			}
-			return nil
-		},
-		"api_key": oneArg(d, &lk.APIKey),
-		"api_secret": func() error {
-			// Never quote the value: ArgErr would show its last word.
-			if d.CountRemainingArgs() != 1 {
-				return d.Errf("livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}")
-			}
-			return oneArg(d, &lk.APISecret)()
-		},
-		"token_ttl": durationArg(d, &lk.TokenTTL),
-	})
+			}),
+			"api_key":    oneArg(d, &lk.APIKey),
+			"api_secret": secretArg(d, &lk.APISecret, "livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}"),
+			"token_ttl":  durationArg(d, &lk.TokenTTL),
+		}
+	}, lk.check)
 	if err != nil {
 		return err
-	}
-	d.Reset()
-	d.Next() // back on the block's line
-	if err := lk.check(); err != nil {
-		return d.WrapErr(err)
 	}
 	g.LiveKit = lk
 	return nil
