@@ -347,55 +347,55 @@ func TestLiveKitRemoval(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := waitRemoved(t, lr.removed); got != "demo/"+grace.ID {
-		t.Fatalf("RemoveParticipant %s, want demo/%s", got, grace.ID)
-	}
+	lr.wantRemoved(t, grace)
 	// Ada stays until her session reaches session_max.
 	lr.clock.Store(ada.RedeemedAt.Add(12 * time.Hour).UnixNano())
-	if got := waitRemoved(t, lr.removed); got != "demo/"+ada.ID {
-		t.Fatalf("RemoveParticipant %s, want demo/%s", got, ada.ID)
-	}
+	lr.wantRemoved(t, ada)
 	// Ada asked for two tokens but is one participant: the next call is
 	// for the next guest removed, not Ada again.
 	if _, err := lr.svc.SetGuestAccess(ctx, "demo", true); err != nil {
 		t.Fatal(err)
 	}
-	barbara, cookie := lr.guest(t, "speaker", "Barbara")
-	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
-		t.Fatalf("%d %s", w.Code, w.Body)
-	}
+	barbara := lr.participant(t, "speaker", "Barbara")
 	if _, err := lr.svc.Decide(ctx, "demo", barbara.ID, guestlink.StateRemoved); err != nil {
 		t.Fatal(err)
 	}
-	if got := waitRemoved(t, lr.removed); got != "demo/"+barbara.ID {
-		t.Fatalf("RemoveParticipant %s, want demo/%s", got, barbara.ID)
-	}
+	lr.wantRemoved(t, barbara)
 
-	// A room made unavailable by its backend takes its participants out.
-	lr = newLKRoom(t, guestlink.RoomSpec{})
-	joan, cookie := lr.guest(t, "speaker", "Joan")
-	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
-		t.Fatalf("%d %s", w.Code, w.Body)
-	}
+	// A room made unavailable by its backend, or deleted, takes its
+	// participants out.
 	closed := false
-	if _, _, err := lr.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo", Available: &closed}); err != nil {
-		t.Fatal(err)
+	for _, end := range []func(lr *lkRoom) error{
+		func(lr *lkRoom) error {
+			_, _, err := lr.svc.PutRoom(ctx, "demo", guestlink.RoomSpec{Name: "Demo", Available: &closed})
+			return err
+		},
+		func(lr *lkRoom) error { return lr.svc.DeleteRoom(ctx, "demo") },
+	} {
+		lr := newLKRoom(t, guestlink.RoomSpec{})
+		joan := lr.participant(t, "speaker", "Joan")
+		if err := end(lr); err != nil {
+			t.Fatal(err)
+		}
+		lr.wantRemoved(t, joan)
 	}
-	if got := waitRemoved(t, lr.removed); got != "demo/"+joan.ID {
-		t.Fatalf("RemoveParticipant %s, want demo/%s", got, joan.ID)
-	}
+}
 
-	// A deleted room takes its participants with it.
-	lr = newLKRoom(t, guestlink.RoomSpec{})
-	alan, cookie := lr.guest(t, "viewer", "Alan")
+// participant is a guest of role who got a LiveKit token.
+func (lr *lkRoom) participant(t *testing.T, role, name string) guestlink.Guest {
+	t.Helper()
+	g, cookie := lr.guest(t, role, name)
 	if w := lr.post(t, cookie, "", nil); w.Code != http.StatusCreated {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	if err := lr.svc.DeleteRoom(ctx, "demo"); err != nil {
-		t.Fatal(err)
-	}
-	if got := waitRemoved(t, lr.removed); got != "demo/"+alan.ID {
-		t.Fatalf("RemoveParticipant %s, want demo/%s", got, alan.ID)
+	return g
+}
+
+// wantRemoved fails t unless the next RemoveParticipant call is for g.
+func (lr *lkRoom) wantRemoved(t *testing.T, g guestlink.Guest) {
+	t.Helper()
+	if got := waitRemoved(t, lr.removed); got != g.RoomID+"/"+g.ID {
+		t.Fatalf("RemoveParticipant %s, want %s/%s", got, g.RoomID, g.ID)
 	}
 }
 
