@@ -169,7 +169,9 @@ func New(c Config) (*Gateway, error) {
 // cookies, and carrying the guest's identity headers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request) error) error {
 	if rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/"); ok {
-		if r.Method == http.MethodPost && g.onRedeem != nil {
+		// A post of the entry form is a redemption; the other posts under
+		// the prefix (leave, the LiveKit token) are not counted as any.
+		if r.Method == http.MethodPost && g.onRedeem != nil && rest != "leave" && rest != LiveKitTokenPath {
 			start := time.Now()
 			var o *outcome
 			w, r, o = track(w, r)

@@ -103,6 +103,10 @@ func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
 	tok, _, err := g.livekit.Token(livekit.Participant{
 		Identity: c.Subject, Name: c.Name, Room: c.Room, Role: c.Role, Link: c.LinkID,
 	}, now, end)
+	if errors.Is(err, livekit.ErrSessionOver) {
+		// Past session_max, within the leeway of the session's check.
+		return g.liveKitRefuse(w, r, ReasonNoSession, 0)
+	}
 	if err != nil {
 		return g.internal(w, r, err)
 	}

@@ -63,7 +63,12 @@ func newLKRoom(t *testing.T, spec guestlink.RoomSpec) *lkRoom {
 	ls := teststore.RoomWithLinks(t, svc, "demo", spec, guestlink.LinkSpec{Name: "V", Role: "viewer"},
 		guestlink.LinkSpec{Name: "S", Role: "speaker"})
 	lk, removed := fakeLiveKit(t)
-	gw, tokens := newGateway(t, svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) { c.LiveKit = lk })
+	gw, tokens := newGateway(t, svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) {
+		c.LiveKit = lk
+		// A token request is no redemption: the redemption metric must not
+		// count it, as anything.
+		c.OnRedeem = func(result string, _ time.Duration) { t.Errorf("a token request counted as a redemption (%s)", result) }
+	})
 	return &lkRoom{svc: svc, clock: clock, gw: gw, tokens: tokens, removed: removed,
 		links: map[string]guestlink.Link{"viewer": ls[0], "speaker": ls[1]}}
 }
@@ -312,6 +317,24 @@ func TestLiveKitTokenRefusals(t *testing.T) {
 				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, tc.wantStatus, tc.wantReason)
 			}
 		})
+	}
+}
+
+// TestLiveKitTokenAtSessionEnd: a session cookie still verifies a few
+// seconds past session_max (the check's leeway), but there is no session
+// left to give a LiveKit token for: that is 401 no-session, not a failure
+// of the gateway's.
+func TestLiveKitTokenAtSessionEnd(t *testing.T) {
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	g, _ := lr.guest(t, "viewer", "Ada")
+	end := g.RedeemedAt.Add(12 * time.Hour)
+	lr.clock.Store(end.Add(-30 * time.Second).UnixNano())
+	cookie := lr.cookie(t, g) // renewed near the end: it expires with the session
+	lr.clock.Store(end.Add(2 * time.Second).UnixNano())
+	w := lr.post(t, cookie, "", nil)
+	var e struct{ Reason string }
+	if w.Code != http.StatusUnauthorized || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Reason != "no-session" {
+		t.Fatalf("%d %s, want 401 no-session", w.Code, w.Body)
 	}
 }
 

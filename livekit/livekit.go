@@ -72,7 +72,7 @@ type Client struct {
 // base of its RoomService API.
 func CheckURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		return "", fmt.Errorf("url %q: must be an absolute ws, wss, http or https URL without query or fragment", raw)
 	}
 	switch u.Scheme {
@@ -176,7 +176,7 @@ func (c *Client) Token(p Participant, now, until time.Time) (string, time.Time, 
 		exp = until
 	}
 	if !exp.After(now) {
-		return "", time.Time{}, errors.New("livekit: the session has ended")
+		return "", time.Time{}, ErrSessionOver
 	}
 	role := p.Role
 	if !slices.Contains(guestlink.Roles, role) {
@@ -202,6 +202,10 @@ func (c *Client) sign(cl Claims) (string, error) {
 	}
 	return tok, nil
 }
+
+// ErrSessionOver is Token's answer for a session that has ended (within the
+// leeway a session token's check allows).
+var ErrSessionOver = errors.New("livekit: the session has ended")
 
 // ErrNotFound is RemoveParticipant's answer for a participant who is not in
 // the room (never joined, or already gone).
@@ -261,16 +265,18 @@ func (c *Client) removeOnce(ctx context.Context, room string, body []byte) (retr
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return false, nil
-	case resp.StatusCode == http.StatusNotFound:
-		return false, ErrNotFound
-	}
 	var twirp struct {
 		Code string `json:"code"`
 		Msg  string `json:"msg"`
 	}
 	_ = json.Unmarshal(msg, &twirp)
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return false, nil
+	case resp.StatusCode == http.StatusNotFound && twirp.Code == "not_found":
+		// LiveKit's own answer for a participant not in the room; a 404
+		// of anything else (a proxy, a wrong path) is a failure.
+		return false, ErrNotFound
+	}
 	return resp.StatusCode >= 500, fmt.Errorf("livekit: RemoveParticipant: %s: %s %s", resp.Status, twirp.Code, twirp.Msg)
 }

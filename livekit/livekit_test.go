@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,6 +142,9 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+	if _, err := CheckURL("wss://lk.example.com/?"); err == nil {
+		t.Error(`CheckURL accepts a URL ending in "?", which would send RoomService calls to its query`)
+	}
 	for in, want := range map[string]string{"wss://lk.example.com/": "https://lk.example.com", "ws://127.0.0.1:7880": "http://127.0.0.1:7880", "https://lk.example.com/lk": "https://lk.example.com/lk"} {
 		if got, err := CheckURL(in); got != want || err != nil {
 			t.Errorf("CheckURL(%q) = %q, %v; want %q", in, got, err, want)
@@ -151,20 +155,23 @@ func TestNew(t *testing.T) {
 // TestRemoveParticipant protects the removal call: Twirp's JSON form of
 // RoomService.RemoveParticipant on the http(s) form of the URL, signed with a
 // short room admin token for that room only; a failed attempt (5xx) is tried
-// again, a participant not in the room is ErrNotFound at once, and a refusal
-// (4xx) is not retried.
+// again, a participant not in the room (LiveKit's Twirp not_found) is
+// ErrNotFound at once, while a 404 of something else (a proxy, a wrong path)
+// is a failure, and a refusal (4xx) is not retried.
 func TestRemoveParticipant(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		statuses  []int
+		body      string // of the answers that are not 200; Twirp's by default
 		wantErr   error
 		wantCalls int32
 	}{
-		{"removed", []int{200}, nil, 1},
-		{"retried after 5xx", []int{503, 502, 200}, nil, 3},
-		{"gives up", []int{500, 500, 500, 500, 500}, errors.New("500"), 4},
-		{"not in the room", []int{404}, ErrNotFound, 1},
-		{"refused", []int{401, 200}, errors.New("401"), 1},
+		{"removed", []int{200}, "", nil, 1},
+		{"retried after 5xx", []int{503, 502, 200}, "", nil, 3},
+		{"gives up", []int{500, 500, 500, 500, 500}, "", errors.New("500"), 4},
+		{"not in the room", []int{404}, `{"code":"not_found","msg":"participant not found"}`, ErrNotFound, 1},
+		{"a proxy's 404", []int{404}, "404 page not found", errors.New("404 Not Found"), 1},
+		{"refused", []int{401, 200}, "", errors.New("401"), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
@@ -188,7 +195,7 @@ func TestRemoveParticipant(t *testing.T) {
 				}
 				w.WriteHeader(tc.statuses[n-1])
 				if tc.statuses[n-1] != 200 {
-					_, _ = w.Write([]byte(`{"code":"x","msg":"y"}`))
+					_, _ = w.Write([]byte(cmp.Or(tc.body, `{"code":"x","msg":"y"}`)))
 				} else {
 					_, _ = w.Write([]byte(`{}`))
 				}
@@ -201,7 +208,8 @@ func TestRemoveParticipant(t *testing.T) {
 				t.Fatalf("RemoveParticipant = %v", err)
 			case tc.wantErr == ErrNotFound && !errors.Is(err, ErrNotFound):
 				t.Fatalf("RemoveParticipant = %v, want ErrNotFound", err)
-			case tc.wantErr != nil && (err == nil || !strings.Contains(err.Error(), tc.wantErr.Error())):
+			case tc.wantErr != nil && (err == nil || !strings.Contains(err.Error(), tc.wantErr.Error())),
+				tc.wantErr != ErrNotFound && errors.Is(err, ErrNotFound):
 				t.Fatalf("RemoveParticipant = %v, want %v", err, tc.wantErr)
 			}
 			if got := calls.Load(); got != tc.wantCalls {
