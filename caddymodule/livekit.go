@@ -98,6 +98,12 @@ func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
 // change, or an error when RoomService could not be reached.
 func (g *Gateway) logLiveKitRemove(room, guest string, took time.Duration, err error) {
 	fields := []zap.Field{zap.String("room", room), zap.String("guest", guest), zap.Duration("took", took)}
+	if errors.Is(err, livekit.ErrNotFound) {
+		// Not in the room (yet): the gateway looks again while a token
+		// given to the guest is valid.
+		g.logger.Debug("guest not in the LiveKit room", fields...)
+		return
+	}
 	if err != nil {
 		g.logger.Error("removing a guest from the LiveKit room failed", append(fields, zap.Error(err))...)
 		return

@@ -152,7 +152,8 @@ func New(c Config) (*Gateway, error) {
 		watch: newWatcher(c.Service), livekit: c.LiveKit,
 	}
 	if c.LiveKit != nil {
-		g.participants = &participants{watcher: g.watch, client: c.LiveKit, onRemove: c.OnLiveKitRemove, entries: map[[2]string]*watched{}}
+		g.participants = &participants{watcher: g.watch, client: c.LiveKit, now: c.Service.Now, onRemove: c.OnLiveKitRemove,
+			entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
 	}
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := g.svc.Now()
 	end := g.tokens.SessionEnd(c)
-	tok, _, err := g.livekit.Token(livekit.Participant{
+	tok, until, err := g.livekit.Token(livekit.Participant{
 		Identity: c.Subject, Name: c.Name, Room: c.Room, Role: c.Role, Link: c.LinkID,
 	}, now, end)
 	if errors.Is(err, livekit.ErrSessionOver) {
@@ -110,7 +111,7 @@ func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return g.internal(w, r, err)
 	}
-	g.participants.watch(c, end, gen)
+	g.participants.watch(c, end, until, gen)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	return json.NewEncoder(w).Encode(liveKitAnswer{ServerURL: g.livekit.ServerURL(), ParticipantToken: tok})
@@ -181,49 +182,153 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // through the store's Generation, so the instance that gave a guest a token
 // removes them, whichever instance the moderator used. Guest access switched
 // off and a deleted link leave them in, as they leave open connections.
+//
+// LiveKit's RemoveParticipant cuts a participant who is in the room, but
+// revokes nothing for one who is not there yet: a guest removed before
+// joining could still join with the token they hold. So a participant whose
+// session ended lingers while a token given to them is valid, or until a
+// failed removal goes through: every liveKitSweep, the sweeper lists the
+// rooms of the lingering, removes those it finds there, and forgets those
+// whose tokens have expired once the room's list no longer has them.
 type participants struct {
 	watcher *watcher
 	client  *livekit.Client
+	now     func() time.Time // the clock of the tokens' expiry
 	// onRemove is told of every removal: the room, the guest, how long the
-	// RoomService calls took and their error.
+	// RoomService calls took and their error (livekit.ErrNotFound for a
+	// guest who was not in the room).
 	onRemove func(room, guest string, took time.Duration, err error)
 
 	mu      sync.Mutex
-	entries map[[2]string]*watched
+	entries map[[2]string]*participant
+	// lingering maps room -> guest -> the expiry of the newest token given
+	// to the guest; sweeping says the sweeper runs.
+	lingering map[string]map[string]time.Time
+	sweeping  bool
 }
 
+// participant is one watched participant: until is the expiry of the newest
+// token given to them, guarded by participants.mu.
+type participant struct {
+	w     *watched
+	until time.Time
+}
+
+// liveKitSweep is how often the rooms of lingering participants are looked at.
+const liveKitSweep = time.Second
+
 // watch registers the participant of session c, which ends at end, checked
-// at generation gen, unless it is registered already.
-func (p *participants) watch(c *token.Claims, end time.Time, gen uint64) {
+// at generation gen, who got a token valid until until; a participant
+// registered already only has until moved.
+func (p *participants) watch(c *token.Claims, end, until time.Time, gen uint64) {
 	key := [2]string{c.Room, c.Subject}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.entries[key]; ok {
+	if e, ok := p.entries[key]; ok {
+		e.until = later(e.until, until)
 		return
 	}
-	e := &watched{c: c, end: end}
-	e.stop = sync.OnceFunc(func() {
-		p.watcher.remove(e)
+	e := &participant{w: &watched{c: c, end: end}, until: until}
+	e.w.stop = sync.OnceFunc(func() {
+		p.watcher.remove(e.w)
 		p.mu.Lock()
 		delete(p.entries, key)
+		until := e.until // read after the deletion: a token given meanwhile moved it
 		p.mu.Unlock()
-		go p.remove(c.Room, c.Subject)
+		go p.remove(c.Room, c.Subject, until)
 	})
 	p.entries[key] = e
-	p.watcher.add(e, gen)
+	p.watcher.add(e.w, gen)
 }
 
-// remove removes guest from LiveKit room room.
-func (p *participants) remove(room, guest string) {
+// remove removes guest from LiveKit room room; guest lingers if the call
+// failed or a token given to them is valid until after now.
+func (p *participants) remove(room, guest string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
 	defer cancel()
 	start := time.Now()
 	err := p.client.RemoveParticipant(ctx, room, guest)
-	if errors.Is(err, livekit.ErrNotFound) {
-		// Not in the room (yet, or any more): nothing to cut.
-		err = nil
+	p.report(room, guest, time.Since(start), err)
+	if (err != nil && !errors.Is(err, livekit.ErrNotFound)) || p.now().Before(until) {
+		p.linger(room, guest, until)
 	}
+}
+
+func (p *participants) report(room, guest string, took time.Duration, err error) {
 	if p.onRemove != nil {
-		p.onRemove(room, guest, time.Since(start), err)
+		p.onRemove(room, guest, took, err)
 	}
+}
+
+// linger adds guest of room to the lingering, and starts the sweeper.
+func (p *participants) linger(room, guest string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lingering[room] == nil {
+		p.lingering[room] = map[string]time.Time{}
+	}
+	p.lingering[room][guest] = later(p.lingering[room][guest], until)
+	if !p.sweeping {
+		p.sweeping = true
+		go p.sweep()
+	}
+}
+
+// sweep looks at the rooms of the lingering every liveKitSweep until none
+// is left. A room whose list fails keeps its lingering for the next sweep.
+func (p *participants) sweep() {
+	for {
+		time.Sleep(liveKitSweep)
+		p.mu.Lock()
+		rooms := make(map[string][]string, len(p.lingering))
+		for room, guests := range p.lingering {
+			for guest := range guests {
+				rooms[room] = append(rooms[room], guest)
+			}
+		}
+		if len(rooms) == 0 {
+			p.sweeping = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		for room, guests := range rooms {
+			p.sweepRoom(room, guests)
+		}
+	}
+}
+
+// sweepRoom removes those of guests who are in LiveKit room room, and
+// forgets those who are not there and whose tokens have expired.
+func (p *participants) sweepRoom(room string, guests []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
+	defer cancel()
+	present, err := p.client.ListParticipants(ctx, room)
+	if err != nil {
+		return
+	}
+	for _, guest := range guests {
+		if slices.Contains(present, guest) {
+			start := time.Now()
+			err := p.client.RemoveParticipant(ctx, room, guest)
+			p.report(room, guest, time.Since(start), err)
+			continue
+		}
+		p.mu.Lock()
+		if until, ok := p.lingering[room][guest]; ok && !p.now().Before(until) {
+			delete(p.lingering[room], guest)
+			if len(p.lingering[room]) == 0 {
+				delete(p.lingering, room)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

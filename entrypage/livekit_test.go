@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,25 +22,78 @@ import (
 
 const lkSecret = "0123456789abcdef0123456789abcdef"
 
-// fakeLiveKit is a RoomService that records RemoveParticipant calls as
-// "room/identity".
-func fakeLiveKit(t *testing.T) (*livekit.Client, <-chan string) {
-	t.Helper()
-	removed := make(chan string, 16)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Room, Identity string }
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/twirp/livekit.RoomService/RemoveParticipant" {
-			t.Errorf("RoomService call %s: %v", r.URL.Path, err)
+// fakeLK is a RoomService: present are the participants in its rooms
+// ("room/identity"); while down, it answers 503. RemoveParticipant calls it
+// answers are sent to removed as "room/identity": 200 for a participant
+// present, LiveKit's not_found otherwise.
+type fakeLK struct {
+	mu      sync.Mutex
+	present map[string]bool
+	down    bool
+	removed chan string
+}
+
+func (f *fakeLK) join(room, identity string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.present[room+"/"+identity] = true
+}
+
+func (f *fakeLK) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *fakeLK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct{ Room, Identity string }
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	switch r.URL.Path {
+	case "/twirp/livekit.RoomService/RemoveParticipant":
+		key := body.Room + "/" + body.Identity
+		f.removed <- key
+		if !f.present[key] {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":"not_found","msg":"participant not found"}`))
+			return
 		}
-		removed <- body.Room + "/" + body.Identity
+		delete(f.present, key)
 		_, _ = w.Write([]byte("{}"))
-	}))
+	case "/twirp/livekit.RoomService/ListParticipants":
+		var list struct {
+			Participants []map[string]string `json:"participants"`
+		}
+		for key := range f.present {
+			if room, id, _ := strings.Cut(key, "/"); room == body.Room {
+				list.Participants = append(list.Participants, map[string]string{"identity": id})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(list)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+// fakeLiveKit starts a fakeLK and returns a client of it.
+func fakeLiveKit(t *testing.T) (*livekit.Client, *fakeLK) {
+	t.Helper()
+	f := &fakeLK{present: map[string]bool{}, removed: make(chan string, 64)}
+	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	c, err := livekit.New(livekit.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), APIKey: "APIkey1", APISecret: []byte(lkSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, removed
+	return c, f
 }
 
 // lkRoom is a room "demo" with a link of each role, for the token endpoint's
@@ -51,6 +105,7 @@ type lkRoom struct {
 	tokens  *token.Issuer
 	links   map[string]guestlink.Link
 	removed <-chan string
+	lk      *fakeLK
 }
 
 func newLKRoom(t *testing.T, spec guestlink.RoomSpec) *lkRoom {
@@ -62,14 +117,14 @@ func newLKRoom(t *testing.T, spec guestlink.RoomSpec) *lkRoom {
 	spec.Name = "Demo"
 	ls := teststore.RoomWithLinks(t, svc, "demo", spec, guestlink.LinkSpec{Name: "V", Role: "viewer"},
 		guestlink.LinkSpec{Name: "S", Role: "speaker"})
-	lk, removed := fakeLiveKit(t)
+	lk, fake := fakeLiveKit(t)
 	gw, tokens := newGateway(t, svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) {
 		c.LiveKit = lk
 		// A token request is no redemption: the redemption metric must not
 		// count it, as anything.
 		c.OnRedeem = func(result string, _ time.Duration) { t.Errorf("a token request counted as a redemption (%s)", result) }
 	})
-	return &lkRoom{svc: svc, clock: clock, gw: gw, tokens: tokens, removed: removed,
+	return &lkRoom{svc: svc, clock: clock, gw: gw, tokens: tokens, removed: fake.removed, lk: fake,
 		links: map[string]guestlink.Link{"viewer": ls[0], "speaker": ls[1]}}
 }
 
@@ -432,5 +487,37 @@ func waitRemoved(t *testing.T, removed <-chan string) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no RemoveParticipant call")
 		return ""
+	}
+}
+
+// TestLiveKitRemovalLingers: LiveKit's RemoveParticipant revokes nothing for
+// a guest who is not in the room yet, so a guest removed before joining who
+// then joins with the token they hold is removed again; and a removal that
+// failed while LiveKit was down goes through once it is back.
+func TestLiveKitRemovalLingers(t *testing.T) {
+	ctx := context.Background()
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+
+	early := lr.participant(t, "speaker", "Ada")
+	if _, err := lr.svc.Decide(ctx, "demo", early.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	lr.wantRemoved(t, early) // not there: LiveKit's not_found
+	lr.lk.join("demo", early.ID)
+	lr.wantRemoved(t, early) // joined with the token held: cut again
+
+	late := lr.participant(t, "speaker", "Grace")
+	lr.lk.join("demo", late.ID)
+	lr.lk.setDown(true)
+	if _, err := lr.svc.Decide(ctx, "demo", late.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the first removal's attempts (2 s) all fail
+	lr.lk.setDown(false)
+	lr.wantRemoved(t, late)
+	lr.lk.mu.Lock()
+	defer lr.lk.mu.Unlock()
+	if lr.lk.present["demo/"+late.ID] || lr.lk.present["demo/"+early.ID] {
+		t.Errorf("still in the LiveKit room: %v", lr.lk.present)
 	}
 }

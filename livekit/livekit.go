@@ -243,6 +243,48 @@ func (c *Client) RemoveParticipant(ctx context.Context, room, identity string) e
 // removeOnce makes one RemoveParticipant call; retry says whether a failure
 // may pass.
 func (c *Client) removeOnce(ctx context.Context, room string, body []byte) (retry bool, err error) {
+	_, retry, err = c.call(ctx, "RemoveParticipant", room, body)
+	return retry, err
+}
+
+// ListParticipants returns the identities of the participants in LiveKit
+// room room (RoomService, one call, not retried); a room that does not exist
+// has none.
+func (c *Client) ListParticipants(ctx context.Context, room string) ([]string, error) {
+	body, err := json.Marshal(map[string]string{"room": room})
+	if err != nil {
+		return nil, err
+	}
+	answer, _, err := c.call(ctx, "ListParticipants", room, body)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Participants []struct {
+			Identity string `json:"identity"`
+		} `json:"participants"`
+	}
+	if err := json.Unmarshal(answer, &list); err != nil {
+		return nil, fmt.Errorf("livekit: ListParticipants: %w", err)
+	}
+	ids := make([]string, 0, len(list.Participants))
+	for _, p := range list.Participants {
+		ids = append(ids, p.Identity)
+	}
+	return ids, nil
+}
+
+// maxAnswer bounds the RoomService answer read.
+const maxAnswer = 1 << 20
+
+// call makes one Twirp call of RoomService method for room, signed with a
+// one-minute room admin token for that room only, and returns the answer's
+// body. A participant or room that LiveKit says is not there is ErrNotFound;
+// retry says whether a failure may pass (no answer, or a 5xx).
+func (c *Client) call(ctx context.Context, method, room string, body []byte) (answer []byte, retry bool, err error) {
 	now := time.Now()
 	tok, err := c.sign(Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -251,32 +293,36 @@ func (c *Client) removeOnce(ctx context.Context, room string, body []byte) (retr
 		Video: &VideoGrant{RoomAdmin: true, Room: room},
 	})
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.api+"/twirp/livekit.RoomService/RemoveParticipant", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.api+"/twirp/livekit.RoomService/"+method, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return ctx.Err() == nil, fmt.Errorf("livekit: RemoveParticipant: %w", err)
+		return nil, ctx.Err() == nil, fmt.Errorf("livekit: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, ctx.Err() == nil, fmt.Errorf("livekit: %s: %w", method, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return msg, false, nil
+	}
 	var twirp struct {
 		Code string `json:"code"`
 		Msg  string `json:"msg"`
 	}
 	_ = json.Unmarshal(msg, &twirp)
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return false, nil
-	case resp.StatusCode == http.StatusNotFound && twirp.Code == "not_found":
-		// LiveKit's own answer for a participant not in the room; a 404
-		// of anything else (a proxy, a wrong path) is a failure.
-		return false, ErrNotFound
+	if resp.StatusCode == http.StatusNotFound && twirp.Code == "not_found" {
+		// LiveKit's own answer for a participant or room that is not
+		// there; a 404 of anything else (a proxy, a wrong path) is a
+		// failure.
+		return nil, false, ErrNotFound
 	}
-	return resp.StatusCode >= 500, fmt.Errorf("livekit: RemoveParticipant: %s: %s %s", resp.Status, twirp.Code, twirp.Msg)
+	return nil, resp.StatusCode >= 500, fmt.Errorf("livekit: %s: %s: %s %s", method, resp.Status, twirp.Code, twirp.Msg)
 }

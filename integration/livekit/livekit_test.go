@@ -3,6 +3,7 @@ package livekit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -339,6 +340,44 @@ func TestLiveKitRoom(t *testing.T) {
 	if ps := s.participants("demo"); ps[speaker.id] == nil || ps[moderator.id] == nil {
 		t.Errorf("the other guests left too: %v", ps)
 	}
+
+	// A guest removed before joining cannot stay with the token they hold:
+	// LiveKit revokes nothing for someone not in the room, so the gateway
+	// removes them when they appear.
+	early := s.redeem(s.link("demo", "viewer"), "Barbara Early", "barbara@example.com")
+	status, ans := early.token("")
+	if status != http.StatusCreated {
+		t.Fatalf("token endpoint: %d %v", status, ans)
+	}
+	var claims struct{ Sub string }
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(ans["participant_token"], ".")[1])
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Sub == "" {
+		t.Fatalf("the participant token's subject: %v %s", err, payload)
+	}
+	s.api(http.MethodDelete, "/rooms/demo/guests/"+claims.Sub, "", nil)
+	// Join once the removal has told LiveKit (the watcher looks every 100
+	// ms): its RemoveParticipant found nobody, so this join is the case.
+	time.Sleep(time.Second)
+	cut := make(chan lksdk.DisconnectionReason, 1)
+	room, err := lksdk.ConnectToRoomWithToken(ans["server_url"], ans["participant_token"], &lksdk.RoomCallback{
+		OnDisconnectedWithReason: func(reason lksdk.DisconnectionReason) { cut <- reason },
+	})
+	if err != nil {
+		t.Logf("the removed guest could not join: %v", err)
+		return
+	}
+	t.Cleanup(room.Disconnect)
+	joined := time.Now()
+	select {
+	case reason := <-cut:
+		t.Logf("disconnected: %v", reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a guest removed before joining is still connected to the LiveKit room 10 s after joining with their token")
+	}
+	if s.participants("demo")[claims.Sub] != nil {
+		t.Error("a guest removed before joining is still listed in the LiveKit room")
+	}
+	t.Logf("a guest removed before joining left the LiveKit room %v after joining", time.Since(joined).Round(time.Millisecond))
 }
 
 // opusTrack is a local Opus track.
