@@ -79,6 +79,10 @@ func (e *Endpoint) Serve(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case rest == "/stores":
 		err = e.stores(w, r)
+	case rest == OpenAPIPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		// The document is the same for every store, or none.
+		writeOpenAPI(w, r)
+		return nil
 	case rest == "/backup":
 		err = e.withStore(w, r, http.MethodGet, e.backup)
 	case rest == "/restore":

@@ -124,3 +124,25 @@ func TestEndpointExportImport(t *testing.T) {
 		t.Errorf("POST export: %d, want 405", status)
 	}
 }
+
+// TestEndpointOpenAPI: the admin endpoint serves the API's document at its
+// own /api/openapi.json without asking which store: the document is the
+// same for every store, and for none.
+func TestEndpointOpenAPI(t *testing.T) {
+	e := &Endpoint{Stores: noStores{}, Logger: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	if err := e.Serve(w, httptest.NewRequest("GET", EndpointPrefix+"api/openapi.json", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusOK || w.Body.String() != string(openapiJSON) {
+		t.Fatalf("%d %.200s, want 200 and the document", w.Code, w.Body)
+	}
+}
+
+// noStores is the EndpointStores of a Caddy without guestgate handlers.
+type noStores struct{ oneStore }
+
+func (noStores) Keys() []string { return nil }
+func (noStores) Borrow(string) (guestlink.Store, func(), bool, error) {
+	return nil, func() {}, false, nil
+}

@@ -39,10 +39,15 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) bool {
 	if r.URL.Path != OpenAPIPath || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
+	writeOpenAPI(w, r)
+	return true
+}
+
+// writeOpenAPI answers r with the document.
+func writeOpenAPI(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("ETag", openapiETag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(openapiJSON))
-	return true
 }
