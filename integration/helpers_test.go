@@ -355,6 +355,10 @@ func (g *gateway) loadText(cfg config, text string) error {
 		tlsConfig = g.tr.TLSClientConfig
 	}
 	testcaddy.WaitReady(g.t, g.base+"/guest/leave", tlsConfig)
+	// A keep-alive connection to the server of the config before may be
+	// closed by its shutdown just as a request takes it (an EOF): the
+	// requests after a load start on connections of their own.
+	g.tr.CloseIdleConnections()
 	return nil
 }
 
