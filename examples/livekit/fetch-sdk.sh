@@ -12,7 +12,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack --silent "livekit-client@$version" >/dev/null)
 tgz="$tmp/livekit-client-$version.tgz"
-got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+# node comes with npm; openssl may not be installed.
+got="sha512-$(node -e 'process.stdout.write(require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tgz")"
 if [ "$got" != "$integrity" ]; then
 	echo "livekit-client $version: integrity $got, want $integrity" >&2
 	exit 1
