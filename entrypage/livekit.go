@@ -77,8 +77,8 @@ func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
 	if c == nil {
 		return g.liveKitRefuse(w, r, ReasonNoSession, 0)
 	}
-	gen := g.svc.Generation()
-	state, err := g.svc.Check(r.Context(), c.Room, c.LinkID, c.Subject, g.svc.Now())
+	gen, now := g.svc.Generation(), g.svc.Now()
+	state, err := g.svc.Check(r.Context(), c.Room, c.LinkID, c.Subject, now)
 	if err != nil {
 		if reason := reasonFor(err); reason != "" {
 			return g.liveKitRefuse(w, r, reason, 0)
@@ -99,7 +99,6 @@ func (g *Gateway) liveKitToken(w http.ResponseWriter, r *http.Request) error {
 	if reason, status := g.liveKitAsks(w, r, c); reason != "" {
 		return g.liveKitRefuse(w, r, reason, status)
 	}
-	now := g.svc.Now()
 	end := g.tokens.SessionEnd(c)
 	tok, until, err := g.livekit.Token(livekit.Participant{
 		Identity: c.Subject, Name: c.Name, Room: c.Room, Role: c.Role, Link: c.LinkID,
@@ -246,18 +245,21 @@ func (p *participants) watch(c *token.Claims, end, until time.Time, gen uint64) 
 func (p *participants) remove(room, guest string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
 	defer cancel()
-	start := time.Now()
-	err := p.client.RemoveParticipant(ctx, room, guest)
-	p.report(room, guest, time.Since(start), err)
+	err := p.removeNow(ctx, room, guest)
 	if (err != nil && !errors.Is(err, livekit.ErrNotFound)) || p.now().Before(until) {
 		p.linger(room, guest, until)
 	}
 }
 
-func (p *participants) report(room, guest string, took time.Duration, err error) {
+// removeNow makes the RoomService calls that remove guest from room, and
+// tells onRemove.
+func (p *participants) removeNow(ctx context.Context, room, guest string) error {
+	start := time.Now()
+	err := p.client.RemoveParticipant(ctx, room, guest)
 	if p.onRemove != nil {
-		p.onRemove(room, guest, took, err)
+		p.onRemove(room, guest, time.Since(start), err)
 	}
+	return err
 }
 
 // linger adds guest of room to the lingering, and starts the sweeper.
@@ -309,9 +311,7 @@ func (p *participants) sweepRoom(room string, guests []string) {
 	}
 	for _, guest := range guests {
 		if slices.Contains(present, guest) {
-			start := time.Now()
-			err := p.client.RemoveParticipant(ctx, room, guest)
-			p.report(room, guest, time.Since(start), err)
+			_ = p.removeNow(ctx, room, guest) // still lingering: looked at again
 			continue
 		}
 		p.mu.Lock()

@@ -222,29 +222,17 @@ func (c *Client) RemoveParticipant(ctx context.Context, room, identity string) e
 	if err != nil {
 		return err
 	}
-	var last error
 	for attempt := 0; ; attempt++ {
-		retry, err := c.removeOnce(ctx, room, body)
-		if err == nil || !retry {
+		_, retry, err := c.call(ctx, "RemoveParticipant", room, body)
+		if err == nil || !retry || attempt == len(c.retries) {
 			return err
-		}
-		last = err
-		if attempt == len(c.retries) {
-			return last
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (then %w)", last, ctx.Err())
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
 		case <-time.After(c.retries[attempt]):
 		}
 	}
-}
-
-// removeOnce makes one RemoveParticipant call; retry says whether a failure
-// may pass.
-func (c *Client) removeOnce(ctx context.Context, room string, body []byte) (retry bool, err error) {
-	_, retry, err = c.call(ctx, "RemoveParticipant", room, body)
-	return retry, err
 }
 
 // ListParticipants returns the identities of the participants in LiveKit
