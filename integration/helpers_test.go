@@ -339,6 +339,7 @@ func (g *gateway) loadText(cfg config, text string) error {
 	if err := inproc.Load(g.t, text); err != nil {
 		return err
 	}
+	inproc.WaitOneListener(g.t, g.addr())
 	// The first config with HTTPS moves the gateway's clients to HTTPS, with
 	// the test's CA (whose root Caddy wrote while loading); they are set
 	// before any request of them runs, so that no request races the change.

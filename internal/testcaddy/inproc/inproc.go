@@ -10,6 +10,7 @@ package inproc
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -45,6 +46,23 @@ func Start(caddyfile string) error {
 		return err
 	}
 	return caddy.Load(cfg, true)
+}
+
+// WaitOneListener waits until one socket listens on the TCP address addr
+// (host:port), that of the running config. On a reload Caddy opens a socket
+// of the new config beside the old one (SO_REUSEPORT) and closes the old one
+// while the old servers shut down, after Load returns: a connection the
+// kernel queued on the old socket is then reset. A test that reloads on the
+// same port calls it before its next request.
+func WaitOneListener(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := caddy.ListenerUsage("tcp", addr); n != 1; n = caddy.ListenerUsage("tcp", addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sockets listen on %s 10 s after the load, want 1", n, addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Stop stops Caddy, as when the process ends; a no-op when nothing runs.

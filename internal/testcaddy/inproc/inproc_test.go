@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/guestgate/guestgate/internal/testcaddy"
 )
 
@@ -56,5 +58,39 @@ https://127.0.0.1:%d {
 
 	if err := Load(t, "https://127.0.0.1 {\n\tguest_gateway {\n\t\tno_such_subdirective\n\t}\n}\n"); err == nil {
 		t.Error("a Caddyfile with an unknown subdirective loaded")
+	}
+}
+
+// TestReloadLeavesOneListener: after a reload on the same port,
+// WaitOneListener returns once the old config's socket is closed, and the
+// site answers with the new config on new connections.
+func TestReloadLeavesOneListener(t *testing.T) {
+	port := testcaddy.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	site := func(body string) string {
+		return fmt.Sprintf("{\n\tadmin off\n\tpersist_config off\n}\n\nhttp://%s {\n\tbind 127.0.0.1\n\trespond %q\n}\n", addr, body)
+	}
+	if err := Load(t, site("one")); err != nil {
+		t.Fatal(err)
+	}
+	WaitOneListener(t, addr)
+	if err := Load(t, site("two")); err != nil {
+		t.Fatal(err)
+	}
+	WaitOneListener(t, addr)
+	if n := caddy.ListenerUsage("tcp", addr); n != 1 {
+		t.Fatalf("%d sockets on %s after WaitOneListener", n, addr)
+	}
+	for i := range 20 {
+		tr := &http.Transport{DisableKeepAlives: true}
+		resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: tr}).Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatalf("request %d after the reload: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "two" {
+			t.Fatalf("request %d after the reload: %q, want the new config's two", i, body)
+		}
 	}
 }
