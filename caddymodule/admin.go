@@ -14,6 +14,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/token"
 	"github.com/guestgate/guestgate/webhook"
@@ -153,7 +154,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err := a.check(); err != nil {
 		return err
 	}
-	keys, err := checkedSecrets("api_key", a.APIKeys, 16, "characters")
+	keys, err := caddyconf.CheckedSecrets("api_key", a.APIKeys, 16, "characters")
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	modKeys, err := checkedSecrets("moderator_key", a.ModeratorKeys, admin.MinModeratorKeyLen, "bytes")
+	modKeys, err := caddyconf.CheckedSecrets("moderator_key", a.ModeratorKeys, admin.MinModeratorKeyLen, "bytes")
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/store/postgres"
 )
 
@@ -45,7 +46,7 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	logger := ctx.Logger(a)
 	a.endpoint = &admin.Endpoint{
 		Stores:             poolStores{},
-		Logger:             slogFrom(logger),
+		Logger:             caddyconf.Slog(logger),
 		RestoreReadTimeout: restoreReadTimeout,
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/mailer"
 )
 
@@ -49,7 +50,7 @@ type Email struct {
 func (e *Email) config(resolve bool) mailer.Config {
 	c := mailer.Config{Server: e.Server, TLS: e.TLS, From: e.From, Username: e.Username, Password: e.Password, Timeout: time.Duration(e.Timeout)}
 	if resolve {
-		c.Username, c.Password = resolveSecret(c.Username), resolveSecret(c.Password)
+		c.Username, c.Password = caddyconf.ResolveSecret(c.Username), caddyconf.ResolveSecret(c.Password)
 	}
 	return c
 }
@@ -83,24 +84,18 @@ func (e *Email) mailer() (*mailer.Mailer, error) {
 // parseEmail reads the email block. What is wrong with the block as a whole
 // (no server, tls none for a remote server, a password without a username)
 // is said on the block's line.
-func parseEmail(d *caddyfile.Dispenser, a *Admin) error {
+func (a *Admin) parseEmail(d *caddyfile.Dispenser) error {
 	e := new(Email)
-	err := parseCheckedBlock(d, "email option", func(d *caddyfile.Dispenser) map[string]option {
-		return map[string]option{
-			"server":   oneArg(d, &e.Server),
-			"tls":      choiceArg(d, &e.TLS, "email tls: must be 'starttls', 'implicit' or 'none', got '%s'", mailer.TLSStartTLS, mailer.TLSImplicit, mailer.TLSNone),
-			"username": oneArg(d, &e.Username),
-			"password": secretArg(d, &e.Password, "email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}"),
-			"timeout":  durationArg(d, &e.Timeout),
-			"from": checkedArg(d, &e.From, "email", func(f string) error {
-				_, err := mailer.ParseFrom(f)
-				return err
-			}),
-		}
-	}, e.check)
-	if err != nil {
-		return err
-	}
 	a.Email = e
-	return nil
+	return caddyconf.CheckedBlock(d, "email option", map[string]caddyconf.Option{
+		"server":   caddyconf.One(&e.Server),
+		"tls":      caddyconf.Choice(&e.TLS, "email tls: must be 'starttls', 'implicit' or 'none', got '%s'", mailer.TLSStartTLS, mailer.TLSImplicit, mailer.TLSNone),
+		"username": caddyconf.One(&e.Username),
+		"password": caddyconf.Secret(&e.Password, "email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}"),
+		"timeout":  caddyconf.Duration(&e.Timeout),
+		"from": caddyconf.Checked(&e.From, "email", func(f string) error {
+			_, err := mailer.ParseFrom(f)
+			return err
+		}),
+	}, e.check)
 }

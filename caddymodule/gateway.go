@@ -24,6 +24,7 @@ import (
 	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/livekit"
 	"github.com/guestgate/guestgate/token"
 )
@@ -250,7 +251,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 	store := g.shared.Store
-	secrets, err := checkedSecrets("signing_key", g.SigningKeys, 32, "bytes")
+	secrets, err := caddyconf.CheckedSecrets("signing_key", g.SigningKeys, 32, "bytes")
 	if err != nil {
 		return err
 	}
@@ -352,7 +353,7 @@ func (g *Gateway) identity(ctx caddy.Context, store guestlink.Store) (*token.Ide
 	var seed []byte
 	var err error
 	if g.IdentityKey != "" {
-		if seed, err = token.DecodeSeed(resolveSecret(g.IdentityKey)); err != nil {
+		if seed, err = token.DecodeSeed(caddyconf.ResolveSecret(g.IdentityKey)); err != nil {
 			return nil, fmt.Errorf("identity_key: %w", err)
 		}
 	} else if seed, err = store.Secret(ctx, "identity-ed25519-seed", 32); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/livekit"
 )
 
@@ -58,11 +59,11 @@ func (lk *LiveKit) check() error {
 // client resolves the placeholders of lk's key pair and makes the LiveKit
 // client.
 func (lk *LiveKit) client() (*livekit.Client, error) {
-	secret, err := checkedSecret(lk.APISecret, livekit.MinSecretLen, "bytes")
+	secret, err := caddyconf.CheckedSecret(lk.APISecret, livekit.MinSecretLen, "bytes")
 	if err != nil {
 		return nil, fmt.Errorf("livekit: api_secret %w", err)
 	}
-	key := resolveSecret(lk.APIKey)
+	key := caddyconf.ResolveSecret(lk.APIKey)
 	if key == "" {
 		return nil, errors.New("livekit: api_key is empty after placeholders are resolved")
 	}
@@ -74,24 +75,18 @@ func (lk *LiveKit) client() (*livekit.Client, error) {
 }
 
 // parseLiveKit reads the livekit block.
-func parseLiveKit(d *caddyfile.Dispenser, g *Gateway) error {
+func (g *Gateway) parseLiveKit(d *caddyfile.Dispenser) error {
 	lk := new(LiveKit)
-	err := parseCheckedBlock(d, "livekit option", func(d *caddyfile.Dispenser) map[string]option {
-		return map[string]option{
-			"url": checkedArg(d, &lk.URL, "livekit", func(u string) error {
-				_, err := livekit.CheckURL(u)
-				return err
-			}),
-			"api_key":    oneArg(d, &lk.APIKey),
-			"api_secret": secretArg(d, &lk.APISecret, "livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}"),
-			"token_ttl":  durationArg(d, &lk.TokenTTL),
-		}
-	}, lk.check)
-	if err != nil {
-		return err
-	}
 	g.LiveKit = lk
-	return nil
+	return caddyconf.CheckedBlock(d, "livekit option", map[string]caddyconf.Option{
+		"url": caddyconf.Checked(&lk.URL, "livekit", func(u string) error {
+			_, err := livekit.CheckURL(u)
+			return err
+		}),
+		"api_key":    caddyconf.One(&lk.APIKey),
+		"api_secret": caddyconf.Secret(&lk.APISecret, "livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}"),
+		"token_ttl":  caddyconf.Duration(&lk.TokenTTL),
+	}, lk.check)
 }
 
 // logLiveKitRemove logs the removal of a guest from a LiveKit room: a state

@@ -181,39 +181,3 @@ func (s *sharedStore) release() error {
 	s.key, s.pooledStore = "", pooledStore{}
 	return releaseStore(key)
 }
-
-// resolveSecret replaces placeholders ({env.X}, {file.path}) in a configured
-// secret, and trims the newline a secret file usually ends with.
-func resolveSecret(s string) string {
-	repl := caddy.NewReplacer()
-	v := repl.ReplaceKnown(s, "")
-	if len(v) > 0 && v[len(v)-1] == '\n' {
-		v = v[:len(v)-1]
-	}
-	return v
-}
-
-// checkedSecret resolves the placeholders of a configured secret and refuses
-// it if it is shorter than min, counted in bytes; unit names them in the error
-// ("bytes", or "characters" where the option's documentation says so).
-func checkedSecret(s string, min int, unit string) (string, error) {
-	v := resolveSecret(s)
-	if len(v) < min {
-		return "", fmt.Errorf("must be at least %d %s after placeholders are resolved, got %d", min, unit, len(v))
-	}
-	return v, nil
-}
-
-// checkedSecrets is checkedSecret of every secret of a repeatable option; an
-// error names the option and the secret's place ("signing_key 2: ...").
-func checkedSecrets(option string, secrets []string, min int, unit string) ([]string, error) {
-	var out []string
-	for i, s := range secrets {
-		v, err := checkedSecret(s, min, unit)
-		if err != nil {
-			return nil, fmt.Errorf("%s %d: %w", option, i+1, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -13,9 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
-	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 	"github.com/guestgate/guestgate/store/postgres"
 )
@@ -138,7 +137,7 @@ func (PostgresStore) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves the DSN's placeholders and names the database.
 func (p *PostgresStore) Provision(caddy.Context) error {
-	p.dsn = resolveSecret(p.DSN)
+	p.dsn = caddyconf.ResolveSecret(p.DSN)
 	if p.dsn == "" {
 		return errors.New("store postgres: a DSN is required")
 	}
@@ -166,7 +165,7 @@ func (p *PostgresStore) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	return postgres.Open(ctx, p.dsn, postgres.Options{
-		Logger: slogFrom(logger.Named("postgres")), MaxStale: time.Duration(p.MaxStale), PollInterval: time.Duration(p.PollInterval),
+		Logger: caddyconf.Slog(logger.Named("postgres")), MaxStale: time.Duration(p.MaxStale), PollInterval: time.Duration(p.PollInterval),
 	})
 }
 
@@ -180,16 +179,10 @@ func (p *PostgresStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return parseBlock(d, "store postgres option", map[string]option{
-		"max_stale":     durationArg(d, &p.MaxStale),
-		"poll_interval": durationArg(d, &p.PollInterval),
+	return caddyconf.Block(d, "store postgres option", map[string]caddyconf.Option{
+		"max_stale":     caddyconf.Duration(&p.MaxStale),
+		"poll_interval": caddyconf.Duration(&p.PollInterval),
 	})
-}
-
-// slogFrom is logger as a log/slog logger, through Caddy's own bridge, without
-// stack traces.
-func slogFrom(logger *zap.Logger) *slog.Logger {
-	return slog.New(zapslog.NewHandler(logger.Core(), zapslog.WithName(logger.Name()), zapslog.AddStacktraceAt(slog.Level(127))))
 }
 
 // loadStore returns the store module of a handler: the module in raw, a
@@ -222,8 +215,8 @@ func loadStore(ctx caddy.Context, holder any, raw json.RawMessage) (StoreModule,
 // "store <module> <args...> [{ ... }]" for a module of guestgate.stores (badger,
 // postgres), and "store <dir>", Badger's shorthand, for any other argument (a
 // directory called like a module is written ./badger).
-func storeArg(d *caddyfile.Dispenser, dst *json.RawMessage) option {
-	return func() error {
+func storeArg(dst *json.RawMessage) caddyconf.Option {
+	return func(d *caddyfile.Dispenser) error {
 		if !d.NextArg() {
 			return d.ArgErr()
 		}

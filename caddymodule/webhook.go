@@ -2,8 +2,12 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/webhook"
 )
 
@@ -81,7 +85,7 @@ func webhookEndpoints(ws []Webhook, emails bool) ([]webhook.Endpoint, error) {
 	for _, w := range ws {
 		ep := webhook.Endpoint{URL: w.URL, Events: w.Events, Emails: emails}
 		for i, s := range w.Secrets {
-			v := resolveSecret(s)
+			v := caddyconf.ResolveSecret(s)
 			if err := webhook.CheckSecret(v); err != nil {
 				after := ""
 				if v != s {
@@ -94,4 +98,50 @@ func webhookEndpoints(ws []Webhook, emails bool) ([]webhook.Endpoint, error) {
 		eps = append(eps, ep)
 	}
 	return eps, nil
+}
+
+// parseWebhook reads a webhook subdirective and its block.
+func (a *Admin) parseWebhook(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	w := Webhook{URL: args[0]}
+	if err := webhook.CheckURL(w.URL); err != nil {
+		return d.Errf("%v", err)
+	}
+	err := caddyconf.Block(d, "webhook option", map[string]caddyconf.Option{
+		"secret": func(d *caddyfile.Dispenser) error {
+			if err := caddyconf.Repeat(&w.Secrets)(d); err != nil {
+				return err
+			}
+			// Said on its line; a placeholder is checked once resolved.
+			if s := w.Secrets[len(w.Secrets)-1]; !strings.Contains(s, "{") {
+				if err := webhook.CheckSecret(s); err != nil {
+					return d.Errf("webhook %s: secret %v", webhook.RedactURL(w.URL), err)
+				}
+			}
+			return nil
+		},
+		"events": func(d *caddyfile.Dispenser) error {
+			if err := caddyconf.List(&w.Events)(d); err != nil {
+				return err
+			}
+			if err := webhook.CheckEvents(w.URL, w.Events); err != nil {
+				return d.Errf("%v", err)
+			}
+			return nil
+		},
+	}, "secret")
+	if err != nil {
+		return err
+	}
+	if err := checkWebhook(w); err != nil {
+		return d.Errf("%v", err)
+	}
+	if slices.ContainsFunc(a.Webhooks, func(prev Webhook) bool { return prev.URL == w.URL }) {
+		return d.Errf("duplicate webhook '%s'", webhook.RedactURL(w.URL))
+	}
+	a.Webhooks = append(a.Webhooks, w)
+	return nil
 }
