@@ -9,16 +9,16 @@ import (
 const module = "github.com/guestgate/guestgate"
 
 // TestOnlyTheGlueImportsCaddy keeps the dependency rule of docs/DESIGN.md
-// section 5: only the Caddy glue (caddymodule and internal/caddyconf, the
-// config reading of its modules) and cmd import Caddy (and this root package,
-// which only plugs caddymodule in, and internal/testcaddy/inproc, the part of
-// the tests' harness that loads configs into Caddy). The domain, the HTTP
-// handlers, webhook delivery and the CLI stay plain Go that a second host
-// could run, so no other package may depend on Caddy, directly or through
-// another package.
+// section 5: only the Caddy glue (caddymodule, its store modules in
+// caddymodule/stores, and internal/caddyconf, the config reading of its
+// modules) and cmd import Caddy (and this root package, which only plugs
+// caddymodule in, and internal/testcaddy/inproc, the part of the tests'
+// harness that loads configs into Caddy). The domain, the HTTP handlers,
+// webhook delivery and the CLI stay plain Go that a second host could run, so
+// no other package may depend on Caddy, directly or through another package.
 func TestOnlyTheGlueImportsCaddy(t *testing.T) {
 	glue := map[string]bool{module: true, module + "/caddymodule": true, module + "/cmd/caddy": true,
-		module + "/internal/caddyconf":        true,
+		module + "/caddymodule/stores": true, module + "/internal/caddyconf": true,
 		module + "/internal/testcaddy/inproc": true}
 	checkDeps(t, glue, func(dep string) bool { return strings.HasPrefix(dep, "github.com/caddyserver/caddy/") },
 		"only the Caddy glue and cmd may import Caddy")

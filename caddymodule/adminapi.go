@@ -6,9 +6,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/caddyconf"
-	"github.com/guestgate/guestgate/store/postgres"
 )
 
 func init() {
@@ -62,15 +62,8 @@ type poolStores struct{}
 
 func (poolStores) Keys() []string { return openStoreKeys() }
 
-// Key is the key of the store a request names: a PostgreSQL store by its
-// database (postgres://user@host:port/database, or a DSN of it), a Badger
-// store by its directory.
-func (poolStores) Key(name string) (string, error) {
-	if postgres.IsURL(name) {
-		return postgres.Name(name)
-	}
-	return storeKey(name)
-}
+func (poolStores) Key(name string) (string, error) { return stores.Key(name) }
+
 func (poolStores) Borrow(key string) (guestlink.Store, func(), bool, error) {
 	return borrowStore(key)
 }

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -55,11 +57,12 @@ func errorCode(t *testing.T, body []byte) string {
 // test ends (or earlier, with the returned function).
 func useStore(t *testing.T, dir string) (key string, release func()) {
 	t.Helper()
-	key, err := storeKey(dir)
-	if err != nil {
+	mod := &stores.Badger{Dir: dir}
+	if err := mod.Provision(caddy.Context{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openStore(&BadgerStore{key: key}, zap.NewNop()); err != nil {
+	key = mod.StoreKey()
+	if _, err := openStore(mod, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	done := false

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/internal/caddyconf"
@@ -78,7 +79,7 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyconf.Directive(d, map[string]caddyconf.Option{
-		"store":           storeArg(&g.StoreRaw),
+		"store":           stores.Option(&g.StoreRaw),
 		"signing_key":     caddyconf.Repeat(&g.SigningKeys),
 		"identity_key":    caddyconf.One(&g.IdentityKey),
 		"prefix":          caddyconf.One(&g.Prefix),
@@ -260,7 +261,7 @@ func (g *Gateway) parseRole(d *caddyfile.Dispenser) error {
 //	}
 func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return caddyconf.Directive(d, map[string]caddyconf.Option{
-		"store":              storeArg(&a.StoreRaw),
+		"store":              stores.Option(&a.StoreRaw),
 		"api_key":            caddyconf.Repeat(&a.APIKeys),
 		"moderator_key":      caddyconf.Repeat(&a.ModeratorKeys),
 		"moderator_audience": caddyconf.One(&a.ModeratorAudience),

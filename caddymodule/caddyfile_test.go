@@ -404,21 +404,6 @@ func TestAdminAuthFailuresBudget(t *testing.T) {
 	}
 }
 
-func TestStoreKey(t *testing.T) {
-	a, err := storeKey("/srv/data/../data/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := storeKey("/srv/data")
-	if a != b || a != "/srv/data" {
-		t.Fatalf("storeKey not cleaned: %q %q", a, b)
-	}
-	def, _ := storeKey("")
-	if !strings.HasSuffix(def, "/guestgate") {
-		t.Fatalf("default store %q", def)
-	}
-}
-
 // checkCaddyfile parses input into a new H and checks that it fails with an
 // error containing wantErr or, without wantErr, that it gives want.
 func checkCaddyfile[H any, P interface {

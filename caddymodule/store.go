@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/webhook"
 )
@@ -57,7 +58,7 @@ func (p pooledStore) Destruct() error {
 
 // openStore returns the pooled store of mod, opening it on first use. Every
 // successful call must be matched by one releaseStore(mod.StoreKey()).
-func openStore(mod StoreModule, logger *zap.Logger) (pooledStore, error) {
+func openStore(mod stores.Module, logger *zap.Logger) (pooledStore, error) {
 	storeState.Lock()
 	defer storeState.Unlock()
 	val, _, err := storePool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
@@ -158,7 +159,7 @@ type sharedStore struct {
 // guestgate's metrics in the config's registry. release gives the store back,
 // also after acquire failed.
 func (s *sharedStore) acquire(ctx caddy.Context, holder any, raw *json.RawMessage, logger *zap.Logger) error {
-	mod, err := loadStore(ctx, holder, *raw)
+	mod, err := stores.Load(ctx, holder, *raw)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,13 @@
-package caddymodule
+// Package stores holds the modules of the guestgate.stores namespace, where
+// the guest_gateway and guest_admin handlers of package caddymodule keep their
+// state: guestgate.stores.badger, the embedded Badger database of one process
+// (the default), and guestgate.stores.postgres, a PostgreSQL database that any
+// number of Caddy instances share. Stores are pluggable, as Caddy's storage
+// modules are: chosen in JSON by "module" ({"module": "badger", "dir":
+// "/var/lib/guestgate"}) and in the Caddyfile by the first argument of store
+// (docs/DESIGN.md section 6). Package caddymodule imports this one, so a build
+// with caddymodule has both.
+package stores
 
 import (
 	"context"
@@ -20,17 +29,12 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(BadgerStore{})
-	caddy.RegisterModule(PostgresStore{})
+	caddy.RegisterModule(Badger{})
+	caddy.RegisterModule(Postgres{})
 }
 
-// Stores are pluggable, as Caddy's storage modules are: the store of
-// guest_gateway and guest_admin is a module of the guestgate.stores namespace,
-// chosen in JSON by "module" ({"module": "badger", "dir": "/var/lib/guestgate"})
-// and in the Caddyfile by the first argument of store (docs/DESIGN.md section 6).
-
-// StoreModule is implemented by the modules of the guestgate.stores namespace.
-type StoreModule interface {
+// Module is implemented by the modules of the guestgate.stores namespace.
+type Module interface {
 	// StoreKey names the store the module opens: handlers whose modules give
 	// the same key share one open store, across config reloads. The admin
 	// endpoint and the caddy guestgate command show it, so it holds no secret.
@@ -40,9 +44,9 @@ type StoreModule interface {
 	OpenStore(logger *zap.Logger) (guestlink.Store, error)
 }
 
-// BadgerStore is the guestgate.stores.badger module: the embedded Badger
+// Badger is the guestgate.stores.badger module: the embedded Badger
 // database in a directory, which one process opens at a time.
-type BadgerStore struct {
+type Badger struct {
 	// Dir is the directory of the database. Default: "guestgate" under Caddy's
 	// data directory.
 	Dir string `json:"dir,omitempty"`
@@ -51,24 +55,35 @@ type BadgerStore struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (BadgerStore) CaddyModule() caddy.ModuleInfo {
+func (Badger) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "guestgate.stores.badger",
-		New: func() caddy.Module { return new(BadgerStore) },
+		New: func() caddy.Module { return new(Badger) },
 	}
 }
 
 // Provision resolves the directory.
-func (b *BadgerStore) Provision(caddy.Context) error {
-	key, err := storeKey(b.Dir)
+func (b *Badger) Provision(caddy.Context) error {
+	key, err := dirKey(b.Dir)
 	b.key = key
 	return err
 }
 
-// storeKey returns the pool key for a store directory: the cleaned absolute path,
-// so that "./data" and "/srv/data/" name one database. Empty means the default,
-// "guestgate" under Caddy's data directory.
-func storeKey(dir string) (string, error) {
+// Key is the key of the store a name names (the admin endpoint's ?store=, the
+// CLI's --store): a PostgreSQL store by its database
+// (postgres://user@host:port/database, or a DSN of it; the password is never
+// part of a key), a Badger store by its directory.
+func Key(name string) (string, error) {
+	if postgres.IsURL(name) {
+		return postgres.Name(name)
+	}
+	return dirKey(name)
+}
+
+// dirKey returns the key of a Badger store's directory: the cleaned absolute
+// path, so that "./data" and "/srv/data/" name one database. Empty means the
+// default, "guestgate" under Caddy's data directory.
+func dirKey(dir string) (string, error) {
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "guestgate")
 	}
@@ -81,15 +96,15 @@ func storeKey(dir string) (string, error) {
 
 // StoreKey is the cleaned absolute path of the directory, so that "./data" and
 // "/srv/data/" name one database.
-func (b *BadgerStore) StoreKey() string { return b.key }
+func (b *Badger) StoreKey() string { return b.key }
 
 // OpenStore opens the Badger database.
-func (b *BadgerStore) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
+func (b *Badger) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 	return badgerstore.Open(b.key, badgerstore.Options{Logger: logger.Named("badger")})
 }
 
 // UnmarshalCaddyfile reads "badger [<dir>]" (in store badger <dir>).
-func (b *BadgerStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (b *Badger) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module's name
 	if d.NextArg() {
 		b.Dir = d.Val()
@@ -103,10 +118,10 @@ func (b *BadgerStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// PostgresStore is the guestgate.stores.postgres module: a PostgreSQL database
+// Postgres is the guestgate.stores.postgres module: a PostgreSQL database
 // (15 or newer) that any number of Caddy instances share, every rule of
 // docs/DESIGN.md section 1 holding across them (section 6).
-type PostgresStore struct {
+type Postgres struct {
 	// DSN is the database: a libpq URL
 	// (postgres://user:password@host:5432/guestgate?sslmode=verify-full) or a
 	// key=value string; pgxpool's settings (pool_max_conns, ...) apply.
@@ -128,15 +143,15 @@ type PostgresStore struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (PostgresStore) CaddyModule() caddy.ModuleInfo {
+func (Postgres) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "guestgate.stores.postgres",
-		New: func() caddy.Module { return new(PostgresStore) },
+		New: func() caddy.Module { return new(Postgres) },
 	}
 }
 
 // Provision resolves the DSN's placeholders and names the database.
-func (p *PostgresStore) Provision(caddy.Context) error {
+func (p *Postgres) Provision(caddy.Context) error {
 	p.dsn = caddyconf.ResolveSecret(p.DSN)
 	if p.dsn == "" {
 		return errors.New("store postgres: a DSN is required")
@@ -154,14 +169,14 @@ func (p *PostgresStore) Provision(caddy.Context) error {
 
 // StoreKey is the database without the password
 // (postgres://user@host:port/database).
-func (p *PostgresStore) StoreKey() string { return p.key }
+func (p *Postgres) StoreKey() string { return p.key }
 
 // openTimeout bounds connecting, applying the schema and reading the live
 // state when a PostgreSQL store opens.
 const openTimeout = time.Minute
 
 // OpenStore connects to the database.
-func (p *PostgresStore) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
+func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	return postgres.Open(ctx, p.dsn, postgres.Options{
@@ -170,7 +185,7 @@ func (p *PostgresStore) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 }
 
 // UnmarshalCaddyfile reads "postgres <dsn> [{ max_stale <d>; poll_interval <d> }]".
-func (p *PostgresStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (p *Postgres) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module's name
 	if !d.NextArg() {
 		return d.ArgErr()
@@ -185,10 +200,10 @@ func (p *PostgresStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	})
 }
 
-// loadStore returns the store module of a handler: the module in raw, a
-// directory (a JSON string: Badger, as before stores were modules), or, when
-// raw is empty, Badger in the default directory.
-func loadStore(ctx caddy.Context, holder any, raw json.RawMessage) (StoreModule, error) {
+// Load returns the store module of a handler, holder, whose StoreRaw field is
+// raw: the module in raw, a directory (a JSON string: Badger, as before stores
+// were modules), or, when raw is empty, Badger in the default directory.
+func Load(ctx caddy.Context, holder any, raw json.RawMessage) (Module, error) {
 	var dir string
 	switch {
 	case len(raw) == 0:
@@ -201,21 +216,21 @@ func loadStore(ctx caddy.Context, holder any, raw json.RawMessage) (StoreModule,
 		if err != nil {
 			return nil, fmt.Errorf("loading the store module: %w", err)
 		}
-		sm, ok := mod.(StoreModule)
+		sm, ok := mod.(Module)
 		if !ok {
 			return nil, fmt.Errorf("store: module %T is not a guestgate store", mod)
 		}
 		return sm, nil
 	}
-	b := &BadgerStore{Dir: dir}
+	b := &Badger{Dir: dir}
 	return b, b.Provision(ctx)
 }
 
-// storeArg reads the store subdirective into *dst, as the JSON of its module:
+// Option reads the store subdirective into *dst, as the JSON of its module:
 // "store <module> <args...> [{ ... }]" for a module of guestgate.stores (badger,
 // postgres), and "store <dir>", Badger's shorthand, for any other argument (a
 // directory called like a module is written ./badger).
-func storeArg(dst *json.RawMessage) caddyconf.Option {
+func Option(dst *json.RawMessage) caddyconf.Option {
 	return func(d *caddyfile.Dispenser) error {
 		if !d.NextArg() {
 			return d.ArgErr()
@@ -225,7 +240,7 @@ func storeArg(dst *json.RawMessage) caddyconf.Option {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			*dst = caddyconfig.JSONModuleObject(&BadgerStore{Dir: name}, "module", "badger", nil)
+			*dst = caddyconfig.JSONModuleObject(&Badger{Dir: name}, "module", "badger", nil)
 			return nil
 		}
 		mod, err := caddyfile.UnmarshalModule(d, "guestgate.stores."+name)
@@ -239,10 +254,10 @@ func storeArg(dst *json.RawMessage) caddyconf.Option {
 
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*BadgerStore)(nil)
-	_ caddyfile.Unmarshaler = (*BadgerStore)(nil)
-	_ StoreModule           = (*BadgerStore)(nil)
-	_ caddy.Provisioner     = (*PostgresStore)(nil)
-	_ caddyfile.Unmarshaler = (*PostgresStore)(nil)
-	_ StoreModule           = (*PostgresStore)(nil)
+	_ caddy.Provisioner     = (*Badger)(nil)
+	_ caddyfile.Unmarshaler = (*Badger)(nil)
+	_ Module                = (*Badger)(nil)
+	_ caddy.Provisioner     = (*Postgres)(nil)
+	_ caddyfile.Unmarshaler = (*Postgres)(nil)
+	_ Module                = (*Postgres)(nil)
 )

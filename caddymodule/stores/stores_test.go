@@ -1,23 +1,29 @@
-package caddymodule
+package stores
 
 import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 )
 
-// TestLoadStore: a handler's store is the module its JSON names, a JSON string
+// handler holds a store module as guest_gateway and guest_admin do.
+type handler struct {
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=guestgate.stores inline_key=module"`
+}
+
+// TestLoad: a handler's store is the module its JSON names, a JSON string
 // is the directory of a Badger store (the form of configs written before stores
 // were modules), and no store is Badger in the default directory; the key of a
 // Badger store is its cleaned absolute directory.
-func TestLoadStore(t *testing.T) {
+func TestLoad(t *testing.T) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	dir := t.TempDir()
-	def, err := storeKey("")
+	def, err := dirKey("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,32 +35,39 @@ func TestLoadStore(t *testing.T) {
 		{"none", ``, def},
 		{"module without dir", `{"module": "badger"}`, def},
 	} {
-		g := &Gateway{StoreRaw: json.RawMessage(tc.raw)}
-		mod, err := loadStore(ctx, g, g.StoreRaw)
+		h := &handler{StoreRaw: json.RawMessage(tc.raw)}
+		mod, err := Load(ctx, h, h.StoreRaw)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if _, ok := mod.(*BadgerStore); !ok || mod.StoreKey() != tc.key {
+		if _, ok := mod.(*Badger); !ok || mod.StoreKey() != tc.key {
 			t.Errorf("%s: %T with key %q, want Badger with %q", tc.name, mod, mod.StoreKey(), tc.key)
 		}
 	}
-	g := &Gateway{StoreRaw: json.RawMessage(`{"module": "nosuch"}`)}
-	if _, err := loadStore(ctx, g, g.StoreRaw); err == nil {
+	h := &handler{StoreRaw: json.RawMessage(`{"module": "nosuch"}`)}
+	if _, err := Load(ctx, h, h.StoreRaw); err == nil {
 		t.Error("an unknown store module was loaded")
 	}
 }
 
-// TestStoreKeyOfRequest: the admin endpoint's ?store= (the CLI's --store)
-// names a PostgreSQL store as 'stores' lists it, or by a DSN of its database
-// (the password is never part of a key), and a Badger store by its directory.
-func TestStoreKeyOfRequest(t *testing.T) {
+// TestKey: the admin endpoint's ?store= (the CLI's --store) names a
+// PostgreSQL store as 'stores' lists it, or by a DSN of its database (the
+// password is never part of a key), and a Badger store by its directory,
+// cleaned, so that two spellings of one directory name one database; no
+// directory is the default one under Caddy's data directory.
+func TestKey(t *testing.T) {
 	for name, want := range map[string]string{
 		"postgres://gg@db.example.com:5432/rooms":                          "postgres://gg@db.example.com:5432/rooms",
 		"postgresql://gg:s3cret@db.example.com:5432/rooms?sslmode=disable": "postgres://gg@db.example.com:5432/rooms",
 		"/var/lib/guestgate/":                                              "/var/lib/guestgate",
+		"/srv/data/../data/":                                               "/srv/data",
+		"/srv/data":                                                        "/srv/data",
 	} {
-		if got, err := (poolStores{}).Key(name); err != nil || got != want {
+		if got, err := Key(name); err != nil || got != want {
 			t.Errorf("Key(%q) = %q, %v; want %q", name, got, err, want)
 		}
+	}
+	if def, err := Key(""); err != nil || !strings.HasSuffix(def, "/guestgate") {
+		t.Errorf("Key(\"\") = %q, %v; want the default directory", def, err)
 	}
 }
