@@ -14,11 +14,7 @@ import (
 )
 
 func TestGatewayCaddyfile(t *testing.T) {
-	for _, tc := range []struct {
-		name, input string
-		want        Gateway
-		wantErr     string
-	}{
+	checkCaddyfile(t, []caddyfileCase[Gateway]{
 		{
 			name: "full",
 			input: `guest_gateway {
@@ -140,17 +136,11 @@ func TestGatewayCaddyfile(t *testing.T) {
 		{name: "role without block", input: "guest_gateway {\n\tprefix /g\n\trole viewer\n}", wantErr: `role "viewer": no rules: give allow, methods or write, at Testfile:3`},
 		{name: "role write without methods", input: "guest_gateway {\n\trole viewer {\n\t\twrite /rooms/{room}/chat\n\t}\n}", wantErr: `role "viewer": write needs methods: without them this role may use every method everywhere, at Testfile:2`},
 		{name: "role bad pattern", input: "guest_gateway {\n\trole speaker {\n\t\tallow stage/{room}\n\t}\n}", wantErr: `role "speaker": allow pattern "stage/{room}": must start with '/', at Testfile:2`},
-	} {
-		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
-	}
+	})
 }
 
 func TestAdminCaddyfile(t *testing.T) {
-	for _, tc := range []struct {
-		name, input string
-		want        Admin
-		wantErr     string
-	}{
+	checkCaddyfile(t, []caddyfileCase[Admin]{
 		{
 			name: "full",
 			input: `guest_admin {
@@ -250,9 +240,7 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "email duplicate option", input: "guest_admin {\n\temail {\n\t\tserver a:25\n\t\tserver b:25\n\t}\n}", wantErr: "duplicate email option 'server', at Testfile:4"},
 		{name: "email duplicate block", input: "guest_admin {\n\temail {\n\t\tserver a:25\n\t\tfrom r@example.com\n\t}\n\temail {\n\t}\n}", wantErr: "duplicate subdirective 'email', at Testfile:6"},
 		{name: "email inline argument", input: "guest_admin {\n\temail smtp.example.com {\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after 'smtp.example.com', at Testfile:2"},
-	} {
-		t.Run(tc.name, func(t *testing.T) { checkCaddyfile(t, tc.input, tc.want, tc.wantErr) })
-	}
+	})
 }
 
 func TestValidate(t *testing.T) {
@@ -404,25 +392,36 @@ func TestAdminAuthFailuresBudget(t *testing.T) {
 	}
 }
 
-// checkCaddyfile parses input into a new H and checks that it fails with an
-// error containing wantErr or, without wantErr, that it gives want.
+// caddyfileCase is a Caddyfile of a handler of type H and what it gives:
+// want, or an error containing wantErr.
+type caddyfileCase[H any] struct {
+	name, input string
+	want        H
+	wantErr     string
+}
+
+// checkCaddyfile parses the input of each case into a new H and checks that
+// it fails with an error containing wantErr or, without wantErr, that it
+// gives want.
 func checkCaddyfile[H any, P interface {
 	*H
 	caddyfile.Unmarshaler
-}](t *testing.T, input string, want H, wantErr string) {
+}](t *testing.T, cases []caddyfileCase[H]) {
 	t.Helper()
-	var got H
-	err := P(&got).UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
-	if wantErr != "" {
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Fatalf("error = %v, want it to contain %q", err, wantErr)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v\nwant %+v", got, want)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got H
+			err := P(&got).UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !reflect.DeepEqual(got, tc.want):
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -111,20 +111,16 @@ func TestOptions(t *testing.T) {
 		{name: "block duplicate option", input: "test {\n\tblock {\n\t\tone a\n\t\tone b\n\t}\n}", wantErr: "duplicate block option 'one', at Testfile:4"},
 		{name: "block check on its line", input: "test {\n\tflag\n\tblock {\n\t\tflag\n\t}\n}", wantErr: "block: one is required, at Testfile:3"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parse(tc.input)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("error = %v, want %q", err, tc.wantErr)
-				}
-				return
+		got, err := parse(tc.input)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%s: error = %v, want %q", tc.name, err, tc.wantErr)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %+v\nwant %+v", got, tc.want)
-			}
-		})
+		case err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !reflect.DeepEqual(got, tc.want):
+			t.Errorf("%s: got %+v\nwant %+v", tc.name, got, tc.want)
+		}
 	}
 }
