@@ -42,25 +42,38 @@ func checkWebhook(w Webhook) error {
 	if len(w.Secrets) == 0 {
 		return fmt.Errorf("webhook %s: secret is required", webhook.RedactURL(w.URL))
 	}
-	for i, s := range w.Secrets {
-		if strings.Contains(s, "{") {
-			continue
-		}
-		if err := webhook.CheckSecret(s); err != nil {
-			return webhookSecretError(w, i, "", err)
-		}
+	if _, err := w.secrets(false); err != nil {
+		return err
 	}
 	return webhook.CheckEvents(w.URL, w.Events)
 }
 
-// webhookSecretError is the error about the i-th secret of w, naming it by
-// its place when w has several; after says when it was checked.
-func webhookSecretError(w Webhook, i int, after string, err error) error {
-	name := "secret"
-	if len(w.Secrets) > 1 {
-		name = fmt.Sprintf("secret %d", i+1)
+// secrets checks the secrets of w and returns them; with resolve, their
+// placeholders are resolved first, without, a secret with a placeholder is
+// left out, unchecked. An error names a secret by its place when w has
+// several.
+func (w Webhook) secrets(resolve bool) ([]string, error) {
+	var out []string
+	for i, s := range w.Secrets {
+		v := s
+		if resolve {
+			v = caddyconf.ResolveSecret(s)
+		} else if strings.Contains(s, "{") {
+			continue
+		}
+		if err := webhook.CheckSecret(v); err != nil {
+			name, after := "secret", ""
+			if len(w.Secrets) > 1 {
+				name = fmt.Sprintf("secret %d", i+1)
+			}
+			if v != s {
+				after = " (after placeholders are resolved)"
+			}
+			return nil, fmt.Errorf("webhook %s: %s%s %w", webhook.RedactURL(w.URL), name, after, err)
+		}
+		out = append(out, v)
 	}
-	return fmt.Errorf("webhook %s: %s%s %w", webhook.RedactURL(w.URL), name, after, err)
+	return out, nil
 }
 
 // checkWebhooks checks every webhook and refuses a URL given twice.
@@ -83,19 +96,11 @@ func checkWebhooks(ws []Webhook) error {
 func webhookEndpoints(ws []Webhook, emails bool) ([]webhook.Endpoint, error) {
 	var eps []webhook.Endpoint
 	for _, w := range ws {
-		ep := webhook.Endpoint{URL: w.URL, Events: w.Events, Emails: emails}
-		for i, s := range w.Secrets {
-			v := caddyconf.ResolveSecret(s)
-			if err := webhook.CheckSecret(v); err != nil {
-				after := ""
-				if v != s {
-					after = " (after placeholders are resolved)"
-				}
-				return nil, webhookSecretError(w, i, after, err)
-			}
-			ep.Secrets = append(ep.Secrets, v)
+		secrets, err := w.secrets(true)
+		if err != nil {
+			return nil, err
 		}
-		eps = append(eps, ep)
+		eps = append(eps, webhook.Endpoint{URL: w.URL, Secrets: secrets, Events: w.Events, Emails: emails})
 	}
 	return eps, nil
 }
