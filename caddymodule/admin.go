@@ -176,11 +176,11 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	store := a.shared.Store
 	svc := &guestlink.Service{
 		Store: store, Now: time.Now, MaxLinks: a.MaxLinks, MaxInvitations: a.MaxInvitations, LobbyTimeout: time.Duration(a.LobbyTimeout),
-		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.hub.Publish),
+		Events: auditSink(auditLogger(), a.AuditEmails, a.shared.Hub.Publish),
 	}
 	// Events go to this handler's webhooks from now on, the rooms made below
 	// included.
-	if a.hooks, err = a.shared.hub.Register(endpoints); err != nil {
+	if a.hooks, err = a.shared.Hub.Register(endpoints); err != nil {
 		return err
 	}
 	for _, rc := range a.Rooms {
@@ -310,7 +310,7 @@ func (a *Admin) Cleanup() error {
 		a.entry = nil
 	}
 	if a.hooks != nil {
-		a.shared.hub.Unregister(a.hooks)
+		a.shared.Hub.Unregister(a.hooks)
 		a.hooks = nil
 	}
 	return a.shared.release()

@@ -60,12 +60,12 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 // poolStores are the stores of the store pool, for the admin endpoint.
 type poolStores struct{}
 
-func (poolStores) Keys() []string { return openStoreKeys() }
+func (poolStores) Keys() []string { return stores.Keys() }
 
 func (poolStores) Key(name string) (string, error) { return stores.Key(name) }
 
 func (poolStores) Borrow(key string) (guestlink.Store, func(), bool, error) {
-	return borrowStore(key)
+	return stores.Borrow(key)
 }
 
 func (poolStores) Settings(key string) (*guestlink.Service, string) {

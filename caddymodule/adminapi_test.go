@@ -62,14 +62,14 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 		t.Fatal(err)
 	}
 	key = mod.StoreKey()
-	if _, err := openStore(mod, zap.NewNop()); err != nil {
+	if _, err := stores.Open(mod, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	done := false
 	release = func() {
 		if !done {
 			done = true
-			if err := releaseStore(key); err != nil {
+			if err := stores.Release(key); err != nil {
 				t.Error(err)
 			}
 		}
@@ -80,7 +80,7 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 
 func TestAdminAPIStoreSelection(t *testing.T) {
 	a := newTestAdminAPI()
-	if keys := openStoreKeys(); len(keys) != 0 {
+	if keys := stores.Keys(); len(keys) != 0 {
 		t.Fatalf("stores left open by another test: %v", keys)
 	}
 	status, body := adminCall(t, a, http.MethodGet, "/guestgate/api/rooms/demo", nil)
@@ -123,13 +123,13 @@ func TestAdminAPIStoreSelection(t *testing.T) {
 	if _, err := os.Stat(other); !os.IsNotExist(err) {
 		t.Errorf("the admin endpoint created or opened %s: %v", other, err)
 	}
-	if keys := openStoreKeys(); len(keys) != 2 {
+	if keys := stores.Keys(); len(keys) != 2 {
 		t.Errorf("open stores %v, want a and b only", keys)
 	}
 
 	// The borrow is given back: when the handler releases b, it is closed.
 	releaseB()
-	if keys := openStoreKeys(); len(keys) != 1 || keys[0] != keyA {
+	if keys := stores.Keys(); len(keys) != 1 || keys[0] != keyA {
 		t.Errorf("open stores after b's release: %v, want only %s", keys, keyA)
 	}
 
@@ -161,7 +161,7 @@ func TestAdminAPIFollowsGuestAdmin(t *testing.T) {
 
 	// A guest_admin handler with link_base and max_links 1, then a newer one
 	// (a reload) with max_links 2: the newest rules until it is cleaned up.
-	store, release, ok, err := borrowStore(key)
+	store, release, ok, err := stores.Borrow(key)
 	if !ok || err != nil {
 		t.Fatal(ok, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -64,7 +65,7 @@ func TestMetricsOfTheConfig(t *testing.T) {
 	}
 	key, _ := useStore(t, t.TempDir())
 	var keys []string
-	for k, s := range pooledStores {
+	for k, s := range stores.All {
 		if s == nil {
 			t.Errorf("store %s is nil", k)
 		}

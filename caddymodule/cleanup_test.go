@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/guestlink"
 	badgerstore "github.com/guestgate/guestgate/store/badger"
 )
@@ -63,7 +64,7 @@ func TestCleanupAfterFailedProvision(t *testing.T) {
 			if err := h.Cleanup(); err != nil {
 				t.Fatalf("Cleanup after the failed Provision: %v", err)
 			}
-			if keys := openStoreKeys(); len(keys) != 0 {
+			if keys := stores.Keys(); len(keys) != 0 {
 				t.Fatalf("stores still pooled after Cleanup: %v", keys)
 			}
 			s, err := badgerstore.Open(dir, badgerstore.Options{})

@@ -1,8 +1,9 @@
 // Package caddymodule is the Caddy glue of guestgate: it registers the
 // guest_gateway and guest_admin HTTP handlers, the admin.api.guestgate admin
 // endpoint module and the "caddy guestgate" command, parses the Caddyfile
-// directives, shares one store and one webhook hub per directory across the
-// handlers and config reloads, and sets the guest placeholders. The behaviour
+// directives, has the handlers share their store (package stores: the store
+// modules and the pool that shares one open store and webhook hub across the
+// handlers and config reloads), and sets the guest placeholders. The behaviour
 // lives in entrypage, admin, webhook, cli and guestlink.
 package caddymodule
 
@@ -300,7 +301,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 			Store: store, Now: time.Now, Retention: time.Duration(g.Retention),
 			// Redemptions and leaving go to the webhooks of guest_admin on
 			// this store.
-			Events: auditSink(auditLogger(), g.AuditEmails, g.shared.hub.Publish),
+			Events: auditSink(auditLogger(), g.AuditEmails, g.shared.Hub.Publish),
 		},
 		Tokens:         tokens,
 		Identity:       identity,

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/caddymodule/stores"
 	"github.com/guestgate/guestgate/metrics"
 )
 
@@ -13,12 +13,7 @@ import (
 // own handlers (reverse_proxy's upstreams_healthy), they are made once per
 // process and registered into each config's registry, so counters keep
 // counting across reloads; their store gauges read the store pool.
-var processMetrics = sync.OnceValue(func() *metrics.Metrics { return metrics.New(pooledStores) })
-
-// pooledStores yields the stores of the pool by key.
-func pooledStores(yield func(string, guestlink.Store) bool) {
-	storePool.Range(func(k, v any) bool { return yield(k.(string), v.(pooledStore).Store) })
-}
+var processMetrics = sync.OnceValue(func() *metrics.Metrics { return metrics.New(stores.All) })
 
 // registerMetrics adds guestgate's collectors to a config's registry (a nil
 // registry, as in tests without metrics, is fine).

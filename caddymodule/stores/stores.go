@@ -7,6 +7,10 @@
 // "/var/lib/guestgate"}) and in the Caddyfile by the first argument of store
 // (docs/DESIGN.md section 6). Package caddymodule imports this one, so a build
 // with caddymodule has both.
+//
+// The pool (Open, Release, Borrow) shares each open store, with its webhook
+// hub, between the handlers and across config reloads, as Caddy's own
+// modules share a database with caddy.UsagePool.
 package stores
 
 import (
