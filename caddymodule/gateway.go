@@ -428,30 +428,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return g.gw.ServeHTTP(w, r, next.ServeHTTP)
 }
 
-// setPlaceholders puts the guest's identity into the request's replacer:
-// {http.auth.user.id} (like Caddy's authentication handler) and
-// {http.guest_gateway.name|email|room|link|role}. It adds one provider that answers
-// those keys when a placeholder is used, instead of five values set on every
-// request whether used or not.
+// guestPlaceholders are the placeholders of a guest's identity, each with the
+// claim of the session that answers it: {http.auth.user.id} (like Caddy's
+// authentication handler) and {http.guest_gateway.name|email|room|link|role}.
+var guestPlaceholders = map[string]func(c *token.Claims) string{
+	"http.auth.user.id":        func(c *token.Claims) string { return c.Subject },
+	"http.guest_gateway.name":  func(c *token.Claims) string { return c.Name },
+	"http.guest_gateway.email": func(c *token.Claims) string { return c.Email },
+	"http.guest_gateway.room":  func(c *token.Claims) string { return c.Room },
+	"http.guest_gateway.link":  func(c *token.Claims) string { return c.LinkID },
+	"http.guest_gateway.role":  func(c *token.Claims) string { return c.Role },
+}
+
+// setPlaceholders puts the guest's identity into the request's replacer
+// (guestPlaceholders). It adds one provider that answers those keys when a
+// placeholder is used, instead of six values set on every request whether
+// used or not.
 func setPlaceholders(r *http.Request, c *token.Claims) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
 	repl.Map(func(key string) (any, bool) {
-		switch key {
-		case "http.auth.user.id":
-			return c.Subject, true
-		case "http.guest_gateway.name":
-			return c.Name, true
-		case "http.guest_gateway.email":
-			return c.Email, true
-		case "http.guest_gateway.room":
-			return c.Room, true
-		case "http.guest_gateway.link":
-			return c.LinkID, true
-		case "http.guest_gateway.role":
-			return c.Role, true
+		if claim, ok := guestPlaceholders[key]; ok {
+			return claim(c), true
 		}
 		return nil, false
 	})
