@@ -193,19 +193,13 @@ func (sp *spool) add(rec guestlink.Record) error {
 		if !sp.rooms[l.RoomID] || !validPart(l.ID) || l.Token == "" {
 			return badRecord("link %q of room %q: an unknown room, or no id or token", l.ID, l.RoomID)
 		}
-		if err := sp.putJSON(linkKey(l.RoomID, l.ID), l, 0); err != nil {
-			return err
-		}
-		return sp.put(tokenKey(l.Token), tokenValue(l.RoomID, l.ID), 0)
+		return sp.putWithToken(linkKey(l.RoomID, l.ID), l, l.RoomID, l.ID, l.Token)
 	case rec.Invitation != nil:
 		v := rec.Invitation
 		if !sp.rooms[v.RoomID] || !validPart(v.ID) || !guestlink.IsInvitation(v.ID) || v.Token == "" {
 			return badRecord("invitation %q of room %q: an unknown room, or no invitation id or token", v.ID, v.RoomID)
 		}
-		if err := sp.putJSON(invKey(v.RoomID, v.ID), v, 0); err != nil {
-			return err
-		}
-		return sp.put(tokenKey(v.Token), tokenValue(v.RoomID, v.ID), 0)
+		return sp.putWithToken(invKey(v.RoomID, v.ID), v, v.RoomID, v.ID, v.Token)
 	case rec.Guest != nil:
 		g := rec.Guest
 		if !sp.rooms[g.RoomID] || !validPart(g.ID) {
@@ -248,6 +242,15 @@ func (sp *spool) add(rec guestlink.Record) error {
 		return sp.putJSON(queueKey(it.Queue, id), queueRecord{Body: it.Body, Attempts: it.Attempts, NextAt: it.NextAt}, 0)
 	}
 	return badRecord("an empty record")
+}
+
+// putWithToken adds key with rec, the link or invitation id of room roomID,
+// as JSON, and the token index entry of its token, as addRecord writes them.
+func (sp *spool) putWithToken(key []byte, rec any, roomID, id, token string) error {
+	if err := sp.putJSON(key, rec, 0); err != nil {
+		return err
+	}
+	return sp.put(tokenKey(token), tokenValue(roomID, id), 0)
 }
 
 // putJSON adds key with v as JSON.
