@@ -261,11 +261,11 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // guestlink.ErrLinkNotYetOpen, guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
 // and link read; guestlink.ErrLinkNotFound if the token does not resolve.
 //
-// g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID
-// and LinkName from the link, Role the link's, State
-// guestlink.InitialState(room, role) and
-// RedeemedAt = UpdatedAt = LastSeen = now, and keeps g.PurgeAt (a PurgeAt not
-// after now is refused before anything is spent). A link with MaxClicks N is
+// g must have its ID, Name and Email set; the stored guest is
+// guestlink.LinkGuest's: RoomID, LinkID and LinkName from the link, Role the
+// link's, State guestlink.InitialState(room, role) and RedeemedAt =
+// UpdatedAt = LastSeen = now, and it keeps g.PurgeAt (a PurgeAt not after now
+// is refused before anything is spent). A link with MaxClicks N is
 // redeemed exactly N times, by all instances together. A redemption does not
 // go through the change log: other instances read the new guest on its first
 // Check.
@@ -274,11 +274,7 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 	if err != nil {
 		return room, link, guestlink.Guest{}, err
 	}
-	guest := g
-	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-	guest.Role = guestlink.RoleOrViewer(link.Role)
-	guest.State = guestlink.InitialState(room, guest.Role)
-	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
+	guest := guestlink.LinkGuest(room, link, g, now)
 	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
 	return room, link, guest, nil
 }
