@@ -76,32 +76,36 @@ func eachItem(txn *badgerdb.Txn, prefix string, fn func(key string, val []byte) 
 // record is the guestlink.Record of the value val stored under key, whose
 // prefix is prefix.
 func record(prefix, key string, val []byte) (guestlink.Record, error) {
-	var rec guestlink.Record
+	var (
+		rec guestlink.Record
+		err error
+	)
 	switch prefix {
 	case prefixRoom:
-		rec.Room = new(guestlink.Room)
-		return rec, json.Unmarshal(val, rec.Room)
+		err = decodeInto(&rec.Room, val)
 	case prefixLink:
-		rec.Link = new(guestlink.Link)
-		return rec, json.Unmarshal(val, rec.Link)
+		err = decodeInto(&rec.Link, val)
 	case prefixInv:
-		rec.Invitation = new(guestlink.Invitation)
-		return rec, json.Unmarshal(val, rec.Invitation)
+		err = decodeInto(&rec.Invitation, val)
 	case prefixGuest:
-		rec.Guest = new(guestlink.Guest)
-		return rec, json.Unmarshal(val, rec.Guest)
+		err = decodeInto(&rec.Guest, val)
 	case prefixSecret:
 		rec.Secret = &guestlink.Secret{Name: strings.TrimPrefix(key, prefixSecret), Value: append([]byte(nil), val...)}
-		return rec, nil
 	default: // prefixQueue: q/<queue>/<id>
 		queue, _, _ := strings.Cut(strings.TrimPrefix(key, prefixQueue), "/")
 		var q queueRecord
-		if err := json.Unmarshal(val, &q); err != nil {
-			return rec, err
+		if err = json.Unmarshal(val, &q); err == nil {
+			rec.Item = &guestlink.QueuedItem{Queue: queue, Body: q.Body, Attempts: q.Attempts, NextAt: q.NextAt}
 		}
-		rec.Item = &guestlink.QueuedItem{Queue: queue, Body: q.Body, Attempts: q.Attempts, NextAt: q.NextAt}
-		return rec, nil
 	}
+	return rec, err
+}
+
+// decodeInto sets *field, one of a guestlink.Record's fields, to a new T
+// decoded from val (JSON).
+func decodeInto[T any](field **T, val []byte) error {
+	*field = new(T)
+	return json.Unmarshal(val, *field)
 }
 
 // Load replaces the store's contents with the records that next returns
