@@ -82,7 +82,7 @@ type Store interface {
 	// Redeem spends one click of the link with token for guest g (whose ID, Name and
 	// Email are set) at now, if CheckLinkOpen allows it, and stores the guest with
 	// its room, link, the link's role and InitialState. It returns the room, the link after the
-	// click and the stored guest.
+	// click and the stored guest (LinkGuest).
 	Redeem(ctx context.Context, token string, g Guest, now time.Time) (Room, Link, Guest, error)
 	// Guest returns a guest of a room, or ErrGuestNotFound.
 	Guest(ctx context.Context, roomID, guestID string) (Guest, error)
@@ -159,6 +159,16 @@ const InvitationLinkName = "Invitation"
 func InvitationGuest(r Room, v Invitation, g Guest, now time.Time) Guest {
 	g.RoomID, g.LinkID, g.LinkName, g.Role = r.ID, v.ID, InvitationLinkName, v.Role
 	g.State = InitialState(r, v.Role)
+	g.RedeemedAt, g.UpdatedAt, g.LastSeen = now, now, now
+	return g
+}
+
+// LinkGuest is the guest g redeeming link l of room r at now, as Redeem
+// stores it: the link's id and name as LinkID and LinkName, its role
+// (RoleOrViewer) and InitialState for that role.
+func LinkGuest(r Room, l Link, g Guest, now time.Time) Guest {
+	g.RoomID, g.LinkID, g.LinkName, g.Role = r.ID, l.ID, l.Name, RoleOrViewer(l.Role)
+	g.State = InitialState(r, g.Role)
 	g.RedeemedAt, g.UpdatedAt, g.LastSeen = now, now, now
 	return g
 }

@@ -2,8 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -178,22 +176,7 @@ func testInvitationLimit(t *testing.T, e *env) {
 // testInvitationConcurrentLimit races 30 AddInvitation calls for a room with
 // max_invitations 5: exactly 5 succeed.
 func testInvitationConcurrentLimit(t *testing.T, e *env) {
-	e.putRoom("r", guestlink.RoomSpec{}, t0)
-	const workers, limit = 30, 5
-	vs := make([]guestlink.Invitation, workers)
-	for i := range vs {
-		vs[i] = e.newInvitation("r", guestlink.InvitationSpec{Name: fmt.Sprintf("Guest %d", i)}, t0)
-	}
-	counts := tally(t, atOnce(workers, func(i int) error {
-		_, err := e.s.AddInvitation(e.ctx, vs[i], limit)
-		return err
-	}), nil, guestlink.ErrInvitationLimit)
-	if ok, refused := counts[nil], counts[guestlink.ErrInvitationLimit]; ok != limit || refused != workers-limit {
-		t.Errorf("%d invitations added, %d refused; want %d and %d", ok, refused, limit, workers-limit)
-	}
-	if got, err := e.s.Invitations(e.ctx, "r"); err != nil || len(got) != limit {
-		t.Errorf("Invitations: %d, %v; want %d", len(got), err, limit)
-	}
+	addConcurrentLimit(t, e, invitationKind, 30, 5)
 }
 
 func testRedeemInvitationStoresGuest(t *testing.T, e *env) {
@@ -219,14 +202,9 @@ func testRedeemInvitationStoresGuest(t *testing.T, e *env) {
 			}
 			want := guestlink.Guest{ID: in.ID, RoomID: id, LinkID: v.ID, LinkName: guestlink.InvitationLinkName, Name: in.Name, Email: in.Email,
 				Role: tc.role, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now, PurgeAt: purgeLater}
-			if !sameGuest(g, want) {
-				t.Errorf("guest = %+v, want %+v", g, want)
-			}
+			e.redeemed(g, want)
 			if r.ID != id || gotV.ID != v.ID || gotV.Uses != 1 {
 				t.Errorf("RedeemInvitation returned room %+v, invitation %+v; want the room and one use", r, gotV)
-			}
-			if stored := e.guest(id, in.ID); !sameGuest(stored, want) {
-				t.Errorf("Guest = %+v, want %+v", stored, want)
 			}
 			if n := e.uses(v.Token); n != 1 {
 				t.Errorf("stored Uses = %d, want 1", n)
@@ -236,21 +214,9 @@ func testRedeemInvitationStoresGuest(t *testing.T, e *env) {
 }
 
 func testRedeemInvitationRules(t *testing.T, e *env) {
-	tests := []struct {
-		name    string
-		room    guestlink.RoomSpec
-		spec    guestlink.InvitationSpec
-		prepare func(e *env, room string, v guestlink.Invitation)
-		at      time.Time
-		wantErr error
-	}{
+	redeemRules(t, e, invitationKind, []redeemRule[guestlink.InvitationSpec, guestlink.Invitation]{
 		{name: "open", at: t0},
-		{name: "guest access off does not matter", at: t0,
-			prepare: func(e *env, room string, v guestlink.Invitation) {
-				if _, err := e.s.SetGuestAccess(e.ctx, room, false, t0); err != nil {
-					e.t.Fatal(err)
-				}
-			}},
+		{name: "guest access off does not matter", at: t0, prepare: accessOff[guestlink.Invitation]},
 		{name: "just before expiry", spec: guestlink.InvitationSpec{DurationHours: new(2)}, at: t0.Add(2*time.Hour - time.Nanosecond)},
 		{name: "expired", spec: guestlink.InvitationSpec{DurationHours: new(2)}, at: t0.Add(2 * time.Hour), wantErr: guestlink.ErrLinkExpired},
 		{name: "expired by the default 24 hours", at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
@@ -263,89 +229,14 @@ func testRedeemInvitationRules(t *testing.T, e *env) {
 				}
 			}},
 		{name: "room unavailable", room: guestlink.RoomSpec{Available: new(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable},
-		{name: "deleted", at: t0, wantErr: guestlink.ErrInvitationNotFound,
-			prepare: func(e *env, room string, v guestlink.Invitation) {
-				if err := e.s.DeleteInvitation(e.ctx, room, v.ID); err != nil {
-					e.t.Fatal(err)
-				}
-			}},
-		{name: "room deleted", at: t0, wantErr: guestlink.ErrInvitationNotFound,
-			prepare: func(e *env, room string, v guestlink.Invitation) {
-				if err := e.s.DeleteRoom(e.ctx, room); err != nil {
-					e.t.Fatal(err)
-				}
-			}},
-	}
-	for i, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := e.in(t)
-			room := fmt.Sprintf("r%d", i)
-			e.room(room, tc.room)
-			v := e.invitation(room, tc.spec, t0)
-			if tc.prepare != nil {
-				tc.prepare(e, room, v)
-			}
-			_, before, lerr := e.s.InvitationByToken(e.ctx, v.Token)
-			var guestsBefore []guestlink.Guest
-			if _, err := e.s.Room(e.ctx, room); err == nil {
-				guestsBefore = e.allGuests(room)
-			}
-			in := newGuest(guestlink.NewID("g"))
-			_, gotV, g, err := e.s.RedeemInvitation(e.ctx, v.Token, in, tc.at)
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
-				t.Fatalf("RedeemInvitation: %v, want %s", err, errName(tc.wantErr))
-			}
-			if tc.wantErr == nil {
-				if g.ID != in.ID || gotV.Uses != before.Uses+1 || e.uses(v.Token) != before.Uses+1 {
-					t.Errorf("RedeemInvitation = guest %+v, invitation %+v; want the guest and one more use", g, gotV)
-				}
-				return
-			}
-			if lerr == nil && e.uses(v.Token) != before.Uses {
-				t.Errorf("Uses %d after a refused redemption, want %d", e.uses(v.Token), before.Uses)
-			}
-			if guestsBefore != nil {
-				if after := e.allGuests(room); len(after) != len(guestsBefore) {
-					t.Errorf("%d guests after a refused redemption, want %d", len(after), len(guestsBefore))
-				}
-			}
-		})
-	}
+		{name: "deleted", at: t0, wantErr: guestlink.ErrInvitationNotFound, prepare: invitationKind.deleted},
+		{name: "room deleted", at: t0, wantErr: guestlink.ErrInvitationNotFound, prepare: roomDeleted[guestlink.Invitation]},
+	})
 }
 
 // testRedeemInvitationExactlyN: an invitation with max_uses N admits exactly
 // N of 50 concurrent redemptions.
-func testRedeemInvitationExactlyN(t *testing.T, e *env) {
-	for _, n := range []int{1, 5} {
-		t.Run(fmt.Sprintf("max_uses=%d", n), func(t *testing.T) {
-			e := e.in(t)
-			room := fmt.Sprintf("r%d", n)
-			e.putRoom(room, guestlink.RoomSpec{}, t0)
-			v := e.invitation(room, guestlink.InvitationSpec{MaxUses: new(n)}, t0)
-			const workers = 50
-			uses := make([]int, workers)
-			counts := tally(t, atOnce(workers, func(i int) error {
-				_, got, _, err := e.s.RedeemInvitation(e.ctx, v.Token, newGuest(guestlink.NewID("g")), t0)
-				if err == nil {
-					uses[i] = got.Uses
-				}
-				return err
-			}), nil, guestlink.ErrLinkUsedUp)
-			if ok, usedUp := counts[nil], counts[guestlink.ErrLinkUsedUp]; ok != n || usedUp != workers-n {
-				t.Errorf("%d redeemed, %d used up; want %d and %d", ok, usedUp, n, workers-n)
-			}
-			if m := slices.Max(uses); m != n {
-				t.Errorf("highest Uses returned %d, want %d", m, n)
-			}
-			if got := e.uses(v.Token); got != n {
-				t.Errorf("stored Uses = %d, want %d", got, n)
-			}
-			if gs := e.allGuests(room); len(gs) != n {
-				t.Errorf("%d guests stored, want %d", len(gs), n)
-			}
-		})
-	}
-}
+func testRedeemInvitationExactlyN(t *testing.T, e *env) { redeemExactlyN(t, e, invitationKind) }
 
 // testInvitationSessions: the session of an invitee holds while guest access
 // is off (also as the store reads it at a restart), and ends when the

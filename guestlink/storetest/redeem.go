@@ -3,7 +3,6 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -52,14 +51,9 @@ func testRedeemStoresGuest(t *testing.T, e *env) {
 			}
 			want := guestlink.Guest{ID: in.ID, RoomID: id, LinkID: l.ID, LinkName: "Speakers",
 				Name: in.Name, Email: in.Email, Role: tc.role, State: tc.want, RedeemedAt: now, UpdatedAt: now, LastSeen: now, PurgeAt: tc.purgeAt}
-			if !sameGuest(g, want) {
-				t.Errorf("guest = %+v, want %+v", g, want)
-			}
+			e.redeemed(g, want)
 			if r.ID != id || r.Admission != tc.admission || gotL.ID != l.ID || gotL.Clicks != 1 || gotL.MaxClicks != 2 || gotL.Role != tc.role {
 				t.Errorf("Redeem returned room %+v, link %+v; want the room and the link after one click", r, gotL)
-			}
-			if stored := e.guest(id, in.ID); !sameGuest(stored, want) {
-				t.Errorf("Guest = %+v, want %+v", stored, want)
 			}
 			if c := e.clicks(l.Token); c != 1 {
 				t.Errorf("stored Clicks = %d, want 1", c)
@@ -69,22 +63,15 @@ func testRedeemStoresGuest(t *testing.T, e *env) {
 }
 
 func testRedeemRules(t *testing.T, e *env) {
-	tests := []struct {
-		name    string
-		room    guestlink.RoomSpec
-		link    guestlink.LinkSpec
-		prepare func(e *env, room string, l guestlink.Link)
-		at      time.Time
-		wantErr error
-	}{
+	redeemRules(t, e, linkKind, []redeemRule[guestlink.LinkSpec, guestlink.Link]{
 		{name: "open", at: t0},
-		{name: "just before expiry", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
-		{name: "expired", link: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
-		{name: "expired long ago", link: guestlink.LinkSpec{DurationDays: new(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
-		{name: "not yet open", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour))}, at: t0.Add(time.Hour - time.Nanosecond), wantErr: guestlink.ErrLinkNotYetOpen},
-		{name: "open at its opening time", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), DurationDays: new(1)}, at: t0.Add(time.Hour)},
+		{name: "just before expiry", spec: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24*time.Hour - time.Nanosecond)},
+		{name: "expired", spec: guestlink.LinkSpec{DurationDays: new(1)}, at: t0.Add(24 * time.Hour), wantErr: guestlink.ErrLinkExpired},
+		{name: "expired long ago", spec: guestlink.LinkSpec{DurationDays: new(365)}, at: t0.AddDate(2, 0, 0), wantErr: guestlink.ErrLinkExpired},
+		{name: "not yet open", spec: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour))}, at: t0.Add(time.Hour - time.Nanosecond), wantErr: guestlink.ErrLinkNotYetOpen},
+		{name: "open at its opening time", spec: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), DurationDays: new(1)}, at: t0.Add(time.Hour)},
 		{
-			name: "not yet open and used up by nobody", link: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkNotYetOpen,
+			name: "not yet open and used up by nobody", spec: guestlink.LinkSpec{NotBefore: new(t0.Add(time.Hour)), MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkNotYetOpen,
 			prepare: func(e *env, room string, l guestlink.Link) {
 				if _, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0.Add(time.Minute)); !errors.Is(err, guestlink.ErrLinkNotYetOpen) {
 					e.t.Fatalf("an early redemption: %v, want ErrLinkNotYetOpen", err)
@@ -92,119 +79,25 @@ func testRedeemRules(t *testing.T, e *env) {
 			},
 		},
 		{
-			name: "used up", link: guestlink.LinkSpec{MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
+			name: "used up", spec: guestlink.LinkSpec{MaxClicks: new(1)}, at: t0, wantErr: guestlink.ErrLinkUsedUp,
 			prepare: func(e *env, room string, l guestlink.Link) { e.redeem(l.Token, t0) },
 		},
 		{name: "room unavailable", room: guestlink.RoomSpec{Available: new(false)}, at: t0, wantErr: guestlink.ErrRoomUnavailable},
-		{
-			name: "guest access off", at: t0, wantErr: guestlink.ErrGuestAccessOff,
-			prepare: func(e *env, room string, l guestlink.Link) {
-				if _, err := e.s.SetGuestAccess(e.ctx, room, false, t0); err != nil {
-					e.t.Fatal(err)
-				}
-			},
-		},
+		{name: "guest access off", at: t0, wantErr: guestlink.ErrGuestAccessOff, prepare: accessOff[guestlink.Link]},
 		{
 			name: "room became a gallery", at: t0, wantErr: guestlink.ErrGuestAccessOff,
 			prepare: func(e *env, room string, l guestlink.Link) {
 				e.putRoom(room, guestlink.RoomSpec{Kind: guestlink.KindGallery}, t0)
 			},
 		},
-		{
-			name: "link deleted", at: t0, wantErr: guestlink.ErrLinkNotFound,
-			prepare: func(e *env, room string, l guestlink.Link) {
-				if err := e.s.DeleteLink(e.ctx, room, l.ID); err != nil {
-					e.t.Fatal(err)
-				}
-			},
-		},
-		{
-			name: "room deleted", at: t0, wantErr: guestlink.ErrLinkNotFound,
-			prepare: func(e *env, room string, l guestlink.Link) {
-				if err := e.s.DeleteRoom(e.ctx, room); err != nil {
-					e.t.Fatal(err)
-				}
-			},
-		},
-	}
-	for i, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := e.in(t)
-			room := fmt.Sprintf("r%d", i)
-			e.room(room, tc.room)
-			l := e.link(room, tc.link, t0)
-			if tc.prepare != nil {
-				tc.prepare(e, room, l)
-			}
-			_, before, lerr := e.s.LinkByToken(e.ctx, l.Token)
-			var guestsBefore []guestlink.Guest
-			if _, err := e.s.Room(e.ctx, room); err == nil {
-				guestsBefore = e.allGuests(room)
-			}
-
-			in := newGuest(guestlink.NewID("g"))
-			_, gotL, g, err := e.s.Redeem(e.ctx, l.Token, in, tc.at)
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
-				t.Fatalf("Redeem: %v, want %s", err, errName(tc.wantErr))
-			}
-			if tc.wantErr == nil {
-				if g.ID != in.ID || gotL.Clicks != before.Clicks+1 || e.clicks(l.Token) != before.Clicks+1 {
-					t.Errorf("Redeem = guest %+v, link %+v; want the guest and one more click", g, gotL)
-				}
-				return
-			}
-			// Refused: nothing is spent or stored.
-			if lerr == nil {
-				if c := e.clicks(l.Token); c != before.Clicks {
-					t.Errorf("Clicks %d after a refused redemption, want %d", c, before.Clicks)
-				}
-			}
-			if guestsBefore != nil {
-				if after := e.allGuests(room); len(after) != len(guestsBefore) {
-					t.Errorf("%d guests after a refused redemption, want %d", len(after), len(guestsBefore))
-				}
-			}
-			if _, err := e.s.Guest(e.ctx, room, in.ID); !errors.Is(err, guestlink.ErrGuestNotFound) {
-				t.Errorf("refused guest stored: %v", err)
-			}
-		})
-	}
+		{name: "link deleted", at: t0, wantErr: guestlink.ErrLinkNotFound, prepare: linkKind.deleted},
+		{name: "room deleted", at: t0, wantErr: guestlink.ErrLinkNotFound, prepare: roomDeleted[guestlink.Link]},
+	})
 }
 
 // testRedeemExactlyN is the product rule "a link with max clicks N admits
 // exactly N redemptions, never N+1", under 50 concurrent redemptions.
-func testRedeemExactlyN(t *testing.T, e *env) {
-	for _, n := range []int{1, 5} {
-		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
-			e := e.in(t)
-			room := fmt.Sprintf("r%d", n)
-			e.room(room, guestlink.RoomSpec{})
-			l := e.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
-			const workers = 50
-			clicks := make([]int, workers)
-			counts := tally(t, atOnce(workers, func(i int) error {
-				_, gotL, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
-				if err == nil {
-					clicks[i] = gotL.Clicks
-				}
-				return err
-			}), nil, guestlink.ErrLinkUsedUp)
-			ok, usedUp, maxSeen := counts[nil], counts[guestlink.ErrLinkUsedUp], slices.Max(clicks)
-			if ok != n || usedUp != workers-n {
-				t.Errorf("%d redeemed, %d used up; want %d and %d", ok, usedUp, n, workers-n)
-			}
-			if maxSeen != n {
-				t.Errorf("highest Clicks returned %d, want %d", maxSeen, n)
-			}
-			if c := e.clicks(l.Token); c != n {
-				t.Errorf("stored Clicks = %d, want %d", c, n)
-			}
-			if gs := e.allGuests(room); len(gs) != n {
-				t.Errorf("%d guests stored, want %d", len(gs), n)
-			}
-		})
-	}
-}
+func testRedeemExactlyN(t *testing.T, e *env) { redeemExactlyN(t, e, linkKind) }
 
 // testRedeemAgainstOtherWriters races redemptions with guest access being
 // switched: every redemption either succeeds while access is on or is

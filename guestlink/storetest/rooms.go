@@ -364,27 +364,11 @@ func testAddLinkRules(t *testing.T, e *env) {
 }
 
 // testAddLinkConcurrentLimit races 30 AddLink calls for a room with max_links
-// 3: exactly 3 succeed, the rest are ErrLinkLimit.
+// 3: exactly 3 succeed, the rest are ErrLinkLimit, and Stats counts 3.
 func testAddLinkConcurrentLimit(t *testing.T, e *env) {
-	e.room("r", guestlink.RoomSpec{})
-	const workers, limit = 30, 3
-	links := make([]guestlink.Link, workers)
-	for i := range links {
-		links[i] = e.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
-	}
-	counts := tally(t, atOnce(workers, func(i int) error {
-		_, err := e.s.AddLink(e.ctx, links[i], limit)
-		return err
-	}), nil, guestlink.ErrLinkLimit)
-	ok, refused := counts[nil], counts[guestlink.ErrLinkLimit]
-	if ok != limit || refused != workers-limit {
-		t.Errorf("%d links added, %d refused; want %d and %d", ok, refused, limit, workers-limit)
-	}
-	if ls, err := e.s.Links(e.ctx, "r"); err != nil || len(ls) != limit {
-		t.Errorf("Links: %d, %v; want %d", len(ls), err, limit)
-	}
-	if st := e.stats(); st.Links != limit {
-		t.Errorf("Stats.Links = %d, want %d", st.Links, limit)
+	addConcurrentLimit(t, e, linkKind, 30, 3)
+	if st := e.stats(); st.Links != 3 {
+		t.Errorf("Stats.Links = %d, want 3", st.Links)
 	}
 }
 

@@ -197,105 +197,63 @@ func testWaitAcross(t *testing.T, p *pair) {
 
 // testRedeemAcross: 60 redemptions of a link with max clicks 1, and of one
 // with 3, spread over three instances at once: exactly 1, and 3, succeed.
-func testRedeemAcross(t *testing.T, p *pair) {
-	for _, n := range []int{1, 3} {
-		t.Run(fmt.Sprintf("max_clicks=%d", n), func(t *testing.T) {
-			room := fmt.Sprintf("r%d", n)
-			a := p.a.in(t)
-			a.room(room, guestlink.RoomSpec{})
-			l := a.link(room, guestlink.LinkSpec{MaxClicks: new(n)}, t0)
-			p.exactlyAcross(t, room, n, func(e *env) error {
-				_, _, _, err := e.s.Redeem(e.ctx, l.Token, newGuest(guestlink.NewID("g")), t0)
-				return err
-			}, func(e *env) int { return e.clicks(l.Token) })
-		})
-	}
-}
+func testRedeemAcross(t *testing.T, p *pair) { redeemAcross(t, p, linkKind) }
 
 // testRedeemInvitationAcross: 60 redemptions of an invitation with max uses
 // 1, and of one with 3, spread over three instances at once: exactly 1, and
 // 3, succeed.
-func testRedeemInvitationAcross(t *testing.T, p *pair) {
+func testRedeemInvitationAcross(t *testing.T, p *pair) { redeemAcross(t, p, invitationKind) }
+
+// redeemAcross runs 60 redemptions of a record limited to n uses, for n 1
+// and 3, spread over the instances at once, and wants exactly n of them to
+// succeed and the others to find it used up, and every instance to read n as
+// its clicks or uses and n guests in its room.
+func redeemAcross[S, V any](t *testing.T, p *pair, k kind[S, V]) {
 	for _, n := range []int{1, 3} {
-		t.Run(fmt.Sprintf("max_uses=%d", n), func(t *testing.T) {
+		t.Run(fmt.Sprintf("max_%s=%d", k.count, n), func(t *testing.T) {
 			room := fmt.Sprintf("r%d", n)
 			a := p.a.in(t)
 			a.room(room, guestlink.RoomSpec{})
-			v := a.invitation(room, guestlink.InvitationSpec{MaxUses: new(n)}, t0)
-			p.exactlyAcross(t, room, n, func(e *env) error {
-				_, _, _, err := e.s.RedeemInvitation(e.ctx, v.Token, newGuest(guestlink.NewID("g")), t0)
+			token := k.token(k.add(a, room, k.spec("", n)))
+			const workers = 60
+			exactly(t, k.redeemCall+" calls", workers, n, guestlink.ErrLinkUsedUp, func(i int) error {
+				_, _, err := k.redeem(p.all[i%len(p.all)], token, newGuest(guestlink.NewID("g")), t0)
 				return err
-			}, func(e *env) int { return e.uses(v.Token) })
+			})
+			for _, e := range p.all {
+				e := e.in(t)
+				if c, err := k.stored(e, token); err != nil || c != n {
+					t.Errorf("stored %s = %d, %v; want %d", k.count, c, err, n)
+				}
+				if gs := e.allGuests(room); len(gs) != n {
+					t.Errorf("%d guests stored, want %d", len(gs), n)
+				}
+			}
 		})
-	}
-}
-
-// exactlyAcross runs 60 redemptions with redeem, spread over the instances at
-// once, and wants exactly n of them to succeed and the others to find the
-// link or invitation used up, and every instance to read n as its clicks or
-// uses (used) and n guests in room.
-func (p *pair) exactlyAcross(t *testing.T, room string, n int, redeem func(e *env) error, used func(e *env) int) {
-	t.Helper()
-	const workers = 60
-	counts := tally(t, atOnce(workers, func(i int) error { return redeem(p.all[i%len(p.all)]) }), nil, guestlink.ErrLinkUsedUp)
-	if counts[nil] != n || counts[guestlink.ErrLinkUsedUp] != workers-n {
-		t.Errorf("%d redeemed, %d used up; want %d and %d", counts[nil], counts[guestlink.ErrLinkUsedUp], n, workers-n)
-	}
-	for _, e := range p.all {
-		e := e.in(t)
-		if c := used(e); c != n {
-			t.Errorf("stored clicks or uses = %d, want %d", c, n)
-		}
-		if gs := e.allGuests(room); len(gs) != n {
-			t.Errorf("%d guests stored, want %d", len(gs), n)
-		}
 	}
 }
 
 // testAddInvitationAcross: 9 AddInvitation calls for a room with
 // max_invitations 3, spread over three instances at once: exactly 3 succeed.
-func testAddInvitationAcross(t *testing.T, p *pair) {
-	p.a.room("r", guestlink.RoomSpec{})
-	const workers, limit = 9, 3
-	vs := make([]guestlink.Invitation, workers)
-	for i := range vs {
-		vs[i] = p.a.newInvitation("r", guestlink.InvitationSpec{Name: fmt.Sprintf("Guest %d", i)}, t0)
-	}
-	counts := tally(t, atOnce(workers, func(i int) error {
-		e := p.all[i%len(p.all)]
-		_, err := e.s.AddInvitation(e.ctx, vs[i], limit)
-		return err
-	}), nil, guestlink.ErrInvitationLimit)
-	if counts[nil] != limit {
-		t.Errorf("%d invitations added, want %d", counts[nil], limit)
-	}
-	for _, e := range p.all {
-		if got, err := e.s.Invitations(e.ctx, "r"); err != nil || len(got) != limit {
-			t.Errorf("Invitations: %d, %v; want %d", len(got), err, limit)
-		}
-	}
-}
+func testAddInvitationAcross(t *testing.T, p *pair) { addAcross(t, p, invitationKind) }
 
 // testAddLinkAcross: 9 AddLink calls for a room with max_links 3, spread
 // over three instances at once: exactly 3 succeed.
-func testAddLinkAcross(t *testing.T, p *pair) {
+func testAddLinkAcross(t *testing.T, p *pair) { addAcross(t, p, linkKind) }
+
+// addAcross races 9 additions for a room with a limit of 3, spread over the
+// instances: exactly 3 succeed, and every instance lists 3.
+func addAcross[S, V any](t *testing.T, p *pair, k kind[S, V]) {
 	p.a.room("r", guestlink.RoomSpec{})
 	const workers, limit = 9, 3
-	links := make([]guestlink.Link, workers)
-	for i := range links {
-		links[i] = p.a.newLink("r", guestlink.LinkSpec{Name: fmt.Sprintf("l%d", i)}, t0)
+	vs := make([]V, workers)
+	for i := range vs {
+		vs[i] = k.draft(p.a, "r", k.spec(fmt.Sprintf("Guest %d", i), 0))
 	}
-	counts := tally(t, atOnce(workers, func(i int) error {
-		e := p.all[i%len(p.all)]
-		_, err := e.s.AddLink(e.ctx, links[i], limit)
-		return err
-	}), nil, guestlink.ErrLinkLimit)
-	if counts[nil] != limit {
-		t.Errorf("%d links added, want %d", counts[nil], limit)
-	}
+	exactly(t, k.addCall+" calls", workers, limit, k.limitErr, func(i int) error { return k.insert(p.all[i%len(p.all)], vs[i], limit) })
 	for _, e := range p.all {
-		if ls, err := e.s.Links(e.ctx, "r"); err != nil || len(ls) != limit {
-			t.Errorf("Links: %d, %v; want %d", len(ls), err, limit)
+		if n, err := k.list(e, "r"); err != nil || n != limit {
+			t.Errorf("records listed: %d, %v; want %d", n, err, limit)
 		}
 	}
 }

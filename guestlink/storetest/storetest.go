@@ -290,6 +290,18 @@ outer:
 	return n
 }
 
+// exactly calls call(i) for every i below n, all at once (atOnce), and wants
+// exactly want of the calls to succeed and the others to fail with refused
+// (any other error fails the subtest too); what names the calls in the
+// message.
+func exactly(t *testing.T, what string, n, want int, refused error, call func(i int) error) {
+	t.Helper()
+	counts := tally(t, atOnce(n, call), nil, refused)
+	if ok, no := counts[nil], counts[refused]; ok != want || no != n-want {
+		t.Errorf("%d of %d %s succeeded, %d refused with %q; want %d and %d", ok, n, what, no, refused, want, n-want)
+	}
+}
+
 // newGuest is a guest as Service.Redeem hands it to the store: id, name and
 // email set, kept for good (no PurgeAt).
 func newGuest(id string) guestlink.Guest {

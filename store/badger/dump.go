@@ -76,32 +76,36 @@ func eachItem(txn *badgerdb.Txn, prefix string, fn func(key string, val []byte) 
 // record is the guestlink.Record of the value val stored under key, whose
 // prefix is prefix.
 func record(prefix, key string, val []byte) (guestlink.Record, error) {
-	var rec guestlink.Record
+	var (
+		rec guestlink.Record
+		err error
+	)
 	switch prefix {
 	case prefixRoom:
-		rec.Room = new(guestlink.Room)
-		return rec, json.Unmarshal(val, rec.Room)
+		err = decodeInto(&rec.Room, val)
 	case prefixLink:
-		rec.Link = new(guestlink.Link)
-		return rec, json.Unmarshal(val, rec.Link)
+		err = decodeInto(&rec.Link, val)
 	case prefixInv:
-		rec.Invitation = new(guestlink.Invitation)
-		return rec, json.Unmarshal(val, rec.Invitation)
+		err = decodeInto(&rec.Invitation, val)
 	case prefixGuest:
-		rec.Guest = new(guestlink.Guest)
-		return rec, json.Unmarshal(val, rec.Guest)
+		err = decodeInto(&rec.Guest, val)
 	case prefixSecret:
 		rec.Secret = &guestlink.Secret{Name: strings.TrimPrefix(key, prefixSecret), Value: append([]byte(nil), val...)}
-		return rec, nil
 	default: // prefixQueue: q/<queue>/<id>
 		queue, _, _ := strings.Cut(strings.TrimPrefix(key, prefixQueue), "/")
 		var q queueRecord
-		if err := json.Unmarshal(val, &q); err != nil {
-			return rec, err
+		if err = json.Unmarshal(val, &q); err == nil {
+			rec.Item = &guestlink.QueuedItem{Queue: queue, Body: q.Body, Attempts: q.Attempts, NextAt: q.NextAt}
 		}
-		rec.Item = &guestlink.QueuedItem{Queue: queue, Body: q.Body, Attempts: q.Attempts, NextAt: q.NextAt}
-		return rec, nil
 	}
+	return rec, err
+}
+
+// decodeInto sets *field, one of a guestlink.Record's fields, to a new T
+// decoded from val (JSON).
+func decodeInto[T any](field **T, val []byte) error {
+	*field = new(T)
+	return json.Unmarshal(val, *field)
 }
 
 // Load replaces the store's contents with the records that next returns
@@ -193,19 +197,13 @@ func (sp *spool) add(rec guestlink.Record) error {
 		if !sp.rooms[l.RoomID] || !validPart(l.ID) || l.Token == "" {
 			return badRecord("link %q of room %q: an unknown room, or no id or token", l.ID, l.RoomID)
 		}
-		if err := sp.putJSON(linkKey(l.RoomID, l.ID), l, 0); err != nil {
-			return err
-		}
-		return sp.put(tokenKey(l.Token), tokenValue(l.RoomID, l.ID), 0)
+		return sp.putWithToken(linkKey(l.RoomID, l.ID), l, l.RoomID, l.ID, l.Token)
 	case rec.Invitation != nil:
 		v := rec.Invitation
 		if !sp.rooms[v.RoomID] || !validPart(v.ID) || !guestlink.IsInvitation(v.ID) || v.Token == "" {
 			return badRecord("invitation %q of room %q: an unknown room, or no invitation id or token", v.ID, v.RoomID)
 		}
-		if err := sp.putJSON(invKey(v.RoomID, v.ID), v, 0); err != nil {
-			return err
-		}
-		return sp.put(tokenKey(v.Token), tokenValue(v.RoomID, v.ID), 0)
+		return sp.putWithToken(invKey(v.RoomID, v.ID), v, v.RoomID, v.ID, v.Token)
 	case rec.Guest != nil:
 		g := rec.Guest
 		if !sp.rooms[g.RoomID] || !validPart(g.ID) {
@@ -248,6 +246,15 @@ func (sp *spool) add(rec guestlink.Record) error {
 		return sp.putJSON(queueKey(it.Queue, id), queueRecord{Body: it.Body, Attempts: it.Attempts, NextAt: it.NextAt}, 0)
 	}
 	return badRecord("an empty record")
+}
+
+// putWithToken adds key with rec, the link or invitation id of room roomID,
+// as JSON, and the token index entry of its token, as addRecord writes them.
+func (sp *spool) putWithToken(key []byte, rec any, roomID, id, token string) error {
+	if err := sp.putJSON(key, rec, 0); err != nil {
+		return err
+	}
+	return sp.put(tokenKey(token), tokenValue(roomID, id), 0)
 }
 
 // putJSON adds key with v as JSON.

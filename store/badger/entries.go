@@ -223,13 +223,14 @@ func byToken[T any](txn *badgerdb.Txn, k kind[T], token string) (guestlink.Room,
 
 // redeemToken spends one click or use of the record with token for guest g at now
 // and stores the guest, in one transaction that reads the record by token,
-// applies open, then writes spend(record) and the guest that admit makes. A
-// refusal is returned with the room and record read, and changes nothing.
+// applies open, then writes spend(record) and the guest that admit makes of g
+// (guestlink.LinkGuest, guestlink.InvitationGuest). A refusal is returned with
+// the room and record read, and changes nothing.
 // Redemptions of one token are serialized inside the process, so a hot link
 // costs no retries among them; conflicts with other writers are retried and
 // re-checked.
 func redeemToken[T any](s *Store, ctx context.Context, k kind[T], token string, g guestlink.Guest, now time.Time,
-	open func(guestlink.Room, T, time.Time) error, spend func(T) (T, string), admit func(guestlink.Room, T) guestlink.Guest,
+	open func(guestlink.Room, T, time.Time) error, spend func(T) (T, string), admit func(guestlink.Room, T, guestlink.Guest, time.Time) guestlink.Guest,
 ) (guestlink.Room, T, guestlink.Guest, error) {
 	var (
 		room  guestlink.Room
@@ -264,7 +265,7 @@ func redeemToken[T any](s *Store, ctx context.Context, k kind[T], token string, 
 		}
 		var id string
 		spent, id = spend(rec)
-		guest = admit(room, rec)
+		guest = admit(room, rec, g, now)
 		if err := setJSON(txn, k.key(room.ID, id), spent); err != nil {
 			return err
 		}

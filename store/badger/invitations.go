@@ -59,7 +59,5 @@ func (s *Store) RedeemInvitation(ctx context.Context, token string, g guestlink.
 			v.Uses++
 			return v, v.ID
 		},
-		func(room guestlink.Room, v guestlink.Invitation) guestlink.Guest {
-			return guestlink.InvitationGuest(room, v, g, now)
-		})
+		guestlink.InvitationGuest)
 }

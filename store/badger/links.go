@@ -60,12 +60,14 @@ func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, 
 // LinkByToken). The room and link read are returned with those errors too, so that
 // callers can show the right page.
 //
-// g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID and
-// LinkName from the link, Role the link's (guestlink.RoleOrViewer), State
-// guestlink.InitialState(room, role) (waiting when a moderator admits viewers) and RedeemedAt = UpdatedAt = LastSeen = now (the
-// redemption counts as seen), and keeps g.PurgeAt: when it is set, the guest
-// record and its guest list index key expire then (a Badger TTL of PurgeAt - now;
-// a PurgeAt not after now is refused with an error before anything is spent).
+// g must have its ID, Name and Email set; the stored guest is
+// guestlink.LinkGuest's: RoomID, LinkID and LinkName from the link, Role the
+// link's (guestlink.RoleOrViewer), State guestlink.InitialState(room, role)
+// (waiting when a moderator admits viewers) and RedeemedAt = UpdatedAt =
+// LastSeen = now (the redemption counts as seen). It keeps g.PurgeAt: when it
+// is set, the guest record and its guest list index key expire then (a Badger
+// TTL of PurgeAt - now; a PurgeAt not after now is refused with an error
+// before anything is spent).
 // On success Redeem returns the room, the link after the click (Clicks one
 // higher) and the guest.
 //
@@ -79,12 +81,5 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 			l.Clicks++
 			return l, l.ID
 		},
-		func(room guestlink.Room, l guestlink.Link) guestlink.Guest {
-			guest := g
-			guest.RoomID, guest.LinkID, guest.LinkName = room.ID, l.ID, l.Name
-			guest.Role = guestlink.RoleOrViewer(l.Role)
-			guest.State = guestlink.InitialState(room, guest.Role)
-			guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
-			return guest
-		})
+		guestlink.LinkGuest)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/guestlink/mirror"
 )
@@ -75,31 +73,12 @@ func (s *Store) DeleteInvitation(ctx context.Context, roomID, id string) error {
 var invitationByToken = "SELECT " + invColsV + ", " + roomColsR +
 	" FROM gg_invitations v JOIN gg_rooms r ON r.id = v.room_id WHERE v.token_hash = $1 AND v.token = $2"
 
-// scanInvitationAndRoom reads a row of the columns of before, then invCols,
-// then roomCols.
-func scanInvitationAndRoom(row pgx.Row, before ...any) (guestlink.Room, guestlink.Invitation, error) {
-	return scanWithRoom(row, invitationDest, before...)
-}
-
 // InvitationByToken finds the invitation whose token is token, and its room,
 // in one statement; guestlink.ErrInvitationNotFound if there is none (a
 // link's token is in gg_links, not here). It does not apply
 // guestlink.CheckInvitationOpen and never writes.
 func (s *Store) InvitationByToken(ctx context.Context, token string) (guestlink.Room, guestlink.Invitation, error) {
-	if err := s.begin(ctx); err != nil {
-		return guestlink.Room{}, guestlink.Invitation{}, err
-	}
-	if !validKey(token) {
-		return guestlink.Room{}, guestlink.Invitation{}, guestlink.ErrInvitationNotFound
-	}
-	r, v, err := scanInvitationAndRoom(s.pool.QueryRow(ctx, invitationByToken, tokenHash(token), token))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return guestlink.Room{}, guestlink.Invitation{}, guestlink.ErrInvitationNotFound
-	}
-	if err != nil {
-		return guestlink.Room{}, guestlink.Invitation{}, s.dbError(ctx, "reading an invitation", err)
-	}
-	return r, v, nil
+	return byToken(ctx, s, "reading an invitation", invitationByToken, invitationDest, guestlink.ErrInvitationNotFound, token)
 }
 
 // redeemInvitationStmt spends one use and stores the guest, in one statement

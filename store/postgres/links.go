@@ -171,12 +171,6 @@ func (s *Store) deleteCounted(ctx context.Context, op, table, counter, kind, roo
 var linkByToken = "SELECT " + linkColsL + ", " + roomColsR +
 	" FROM gg_links l JOIN gg_rooms r ON r.id = l.room_id WHERE l.token_hash = $1 AND l.token = $2"
 
-// scanLinkAndRoom reads a row of the columns of before, then linkCols, then
-// roomCols.
-func scanLinkAndRoom(row pgx.Row, before ...any) (guestlink.Room, guestlink.Link, error) {
-	return scanWithRoom(row, linkDest, before...)
-}
-
 // scanWithRoom reads a row of the columns of before, then those of dest (a
 // link's or an invitation's), then roomCols.
 func scanWithRoom[T any](row pgx.Row, dest func(*T) ([]any, func()), before ...any) (guestlink.Room, T, error) {
@@ -199,20 +193,29 @@ func scanWithRoom[T any](row pgx.Row, dest func(*T) ([]any, func()), before ...a
 // statement; guestlink.ErrLinkNotFound if there is none. It does not apply
 // guestlink.CheckLinkOpen and never writes: opening a link spends no click.
 func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, guestlink.Link, error) {
+	return byToken(ctx, s, "reading a link", linkByToken, linkDest, guestlink.ErrLinkNotFound, token)
+}
+
+// byToken reads the link or invitation whose token is token, and its room,
+// with stmt (linkByToken, invitationByToken), whose $1 is the token's hash
+// and $2 the token, and which returns the columns of dest, then roomCols;
+// notFound if there is none.
+func byToken[T any](ctx context.Context, s *Store, op, stmt string, dest func(*T) ([]any, func()), notFound error, token string) (guestlink.Room, T, error) {
+	var zero T
 	if err := s.begin(ctx); err != nil {
-		return guestlink.Room{}, guestlink.Link{}, err
+		return guestlink.Room{}, zero, err
 	}
 	if !validKey(token) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
+		return guestlink.Room{}, zero, notFound
 	}
-	r, l, err := scanLinkAndRoom(s.pool.QueryRow(ctx, linkByToken, tokenHash(token), token))
+	r, v, err := scanWithRoom(s.pool.QueryRow(ctx, stmt, tokenHash(token), token), dest)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return guestlink.Room{}, guestlink.Link{}, guestlink.ErrLinkNotFound
+		return guestlink.Room{}, zero, notFound
 	}
 	if err != nil {
-		return guestlink.Room{}, guestlink.Link{}, s.dbError(ctx, "reading a link", err)
+		return guestlink.Room{}, zero, s.dbError(ctx, op, err)
 	}
-	return r, l, nil
+	return r, v, nil
 }
 
 // redeemStmt spends one click and stores the guest, in one statement that is its
@@ -258,11 +261,11 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // guestlink.ErrLinkNotYetOpen, guestlink.ErrLinkExpired or guestlink.ErrLinkUsedUp, returned with the room
 // and link read; guestlink.ErrLinkNotFound if the token does not resolve.
 //
-// g must have its ID, Name and Email set; the stored guest gets RoomID, LinkID
-// and LinkName from the link, Role the link's, State
-// guestlink.InitialState(room, role) and
-// RedeemedAt = UpdatedAt = LastSeen = now, and keeps g.PurgeAt (a PurgeAt not
-// after now is refused before anything is spent). A link with MaxClicks N is
+// g must have its ID, Name and Email set; the stored guest is
+// guestlink.LinkGuest's: RoomID, LinkID and LinkName from the link, Role the
+// link's, State guestlink.InitialState(room, role) and RedeemedAt =
+// UpdatedAt = LastSeen = now, and it keeps g.PurgeAt (a PurgeAt not after now
+// is refused before anything is spent). A link with MaxClicks N is
 // redeemed exactly N times, by all instances together. A redemption does not
 // go through the change log: other instances read the new guest on its first
 // Check.
@@ -271,11 +274,7 @@ func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now
 	if err != nil {
 		return room, link, guestlink.Guest{}, err
 	}
-	guest := g
-	guest.RoomID, guest.LinkID, guest.LinkName = room.ID, link.ID, link.Name
-	guest.Role = guestlink.RoleOrViewer(link.Role)
-	guest.State = guestlink.InitialState(room, guest.Role)
-	guest.RedeemedAt, guest.UpdatedAt, guest.LastSeen = now, now, now
+	guest := guestlink.LinkGuest(room, link, g, now)
 	s.mirror.Update(func(tx mirror.Tx) { tx.AddGuest(guest) })
 	return room, link, guest, nil
 }

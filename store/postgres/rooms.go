@@ -25,44 +25,63 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
-	var (
-		room    guestlink.Room
-		created bool
-		gen     int64
-	)
-	err = s.tx(ctx, "writing a room", func(tx pgx.Tx) error {
+	var created bool
+	room, err := s.writeRoom(ctx, "writing a room", id, func(tx pgx.Tx) (guestlink.Room, error) {
 		cur, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
 		created = errors.Is(err, pgx.ErrNoRows)
 		if err != nil && !created {
-			return err
+			return guestlink.Room{}, err
 		}
-		room = spec.Apply(cur, id, now)
+		room := spec.Apply(cur, id, now)
 		if created {
 			// A concurrent creation of the same id wins the primary key: the
 			// next attempt finds its room and updates it.
 			tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
 				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
 			if err != nil {
-				return err
+				return guestlink.Room{}, err
 			}
 			if tag.RowsAffected() == 0 {
-				return errRetry
+				return guestlink.Room{}, errRetry
 			}
-		} else {
-			_, err = tx.Exec(ctx, "UPDATE gg_rooms SET name = $2, kind = $3, available = $4, admission = $5, guest_access = $6, updated_at = $7 WHERE id = $1",
-				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.UpdatedAt))
-			if err != nil {
-				return err
-			}
+			return room, nil
 		}
-		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
-		return err
+		_, err = tx.Exec(ctx, "UPDATE gg_rooms SET name = $2, kind = $3, available = $4, admission = $5, guest_access = $6, updated_at = $7 WHERE id = $1",
+			room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.UpdatedAt))
+		return room, err
 	})
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
 	return room, created, nil
+}
+
+// writeRoom runs write, which changes room id and returns the room as it
+// left it, in one transaction that also records the change in the change
+// log, then puts the room into the live state. A write that finds no row
+// (pgx.ErrNoRows) is guestlink.ErrRoomNotFound.
+func (s *Store) writeRoom(ctx context.Context, op, id string, write func(pgx.Tx) (guestlink.Room, error)) (guestlink.Room, error) {
+	var (
+		room guestlink.Room
+		gen  int64
+	)
+	err := s.tx(ctx, op, func(tx pgx.Tx) error {
+		r, err := write(tx)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return guestlink.ErrRoomNotFound
+		}
+		if err != nil {
+			return err
+		}
+		room = r
+		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
+		return err
+	})
+	if err != nil {
+		return guestlink.Room{}, err
+	}
+	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
+	return room, nil
 }
 
 // Room returns room id, or guestlink.ErrRoomNotFound.
@@ -132,32 +151,18 @@ func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time
 	if !validKey(id) {
 		return guestlink.Room{}, guestlink.ErrRoomNotFound
 	}
-	var (
-		room guestlink.Room
-		gen  int64
-	)
-	err := s.tx(ctx, "switching guest access", func(tx pgx.Tx) error {
+	return s.writeRoom(ctx, "switching guest access", id, func(tx pgx.Tx) (guestlink.Room, error) {
 		r, err := scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1 FOR NO KEY UPDATE", id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return guestlink.ErrRoomNotFound
-		}
 		if err != nil {
-			return err
+			return guestlink.Room{}, err
 		}
-		if room, err = r.WithGuestAccess(on, now); err != nil {
-			return err
+		room, err := r.WithGuestAccess(on, now)
+		if err != nil {
+			return guestlink.Room{}, err
 		}
-		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET guest_access = $2, updated_at = $3 WHERE id = $1", id, on, ns(now)); err != nil {
-			return err
-		}
-		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
-		return err
+		_, err = tx.Exec(ctx, "UPDATE gg_rooms SET guest_access = $2, updated_at = $3 WHERE id = $1", id, on, ns(now))
+		return room, err
 	})
-	if err != nil {
-		return guestlink.Room{}, err
-	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
-	return room, nil
 }
 
 // SetLobbyMessage sets room id's lobby message to text at now, in one
@@ -168,27 +173,9 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 	if !validKey(id) {
 		return guestlink.Room{}, guestlink.ErrRoomNotFound
 	}
-	var (
-		room guestlink.Room
-		gen  int64
-	)
-	err := s.tx(ctx, "setting the lobby message", func(tx pgx.Tx) error {
-		r, err := scanRoom(tx.QueryRow(ctx, "UPDATE gg_rooms SET lobby_message = $2, updated_at = $3 WHERE id = $1 RETURNING "+roomCols, id, text, ns(now)))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return guestlink.ErrRoomNotFound
-		}
-		if err != nil {
-			return err
-		}
-		room = r
-		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
-		return err
+	return s.writeRoom(ctx, "setting the lobby message", id, func(tx pgx.Tx) (guestlink.Room, error) {
+		return scanRoom(tx.QueryRow(ctx, "UPDATE gg_rooms SET lobby_message = $2, updated_at = $3 WHERE id = $1 RETURNING "+roomCols, id, text, ns(now)))
 	})
-	if err != nil {
-		return guestlink.Room{}, err
-	}
-	s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
-	return room, nil
 }
 
 // Rooms lists every room, by id.
