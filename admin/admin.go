@@ -313,7 +313,12 @@ func (h *Handler) getRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteRoom(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteRoom(r.Context(), r.PathValue("room")); err != nil {
+	h.noContent(w, r, h.svc.DeleteRoom(r.Context(), r.PathValue("room")))
+}
+
+// noContent answers a change that returns nothing: 204, or the error err.
+func (h *Handler) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -368,39 +373,37 @@ func (h *Handler) createLink(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteLink(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteLink(r.Context(), r.PathValue("room"), r.PathValue("id")); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.noContent(w, r, h.svc.DeleteLink(r.Context(), r.PathValue("room"), r.PathValue("id")))
 }
 
-// errorStatus maps domain errors to HTTP status and API error code: the one place
-// where sentinel errors become API errors.
+// apiErrors maps domain errors to HTTP status and API error code, the first
+// that matches (errors.Is) winning: the one place where sentinel errors
+// become API errors. Any other error is 500 "internal".
+var apiErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{guestlink.ErrRoomNotFound, http.StatusNotFound, "room_not_found"},
+	{guestlink.ErrLinkNotFound, http.StatusNotFound, "link_not_found"},
+	{guestlink.ErrGuestNotFound, http.StatusNotFound, "guest_not_found"},
+	{guestlink.ErrInvitationNotFound, http.StatusNotFound, "invitation_not_found"},
+	{guestlink.ErrLinkLimit, http.StatusConflict, "link_limit"},
+	{guestlink.ErrInvitationLimit, http.StatusConflict, "invitation_limit"},
+	{guestlink.ErrGuestAccessOff, http.StatusConflict, "guest_access_off"},
+	{guestlink.ErrGalleryRoom, http.StatusUnprocessableEntity, "gallery_room"},
+	{guestlink.ErrAlreadyDecided, http.StatusConflict, "already_decided"},
+	{guestlink.ErrStoreUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
+	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// errorStatus is err's HTTP status and API error code (apiErrors).
 func errorStatus(err error) (int, string) {
-	switch {
-	case errors.Is(err, guestlink.ErrRoomNotFound):
-		return http.StatusNotFound, "room_not_found"
-	case errors.Is(err, guestlink.ErrLinkNotFound):
-		return http.StatusNotFound, "link_not_found"
-	case errors.Is(err, guestlink.ErrGuestNotFound):
-		return http.StatusNotFound, "guest_not_found"
-	case errors.Is(err, guestlink.ErrInvitationNotFound):
-		return http.StatusNotFound, "invitation_not_found"
-	case errors.Is(err, guestlink.ErrLinkLimit):
-		return http.StatusConflict, "link_limit"
-	case errors.Is(err, guestlink.ErrInvitationLimit):
-		return http.StatusConflict, "invitation_limit"
-	case errors.Is(err, guestlink.ErrGuestAccessOff):
-		return http.StatusConflict, "guest_access_off"
-	case errors.Is(err, guestlink.ErrGalleryRoom):
-		return http.StatusUnprocessableEntity, "gallery_room"
-	case errors.Is(err, guestlink.ErrAlreadyDecided):
-		return http.StatusConflict, "already_decided"
-	case errors.Is(err, guestlink.ErrStoreUnavailable):
-		return http.StatusServiceUnavailable, "store_unavailable"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "unavailable"
+	for _, e := range apiErrors {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
 	}
 	return http.StatusInternalServerError, "internal"
 }

@@ -121,9 +121,5 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteInvitation(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.DeleteInvitation(r.Context(), r.PathValue("room"), r.PathValue("id")); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.noContent(w, r, h.svc.DeleteInvitation(r.Context(), r.PathValue("room"), r.PathValue("id")))
 }

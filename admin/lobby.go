@@ -139,11 +139,8 @@ func (h *Handler) admitAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) removeGuest(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.svc.Decide(r.Context(), r.PathValue("room"), r.PathValue("guest"), guestlink.StateRemoved); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	_, err := h.svc.Decide(r.Context(), r.PathValue("room"), r.PathValue("guest"), guestlink.StateRemoved)
+	h.noContent(w, r, err)
 }
 
 func (h *Handler) guests(w http.ResponseWriter, r *http.Request) {

@@ -60,6 +60,26 @@ func (c *invocation) list(empty string, header []string, rows [][]string) error 
 	return c.table(header, rows)
 }
 
+// rowsOf is a table's rows, row(item) for each of items.
+func rowsOf[T any](items []T, row func(T) []string) [][]string {
+	out := make([][]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, row(it))
+	}
+	return out
+}
+
+// listRows prints the list that GET path answers as a table under header,
+// row(item) for each item, or the line empty when the list is empty; the
+// API's JSON with --json.
+func listRows[T any](c *invocation, path, empty string, header []string, row func(T) []string) error {
+	items, printed, err := get[[]T](c, path)
+	if err != nil || printed {
+		return err
+	}
+	return c.list(empty, header, rowsOf(items, row))
+}
+
 // call sends method path to the API with body as JSON (nil: none). With
 // --json it prints the answer as it came and reports printed; otherwise it
 // decodes the answer into a T. status is the answer's.
@@ -105,27 +125,23 @@ func onOff(b bool) string {
 
 func when(t time.Time) string { return t.Local().Format("2006-01-02 15:04") }
 
-func linkRows(links []admin.LinkJSON) [][]string {
-	rows := make([][]string, 0, len(links))
-	for _, l := range links {
-		clicks := strconv.Itoa(l.Clicks)
-		if l.MaxClicks != nil {
-			clicks += "/" + strconv.Itoa(*l.MaxClicks)
-		}
-		expires := "never"
-		if l.ExpiresAt != nil {
-			expires = when(*l.ExpiresAt)
-		}
-		opens := "-"
-		if l.NotBefore != nil {
-			opens = when(*l.NotBefore)
-		}
-		rows = append(rows, []string{l.ID, l.Name, l.Role, clicks, expires, opens, yesNo(l.Active), l.URL})
+func linkRow(l admin.LinkJSON) []string {
+	clicks := strconv.Itoa(l.Clicks)
+	if l.MaxClicks != nil {
+		clicks += "/" + strconv.Itoa(*l.MaxClicks)
 	}
-	return rows
+	expires := "never"
+	if l.ExpiresAt != nil {
+		expires = when(*l.ExpiresAt)
+	}
+	opens := "-"
+	if l.NotBefore != nil {
+		opens = when(*l.NotBefore)
+	}
+	return []string{l.ID, l.Name, l.Role, clicks, expires, opens, yesNo(l.Active), l.URL}
 }
 
-// linkHeader heads linkRows: OPENS is the link's not_before ("-": open from
+// linkHeader heads linkRow: OPENS is the link's not_before ("-": open from
 // its creation); a link that opens later is not ACTIVE until then.
 var linkHeader = []string{"ID", "NAME", "ROLE", "CLICKS", "EXPIRES", "OPENS", "ACTIVE", "URL"}
 
@@ -167,7 +183,7 @@ func (c *invocation) printRoom(r admin.RoomJSON) error {
 		return nil
 	}
 	c.printf("\n")
-	return c.table(linkHeader, linkRows(r.Links))
+	return c.table(linkHeader, rowsOf(r.Links, linkRow))
 }
 
 func runRoomsGet(c *invocation, args []string) error {
@@ -179,11 +195,17 @@ func runRoomsGet(c *invocation, args []string) error {
 }
 
 func runRoomsDelete(c *invocation, args []string) error {
-	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0]), nil, nil); err != nil {
+	return c.remove(apiPath(args[0]), "Room "+args[0]+" deleted.")
+}
+
+// remove sends DELETE path, which answers nothing, and prints the sentence
+// done unless --json.
+func (c *invocation) remove(path, done string) error {
+	if _, _, err := c.api.callJSON(http.MethodDelete, path, nil, nil); err != nil {
 		return err
 	}
 	if !c.json {
-		c.printf("Room %s deleted.\n", args[0])
+		c.printf("%s\n", done)
 	}
 	return nil
 }
@@ -206,110 +228,90 @@ func runAccess(c *invocation, args []string) error {
 }
 
 func runLinksCreate(c *invocation, args []string) error {
-	if !c.cmd.Flags().Changed("name") {
-		return usagef(c.cmd, "--name is required")
+	if err := c.required("name"); err != nil {
+		return err
 	}
 	spec := map[string]any{"name": c.str("name")}
-	if c.cmd.Flags().Changed("role") {
-		spec["role"] = c.str("role") // the API names the roles a link may give
+	return c.create(apiPath(args[0], "links"), spec, map[string]string{"max-clicks": "max_clicks", "days": "duration_days"})
+}
+
+func runLinksList(c *invocation, args []string) error {
+	return listRows(c, apiPath(args[0], "links"), "Room "+args[0]+" has no links.", linkHeader, linkRow)
+}
+
+func runLinksDelete(c *invocation, args []string) error {
+	return c.remove(apiPath(args[0], "links", args[1]), "Link "+args[1]+" of room "+args[0]+" deleted.")
+}
+
+// required is a usage error naming the first of the flags not given.
+func (c *invocation) required(flags ...string) error {
+	for _, f := range flags {
+		if !c.cmd.Flags().Changed(f) {
+			return usagef(c.cmd, "--%s is required", f)
+		}
 	}
-	if c.cmd.Flags().Changed("not-before") {
+	return nil
+}
+
+// create posts to path the body of a new link or invitation: spec, with what
+// the flags --role and --not-before (an RFC 3339 time) and the int flags that
+// ints names (flag: field) give; and prints the URL of what it made.
+func (c *invocation) create(path string, spec map[string]any, ints map[string]string) error {
+	flags := c.cmd.Flags()
+	if flags.Changed("role") {
+		spec["role"] = c.str("role") // the API names the roles each may give
+	}
+	if flags.Changed("not-before") {
 		at, err := time.Parse(time.RFC3339, c.str("not-before"))
 		if err != nil {
 			return usagef(c.cmd, "--not-before takes an RFC 3339 time, such as 2027-03-01T09:30:00+01:00 or 2027-03-01T08:30:00Z; got %q", c.str("not-before"))
 		}
 		spec["not_before"] = at.Format(time.RFC3339)
 	}
-	for flag, field := range map[string]string{"max-clicks": "max_clicks", "days": "duration_days"} {
-		if c.cmd.Flags().Changed(flag) {
-			n, err := c.cmd.Flags().GetInt(flag)
+	for flag, field := range ints {
+		if flags.Changed(flag) {
+			n, err := flags.GetInt(flag)
 			if err != nil {
 				return usagef(c.cmd, "--%s: %v", flag, err)
 			}
 			spec[field] = n
 		}
 	}
-	l, _, printed, err := call[admin.LinkJSON](c, http.MethodPost, apiPath(args[0], "links"), spec)
+	made, _, printed, err := call[struct {
+		URL string `json:"url"`
+	}](c, http.MethodPost, path, spec)
 	if err != nil || printed {
 		return err
 	}
-	c.printf("%s\n", l.URL)
-	return nil
-}
-
-func runLinksList(c *invocation, args []string) error {
-	links, printed, err := get[[]admin.LinkJSON](c, apiPath(args[0], "links"))
-	if err != nil || printed {
-		return err
-	}
-	return c.list("Room "+args[0]+" has no links.", linkHeader, linkRows(links))
-}
-
-func runLinksDelete(c *invocation, args []string) error {
-	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0], "links", args[1]), nil, nil); err != nil {
-		return err
-	}
-	if !c.json {
-		c.printf("Link %s of room %s deleted.\n", args[1], args[0])
-	}
+	c.printf("%s\n", made.URL)
 	return nil
 }
 
 func runInvitationsCreate(c *invocation, args []string) error {
-	for _, f := range []string{"email", "name"} {
-		if !c.cmd.Flags().Changed(f) {
-			return usagef(c.cmd, "--%s is required", f)
-		}
+	if err := c.required("email", "name"); err != nil {
+		return err
 	}
 	spec := map[string]any{"email": c.str("email"), "name": c.str("name")}
-	if c.cmd.Flags().Changed("role") {
-		spec["role"] = c.str("role")
-	}
-	unlimited, _ := c.cmd.Flags().GetBool("unlimited")
+	unlimited := c.flag("unlimited")
 	if unlimited && c.cmd.Flags().Changed("max-uses") {
 		return usagef(c.cmd, "--max-uses and --unlimited exclude each other")
 	}
 	if unlimited {
 		spec["max_uses"] = nil
 	}
-	for flag, field := range map[string]string{"max-uses": "max_uses", "hours": "duration_hours"} {
-		if c.cmd.Flags().Changed(flag) {
-			n, err := c.cmd.Flags().GetInt(flag)
-			if err != nil {
-				return usagef(c.cmd, "--%s: %v", flag, err)
-			}
-			spec[field] = n
-		}
-	}
-	if c.cmd.Flags().Changed("not-before") {
-		t, err := time.Parse(time.RFC3339, c.str("not-before"))
-		if err != nil {
-			return usagef(c.cmd, "--not-before: %q is not an RFC 3339 time, like 2026-12-06T10:00:00Z or 2026-12-06T11:00:00+01:00", c.str("not-before"))
-		}
-		spec["not_before"] = t
-	}
-	v, _, printed, err := call[admin.InvitationJSON](c, http.MethodPost, apiPath(args[0], "invitations"), spec)
-	if err != nil || printed {
-		return err
-	}
-	c.printf("%s\n", v.URL)
-	return nil
+	return c.create(apiPath(args[0], "invitations"), spec, map[string]string{"max-uses": "max_uses", "hours": "duration_hours"})
 }
 
 func runInvitationsList(c *invocation, args []string) error {
-	vs, printed, err := get[[]admin.InvitationJSON](c, apiPath(args[0], "invitations"))
-	if err != nil || printed {
-		return err
-	}
-	rows := make([][]string, 0, len(vs))
-	for _, v := range vs {
-		uses := strconv.Itoa(v.Uses) + "/unlimited"
-		if v.MaxUses != nil {
-			uses = strconv.Itoa(v.Uses) + "/" + strconv.Itoa(*v.MaxUses)
-		}
-		rows = append(rows, []string{v.ID, v.Email, v.Name, v.Role, uses, when(v.ExpiresAt), invitationState(v, time.Now()), v.URL})
-	}
-	return c.list("Room "+args[0]+" has no invitations.", []string{"INVITATION", "EMAIL", "NAME", "ROLE", "USES", "EXPIRES", "STATE", "URL"}, rows)
+	return listRows(c, apiPath(args[0], "invitations"), "Room "+args[0]+" has no invitations.",
+		[]string{"INVITATION", "EMAIL", "NAME", "ROLE", "USES", "EXPIRES", "STATE", "URL"},
+		func(v admin.InvitationJSON) []string {
+			uses := strconv.Itoa(v.Uses) + "/unlimited"
+			if v.MaxUses != nil {
+				uses = strconv.Itoa(v.Uses) + "/" + strconv.Itoa(*v.MaxUses)
+			}
+			return []string{v.ID, v.Email, v.Name, v.Role, uses, when(v.ExpiresAt), invitationState(v, time.Now()), v.URL}
+		})
 }
 
 // invitationState says whether invitation v may be used at now, and if not
@@ -329,29 +331,19 @@ func invitationState(v admin.InvitationJSON, now time.Time) string {
 }
 
 func runInvitationsDelete(c *invocation, args []string) error {
-	if _, _, err := c.api.callJSON(http.MethodDelete, apiPath(args[0], "invitations", args[1]), nil, nil); err != nil {
-		return err
-	}
-	if !c.json {
-		c.printf("Invitation %s of room %s deleted.\n", args[1], args[0])
-	}
-	return nil
+	return c.remove(apiPath(args[0], "invitations", args[1]), "Invitation "+args[1]+" of room "+args[0]+" deleted.")
 }
 
 func runLobbyList(c *invocation, args []string) error {
-	gs, printed, err := get[[]admin.GuestJSON](c, apiPath(args[0], "lobby"))
-	if err != nil || printed {
-		return err
-	}
-	rows := make([][]string, 0, len(gs))
-	for _, g := range gs {
-		since := g.RedeemedAt
-		if g.WaitingSince != nil {
-			since = *g.WaitingSince
-		}
-		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, when(since)})
-	}
-	return c.list("No one is waiting in the lobby of room "+args[0]+".", []string{"GUEST", "NAME", "EMAIL", "LINK", "WAITING SINCE"}, rows)
+	return listRows(c, apiPath(args[0], "lobby"), "No one is waiting in the lobby of room "+args[0]+".",
+		[]string{"GUEST", "NAME", "EMAIL", "LINK", "WAITING SINCE"},
+		func(g admin.GuestJSON) []string {
+			since := g.RedeemedAt
+			if g.WaitingSince != nil {
+				since = *g.WaitingSince
+			}
+			return []string{g.ID, g.Name, g.Email, g.LinkName, when(since)}
+		})
 }
 
 func runLobbyDecide(action string) func(*invocation, []string) error {
@@ -445,11 +437,10 @@ func runGuestsList(c *invocation, args []string) error {
 		}
 		return c.printJSON(nil, all)
 	}
-	rows := make([][]string, 0, len(all))
-	for _, g := range all {
-		rows = append(rows, []string{g.ID, g.Name, g.Email, g.LinkName, g.Role, when(g.RedeemedAt), g.State})
-	}
-	return c.list("Room "+args[0]+" has no guests.", []string{"GUEST", "NAME", "EMAIL", "LINK", "ROLE", "REDEEMED", "STATE"}, rows)
+	return c.list("Room "+args[0]+" has no guests.", []string{"GUEST", "NAME", "EMAIL", "LINK", "ROLE", "REDEEMED", "STATE"},
+		rowsOf(all, func(g admin.GuestJSON) []string {
+			return []string{g.ID, g.Name, g.Email, g.LinkName, g.Role, when(g.RedeemedAt), g.State}
+		}))
 }
 
 func runStores(c *invocation, _ []string) error {
@@ -457,15 +448,14 @@ func runStores(c *invocation, _ []string) error {
 	if err != nil || printed {
 		return err
 	}
-	rows := make([][]string, 0, len(res.Stores))
-	for _, s := range res.Stores {
-		base := s.LinkBase
-		if base == "" {
-			base = "-"
-		}
-		rows = append(rows, []string{s.Store, yesNo(s.GuestAdmin), strconv.Itoa(s.MaxLinks), base})
-	}
-	return c.list("No guestgate handler is running.", []string{"STORE", "GUEST_ADMIN", "MAX_LINKS", "LINK_BASE"}, rows)
+	return c.list("No guestgate handler is running.", []string{"STORE", "GUEST_ADMIN", "MAX_LINKS", "LINK_BASE"},
+		rowsOf(res.Stores, func(s admin.StoreJSON) []string {
+			base := s.LinkBase
+			if base == "" {
+				base = "-"
+			}
+			return []string{s.Store, yesNo(s.GuestAdmin), strconv.Itoa(s.MaxLinks), base}
+		}))
 }
 
 func runBackup(c *invocation, args []string) error {

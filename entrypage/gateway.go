@@ -664,24 +664,34 @@ func isIdentityHeader(name string) bool {
 // gateway's own headers as hop-by-hop).
 func stripIdentityHeaders(h http.Header) {
 	stripIdentityNames(h)
-	conn := h.Values("Connection")
-	if len(conn) == 0 {
+	dropListItems(h, "Connection", ",", strings.TrimSpace, func(tok string) bool {
+		return isIdentityHeader(tok) || strings.EqualFold(tok, "cookie")
+	})
+}
+
+// dropListItems rewrites header name of h (in canonical form), a list of
+// items separated by sep on one or more lines, without the items for which
+// drop is true: each item is trimmed with trim, empty ones go, and the rest
+// are joined on one line with sep and a space; a header left empty is
+// deleted.
+func dropListItems(h http.Header, name, sep string, trim func(string) string, drop func(string) bool) {
+	lines := h[name]
+	if len(lines) == 0 {
 		return
 	}
 	var kept []string
-	for _, v := range conn {
-		for tok := range strings.SplitSeq(v, ",") {
-			tok = strings.TrimSpace(tok)
-			if tok != "" && !isIdentityHeader(tok) && !strings.EqualFold(tok, "cookie") {
-				kept = append(kept, tok)
+	for _, line := range lines {
+		for item := range strings.SplitSeq(line, sep) {
+			if item = trim(item); item != "" && !drop(item) {
+				kept = append(kept, item)
 			}
 		}
 	}
 	if len(kept) == 0 {
-		h.Del("Connection")
-	} else {
-		h["Connection"] = []string{strings.Join(kept, ", ")}
+		delete(h, name)
+		return
 	}
+	h[name] = []string{strings.Join(kept, sep+" ")}
 }
 
 // scrubTrailers keeps identity out of the request's trailers (docs/DESIGN.md

@@ -68,30 +68,35 @@ var reasonStatus = map[string]int{
 	ReasonLeft:            http.StatusOK,
 }
 
-// reasonFor maps a domain error to the message page a guest sees: the one place
-// where sentinel errors become data-reason values.
+// guestReasons maps domain errors to the message page a guest sees, the
+// first that matches (errors.Is) winning: the one place where sentinel errors
+// become data-reason values.
+var guestReasons = []struct {
+	err    error
+	reason string
+}{
+	{guestlink.ErrLinkExpired, ReasonLinkExpired},
+	{guestlink.ErrLinkUsedUp, ReasonLinkUsedUp},
+	{guestlink.ErrLinkNotYetOpen, ReasonNotYetOpen},
+	{guestlink.ErrGuestAccessOff, ReasonGuestAccessOff},
+	{guestlink.ErrGalleryRoom, ReasonGuestAccessOff},
+	{guestlink.ErrRoomUnavailable, ReasonRoomUnavailable},
+	{guestlink.ErrGuestDeclined, ReasonDeclined},
+	{guestlink.ErrGuestRemoved, ReasonRemoved},
+	{guestlink.ErrGuestNotFound, ReasonRemoved},
+	{guestlink.ErrGuestLeft, ReasonNoSession},
+	{guestlink.ErrLinkNotFound, ReasonLinkInvalid},
+	{guestlink.ErrRoomNotFound, ReasonLinkInvalid},
+	{guestlink.ErrInvitationNotFound, ReasonLinkInvalid},
+	{guestlink.ErrStoreUnavailable, ReasonUnavailable},
+}
+
+// reasonFor is err's data-reason (guestReasons), "" for any other error.
 func reasonFor(err error) string {
-	switch {
-	case errors.Is(err, guestlink.ErrLinkExpired):
-		return ReasonLinkExpired
-	case errors.Is(err, guestlink.ErrLinkUsedUp):
-		return ReasonLinkUsedUp
-	case errors.Is(err, guestlink.ErrLinkNotYetOpen):
-		return ReasonNotYetOpen
-	case errors.Is(err, guestlink.ErrGuestAccessOff), errors.Is(err, guestlink.ErrGalleryRoom):
-		return ReasonGuestAccessOff
-	case errors.Is(err, guestlink.ErrRoomUnavailable):
-		return ReasonRoomUnavailable
-	case errors.Is(err, guestlink.ErrGuestDeclined):
-		return ReasonDeclined
-	case errors.Is(err, guestlink.ErrGuestRemoved), errors.Is(err, guestlink.ErrGuestNotFound):
-		return ReasonRemoved
-	case errors.Is(err, guestlink.ErrGuestLeft):
-		return ReasonNoSession
-	case errors.Is(err, guestlink.ErrLinkNotFound), errors.Is(err, guestlink.ErrRoomNotFound), errors.Is(err, guestlink.ErrInvitationNotFound):
-		return ReasonLinkInvalid
-	case errors.Is(err, guestlink.ErrStoreUnavailable):
-		return ReasonUnavailable
+	for _, e := range guestReasons {
+		if errors.Is(err, e.err) {
+			return e.reason
+		}
 	}
 	return ""
 }

@@ -79,24 +79,9 @@ func readCookie(r *http.Request, name string) (string, bool) {
 // a Cookie header at commas, as RFC 2965 did), so "x=1, guestgate=<token>" is
 // dropped whole.
 func stripCookie(r *http.Request, names ...string) {
-	lines := r.Header["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	for _, line := range lines {
-		for part := range strings.SplitSeq(line, ";") {
-			part = textproto.TrimString(part)
-			if part != "" && !namesCookie(part, names) {
-				kept = append(kept, part)
-			}
-		}
-	}
-	if len(kept) == 0 {
-		r.Header.Del("Cookie")
-		return
-	}
-	r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
+	dropListItems(r.Header, "Cookie", ";", textproto.TrimString, func(part string) bool {
+		return namesCookie(part, names)
+	})
 }
 
 // namesCookie reports whether a backend could read one of names in part, one

@@ -7,7 +7,7 @@ import (
 )
 
 // Sentinel errors. HTTP layers map them to status codes, API error codes and
-// data-reason values in one place each (admin.errorCode, entrypage.reasonFor).
+// data-reason values in one place each (admin.apiErrors, entrypage.guestReasons).
 var (
 	// ErrRoomNotFound: no room with that id.
 	ErrRoomNotFound = errors.New("room not found")

@@ -190,12 +190,6 @@ func CheckInvitationOpen(r Room, v Invitation, now time.Time) error {
 		return ErrRoomUnavailable
 	case r.Kind == KindGallery:
 		return ErrGalleryRoom
-	case v.NotYetOpen(now):
-		return ErrLinkNotYetOpen
-	case v.Expired(now):
-		return ErrLinkExpired
-	case v.UsedUp():
-		return ErrLinkUsedUp
 	}
-	return nil
+	return checkSpendable(v, now)
 }

@@ -190,11 +190,28 @@ func CheckLinkOpen(r Room, l Link, now time.Time) error {
 		return ErrRoomUnavailable
 	case r.Kind == KindGallery || !r.GuestAccess:
 		return ErrGuestAccessOff
-	case l.NotYetOpen(now):
+	}
+	return checkSpendable(l, now)
+}
+
+// spendable is what a link and an invitation share: an opening time, an
+// expiry and a limit of uses.
+type spendable interface {
+	NotYetOpen(now time.Time) bool
+	Expired(now time.Time) bool
+	UsedUp() bool
+}
+
+// checkSpendable says whether x itself may be used at now, after its room
+// was found open, in the order a guest should learn it: ErrLinkNotYetOpen,
+// ErrLinkExpired, ErrLinkUsedUp.
+func checkSpendable[T spendable](x T, now time.Time) error {
+	switch {
+	case x.NotYetOpen(now):
 		return ErrLinkNotYetOpen
-	case l.Expired(now):
+	case x.Expired(now):
 		return ErrLinkExpired
-	case l.UsedUp():
+	case x.UsedUp():
 		return ErrLinkUsedUp
 	}
 	return nil

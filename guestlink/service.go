@@ -144,14 +144,20 @@ func (s *Service) CreateLink(ctx context.Context, roomID string, spec LinkSpec) 
 		return Link{}, err
 	}
 	l, err = s.Store.AddLink(ctx, l, s.Limit())
-	switch {
-	case err == nil:
+	if err == nil {
 		s.emit(ctx, Event{Type: EventLinkCreated, Room: roomID, Link: l.ID, Role: l.Role})
-	case errors.Is(err, ErrLinkLimit):
-		// Say the limit and the way out, not only that it was reached.
-		err = fmt.Errorf("%w: a room has at most %d links; delete one to make another", ErrLinkLimit, s.Limit())
 	}
-	return l, err
+	return l, limitReached(err, ErrLinkLimit, s.Limit(), "links")
+}
+
+// limitReached is err, or, when err is limit (ErrLinkLimit,
+// ErrInvitationLimit), limit with the room's limit of n things and the way
+// out, not only that it was reached.
+func limitReached(err, limit error, n int, things string) error {
+	if errors.Is(err, limit) {
+		return fmt.Errorf("%w: a room has at most %d %s; delete one to make another", limit, n, things)
+	}
+	return err
 }
 
 // OpenLink finds the link with token and says whether a guest may use it now:
@@ -173,17 +179,27 @@ func (s *Service) Redeem(ctx context.Context, token string, in GuestInput) (Room
 		return Room{}, Link{}, Guest{}, err
 	}
 	now := s.now()
-	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(s.retention())}
-	r, l, g, err := s.Store.Redeem(ctx, token, g, now)
-	if err == nil && g.State == StateWaiting {
-		// A guest entering a lobby whose guests dropped out does not see the
-		// message left for them.
-		_ = s.clearDroppedOut(ctx, r.ID, g.ID)
-	}
+	r, l, g, err := s.Store.Redeem(ctx, token, s.newGuest(in, now), now)
 	if err == nil {
-		s.emitGuest(WithActor(ctx, "guest"), EventGuestRedeemed, g)
+		s.redeemed(ctx, r.ID, g)
 	}
 	return r, l, g, err
+}
+
+// newGuest is the guest that a redemption at now of in, normalized, makes.
+func (s *Service) newGuest(in GuestInput, now time.Time) Guest {
+	return Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(s.retention())}
+}
+
+// redeemed follows a redemption of a link or an invitation that let guest g
+// into room roomID: it tells Events, the guest being the actor.
+func (s *Service) redeemed(ctx context.Context, roomID string, g Guest) {
+	if g.State == StateWaiting {
+		// A guest entering a lobby whose guests dropped out does not see the
+		// message left for them.
+		_ = s.clearDroppedOut(ctx, roomID, g.ID)
+	}
+	s.emitGuest(WithActor(ctx, "guest"), EventGuestRedeemed, g)
 }
 
 // Lobby lists the guests waiting in room roomID whose lobby page is open (seen
@@ -429,13 +445,10 @@ func (s *Service) CreateInvitation(ctx context.Context, roomID string, spec Invi
 		return Invitation{}, err
 	}
 	v, err = s.Store.AddInvitation(ctx, v, s.InvitationLimit())
-	switch {
-	case err == nil:
+	if err == nil {
 		s.emit(ctx, Event{Type: EventInvitationCreated, Room: roomID, Invitation: v.ID, Role: v.Role})
-	case errors.Is(err, ErrInvitationLimit):
-		err = fmt.Errorf("%w: a room has at most %d invitations; delete one to make another", ErrInvitationLimit, s.InvitationLimit())
 	}
-	return v, err
+	return v, limitReached(err, ErrInvitationLimit, s.InvitationLimit(), "invitations")
 }
 
 // Invitations lists the invitations of room roomID, oldest first.
@@ -486,13 +499,9 @@ func (s *Service) RedeemInvitation(ctx context.Context, token string, in GuestIn
 		return r, v, Guest{}, errWrongEmail
 	}
 	now := s.now()
-	g := Guest{ID: NewID("g"), Name: in.Name, Email: in.Email, PurgeAt: now.Add(s.retention())}
-	r, v, g, err = s.Store.RedeemInvitation(ctx, token, g, now)
-	if err == nil && g.State == StateWaiting {
-		_ = s.clearDroppedOut(ctx, r.ID, g.ID)
-	}
+	r, v, g, err := s.Store.RedeemInvitation(ctx, token, s.newGuest(in, now), now)
 	if err == nil {
-		s.emitGuest(WithActor(ctx, "guest"), EventGuestRedeemed, g)
+		s.redeemed(ctx, r.ID, g)
 	}
 	return r, v, g, err
 }

@@ -530,9 +530,7 @@
     var links = room.links;
     var key = lang + JSON.stringify(links) + room.guest_access + room.available;
     $("links-wrap").hidden = links.length === 0;
-    if (key === rendered.links) return;
-    rendered.links = key;
-    rebuild($("links-body"), links, function (l) {
+    rebuild("links", key, links, function (l) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-link", l.id);
 
@@ -548,11 +546,8 @@
 
       var exp = cell(tr, "td", "");
       if (l.expires_at) {
-        var time = document.createElement("time");
-        time.dateTime = l.expires_at;
+        var time = exp.appendChild(timeElement(l.expires_at, formatDate(l.expires_at)));
         time.title = formatDateTime(l.expires_at);
-        time.textContent = formatDate(l.expires_at);
-        exp.appendChild(time);
       } else {
         exp.textContent = t("moderator.links.never");
       }
@@ -610,6 +605,14 @@
     return b;
   }
 
+  // timeElement is a <time> of the instant iso, reading text.
+  function timeElement(iso, text) {
+    var el = document.createElement("time");
+    el.dateTime = iso;
+    el.textContent = text;
+    return el;
+  }
+
   function cell(tr, tag, text) {
     var c = document.createElement(tag);
     c.textContent = text;
@@ -639,9 +642,14 @@
     return tr;
   }
 
-  // rebuild replaces the rows of tbody, keeping the keyboard focus on the control
-  // with the same data-key, when there still is one.
-  function rebuild(tbody, items, row) {
+  // rebuild replaces the rows of the table body name + "-body" with row(item)
+  // for each of items, keeping the keyboard focus on the control with the same
+  // data-key, when there still is one. key says what the rows show: when it is
+  // the key of the rows there, nothing changes.
+  function rebuild(name, key, items, row) {
+    if (key === rendered[name]) return;
+    rendered[name] = key;
+    var tbody = $(name + "-body");
     var active = document.activeElement;
     var focusKey = active && tbody.contains(active) ? active.getAttribute("data-key") : null;
     tbody.textContent = "";
@@ -933,9 +941,7 @@
     $("invites-empty").hidden = n > 0;
     $("invites-wrap").hidden = n === 0;
     var key = lang + JSON.stringify(lastInvites) + room.available;
-    if (key === rendered.invites) return;
-    rendered.invites = key;
-    rebuild($("invites-body"), lastInvites, function (v) {
+    rebuild("invites", key, lastInvites, function (v) {
       var tr = document.createElement("tr");
       tr.setAttribute("data-invitation", v.id);
       var name = cell(tr, "th", v.name);
@@ -953,10 +959,7 @@
 
       var exp = cell(tr, "td", "");
       exp.className = "expires";
-      var time = document.createElement("time");
-      time.dateTime = v.expires_at;
-      time.textContent = formatDateTime(v.expires_at);
-      exp.appendChild(time);
+      exp.appendChild(timeElement(v.expires_at, formatDateTime(v.expires_at)));
 
       var st = cell(tr, "td", "");
       st.className = "state";
@@ -1146,26 +1149,23 @@
     count.hidden = n === 0;
     count.textContent = plural("moderator.lobby.waiting_count", n);
     var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name]; }));
-    if (key !== rendered.lobby) {
-      rendered.lobby = key;
-      rebuild($("lobby-body"), guests, function (g) {
-        var tr = guestRow(g);
-        var w = cell(tr, "td", "");
-        w.className = "waited";
-        w.setAttribute("data-since", g.waiting_since || g.redeemed_at);
-        var actions = cell(tr, "td", "");
-        actions.className = "actions-cell";
-        var admit = textButton(t("moderator.action.admit"), t("moderator.action.admit_named", g.name), "btn-primary");
-        admit.setAttribute("data-key", "admit:" + g.id);
-        admit.addEventListener("click", function () { decide(g, "admit"); });
-        var decline = textButton(t("moderator.action.decline"), t("moderator.action.decline_named", g.name), "");
-        decline.setAttribute("data-key", "decline:" + g.id);
-        decline.addEventListener("click", function () { decide(g, "deny"); });
-        actions.appendChild(admit);
-        actions.appendChild(decline);
-        return tr;
-      });
-    }
+    rebuild("lobby", key, guests, function (g) {
+      var tr = guestRow(g);
+      var w = cell(tr, "td", "");
+      w.className = "waited";
+      w.setAttribute("data-since", g.waiting_since || g.redeemed_at);
+      var actions = cell(tr, "td", "");
+      actions.className = "actions-cell";
+      var admit = textButton(t("moderator.action.admit"), t("moderator.action.admit_named", g.name), "btn-primary");
+      admit.setAttribute("data-key", "admit:" + g.id);
+      admit.addEventListener("click", function () { decide(g, "admit"); });
+      var decline = textButton(t("moderator.action.decline"), t("moderator.action.decline_named", g.name), "");
+      decline.setAttribute("data-key", "decline:" + g.id);
+      decline.addEventListener("click", function () { decide(g, "deny"); });
+      actions.appendChild(admit);
+      actions.appendChild(decline);
+      return tr;
+    });
     $("lobby-body").querySelectorAll(".waited").forEach(function (td) {
       td.textContent = waitedFor(td.getAttribute("data-since"));
     });
@@ -1231,16 +1231,11 @@
     $("guests-empty").hidden = guests.length > 0;
     $("guests-wrap").hidden = guests.length === 0;
     var key = lang + JSON.stringify(guests.map(function (g) { return [g.id, g.name, g.email, g.link_name, g.role, guestState(g), g.blocked]; }));
-    if (key === rendered.guests) return;
-    rendered.guests = key;
-    rebuild($("guests-body"), guests, function (g) {
+    rebuild("guests", key, guests, function (g) {
       var tr = guestRow(g);
       roleCell(tr, g.role);
       var joined = cell(tr, "td", "");
-      var time = document.createElement("time");
-      time.dateTime = g.redeemed_at;
-      time.textContent = formatDateTime(g.redeemed_at);
-      joined.appendChild(time);
+      joined.appendChild(timeElement(g.redeemed_at, formatDateTime(g.redeemed_at)));
       var st = guestState(g);
       var state = cell(tr, "td", t("moderator.guests.state." + st));
       state.className = "state state-" + st;
