@@ -2,9 +2,6 @@ package browser
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/guestgate/guestgate/i18n"
+	"github.com/guestgate/guestgate/internal/testimage"
 )
 
 // tr is the catalogue's message in lang.
@@ -262,35 +260,12 @@ func TestGuestLobbyPage(t *testing.T) {
 	tb.wait("the room greeting the admitted guest", `location.pathname === "/rooms/guest-lobby" && document.querySelector("#guest-name").textContent === "Lena <Gast>"`)
 }
 
-// writeLogo writes a 120 x 40 PNG.
-func writeLogo(t *testing.T, path string) {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 120, 40))
-	for x := range 120 {
-		for y := range 40 {
-			c := color.RGBA{0x12, 0x6b, 0x3a, 0xff}
-			if (x/10+y/10)%2 == 0 {
-				c = color.RGBA{0xf2, 0xb7, 0x05, 0xff}
-			}
-			img.Set(x, y, c)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestGuestTheme: a theme's title, logo and accent show on the guest pages.
 func TestGuestTheme(t *testing.T) {
 	chromium(t)
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	writeLogo(t, logo)
+	testimage.WritePNG(t, logo, 120, 40)
 	s, err := guestCaddy(t, fmt.Sprintf("theme {\n\t\t\ttitle \"Acme Academy\"\n\t\t\tlogo %s\n\t\t\taccent \"#126b3a\"\n\t\t}", logo))
 	if err != nil {
 		t.Fatalf("starting Caddy with a theme: %v", err)

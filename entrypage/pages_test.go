@@ -2,9 +2,6 @@ package entrypage_test
 
 import (
 	"bytes"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +17,7 @@ import (
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
+	"github.com/guestgate/guestgate/internal/testimage"
 	"github.com/guestgate/guestgate/internal/teststore"
 	"github.com/guestgate/guestgate/token"
 )
@@ -323,31 +321,12 @@ func TestLobbyAndUnavailableTextAreTranslated(t *testing.T) {
 	}
 }
 
-// writePNG writes a w x h PNG to path.
-func writePNG(t *testing.T, path string, w, h int) {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for x := range w {
-		for y := range h {
-			img.Set(x, y, color.RGBA{0x12, 0x6b, 0x3a, 0xff})
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestThemeErrors(t *testing.T) {
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	writePNG(t, logo, 8, 8)
+	testimage.WritePNG(t, logo, 8, 8)
 	big := filepath.Join(dir, "big.png")
-	writePNG(t, big, 8, 8)
+	testimage.WritePNG(t, big, 8, 8)
 	if f, err := os.OpenFile(big, os.O_APPEND|os.O_WRONLY, 0); err == nil {
 		_, _ = f.Write(make([]byte, entrypage.MaxLogoBytes))
 		f.Close()
@@ -430,7 +409,7 @@ func TestCheckAccent(t *testing.T) {
 func TestThemeIsShownAndServed(t *testing.T) {
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	writePNG(t, logo, 40, 20)
+	testimage.WritePNG(t, logo, 40, 20)
 	tpl := filepath.Join(dir, "templates")
 	if err := os.MkdirAll(tpl, 0o755); err != nil {
 		t.Fatal(err)
