@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/atonce"
 )
 
 // TestModeratorAPI walks a moderator through the API of DESIGN section 3: a room,
@@ -190,7 +191,7 @@ func TestConcurrentLinkCreation(t *testing.T) {
 	g.setAccess("demo", true)
 
 	const n = 10
-	answers := atOnce(n, func(int) apiAnswer {
+	answers := atonce.Run(n, func(int) apiAnswer {
 		status, body := g.api(http.MethodPost, "/api/rooms/demo/links", map[string]any{"name": "Race"})
 		return apiAnswer{status, body}
 	})

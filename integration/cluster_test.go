@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/atonce"
 	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/internal/testpg"
 )
@@ -331,7 +332,7 @@ func testClusterRedemptions(c *cluster) {
 			t.Fatalf("browser %d found no entry form", i)
 		}
 	}
-	results := atOnce(n, func(i int) page {
+	results := atonce.Run(n, func(i int) page {
 		return browsers[i].post(path, url.Values{"name": {"Guest"}, "email": {"guest@example.com"}, "csrf": {forms[i]}}, nil)
 	})
 	admitted, usedUp, other := 0, 0, map[string]int{}
@@ -364,7 +365,7 @@ func testClusterLinkLimit(c *cluster) {
 	const n = 9
 	c.gws[0].putRoom("x2", map[string]any{"name": "Links"})
 	c.gws[0].setAccess("x2", true)
-	answers := atOnce(n, func(i int) apiAnswer {
+	answers := atonce.Run(n, func(i int) apiAnswer {
 		status, body := c.gws[i%len(c.gws)].api(http.MethodPost, "/api/rooms/x2/links", map[string]any{"name": fmt.Sprintf("l%d", i)})
 		return apiAnswer{status, body}
 	})

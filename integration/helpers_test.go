@@ -493,23 +493,6 @@ type apiAnswer struct {
 	body   []byte
 }
 
-// atOnce runs f(0), ..., f(n-1), each in a goroutine of its own, released
-// together so that they race, and returns their results in that order.
-func atOnce[T any](n int, f func(i int) T) []T {
-	results := make([]T, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return results
-}
-
 // wantAPIError checks an API error answer: status, code and (if not empty) field.
 func wantAPIError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode, wantField string) {
 	t.Helper()
