@@ -12,7 +12,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/guestgate/guestgate/i18n"
-	"github.com/guestgate/guestgate/internal/testimage"
+	"github.com/guestgate/guestgate/internal/testtheme"
 )
 
 // tr is the catalogue's message in lang.
@@ -265,7 +265,7 @@ func TestGuestTheme(t *testing.T) {
 	chromium(t)
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	testimage.WritePNG(t, logo, 120, 40)
+	testtheme.WritePNG(t, logo, 120, 40)
 	s, err := guestCaddy(t, fmt.Sprintf("theme {\n\t\t\ttitle \"Acme Academy\"\n\t\t\tlogo %s\n\t\t\taccent \"#126b3a\"\n\t\t}", logo))
 	if err != nil {
 		t.Fatalf("starting Caddy with a theme: %v", err)
@@ -320,17 +320,9 @@ func TestGuestTheme(t *testing.T) {
 // error that names the option; it never becomes a 500 for a guest.
 func TestGuestThemeRefused(t *testing.T) {
 	dir := t.TempDir()
-	notImage := filepath.Join(dir, "logo.png")
-	if err := os.WriteFile(notImage, []byte("not a picture"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	notImage := testtheme.WriteFile(t, filepath.Join(dir, "logo.png"), "not a picture")
 	tpl := filepath.Join(dir, "templates")
-	if err := os.MkdirAll(tpl, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tpl, "entry.html"), []byte(`{{template "head" .}}<body>{{.Welcome}}</body>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testtheme.WriteFile(t, filepath.Join(tpl, "entry.html"), `{{template "head" .}}<body>{{.Welcome}}</body>`)
 	for _, tc := range []struct {
 		name, theme string
 		want        []string

@@ -17,8 +17,8 @@ import (
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
-	"github.com/guestgate/guestgate/internal/testimage"
 	"github.com/guestgate/guestgate/internal/teststore"
+	"github.com/guestgate/guestgate/internal/testtheme"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -324,23 +324,14 @@ func TestLobbyAndUnavailableTextAreTranslated(t *testing.T) {
 func TestThemeErrors(t *testing.T) {
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	testimage.WritePNG(t, logo, 8, 8)
+	testtheme.WritePNG(t, logo, 8, 8)
 	big := filepath.Join(dir, "big.png")
-	testimage.WritePNG(t, big, 8, 8)
+	testtheme.WritePNG(t, big, 8, 8)
 	if f, err := os.OpenFile(big, os.O_APPEND|os.O_WRONLY, 0); err == nil {
 		_, _ = f.Write(make([]byte, entrypage.MaxLogoBytes))
 		f.Close()
 	}
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return testtheme.WriteFile(t, filepath.Join(dir, name), text) }
 	notImage := write("notes.png", "just some text, not a picture\n")
 	badSVG := write("logo.svg", "<html>not svg</html>")
 	write("tpl-parse/entry.html", "{{template \"head\" .}}<body>{{if}}</body>")
@@ -409,16 +400,11 @@ func TestCheckAccent(t *testing.T) {
 func TestThemeIsShownAndServed(t *testing.T) {
 	dir := t.TempDir()
 	logo := filepath.Join(dir, "logo.png")
-	testimage.WritePNG(t, logo, 40, 20)
+	testtheme.WritePNG(t, logo, 40, 20)
 	tpl := filepath.Join(dir, "templates")
-	if err := os.MkdirAll(tpl, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// An override of message.html that keeps the contract.
-	if err := os.WriteFile(filepath.Join(tpl, "message.html"), []byte(`{{template "head" .}}
-<body data-reason="{{.Reason}}" class="custom"><h1>{{.Heading}}</h1><p>{{.T "guest.message.back"}}</p></body></html>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testtheme.WriteFile(t, filepath.Join(tpl, "message.html"), `{{template "head" .}}
+<body data-reason="{{.Reason}}" class="custom"><h1>{{.Heading}}</h1><p>{{.T "guest.message.back"}}</p></body></html>`)
 	tg := newTestGateway(t, entrypage.ThemeConfig{Title: "Acme Academy", Logo: logo, Accent: "#126b3a", Templates: tpl})
 
 	w := tg.do(t, httptest.NewRequest(http.MethodGet, tg.path, nil))
@@ -456,10 +442,7 @@ func TestThemeIsShownAndServed(t *testing.T) {
 
 func TestSVGLogoIsSandboxed(t *testing.T) {
 	dir := t.TempDir()
-	svg := filepath.Join(dir, "logo.svg")
-	if err := os.WriteFile(svg, []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	svg := testtheme.WriteFile(t, filepath.Join(dir, "logo.svg"), `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`)
 	tg := newTestGateway(t, entrypage.ThemeConfig{Logo: svg})
 	w := tg.do(t, httptest.NewRequest(http.MethodGet, "/guest/assets/logo", nil))
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox") {

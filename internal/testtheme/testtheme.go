@@ -1,12 +1,14 @@
-// Package testimage writes the images that tests of the guest pages' theme
-// need: a logo file to configure, serve and show.
-package testimage
+// Package testtheme writes the files that tests of the guest pages' theme
+// configure: logos and templates.
+package testtheme
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -26,15 +28,22 @@ func WritePNG(tb testing.TB, path string, w, h int) {
 			img.Set(x, y, c)
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
 		tb.Fatal(err)
 	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
+	WriteFile(tb, path, b.String())
+}
+
+// WriteFile writes text to path, making its directory first, and returns
+// path. It fails the test when the file cannot be written.
+func WriteFile(tb testing.TB, path, text string) string {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+	return path
 }
