@@ -264,8 +264,7 @@ func TestGuestLobbyPage(t *testing.T) {
 func TestGuestTheme(t *testing.T) {
 	chromium(t)
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	testtheme.WritePNG(t, logo, 120, 40)
+	logo := testtheme.WritePNG(t, filepath.Join(dir, "logo.png"), 120, 40)
 	s, err := guestCaddy(t, fmt.Sprintf("theme {\n\t\t\ttitle \"Acme Academy\"\n\t\t\tlogo %s\n\t\t\taccent \"#126b3a\"\n\t\t}", logo))
 	if err != nil {
 		t.Fatalf("starting Caddy with a theme: %v", err)

@@ -323,10 +323,7 @@ func TestLobbyAndUnavailableTextAreTranslated(t *testing.T) {
 
 func TestThemeErrors(t *testing.T) {
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	testtheme.WritePNG(t, logo, 8, 8)
-	big := filepath.Join(dir, "big.png")
-	testtheme.WritePNG(t, big, 8, 8)
+	big := testtheme.WritePNG(t, filepath.Join(dir, "big.png"), 8, 8)
 	if f, err := os.OpenFile(big, os.O_APPEND|os.O_WRONLY, 0); err == nil {
 		_, _ = f.Write(make([]byte, entrypage.MaxLogoBytes))
 		f.Close()
@@ -399,8 +396,7 @@ func TestCheckAccent(t *testing.T) {
 
 func TestThemeIsShownAndServed(t *testing.T) {
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	testtheme.WritePNG(t, logo, 40, 20)
+	logo := testtheme.WritePNG(t, filepath.Join(dir, "logo.png"), 40, 20)
 	tpl := filepath.Join(dir, "templates")
 	// An override of message.html that keeps the contract.
 	testtheme.WriteFile(t, filepath.Join(tpl, "message.html"), `{{template "head" .}}

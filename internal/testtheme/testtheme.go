@@ -14,8 +14,9 @@ import (
 
 // WritePNG writes a w x h PNG to path: squares of 10 px in the green of the
 // test themes' accent (#126b3a) and a yellow, so that a logo is plain to see
-// on a screenshot. It fails the test when the file cannot be written.
-func WritePNG(tb testing.TB, path string, w, h int) {
+// on a screenshot. It returns path, and fails the test when the file cannot
+// be written.
+func WritePNG(tb testing.TB, path string, w, h int) string {
 	tb.Helper()
 	green, yellow := color.RGBA{0x12, 0x6b, 0x3a, 0xff}, color.RGBA{0xf2, 0xb7, 0x05, 0xff}
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -32,7 +33,7 @@ func WritePNG(tb testing.TB, path string, w, h int) {
 	if err := png.Encode(&b, img); err != nil {
 		tb.Fatal(err)
 	}
-	WriteFile(tb, path, b.String())
+	return WriteFile(tb, path, b.String())
 }
 
 // WriteFile writes text to path, making its directory first, and returns
