@@ -76,6 +76,19 @@ func errCode(r result) (code, field string) {
 	return
 }
 
+// openDemoRoom makes the room "demo" through h with guest access on, as a
+// moderator with cred does ("" for an authenticator that needs none), and
+// fails the test unless both calls succeed.
+func openDemoRoom(t *testing.T, h http.Handler, cred string) {
+	t.Helper()
+	if r := do(t, h, "PUT", "/api/rooms/demo", `{"name":"Demo room"}`, cred); r.status != http.StatusCreated {
+		t.Fatalf("creating the room: %d %v", r.status, r.body)
+	}
+	if r := do(t, h, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`, cred); r.status != http.StatusOK {
+		t.Fatalf("turning guest access on: %d %v", r.status, r.body)
+	}
+}
+
 func TestAPIFlow(t *testing.T) {
 	h, now := newTestHandler(t, "https://rooms.example.com/guest")
 	steps := []struct {
@@ -201,8 +214,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestLinkURLDefault(t *testing.T) {
 	h, _ := newTestHandler(t, "")
-	do(t, h, "PUT", "/api/rooms/demo", `{}`, testKey)
-	do(t, h, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`, testKey)
+	openDemoRoom(t, h, testKey)
 	r := httptest.NewRequest("POST", "http://rooms.test/api/rooms/demo/links", strings.NewReader(`{"name":"A"}`))
 	r.Header.Set("Authorization", "Bearer "+testKey)
 	r.Header.Set("X-Forwarded-Host", "evil.example")

@@ -20,8 +20,7 @@ import (
 // same bodies, spelt plainly, do get through.
 func TestStrictJSON(t *testing.T) {
 	h, _ := newTestHandler(t, "https://rooms.example.com/guest/")
-	do(t, h, "PUT", "/api/rooms/demo", `{"name":"Demo room"}`, testKey)
-	do(t, h, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`, testKey)
+	openDemoRoom(t, h, testKey)
 	const links, access, room = "/api/rooms/demo/links", "/api/rooms/demo/guest-access", "/api/rooms/demo"
 
 	for _, tc := range []struct {
@@ -167,8 +166,7 @@ func TestStrictJSONOnTheAdminEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do(t, trusted, "PUT", "/api/rooms/demo", `{"name":"Demo room"}`, "")
-	do(t, trusted, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`, "")
+	openDemoRoom(t, trusted, "")
 	for _, tc := range []struct {
 		body        string
 		status      int

@@ -15,8 +15,7 @@ import (
 // "fields". Statuses and codes are those of a single bad field.
 func TestEveryInvalidFieldAtOnce(t *testing.T) {
 	h, _ := newTestHandler(t, "")
-	do(t, h, "PUT", "/api/rooms/demo", `{"name":"Demo room"}`, testKey)
-	do(t, h, "PUT", "/api/rooms/demo/guest-access", `{"enabled":true}`, testKey)
+	openDemoRoom(t, h, testKey)
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int

@@ -2,9 +2,6 @@ package browser
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/guestgate/guestgate/i18n"
+	"github.com/guestgate/guestgate/internal/testtheme"
 )
 
 // tr is the catalogue's message in lang.
@@ -262,35 +260,11 @@ func TestGuestLobbyPage(t *testing.T) {
 	tb.wait("the room greeting the admitted guest", `location.pathname === "/rooms/guest-lobby" && document.querySelector("#guest-name").textContent === "Lena <Gast>"`)
 }
 
-// writeLogo writes a 120 x 40 PNG.
-func writeLogo(t *testing.T, path string) {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 120, 40))
-	for x := range 120 {
-		for y := range 40 {
-			c := color.RGBA{0x12, 0x6b, 0x3a, 0xff}
-			if (x/10+y/10)%2 == 0 {
-				c = color.RGBA{0xf2, 0xb7, 0x05, 0xff}
-			}
-			img.Set(x, y, c)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestGuestTheme: a theme's title, logo and accent show on the guest pages.
 func TestGuestTheme(t *testing.T) {
 	chromium(t)
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	writeLogo(t, logo)
+	logo := testtheme.WritePNG(t, filepath.Join(dir, "logo.png"), 120, 40)
 	s, err := guestCaddy(t, fmt.Sprintf("theme {\n\t\t\ttitle \"Acme Academy\"\n\t\t\tlogo %s\n\t\t\taccent \"#126b3a\"\n\t\t}", logo))
 	if err != nil {
 		t.Fatalf("starting Caddy with a theme: %v", err)
@@ -345,17 +319,9 @@ func TestGuestTheme(t *testing.T) {
 // error that names the option; it never becomes a 500 for a guest.
 func TestGuestThemeRefused(t *testing.T) {
 	dir := t.TempDir()
-	notImage := filepath.Join(dir, "logo.png")
-	if err := os.WriteFile(notImage, []byte("not a picture"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	notImage := testtheme.WriteFile(t, filepath.Join(dir, "logo.png"), "not a picture")
 	tpl := filepath.Join(dir, "templates")
-	if err := os.MkdirAll(tpl, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tpl, "entry.html"), []byte(`{{template "head" .}}<body>{{.Welcome}}</body>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testtheme.WriteFile(t, filepath.Join(tpl, "entry.html"), `{{template "head" .}}<body>{{.Welcome}}</body>`)
 	for _, tc := range []struct {
 		name, theme string
 		want        []string

@@ -2,9 +2,6 @@ package entrypage_test
 
 import (
 	"bytes"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +18,7 @@ import (
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/i18n"
 	"github.com/guestgate/guestgate/internal/teststore"
+	"github.com/guestgate/guestgate/internal/testtheme"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -323,45 +321,14 @@ func TestLobbyAndUnavailableTextAreTranslated(t *testing.T) {
 	}
 }
 
-// writePNG writes a w x h PNG to path.
-func writePNG(t *testing.T, path string, w, h int) {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for x := range w {
-		for y := range h {
-			img.Set(x, y, color.RGBA{0x12, 0x6b, 0x3a, 0xff})
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestThemeErrors(t *testing.T) {
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	writePNG(t, logo, 8, 8)
-	big := filepath.Join(dir, "big.png")
-	writePNG(t, big, 8, 8)
+	big := testtheme.WritePNG(t, filepath.Join(dir, "big.png"), 8, 8)
 	if f, err := os.OpenFile(big, os.O_APPEND|os.O_WRONLY, 0); err == nil {
 		_, _ = f.Write(make([]byte, entrypage.MaxLogoBytes))
 		f.Close()
 	}
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return testtheme.WriteFile(t, filepath.Join(dir, name), text) }
 	notImage := write("notes.png", "just some text, not a picture\n")
 	badSVG := write("logo.svg", "<html>not svg</html>")
 	write("tpl-parse/entry.html", "{{template \"head\" .}}<body>{{if}}</body>")
@@ -429,17 +396,11 @@ func TestCheckAccent(t *testing.T) {
 
 func TestThemeIsShownAndServed(t *testing.T) {
 	dir := t.TempDir()
-	logo := filepath.Join(dir, "logo.png")
-	writePNG(t, logo, 40, 20)
+	logo := testtheme.WritePNG(t, filepath.Join(dir, "logo.png"), 40, 20)
 	tpl := filepath.Join(dir, "templates")
-	if err := os.MkdirAll(tpl, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// An override of message.html that keeps the contract.
-	if err := os.WriteFile(filepath.Join(tpl, "message.html"), []byte(`{{template "head" .}}
-<body data-reason="{{.Reason}}" class="custom"><h1>{{.Heading}}</h1><p>{{.T "guest.message.back"}}</p></body></html>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testtheme.WriteFile(t, filepath.Join(tpl, "message.html"), `{{template "head" .}}
+<body data-reason="{{.Reason}}" class="custom"><h1>{{.Heading}}</h1><p>{{.T "guest.message.back"}}</p></body></html>`)
 	tg := newTestGateway(t, entrypage.ThemeConfig{Title: "Acme Academy", Logo: logo, Accent: "#126b3a", Templates: tpl})
 
 	w := tg.do(t, httptest.NewRequest(http.MethodGet, tg.path, nil))
@@ -477,10 +438,7 @@ func TestThemeIsShownAndServed(t *testing.T) {
 
 func TestSVGLogoIsSandboxed(t *testing.T) {
 	dir := t.TempDir()
-	svg := filepath.Join(dir, "logo.svg")
-	if err := os.WriteFile(svg, []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	svg := testtheme.WriteFile(t, filepath.Join(dir, "logo.svg"), `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>`)
 	tg := newTestGateway(t, entrypage.ThemeConfig{Logo: svg})
 	w := tg.do(t, httptest.NewRequest(http.MethodGet, "/guest/assets/logo", nil))
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox") {

@@ -300,8 +300,18 @@ func TestCheckGuestAccess(t *testing.T) {
 	}
 }
 
+// openRoom is where the checks of a room's state start: a room (not a
+// gallery) that is available with guest access on, changed by change when
+// change is not nil.
+func openRoom(change func(*guestlink.Room)) guestlink.Room {
+	r := guestlink.Room{ID: "demo", Kind: guestlink.KindRoom, Available: true, GuestAccess: true}
+	if change != nil {
+		change(&r)
+	}
+	return r
+}
+
 func TestCheckNewLink(t *testing.T) {
-	room := guestlink.Room{ID: "demo", Kind: guestlink.KindRoom, Available: true, GuestAccess: true}
 	tests := []struct {
 		name     string
 		change   func(*guestlink.Room)
@@ -325,11 +335,7 @@ func TestCheckNewLink(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := room
-			if tt.change != nil {
-				tt.change(&r)
-			}
-			if err := guestlink.CheckNewLink(r, tt.existing, tt.maxLinks); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			if err := guestlink.CheckNewLink(openRoom(tt.change), tt.existing, tt.maxLinks); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("CheckNewLink = %v, want %v", err, tt.want)
 			}
 		})
@@ -337,7 +343,6 @@ func TestCheckNewLink(t *testing.T) {
 }
 
 func TestCheckLinkOpen(t *testing.T) {
-	room := guestlink.Room{ID: "demo", Kind: guestlink.KindRoom, Available: true, GuestAccess: true}
 	link := guestlink.Link{ID: "l_abcdefghijklmnop", RoomID: "demo", MaxClicks: 2, Clicks: 1, CreatedAt: t0.Add(-24 * time.Hour), ExpiresAt: t0.Add(time.Hour)}
 	tests := []struct {
 		name   string
@@ -365,14 +370,11 @@ func TestCheckLinkOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, l := room, link
-			if tt.room != nil {
-				tt.room(&r)
-			}
+			l := link
 			if tt.link != nil {
 				tt.link(&l)
 			}
-			err := guestlink.CheckLinkOpen(r, l, tt.now)
+			err := guestlink.CheckLinkOpen(openRoom(tt.room), l, tt.now)
 			if !errors.Is(err, tt.wantIs) || (tt.wantIs == nil) != (err == nil) {
 				t.Errorf("CheckLinkOpen = %v, want %v", err, tt.wantIs)
 			}
@@ -381,7 +383,6 @@ func TestCheckLinkOpen(t *testing.T) {
 }
 
 func TestCheckSession(t *testing.T) {
-	room := guestlink.Room{ID: "demo", Kind: guestlink.KindRoom, Available: true, GuestAccess: true}
 	tests := []struct {
 		name      string
 		room      func(*guestlink.Room)
@@ -410,17 +411,13 @@ func TestCheckSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := room
-			if tt.room != nil {
-				tt.room(&r)
-			}
 			link := "l_abcdefghijklmnop"
 			state, invitee := strings.CutPrefix(tt.state, "invitee ")
 			if invitee {
 				link = "i_abcdefghijklmnop"
 			}
 			g := guestlink.Guest{ID: "g_abcdefghijklmnop", RoomID: "demo", LinkID: link, State: state}
-			if err := guestlink.CheckSession(r, tt.linkFound, g); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			if err := guestlink.CheckSession(openRoom(tt.room), tt.linkFound, g); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("CheckSession = %v, want %v", err, tt.want)
 			}
 		})

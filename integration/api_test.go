@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/atonce"
 )
 
 // TestModeratorAPI walks a moderator through the API of DESIGN section 3: a room,
@@ -191,27 +191,17 @@ func TestConcurrentLinkCreation(t *testing.T) {
 	g.setAccess("demo", true)
 
 	const n = 10
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		statuses = map[int]int{}
-		codes    = map[string]int{}
-	)
-	start := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			<-start
-			status, body := g.api(http.MethodPost, "/api/rooms/demo/links", map[string]any{"name": "Race"})
-			var e admin.ErrorJSON
-			_ = json.Unmarshal(body, &e)
-			mu.Lock()
-			statuses[status]++
-			codes[e.Error.Code]++
-			mu.Unlock()
-		})
+	answers := atonce.Run(n, func(int) apiAnswer {
+		status, body := g.api(http.MethodPost, "/api/rooms/demo/links", map[string]any{"name": "Race"})
+		return apiAnswer{status, body}
+	})
+	statuses, codes := map[int]int{}, map[string]int{}
+	for _, a := range answers {
+		var e admin.ErrorJSON
+		_ = json.Unmarshal(a.body, &e)
+		statuses[a.status]++
+		codes[e.Error.Code]++
 	}
-	close(start)
-	wg.Wait()
 	if statuses[http.StatusCreated] != 3 || statuses[http.StatusConflict] != n-3 || codes["link_limit"] != n-3 {
 		t.Errorf("statuses %v, codes %v; want 3 x 201 and %d x 409 link_limit", statuses, codes, n-3)
 	}

@@ -33,9 +33,7 @@ func TestBinaryRunReloadRestart(t *testing.T) {
 	t.Logf("caddy run: first answer %v after start", took.Round(time.Millisecond))
 
 	// A room, a link, a guest inside.
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Binary", "max_clicks": 5})
-	guest := g.browser()
-	guest.mustRedeem(linkPath(t, l), "Zoë Ada", "zoe@example.com", "demo")
+	l, guest := g.guestInside("demo", map[string]any{"name": "Binary", "max_clicks": 5}, "Zoë Ada", "zoe@example.com")
 	inside := func(what string) {
 		t.Helper()
 		if p, ok := guest.reaches("/rooms/demo"); !ok {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/admin"
+	"github.com/guestgate/guestgate/internal/atonce"
 	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/internal/testpg"
 )
@@ -235,9 +236,7 @@ func (c *cluster) reachedFromOthers(what string, b *browser, path string, from i
 // guest's browser and id.
 func (c *cluster) admittedGuest(g *gateway, id string) (admin.LinkJSON, *browser, string) {
 	c.t.Helper()
-	l := g.openRoomWithLink(id, map[string]any{"name": "Guests"})
-	b := g.browser()
-	b.mustRedeem(linkPath(c.t, l), "Ada", "ada@example.com", id)
+	l, b := g.guestInside(id, map[string]any{"name": "Guests"}, "Ada", "ada@example.com")
 	p, ok := b.reaches("/rooms/" + id)
 	if !ok {
 		c.t.Fatalf("%s does not let in the guest it redeemed: %d (reason %q)", g.base, p.Status, p.reason())
@@ -333,17 +332,9 @@ func testClusterRedemptions(c *cluster) {
 			t.Fatalf("browser %d found no entry form", i)
 		}
 	}
-	results := make([]page, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i] = browsers[i].post(path, url.Values{"name": {"Guest"}, "email": {"guest@example.com"}, "csrf": {forms[i]}}, nil)
-		})
-	}
-	close(start)
-	wg.Wait()
+	results := atonce.Run(n, func(i int) page {
+		return browsers[i].post(path, url.Values{"name": {"Guest"}, "email": {"guest@example.com"}, "csrf": {forms[i]}}, nil)
+	})
 	admitted, usedUp, other := 0, 0, map[string]int{}
 	for _, p := range results {
 		switch {
@@ -374,21 +365,10 @@ func testClusterLinkLimit(c *cluster) {
 	const n = 9
 	c.gws[0].putRoom("x2", map[string]any{"name": "Links"})
 	c.gws[0].setAccess("x2", true)
-	type answer struct {
-		status int
-		body   []byte
-	}
-	answers := make([]answer, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			answers[i].status, answers[i].body = c.gws[i%len(c.gws)].api(http.MethodPost, "/api/rooms/x2/links", map[string]any{"name": fmt.Sprintf("l%d", i)})
-		})
-	}
-	close(start)
-	wg.Wait()
+	answers := atonce.Run(n, func(i int) apiAnswer {
+		status, body := c.gws[i%len(c.gws)].api(http.MethodPost, "/api/rooms/x2/links", map[string]any{"name": fmt.Sprintf("l%d", i)})
+		return apiAnswer{status, body}
+	})
 	created := 0
 	for _, a := range answers {
 		if a.status == http.StatusCreated {

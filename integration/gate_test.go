@@ -250,10 +250,8 @@ func TestForgedHeadersPassMode(t *testing.T) {
 // room; every other path, and every path trick, is refused before the upstream.
 func TestGateRefusesOtherPaths(t *testing.T) {
 	g := startGateway(t, config{Allow: "/rooms/{room} /rooms/{room}/* /static/*"})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Paths"})
+	_, b := g.guestInside("demo", map[string]any{"name": "Paths"}, "Ada", "ada@example.com")
 	g.putRoom("other", map[string]any{"name": "Other"})
-	b := g.browser()
-	b.mustRedeem(linkPath(t, l), "Ada", "ada@example.com", "demo")
 	cookie := "Cookie: guestgate=" + b.sessionValue()
 
 	// Allowed: these reach the upstream (so the refusals below are the gate's).
@@ -357,10 +355,8 @@ func TestNoSession(t *testing.T) {
 // link-invalid, and the link URL shows link-invalid).
 func TestLiveStateEndsSessions(t *testing.T) {
 	g := startGateway(t, config{})
-	l := g.openRoomWithLink("demo", map[string]any{"name": "Live"})
+	l, b := g.guestInside("demo", map[string]any{"name": "Live"}, "Ada", "ada@example.com")
 	path := linkPath(t, l)
-	b := g.browser()
-	b.mustRedeem(path, "Ada", "ada@example.com", "demo")
 
 	reaches := func(what string) {
 		t.Helper()

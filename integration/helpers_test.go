@@ -487,6 +487,12 @@ func (g *gateway) mustAPI(want int, method, path string, body, out any) {
 	}
 }
 
+// apiAnswer is an answer of the API kept to be checked later.
+type apiAnswer struct {
+	status int
+	body   []byte
+}
+
 // wantAPIError checks an API error answer: status, code and (if not empty) field.
 func wantAPIError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode, wantField string) {
 	t.Helper()

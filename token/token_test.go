@@ -118,6 +118,17 @@ func signWith(tb testing.TB, method jwt.SigningMethod, p map[string]any, key any
 	return testjwt.Sign(tb, method, key, p, map[string]any{"typ": SessionType})
 }
 
+// mustIssue issues a session token of c at now, failing the test if Issue
+// refuses.
+func mustIssue(tb testing.TB, i *Issuer, c Claims, now time.Time) string {
+	tb.Helper()
+	tok, _, err := i.Issue(c, now)
+	if err != nil {
+		tb.Fatalf("Issue: %v", err)
+	}
+	return tok
+}
+
 // checkVerify verifies tok at now and checks the outcome: want nil means accepted;
 // otherwise the error must wrap ErrInvalid and want, and must not quote the token.
 func checkVerify(t *testing.T, i *Issuer, tok string, now time.Time, want error) *Claims {
@@ -193,10 +204,7 @@ func TestNew(t *testing.T) {
 func TestNewCopiesKeys(t *testing.T) {
 	k := bytes.Clone(key1)
 	i := newIssuer(t, k)
-	tok, _, err := i.Issue(guest(t0), t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustIssue(t, i, guest(t0), t0)
 	k[0] ^= 0xff // the caller reuses its buffer
 	checkVerify(t, i, tok, t0, nil)
 }
@@ -246,10 +254,7 @@ func TestIssueFreshJTI(t *testing.T) {
 	i := newIssuer(t)
 	seen := map[string]bool{}
 	for range 100 {
-		tok, _, err := i.Issue(guest(t0), t0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := mustIssue(t, i, guest(t0), t0)
 		c := checkVerify(t, i, tok, t0, nil)
 		if seen[c.ID] {
 			t.Fatalf("jti %q issued twice", c.ID)
@@ -537,10 +542,7 @@ func TestIssueTyped(t *testing.T) {
 	i := newIssuer(t)
 	in := guest(t0)
 	in.Audience = jwt.ClaimStrings{LegacyAudience}
-	tok, _, err := i.Issue(in, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustIssue(t, i, in, t0)
 	var h map[string]any
 	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
 	if err != nil || json.Unmarshal(b, &h) != nil {
@@ -719,10 +721,7 @@ func TestVerifyKeys(t *testing.T) {
 
 func TestVerifyMalformed(t *testing.T) {
 	i := newIssuer(t)
-	tok, _, err := i.Issue(guest(t0), t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mustIssue(t, i, guest(t0), t0)
 	parts := strings.Split(tok, ".")
 	h, p, s := parts[0], parts[1], parts[2]
 	sig, err := base64.RawURLEncoding.DecodeString(s)
@@ -781,11 +780,7 @@ func TestVerifyTooLong(t *testing.T) {
 	issue := func(nameLen int) string {
 		c := guest(t0)
 		c.Name = strings.Repeat("a", nameLen)
-		tok, _, err := i.Issue(c, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return mustIssue(t, i, c, t0)
 	}
 	n := 0
 	for len(issue(n+1)) <= MaxTokenLen {
@@ -803,15 +798,7 @@ func TestVerifyTooLong(t *testing.T) {
 func TestNeedsRenewal(t *testing.T) {
 	i := newIssuer(t)
 	claims := func(auth, now time.Time) *Claims {
-		tok, _, err := i.Issue(guest(auth), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := i.Verify(tok, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return checkVerify(t, i, mustIssue(t, i, guest(auth), now), now, nil)
 	}
 	fresh := claims(t0, t0)                                   // exp t0+10m
 	capped := claims(t0.Add(-testMaxAge+4*time.Minute), t0)   // exp t0+4m = session end
@@ -892,10 +879,7 @@ func BenchmarkIssue(b *testing.B) {
 
 func BenchmarkVerify(b *testing.B) {
 	i := newIssuer(b, key2, key1)
-	tok, _, err := i.Issue(guest(t0), t0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := mustIssue(b, i, guest(t0), t0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := i.Verify(tok, t0); err != nil {
