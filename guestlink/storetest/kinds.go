@@ -51,11 +51,7 @@ var (
 		addCall: "AddLink", redeemCall: "Redeem", count: "clicks", limitErr: guestlink.ErrLinkLimit,
 		room: func(e *env, id string) { e.room(id, guestlink.RoomSpec{}) },
 		spec: func(name string, max int) guestlink.LinkSpec {
-			s := guestlink.LinkSpec{Name: name}
-			if max > 0 {
-				s.MaxClicks = new(max)
-			}
-			return s
+			return guestlink.LinkSpec{Name: name, MaxClicks: atMost(max)}
 		},
 		draft: func(e *env, room string, spec guestlink.LinkSpec) guestlink.Link { return e.newLink(room, spec, t0) },
 		insert: func(e *env, l guestlink.Link, limit int) error {
@@ -82,11 +78,7 @@ var (
 		addCall: "AddInvitation", redeemCall: "RedeemInvitation", count: "uses", limitErr: guestlink.ErrInvitationLimit,
 		room: func(e *env, id string) { e.putRoom(id, guestlink.RoomSpec{}, t0) },
 		spec: func(name string, max int) guestlink.InvitationSpec {
-			s := guestlink.InvitationSpec{Name: name}
-			if max > 0 {
-				s.MaxUses = new(max)
-			}
-			return s
+			return guestlink.InvitationSpec{Name: name, MaxUses: atMost(max)}
 		},
 		draft: func(e *env, room string, spec guestlink.InvitationSpec) guestlink.Invitation {
 			return e.newInvitation(room, spec, t0)
@@ -116,6 +108,14 @@ var (
 		},
 	}
 )
+
+// atMost is a spec's limit of n uses: none (nil) if n is 0.
+func atMost(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
 
 // addConcurrentLimit races workers additions for a room with limit (below
 // workers): exactly limit succeed, the others are refused with k.limitErr,
