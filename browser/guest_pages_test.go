@@ -191,7 +191,7 @@ func TestGuestInvalidEmailInGerman(t *testing.T) {
 }
 
 // TestGuestMessagePages: in the browser, every message page a guest meets on the
-// way keeps its status and data-reason (DESIGN section 1), in German here.
+// way keeps its status and data-reason (docs/DESIGN.md section 1), in German here.
 func TestGuestMessagePages(t *testing.T) {
 	s := startServer(t)
 	url := guestLink(t, s, "guest-msg", "Seminar", "auto")

@@ -17,7 +17,7 @@ import (
 	"github.com/guestgate/guestgate/token"
 )
 
-// The unit tests of issue "Hardening, round two" (the integration tests in
+// Unit tests of the gate's hardening (the integration tests in
 // integration/hardening2_test.go drive the same code through a real Caddy).
 
 // TestMakePrivate: an answer that carries a renewed session cookie keeps no

@@ -12,7 +12,7 @@ import (
 	"github.com/guestgate/guestgate/internal/atonce"
 )
 
-// TestModeratorAPI walks a moderator through the API of DESIGN section 3: a room,
+// TestModeratorAPI walks a moderator through the API of docs/DESIGN.md section 3: a room,
 // the guest access switch, links up to the limit, and every refusal with its exact
 // status and code.
 func TestModeratorAPI(t *testing.T) {

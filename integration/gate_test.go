@@ -474,7 +474,7 @@ func wantRefusedPath(t *testing.T, g *gateway, target, cookie string) {
 // TestGateRefusesDotSegmentsWithPathParameters: servlet containers (Tomcat,
 // Jetty, Spring) and some frameworks drop ";parameters" from each path segment, so
 // "..;" and ".;" are dot segments to them: /rooms/demo/..;/other is /rooms/other
-// upstream. DESIGN section 2, gate step 4: "anything with .. ... is refused".
+// upstream. docs/DESIGN.md section 2, gate step 4: "anything with .. ... is refused".
 func TestGateRefusesDotSegmentsWithPathParameters(t *testing.T) {
 	g := startGateway(t, config{})
 	_, b := g.guestInside("demo", map[string]any{"name": "Params"}, "Ada", "ada@example.com")

@@ -16,7 +16,7 @@ import (
 // test can sign tokens the way an attacker who knows it, or does not, would.
 const signingKey = "integration-test-signing-key-0123456789abcdef"
 
-// TestSessionTokenChecks: the gate verifies the session JWT (DESIGN section 2,
+// TestSessionTokenChecks: the gate verifies the session JWT (docs/DESIGN.md section 2,
 // step 2): pinned HS256 with the configured key, iss, aud, exp, nbf, the token
 // lifetime and the guest's own link and room; a token of a waiting guest opens
 // nothing; a token past half its lifetime is renewed on the next request; the
@@ -34,7 +34,7 @@ func TestSessionTokenChecks(t *testing.T) {
 	real := claimsOf(t, b.sessionValue())
 	for _, k := range []string{"iss", "aud", "sub", "room", "lid", "name", "email", "st", "iat", "nbf", "exp", "jti"} {
 		if _, ok := real[k]; !ok {
-			t.Errorf("the session JWT has no %q claim (DESIGN section 2): %v", k, real)
+			t.Errorf("the session JWT has no %q claim (docs/DESIGN.md section 2): %v", k, real)
 		}
 	}
 	if real["room"] != "demo" || real["lid"] != l.ID || real["st"] != "admitted" || real["name"] != "Ada" {
