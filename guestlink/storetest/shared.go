@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/atonce"
 )
 
 // MakeShared opens n instances of one fresh, empty store, as n processes
@@ -263,7 +264,7 @@ func addAcross[S, V any](t *testing.T, p *pair, k kind[S, V]) {
 // on the others.
 func testSecretAcross(t *testing.T, p *pair) {
 	got := make([][]byte, 9)
-	tally(t, atOnce(len(got), func(i int) error {
+	tally(t, atonce.Run(len(got), func(i int) error {
 		e := p.all[i%len(p.all)]
 		var err error
 		got[i], err = e.s.Secret(e.ctx, "session", 32)
@@ -330,7 +331,7 @@ func testLeaseAcross(t *testing.T, p *pair) {
 	}
 
 	got := make([]bool, 9)
-	tally(t, atOnce(len(got), func(i int) error {
+	tally(t, atonce.Run(len(got), func(i int) error {
 		e := p.all[i%len(p.all)]
 		var err error
 		got[i], err = implements[guestlink.QueueLeaser](e).LeaseQueue(e.ctx, "q3", fmt.Sprintf("h%d", i), time.Now().Add(time.Hour))

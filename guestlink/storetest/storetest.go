@@ -22,11 +22,11 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/atonce"
 )
 
 // MakeStore opens a fresh, empty store for one subtest of the suite and closes
@@ -255,23 +255,6 @@ func implements[T any](e *env) T {
 	return v
 }
 
-// atOnce calls call(i) for every i below n, each from its own goroutine, all
-// released at once, and returns their errors by i.
-func atOnce(n int, call func(i int) error) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = call(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
-
 // tally counts errs by the error each matches of want (nil counts the
 // successes), and reports the others with t.Errorf.
 func tally(t *testing.T, errs []error, want ...error) map[error]int {
@@ -290,13 +273,13 @@ outer:
 	return n
 }
 
-// exactly calls call(i) for every i below n, all at once (atOnce), and wants
+// exactly calls call(i) for every i below n, all at once (atonce.Run), and wants
 // exactly want of the calls to succeed and the others to fail with refused
 // (any other error fails the subtest too); what names the calls in the
 // message.
 func exactly(t *testing.T, what string, n, want int, refused error, call func(i int) error) {
 	t.Helper()
-	counts := tally(t, atOnce(n, call), nil, refused)
+	counts := tally(t, atonce.Run(n, call), nil, refused)
 	if ok, no := counts[nil], counts[refused]; ok != want || no != n-want {
 		t.Errorf("%d of %d %s succeeded, %d refused with %q; want %d and %d", ok, n, what, no, refused, want, n-want)
 	}
