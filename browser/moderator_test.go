@@ -52,7 +52,7 @@ func keyboardTo(tb *tab, id string, max int) {
 	tb.t.Fatalf("%s: %d presses of Tab did not reach #%s", tb.name, max, id)
 }
 
-// TestModeratorAndGuest is the moderator's journey of the product description,
+// TestModeratorAndGuest is the moderator's journey of docs/DESIGN.md section 1,
 // with a guest in a second browser context: sign in with a token, switch guest
 // access on by keyboard, create a link of 2 clicks and 1 day, copy it; the guest
 // joins and is greeted by name; the click count moves to 1 / 2; access off stops
@@ -81,7 +81,7 @@ func TestModeratorAndGuest(t *testing.T) {
 	}
 	histLen := evalJS[int](mod, `history.length`)
 
-	// The window as the product description shows it.
+	// The window as docs/DESIGN.md section 1 describes it.
 	mod.wantTexts("the window", map[string]string{
 		"#manage-title":  "Manage guest access",
 		"#intro":         "Allow link-based access without sign-in. Up to 3 guest links available.",
