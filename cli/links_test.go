@@ -113,3 +113,39 @@ func sameJSON(a, b map[string]any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// TestInvitationOpening: "invitations create" reads --not-before as
+// "links create" does: an RFC 3339 time is sent as one, and anything else is
+// refused before sending (exit 2) with the same message.
+func TestInvitationOpening(t *testing.T) {
+	var sent []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &body)
+		sent = append(sent, body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(admin.InvitationJSON{ID: "i_1", URL: "http://gw/guest/inv"})
+	}))
+	t.Cleanup(srv.Close)
+	create := []string{"invitations", "create", "demo", "--email", "ada@example.com", "--name", "Ada", "--not-before"}
+
+	status, err, out := runCLI(t, srv, append(create, "2027-03-01T09:30:00+01:00")...)
+	if status != 0 || !strings.Contains(out, "http://gw/guest/inv") {
+		t.Errorf("an RFC 3339 time: exit %d (%v), output %q", status, err, out)
+	}
+	if len(sent) != 1 || sent[0]["not_before"] != "2027-03-01T09:30:00+01:00" {
+		t.Errorf("sent %v, want not_before 2027-03-01T09:30:00+01:00", sent)
+	}
+
+	sent = nil
+	status, err, _ = runCLI(t, srv, append(create, "tomorrow 9:00")...)
+	if status != 2 || err == nil || !strings.Contains(err.Error(), `--not-before takes an RFC 3339 time`) ||
+		!strings.Contains(err.Error(), `got "tomorrow 9:00"`) {
+		t.Errorf("not a time: exit %d (%v), want 2 with the links' message", status, err)
+	}
+	if len(sent) != 0 {
+		t.Errorf("not a time: sent %v, want nothing", sent)
+	}
+}

@@ -6,7 +6,7 @@ package atonce
 import "sync"
 
 // Run calls f(0), ..., f(n-1), each from its own goroutine, released together
-// once every goroutine is started, and returns their results by i.
+// once every goroutine is launched, and returns their results by i.
 func Run[T any](n int, f func(i int) T) []T {
 	results := make([]T, n)
 	var wg sync.WaitGroup
