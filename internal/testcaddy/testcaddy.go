@@ -13,8 +13,8 @@
 package testcaddy
 
 import (
-	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -98,20 +98,61 @@ func FreePort(t testing.TB, taken ...int) int {
 
 // Ports is FreePort for a program, and for n ports at once: n distinct TCP
 // ports on 127.0.0.1, none of taken, that were free a moment ago.
+//
+// The ports come from below the kernel's ephemeral range where it is known
+// (Linux), not from a listener on port 0: the kernel hands a port it has
+// just freed to the next listener on port 0 or outgoing connection, so a
+// port chosen that way can be taken by the test's own upstream or client
+// before Caddy binds it.
 func Ports(n int, taken ...int) ([]int, error) {
+	lo, hi := fixedPortRange()
 	var ports []int
 	for range 100 * n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := candidatePort(lo, hi)
 		if err != nil {
 			return nil, err
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !slices.Contains(taken, port) && !slices.Contains(ports, port) {
-			if ports = append(ports, port); len(ports) == n {
-				return ports, nil
-			}
+		if port == 0 || slices.Contains(taken, port) || slices.Contains(ports, port) {
+			continue
+		}
+		if ports = append(ports, port); len(ports) == n {
+			return ports, nil
 		}
 	}
-	return nil, errors.New("the kernel offers only ports that are taken")
+	return nil, fmt.Errorf("no %d free ports found in %d tries", n, 100*n)
+}
+
+// fixedPortRange is the range FreePort draws from: from 10000 to the start of
+// the kernel's ephemeral range, or nothing (0, 0) where that is not known.
+func fixedPortRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil || first <= 11000 {
+		return 0, 0
+	}
+	return 10000, first
+}
+
+// candidatePort returns a port of [lo, hi) that could be listened on a
+// moment ago, or 0 if the one drawn could not; with no range, a port the
+// kernel offers on port 0.
+func candidatePort(lo, hi int) (int, error) {
+	if hi == 0 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
+	port := lo + rand.IntN(hi-lo)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return 0, nil // in use: draw again
+	}
+	l.Close()
+	return port, nil
 }

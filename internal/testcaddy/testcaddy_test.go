@@ -34,9 +34,12 @@ func TestCaddyfileLines(t *testing.T) {
 }
 
 // TestPorts: the ports of Ports are distinct, none of those it was told are
-// taken, and can be listened on.
+// taken, can be listened on, and, where the kernel's ephemeral range is
+// known, lie below it, so that no listener on port 0 or outgoing connection
+// of the test takes one before Caddy binds it.
 func TestPorts(t *testing.T) {
 	first := FreePort(t)
+	lo, hi := fixedPortRange()
 	for range 20 {
 		ports, err := Ports(3, first)
 		if err != nil {
@@ -44,6 +47,11 @@ func TestPorts(t *testing.T) {
 		}
 		if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] || slices.Contains(ports, first) {
 			t.Fatalf("Ports(3, %d) = %v, want 3 distinct ports other than %d", first, ports, first)
+		}
+		for _, p := range ports {
+			if hi != 0 && (p < lo || p >= hi) {
+				t.Fatalf("port %d is outside [%d, %d), below the ephemeral range", p, lo, hi)
+			}
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(first))
