@@ -297,6 +297,22 @@ func (b *bench) storeBursts(ctx context.Context, setups []*storeSetup, dbPID int
 		hot.Setup = s.name
 		out = append(out, spread[i], hot)
 	}
+	if b.o.pprofDir != "" {
+		// Where a spread redemption's CPU goes in Caddy, on Badger and on one
+		// PostgreSQL instance: a burst of its own while the profiles run.
+		for i, kind := range []string{"badger-redeem", "postgres-redeem"} {
+			s := setups[i]
+			b.logf("profiling %s during a spread burst for %ds", kind, b.o.pprofSeconds)
+			err := b.profileDuring(ctx, s.procs[0], kind, func(ctx context.Context, dur time.Duration) error {
+				r, err := redeemBurst(ctx, name, s.addrs[:1], paths[i], b.o.clients, b.o.spreadMax, dur, s.next)
+				s.next += r.Attempts
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
 	return out, nil
 }
 

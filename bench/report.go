@@ -301,7 +301,7 @@ func (r *report) print(w io.Writer) {
 	r.printPostgres(w, tw)
 	r.printTargets(w, tw)
 	if r.profiles != "" {
-		fmt.Fprintf(w, "profiles at c=%d (%ds): %s/{plain,gated,badger,postgres}/{cpu,allocs}.pprof (badger and postgres: the postgres part's gate cells), top lists in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt; cpu-diff-top.txt against plain\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
+		fmt.Fprintf(w, "profiles at c=%d (%ds): %s/{plain,gated,badger,postgres,badger-redeem,postgres-redeem}/{cpu,allocs}.pprof (badger and postgres: the postgres part's gate cells; *-redeem: a spread burst of its own), top lists in cpu-top.txt, allocs-space-top.txt, allocs-objects-top.txt; cpu-diff-top.txt against plain\n", o.conc[len(o.conc)-1], o.pprofSeconds, r.profiles)
 	}
 	if !r.finished.IsZero() {
 		fmt.Fprintf(w, "total time %v\n", r.finished.Sub(r.started).Round(time.Second))

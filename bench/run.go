@@ -429,27 +429,33 @@ func benchGuest(ctx context.Context, a *api, addr string) (string, error) {
 
 // profile takes a CPU and an allocation profile (both pprofSeconds long, the
 // allocation one as a delta) from Caddy's admin endpoint while one setup
-// (kind: "plain" or "gated") runs at the highest concurrency, and writes them
-// with their top listings into pprofDir/kind. The gated profile also gets
+// (kind: "plain" or "gated") runs req at the highest concurrency, and writes
+// them with their top listings into pprofDir/kind. The gated profile also gets
 // cpu-diff-top.txt against the plain one when that was taken first.
 func (b *bench) profile(ctx context.Context, p *caddyProc, kind string, req []byte) error {
+	conc := b.o.conc[len(b.o.conc)-1]
+	b.logf("profiling %s at c=%d for %ds", kind, conc, b.o.pprofSeconds)
+	return b.profileDuring(ctx, p, kind, func(ctx context.Context, dur time.Duration) error {
+		_, err := runLoad(ctx, loadSpec{
+			setup: "profile", addr: p.addr, reqs: [][]byte{req}, want: http.StatusOK, conc: conc,
+			warmup: 500 * time.Millisecond, dur: dur, maxRequests: 50_000_000,
+		})
+		return err
+	})
+}
+
+// profileDuring is profile with any load: load runs for the given duration,
+// from a second before the profiles start until after they end.
+func (b *bench) profileDuring(ctx context.Context, p *caddyProc, kind string, load func(context.Context, time.Duration) error) error {
 	dir := filepath.Join(b.o.pprofDir, kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	secs := b.o.pprofSeconds
-	conc := b.o.conc[len(b.o.conc)-1]
-	b.logf("profiling %s at c=%d for %ds", kind, conc, secs)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	loadDone := make(chan error, 1)
-	go func() {
-		_, err := runLoad(loadCtx, loadSpec{
-			setup: "profile", addr: p.addr, reqs: [][]byte{req}, want: http.StatusOK, conc: conc,
-			warmup: 500 * time.Millisecond, dur: time.Duration(secs)*time.Second + 2*time.Second, maxRequests: 50_000_000,
-		})
-		loadDone <- err
-	}()
+	go func() { loadDone <- load(loadCtx, time.Duration(secs)*time.Second+2*time.Second) }()
 	time.Sleep(time.Second)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
