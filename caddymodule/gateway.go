@@ -419,9 +419,14 @@ func (g *Gateway) check() error {
 // Validate checks the configuration after Provision.
 func (g *Gateway) Validate() error { return g.check() }
 
-// Cleanup releases this config's use of the shared store. It works after a failed
-// Provision too.
-func (g *Gateway) Cleanup() error { return g.shared.release() }
+// Cleanup stops the gateway's background work and releases this config's use
+// of the shared store. It works after a failed Provision too.
+func (g *Gateway) Cleanup() error {
+	if g.gw != nil {
+		g.gw.Close()
+	}
+	return g.shared.release()
+}
 
 // ServeHTTP serves guest pages or gates the request, then calls next.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

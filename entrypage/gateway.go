@@ -153,7 +153,8 @@ func New(c Config) (*Gateway, error) {
 	}
 	if c.LiveKit != nil {
 		g.participants = &participants{watcher: g.watch, client: c.LiveKit, now: c.Service.Now, onRemove: c.OnLiveKitRemove,
-			entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
+			sessionEnd: c.Tokens.SessionEnd, entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
+		g.participants.startAdopting()
 	}
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost
@@ -162,6 +163,15 @@ func New(c Config) (*Gateway, error) {
 		g.sameSite = http.SameSiteLaxMode
 	}
 	return g, nil
+}
+
+// Close stops what the gateway runs in the background for itself: looking
+// for LiveKit participants to adopt. Open connections, and the LiveKit
+// participants it watches, stay watched until their sessions end.
+func (g *Gateway) Close() {
+	if g.participants != nil {
+		g.participants.close()
+	}
 }
 
 // ServeHTTP answers guest pages under the prefix itself and passes every other

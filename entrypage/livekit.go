@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/livekit"
 	"github.com/guestgate/guestgate/token"
@@ -182,6 +184,15 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // removes them, whichever instance the moderator used. Guest access switched
 // off and a deleted link leave them in, as they leave open connections.
 //
+// A participant whose token another process gave (an instance since
+// restarted, stopped for good, or the previous run of this one) is watched
+// by nobody. So every gateway also lists the LiveKit rooms of its store's
+// rooms, first a second after it starts and then every liveKitAdopt, and
+// adopts the guestgate participants it finds there that it does not watch:
+// one whose session has ended is removed at once, any other is watched from
+// then on. Every instance adopts every participant; a removal made twice
+// finds the participant gone the second time.
+//
 // LiveKit's RemoveParticipant cuts a participant who is in the room, but
 // revokes nothing for one who is not there yet: a guest removed before
 // joining could still join with the token they hold. So a participant whose
@@ -190,9 +201,10 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // rooms of the lingering, removes those it finds there, and forgets those
 // whose tokens have expired once the room's list no longer has them.
 type participants struct {
-	watcher *watcher
-	client  *livekit.Client
-	now     func() time.Time // the clock of the tokens' expiry
+	watcher    *watcher
+	client     *livekit.Client
+	now        func() time.Time              // the clock of the tokens' expiry
+	sessionEnd func(*token.Claims) time.Time // auth_time + session_max
 	// onRemove is told of every removal: the room, the guest, how long the
 	// RoomService calls took and their error (livekit.ErrNotFound for a
 	// guest who was not in the room).
@@ -204,6 +216,8 @@ type participants struct {
 	// to the guest; sweeping says the sweeper runs.
 	lingering map[string]map[string]time.Time
 	sweeping  bool
+	// stopAdopting ends the adopting loop, once.
+	stopAdopting func()
 }
 
 // participant is one watched participant: until is the expiry of the newest
@@ -215,6 +229,110 @@ type participant struct {
 
 // liveKitSweep is how often the rooms of lingering participants are looked at.
 const liveKitSweep = time.Second
+
+// liveKitAdopt is how often a gateway looks for participants nobody watches,
+// and liveKitAdoptFirst how long after its start it looks first (a config
+// that is only validated is cleaned up before). The participants of an
+// instance that is gone for good are adopted by the others within
+// liveKitAdopt; those of an instance that restarted, by it within
+// liveKitAdoptFirst of its start.
+var (
+	liveKitAdopt      = 30 * time.Second
+	liveKitAdoptFirst = time.Second
+)
+
+// liveKitAdoptWait bounds one round of adopting: the RoomService calls and
+// the store reads.
+const liveKitAdoptWait = 10 * time.Second
+
+// startAdopting starts the loop that adopts participants; close ends it.
+func (p *participants) startAdopting() {
+	stop := make(chan struct{})
+	p.stopAdopting = sync.OnceFunc(func() { close(stop) })
+	wait, every := liveKitAdoptFirst, liveKitAdopt
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), liveKitAdoptWait)
+			p.adoptAll(ctx)
+			cancel()
+			wait = every
+		}
+	}()
+}
+
+// close ends the adopting loop. What is watched stays watched.
+func (p *participants) close() {
+	if p.stopAdopting != nil {
+		p.stopAdopting()
+	}
+}
+
+// adoptAll lists the LiveKit rooms and adopts the guestgate participants of
+// those that are rooms of this gateway's store. A LiveKit room of another
+// application, or of a guestgate on another store, is left alone; a list
+// that fails is tried again next time.
+func (p *participants) adoptAll(ctx context.Context) {
+	svc := p.watcher.svc
+	rooms, err := p.client.ListRooms(ctx)
+	if err != nil {
+		return
+	}
+	for _, room := range rooms {
+		if _, _, err := svc.Room(ctx, room); err != nil {
+			continue
+		}
+		present, err := p.client.ListParticipants(ctx, room)
+		if err != nil {
+			continue
+		}
+		for _, lp := range present {
+			if link := lp.Attributes[livekit.AttrLink]; link != "" && guestlink.ValidID("g", lp.Identity) {
+				p.adopt(ctx, room, link, lp.Identity)
+			}
+		}
+	}
+}
+
+// adopt watches guest of room, who came in by link and is in the LiveKit
+// room, unless it is watched or lingering already; a guest whose session
+// has ended is removed at once. Any token given to the guest before now
+// expires within the client's TTL, so the guest lingers that long after a
+// removal.
+func (p *participants) adopt(ctx context.Context, room, link, guest string) {
+	key := [2]string{room, guest}
+	p.mu.Lock()
+	_, watched := p.entries[key]
+	_, lingering := p.lingering[room][guest]
+	p.mu.Unlock()
+	if watched || lingering {
+		return
+	}
+	svc := p.watcher.svc
+	gen, now := svc.Generation(), p.now()
+	until := now.Add(p.client.TTL())
+	c := &token.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: guest}, Room: room, LinkID: link}
+	state, err := svc.Check(ctx, room, link, guest, now)
+	if endsConnections(state, err) {
+		go p.remove(room, guest, until)
+		return
+	}
+	g, gerr := svc.Guest(ctx, room, guest)
+	if gerr != nil {
+		return // the store did not answer: next time
+	}
+	c.AuthTime, c.State, c.Name, c.Role = g.RedeemedAt.Unix(), g.State, g.Name, g.Role
+	end := p.sessionEnd(c)
+	if !now.Before(end) {
+		go p.remove(room, guest, until)
+		return
+	}
+	p.watch(c, end, until, gen)
+}
 
 // watch registers the participant of session c, which ends at end, checked
 // at generation gen, who got a token valid until until; a participant
@@ -310,7 +428,7 @@ func (p *participants) sweepRoom(room string, guests []string) {
 		return
 	}
 	for _, guest := range guests {
-		if slices.Contains(present, guest) {
+		if slices.ContainsFunc(present, func(lp livekit.Present) bool { return lp.Identity == guest }) {
 			_ = p.removeNow(ctx, room, guest) // still lingering: looked at again
 			continue
 		}

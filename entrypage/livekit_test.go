@@ -23,20 +23,33 @@ import (
 const lkSecret = "0123456789abcdef0123456789abcdef"
 
 // fakeLK is a RoomService: present are the participants in its rooms
-// ("room/identity"); while down, it answers 503. RemoveParticipant calls it
-// answers are sent to removed as "room/identity": 200 for a participant
-// present, LiveKit's not_found otherwise.
+// ("room/identity"), with their attributes; while down, it answers 503.
+// RemoveParticipant calls it answers are sent to removed as
+// "room/identity": 200 for a participant present, LiveKit's not_found
+// otherwise. It lists its rooms only once lists is set, so that a gateway
+// adopts nobody in tests of what it does with its own tokens.
 type fakeLK struct {
 	mu      sync.Mutex
-	present map[string]bool
+	present map[string]map[string]string
 	down    bool
+	lists   bool
 	removed chan string
 }
 
-func (f *fakeLK) join(room, identity string) {
+// join puts identity in room as a participant of a guestgate token does.
+func (f *fakeLK) join(room, identity string) { f.joinWith(room, identity, map[string]string{}) }
+
+// joinWith puts identity in room with attrs.
+func (f *fakeLK) joinWith(room, identity string, attrs map[string]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.present[room+"/"+identity] = true
+	f.present[room+"/"+identity] = attrs
+}
+
+func (f *fakeLK) setLists(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists = on
 }
 
 func (f *fakeLK) setDown(down bool) {
@@ -61,7 +74,7 @@ func (f *fakeLK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/twirp/livekit.RoomService/RemoveParticipant":
 		key := body.Room + "/" + body.Identity
 		f.removed <- key
-		if !f.present[key] {
+		if _, ok := f.present[key]; !ok {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"code":"not_found","msg":"participant not found"}`))
 			return
@@ -70,11 +83,30 @@ func (f *fakeLK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("{}"))
 	case "/twirp/livekit.RoomService/ListParticipants":
 		var list struct {
-			Participants []map[string]string `json:"participants"`
+			Participants []livekit.Present `json:"participants"`
 		}
-		for key := range f.present {
+		for key, attrs := range f.present {
 			if room, id, _ := strings.Cut(key, "/"); room == body.Room {
-				list.Participants = append(list.Participants, map[string]string{"identity": id})
+				list.Participants = append(list.Participants, livekit.Present{Identity: id, Attributes: attrs})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(list)
+	case "/twirp/livekit.RoomService/ListRooms":
+		if !f.lists {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		type room struct {
+			Name string `json:"name"`
+		}
+		var list struct {
+			Rooms []room `json:"rooms"`
+		}
+		seen := map[string]bool{}
+		for key := range f.present {
+			if name, _, _ := strings.Cut(key, "/"); !seen[name] {
+				seen[name] = true
+				list.Rooms = append(list.Rooms, room{name})
 			}
 		}
 		_ = json.NewEncoder(w).Encode(list)
@@ -86,7 +118,7 @@ func (f *fakeLK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fakeLiveKit starts a fakeLK and returns a client of it.
 func fakeLiveKit(t *testing.T) (*livekit.Client, *fakeLK) {
 	t.Helper()
-	f := &fakeLK{present: map[string]bool{}, removed: make(chan string, 64)}
+	f := &fakeLK{present: map[string]map[string]string{}, removed: make(chan string, 64)}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	c, err := livekit.New(livekit.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), APIKey: "APIkey1", APISecret: []byte(lkSecret)})
@@ -100,6 +132,7 @@ func fakeLiveKit(t *testing.T) (*livekit.Client, *fakeLK) {
 // tests: svc, the gateway, its token issuer and the fake LiveKit's removals.
 type lkRoom struct {
 	svc     *guestlink.Service
+	client  *livekit.Client
 	clock   *atomic.Int64 // the Service's clock, in Unix nanoseconds
 	gw      *entrypage.Gateway
 	tokens  *token.Issuer
@@ -124,7 +157,7 @@ func newLKRoom(t *testing.T, spec guestlink.RoomSpec) *lkRoom {
 		// count it, as anything.
 		c.OnRedeem = func(result string, _ time.Duration) { t.Errorf("a token request counted as a redemption (%s)", result) }
 	})
-	return &lkRoom{svc: svc, clock: clock, gw: gw, tokens: tokens, removed: fake.removed, lk: fake,
+	return &lkRoom{svc: svc, client: lk, clock: clock, gw: gw, tokens: tokens, removed: fake.removed, lk: fake,
 		links: map[string]guestlink.Link{"viewer": ls[0], "speaker": ls[1]}}
 }
 
@@ -459,6 +492,70 @@ func TestLiveKitRemoval(t *testing.T) {
 	}
 }
 
+// TestLiveKitAdoption protects the participants whose tokens another
+// gateway gave (an instance since restarted, or gone): a gateway finds them
+// in the LiveKit rooms of its store's rooms, removes at once one whose
+// session has ended, watches the others from then on, and never touches a
+// participant of another application (no guestgate attributes) or of a
+// room its store does not have.
+func TestLiveKitAdoption(t *testing.T) {
+	ctx := context.Background()
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	late, _ := lr.guest(t, "viewer", "Late") // an hour before the others
+	lr.clock.Add(int64(time.Hour))
+	ended, _ := lr.guest(t, "viewer", "Ended")
+	kept, _ := lr.guest(t, "speaker", "Kept")
+	for _, g := range []guestlink.Guest{ended, kept, late} {
+		lr.lk.joinWith("demo", g.ID, map[string]string{livekit.AttrRole: g.Role, livekit.AttrLink: g.LinkID})
+	}
+	lr.lk.joinWith("demo", "presenter", map[string]string{"app": "slides"})
+	stranger := guestlink.NewID("g")
+	lr.lk.joinWith("elsewhere", stranger, map[string]string{livekit.AttrRole: "viewer", livekit.AttrLink: kept.LinkID})
+	if _, err := lr.svc.Decide(ctx, "demo", ended.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	// Late's session has reached session_max (12 h); the others' have not.
+	lr.clock.Store(late.RedeemedAt.Add(12*time.Hour + time.Minute).UnixNano())
+	lr.lk.setLists(true)
+
+	// The restarted instance: a gateway that gave no token.
+	defer entrypage.SetLiveKitAdopt(10*time.Millisecond, 100*time.Millisecond)()
+	newGateway(t, lr.svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) { c.LiveKit = lr.client })
+	got := map[string]bool{}
+	for len(got) < 2 {
+		got[waitRemoved(t, lr.removed)] = true
+	}
+	if !got["demo/"+ended.ID] || !got["demo/"+late.ID] {
+		t.Fatalf("removed %v, want the removed guest and the one past session_max", got)
+	}
+	// Kept is watched now: a removal through any instance reaches LiveKit.
+	if _, err := lr.svc.Decide(ctx, "demo", kept.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		key := waitRemoved(t, lr.removed)
+		if key == "demo/"+kept.ID {
+			break
+		}
+		if key != "demo/"+ended.ID && key != "demo/"+late.ID {
+			t.Fatalf("RemoveParticipant %s, want demo/%s", key, kept.ID)
+		}
+	}
+	// A few more rounds: the presenter and the stranger stay.
+	deadline := time.After(500 * time.Millisecond)
+	for {
+		select {
+		case key := <-lr.removed:
+			if key == "demo/presenter" || key == "elsewhere/"+stranger {
+				t.Fatalf("RemoveParticipant %s: not guestgate's to remove", key)
+			}
+			continue
+		case <-deadline:
+		}
+		break
+	}
+}
+
 // participant is a guest of role who got a LiveKit token.
 func (lr *lkRoom) participant(t *testing.T, role, name string) guestlink.Guest {
 	t.Helper()
@@ -517,7 +614,9 @@ func TestLiveKitRemovalLingers(t *testing.T) {
 	lr.wantRemoved(t, late)
 	lr.lk.mu.Lock()
 	defer lr.lk.mu.Unlock()
-	if lr.lk.present["demo/"+late.ID] || lr.lk.present["demo/"+early.ID] {
+	_, lateIn := lr.lk.present["demo/"+late.ID]
+	_, earlyIn := lr.lk.present["demo/"+early.ID]
+	if lateIn || earlyIn {
 		t.Errorf("still in the LiveKit room: %v", lr.lk.present)
 	}
 }

@@ -195,6 +195,7 @@ func newGateway(tb testing.TB, svc *guestlink.Service, allow []string, edit func
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(gw.Close)
 	return gw, tokens
 }
 

@@ -355,6 +355,12 @@ func (s *Service) Session(ctx context.Context, roomID, linkID, guestID string) (
 	return s.Store.Session(ctx, roomID, linkID, guestID)
 }
 
+// Guest returns guest guestID of room roomID, or ErrGuestNotFound. It reads
+// the store.
+func (s *Service) Guest(ctx context.Context, roomID, guestID string) (Guest, error) {
+	return s.Store.Guest(ctx, roomID, guestID)
+}
+
 // Check is Session's verdict at now and the guest's state, without a store read:
 // the store keeps the state that decides in memory, and a write is visible to
 // the next Check. state is the guest's state whenever the guest was found, with

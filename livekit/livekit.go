@@ -132,6 +132,7 @@ type Participant struct {
 // VideoGrant is the part of LiveKit's video grant that guestgate sets, with
 // LiveKit's claim names (github.com/livekit/protocol/auth, VideoGrant).
 type VideoGrant struct {
+	RoomList       bool   `json:"roomList,omitempty"`
 	RoomAdmin      bool   `json:"roomAdmin,omitempty"`
 	RoomJoin       bool   `json:"roomJoin,omitempty"`
 	Room           string `json:"room,omitempty"`
@@ -235,10 +236,17 @@ func (c *Client) RemoveParticipant(ctx context.Context, room, identity string) e
 	}
 }
 
-// ListParticipants returns the identities of the participants in LiveKit
-// room room (RoomService, one call, not retried); a room that does not exist
-// has none.
-func (c *Client) ListParticipants(ctx context.Context, room string) ([]string, error) {
+// Present is a participant in a LiveKit room, as RoomService lists it: its
+// identity and attributes. A participant of a guestgate token has AttrRole
+// and AttrLink among them.
+type Present struct {
+	Identity   string            `json:"identity"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+// ListParticipants returns the participants in LiveKit room room
+// (RoomService, one call, not retried); a room that does not exist has none.
+func (c *Client) ListParticipants(ctx context.Context, room string) ([]Present, error) {
 	body, err := json.Marshal(map[string]string{"room": room})
 	if err != nil {
 		return nil, err
@@ -251,34 +259,58 @@ func (c *Client) ListParticipants(ctx context.Context, room string) ([]string, e
 		return nil, err
 	}
 	var list struct {
-		Participants []struct {
-			Identity string `json:"identity"`
-		} `json:"participants"`
+		Participants []Present `json:"participants"`
 	}
 	if err := json.Unmarshal(answer, &list); err != nil {
 		return nil, fmt.Errorf("livekit: ListParticipants: %w", err)
 	}
-	ids := make([]string, 0, len(list.Participants))
-	for _, p := range list.Participants {
-		ids = append(ids, p.Identity)
-	}
-	return ids, nil
+	return list.Participants, nil
 }
+
+// ListRooms returns the names of the LiveKit server's rooms (RoomService,
+// one call, not retried, signed with a one-minute token that may only list
+// rooms).
+func (c *Client) ListRooms(ctx context.Context) ([]string, error) {
+	answer, _, err := c.call(ctx, "ListRooms", "", []byte("{}"))
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Rooms []struct {
+			Name string `json:"name"`
+		} `json:"rooms"`
+	}
+	if err := json.Unmarshal(answer, &list); err != nil {
+		return nil, fmt.Errorf("livekit: ListRooms: %w", err)
+	}
+	names := make([]string, 0, len(list.Rooms))
+	for _, r := range list.Rooms {
+		names = append(names, r.Name)
+	}
+	return names, nil
+}
+
+// TTL is the longest a participant token of this Client is valid.
+func (c *Client) TTL() time.Duration { return c.ttl }
 
 // maxAnswer bounds the RoomService answer read.
 const maxAnswer = 1 << 20
 
 // call makes one Twirp call of RoomService method for room, signed with a
-// one-minute room admin token for that room only, and returns the answer's
-// body. A participant or room that LiveKit says is not there is ErrNotFound;
+// one-minute room admin token for that room only (with room "", a token
+// that may only list rooms), and returns the answer's body. A participant or room that LiveKit says is not there is ErrNotFound;
 // retry says whether a failure may pass (no answer, or a 5xx).
 func (c *Client) call(ctx context.Context, method, room string, body []byte) (answer []byte, retry bool, err error) {
 	now := time.Now()
+	grant := &VideoGrant{RoomAdmin: true, Room: room}
+	if room == "" {
+		grant = &VideoGrant{RoomList: true}
+	}
 	tok, err := c.sign(Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: c.key, NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
 		},
-		Video: &VideoGrant{RoomAdmin: true, Room: room},
+		Video: grant,
 	})
 	if err != nil {
 		return nil, false, err

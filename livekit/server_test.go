@@ -18,7 +18,7 @@ import (
 // accepts a participant token of this package for its room and refuses one
 // signed with another secret, and takes a RemoveParticipant call signed by
 // this package (a participant not in the room is ErrNotFound, not a refusal
-// of the call's token).
+// of the call's token), and its ListRooms and ListParticipants calls.
 func TestRealServer(t *testing.T) {
 	srv := testlivekit.Start(t)
 	good, err := New(Config{URL: srv.URL, APIKey: srv.APIKey, APISecret: []byte(srv.APISecret)})
@@ -62,5 +62,16 @@ func TestRealServer(t *testing.T) {
 	}
 	if err := forged.RemoveParticipant(ctx, "r1", "g_1"); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("RemoveParticipant signed with another secret = %v, want a refusal", err)
+	}
+	// The list-only token is accepted; rooms appear once someone joins,
+	// which integration/livekit does with LiveKit's SDK.
+	if rooms, err := good.ListRooms(ctx); err != nil || len(rooms) != 0 {
+		t.Fatalf("ListRooms of a new server = %v, %v; want none", rooms, err)
+	}
+	if _, err := forged.ListRooms(ctx); err == nil {
+		t.Fatal("ListRooms signed with another secret succeeded")
+	}
+	if ps, err := good.ListParticipants(ctx, "r1"); err != nil || len(ps) != 0 {
+		t.Fatalf("ListParticipants of a room nobody joined = %v, %v; want none", ps, err)
 	}
 }

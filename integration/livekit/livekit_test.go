@@ -34,6 +34,7 @@ const apiKey = "livekit-test-api-key-0123456789"
 // server, with rooms "demo" and "hall" (a moderated lobby).
 type site struct {
 	t    *testing.T
+	cf   string // the Caddyfile
 	base string // http://127.0.0.1:<port>
 	lk   *testlivekit.Server
 	rs   *lksdk.RoomServiceClient
@@ -74,27 +75,33 @@ http://127.0.0.1:%d {
 	}
 }
 `, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret)
-	if err := inproc.Load(t, cf); err != nil {
-		t.Fatal(err)
-	}
-	s := &site{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), lk: lk,
+	s := &site{t: t, cf: cf, base: fmt.Sprintf("http://127.0.0.1:%d", port), lk: lk,
 		rs: lksdk.NewRoomServiceClient(strings.Replace(lk.URL, "ws://", "http://", 1), lk.APIKey, lk.APISecret)}
+	s.start()
+	s.api(http.MethodPut, "/rooms/demo/guest-access", `{"enabled":true}`, nil)
+	s.api(http.MethodPut, "/rooms/hall", `{"name":"Hall","admission":"moderator"}`, nil)
+	s.api(http.MethodPut, "/rooms/hall/guest-access", `{"enabled":true}`, nil)
+	return s
+}
+
+// start loads the site's config and waits until guestgate answers.
+func (s *site) start() {
+	s.t.Helper()
+	if err := inproc.Load(s.t, s.cf); err != nil {
+		s.t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(s.base + "/guest-admin/api/rooms")
 		if err == nil {
 			resp.Body.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("guestgate does not answer: %v", err)
+			s.t.Fatalf("guestgate does not answer: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.api(http.MethodPut, "/rooms/demo/guest-access", `{"enabled":true}`, nil)
-	s.api(http.MethodPut, "/rooms/hall", `{"name":"Hall","admission":"moderator"}`, nil)
-	s.api(http.MethodPut, "/rooms/hall/guest-access", `{"enabled":true}`, nil)
-	return s
 }
 
 // api calls the moderator API with the API key and decodes a JSON answer
@@ -388,4 +395,38 @@ func opusTrack(t *testing.T) *lksdk.LocalTrack {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestLiveKitAfterRestart protects the participants of a gateway that
+// restarted: the process that gave the tokens is gone, and with it what it
+// watched, yet a guest removed after the restart still leaves the LiveKit
+// room within a few seconds, and the others stay.
+func TestLiveKitAfterRestart(t *testing.T) {
+	s := startSite(t)
+	kept := s.redeem(s.link("demo", "viewer"), "Kay Kept", "kay@example.com")
+	gone := s.redeem(s.link("demo", "speaker"), "Gus Gone", "gus@example.com")
+	kept.join(nil)
+	gone.join(nil)
+
+	if err := inproc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	// The restarted gateway adopts them a second after its start.
+	time.Sleep(2 * time.Second)
+	if ps := s.participants("demo"); ps[kept.id] == nil || ps[gone.id] == nil {
+		t.Fatalf("a guest left the LiveKit room on the restart: %v", ps)
+	}
+	start := time.Now()
+	s.api(http.MethodDelete, "/rooms/demo/guests/"+gone.id, "", nil)
+	for s.participants("demo")[gone.id] != nil {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("a guest removed after the restart is still in the LiveKit room after 10 s")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Logf("removal after the restart to the participant leaving the LiveKit room: %v", time.Since(start).Round(time.Millisecond))
+	if s.participants("demo")[kept.id] == nil {
+		t.Error("the other guest left too")
+	}
 }
