@@ -354,7 +354,7 @@ func TestLiveKitSecrets(t *testing.T) {
 		{"key empty once resolved", "{env.GG_TEST_LK_EMPTY}", secret, "livekit: api_key is empty after placeholders are resolved"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := (&LiveKit{URL: "wss://lk.example.com", APIKey: tc.key, APISecret: tc.secret}).client()
+			c, err := (&LiveKit{URL: "wss://lk.example.com", APIKey: tc.key, APISecret: tc.secret}).client(nil)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("client() = %v, want %q", err, tc.wantErr)

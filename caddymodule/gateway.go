@@ -291,7 +291,11 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	sessionMax := time.Duration(g.SessionMax)
 	var lk *livekit.Client
 	if g.LiveKit != nil {
-		if lk, err = g.LiveKit.client(); err != nil {
+		tagKey, err := store.Secret(ctx, livekitTagKeySecret, 32)
+		if err != nil {
+			return fmt.Errorf("loading the LiveKit participants' tag key: %w", err)
+		}
+		if lk, err = g.LiveKit.client(tagKey); err != nil {
 			return err
 		}
 	}
@@ -327,8 +331,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 			return admin.MintInviteeToken(inviteeKey, c.Subject, c.Name, c.Room, c.LinkID, until, time.Now())
 		},
 
-		LiveKit:         lk,
-		OnLiveKitRemove: g.logLiveKitRemove,
+		LiveKit:             lk,
+		OnLiveKitRemove:     g.logLiveKitRemove,
+		OnLiveKitAdoptError: g.logLiveKitAdoptError,
 
 		PassUnauthenticated: g.Unauthenticated == "pass",
 		OnError:             g.logError,

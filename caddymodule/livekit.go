@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/internal/caddyconf"
 	"github.com/guestgate/guestgate/livekit"
 )
@@ -57,8 +58,8 @@ func (lk *LiveKit) check() error {
 }
 
 // client resolves the placeholders of lk's key pair and makes the LiveKit
-// client.
-func (lk *LiveKit) client() (*livekit.Client, error) {
+// client, whose tokens carry the store's tag made with tagKey.
+func (lk *LiveKit) client(tagKey []byte) (*livekit.Client, error) {
 	secret, err := caddyconf.CheckedSecret(lk.APISecret, livekit.MinSecretLen, "bytes")
 	if err != nil {
 		return nil, fmt.Errorf("livekit: api_secret %w", err)
@@ -67,7 +68,7 @@ func (lk *LiveKit) client() (*livekit.Client, error) {
 	if key == "" {
 		return nil, errors.New("livekit: api_key is empty after placeholders are resolved")
 	}
-	c, err := livekit.New(livekit.Config{URL: lk.URL, APIKey: key, APISecret: []byte(secret), TTL: time.Duration(lk.TokenTTL)})
+	c, err := livekit.New(livekit.Config{URL: lk.URL, APIKey: key, APISecret: []byte(secret), TTL: time.Duration(lk.TokenTTL), TagKey: tagKey})
 	if err != nil {
 		return nil, fmt.Errorf("livekit: %w", err)
 	}
@@ -87,6 +88,17 @@ func (g *Gateway) parseLiveKit(d *caddyfile.Dispenser) error {
 		"api_secret": caddyconf.Secret(&lk.APISecret, "livekit api_secret: give one value, or a placeholder like {env.LIVEKIT_API_SECRET}"),
 		"token_ttl":  caddyconf.Duration(&lk.TokenTTL),
 	}, lk.check)
+}
+
+// livekitTagKeySecret is the store's secret that tags its gateways'
+// LiveKit participants (livekit.Config.TagKey), the same on every instance.
+const livekitTagKeySecret = "livekit-tag-key"
+
+// logLiveKitAdoptError logs a round of looking for LiveKit participants to
+// adopt that failed; the next round, DefaultLiveKitAdopt later, tries again.
+func (g *Gateway) logLiveKitAdoptError(err error) {
+	g.logger.Warn("looking for the LiveKit participants of other gateways failed; trying again later",
+		zap.Duration("every", entrypage.DefaultLiveKitAdopt), zap.Error(err))
 }
 
 // logLiveKitRemove logs the removal of a guest from a LiveKit room: a state

@@ -84,8 +84,13 @@ type Config struct {
 	// the LiveKit room the participants whose session must end
 	// (docs/DESIGN.md section 9); OnLiveKitRemove, if set, is told of each
 	// such removal: the room, the guest, how long it took and its error.
-	LiveKit         *livekit.Client
-	OnLiveKitRemove func(room, guest string, took time.Duration, err error)
+	// Every LiveKitAdopt (DefaultLiveKitAdopt if zero) the gateway also
+	// adopts the participants its store's other gateways gave tokens to;
+	// OnLiveKitAdoptError, if set, is told when a round of it failed.
+	LiveKit             *livekit.Client
+	OnLiveKitRemove     func(room, guest string, took time.Duration, err error)
+	LiveKitAdopt        time.Duration
+	OnLiveKitAdoptError func(err error)
 }
 
 // Gateway serves the guest pages under Prefix and gates every other request.
@@ -153,8 +158,9 @@ func New(c Config) (*Gateway, error) {
 	}
 	if c.LiveKit != nil {
 		g.participants = &participants{watcher: g.watch, client: c.LiveKit, now: c.Service.Now, onRemove: c.OnLiveKitRemove,
-			sessionEnd: c.Tokens.SessionEnd, entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
-		g.participants.startAdopting()
+			sessionEnd: c.Tokens.SessionEnd, onAdoptErr: c.OnLiveKitAdoptError,
+			entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
+		g.participants.startAdopting(cmp.Or(c.LiveKitAdopt, DefaultLiveKitAdopt))
 	}
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost
@@ -165,9 +171,11 @@ func New(c Config) (*Gateway, error) {
 	return g, nil
 }
 
-// Close stops what the gateway runs in the background for itself: looking
-// for LiveKit participants to adopt. Open connections, and the LiveKit
-// participants it watches, stay watched until their sessions end.
+// Close stops what the gateway runs in the background for itself: it stops
+// looking for LiveKit participants to adopt, and stops watching those it
+// watched (without removing them: the next configuration's gateway adopts
+// them within a second of its start). Open connections stay watched until
+// they close.
 func (g *Gateway) Close() {
 	if g.participants != nil {
 		g.participants.close()

@@ -1,6 +1,7 @@
 package entrypage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,13 +186,16 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // off and a deleted link leave them in, as they leave open connections.
 //
 // A participant whose token another process gave (an instance since
-// restarted, stopped for good, or the previous run of this one) is watched
-// by nobody. So every gateway also lists the LiveKit rooms of its store's
-// rooms, first a second after it starts and then every liveKitAdopt, and
-// adopts the guestgate participants it finds there that it does not watch:
-// one whose session has ended is removed at once, any other is watched from
-// then on. Every instance adopts every participant; a removal made twice
-// finds the participant gone the second time.
+// restarted, stopped for good, or the previous configuration of this one)
+// is watched by nobody. So every gateway also lists LiveKit's rooms, first a
+// second after it starts and then every Config.LiveKitAdopt, and in those
+// that are rooms of its store adopts the participants that carry its
+// store's tag (livekit.Client.Tagged) and that it does not watch: one whose
+// session has ended is removed at once, any other is watched from then on.
+// Every instance adopts every participant; a removal made twice finds the
+// participant gone the second time. A LiveKit room that is no room of the
+// store (another application's, another store's, or one deleted while
+// nobody watched its participants) is not looked into.
 //
 // LiveKit's RemoveParticipant cuts a participant who is in the room, but
 // revokes nothing for one who is not there yet: a guest removed before
@@ -216,7 +220,9 @@ type participants struct {
 	// to the guest; sweeping says the sweeper runs.
 	lingering map[string]map[string]time.Time
 	sweeping  bool
-	// stopAdopting ends the adopting loop, once.
+	// onAdoptErr is told when a round of adopting failed.
+	onAdoptErr func(error)
+	// stopAdopting ends the adopting loop and waits for it, once.
 	stopAdopting func()
 }
 
@@ -230,72 +236,96 @@ type participant struct {
 // liveKitSweep is how often the rooms of lingering participants are looked at.
 const liveKitSweep = time.Second
 
-// liveKitAdopt is how often a gateway looks for participants nobody watches,
-// and liveKitAdoptFirst how long after its start it looks first (a config
-// that is only validated is cleaned up before). The participants of an
-// instance that is gone for good are adopted by the others within
-// liveKitAdopt; those of an instance that restarted, by it within
+// DefaultLiveKitAdopt is how often a gateway looks for participants nobody
+// watches, and liveKitAdoptFirst how long after its start it looks first (a
+// config that is only validated is cleaned up before). The participants of
+// an instance that is gone for good are adopted by the others within
+// DefaultLiveKitAdopt; those of an instance that restarted, by it within
 // liveKitAdoptFirst of its start.
-var (
-	liveKitAdopt      = 30 * time.Second
-	liveKitAdoptFirst = time.Second
+const (
+	DefaultLiveKitAdopt = 30 * time.Second
+	liveKitAdoptFirst   = time.Second
 )
 
 // liveKitAdoptWait bounds one round of adopting: the RoomService calls and
 // the store reads.
 const liveKitAdoptWait = 10 * time.Second
 
-// startAdopting starts the loop that adopts participants; close ends it.
-func (p *participants) startAdopting() {
-	stop := make(chan struct{})
-	p.stopAdopting = sync.OnceFunc(func() { close(stop) })
-	wait, every := liveKitAdoptFirst, liveKitAdopt
+// startAdopting starts the loop that adopts participants every every;
+// close ends it.
+func (p *participants) startAdopting(every time.Duration) {
+	stop, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	p.stopAdopting = sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
 	go func() {
+		defer close(done)
+		wait := min(liveKitAdoptFirst, every)
 		for {
 			select {
-			case <-stop:
+			case <-stop.Done():
 				return
 			case <-time.After(wait):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), liveKitAdoptWait)
-			p.adoptAll(ctx)
+			ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
+			if err := p.adoptAll(ctx); err != nil && stop.Err() == nil && p.onAdoptErr != nil {
+				p.onAdoptErr(err)
+			}
 			cancel()
 			wait = every
 		}
 	}()
 }
 
-// close ends the adopting loop. What is watched stays watched.
+// close ends the adopting loop, waiting for a round under way, and stops
+// watching every participant without removing any.
 func (p *participants) close() {
-	if p.stopAdopting != nil {
-		p.stopAdopting()
+	p.stopAdopting()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, e := range p.entries {
+		p.watcher.remove(e.w)
+		delete(p.entries, key)
 	}
 }
 
-// adoptAll lists the LiveKit rooms and adopts the guestgate participants of
-// those that are rooms of this gateway's store. A LiveKit room of another
-// application, or of a guestgate on another store, is left alone; a list
-// that fails is tried again next time.
-func (p *participants) adoptAll(ctx context.Context) {
+// adoptAll lists LiveKit's rooms and adopts the participants with this
+// store's tag in those that are rooms of the store.
+// It returns the first error of the round; what failed is tried again
+// next round.
+func (p *participants) adoptAll(ctx context.Context) error {
 	svc := p.watcher.svc
-	rooms, err := p.client.ListRooms(ctx)
-	if err != nil {
-		return
+	live, err := p.client.ListRooms(ctx)
+	if err != nil || len(live) == 0 {
+		return err
 	}
-	for _, room := range rooms {
-		if _, _, err := svc.Room(ctx, room); err != nil {
+	rooms, err := svc.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	ours := make(map[string]bool, len(rooms))
+	for _, r := range rooms {
+		ours[r.ID] = true
+	}
+	var first error
+	for _, room := range live {
+		if !ours[room] {
 			continue
 		}
 		present, err := p.client.ListParticipants(ctx, room)
 		if err != nil {
+			first = cmp.Or(first, err)
 			continue
 		}
 		for _, lp := range present {
-			if link := lp.Attributes[livekit.AttrLink]; link != "" && guestlink.ValidID("g", lp.Identity) {
-				p.adopt(ctx, room, link, lp.Identity)
+			if p.client.Tagged(room, lp) {
+				p.adopt(ctx, room, lp.Attributes[livekit.AttrLink], lp.Identity)
 			}
 		}
 	}
+	return first
 }
 
 // adopt watches guest of room, who came in by link and is in the LiveKit
@@ -322,8 +352,8 @@ func (p *participants) adopt(ctx context.Context, room, link, guest string) {
 		return
 	}
 	g, gerr := svc.Guest(ctx, room, guest)
-	if gerr != nil {
-		return // the store did not answer: next time
+	if gerr != nil || ctx.Err() != nil {
+		return // the store did not answer, or the gateway closes: next time
 	}
 	c.AuthTime, c.State, c.Name, c.Role = g.RedeemedAt.Unix(), g.State, g.Name, g.Role
 	end := p.sessionEnd(c)

@@ -9,6 +9,9 @@ package livekit
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +41,10 @@ const DefaultTTL = 10 * time.Minute
 const (
 	AttrRole = "guestgate.role"
 	AttrLink = "guestgate.link"
+	// AttrTag marks a participant of a token of a gateway on one store
+	// (Config.TagKey): a MAC of the room and the identity that only the
+	// gateways holding the store's key can make.
+	AttrTag = "guestgate.tag"
 )
 
 // Config of a Client.
@@ -55,6 +62,10 @@ type Config struct {
 	// HTTPClient makes the RoomService calls; a client with a 2 s timeout
 	// per attempt if nil.
 	HTTPClient *http.Client
+	// TagKey, if set, tags every participant token with AttrTag, so that
+	// Tagged can tell the participants of this store's gateways from any
+	// other's. It is a key of the store, the same on every instance.
+	TagKey []byte
 }
 
 // Client mints participant tokens and calls RoomService.
@@ -66,6 +77,7 @@ type Client struct {
 	ttl     time.Duration
 	http    *http.Client
 	retries []time.Duration
+	tagKey  []byte
 }
 
 // CheckURL checks a LiveKit server URL (Config.URL) and returns the http(s)
@@ -101,7 +113,7 @@ func New(c Config) (*Client, error) {
 	case c.TTL < 0:
 		return nil, errors.New("token_ttl: must be positive")
 	}
-	cl := &Client{url: c.URL, api: api, key: c.APIKey, secret: c.APISecret, ttl: c.TTL, http: c.HTTPClient,
+	cl := &Client{url: c.URL, api: api, key: c.APIKey, secret: c.APISecret, ttl: c.TTL, http: c.HTTPClient, tagKey: c.TagKey,
 		retries: []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond}}
 	if cl.ttl == 0 {
 		cl.ttl = DefaultTTL
@@ -192,6 +204,9 @@ func (c *Client) Token(p Participant, now, until time.Time) (string, time.Time, 
 		Video:      Grant(role, p.Room),
 		Attributes: map[string]string{AttrRole: role, AttrLink: p.Link},
 	}
+	if len(c.tagKey) > 0 {
+		cl.Attributes[AttrTag] = c.tag(p.Room, p.Identity)
+	}
 	tok, err := c.sign(cl)
 	return tok, exp, err
 }
@@ -236,6 +251,23 @@ func (c *Client) RemoveParticipant(ctx context.Context, room, identity string) e
 	}
 }
 
+// tag is the AttrTag of identity in room: 128 bits of HMAC-SHA256 under
+// the tag key, base64url.
+func (c *Client) tag(room, identity string) string {
+	m := hmac.New(sha256.New, c.tagKey)
+	m.Write([]byte(room))
+	m.Write([]byte{0})
+	m.Write([]byte(identity))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Tagged reports whether p, a participant of LiveKit room room, carries the
+// tag this Client's key makes: whether a gateway on the same store gave its
+// token. Without a TagKey nobody is.
+func (c *Client) Tagged(room string, p Present) bool {
+	return len(c.tagKey) > 0 && hmac.Equal([]byte(p.Attributes[AttrTag]), []byte(c.tag(room, p.Identity)))
+}
+
 // Present is a participant in a LiveKit room, as RoomService lists it: its
 // identity and attributes. A participant of a guestgate token has AttrRole
 // and AttrLink among them.
@@ -269,7 +301,8 @@ func (c *Client) ListParticipants(ctx context.Context, room string) ([]Present, 
 
 // ListRooms returns the names of the LiveKit server's rooms (RoomService,
 // one call, not retried, signed with a one-minute token that may only list
-// rooms).
+// rooms). The participant counts it has for them are not read: LiveKit
+// updates them a while after a participant joins.
 func (c *Client) ListRooms(ctx context.Context) ([]string, error) {
 	answer, _, err := c.call(ctx, "ListRooms", "", []byte("{}"))
 	if err != nil {
@@ -293,13 +326,15 @@ func (c *Client) ListRooms(ctx context.Context) ([]string, error) {
 // TTL is the longest a participant token of this Client is valid.
 func (c *Client) TTL() time.Duration { return c.ttl }
 
-// maxAnswer bounds the RoomService answer read.
-const maxAnswer = 1 << 20
+// maxAnswer bounds the RoomService answer read: about 85,000 rooms of
+// ListRooms, as livekit-server describes a room in about 750 bytes.
+const maxAnswer = 64 << 20
 
 // call makes one Twirp call of RoomService method for room, signed with a
 // one-minute room admin token for that room only (with room "", a token
-// that may only list rooms), and returns the answer's body. A participant or room that LiveKit says is not there is ErrNotFound;
-// retry says whether a failure may pass (no answer, or a 5xx).
+// that may only list rooms), and returns the answer's body. A participant
+// or room that LiveKit says is not there is ErrNotFound; retry says whether
+// a failure may pass (no answer, or a 5xx).
 func (c *Client) call(ctx context.Context, method, room string, body []byte) (answer []byte, retry bool, err error) {
 	now := time.Now()
 	grant := &VideoGrant{RoomAdmin: true, Room: room}
@@ -326,9 +361,12 @@ func (c *Client) call(ctx context.Context, method, room string, body []byte) (an
 		return nil, ctx.Err() == nil, fmt.Errorf("livekit: %s: %w", method, err)
 	}
 	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return nil, ctx.Err() == nil, fmt.Errorf("livekit: %s: %w", method, err)
+	}
+	if len(msg) > maxAnswer {
+		return nil, false, fmt.Errorf("livekit: %s: the answer is larger than %d bytes", method, maxAnswer)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return msg, false, nil

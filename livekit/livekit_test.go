@@ -89,6 +89,60 @@ func TestTokenClaims(t *testing.T) {
 	}
 }
 
+// TestTag protects the tag that tells a store's participants from anyone
+// else's: a token of a Client with a TagKey carries AttrTag, which Tagged
+// accepts for that room and identity only, and only under the same key; a
+// Client without a key tags nothing and accepts nobody.
+func TestTag(t *testing.T) {
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	client := func(key string) *Client {
+		c, err := New(Config{URL: "wss://lk.example.com", APIKey: "APIkey1", APISecret: []byte(testSecret), TagKey: []byte(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ours, theirs, none := client(strings.Repeat("k", 32)), client(strings.Repeat("o", 32)), client("")
+	present := func(c *Client, room, identity string) Present {
+		tok, _, err := c.Token(Participant{Identity: identity, Name: "Ada", Room: room, Link: "l_1"}, now, now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs := map[string]string{}
+		for k, v := range parse(t, tok, now)["attributes"].(map[string]any) {
+			attrs[k] = v.(string)
+		}
+		return Present{Identity: identity, Attributes: attrs}
+	}
+	p := present(ours, "r1", "g_1")
+	if tag := p.Attributes[AttrTag]; len(tag) != 22 {
+		t.Fatalf("tag %q, want 22 characters (128 bits, base64url)", tag)
+	}
+	if _, ok := present(none, "r1", "g_1").Attributes[AttrTag]; ok {
+		t.Error("a Client without a TagKey tagged its token")
+	}
+	other := p
+	other.Identity = "g_2"
+	for _, tc := range []struct {
+		name string
+		c    *Client
+		room string
+		p    Present
+		want bool
+	}{
+		{"its own participant", ours, "r1", p, true},
+		{"in another room", ours, "r2", p, false},
+		{"the tag copied to another identity", ours, "r1", other, false},
+		{"another store's participant", ours, "r1", present(theirs, "r1", "g_1"), false},
+		{"an untagged participant", ours, "r1", present(none, "r1", "g_1"), false},
+		{"a Client without a key", none, "r1", p, false},
+	} {
+		if got := tc.c.Tagged(tc.room, tc.p); got != tc.want {
+			t.Errorf("%s: Tagged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestTokenExpiry: a token lives token_ttl, but never past the end of the
 // guest's session, and a session that has ended gets none.
 func TestTokenExpiry(t *testing.T) {

@@ -276,6 +276,9 @@ func TestLiveKitRoom(t *testing.T) {
 			t.Errorf("participant %s: name %q, attributes %v, permission %v; want %q, role %s, publish %v",
 				tc.g.id, p.Name, p.Attributes, p.Permission, tc.name, tc.role, tc.publish)
 		}
+		if len(p.Attributes["guestgate.tag"]) != 22 {
+			t.Errorf("participant %s: attributes %v, want the store's 22-character tag", tc.g.id, p.Attributes)
+		}
 		if strings.Contains(p.Metadata+fmt.Sprint(p.Attributes), "@") {
 			t.Errorf("participant %s carries an email: %q %v", tc.g.id, p.Metadata, p.Attributes)
 		}
