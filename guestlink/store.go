@@ -3,6 +3,7 @@ package guestlink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -280,7 +281,7 @@ type Queuer interface {
 	// and dropped says how many.
 	Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (dropped int, err error)
 	// Due returns up to limit items of queue whose NextAt is at or before now,
-	// oldest first (limit <= 0 means 100). next is the earliest NextAt of the
+	// oldest first (limit <= 0 means DefaultDueLimit). next is the earliest NextAt of the
 	// items it passed over because they are not due yet, or the zero time if
 	// there were none; it may miss later items when limit items were found.
 	Due(ctx context.Context, queue string, now time.Time, limit int) (items []QueueItem, next time.Time, err error)
@@ -346,6 +347,31 @@ type QueueItem struct {
 // DefaultQueueLen is the most items a Queuer's queue holds unless told
 // otherwise: at a few hundred bytes per webhook event, some megabytes on disk.
 const DefaultQueueLen = 10000
+
+// DefaultDueLimit is how many items Queuer.Due returns at most when it is
+// given no limit.
+const DefaultDueLimit = 100
+
+// CheckQueueName is the check a Queuer makes of the queue it is to write or
+// read: an error that names queue if it is not ValidQueueName, else nil.
+func CheckQueueName(queue string) error {
+	if !ValidQueueName(queue) {
+		return fmt.Errorf("guestgate store: invalid queue name %q", queue)
+	}
+	return nil
+}
+
+// DueLimit checks the arguments of a Queuer's Due: CheckQueueName's error
+// for queue, else the limit to apply, DefaultDueLimit when limit <= 0.
+func DueLimit(queue string, limit int) (int, error) {
+	if err := CheckQueueName(queue); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		return DefaultDueLimit, nil
+	}
+	return limit, nil
+}
 
 // ErrQueueItemNotFound: Retry of an item that is no longer in its queue.
 var ErrQueueItemNotFound = errors.New("queue item not found")

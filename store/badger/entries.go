@@ -29,9 +29,10 @@ type kind[T any] struct {
 	notFound error
 	// owns reports whether an id (from the token index) is of this kind.
 	owns func(id string) bool
-	// token returns a record's token; created and id its creation time
-	// and id, which order a room's records.
+	// token returns a record's token, room its room's id; created and id
+	// its creation time and id, which order a room's records.
 	token   func(T) string
+	room    func(T) string
 	created func(T) time.Time
 	id      func(T) string
 }
@@ -41,6 +42,7 @@ var (
 		what: "link", key: linkKey, prefix: linkPrefix, notFound: guestlink.ErrLinkNotFound,
 		owns:    func(id string) bool { return !guestlink.IsInvitation(id) },
 		token:   func(l guestlink.Link) string { return l.Token },
+		room:    func(l guestlink.Link) string { return l.RoomID },
 		created: func(l guestlink.Link) time.Time { return l.CreatedAt },
 		id:      func(l guestlink.Link) string { return l.ID },
 	}
@@ -48,6 +50,7 @@ var (
 		what: "invitation", key: invKey, prefix: invPrefix, notFound: guestlink.ErrInvitationNotFound,
 		owns:    guestlink.IsInvitation,
 		token:   func(v guestlink.Invitation) string { return v.Token },
+		room:    func(v guestlink.Invitation) string { return v.RoomID },
 		created: func(v guestlink.Invitation) time.Time { return v.CreatedAt },
 		id:      func(v guestlink.Invitation) string { return v.ID },
 	}
@@ -75,23 +78,25 @@ func listOfRoom[T any](s *Store, ctx context.Context, k kind[T], roomID string) 
 	return out, nil
 }
 
-// addRecord stores rec, of room roomID with id, and its token in the token index,
-// in one transaction that re-reads the room, counts its records of the kind
-// and applies check to them. It writes the room back unchanged: counting
-// reads only the records that exist, so two additions would not see each
-// other's new record and could both commit past the limit; both writing the
-// room key they read makes the later one conflict, retry and count again.
-func addRecord[T any](s *Store, ctx context.Context, k kind[T], roomID, id string, rec T, check func(guestlink.Room, int) error) error {
-	tok := k.token(rec)
+// addRecord stores rec and its token in the token index, in one transaction
+// that re-reads rec's room, counts its records of the kind and applies check
+// to the room, the count and limit; it returns rec as stored. It writes the
+// room back unchanged: counting reads only the records that exist, so two
+// additions would not see each other's new record and could both commit past
+// the limit; both writing the room key they read makes the later one
+// conflict, retry and count again.
+func addRecord[T any](s *Store, ctx context.Context, k kind[T], rec T, limit int, check func(r guestlink.Room, count, limit int) error) (T, error) {
+	var zero T
+	roomID, id, tok := k.room(rec), k.id(rec), k.token(rec)
 	if !validPart(id) || !k.owns(id) || tok == "" {
-		return fmt.Errorf("guestgate store: %s without a valid id or token", k.what)
+		return zero, fmt.Errorf("guestgate store: %s without a valid id or token", k.what)
 	}
 	err := s.update(ctx, func(txn *badgerdb.Txn) error {
 		r, err := getRoom(txn, roomID)
 		if err != nil {
 			return err
 		}
-		if err := check(r, len(keysWithPrefix(txn, k.prefix(roomID), 0))); err != nil {
+		if err := check(r, len(keysWithPrefix(txn, k.prefix(roomID), 0)), limit); err != nil {
 			return err
 		}
 		for _, key := range [][]byte{k.key(roomID, id), tokenKey(tok)} {
@@ -111,10 +116,11 @@ func addRecord[T any](s *Store, ctx context.Context, k kind[T], roomID, id strin
 		}
 		return setJSON(txn, roomKey(roomID), r)
 	})
-	if err == nil {
-		s.refresh(k.key(roomID, id))
+	if err != nil {
+		return zero, err
 	}
-	return err
+	s.refresh(k.key(roomID, id))
+	return rec, nil
 }
 
 // removeRecord deletes record id of room roomID and its token index entry in one
@@ -230,7 +236,7 @@ func byToken[T any](txn *badgerdb.Txn, k kind[T], token string) (guestlink.Room,
 // costs no retries among them; conflicts with other writers are retried and
 // re-checked.
 func redeemToken[T any](s *Store, ctx context.Context, k kind[T], token string, g guestlink.Guest, now time.Time,
-	open func(guestlink.Room, T, time.Time) error, spend func(T) (T, string), admit func(guestlink.Room, T, guestlink.Guest, time.Time) guestlink.Guest,
+	open func(guestlink.Room, T, time.Time) error, spend func(T) T, admit func(guestlink.Room, T, guestlink.Guest, time.Time) guestlink.Guest,
 ) (guestlink.Room, T, guestlink.Guest, error) {
 	var (
 		room  guestlink.Room
@@ -263,10 +269,9 @@ func redeemToken[T any](s *Store, ctx context.Context, k kind[T], token string, 
 		if taken {
 			return errors.New("guestgate store: guest id already in use")
 		}
-		var id string
-		spent, id = spend(rec)
+		spent = spend(rec)
 		guest = admit(room, rec, g, now)
-		if err := setJSON(txn, k.key(room.ID, id), spent); err != nil {
+		if err := setJSON(txn, k.key(room.ID, k.id(spent)), spent); err != nil {
 			return err
 		}
 		if _, err := writeGuest(txn, room.ID, guest, now); err != nil {

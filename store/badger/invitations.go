@@ -22,13 +22,7 @@ func (s *Store) AddInvitation(ctx context.Context, v guestlink.Invitation, maxIn
 	if maxInvitations <= 0 {
 		maxInvitations = guestlink.DefaultMaxInvitations
 	}
-	err := addRecord(s, ctx, invitationKind, v.RoomID, v.ID, v, func(r guestlink.Room, n int) error {
-		return guestlink.CheckNewInvitation(r, n, maxInvitations)
-	})
-	if err != nil {
-		return guestlink.Invitation{}, err
-	}
-	return v, nil
+	return addRecord(s, ctx, invitationKind, v, maxInvitations, guestlink.CheckNewInvitation)
 }
 
 // DeleteInvitation removes invitation id of room roomID and its token index
@@ -55,9 +49,9 @@ func (s *Store) InvitationByToken(ctx context.Context, token string) (guestlink.
 // redeemed exactly N times.
 func (s *Store) RedeemInvitation(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Invitation, guestlink.Guest, error) {
 	return redeemToken(s, ctx, invitationKind, token, g, now, guestlink.CheckInvitationOpen,
-		func(v guestlink.Invitation) (guestlink.Invitation, string) {
+		func(v guestlink.Invitation) guestlink.Invitation {
 			v.Uses++
-			return v, v.ID
+			return v
 		},
 		guestlink.InvitationGuest)
 }

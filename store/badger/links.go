@@ -25,13 +25,7 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if maxLinks <= 0 {
 		maxLinks = guestlink.DefaultMaxLinks
 	}
-	err := addRecord(s, ctx, linkKind, l.RoomID, l.ID, l, func(r guestlink.Room, n int) error {
-		return guestlink.CheckNewLink(r, n, maxLinks)
-	})
-	if err != nil {
-		return guestlink.Link{}, err
-	}
-	return l, nil
+	return addRecord(s, ctx, linkKind, l, maxLinks, guestlink.CheckNewLink)
 }
 
 // DeleteLink removes link linkID of room roomID and its token index entry in one
@@ -77,9 +71,9 @@ func (s *Store) LinkByToken(ctx context.Context, token string) (guestlink.Room, 
 // redeemed exactly N times.
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
 	return redeemToken(s, ctx, linkKind, token, g, now, guestlink.CheckLinkOpen,
-		func(l guestlink.Link) (guestlink.Link, string) {
+		func(l guestlink.Link) guestlink.Link {
 			l.Clicks++
-			return l, l.ID
+			return l
 		},
 		guestlink.LinkGuest)
 }

@@ -38,8 +38,6 @@ import (
 const (
 	prefixQueue     = "q/"
 	prefixQueueMeta = "qmeta/"
-	// defaultDueLimit is Due's limit when none is given.
-	defaultDueLimit = 100
 	// queueIDLen is the length of an item id: 16 + 8 hex digits.
 	queueIDLen = 24
 )
@@ -122,8 +120,8 @@ func liveKeysFrom(txn *badgerdb.Txn, queue, from string, limit int) [][]byte {
 // transaction: a read and a write of the meta record and the item's write, plus,
 // when the queue is full, a seek to its oldest items and their deletion.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if !guestlink.ValidQueueName(queue) {
-		return 0, fmt.Errorf("guestgate store: invalid queue name %q", queue)
+	if err := guestlink.CheckQueueName(queue); err != nil {
+		return 0, err
 	}
 	if maxLen <= 0 {
 		maxLen = guestlink.DefaultQueueLen
@@ -174,20 +172,19 @@ func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen i
 	return dropped, nil
 }
 
-// Due returns up to limit (default 100) items of queue due at now, oldest
-// first, and the earliest due time of the items it passed over.
+// Due returns up to limit (guestlink.DefaultDueLimit if limit <= 0) items of
+// queue due at now, oldest first, and the earliest due time of the items it
+// passed over.
 func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int) ([]guestlink.QueueItem, time.Time, error) {
-	if !guestlink.ValidQueueName(queue) {
-		return nil, time.Time{}, fmt.Errorf("guestgate store: invalid queue name %q", queue)
-	}
-	if limit <= 0 {
-		limit = defaultDueLimit
+	limit, err := guestlink.DueLimit(queue, limit)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	var (
 		items []guestlink.QueueItem
 		next  time.Time
 	)
-	err := s.view(ctx, func(txn *badgerdb.Txn) error {
+	err = s.view(ctx, func(txn *badgerdb.Txn) error {
 		items, next = nil, time.Time{}
 		m, err := readQueueMeta(txn, queue)
 		if err != nil || m.Len == 0 {

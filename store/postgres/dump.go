@@ -236,14 +236,7 @@ func (ld *loader) add(rec guestlink.Record) error {
 		return ld.row("gg_rooms", []string{"id", "name", "kind", "available", "admission", "guest_access", "created_at", "updated_at", "lobby_message"},
 			r.ID, r.Name, r.Kind, r.Available, r.Admission, r.GuestAccess, ns(r.CreatedAt), ns(r.UpdatedAt), r.LobbyMessage)
 	case rec.Link != nil:
-		l := rec.Link
-		var maxClicks *int
-		if l.MaxClicks > 0 {
-			maxClicks = &l.MaxClicks
-		}
-		return ld.row("gg_links", []string{"room_id", "id", "name", "token", "token_hash", "max_clicks", "clicks", "created_at", "expires_at", "role", "not_before"},
-			l.RoomID, l.ID, l.Name, l.Token, tokenHash(l.Token), maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
-			guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore))
+		return ld.row("gg_links", append(strings.Split(linkCols, ", "), "token_hash"), linkRow(*rec.Link)...)
 	case rec.Invitation != nil:
 		v := rec.Invitation
 		if !guestlink.IsInvitation(v.ID) {

@@ -50,11 +50,7 @@ func (s *Store) AddInvitation(ctx context.Context, v guestlink.Invitation, maxIn
 
 // invitationRow is the values of invCols and token_hash for v.
 func invitationRow(v guestlink.Invitation) []any {
-	var maxUses *int
-	if v.MaxUses > 0 {
-		maxUses = &v.MaxUses
-	}
-	return []any{v.RoomID, v.ID, v.Token, v.Email, v.Name, guestlink.RoleOrViewer(v.Role), maxUses, v.Uses,
+	return []any{v.RoomID, v.ID, v.Token, v.Email, v.Name, guestlink.RoleOrViewer(v.Role), nullCount(v.MaxUses), v.Uses,
 		ns(v.CreatedAt), ns(v.ExpiresAt), nullNS(v.NotBefore), tokenHash(v.Token)}
 }
 

@@ -61,19 +61,20 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if !validKey(l.RoomID) {
 		return guestlink.Link{}, guestlink.ErrRoomNotFound
 	}
-	var maxClicks *int
-	if l.MaxClicks > 0 {
-		maxClicks = &l.MaxClicks
-	}
 	err := s.addCounted(ctx, "adding a link", "link_count", "guest_access AND kind <> 'gallery'", l.RoomID, maxLinks,
 		guestlink.CheckNewLink, change{kindLink, l.RoomID, l.ID},
 		"INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-		l.RoomID, l.ID, l.Name, l.Token, maxClicks, l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
-		guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token))
+		linkRow(l)...)
 	if err != nil {
 		return guestlink.Link{}, err
 	}
 	return l, nil
+}
+
+// linkRow is the values of linkCols and token_hash for l.
+func linkRow(l guestlink.Link) []any {
+	return []any{l.RoomID, l.ID, l.Name, l.Token, nullCount(l.MaxClicks), l.Clicks, ns(l.CreatedAt), nullNS(l.ExpiresAt),
+		guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token)}
 }
 
 // addCounted stores a link or an invitation (c names it) with insert and

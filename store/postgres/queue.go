@@ -19,8 +19,6 @@ import (
 // ids, from an identity column, grow in the order of enqueuing. An item id is
 // the identity as 20 decimal digits, so that ids sort as strings too.
 const (
-	// defaultDueLimit is Due's limit when none is given.
-	defaultDueLimit = 100
 	// queueIDLen is the length of an item id.
 	queueIDLen = 20
 )
@@ -41,8 +39,8 @@ func parseQueueID(id string) (int64, bool) {
 // when the queue would hold more than maxLen (guestlink.DefaultQueueLen if
 // maxLen <= 0); it returns how many it dropped.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if !guestlink.ValidQueueName(queue) {
-		return 0, fmt.Errorf("guestgate store: invalid queue name %q", queue)
+	if err := guestlink.CheckQueueName(queue); err != nil {
+		return 0, err
 	}
 	if maxLen <= 0 {
 		maxLen = guestlink.DefaultQueueLen
@@ -76,15 +74,13 @@ func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen i
 	return dropped, nil
 }
 
-// Due returns up to limit (default 100) items of queue due at now, oldest
-// first, and the earliest due time of the items not due yet (the zero time if
-// there are none).
+// Due returns up to limit (guestlink.DefaultDueLimit if limit <= 0) items of
+// queue due at now, oldest first, and the earliest due time of the items not
+// due yet (the zero time if there are none).
 func (s *Store) Due(ctx context.Context, queue string, now time.Time, limit int) ([]guestlink.QueueItem, time.Time, error) {
-	if !guestlink.ValidQueueName(queue) {
-		return nil, time.Time{}, fmt.Errorf("guestgate store: invalid queue name %q", queue)
-	}
-	if limit <= 0 {
-		limit = defaultDueLimit
+	limit, err := guestlink.DueLimit(queue, limit)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	if err := s.begin(ctx); err != nil {
 		return nil, time.Time{}, err
@@ -172,8 +168,8 @@ func (s *Store) Queues(ctx context.Context) ([]string, error) {
 // until becomes a duration on this Store's clock, and the lease's end a time
 // on the database's, which judges every instance's leases.
 func (s *Store) LeaseQueue(ctx context.Context, queue, holder string, until time.Time) (bool, error) {
-	if !guestlink.ValidQueueName(queue) {
-		return false, fmt.Errorf("guestgate store: invalid queue name %q", queue)
+	if err := guestlink.CheckQueueName(queue); err != nil {
+		return false, err
 	}
 	if holder == "" {
 		return false, errors.New("guestgate store: a queue's lease needs a holder")

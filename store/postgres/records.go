@@ -58,10 +58,7 @@ func linkDest(l *guestlink.Link) ([]any, func()) {
 		notBefore *int64
 	)
 	return []any{&l.RoomID, &l.ID, &l.Name, &l.Token, &maxClicks, &l.Clicks, &created, &expires, &l.Role, &notBefore}, func() {
-		l.MaxClicks = 0
-		if maxClicks != nil {
-			l.MaxClicks = int(*maxClicks)
-		}
+		l.MaxClicks = fromNullCount(maxClicks)
 		l.CreatedAt, l.ExpiresAt, l.NotBefore = fromNS(created), fromNullNS(expires), fromNullNS(notBefore)
 	}
 }
@@ -74,10 +71,7 @@ func invitationDest(v *guestlink.Invitation) ([]any, func()) {
 		notBefore        *int64
 	)
 	return []any{&v.RoomID, &v.ID, &v.Token, &v.Email, &v.Name, &v.Role, &maxUses, &v.Uses, &created, &expires, &notBefore}, func() {
-		v.MaxUses = 0
-		if maxUses != nil {
-			v.MaxUses = int(*maxUses)
-		}
+		v.MaxUses = fromNullCount(maxUses)
 		v.CreatedAt, v.ExpiresAt, v.NotBefore = fromNS(created), fromNS(expires), fromNullNS(notBefore)
 	}
 }
@@ -164,6 +158,23 @@ func fromNullNS(n *int64) time.Time {
 		return time.Time{}
 	}
 	return fromNS(*n)
+}
+
+// nullCount is the column value of a limit of uses (a link's MaxClicks, an
+// invitation's MaxUses): NULL, no limit, for n <= 0.
+func nullCount(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+// fromNullCount is the limit of uses of a column value of nullCount's.
+func fromNullCount(n *int32) int {
+	if n == nil {
+		return 0
+	}
+	return int(*n)
 }
 
 // tokenHash is the key of a token in gg_links.token_hash and
