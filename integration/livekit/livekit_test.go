@@ -217,6 +217,24 @@ func (g *guest) join(cb *lksdk.RoomCallback) *lksdk.Room {
 	return room
 }
 
+// remove removes guest g of room demo through the moderator API and
+// returns how long it took until g left the LiveKit room, failing after
+// 10 s; who names g in the messages.
+func (s *site) remove(g *guest, who string) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	s.api(http.MethodDelete, "/rooms/demo/guests/"+g.id, "", nil)
+	for s.participants("demo")[g.id] != nil {
+		if time.Since(start) > 10*time.Second {
+			s.t.Fatalf("%s is still in the LiveKit room after 10 s", who)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	took := time.Since(start)
+	s.t.Logf("%s left the LiveKit room %v after the removal through the API", who, took.Round(time.Millisecond))
+	return took
+}
+
 // participants lists the LiveKit room's participants by identity.
 func (s *site) participants(room string) map[string]*livekit.ParticipantInfo {
 	s.t.Helper()
@@ -334,17 +352,7 @@ func TestLiveKitRoom(t *testing.T) {
 	}
 
 	// Removed through the API, the viewer leaves the LiveKit room.
-	start := time.Now()
-	s.api(http.MethodDelete, "/rooms/demo/guests/"+viewer.id, "", nil)
-	for s.participants("demo")[viewer.id] != nil {
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the removed viewer is still in the LiveKit room after 10 s")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	took := time.Since(start)
-	t.Logf("removal through the API to the participant leaving the LiveKit room: %v", took.Round(time.Millisecond))
-	if took > 2*time.Second {
+	if took := s.remove(viewer, "the removed viewer"); took > 2*time.Second {
 		t.Errorf("the removal took %v, want at most 2 s", took)
 	}
 	if ps := s.participants("demo"); ps[speaker.id] == nil || ps[moderator.id] == nil {
@@ -420,15 +428,7 @@ func TestLiveKitAfterRestart(t *testing.T) {
 	if ps := s.participants("demo"); ps[kept.id] == nil || ps[gone.id] == nil {
 		t.Fatalf("a guest left the LiveKit room on the restart: %v", ps)
 	}
-	start := time.Now()
-	s.api(http.MethodDelete, "/rooms/demo/guests/"+gone.id, "", nil)
-	for s.participants("demo")[gone.id] != nil {
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("a guest removed after the restart is still in the LiveKit room after 10 s")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Logf("removal after the restart to the participant leaving the LiveKit room: %v", time.Since(start).Round(time.Millisecond))
+	s.remove(gone, "a guest removed after the restart")
 	if s.participants("demo")[kept.id] == nil {
 		t.Error("the other guest left too")
 	}
