@@ -273,6 +273,25 @@ var linkTests = []subtest{
 	{"LinksOldestFirst", testLinksOldestFirst},
 	{"LinkByToken", testLinkByToken},
 	{"DeleteLinkIsFinal", testDeleteLinkIsFinal},
+	{"AddLinkRefusesAnInvitationID", testAddLinkRefusesAnInvitationID},
+}
+
+// testAddLinkRefusesAnInvitationID: a link's id never has an invitation's
+// shape, since a guest's LinkID says by its shape which of the two let them
+// in (guestlink.IsInvitation).
+func testAddLinkRefusesAnInvitationID(t *testing.T, e *env) {
+	e.putRoom("r", guestlink.RoomSpec{}, t0)
+	if _, err := e.s.SetGuestAccess(e.ctx, "r", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	l := e.newLink("r", guestlink.LinkSpec{Name: "x"}, t0)
+	l.ID = guestlink.NewID("i")
+	if _, err := e.s.AddLink(e.ctx, l, guestlink.DefaultMaxLinks); err == nil {
+		t.Fatal("AddLink took a link with an invitation's id")
+	}
+	if _, _, err := e.s.LinkByToken(e.ctx, l.Token); !errors.Is(err, guestlink.ErrLinkNotFound) {
+		t.Errorf("the refused link's token resolves: %v", err)
+	}
 }
 
 func testAddLinkRules(t *testing.T, e *env) {

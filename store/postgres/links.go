@@ -55,7 +55,7 @@ func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (gu
 	if maxLinks <= 0 {
 		maxLinks = guestlink.DefaultMaxLinks
 	}
-	if !validKey(l.ID) || !validKey(l.Token) {
+	if !validKey(l.ID) || guestlink.IsInvitation(l.ID) || !validKey(l.Token) {
 		return guestlink.Link{}, errors.New("guestgate store: link without a valid id or token")
 	}
 	if !validKey(l.RoomID) {
