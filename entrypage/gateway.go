@@ -135,6 +135,8 @@ func New(c Config) (*Gateway, error) {
 		return nil, errors.New("entrypage: CSRFKey must be at least 32 bytes")
 	case !strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/"):
 		return nil, fmt.Errorf("entrypage: prefix %q must start with '/' and not end with '/'", c.Prefix)
+	case c.LiveKitAdopt < 0:
+		return nil, errors.New("entrypage: LiveKitAdopt must not be negative")
 	case !strings.HasPrefix(c.RoomPath, "/"):
 		return nil, fmt.Errorf("entrypage: room path %q must start with '/'", c.RoomPath)
 	}
@@ -172,9 +174,9 @@ func New(c Config) (*Gateway, error) {
 }
 
 // Close stops what the gateway runs in the background for itself: it stops
-// looking for LiveKit participants to adopt, and stops watching those it
-// watched (without removing them: the next configuration's gateway adopts
-// them within a second of its start). Open connections stay watched until
+// looking for LiveKit participants to adopt, and 40 s later stops watching
+// those it watches then, without removing them, as the next configuration's
+// gateway has adopted them by then. Open connections stay watched until
 // they close.
 func (g *Gateway) Close() {
 	if g.participants != nil {

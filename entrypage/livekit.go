@@ -247,9 +247,14 @@ const (
 	liveKitAdoptFirst   = time.Second
 )
 
-// liveKitAdoptWait bounds one round of adopting: the RoomService calls and
-// the store reads.
+// liveKitAdoptWait bounds each step of a round of adopting: listing the
+// rooms, and one room's participants with their store reads.
 const liveKitAdoptWait = 10 * time.Second
+
+// liveKitHandOver is how long a closed gateway keeps watching its
+// participants: long enough for the next configuration's gateway to have
+// adopted them in two rounds, so that a reload leaves no gap.
+const liveKitHandOver = DefaultLiveKitAdopt + liveKitAdoptWait
 
 // startAdopting starts the loop that adopts participants every every;
 // close ends it.
@@ -269,20 +274,25 @@ func (p *participants) startAdopting(every time.Duration) {
 				return
 			case <-time.After(wait):
 			}
-			ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
-			if err := p.adoptAll(ctx); err != nil && stop.Err() == nil && p.onAdoptErr != nil {
+			if err := p.adoptAll(stop); err != nil && stop.Err() == nil && p.onAdoptErr != nil {
 				p.onAdoptErr(err)
 			}
-			cancel()
 			wait = every
 		}
 	}()
 }
 
-// close ends the adopting loop, waiting for a round under way, and stops
-// watching every participant without removing any.
+// close ends the adopting loop, waiting for a round under way, and
+// liveKitHandOver later stops watching the participants it watches then,
+// without removing any: meanwhile the next configuration's gateway adopts
+// them.
 func (p *participants) close() {
 	p.stopAdopting()
+	time.AfterFunc(liveKitHandOver, p.forgetAll)
+}
+
+// forgetAll stops watching every participant without removing any.
+func (p *participants) forgetAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for key, e := range p.entries {
@@ -295,8 +305,10 @@ func (p *participants) close() {
 // store's tag in those that are rooms of the store.
 // It returns the first error of the round; what failed is tried again
 // next round.
-func (p *participants) adoptAll(ctx context.Context) error {
+func (p *participants) adoptAll(stop context.Context) error {
 	svc := p.watcher.svc
+	ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
+	defer cancel()
 	live, err := p.client.ListRooms(ctx)
 	if err != nil || len(live) == 0 {
 		return err
@@ -311,29 +323,42 @@ func (p *participants) adoptAll(ctx context.Context) error {
 	}
 	var first error
 	for _, room := range live {
-		if !ours[room] {
-			continue
-		}
-		present, err := p.client.ListParticipants(ctx, room)
-		if err != nil {
-			first = cmp.Or(first, err)
-			continue
-		}
-		for _, lp := range present {
-			if p.client.Tagged(room, lp) {
-				p.adopt(ctx, room, lp.Attributes[livekit.AttrLink], lp.Identity)
-			}
+		if ours[room] {
+			first = cmp.Or(first, p.adoptRoom(stop, room))
 		}
 	}
 	return first
 }
 
-// adopt watches guest of room, who came in by link and is in the LiveKit
-// room, unless it is watched or lingering already; a guest whose session
-// has ended is removed at once. Any token given to the guest before now
-// expires within the client's TTL, so the guest lingers that long after a
-// removal.
-func (p *participants) adopt(ctx context.Context, room, link, guest string) {
+// adoptRoom adopts the participants of LiveKit room room, a room of the
+// store, within liveKitAdoptWait.
+func (p *participants) adoptRoom(stop context.Context, room string) error {
+	ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
+	defer cancel()
+	present, err := p.client.ListParticipants(ctx, room)
+	if err != nil {
+		return err
+	}
+	for _, lp := range present {
+		if guestlink.ValidID("g", lp.Identity) {
+			p.adopt(ctx, room, lp.Identity, p.client.Tagged(room, lp))
+		}
+	}
+	return nil
+}
+
+// adopt watches guest, a participant of LiveKit room room, unless it is
+// watched or lingering already; a guest whose session has ended is removed
+// at once. Any token given to the guest before now expires within the
+// client's TTL, so the guest lingers that long after a removal.
+//
+// The store's record says whose the participant is, and by which link or
+// invitation they came. One the store does not know is this store's only
+// if tagged says so (a guest since purged): an untagged one may be a guest
+// of another store in a room of the same name. An untagged one the store
+// knows is its own: a token from before the tag, or a moderator who
+// stripped it (room admins may change attributes; the identity nobody can).
+func (p *participants) adopt(ctx context.Context, room, guest string, tagged bool) {
 	key := [2]string{room, guest}
 	p.mu.Lock()
 	_, watched := p.entries[key]
@@ -345,17 +370,21 @@ func (p *participants) adopt(ctx context.Context, room, link, guest string) {
 	svc := p.watcher.svc
 	gen, now := svc.Generation(), p.now()
 	until := now.Add(p.client.TTL())
-	c := &token.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: guest}, Room: room, LinkID: link}
-	state, err := svc.Check(ctx, room, link, guest, now)
+	g, err := svc.Guest(ctx, room, guest)
+	switch {
+	case errors.Is(err, guestlink.ErrGuestNotFound) && tagged:
+		go p.remove(room, guest, until)
+		return
+	case err != nil || ctx.Err() != nil:
+		return // not this store's, the store did not answer, or the gateway closes
+	}
+	state, err := svc.Check(ctx, room, g.LinkID, guest, now)
 	if endsConnections(state, err) {
 		go p.remove(room, guest, until)
 		return
 	}
-	g, gerr := svc.Guest(ctx, room, guest)
-	if gerr != nil || ctx.Err() != nil {
-		return // the store did not answer, or the gateway closes: next time
-	}
-	c.AuthTime, c.State, c.Name, c.Role = g.RedeemedAt.Unix(), g.State, g.Name, g.Role
+	c := &token.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: guest}, Room: room, LinkID: g.LinkID,
+		AuthTime: g.RedeemedAt.Unix(), State: g.State, Name: g.Name, Role: g.Role}
 	end := p.sessionEnd(c)
 	if !now.Before(end) {
 		go p.remove(room, guest, until)
@@ -379,7 +408,9 @@ func (p *participants) watch(c *token.Claims, end, until time.Time, gen uint64) 
 	e.w.stop = sync.OnceFunc(func() {
 		p.watcher.remove(e.w)
 		p.mu.Lock()
-		delete(p.entries, key)
+		if p.entries[key] == e {
+			delete(p.entries, key)
+		}
 		until := e.until // read after the deletion: a token given meanwhile moved it
 		p.mu.Unlock()
 		go p.remove(c.Room, c.Subject, until)

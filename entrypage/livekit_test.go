@@ -37,6 +37,9 @@ type fakeLK struct {
 	down    bool
 	lists   bool
 	removed chan string
+	// onList, if set, is called with each ListRooms request before it is
+	// answered, without the lock.
+	onList func(*http.Request)
 }
 
 // join puts identity in room as a participant of a guestgate token does.
@@ -74,6 +77,14 @@ func (f *fakeLK) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
+	}
+	if r.URL.Path == "/twirp/livekit.RoomService/ListRooms" {
+		f.mu.Lock()
+		onList := f.onList
+		f.mu.Unlock()
+		if onList != nil {
+			onList(r)
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -520,12 +531,14 @@ func TestLiveKitAdoption(t *testing.T) {
 	lr.clock.Add(int64(time.Hour))
 	ended, _ := lr.guest(t, "viewer", "Ended")
 	kept, _ := lr.guest(t, "speaker", "Kept")
+	untagged, _ := lr.guest(t, "viewer", "Untagged") // a token from before the tag, or a tag stripped
 	tagged := func(room string, g guestlink.Guest) map[string]string {
 		return lr.tokenAttrs(t, room, g.ID, g.LinkID)
 	}
 	for _, g := range []guestlink.Guest{ended, kept, late} {
 		lr.lk.joinWith("demo", g.ID, tagged("demo", g))
 	}
+	lr.lk.joinWith("demo", untagged.ID, map[string]string{livekit.AttrRole: "viewer", livekit.AttrLink: untagged.LinkID})
 	lr.lk.joinWith("demo", "presenter", map[string]string{"app": "slides"})
 	otherStore := guestlink.NewID("g")
 	lr.lk.joinWith("demo", otherStore, map[string]string{livekit.AttrRole: "viewer", livekit.AttrLink: kept.LinkID,
@@ -534,8 +547,10 @@ func TestLiveKitAdoption(t *testing.T) {
 	lr.lk.joinWith("demo", copied, tagged("demo", kept)) // Kept's tag on another identity
 	stranger := guestlink.NewID("g")
 	lr.lk.joinWith("elsewhere", stranger, tagged("elsewhere", guestlink.Guest{ID: stranger, LinkID: kept.LinkID}))
-	if _, err := lr.svc.Decide(ctx, "demo", ended.ID, guestlink.StateRemoved); err != nil {
-		t.Fatal(err)
+	for _, g := range []guestlink.Guest{ended, untagged} {
+		if _, err := lr.svc.Decide(ctx, "demo", g.ID, guestlink.StateRemoved); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Late's session has reached session_max (12 h); the others' have not.
 	lr.clock.Store(late.RedeemedAt.Add(12*time.Hour + time.Minute).UnixNano())
@@ -548,11 +563,11 @@ func TestLiveKitAdoption(t *testing.T) {
 		c.OnLiveKitAdoptError = func(err error) { t.Errorf("a round of adopting failed: %v", err) }
 	})
 	got := map[string]bool{}
-	for len(got) < 2 {
+	for len(got) < 3 {
 		got[waitRemoved(t, lr.removed)] = true
 	}
-	if !got["demo/"+ended.ID] || !got["demo/"+late.ID] {
-		t.Fatalf("removed %v, want the removed guest and the one past session_max", got)
+	if !got["demo/"+ended.ID] || !got["demo/"+late.ID] || !got["demo/"+untagged.ID] {
+		t.Fatalf("removed %v, want the two removed guests and the one past session_max", got)
 	}
 	if !lr.lk.has("demo/" + kept.ID) {
 		t.Fatal("the admitted guest was removed")
@@ -567,7 +582,7 @@ func TestLiveKitAdoption(t *testing.T) {
 		if key == "demo/"+kept.ID {
 			break
 		}
-		if key != "demo/"+ended.ID && key != "demo/"+late.ID {
+		if !got[key] {
 			t.Fatalf("RemoveParticipant %s, want demo/%s", key, kept.ID)
 		}
 	}
@@ -575,6 +590,67 @@ func TestLiveKitAdoption(t *testing.T) {
 		if !lr.lk.has(key) {
 			t.Errorf("%s was removed: not this store's to remove", key)
 		}
+	}
+}
+
+// TestLiveKitAdoptionStops: Close ends a gateway's adopting, so that no
+// round comes after it, and a round under way that waits on LiveKit does
+// not hold it up (the round's own limit is 10 s, its client's 1 min).
+func TestLiveKitAdoptionStops(t *testing.T) {
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	lr.gw.Close()
+	lists := make(chan struct{}, 1000)
+	var block atomic.Bool
+	lr.lk.mu.Lock()
+	lr.lk.onList = func(r *http.Request) {
+		lists <- struct{}{}
+		if block.Load() {
+			<-r.Context().Done() // LiveKit does not answer
+		}
+	}
+	lr.lk.mu.Unlock()
+	lr.lk.setLists(true)
+	patient, err := livekit.New(livekit.Config{URL: lr.client.ServerURL(), APIKey: "APIkey1", APISecret: []byte(lkSecret),
+		TagKey: []byte(lkTagKey), HTTPClient: &http.Client{Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *entrypage.Gateway {
+		gw, _ := newGateway(t, lr.svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) {
+			c.LiveKit, c.LiveKitAdopt = patient, 10*time.Millisecond
+		})
+		select {
+		case <-lists:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no round of adopting within 10 s")
+		}
+		return gw
+	}
+	drain := func() {
+		for len(lists) > 0 {
+			<-lists
+		}
+	}
+
+	gw := start()
+	gw.Close()
+	drain()
+	time.Sleep(200 * time.Millisecond) // twenty rounds' time
+	if n := len(lists); n > 0 {
+		t.Errorf("%d rounds after Close", n)
+	}
+
+	block.Store(true)
+	gw = start()
+	closed := make(chan struct{})
+	go func() {
+		gw.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited more than 5 s for a round that waits on LiveKit")
 	}
 }
 
