@@ -327,7 +327,8 @@ func (c *Client) ListRooms(ctx context.Context) ([]string, error) {
 func (c *Client) TTL() time.Duration { return c.ttl }
 
 // maxAnswer bounds the RoomService answer read: about 85,000 rooms of
-// ListRooms, as livekit-server describes a room in about 750 bytes.
+// ListRooms, as livekit-server describes a room in about 750 bytes. The
+// HTTP client's timeout (2 s by default) bounds it too.
 const maxAnswer = 64 << 20
 
 // call makes one Twirp call of RoomService method for room, signed with a
