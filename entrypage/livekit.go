@@ -189,9 +189,10 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // restarted, stopped for good, or the previous configuration of this one)
 // is watched by nobody. So every gateway also lists LiveKit's rooms, first a
 // second after it starts and then every Config.LiveKitAdopt, and in those
-// that are rooms of its store adopts the participants that carry its
-// store's tag (livekit.Client.Tagged) and that it does not watch: one whose
-// session has ended is removed at once, any other is watched from then on.
+// that are rooms of its store adopts the participants that are its store's
+// guests (by the store's record, or by the store's tag for one purged since:
+// adopt) and that it does not watch: one whose session has ended is removed
+// at once, any other is watched from then on.
 // Every instance adopts every participant; a removal made twice finds the
 // participant gone the second time. A LiveKit room that is no room of the
 // store (another application's, another store's, or one deleted while
@@ -301,10 +302,9 @@ func (p *participants) forgetAll() {
 	}
 }
 
-// adoptAll lists LiveKit's rooms and adopts the participants with this
-// store's tag in those that are rooms of the store.
-// It returns the first error of the round; what failed is tried again
-// next round.
+// adoptAll lists LiveKit's rooms and adopts the participants of those
+// that are rooms of the store. It returns the first error of the round;
+// what failed is tried again next round.
 func (p *participants) adoptAll(stop context.Context) error {
 	svc := p.watcher.svc
 	ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
