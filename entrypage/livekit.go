@@ -361,10 +361,10 @@ func (p *participants) adoptRoom(stop context.Context, room string) error {
 func (p *participants) adopt(ctx context.Context, room, guest string, tagged bool) {
 	key := [2]string{room, guest}
 	p.mu.Lock()
-	_, watched := p.entries[key]
+	_, held := p.entries[key]
 	_, lingering := p.lingering[room][guest]
 	p.mu.Unlock()
-	if watched || lingering {
+	if held || lingering {
 		return
 	}
 	svc := p.watcher.svc
@@ -378,15 +378,10 @@ func (p *participants) adopt(ctx context.Context, room, guest string, tagged boo
 	case err != nil || ctx.Err() != nil:
 		return // not this store's, the store did not answer, or the gateway closes
 	}
-	state, err := svc.Check(ctx, room, g.LinkID, guest, now)
-	if endsConnections(state, err) {
-		go p.remove(room, guest, until)
-		return
-	}
 	c := &token.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: guest}, Room: room, LinkID: g.LinkID,
 		AuthTime: g.RedeemedAt.Unix(), State: g.State, Name: g.Name, Role: g.Role}
 	end := p.sessionEnd(c)
-	if !now.Before(end) {
+	if (&watched{c: c, end: end}).over(ctx, svc, now) {
 		go p.remove(room, guest, until)
 		return
 	}

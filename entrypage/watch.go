@@ -124,7 +124,7 @@ func (w *watcher) run() {
 		}
 		w.mu.Unlock()
 		for i, e := range due {
-			if e.over(w.svc, now) {
+			if e.over(context.Background(), w.svc, now) {
 				w.mu.Lock()
 				e.fired = true
 				w.mu.Unlock()
@@ -136,12 +136,13 @@ func (w *watcher) run() {
 	}
 }
 
-// over reports whether e must be stopped at now.
-func (e *watched) over(svc *guestlink.Service, now time.Time) bool {
+// over reports whether e must be stopped at now; ctx bounds the store read
+// that Check may make for a guest the store does not hold in memory.
+func (e *watched) over(ctx context.Context, svc *guestlink.Service, now time.Time) bool {
 	if !e.end.IsZero() && !now.Before(e.end) {
 		return true
 	}
-	state, err := svc.Check(context.Background(), e.c.Room, e.c.LinkID, e.c.Subject, now)
+	state, err := svc.Check(ctx, e.c.Room, e.c.LinkID, e.c.Subject, now)
 	if e.lobby {
 		return err != nil || state != guestlink.StateWaiting || svc.LobbyMessage(e.c.Room) != e.message
 	}
