@@ -195,8 +195,11 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // at once, any other is watched from then on.
 // Every instance adopts every participant; a removal made twice finds the
 // participant gone the second time. A LiveKit room that is no room of the
-// store (another application's, another store's, or one deleted while
-// nobody watched its participants) is not looked into.
+// store (another application's, another store's) is not looked into, unless
+// it was one in an earlier round of this gateway: deleted since, while
+// nobody watched some of its participants, it is looked into while LiveKit
+// lists it, and its tagged guests, whom the store no longer knows, are
+// removed.
 //
 // LiveKit's RemoveParticipant cuts a participant who is in the room, but
 // revokes nothing for one who is not there yet: a guest removed before
@@ -223,6 +226,9 @@ type participants struct {
 	sweeping  bool
 	// onAdoptErr is told when a round of adopting failed.
 	onAdoptErr func(error)
+	// had are the rooms the last round looked into or found in the store;
+	// only the adopting loop uses it.
+	had map[string]bool
 	// stopAdopting ends the adopting loop and waits for it, once.
 	stopAdopting func()
 }
@@ -303,8 +309,9 @@ func (p *participants) forgetAll() {
 }
 
 // adoptAll lists LiveKit's rooms and adopts the participants of those
-// that are rooms of the store. It returns the first error of the round;
-// what failed is tried again next round.
+// that are rooms of the store, or were in an earlier round (p.had). It
+// returns the first error of the round; what failed is tried again next
+// round.
 func (p *participants) adoptAll(stop context.Context) error {
 	svc := p.watcher.svc
 	ctx, cancel := context.WithTimeout(stop, liveKitAdoptWait)
@@ -317,16 +324,18 @@ func (p *participants) adoptAll(stop context.Context) error {
 	if err != nil {
 		return err
 	}
-	ours := make(map[string]bool, len(rooms))
+	look := make(map[string]bool, len(rooms))
 	for _, r := range rooms {
-		ours[r.ID] = true
+		look[r.ID] = true
 	}
 	var first error
 	for _, room := range live {
-		if ours[room] {
+		if look[room] || p.had[room] {
+			look[room] = true
 			first = cmp.Or(first, p.adoptRoom(stop, room))
 		}
 	}
+	p.had = look
 	return first
 }
 
@@ -354,9 +363,9 @@ func (p *participants) adoptRoom(stop context.Context, room string) error {
 //
 // The store's record says whose the participant is, and by which link or
 // invitation they came. One the store does not know is this store's only
-// if tagged says so (a guest since purged): an untagged one may be a guest
-// of another store in a room of the same name. An untagged one the store
-// knows is its own: a token from before the tag, or a moderator who
+// if tagged says so (a guest since purged, or of a room since deleted): an
+// untagged one may be a guest of another store in a room of the same name.
+// An untagged one the store knows is its own: a token from before the tag, or a moderator who
 // stripped it (room admins may change attributes; the identity nobody can).
 func (p *participants) adopt(ctx context.Context, room, guest string, tagged bool) {
 	key := [2]string{room, guest}

@@ -654,6 +654,55 @@ func TestLiveKitAdoptionStops(t *testing.T) {
 	}
 }
 
+// TestLiveKitAdoptionDeletedRoom: a room deleted while nobody watched some
+// of its participants (the instance that gave their tokens gone, the next
+// round not come yet) is no room of the store any more, but the gateways
+// that knew it still look into it: its tagged guests are removed, and an
+// untagged participant, who may be another store's, is left alone.
+func TestLiveKitAdoptionDeletedRoom(t *testing.T) {
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	lr.gw.Close() // the instance that is gone
+	gone, _ := lr.guest(t, "speaker", "Gone")
+	goneAttrs := lr.tokenAttrs(t, "demo", gone.ID, gone.LinkID)
+	stranger := guestlink.NewID("g")
+	lr.lk.join("demo", "presenter") // the room is live in LiveKit from the start
+
+	// The second round finds the room deleted and the guest joined, both
+	// just before it lists LiveKit's rooms: the first round knew the room
+	// but not the guest.
+	var rounds atomic.Int32
+	lr.lk.mu.Lock()
+	lr.lk.onList = func(*http.Request) {
+		if rounds.Add(1) != 2 {
+			return
+		}
+		if err := lr.svc.DeleteRoom(context.Background(), "demo"); err != nil {
+			t.Errorf("DeleteRoom: %v", err)
+		}
+		lr.lk.joinWith("demo", gone.ID, goneAttrs)
+		lr.lk.joinWith("demo", stranger, map[string]string{livekit.AttrRole: "viewer", livekit.AttrLink: gone.LinkID})
+	}
+	lr.lk.mu.Unlock()
+	lr.lk.setLists(true)
+	newGateway(t, lr.svc, []string{"/rooms/{room}"}, func(c *entrypage.Config) {
+		c.LiveKit, c.LiveKitAdopt = lr.client, 50*time.Millisecond
+		c.OnLiveKitAdoptError = func(err error) { t.Errorf("a round of adopting failed: %v", err) }
+	})
+	if got := waitRemoved(t, lr.removed); got != "demo/"+gone.ID {
+		t.Fatalf("RemoveParticipant %s, want demo/%s", got, gone.ID)
+	}
+	for deadline := time.Now().Add(10 * time.Second); rounds.Load() < 5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) { // three rounds more that might remove the others
+			t.Fatal("no further rounds of adopting")
+		}
+	}
+	for _, key := range []string{"demo/presenter", "demo/" + stranger} {
+		if !lr.lk.has(key) {
+			t.Errorf("%s was removed: not this store's to remove", key)
+		}
+	}
+}
+
 // tokenAttrs returns the attributes of the token the gateway's LiveKit
 // client gives guest id of room, who came by link.
 func (lr *lkRoom) tokenAttrs(t *testing.T, room, id, link string) map[string]string {
