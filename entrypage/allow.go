@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Allowlist is the set of paths a guest may reach, from the allow option: each
@@ -83,8 +85,9 @@ func (a Allowlist) Len() int { return len(a.patterns) }
 // CleanPath checks an escaped request path (URL.EscapedPath) and returns it
 // decoded. It refuses (ok false) what could make a path match mean something else
 // upstream: a path not starting with "/", "//", dot segments, encoded "/", "\" or
-// ".", any other encoded or raw byte below 0x20 or 0x7f, a raw "\", bad escapes and
-// invalid UTF-8. Decoding "%XX" of any other byte is allowed.
+// ".", any other encoded or raw byte below 0x20 or 0x7f, a raw "\", bad escapes,
+// invalid UTF-8, and characters a backend may read as '.', '/' or '\'
+// (hasLookalike). Decoding "%XX" of any other byte is allowed.
 func CleanPath(escaped string) (string, bool) {
 	if !strings.HasPrefix(escaped, "/") {
 		return "", false
@@ -118,10 +121,48 @@ func CleanPath(escaped string) (string, bool) {
 	if b != nil {
 		path = string(b)
 	}
-	if strings.Contains(path, "//") || hasDotSegment(path) || !utf8.ValidString(path) {
+	if strings.Contains(path, "//") || hasDotSegment(path) || !utf8.ValidString(path) || hasLookalike(path) {
 		return "", false
 	}
 	return path, true
+}
+
+// hasLookalike reports whether the valid UTF-8 path p holds a character that
+// a backend may read as '.', '/' or '\': one whose compatibility form (NFKC,
+// which backends that normalise identifiers apply) holds one of them, such as
+// the fullwidth full stop U+FF0E, the two dot leader U+2025 (".."), the
+// fullwidth solidus U+FF0F and reverse solidus U+FF3C; or one that Windows'
+// best-fit conversion to an ANSI code page turns into '/' or '\' (the
+// division slash U+2215 and the set minus U+2216). "/rooms/demo/．．／other"
+// would otherwise match as a page of demo and reach other's upstream. An
+// ASCII path costs one pass over its bytes.
+func hasLookalike(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return lookalikeIn(p[i:])
+		}
+	}
+	return false
+}
+
+func lookalikeIn(p string) bool {
+	var buf [utf8.UTFMax]byte
+	for _, r := range p {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if r == '\u2215' || r == '\u2216' {
+			return true
+		}
+		n := utf8.EncodeRune(buf[:], r)
+		if norm.NFKC.IsNormal(buf[:n]) {
+			continue
+		}
+		if strings.ContainsAny(norm.NFKC.String(string(buf[:n])), "./\\") {
+			return true
+		}
+	}
+	return false
 }
 
 // hasDotSegment reports whether a "/"-separated path has a "." or ".." segment,

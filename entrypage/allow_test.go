@@ -196,3 +196,42 @@ func TestSameOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanPathRefusesLookalikeDots protects the gate's promise that no path it
+// lets through may mean another room's path upstream. A backend that applies
+// Unicode compatibility normalisation (NFKC) to its paths, as identifier
+// handling often does, reads the fullwidth full stop U+FF0E, the two dot
+// leader U+2025 and the small full stop U+FE52 as '.' and "..", and the
+// fullwidth solidus U+FF0F and reverse solidus U+FF3C as '/' and '\'; a
+// Windows backend's best-fit conversion to its ANSI code page does the same
+// to the fullwidth forms and reads the division slash U+2215 as '/'. So
+// "/rooms/demo/．．／other" would pass the allowlist as a page of demo and
+// reach other's. CleanPath refuses, raw or percent-encoded, every character
+// that such a backend reads as a dot, a slash or a backslash, as it refuses
+// encoded dots and slashes; letters of other scripts still pass.
+func TestCleanPathRefusesLookalikeDots(t *testing.T) {
+	for _, in := range []string{
+		"/rooms/demo/%EF%BC%8E%EF%BC%8E%EF%BC%8Fother", // ．．／other
+		"/rooms/demo/\uff0e\uff0e\uff0fother",
+		"/rooms/demo/%E2%80%A5/other",          // ‥ (NFKC "..")
+		"/rooms/demo/%E2%80%A4%E2%80%A4/other", // ․․ one dot leaders
+		"/rooms/demo/%EF%B9%92%EF%B9%92/other", // ﹒﹒ small full stops
+		"/rooms/demo/..%EF%BC%8Fother",         // ../other, with a fullwidth slash
+		"/rooms/demo/..%EF%BC%BCother",         // ..\other, with a fullwidth backslash
+		"/rooms/demo/..%E2%88%95other",         // ..∕other, with a division slash
+		"/rooms/demo/..%E2%88%96other",         // ..∖other, with a set minus
+	} {
+		if got, ok := CleanPath(in); ok {
+			t.Errorf("CleanPath(%q) = %q, true; want it refused", in, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"/rooms/Zo%C3%AB":                "/rooms/Zoë",
+		"/rooms/demo/%E6%97%A5%E6%9C%AC": "/rooms/demo/日本",
+		"/rooms/demo/caf%C3%A9":          "/rooms/demo/café",
+	} {
+		if got, ok := CleanPath(in); !ok || got != want {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q, true", in, got, ok, want)
+		}
+	}
+}

@@ -14,8 +14,8 @@ import (
 // guest access off or deleting a link never cuts what a guest has open: a
 // WebSocket, a Server-Sent Events stream, a long download; their next request is
 // refused. Three events do cut all of it within a second: the guest is removed (or
-// declined, or left), the room is deleted or made unavailable, and the session
-// reaches session_max.
+// declined, or left, or the invitation they came in with is revoked), the room
+// is deleted or made unavailable, and the session reaches session_max.
 //
 // The gate registers every request it lets through with the gateway's watcher for
 // as long as the next handler runs, and every connection that handler hijacks for
@@ -146,7 +146,16 @@ func (e *watched) over(ctx context.Context, svc *guestlink.Service, now time.Tim
 	if e.lobby {
 		return err != nil || state != guestlink.StateWaiting || svc.LobbyMessage(e.c.Room) != e.message
 	}
-	return endsConnections(state, err)
+	return endsConnections(state, err) || revoked(e.c.LinkID, err)
+}
+
+// revoked reports whether the live state err of a session made with link or
+// invitation linkID says that its invitation was revoked: an invitation is
+// one person's credential, and revoking it removes whoever joined with it
+// (README, "Invitations"), open connections and LiveKit participation
+// included, where deleting a shared guest link does not.
+func revoked(linkID string, err error) bool {
+	return guestlink.IsInvitation(linkID) && errors.Is(err, guestlink.ErrLinkNotFound)
 }
 
 // endsConnections reports whether the live state (state, err) of Service.Check

@@ -162,10 +162,28 @@ func openingTime(nb *time.Time, created, expires time.Time) (time.Time, *Validat
 }
 
 // SameEmail reports whether typed, what an invitee typed, is the invited
-// address: equal after trimming, ignoring case (ASCII and Unicode simple
-// folding, as strings.EqualFold).
+// address: equal after trimming, ignoring the case of ASCII letters only.
+// Unicode folding (strings.EqualFold) would also take the Kelvin sign U+212A
+// for 'k' and the long s U+017F for 's', and let in an address nobody
+// invited, which the guest record and the identity headers then carry.
 func (v Invitation) SameEmail(typed string) bool {
-	return strings.EqualFold(strings.TrimSpace(typed), v.Email) && utf8.ValidString(typed)
+	typed = strings.TrimSpace(typed)
+	if len(typed) != len(v.Email) || !utf8.ValidString(typed) {
+		return false
+	}
+	for i := 0; i < len(typed); i++ {
+		if lowerASCII(typed[i]) != lowerASCII(v.Email[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // CheckNewInvitation says whether r, which has existing invitations, may get

@@ -671,3 +671,26 @@ func TestInvitationRules(t *testing.T) {
 		t.Errorf("the 101st invitation: %v, want ErrInvitationLimit", err)
 	}
 }
+
+// TestInvitationEmailFoldsASCIIOnly protects the invitation's binding to its
+// invitee's address: the email typed is compared without case, and case in
+// an address is ASCII case. Go's Unicode simple folding (strings.EqualFold)
+// also takes the Kelvin sign U+212A for 'k' and the long s U+017F for 's',
+// so an invitation for kate@example.com let in "\u212Aate@example.com", an
+// address nobody invited, and the guest record, X-Guest-Email and the signed
+// X-Guest-Token then carried that address as the invitee's.
+func TestInvitationEmailFoldsASCIIOnly(t *testing.T) {
+	v := guestlink.Invitation{Email: "kate.sims@example.com"}
+	for typed, want := range map[string]bool{
+		"KATE.SIMS@EXAMPLE.COM":       true,
+		"Kate.Sims@Example.Com":       true,
+		"\u212Aate.sims@example.com":  false, // Kelvin sign
+		"kate.\u017Fims@example.com":  false, // long s
+		"kate.sims@exampl\u0435.com":  false, // Cyrillic e
+		"kate.sims@example.com\u200b": false,
+	} {
+		if got := v.SameEmail(typed); got != want {
+			t.Errorf("SameEmail(%q) = %v, want %v", typed, got, want)
+		}
+	}
+}
