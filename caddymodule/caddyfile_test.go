@@ -187,6 +187,11 @@ func TestAdminCaddyfile(t *testing.T) {
 		{name: "moderator_key with two values", input: "guest_admin {\n\tmoderator_key a b\n}", wantErr: "wrong argument count"},
 		{name: "duplicate link_base", input: "guest_admin {\n\tlink_base https://a/\n\tlink_base https://b/\n}", wantErr: "duplicate subdirective 'link_base', at Testfile:3"},
 		{name: "duplicate store", input: "guest_admin {\n\tstore a\n\tstore b\n}", wantErr: "duplicate subdirective 'store', at Testfile:3"},
+		// A DSN is never taken for a directory, nor repeated in the error.
+		{name: "store DSN without its module", input: "guest_admin {\n\tstore postgres://gg:s3cret@db.internal/rooms\n}",
+			wantErr: "store: the directory looks like a database address, with '://' or '=' in it (not repeated here, as it may hold a password): a PostgreSQL store is 'store postgres <dsn>'; a Badger directory may have neither in its name, at Testfile:2"},
+		{name: "store misspelt module", input: "guest_admin {\n\tstore postgress postgres://gg:s3cret@db.internal/rooms\n}",
+			wantErr: "store: 'postgress' is not a store module (badger, postgres), and a directory takes no other argument, at Testfile:2"},
 		{name: "bad max_links", input: "guest_admin {\n\tmax_links 0\n}", wantErr: "max_links: must be a whole number of at least 1, got '0', at Testfile:2"},
 		{name: "bad max_invitations", input: "guest_admin {\n\tmax_invitations many\n}", wantErr: "max_invitations: must be a whole number of at least 1, got 'many', at Testfile:2"},
 		{name: "room without id", input: "guest_admin {\n\troom\n}", wantErr: "wrong argument count or unexpected line ending after 'room', at Testfile:2"},

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/guestgate/guestgate/store/postgres"
 )
 
 // Host is what the program that runs the command knows and the command does
@@ -61,7 +63,7 @@ type Command struct {
 func New(h Host) Command {
 	return Command{
 		Name:  "guestgate",
-		Usage: "<rooms|access|links|invitations|lobby|guests|token|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir>] [--json]",
+		Usage: "<rooms|access|links|invitations|lobby|guests|token|stores|backup|restore|export|import|move> ... [--address <listen>] [--config <path> [--adapter <name>]] [--store <dir|postgres://user@host:port/database>] [--json]",
 		Short: "Manages rooms, guest links, the lobby, moderator tokens, backups and the store of guestgate",
 		Long: `
 Manages guestgate in a running Caddy: rooms, the guest access switch, guest
@@ -77,8 +79,10 @@ stores itself, and 'token', which needs no Caddy). It uses '` + h.DefaultAddress
 endpoint or --config (with --adapter) names the config file to read it from.
 
 The store is the only one the running handlers use, or the one --store names
-(the directory given to the handlers' store subdirective) when there are
-several. Settings (max_links, link_base) are those of the guest_admin handler
+when there are several: the directory given to the handlers' store
+subdirective, or a PostgreSQL database as 'stores' shows it
+(postgres://user@host:port/database; of a whole DSN, the password is not
+sent). Settings (max_links, link_base) are those of the guest_admin handler
 on that store; without link_base, link URLs are paths (/guest/<token>).
 
 Output is a table or a sentence for people; --json prints the API's JSON for
@@ -117,7 +121,7 @@ func (h Host) setup(cmd *cobra.Command) {
 	pf.String("address", "", "Address of the administration API listener (if --config is not used)")
 	pf.StringP("config", "c", "", "Configuration file to read the admin address from (if --address is not used)")
 	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
-	pf.String("store", "", "Store directory, when the running handlers use several")
+	pf.String("store", "", "The store, when the running handlers use several: a Badger directory, or a PostgreSQL database as 'stores' shows it")
 	pf.Bool("json", false, "Print JSON for scripts instead of tables")
 	cmd.Example = `  caddy guestgate rooms put demo --name "Demo room" --admission moderator
   caddy guestgate access on demo
@@ -510,10 +514,18 @@ func (h Host) invocation(cmd *cobra.Command, remote bool) (*invocation, error) {
 		return nil, err
 	}
 	c.api = newAdminClient(ep)
-	if store := c.str("store"); strings.Contains(store, "://") {
+	if store := c.str("store"); postgres.IsURL(store) {
 		// A PostgreSQL store, named as 'stores' shows it
-		// (postgres://user@host:port/database).
-		c.api.store = store
+		// (postgres://user@host:port/database). A whole DSN names it too,
+		// but its password is not sent: Caddy logs the requests' URLs.
+		name, err := postgres.Name(store)
+		if err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+		c.api.store = name
+	} else if postgres.LooksLikeDSN(store) {
+		return nil, errors.New("--store: name a PostgreSQL store as 'caddy guestgate stores' shows it, " +
+			"postgres://user@host:port/database (what was given is not repeated here, as it may hold a password)")
 	} else if store != "" {
 		// A Badger directory: Caddy's working directory may differ from ours.
 		abs, err := filepath.Abs(store)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -104,6 +105,26 @@ func TestExitStatus(t *testing.T) {
 	}
 	if abs, _ := filepath.Abs("data"); len(*stores) != 1 || (*stores)[0] != abs {
 		t.Errorf("the endpoint got store %q, want %q", *stores, abs)
+	}
+	// A PostgreSQL store named by its whole DSN reaches the endpoint, whose
+	// request lines Caddy logs, without the password; a DSN the command
+	// cannot name a database by is refused without being repeated.
+	*stores = nil
+	if status, err, _ := runCLI(t, srv, "rooms", "get", "demo", "--store", "postgres://gg:s3cret@db.internal/rooms?sslmode=verify-full"); status != 0 {
+		t.Fatalf("with --store and a DSN: %d %v", status, err)
+	}
+	if want := "postgres://gg@db.internal:5432/rooms"; len(*stores) != 1 || (*stores)[0] != want {
+		t.Errorf("the endpoint got store %q, want %q", *stores, want)
+	}
+	for _, dsn := range []string{"host=db user=gg password=s3cret dbname=rooms", "postgrs://gg:s3cret@db.internal/rooms"} {
+		*stores = nil
+		status, err, out := runCLI(t, srv, "rooms", "get", "demo", "--store", dsn)
+		if status != 2 && status != 1 || len(*stores) != 0 {
+			t.Errorf("--store %s: status %d, requests %q; want a refusal before any request", dsn, status, *stores)
+		}
+		if strings.Contains(fmt.Sprint(err)+out, "s3cret") {
+			t.Errorf("--store %s: the password shows: %v %s", dsn, err, out)
+		}
 	}
 }
 

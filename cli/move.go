@@ -55,6 +55,11 @@ func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error)
 		dsn = v
 	case strings.HasPrefix(v, "postgres:"):
 		dsn = strings.TrimPrefix(v, "postgres:")
+	case postgres.LooksLikeDSN(v):
+		// A key=value DSN without "postgres:", a misspelt scheme, or a
+		// DSN after "badger:": not a directory, and maybe a password.
+		return storeArg{}, fmt.Errorf("--%s: neither a Badger directory nor a PostgreSQL DSN in a form this command reads "+
+			"(postgres://..., postgresql://..., postgres:<dsn>, env:<NAME>); it is not repeated here, as it may hold a password", flag)
 	default:
 		dir, err := filepath.Abs(strings.TrimPrefix(v, "badger:"))
 		if err != nil {

@@ -23,7 +23,9 @@ import (
 )
 
 // TestParseStoreArg protects how move reads --from and --to, and that what it
-// prints of a PostgreSQL store, and its errors, never hold the DSN's password.
+// prints of a PostgreSQL store, and its errors, never hold the DSN's password:
+// a DSN move cannot read as one was once taken for a Badger directory, which
+// the error then printed, password and all.
 func TestParseStoreArg(t *testing.T) {
 	env := map[string]string{"GG_DSN": "postgres://gg:s3cret@db.internal:5432/rooms", "GG_KV": "host=db user=gg password=s3cret dbname=rooms"}
 	abs, _ := filepath.Abs("data")
@@ -43,6 +45,11 @@ func TestParseStoreArg(t *testing.T) {
 		{"postgres://gg:s3cret@db.internal:notaport/rooms", "", "does not parse", false},
 		{"postgres:host=db password=s3cret port=x", "", "does not parse", false},
 		{"", "", "--to is required", false},
+		// A DSN in a form move does not read is no directory: refused
+		// without being repeated.
+		{"host=db user=gg password=s3cret dbname=rooms", "", "neither a Badger directory nor a PostgreSQL DSN", false},
+		{"postgrs://gg:s3cret@db.internal/rooms", "", "neither a Badger directory nor a PostgreSQL DSN", false},
+		{"badger:host=db password=s3cret", "", "neither a Badger directory nor a PostgreSQL DSN", false},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			a, err := parseStoreArg("to", tc.arg, func(k string) string { return env[k] })

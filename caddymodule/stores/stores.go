@@ -66,12 +66,23 @@ func (Badger) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves the directory.
+// Provision resolves the directory's placeholders ({env.GUESTGATE_DIR}) and
+// the directory.
 func (b *Badger) Provision(caddy.Context) error {
-	key, err := dirKey(b.Dir)
+	dir := caddy.NewReplacer().ReplaceKnown(b.Dir, "")
+	if postgres.LooksLikeDSN(dir) {
+		return errNotADir
+	}
+	key, err := dirKey(dir)
 	b.key = key
 	return err
 }
+
+// errNotADir refuses a Badger directory that is rather a database's address,
+// without repeating it: it may hold a password.
+var errNotADir = errors.New("store: the directory looks like a database address, with '://' or '=' in it " +
+	"(not repeated here, as it may hold a password): a PostgreSQL store is 'store postgres <dsn>'; " +
+	"a Badger directory may have neither in its name")
 
 // Key is the key of the store a name names (the admin endpoint's ?store=, the
 // CLI's --store): a PostgreSQL store by its database
@@ -241,8 +252,13 @@ func Option(dst *json.RawMessage) caddyconf.Option {
 		}
 		name := d.Val()
 		if _, err := caddy.GetModule("guestgate.stores." + name); err != nil {
+			if postgres.LooksLikeDSN(name) {
+				return d.Err(errNotADir.Error())
+			}
 			if d.NextArg() {
-				return d.ArgErr()
+				// Not d.ArgErr, which would repeat the next argument: a
+				// DSN after a misspelt module name.
+				return d.Errf("store: '%s' is not a store module (badger, postgres), and a directory takes no other argument", name)
 			}
 			*dst = caddyconfig.JSONModuleObject(&Badger{Dir: name}, "module", "badger", nil)
 			return nil

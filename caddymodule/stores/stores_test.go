@@ -73,3 +73,24 @@ func TestKey(t *testing.T) {
 		t.Errorf("Key(\"\") = %q, %v; want the default directory", def, err)
 	}
 }
+
+// TestBadgerDirPlaceholders: a Badger directory's placeholders are resolved,
+// as a DSN's are, and a directory that turns out to be a database address
+// ({env.GUESTGATE_DSN} given to the shorthand "store <dir>") is refused
+// without being repeated, rather than becoming a directory named after the
+// DSN, password and all.
+func TestBadgerDirPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("GG_TEST_STORE_DIR", dir)
+	t.Setenv("GG_TEST_STORE_DSN", "postgres://gg:s3cret@db.internal/rooms")
+	b := &Badger{Dir: "{env.GG_TEST_STORE_DIR}/x"}
+	if err := b.Provision(caddy.Context{}); err != nil || b.StoreKey() != filepath.Join(dir, "x") {
+		t.Errorf("key %q, %v; want %q", b.StoreKey(), err, filepath.Join(dir, "x"))
+	}
+	for _, d := range []string{"{env.GG_TEST_STORE_DSN}", "host=db password=s3cret dbname=rooms"} {
+		err := (&Badger{Dir: d}).Provision(caddy.Context{})
+		if err == nil || !strings.Contains(err.Error(), "looks like a database address") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("dir %q: %v, want a refusal that does not repeat it", d, err)
+		}
+	}
+}

@@ -437,6 +437,15 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// LooksLikeDSN reports whether s, given where a directory was expected, is
+// rather the address of a database: a URL of any scheme (so that a misspelt
+// "postgress://" counts too) or a libpq key=value string. Either may hold a
+// password, so a caller refuses s without repeating it (no directory of a
+// Badger store may have "://" or "=" in its name).
+func LooksLikeDSN(s string) bool {
+	return strings.Contains(s, "://") || strings.Contains(s, "=")
+}
+
 // Name describes the database of dsn without its password, as
 // postgres://user@host:port/database: what logs, the admin endpoint and the
 // caddy guestgate command show of a store, and what tells two DSNs of one
