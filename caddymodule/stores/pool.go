@@ -28,6 +28,26 @@ var poolMu sync.Mutex
 type Shared struct {
 	guestlink.Store
 	Hub *webhook.Hub
+
+	settings string // of the module that opened it (Settings)
+}
+
+// Settings is implemented by a store module whose store has settings
+// besides its key (a PostgreSQL store's DSN with its password, max_stale,
+// poll_interval). They are the opening module's while the store stays open:
+// a module of the same key with other settings is told so in the log.
+type Settings interface {
+	// StoreSettings returns a digest of the settings, which repeats none of
+	// them.
+	StoreSettings() string
+}
+
+// settingsOf returns mod's StoreSettings, or "".
+func settingsOf(mod Module) string {
+	if sm, ok := mod.(Settings); ok {
+		return sm.StoreSettings()
+	}
+	return ""
 }
 
 // Destruct stops the hub's deliveries and closes the store when the last user
@@ -42,7 +62,7 @@ func (s Shared) Destruct() error {
 func Open(mod Module, logger *zap.Logger) (Shared, error) {
 	poolMu.Lock()
 	defer poolMu.Unlock()
-	val, _, err := pool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
+	val, loaded, err := pool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
 		s, err := mod.OpenStore(logger)
 		if err != nil {
 			return nil, err
@@ -50,12 +70,18 @@ func Open(mod Module, logger *zap.Logger) (Shared, error) {
 		// The hub queues in the store; one that keeps no queues gets a hub
 		// that refuses webhooks.
 		q, _ := s.(guestlink.Queuer)
-		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook"))}, nil
+		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook")), settingsOf(mod)}, nil
 	})
 	if err != nil {
 		return Shared{}, err
 	}
-	return val.(Shared), nil
+	shared := val.(Shared)
+	if loaded && shared.settings != settingsOf(mod) {
+		logger.Warn("this store is open already with other settings, which stay in force until Caddy restarts: "+
+			"give every handler on it the same (a reload that changes them, a new password in the DSN included, applies after a restart)",
+			zap.String("store", mod.StoreKey()))
+	}
+	return shared, nil
 }
 
 // Release drops one use of the store at key; the last one closes it.

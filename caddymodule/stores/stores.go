@@ -14,7 +14,10 @@
 package stores
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,6 +189,15 @@ func (p *Postgres) Provision(caddy.Context) error {
 // (postgres://user@host:port/database).
 func (p *Postgres) StoreKey() string { return p.key }
 
+// StoreSettings is a digest of the resolved DSN, max_stale and
+// poll_interval: a handler whose store block differs from that of the one
+// that opened the database is told so.
+func (p *Postgres) StoreSettings() string {
+	maxStale, poll := cmp.Or(time.Duration(p.MaxStale), postgres.DefaultMaxStale), cmp.Or(time.Duration(p.PollInterval), postgres.DefaultPollInterval)
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", p.dsn, maxStale, poll))
+	return hex.EncodeToString(sum[:])
+}
+
 // openTimeout bounds connecting, applying the schema and reading the live
 // state when a PostgreSQL store opens.
 const openTimeout = time.Minute
@@ -280,4 +292,5 @@ var (
 	_ caddy.Provisioner     = (*Postgres)(nil)
 	_ caddyfile.Unmarshaler = (*Postgres)(nil)
 	_ Module                = (*Postgres)(nil)
+	_ Settings              = (*Postgres)(nil)
 )
