@@ -333,7 +333,7 @@ func (h *Hub) Publish(e guestlink.Event) {
 		}
 		if err != nil {
 			h.logger.Error("webhook: queueing an event failed; it will not be delivered to this endpoint",
-				zap.String("url", RedactURL(ep.url)), zap.String("event_id", e.ID), zap.String("event", e.Type), zap.Error(err))
+				zap.String("url", LogURL(ep.url)), zap.String("event_id", e.ID), zap.String("event", e.Type), zap.Error(err))
 			continue
 		}
 		queued = true
@@ -384,7 +384,7 @@ func (h *Hub) enqueue(ep *endpoint, body []byte) error {
 		st.dropped += dropped
 		if now := h.now(); now.Sub(st.droppedLogged) >= dropLogEvery {
 			h.logger.Warn("webhook: queue full, dropped the oldest undelivered events",
-				zap.String("url", RedactURL(ep.url)), zap.Int("dropped", st.dropped), zap.Int("queue_limit", h.maxLen))
+				zap.String("url", LogURL(ep.url)), zap.Int("dropped", st.dropped), zap.Int("queue_limit", h.maxLen))
 			st.dropped, st.droppedLogged = 0, now
 		}
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -218,7 +219,8 @@ func TestHubRetriesWithBackoff(t *testing.T) {
 // TestHubDeadEndpoint: a dead endpoint is tried about once per pause, not
 // once per event, with one warning per pause; its queue keeps the newest
 // events up to its bound, with one warning for the drops; when it answers
-// again, the queued events arrive.
+// again, the queued events arrive. No log line repeats the endpoint's path,
+// which may itself be the secret (a "catch hook" URL).
 func TestHubDeadEndpoint(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
@@ -231,7 +233,7 @@ func TestHubDeadEndpoint(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	h, store := testHub(t, zap.New(core))
 	h.maxLen = 5
-	ep := register(t, h, Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}}).endpoints[0]
+	ep := register(t, h, Endpoint{URL: rc.srv.URL + "/hooks/catch/s3cretpath/", Secrets: []string{testSecret}}).endpoints[0]
 	for i := range 40 {
 		h.Publish(guestlink.Event{ID: "e_" + strconv.Itoa(i), Type: guestlink.EventRoomPut, Room: "demo"})
 	}
@@ -266,6 +268,11 @@ func TestHubDeadEndpoint(t *testing.T) {
 	waitFor(t, "the recovery note", time.Second, func() bool {
 		return logs.FilterMessage("webhook: endpoint answers again").Len() == 1
 	})
+	for _, e := range logs.All() {
+		if line := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(line, "s3cretpath") {
+			t.Fatalf("a log line repeats the endpoint's path: %s", line)
+		}
+	}
 }
 
 // TestHubStopsWithoutLosingEvents: Publish never waits for an endpoint;

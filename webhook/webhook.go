@@ -180,8 +180,9 @@ func CheckEvents(rawURL string, events []string) error {
 	return nil
 }
 
-// RedactURL is u for logs and errors: without user info, query and fragment,
-// which may carry credentials.
+// RedactURL is u for errors about the configuration: without user info,
+// query and fragment, which may carry credentials. The delivery logs use
+// LogURL, which leaves out the path too.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
@@ -189,6 +190,21 @@ func RedactURL(u string) string {
 	}
 	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
 	return p.String()
+}
+
+// LogURL is u for the delivery logs: its scheme and host, and in place of
+// the rest, whose path may itself be the secret (the "catch hook" URLs of
+// automation services), the first 4 bytes of the SHA-256 of u in hex, which
+// tell two endpoints of one host apart: "https://hooks.example.com/… (1a2b3c4d)".
+// Errors about the configuration, which the operator reads beside their
+// own file, name the endpoint by RedactURL.
+func LogURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	sum := sha256.Sum256([]byte(u))
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host}).String() + "/… (" + hex.EncodeToString(sum[:4]) + ")"
 }
 
 // queueName is the name of the queue of the endpoint at u: "wh-" and the
