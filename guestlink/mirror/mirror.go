@@ -4,13 +4,13 @@
 // open to guests; which links exist; and the room, link, state and purge time
 // of the guests that sent a request since the store was opened.
 //
-// A Store fills it with Reset when it opens (rooms and links; guests are read
-// on their first Check, one read per guest and process, so that start-up time
-// and memory follow the rooms and the active guests, not the guest records
-// kept for retention), and keeps it current with Update after every write that
-// changes what it holds, from its own writes and, for a store that several
-// processes share, from the other processes' changes. Every Update and Reset
-// raises the Generation.
+// A Store fills it with Reset when it opens (rooms and links; guests stored
+// before are read on their first Check, one read per guest and process, so
+// that start-up time and memory follow the rooms and the active guests, not
+// the guest records kept for retention), and keeps it current with Update
+// after every write that changes what it holds, from its own writes and, for
+// a store that several processes share, from the other processes' changes and
+// the guests they store. Every Update and Reset raises the Generation.
 package mirror
 
 import (

@@ -268,8 +268,9 @@ var redeemStmt = `WITH c AS (UPDATE gg_links AS l SET clicks = l.clicks + 1
 // UpdatedAt = LastSeen = now, and it keeps g.PurgeAt (a PurgeAt not after now
 // is refused before anything is spent). A link with MaxClicks N is
 // redeemed exactly N times, by all instances together. A redemption does not
-// go through the change log: other instances read the new guest on its first
-// Check.
+// go through the change log: other instances read the new guest with their
+// next read of the live state (readNewGuests), or on its first Check before
+// that.
 func (s *Store) Redeem(ctx context.Context, token string, g guestlink.Guest, now time.Time) (guestlink.Room, guestlink.Link, guestlink.Guest, error) {
 	room, link, err := redemption(ctx, s, "redeeming a link", redeemStmt, 4, linkDest, guestlink.CheckLinkOpen, guestlink.ErrLinkNotFound, token, g, now)
 	if err != nil {

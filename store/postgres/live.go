@@ -29,8 +29,10 @@ import (
 // that LISTENs on gg_changes. After a notification with a number above what
 // it applied, and at the latest every PollInterval, it reads, in one
 // REPEATABLE READ transaction, the current generation, the changes since the
-// one it applied and the rows they name, and applies them in one
-// Mirror.Update; it wakes the WaitGuest callers of every guest it read. When
+// one it applied and the rows they name, and the guests stored since its
+// last read (readNewGuests: redemptions do not go through the log), and
+// applies them in one Mirror.Update; it wakes the WaitGuest callers of every
+// guest whose change it read. When
 // the log no longer holds the changes after the one it applied (pruned while
 // the Store was cut off, or a database restored), it reloads the mirror
 // (reload). A connection it loses is opened again with backoff, and the
@@ -120,13 +122,17 @@ var snapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadO
 const linkRows = "(SELECT room_id, id FROM gg_links UNION ALL SELECT room_id, id FROM gg_invitations)"
 
 // reload replaces the mirror with the rooms, links and invitations of the
-// database, and the guests it held read again, as of one snapshot, whose generation
-// becomes synced. It wakes every WaitGuest caller (any guest may have
+// database, the guests it held read again and the guests stored since the
+// last read (readNewGuests), as of one snapshot, whose generation becomes
+// synced. It wakes every WaitGuest caller (any guest may have
 // changed). The caller holds no lock.
 func (s *Store) reload(ctx context.Context, db querier) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	var gen int64
+	var (
+		gen  int64
+		seen string
+	)
 	held := s.mirror.Guests()
 	err := pgx.BeginTxFunc(ctx, db, snapshot, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT gen FROM gg_generation").Scan(&gen); err != nil {
@@ -144,6 +150,11 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 		if err != nil {
 			return err
 		}
+		fed, now, err := readNewGuests(ctx, tx, s.seen)
+		if err != nil {
+			return err
+		}
+		seen = now
 		return s.mirror.Reset(func(mt mirror.Tx) error {
 			for _, r := range rooms {
 				mt.PutRoom(r)
@@ -151,7 +162,7 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 			for _, l := range links {
 				mt.PutLink(l[0], l[1])
 			}
-			for _, g := range guests {
+			for _, g := range append(guests, fed...) {
 				mt.PutGuest(g)
 			}
 			return nil
@@ -160,6 +171,7 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 	if err != nil {
 		return err
 	}
+	s.seen = seen
 	s.synced.Store(gen)
 	s.markSynced()
 	s.waiters.SignalPrefix("")
@@ -200,10 +212,16 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 		apply   func(mirror.Tx)
 		keys    []string // waiters of guests that changed
 		deleted []string // rooms deleted
+		fed     []guestlink.Guest
+		seen    string
 	)
 	synced := s.synced.Load()
 	err := pgx.BeginTxFunc(ctx, db, snapshot, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT gen FROM gg_generation").Scan(&current); err != nil {
+			return err
+		}
+		var err error
+		if fed, seen, err = readNewGuests(ctx, tx, s.seen); err != nil {
 			return err
 		}
 		if current == synced {
@@ -251,16 +269,49 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 	if err != nil {
 		return err
 	}
+	if apply != nil || len(fed) > 0 {
+		s.mirror.Update(func(mt mirror.Tx) {
+			for _, g := range fed {
+				mt.AddGuest(g) // a change read with it says more
+			}
+			if apply != nil {
+				apply(mt)
+			}
+		})
+	}
 	if apply != nil {
-		s.mirror.Update(apply)
 		s.synced.Store(current)
 	}
+	s.seen = seen
 	s.markSynced()
 	s.waiters.Signal(keys...)
 	for _, r := range deleted {
 		s.waiters.SignalPrefix(waiters.Key(r, ""))
 	}
 	return nil
+}
+
+// readNewGuests reads in tx, a snapshot read of the live state, the guests
+// stored by the transactions that seen, the snapshot of the last such read,
+// could not see: those at or after its xmax, and those in progress then.
+// Whatever the order of the commits, every guest is read once it is
+// committed, by the first read that can see it, and again at most while a
+// transaction older than it was in progress. It returns them with tx's own
+// snapshot, from which the next read goes on; with seen "" (the first read
+// of a Store) it reads none. So every instance learns of the guests stored
+// through the others within a poll, without a redemption going through the
+// change log.
+func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Guest, string, error) {
+	var now string
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&now); err != nil {
+		return nil, "", err
+	}
+	if seen == "" {
+		return nil, now, nil
+	}
+	gs, err := collectGuests(tx.Query(ctx, "SELECT "+guestCols+` FROM gg_guests
+		WHERE txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))`, seen))
+	return gs, now, err
 }
 
 // readChanged reads in tx the rows that changes name (rooms changed, rooms
@@ -441,7 +492,8 @@ func (s *Store) readGuest(ctx context.Context, roomID, guestID string) (guestlin
 // verdict for the session of guest guestID, who came in through link linkID
 // of room roomID, at now, and the guest's state, which is returned whenever
 // the guest was found, also with an error. Errors are those of Session. A
-// guest this instance has not seen yet is read from the database once; when
+// guest this instance does not hold yet (stored before it opened, or since
+// its last read of the live state) is read from the database once; when
 // that read fails, and whenever the live state was last read from the
 // database more than MaxStale ago, the error wraps
 // guestlink.ErrStoreUnavailable.

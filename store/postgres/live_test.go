@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/guestgate/guestgate/guestlink"
 )
 
@@ -105,5 +107,57 @@ func TestRetention(t *testing.T) {
 	}
 	if got := c.SQL(dbName(t, dsn), "SELECT id FROM gg_guests"); got != kept.ID {
 		t.Errorf("after the sweep the records are %q, want the kept guest's", got)
+	}
+}
+
+// TestNewGuestsReachEveryInstance: a guest redeemed through one instance is
+// in every other's live state within a read of it, before the guest's first
+// request reaches them, so that an outage does not refuse an admitted guest
+// on an instance they had not reached yet. Redemptions commit in any order:
+// a guest whose transaction was still open while an instance read the live
+// state, and committed after a later one, is read all the same.
+func TestNewGuestsReachEveryInstance(t *testing.T) {
+	dsn := newDB(t)
+	opts := Options{PollInterval: 20 * time.Millisecond}
+	a, b := openStore(t, dsn, opts), openStore(t, dsn, opts)
+	l := room(t, a, "r", 0)
+	held := func(id string) func() bool {
+		return func() bool {
+			_, err := b.mirror.Check("r", l.ID, id, time.Now(), nil)
+			return err == nil
+		}
+	}
+	g := redeem(t, a, l.Token)
+	if _, ok := until(propagationBound, held(g.ID)); !ok {
+		t.Fatal("b never took in the guest redeemed through a")
+	}
+
+	// A transaction stores a guest and stays open over several of b's
+	// reads, while a redemption after it commits and reaches b.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := guestlink.NewID("g")
+	if _, err := tx.Exec(ctx, "INSERT INTO gg_guests ("+guestCols+") SELECT room_id, $1, "+
+		"link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at, role FROM gg_guests WHERE id = $2", late, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	early := redeem(t, a, l.Token)
+	if _, ok := until(propagationBound, held(early.ID)); !ok {
+		t.Fatal("b never took in the later guest")
+	}
+	time.Sleep(5 * opts.PollInterval) // more of b's reads while the first is open
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := until(propagationBound, held(late)); !ok {
+		t.Fatal("b never took in a guest whose transaction was open during its reads and committed last")
 	}
 }

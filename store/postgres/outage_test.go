@@ -13,8 +13,10 @@ import (
 // TestOutage stops PostgreSQL under two instances and starts it again, the
 // failure of docs/DESIGN.md section 6: while it is down, writes and reads
 // fail at once with guestlink.ErrStoreUnavailable (a redemption spends
-// nothing), a guest the instance has not seen is unavailable rather than
-// unknown (no cookie is cleared because of an outage), and Check keeps
+// nothing), a guest redeemed through the other instance is let in from the
+// live state though its first request comes during the outage, a guest the
+// instance cannot know (redeemed after its last read) is unavailable rather
+// than unknown (no cookie is cleared because of an outage), and Check keeps
 // letting admitted guests in from the live state until max_stale has passed
 // since the last read of the change log, then answers ErrStoreUnavailable
 // too. When PostgreSQL is back, both instances recover by themselves: their
@@ -26,13 +28,25 @@ func TestOutage(t *testing.T) {
 	const maxStale = 3 * time.Second
 	var logs logBuffer
 	opts := Options{MaxStale: maxStale, Logger: logs.logger()}
-	a, b, l, g := twoInstances(t, opts, opts, 3)
+	a, b, l, g := twoInstances(t, opts, opts, 4)
 	ctx := context.Background()
-	unseen := redeem(t, a, l.Token) // b never checks it before the outage
-
+	// fed reaches b's live state with b's next read; b never checks it
+	// before the outage.
+	fed := redeem(t, a, l.Token)
+	if _, ok := until(propagationBound, func() bool {
+		_, err := b.mirror.Check("r", l.ID, fed.ID, time.Now(), nil)
+		return err == nil
+	}); !ok {
+		t.Fatal("b never took in the guest redeemed through a")
+	}
+	// unseen is redeemed while b's listener cannot apply what it reads, and
+	// the database stops before it can.
+	b.applyMu.Lock()
+	unseen := redeem(t, a, l.Token)
 	before := b.Live()
 	c.Stop()
 	stopped := time.Now()
+	b.applyMu.Unlock()
 	var errs []error
 	unavailable := func(what string, err error) {
 		t.Helper()
@@ -52,7 +66,10 @@ func TestOutage(t *testing.T) {
 	_, err = b.Room(ctx, "r")
 	unavailable("Room", err)
 	_, err = b.Check(ctx, "r", l.ID, unseen.ID, time.Now())
-	unavailable("Check of a guest the instance has not seen", err)
+	unavailable("Check of a guest the instance cannot know", err)
+	if state, err := b.Check(ctx, "r", l.ID, fed.ID, time.Now()); err != nil || state != guestlink.StateAdmitted {
+		t.Errorf("Check of a guest redeemed through a, first seen by b during the outage = %q, %v; want admitted, from the live state", state, err)
+	}
 	t.Logf("four calls failed in %v", time.Since(start).Round(time.Millisecond))
 	// b failed three of them; the metrics count them as unreachable.
 	if after := b.Live(); after.Unreachable < before.Unreachable+3 || after.Failed != before.Failed {
@@ -95,8 +112,8 @@ func TestOutage(t *testing.T) {
 		t.Error("a change after the start did not reach b")
 	}
 	// Nothing was spent while it was down.
-	if _, got, err := b.LinkByToken(ctx, l.Token); err != nil || got.Clicks != 2 {
-		t.Errorf("clicks after the outage = %d, %v; want 2", got.Clicks, err)
+	if _, got, err := b.LinkByToken(ctx, l.Token); err != nil || got.Clicks != 3 {
+		t.Errorf("clicks after the outage = %d, %v; want 3", got.Clicks, err)
 	}
 
 	out := logs.String()

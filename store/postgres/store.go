@@ -162,6 +162,10 @@ type Store struct {
 	// synced is the generation of the database that the mirror holds all
 	// changes up to (under applyMu).
 	synced atomic.Int64
+	// seen is the snapshot (a pg_snapshot as text) of the last read of the
+	// live state: the next read takes in the guests stored by the
+	// transactions it could not see (readNewGuests; under applyMu).
+	seen string
 	// epoch is when the Store opened (with the monotonic clock); lastSync is
 	// the time of the last successful read of the change log, in nanoseconds
 	// since epoch.
