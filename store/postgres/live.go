@@ -309,8 +309,11 @@ func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Gue
 	if seen == "" {
 		return nil, now, nil
 	}
+	// Rows of a dump restored into another cluster may carry ids that
+	// cluster has not reached yet: they wait until it has.
 	gs, err := collectGuests(tx.Query(ctx, "SELECT "+guestCols+` FROM gg_guests
-		WHERE txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))`, seen))
+		WHERE (txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
+			AND txid < pg_snapshot_xmax(pg_current_snapshot())`, seen))
 	return gs, now, err
 }
 

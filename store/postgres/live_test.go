@@ -161,3 +161,45 @@ func TestNewGuestsReachEveryInstance(t *testing.T) {
 		t.Fatal("b never took in a guest whose transaction was open during its reads and committed last")
 	}
 }
+
+// TestNewGuestsFromTheFuture: a guest row whose transaction id the cluster
+// has not reached (a dump of another cluster restored here) is not read by
+// every read of the live state until it does: only the rows of transactions
+// the last read could not see, and that this one can, are.
+func TestNewGuestsFromTheFuture(t *testing.T) {
+	dsn := newDB(t)
+	s := openStore(t, dsn, Options{})
+	l := room(t, s, "r", 0)
+	ctx := context.Background()
+	read := func(seen string) ([]guestlink.Guest, string) {
+		t.Helper()
+		var (
+			gs  []guestlink.Guest
+			now string
+		)
+		err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
+			var err error
+			gs, now, err = readNewGuests(ctx, tx, seen)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gs, now
+	}
+	_, seen := read("")
+	g := redeem(t, s, l.Token)
+	future := guestlink.NewID("g")
+	if _, err := s.pool.Exec(ctx, "INSERT INTO gg_guests ("+guestCols+", txid) SELECT room_id, $1, "+
+		"link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at, role, "+
+		"(pg_current_xact_id()::text::bigint + 1000000)::text::xid8 FROM gg_guests WHERE id = $2", future, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	gs, seen := read(seen)
+	if len(gs) != 1 || gs[0].ID != g.ID {
+		t.Fatalf("read %v, want only the guest redeemed since", gs)
+	}
+	if gs, _ := read(seen); len(gs) != 0 {
+		t.Fatalf("the next read got %v, want nothing new", gs)
+	}
+}
