@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -117,7 +118,11 @@ func (h *Handler) sendInvitation(r *http.Request, room guestlink.Room, v guestli
 	// The token opens the room and the address is the invitee's: neither
 	// goes to the client or the log, should the mailer or the server quote
 	// the message or the recipient.
-	scrub := strings.NewReplacer(v.Token, "[token]", v.Email, "[invitee]").Replace
+	// A server may quote the address in another case than it was sent in.
+	invitee := regexp.MustCompile("(?i)" + regexp.QuoteMeta(v.Email))
+	scrub := func(s string) string {
+		return invitee.ReplaceAllLiteralString(strings.ReplaceAll(s, v.Token, "[token]"), "[invitee]")
+	}
 	out.Error = scrub(mailer.Summary(err))
 	if h.onErr != nil {
 		h.onErr(r, fmt.Errorf("invitation %s of room %s: %w: %s", v.ID, room.ID, ErrEmailNotSent, scrub(err.Error())))
