@@ -309,13 +309,16 @@ func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Gue
 	if seen == "" {
 		return nil, now, nil
 	}
-	// Rows of a dump restored into another cluster may carry ids that
-	// cluster has not reached yet: they wait until it has.
-	gs, err := collectGuests(tx.Query(ctx, "SELECT "+guestCols+` FROM gg_guests
-		WHERE (txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
-			AND txid < pg_snapshot_xmax(pg_current_snapshot())`, seen))
+	gs, err := collectGuests(tx.Query(ctx, newGuestsStmt, seen))
 	return gs, now, err
 }
+
+// newGuestsStmt is readNewGuests' query, with $1 the last read's snapshot.
+// Rows of a dump restored into another cluster may carry ids that cluster
+// has not reached yet: they wait until it has.
+const newGuestsStmt = "SELECT " + guestCols + ` FROM gg_guests
+	WHERE (txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
+		AND txid < pg_snapshot_xmax(pg_current_snapshot())`
 
 // readChanged reads in tx the rows that changes name (rooms changed, rooms
 // deleted, links and invitations added or deleted and guests changed, as

@@ -203,3 +203,72 @@ func TestNewGuestsFromTheFuture(t *testing.T) {
 		t.Fatalf("the next read got %v, want nothing new", gs)
 	}
 }
+
+// TestNewGuestsReadByIndex: each read of the live state (every PollInterval,
+// on every instance) finds the guests stored since the last one through the
+// index on gg_guests.txid, also when most rows share one transaction id, as
+// they do after an import or a move (one transaction) and after the
+// migration that added the column (every older row has its id). A plan that
+// scans the whole table instead makes every instance read every guest record
+// every second: a load on the database that grows with the records kept for
+// retention, up to reads that outlast syncTimeout and leave the instances
+// stale.
+func TestNewGuestsReadByIndex(t *testing.T) {
+	dsn := newDB(t)
+	s := openStore(t, dsn, Options{})
+	l := room(t, s, "r", 0)
+	g := redeem(t, s, l.Token)
+	ctx := context.Background()
+	// One transaction stores many guests, as a load does, and the table is
+	// analyzed, as autovacuum does after it.
+	if _, err := s.pool.Exec(ctx, "INSERT INTO gg_guests ("+guestCols+") SELECT room_id, 'bulk' || i, "+
+		"link_id, link_name, name, email, state, redeemed_at, updated_at, last_seen, purge_at, role FROM gg_guests, generate_series(1, 50000) AS i WHERE id = $1", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE gg_guests"); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	if err := s.pool.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
+	fresh := redeem(t, s, l.Token)
+	for _, mode := range []string{"auto", "force_generic_plan"} { // pgx prepares the statement: PostgreSQL may switch to a generic plan
+		var plan string
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "PREPARE feed(text) AS "+newGuestsStmt); err != nil {
+				return err
+			}
+			lines, err := collect(func(row pgx.Row) (string, error) {
+				var line string
+				return line, row.Scan(&line)
+			})(tx.Query(ctx, "EXPLAIN EXECUTE feed('"+seen+"')"))
+			if err != nil {
+				return err
+			}
+			plan = strings.Join(lines, "\n")
+			_, err = tx.Exec(ctx, "DEALLOCATE feed")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(plan, "Seq Scan on gg_guests") {
+			t.Errorf("plan_cache_mode %s: the read of new guests scans the whole table:\n%s", mode, plan)
+		}
+	}
+	// And it still reads exactly the guest stored since.
+	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
+		gs, _, err := readNewGuests(ctx, tx, seen)
+		if err == nil && (len(gs) != 1 || gs[0].ID != fresh.ID) {
+			t.Errorf("read %v, want only %s", gs, fresh.ID)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
