@@ -313,12 +313,21 @@ func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Gue
 	return gs, now, err
 }
 
-// newGuestsStmt is readNewGuests' query, with $1 the last read's snapshot.
-// Rows of a dump restored into another cluster may carry ids that cluster
-// has not reached yet: they wait until it has.
+// newGuestsStmt is readNewGuests' query, with $1 the last read's snapshot:
+// the rows at or after its xmax, and those of its xip (all below its xmax,
+// so the two parts never read a row twice). They are two index scans joined
+// by UNION ALL rather than one OR, and the xip part is bounded by the
+// snapshot's xmin too: when most rows share one transaction id (an import, a
+// move, the migration that added txid), the planner estimates the OR, and
+// an unbounded xip lookup, as the whole table, and scans all of it at every
+// poll. Rows of a dump restored into another cluster may carry ids that
+// cluster has not reached yet: they wait until it has.
 const newGuestsStmt = "SELECT " + guestCols + ` FROM gg_guests
-	WHERE (txid >= pg_snapshot_xmax($1::pg_snapshot) OR txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
-		AND txid < pg_snapshot_xmax(pg_current_snapshot())`
+	WHERE txid >= pg_snapshot_xmax($1::pg_snapshot) AND txid < pg_snapshot_xmax(pg_current_snapshot())
+	UNION ALL
+	SELECT ` + guestCols + ` FROM gg_guests
+	WHERE txid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+		AND txid >= pg_snapshot_xmin($1::pg_snapshot) AND txid < pg_snapshot_xmax($1::pg_snapshot)`
 
 // readChanged reads in tx the rows that changes name (rooms changed, rooms
 // deleted, links and invitations added or deleted and guests changed, as
