@@ -245,9 +245,13 @@ func (ld *loader) add(rec guestlink.Record) error {
 		return ld.row("gg_invitations", append(strings.Split(invCols, ", "), "token_hash"), invitationRow(*v)...)
 	case rec.Guest != nil:
 		g := rec.Guest
-		return ld.row("gg_guests", []string{"room_id", "id", "link_id", "link_name", "name", "email", "state", "redeemed_at", "updated_at", "last_seen", "purge_at", "role"},
+		// txid 0, no transaction's: the instances, which read everything
+		// again after a load, take a loaded guest in on its first request,
+		// not all of them at once with their next read of new guests
+		// (readNewGuests).
+		return ld.row("gg_guests", []string{"room_id", "id", "link_id", "link_name", "name", "email", "state", "redeemed_at", "updated_at", "last_seen", "purge_at", "role", "txid"},
 			g.RoomID, g.ID, g.LinkID, g.LinkName, g.Name, g.Email, g.State, ns(g.RedeemedAt), ns(g.UpdatedAt), ns(g.LastSeen), nullNS(g.PurgeAt),
-			guestlink.RoleOrViewer(g.Role))
+			guestlink.RoleOrViewer(g.Role), uint64(0))
 	case rec.Secret != nil:
 		return ld.row("gg_secrets", []string{"name", "value"}, rec.Secret.Name, rec.Secret.Value)
 	case rec.Item != nil:

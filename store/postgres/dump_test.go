@@ -14,7 +14,8 @@ import (
 
 // TestLoadReachesEveryInstance protects what a load into a shared database
 // promises beyond the conformance suite: every other instance's gate follows
-// it (through a reset in the change log, as after any write), and a second
+// it (through a reset in the change log, as after any write), the loaded
+// guests are not new guests that every instance reads at once, and a second
 // load while one runs is refused rather than interleaved.
 func TestLoadReachesEveryInstance(t *testing.T) {
 	ctx := context.Background()
@@ -54,6 +55,12 @@ func TestLoadReachesEveryInstance(t *testing.T) {
 	}
 	if b.Generation() <= gen {
 		t.Errorf("the other instance's Generation %d -> %d across the load, want it to grow", gen, b.Generation())
+	}
+	// The loaded guests are no transaction's new guests: the instances take
+	// each in on its first request, not all of a large load at once.
+	var fed int
+	if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM gg_guests WHERE txid <> '0'").Scan(&fed); err != nil || fed != 0 {
+		t.Errorf("%d loaded guests (%v) would be read as new by every instance, want none", fed, err)
 	}
 
 	// A load holds an advisory lock for its transaction; while another
