@@ -9,6 +9,10 @@ package inproc
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +58,12 @@ func Start(caddyfile string) error {
 // while the old servers shut down, after Load returns: a connection the
 // kernel queued on the old socket is then reset. A test that reloads on the
 // same port calls it before its next request.
+//
+// Caddy lowers its count of the address's listeners (ListenerUsage) just
+// before it closes the old socket (deleteListener.Close), and a connection
+// that lands on that socket in between is reset: so on Linux it also waits
+// until the kernel lists one listening socket on the port (/proc/net/tcp and
+// tcp6).
 func WaitOneListener(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -63,6 +73,41 @@ func WaitOneListener(t testing.TB, addr string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, ok := kernelListeners(port); ok && n > 1; n, ok = kernelListeners(port) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel lists %d sockets listening on %s 10 s after the load, want 1", n, addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// kernelListeners counts the TCP sockets in state LISTEN on port (decimal)
+// in /proc/net/tcp and /proc/net/tcp6; ok is false where there is no /proc.
+func kernelListeners(port string) (n int, ok bool) {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, false
+	}
+	local := fmt.Sprintf(":%04X", p)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		ok = true
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			// sl local_address rem_address st ...; st 0A is LISTEN.
+			if len(fields) > 3 && strings.HasSuffix(fields[1], local) && fields[3] == "0A" {
+				n++
+			}
+		}
+	}
+	return n, ok
 }
 
 // Stop stops Caddy, as when the process ends; a no-op when nothing runs.

@@ -81,6 +81,9 @@ func TestReloadLeavesOneListener(t *testing.T) {
 	if n := caddy.ListenerUsage("tcp", addr); n != 1 {
 		t.Fatalf("%d sockets on %s after WaitOneListener", n, addr)
 	}
+	if n, ok := kernelListeners(fmt.Sprint(port)); ok && n != 1 {
+		t.Fatalf("the kernel lists %d sockets listening on %s after WaitOneListener", n, addr)
+	}
 	for i := range 20 {
 		tr := &http.Transport{DisableKeepAlives: true}
 		resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: tr}).Get("http://" + addr + "/")
