@@ -294,9 +294,8 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 // readNewGuests reads in tx, a snapshot read of the live state, the guests
 // stored by the transactions that seen, the snapshot of the last such read,
 // could not see: those at or after its xmax, and those in progress then.
-// Whatever the order of the commits, every guest is read once it is
-// committed, by the first read that can see it, and again at most while a
-// transaction older than it was in progress. It returns them with tx's own
+// Whatever the order of the commits, every guest is read once, by the first
+// read whose snapshot sees it committed. It returns them with tx's own
 // snapshot, from which the next read goes on; with seen "" (the first read
 // of a Store) it reads none. So every instance learns of the guests stored
 // through the others within a poll, without a redemption going through the
