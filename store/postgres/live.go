@@ -135,7 +135,7 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 	)
 	held := s.mirror.Guests()
 	err := pgx.BeginTxFunc(ctx, db, snapshot, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT gen FROM gg_generation").Scan(&gen); err != nil {
+		if err := tx.QueryRow(ctx, genAndSnapshot).Scan(&gen, &seen); err != nil {
 			return err
 		}
 		rooms, err := collect(scanRoom)(tx.Query(ctx, "SELECT "+roomCols+" FROM gg_rooms"))
@@ -150,11 +150,10 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 		if err != nil {
 			return err
 		}
-		fed, now, err := readNewGuests(ctx, tx, s.seen)
+		fed, err := readNewGuests(ctx, tx, s.seen)
 		if err != nil {
 			return err
 		}
-		seen = now
 		return s.mirror.Reset(func(mt mirror.Tx) error {
 			for _, r := range rooms {
 				mt.PutRoom(r)
@@ -217,11 +216,11 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 	)
 	synced := s.synced.Load()
 	err := pgx.BeginTxFunc(ctx, db, snapshot, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT gen FROM gg_generation").Scan(&current); err != nil {
+		if err := tx.QueryRow(ctx, genAndSnapshot).Scan(&current, &seen); err != nil {
 			return err
 		}
 		var err error
-		if fed, seen, err = readNewGuests(ctx, tx, s.seen); err != nil {
+		if fed, err = readNewGuests(ctx, tx, s.seen); err != nil {
 			return err
 		}
 		if current == synced {
@@ -295,22 +294,22 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 // stored by the transactions that seen, the snapshot of the last such read,
 // could not see: those at or after its xmax, and those in progress then.
 // Whatever the order of the commits, every guest is read once, by the first
-// read whose snapshot sees it committed. It returns them with tx's own
-// snapshot, from which the next read goes on; with seen "" (the first read
-// of a Store) it reads none. So every instance learns of the guests stored
-// through the others within a poll, without a redemption going through the
-// change log.
-func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Guest, string, error) {
-	var now string
-	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&now); err != nil {
-		return nil, "", err
-	}
+// read whose snapshot sees it committed. tx's own snapshot, which
+// genAndSnapshot reads with the generation, is where the next read goes on;
+// with seen "" (the first read of a Store) it reads none. So every instance
+// learns of the guests stored through the others within a poll, without a
+// redemption going through the change log.
+func readNewGuests(ctx context.Context, tx pgx.Tx, seen string) ([]guestlink.Guest, error) {
 	if seen == "" {
-		return nil, now, nil
+		return nil, nil
 	}
-	gs, err := collectGuests(tx.Query(ctx, newGuestsStmt, seen))
-	return gs, now, err
+	return collectGuests(tx.Query(ctx, newGuestsStmt, seen))
 }
+
+// genAndSnapshot reads, first in a snapshot read of the live state, the
+// generation it holds and its snapshot (as text), for the next
+// readNewGuests: one round trip for both.
+const genAndSnapshot = "SELECT gen, pg_current_snapshot()::text FROM gg_generation"
 
 // newGuestsStmt is readNewGuests' query, with $1 the last read's snapshot:
 // the rows at or after its xmax, and those of its xip (all below its xmax,

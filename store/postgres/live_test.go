@@ -178,8 +178,12 @@ func TestNewGuestsFromTheFuture(t *testing.T) {
 			now string
 		)
 		err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
+			var gen int64
+			if err := tx.QueryRow(ctx, genAndSnapshot).Scan(&gen, &now); err != nil {
+				return err
+			}
 			var err error
-			gs, now, err = readNewGuests(ctx, tx, seen)
+			gs, err = readNewGuests(ctx, tx, seen)
 			return err
 		})
 		if err != nil {
@@ -262,7 +266,7 @@ func TestNewGuestsReadByIndex(t *testing.T) {
 	}
 	// And it still reads exactly the guest stored since.
 	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
-		gs, _, err := readNewGuests(ctx, tx, seen)
+		gs, err := readNewGuests(ctx, tx, seen)
 		if err == nil && (len(gs) != 1 || gs[0].ID != fresh.ID) {
 			t.Errorf("read %v, want only %s", gs, fresh.ID)
 		}
