@@ -194,17 +194,17 @@ func RedactURL(u string) string {
 
 // LogURL is u for the delivery logs: its scheme and host, and in place of
 // the rest, whose path may itself be the secret (the "catch hook" URLs of
-// automation services), the first 4 bytes of the SHA-256 of u in hex, which
-// tell two endpoints of one host apart: "https://hooks.example.com/… (1a2b3c4d)".
-// Errors about the configuration, which the operator reads beside their
-// own file, name the endpoint by RedactURL.
+// automation services), the name of the endpoint's queue (queueName), which
+// tells two endpoints of one host apart and is the queue an export lists:
+// "https://hooks.example.com/… (wh-1a2b3c4d5e6f7a8b)". Errors about the
+// configuration, which the operator reads beside their own file, name the
+// endpoint by RedactURL.
 func LogURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	sum := sha256.Sum256([]byte(u))
-	return (&url.URL{Scheme: p.Scheme, Host: p.Host}).String() + "/… (" + hex.EncodeToString(sum[:4]) + ")"
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host}).String() + "/… (" + queueName(u) + ")"
 }
 
 // queueName is the name of the queue of the endpoint at u: "wh-" and the
