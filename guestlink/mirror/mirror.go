@@ -2,7 +2,8 @@
 // session on every request, so that the gate's check (guestlink.Store's Check)
 // never reads the store: for each room whether it is available, a gallery and
 // open to guests; which links exist; and the room, link, state and purge time
-// of the guests that sent a request since the store was opened.
+// of the guests that sent a request since the store was opened, or that
+// another process sharing the store stored since.
 //
 // A Store fills it with Reset when it opens (rooms and links; guests stored
 // before are read on their first Check, one read per guest and process, so
