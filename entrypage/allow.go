@@ -133,9 +133,11 @@ func CleanPath(escaped string) (string, bool) {
 // the fullwidth full stop U+FF0E, the two dot leader U+2025 (".."), the
 // fullwidth solidus U+FF0F and reverse solidus U+FF3C; or one that Windows'
 // best-fit conversion to an ANSI code page turns into '/' or '\' (the
-// division slash U+2215 and the set minus U+2216). "/rooms/demo/．．／other"
-// would otherwise match as a page of demo and reach other's upstream. An
-// ASCII path costs one pass over its bytes.
+// division slash U+2215 and the set minus U+2216; the yen sign U+00A5 in the
+// Japanese code page and the won sign U+20A9 in the Korean one, where the byte
+// of '\' is shown as those signs). "/rooms/demo/．．／other" would otherwise
+// match as a page of demo and reach other's upstream. An ASCII path costs one
+// pass over its bytes.
 func hasLookalike(p string) bool {
 	for i := 0; i < len(p); i++ {
 		if p[i] >= utf8.RuneSelf {
@@ -151,7 +153,8 @@ func lookalikeIn(p string) bool {
 		if r < utf8.RuneSelf {
 			continue
 		}
-		if r == '\u2215' || r == '\u2216' {
+		switch r {
+		case '\u2215', '\u2216', '\u00a5', '\u20a9':
 			return true
 		}
 		n := utf8.EncodeRune(buf[:], r)

@@ -204,7 +204,9 @@ func TestSameOrigin(t *testing.T) {
 // leader U+2025 and the small full stop U+FE52 as '.' and "..", and the
 // fullwidth solidus U+FF0F and reverse solidus U+FF3C as '/' and '\'; a
 // Windows backend's best-fit conversion to its ANSI code page does the same
-// to the fullwidth forms and reads the division slash U+2215 as '/'. So
+// to the fullwidth forms and reads the division slash U+2215 as '/', and, in
+// the Japanese and Korean code pages, the yen sign U+00A5 and the won sign
+// U+20A9 as the byte of '\'. So
 // "/rooms/demo/．．／other" would pass the allowlist as a page of demo and
 // reach other's. CleanPath refuses, raw or percent-encoded, every character
 // that such a backend reads as a dot, a slash or a backslash, as it refuses
@@ -220,6 +222,8 @@ func TestCleanPathRefusesLookalikeDots(t *testing.T) {
 		"/rooms/demo/..%EF%BC%BCother",         // ..\other, with a fullwidth backslash
 		"/rooms/demo/..%E2%88%95other",         // ..∕other, with a division slash
 		"/rooms/demo/..%E2%88%96other",         // ..∖other, with a set minus
+		"/rooms/demo/..%C2%A5other",            // ..¥other: '\\' in code page 932
+		"/rooms/demo/..\u20a9other",            // ..₩other: '\\' in code page 949
 	} {
 		if got, ok := CleanPath(in); ok {
 			t.Errorf("CleanPath(%q) = %q, true; want it refused", in, got)
