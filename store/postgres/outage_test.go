@@ -16,7 +16,9 @@ import (
 // nothing), a guest redeemed through the other instance is let in from the
 // live state though its first request comes during the outage, a guest the
 // instance cannot know (redeemed after its last read) is unavailable rather
-// than unknown (no cookie is cleared because of an outage), and Check keeps
+// than unknown (no cookie is cleared because of an outage), a secret read
+// before is still given (a config reload in the outage keeps its keys), and
+// Check keeps
 // letting admitted guests in from the live state until max_stale has passed
 // since the last read of the change log, then answers ErrStoreUnavailable
 // too. When PostgreSQL is back, both instances recover by themselves: their
@@ -41,6 +43,10 @@ func TestOutage(t *testing.T) {
 	}
 	// unseen is redeemed while b's listener cannot apply what it reads, and
 	// the database stops before it can.
+	key, err := b.Secret(ctx, "outage-key", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.applyMu.Lock()
 	unseen := redeem(t, a, l.Token)
 	before := b.Live()
@@ -59,7 +65,7 @@ func TestOutage(t *testing.T) {
 		t.Errorf("Check right after the stop = %q, %v; want the admitted guest, from the live state", state, err)
 	}
 	start := time.Now()
-	_, err := a.SetGuestAccess(ctx, "r", false, t0)
+	_, err = a.SetGuestAccess(ctx, "r", false, t0)
 	unavailable("SetGuestAccess", err)
 	_, _, _, err = b.Redeem(ctx, l.Token, newGuest(), t0)
 	unavailable("Redeem", err)
@@ -70,10 +76,15 @@ func TestOutage(t *testing.T) {
 	if state, err := b.Check(ctx, "r", l.ID, fed.ID, time.Now()); err != nil || state != guestlink.StateAdmitted {
 		t.Errorf("Check of a guest redeemed through a, first seen by b during the outage = %q, %v; want admitted, from the live state", state, err)
 	}
-	t.Logf("four calls failed in %v", time.Since(start).Round(time.Millisecond))
-	// b failed three of them; the metrics count them as unreachable.
-	if after := b.Live(); after.Unreachable < before.Unreachable+3 || after.Failed != before.Failed {
-		t.Errorf("b's error counts went from %d unreachable, %d failed to %d, %d; want at least 3 more unreachable and no more failed",
+	if got, err := b.Secret(ctx, "outage-key", 32); err != nil || string(got) != string(key) {
+		t.Errorf("Secret of a secret read before the stop = %x, %v; want %x, the one read", got, err, key)
+	}
+	_, err = b.Secret(ctx, "never-read", 32)
+	unavailable("Secret of a secret never read", err)
+	t.Logf("five calls failed in %v", time.Since(start).Round(time.Millisecond))
+	// b failed four of them; the metrics count them as unreachable.
+	if after := b.Live(); after.Unreachable < before.Unreachable+4 || after.Failed != before.Failed {
+		t.Errorf("b's error counts went from %d unreachable, %d failed to %d, %d; want at least 4 more unreachable and no more failed",
 			before.Unreachable, before.Failed, after.Unreachable, after.Failed)
 	}
 	if d := time.Since(start); d > 4*DefaultConnectTimeout {

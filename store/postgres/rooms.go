@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -198,7 +199,10 @@ func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessag
 // wins (INSERT ... ON CONFLICT DO NOTHING, then a read), so that every
 // instance signs with the same keys. name must be non-empty and hold no '/';
 // size is 1 to MaxSecretSize. A stored secret of another size is an error,
-// never silently replaced.
+// never silently replaced. While the database cannot be reached, a secret
+// this Store has read before is returned as it was then: a config reload in
+// an outage keeps the keys it would have read (only a restore or a move
+// changes a stored secret).
 func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
 	if !validKey(name) || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("guestgate store: invalid secret name %q", name)
@@ -213,15 +217,31 @@ func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, erro
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("guestgate store: making secret %s: %w", name, err)
 	}
+	secret, err := s.readSecret(ctx, name, fresh)
+	if errors.Is(err, guestlink.ErrStoreUnavailable) {
+		if v, ok := s.secrets.Load(name); ok && len(v.([]byte)) == size {
+			return bytes.Clone(v.([]byte)), nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(secret) != size {
+		return nil, fmt.Errorf("guestgate store: stored secret %s is %d bytes, not %d", name, len(secret), size)
+	}
+	s.secrets.Store(name, bytes.Clone(secret))
+	return secret, nil
+}
+
+// readSecret stores fresh as secret name unless there is one, and reads the
+// one stored.
+func (s *Store) readSecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
 	if _, err := s.pool.Exec(ctx, "INSERT INTO gg_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, fresh); err != nil {
 		return nil, s.dbError(ctx, "storing secret "+name, err)
 	}
 	var secret []byte
 	if err := s.pool.QueryRow(ctx, "SELECT value FROM gg_secrets WHERE name = $1", name).Scan(&secret); err != nil {
 		return nil, s.dbError(ctx, "reading secret "+name, err)
-	}
-	if len(secret) != size {
-		return nil, fmt.Errorf("guestgate store: stored secret %s is %d bytes, not %d", name, len(secret), size)
 	}
 	return secret, nil
 }

@@ -176,6 +176,9 @@ type Store struct {
 	// unreachable and failed count the database errors of operations (Live):
 	// the database could not be reached, or it refused a statement.
 	unreachable, failed atomic.Int64
+	// secrets holds the secrets read (name -> []byte), for Secret while the
+	// database cannot be reached.
+	secrets sync.Map
 	// errStale is Check's error once the live state is older than MaxStale
 	// (made once: Check does not allocate).
 	errStale error
