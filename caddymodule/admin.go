@@ -183,17 +183,24 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if a.hooks, err = a.shared.Hub.Register(endpoints); err != nil {
 		return err
 	}
-	for _, rc := range a.Rooms {
-		_, err := store.Room(ctx, rc.ID)
-		if errors.Is(err, guestlink.ErrRoomNotFound) {
-			_, _, err = svc.PutRoom(guestlink.WithActor(ctx, "config"), rc.ID, guestlink.RoomSpec{Name: rc.Name})
-			if err == nil {
-				a.logger.Info("room created from config", zap.String("room", rc.ID))
+	rooms := make([]guestlink.ConfiguredRoom, len(a.Rooms))
+	for i, rc := range a.Rooms {
+		rooms[i] = guestlink.ConfiguredRoom{ID: rc.ID, Spec: guestlink.RoomSpec{Name: rc.Name}}
+	}
+	made := func(id string) { a.logger.Info("room created from config", zap.String("room", id)) }
+	pending, err := svc.MakeRooms(ctx, rooms, made)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		// A reload while the database is down keeps its open store: only
+		// the rooms it may lack wait.
+		a.logger.Warn("the store is unavailable: the configured rooms it lacks are made when it is back", zap.Int("rooms", len(pending)))
+		go func() {
+			if err := svc.MakeRoomsLater(ctx, pending, made); err != nil && ctx.Err() == nil {
+				a.logger.Error("making the configured rooms", zap.Error(err))
 			}
-		}
-		if err != nil {
-			return fmt.Errorf("room %q: %w", rc.ID, err)
-		}
+		}()
 	}
 	auth, err := a.authenticators(keys, modKeys, svc.Now)
 	if err != nil {

@@ -270,6 +270,7 @@ func TestCluster(t *testing.T) {
 		{"WebhooksOnceEach", testClusterWebhooks},
 		{"ReloadKeepsStore", testClusterReload},
 		{"ConnectionsCut", testClusterConnectionsCut},
+		{"ReloadWhileDatabaseDown", testClusterReloadInOutage},
 		{"DatabaseStoppedAndStarted", testClusterOutage},
 		{"InstanceKilledMidBurst", testClusterKill},
 	} {
@@ -643,6 +644,62 @@ func testClusterReload(c *cluster) {
 	c.gws[1].setAccess("rl", true)
 	took = c.reachedFromOthers("guest access on through the reloaded instance", b, "/rooms/rl", 1, time.Now(), served)
 	t.Logf("guest access on through the reloaded instance 1 reached the others in %v", roundAll(took))
+}
+
+// testClusterReloadInOutage: a config reload while PostgreSQL is down, as an
+// operator makes for another site of the same Caddy, takes effect: the
+// instance keeps its open store, with the keys it read before, and keeps
+// serving the admitted guest within max_stale. A room the new config names
+// that the store lacks cannot be made then; it is made once the database is
+// back, without another reload.
+func testClusterReloadInOutage(c *cluster) {
+	t := c.t
+	_, b, _ := c.admittedGuest(c.gws[0], "ro")
+	in := c.insts[2]
+	cfg := in.cfg
+	cfg.AdminExtra = append(slices.Clone(cfg.AdminExtra), "room ro", `room ro-new "Made in the outage"`)
+	c.gws[2].writeCaddyfile(in.file, cfg)
+	text, err := os.ReadFile(in.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c.pg.Stop()
+	stopped := time.Now()
+	resp, err := http.Post(in.adminURL+"/load", "text/caddyfile", bytes.NewReader(text))
+	if err != nil {
+		t.Fatalf("POST /load: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.pg.Start()
+		t.Fatalf("a reload while the database is down: POST /load answers %d %s, want 200", resp.StatusCode, body)
+	}
+	in.cfg = cfg
+	t.Logf("the reload with the database down took %v", time.Since(stopped).Round(time.Millisecond))
+	c.gws[2].tr.CloseIdleConnections()
+	p, ok := b.on(c.gws[2]).reaches("/rooms/ro")
+	if since := time.Since(stopped); since < clusterMaxStale && !ok {
+		t.Errorf("%v into the outage, the reloaded instance refuses the admitted guest: %d (reason %q)", since.Round(time.Millisecond), p.Status, p.reason())
+	}
+
+	c.pg.Start()
+	started := time.Now()
+	for {
+		status, _ := c.gws[0].api(http.MethodGet, "/api/rooms/ro-new", nil)
+		if status == http.StatusOK {
+			t.Logf("the configured room was made %v after the database was back", time.Since(started).Round(time.Millisecond))
+			break
+		}
+		if time.Since(started) > 20*time.Second {
+			t.Fatalf("20 s after the database was back, the room the reload configured is not there (%d)", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, p, ok := waitPage(b.on(c.gws[2]), "/rooms/ro", started, 10*time.Second, served); !ok {
+		t.Errorf("after the outage, the reloaded instance refuses the admitted guest: %d (reason %q)", p.Status, p.reason())
+	}
 }
 
 // backends returns the database's connections, by process id.
