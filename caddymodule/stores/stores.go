@@ -198,9 +198,14 @@ func (p *Postgres) StoreSettings() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// openTimeout bounds connecting, applying the schema and reading the live
-// state when a PostgreSQL store opens.
-const openTimeout = time.Minute
+// openWait is how long a PostgreSQL store waits at start for a database it
+// cannot reach (a machine booting, PostgreSQL restarting with Caddy), and
+// openTimeout bounds the whole of opening it: waiting, connecting, applying
+// the schema and reading the live state.
+const (
+	openWait    = 30 * time.Second
+	openTimeout = time.Minute
+)
 
 // OpenStore connects to the database.
 func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
@@ -208,6 +213,7 @@ func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 	defer cancel()
 	return postgres.Open(ctx, p.dsn, postgres.Options{
 		Logger: caddyconf.Slog(logger.Named("postgres")), MaxStale: time.Duration(p.MaxStale), PollInterval: time.Duration(p.PollInterval),
+		Wait: openWait,
 	})
 }
 

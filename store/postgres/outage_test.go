@@ -142,3 +142,57 @@ func TestOutage(t *testing.T) {
 		t.Errorf("the log holds the password:\n%s", out)
 	}
 }
+
+// TestOpenWaits protects a start in the order a machine's boot may take: a
+// Caddy whose PostgreSQL is not up yet waits for it, for Options.Wait, rather
+// than failing its start at once, and says so in the log; past Wait it fails
+// with ErrStoreUnavailable, and no line or error holds the password.
+func TestOpenWaits(t *testing.T) {
+	c := cluster(t)
+	dsn := newDB(t)
+	var logs logBuffer
+	c.Stop()
+	started := false
+	defer func() {
+		if !started { // for the tests after this one
+			c.Start()
+		}
+	}()
+	_, err := Open(context.Background(), dsn, Options{Wait: 1500 * time.Millisecond, Logger: logs.logger()})
+	if !errors.Is(err, guestlink.ErrStoreUnavailable) {
+		t.Fatalf("Open past Wait with the database down = %v, want ErrStoreUnavailable", err)
+	}
+	if strings.Contains(err.Error(), c.Password()) {
+		t.Errorf("Open's error holds the password: %v", err)
+	}
+
+	type opened struct {
+		s   *Store
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		s, err := Open(context.Background(), dsn, Options{Wait: time.Minute, Logger: logs.logger()})
+		done <- opened{s, err}
+	}()
+	time.Sleep(2 * time.Second)
+	select {
+	case o := <-done:
+		t.Fatalf("Open returned while the database was down: %v", o.err)
+	default:
+	}
+	c.Start()
+	started = true
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("Open after the database came up: %v", o.err)
+	}
+	o.s.Close()
+	out := logs.String()
+	if !strings.Contains(out, "the database cannot be reached: trying again") {
+		t.Errorf("the log does not say Open waits:\n%s", out)
+	}
+	if strings.Contains(out, c.Password()) {
+		t.Errorf("the log holds the password:\n%s", out)
+	}
+}

@@ -133,6 +133,11 @@ type Options struct {
 	// PollInterval is how often the listener reads the change log when no
 	// notification came. Default DefaultPollInterval (1s).
 	PollInterval time.Duration
+	// Wait is how long Open keeps trying while the database cannot be
+	// reached (a machine booting, PostgreSQL restarting with Caddy): every
+	// second at first, then at most every 5 s, each failed attempt logged.
+	// Zero tries once.
+	Wait time.Duration
 	// SweepInterval is how often one of the instances deletes the guest
 	// records whose purge time passed (reads treat them as gone at once) and
 	// prunes the change log. Default DefaultSweepInterval (1 minute).
@@ -201,9 +206,29 @@ type Store struct {
 // older (or absent) and refuses one that is newer than this package knows,
 // reads the live state and starts the listener and the sweeper. A connection
 // attempt gives up after the DSN's connect_timeout, DefaultConnectTimeout if
-// it sets none. An error never holds the DSN's password; when the database
+// it sets none; while the database cannot be reached, Open tries again for
+// opts.Wait. An error never holds the DSN's password; when the database
 // cannot be reached it wraps guestlink.ErrStoreUnavailable.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	giveUp := time.Now().Add(opts.Wait)
+	for pause := time.Second; ; pause = min(2*pause, 5*time.Second) {
+		s, err := open(ctx, dsn, opts)
+		if !errors.Is(err, guestlink.ErrStoreUnavailable) || time.Now().Add(pause).After(giveUp) {
+			return s, err
+		}
+		if opts.Logger != nil {
+			opts.Logger.Warn("the database cannot be reached: trying again", "in", pause, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// open is one attempt of Open.
+func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx masks the password only on a best-effort basis: say nothing of
