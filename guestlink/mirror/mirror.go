@@ -3,7 +3,8 @@
 // never reads the store: for each room whether it is available, a gallery and
 // open to guests; which links exist; and the room, link, state and purge time
 // of the guests that sent a request since the store was opened, or that
-// another process sharing the store stored since.
+// another process sharing the store stored since, for KeepGuests after it put
+// each one in.
 //
 // A Store fills it with Reset when it opens (rooms and links; guests stored
 // before are read on their first Check, one read per guest and process, so
@@ -41,10 +42,20 @@ type room struct {
 type guest struct {
 	room, link, state string
 	purgeAt           int64 // Unix nanoseconds; 0 keeps
+	putAt             int64 // when the mirror put it in, Unix nanoseconds
 }
 
 // sweepEvery is how many updates pass between sweeps of purged guests.
 const sweepEvery = 1024
+
+// KeepGuests is how long the mirror keeps a guest after it put the guest in
+// (a redemption, a change, a read): a guest whose session is longer is read
+// from the store again on its next request. A day is longer than a session
+// lasts by default (session_max, 12 h), so that at the defaults no live
+// session's guest is dropped, and far shorter than a guest record is kept
+// (retention, 30 days), so that the mirror's memory and its sweeps follow the
+// guests of a day rather than of a month.
+const KeepGuests = 24 * time.Hour
 
 // New returns an empty mirror.
 func New() *Mirror {
@@ -59,7 +70,8 @@ func (m *Mirror) clear() {
 
 // Tx changes a mirror inside Update or Reset.
 type Tx struct {
-	m *Mirror
+	m   *Mirror
+	now int64 // Unix nanoseconds
 }
 
 // PutRoom sets room r.
@@ -99,7 +111,7 @@ func (tx Tx) DropLink(roomID, linkID string) {
 // PutGuest sets guest g (a guest the mirror does not hold yet is put in too:
 // a new redemption sends its first request soon).
 func (tx Tx) PutGuest(g guestlink.Guest) {
-	tx.m.guests[g.ID] = toGuest(g)
+	tx.m.guests[g.ID] = toGuest(g, tx.now)
 }
 
 // AddGuest puts guest g in unless the mirror holds it already: a store that
@@ -107,7 +119,7 @@ func (tx Tx) PutGuest(g guestlink.Guest) {
 // the state of a later read in place.
 func (tx Tx) AddGuest(g guestlink.Guest) {
 	if _, held := tx.m.guests[g.ID]; !held {
-		tx.m.guests[g.ID] = toGuest(g)
+		tx.m.guests[g.ID] = toGuest(g, tx.now)
 	}
 }
 
@@ -116,12 +128,12 @@ func (tx Tx) DropGuest(guestID string) {
 	delete(tx.m.guests, guestID)
 }
 
-func toGuest(g guestlink.Guest) guest {
+func toGuest(g guestlink.Guest, now int64) guest {
 	var purge int64
 	if !g.PurgeAt.IsZero() {
 		purge = g.PurgeAt.UnixNano()
 	}
-	return guest{room: g.RoomID, link: g.LinkID, state: g.State, purgeAt: purge}
+	return guest{room: g.RoomID, link: g.LinkID, state: g.State, purgeAt: purge, putAt: now}
 }
 
 // Update applies fn's changes under the mirror's lock and raises the
@@ -130,11 +142,12 @@ func toGuest(g guestlink.Guest) guest {
 func (m *Mirror) Update(fn func(Tx)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	fn(Tx{m})
+	now := time.Now().UnixNano()
+	fn(Tx{m, now})
 	m.gen.Add(1)
 	if m.writes++; m.writes >= sweepEvery {
 		m.writes = 0
-		m.sweep(time.Now().UnixNano())
+		m.sweep(now)
 	}
 }
 
@@ -144,7 +157,7 @@ func (m *Mirror) Update(fn func(Tx)) {
 // was.
 func (m *Mirror) Reset(fn func(Tx) error) error {
 	fresh := New()
-	if err := fn(Tx{fresh}); err != nil {
+	if err := fn(Tx{fresh, time.Now().UnixNano()}); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -154,10 +167,11 @@ func (m *Mirror) Reset(fn func(Tx) error) error {
 	return nil
 }
 
-// sweep drops guests whose records have been purged (retention).
+// sweep drops guests whose records have been purged (retention), and those
+// put in more than KeepGuests ago.
 func (m *Mirror) sweep(now int64) {
 	for id, g := range m.guests {
-		if g.purgeAt != 0 && now >= g.purgeAt {
+		if (g.purgeAt != 0 && now >= g.purgeAt) || now-g.putAt >= int64(KeepGuests) {
 			delete(m.guests, id)
 		}
 	}
@@ -211,7 +225,7 @@ func (m *Mirror) Check(roomID, linkID, guestID string, now time.Time, load Load)
 	}
 	if !guestOK && load != nil {
 		if lg, ok := load(roomID, guestID); ok {
-			g, guestOK = toGuest(lg), true
+			g, guestOK = toGuest(lg, time.Now().UnixNano()), true
 			m.mu.Lock()
 			if cur, held := m.guests[guestID]; held {
 				g = cur

@@ -164,3 +164,35 @@ func TestAddGuestAndGuests(t *testing.T) {
 		t.Errorf("Guests after a Reset = %v, want none", ids)
 	}
 }
+
+// TestSweepKeepsADay protects the mirror's memory: a sweep drops the guests
+// put in KeepGuests ago or more and those whose record was purged, and keeps
+// the others; a guest it dropped whose session still lives is read from the
+// store again on its next Check, so that dropping it changes no verdict.
+func TestSweepKeepsADay(t *testing.T) {
+	m := withRoom(
+		guestlink.Guest{ID: "old", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted},
+		guestlink.Guest{ID: "purged", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted, PurgeAt: time.Now().Add(time.Hour)},
+	)
+	later := time.Now().Add(KeepGuests - time.Hour)
+	m.mu.Lock()
+	m.guests["young"] = guest{room: "r", link: "l", state: guestlink.StateAdmitted, putAt: later.UnixNano()}
+	m.sweep(time.Now().Add(30 * time.Minute).UnixNano())
+	if len(m.guests) != 3 {
+		t.Errorf("a sweep half an hour on kept %d guests, want all 3", len(m.guests))
+	}
+	m.sweep(time.Now().Add(KeepGuests).UnixNano())
+	m.mu.Unlock()
+	ids := m.Guests()
+	if !slices.Equal(ids, []string{"young"}) {
+		t.Errorf("after a sweep a day on, the mirror holds %v, want [young]", ids)
+	}
+	loads := 0
+	load := func(roomID, guestID string) (guestlink.Guest, bool) {
+		loads++
+		return guestlink.Guest{ID: guestID, RoomID: roomID, LinkID: "l", State: guestlink.StateAdmitted}, true
+	}
+	if state, err := m.Check("r", "l", "old", t0, load); err != nil || state != guestlink.StateAdmitted || loads != 1 {
+		t.Errorf("Check of a dropped guest = %q, %v after %d reads; want admitted, read once", state, err, loads)
+	}
+}
