@@ -1,0 +1,119 @@
+package entrypage_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestgate/guestgate/entrypage"
+	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/teststore"
+	"github.com/guestgate/guestgate/token"
+)
+
+// redeemBench is a Gateway on a real Badger store in a temporary directory
+// with one room ("bench", guest access on, no lobby) and one link without a
+// click limit, configured as the Caddy module configures it for a guest's
+// redemption: the X-Guest-Token identity signer on and every entry form post
+// observed (OnRedeem). Rate limits are off (a zero Budget): they count by
+// client address, and the benchmarks have one.
+type redeemBench struct {
+	gw   *entrypage.Gateway
+	path string // the link's entry page, /guest/<token>
+}
+
+func newRedeemBench(b *testing.B) *redeemBench {
+	b.Helper()
+	svc, _ := teststore.Service(b, time.Now().Truncate(time.Second))
+	l := teststore.RoomWithLinks(b, svc, "bench", guestlink.RoomSpec{Name: "Bench room"}, guestlink.LinkSpec{Name: "Bench link"})[0]
+	identity, err := token.NewIdentity(bytes.Repeat([]byte{0x44}, 32), "guestgate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw, _ := newGateway(b, svc, []string{"/rooms/{room}", "/rooms/{room}/*"}, func(c *entrypage.Config) {
+		c.Identity = identity
+		c.OnRedeem = func(string, time.Duration) {}
+	})
+	return &redeemBench{gw: gw, path: "/guest/" + l.Token}
+}
+
+// request is a guest's request for rb's entry page, as a browser on its first
+// visit sends it: no Accept-Language, a cookie header when cookie is not "".
+func (rb *redeemBench) request(method, cookie, form string) *http.Request {
+	r := &http.Request{
+		Method: method, URL: &url.URL{Path: rb.path}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Host: "127.0.0.1", RemoteAddr: "127.0.0.1:40000", RequestURI: rb.path, Body: http.NoBody,
+	}
+	if cookie != "" {
+		r.Header["Cookie"] = []string{cookie}
+	}
+	if form != "" {
+		r.Header["Content-Type"] = []string{"application/x-www-form-urlencoded"}
+		r.Body, r.ContentLength = readCloser{strings.NewReader(form)}, int64(len(form))
+	}
+	return r.WithContext(context.Background())
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// serve answers r with a bodiless writer and returns its status and headers.
+func (rb *redeemBench) serve(b *testing.B, r *http.Request) (int, http.Header) {
+	w := &nopWriter{h: http.Header{}}
+	if err := rb.gw.ServeHTTP(w, r, nil); err != nil {
+		b.Fatal(err)
+	}
+	return w.status, w.h
+}
+
+// BenchmarkEntryPageGet is a new guest's GET of a link's entry page: the
+// link read, a new anti-CSRF cookie, the form's CSRF field and the page
+// rendered in English, the first half of every redemption.
+func BenchmarkEntryPageGet(b *testing.B) {
+	rb := newRedeemBench(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if status, h := rb.serve(b, rb.request(http.MethodGet, "", "")); status != http.StatusOK || h.Get("Set-Cookie") == "" {
+			b.Fatalf("entry page: status %d, Set-Cookie %q", status, h.Get("Set-Cookie"))
+		}
+	}
+}
+
+// BenchmarkEntryFormPost is the second half of a redemption: the post of the
+// entry form (name, email and the CSRF field of a page fetched before the
+// timer starts) that spends a click of the unlimited link, stores a new
+// guest, signs the session and identity tokens and answers 303 to the room.
+func BenchmarkEntryFormPost(b *testing.B) {
+	rb := newRedeemBench(b)
+	page := &bodyWriter{nopWriter: nopWriter{h: http.Header{}}}
+	if err := rb.gw.ServeHTTP(page, rb.request(http.MethodGet, "", ""), nil); err != nil {
+		b.Fatal(err)
+	}
+	m := csrfRE.FindStringSubmatch(page.body.String())
+	cookies := (&http.Response{Header: page.h}).Cookies()
+	if m == nil || len(cookies) != 1 {
+		b.Fatalf("entry page without a csrf field or cookie: %v %v", m, cookies)
+	}
+	cookie := cookies[0].Name + "=" + cookies[0].Value
+	form := url.Values{"name": {"Zoë Bench"}, "email": {"zoe@example.com"}, "csrf": {m[1]}}.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		status, h := rb.serve(b, rb.request(http.MethodPost, cookie, form))
+		if status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Set-Cookie"), "guestgate=") {
+			b.Fatalf("entry form: status %d, Set-Cookie %q", status, h.Get("Set-Cookie"))
+		}
+	}
+}
+
+// bodyWriter is a nopWriter that keeps the body.
+type bodyWriter struct {
+	nopWriter
+	body bytes.Buffer
+}
+
+func (w *bodyWriter) Write(p []byte) (int, error) { return w.body.Write(p) }
