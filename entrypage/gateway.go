@@ -380,7 +380,7 @@ func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (
 // form is the entry form of what o opens: an invitation's names its role
 // and starts with the invited name.
 func (g *Gateway) form(o opened, tok string) entryForm {
-	f := entryForm{RoomName: o.room.Name, Action: g.prefix + "/" + tok}
+	f := entryForm{RoomName: o.room.Name, Token: tok}
 	if v := o.invitation; v != nil {
 		f.Role, f.Name = v.Role, v.Name
 	}

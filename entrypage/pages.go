@@ -104,7 +104,10 @@ func reasonFor(err error) string {
 // Pages renders the guest pages from templates, in the language the browser
 // asks for (Accept-Language; English when none of the catalogue's languages fits).
 type Pages struct {
-	tmpl   *template.Template
+	tmpl *template.Template
+	// shells are the entry pages of new guests by language, nil with theme
+	// templates.
+	shells map[language.Tag]*entryShell
 	cat    *i18n.Catalog
 	theme  *theme
 	prefix string
@@ -139,6 +142,14 @@ func NewPages(prefix string, frameAncestors []string, th ThemeConfig) (*Pages, e
 			return nil, fmt.Errorf("theme templates %s: %w", th.Templates, err)
 		}
 		return nil, err
+	}
+	if th.Templates == "" {
+		p.shells = make(map[language.Tag]*entryShell)
+		for _, tag := range p.cat.Languages() {
+			if p.shells[tag], err = p.newEntryShell(tag); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return p, nil
 }
@@ -187,20 +198,30 @@ func (p *Pages) pageIn(tag language.Tag) PageData {
 	return d
 }
 
+// pageSize is the room made for a page before it is executed: the guest pages
+// are 1.5 to 3 KiB.
+const pageSize = 4 << 10
+
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, d PageData) error {
-	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, pageSize))
+	if err := p.tmpl.ExecuteTemplate(buf, name, d); err != nil {
 		return err
 	}
+	return p.send(w, r, status, d.Lang, buf.Bytes())
+}
+
+// send writes page, in language lang, with status and the headers of every
+// guest page.
+func (p *Pages) send(w http.ResponseWriter, r *http.Request, status int, lang string, page []byte) error {
 	h := w.Header()
 	p.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Language", d.Lang)
+	h.Set("Content-Language", lang)
 	h.Add("Vary", "Accept-Language")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, err := w.Write(buf.Bytes())
+		_, err := w.Write(page)
 		return err
 	}
 	return nil
@@ -285,8 +306,10 @@ func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason str
 
 // entryForm is what the entry page shows.
 type entryForm struct {
-	RoomName, Action, CSRF string
-	Name, Email            string
+	// RoomName is the room's display name; the form posts to the entry page
+	// of link token Token.
+	RoomName, Token, CSRF string
+	Name, Email           string
 	// Role is the role of an invitation's entry form ("" for a guest
 	// link's): the page says it invites to the room as that role.
 	Role string
@@ -299,7 +322,7 @@ type entryForm struct {
 // entryPage fills d for the entry page of f.
 func entryPage(d *PageData, f entryForm) {
 	d.Title = d.T("guest.entry.title", f.RoomName)
-	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, f.Action, f.CSRF, f.Name, f.Email
+	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, d.Prefix+"/"+f.Token, f.CSRF, f.Name, f.Email
 	if f.Role != "" {
 		d.InvitedAs = d.T("guest.role." + f.Role)
 	}
@@ -314,8 +337,16 @@ func entryPage(d *PageData, f entryForm) {
 	}
 }
 
+// entry writes the entry page of f with status: a new guest's from the
+// shell of the page's language, any other by executing entry.html.
 func (p *Pages) entry(w http.ResponseWriter, r *http.Request, status int, f entryForm) error {
-	d := p.page(r)
+	tag := p.language(r)
+	if s := p.shells[tag]; s != nil {
+		if page, ok := s.fill(f); ok {
+			return p.send(w, r, status, s.lang, page)
+		}
+	}
+	d := p.pageIn(tag)
 	entryPage(&d, f)
 	return p.render(w, r, "entry.html", status, d)
 }
