@@ -94,15 +94,28 @@ func (rb *redeemBench) serve(b *testing.B, r *http.Request) (int, http.Header) {
 
 // BenchmarkEntryPageGet is a new guest's GET of a link's entry page: the
 // link read, a new anti-CSRF cookie, the form's CSRF field and the page
-// rendered in English, the first half of every redemption.
+// rendered, the first half of every redemption. "bench" sends no
+// Accept-Language, as the bench's load generator; "browser" sends a German
+// browser's.
 func BenchmarkEntryPageGet(b *testing.B) {
-	rb := newRedeemBench(b)
-	b.ReportAllocs()
-	defer reportCPU(b)()
-	for b.Loop() {
-		if status, h := rb.serve(b, rb.request(http.MethodGet, "", "")); status != http.StatusOK || h.Get("Set-Cookie") == "" {
-			b.Fatalf("entry page: status %d, Set-Cookie %q", status, h.Get("Set-Cookie"))
-		}
+	for _, tc := range []struct{ name, accept string }{
+		{"bench", ""},
+		{"browser", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rb := newRedeemBench(b)
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				r := rb.request(http.MethodGet, "", "")
+				if tc.accept != "" {
+					r.Header["Accept-Language"] = []string{tc.accept}
+				}
+				if status, h := rb.serve(b, r); status != http.StatusOK || h.Get("Set-Cookie") == "" {
+					b.Fatalf("entry page: status %d, Set-Cookie %q", status, h.Get("Set-Cookie"))
+				}
+			}
+		})
 	}
 }
 
