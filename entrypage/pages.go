@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/text/language"
@@ -113,7 +114,20 @@ type Pages struct {
 	prefix string
 	csp    string
 	framed bool
+
+	// langs are the page languages of the Accept-Language values seen (those
+	// of at most maxAcceptLen bytes, at most maxLangs of them): matching one
+	// takes microseconds and a score of allocations, and browsers send few
+	// distinct values.
+	langsMu sync.RWMutex
+	langs   map[string]language.Tag
 }
+
+// Bounds of Pages.langs: a browser's Accept-Language is 2 to 60 bytes.
+const (
+	maxAcceptLen = 128
+	maxLangs     = 1024
+)
 
 // NewPages parses the embedded templates, with the overrides and the title, logo
 // and accent of th; prefix is where the assets are served; frameAncestors are the
@@ -133,7 +147,7 @@ func NewPages(prefix string, frameAncestors []string, th ThemeConfig) (*Pages, e
 		fa = strings.Join(frameAncestors, " ")
 	}
 	p := &Pages{
-		tmpl: t, cat: i18n.Default(), theme: loaded, prefix: prefix, framed: len(frameAncestors) > 0,
+		tmpl: t, cat: i18n.Default(), theme: loaded, prefix: prefix, framed: len(frameAncestors) > 0, langs: map[string]language.Tag{},
 		csp: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
 			"form-action 'self'; base-uri 'none'; frame-ancestors " + fa,
 	}
@@ -174,7 +188,23 @@ func (p *Pages) securityHeaders(h http.Header) {
 
 // language is the page language for r, from its Accept-Language header.
 func (p *Pages) language(r *http.Request) language.Tag {
-	return p.cat.Match(r.Header.Get("Accept-Language"))
+	accept := r.Header.Get("Accept-Language")
+	p.langsMu.RLock()
+	tag, ok := p.langs[accept]
+	p.langsMu.RUnlock()
+	if ok {
+		return tag
+	}
+	tag = p.cat.Match(accept)
+	if len(accept) <= maxAcceptLen {
+		p.langsMu.Lock()
+		if len(p.langs) >= maxLangs {
+			clear(p.langs)
+		}
+		p.langs[accept] = tag
+		p.langsMu.Unlock()
+	}
+	return tag
 }
 
 // T is message key in r's language, for text outside the templates.
