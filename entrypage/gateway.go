@@ -200,9 +200,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(ht
 		// the prefix (leave, the LiveKit token) are not counted as any.
 		if r.Method == http.MethodPost && g.onRedeem != nil && rest != "leave" && rest != LiveKitTokenPath {
 			start := time.Now()
-			var o *outcome
-			w, r, o = track(w, r)
-			defer g.observeRedeem(o, start)
+			sw := &statusWriter{ResponseWriter: w}
+			w = sw
+			defer g.observeRedeem(&sw.o, start)
 		}
 		if !g.requests.allow(g.clientIP(r)) {
 			return g.rateLimited(w, r, g.requests.budget)

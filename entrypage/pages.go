@@ -282,7 +282,7 @@ func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back str
 func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room, back string) error {
 	d := p.page(r)
 	status := messagePage(&d, reason, room, back)
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
@@ -297,7 +297,7 @@ func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room
 func (p *Pages) NotYetOpen(w http.ResponseWriter, r *http.Request, room string, opens, now time.Time) error {
 	d := p.page(r)
 	status := messagePage(&d, ReasonNotYetOpen, room, "")
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	wait := opens.Sub(now)
 	d.Opens = &opening{
 		At:      opens.UTC().Format(time.RFC3339),
@@ -330,7 +330,7 @@ const retryAfterUnavailable = "5"
 func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason string, status int) error {
 	d := p.page(r)
 	messagePage(&d, reason, "", "")
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	return p.render(w, r, "message.html", status, d)
 }
 
