@@ -23,19 +23,13 @@ func TestLanguagesRemembered(t *testing.T) {
 		r.Header.Set("Accept-Language", accept)
 		return p.language(r)
 	}
-	for _, tc := range []struct {
-		accept string
-		want   language.Tag
-	}{
-		{"de-DE,de;q=0.9,en;q=0.5", language.German},
-		{"he-IL", language.Hebrew},
-		{"fr-FR, de;q=0.5", language.German},
-		{"ja", language.English},
-		{strings.Repeat("fr;q=0.1, ", maxAcceptLen/10) + "he", language.Hebrew},
-	} {
+	// The catalogue's own answers are pinned by the i18n tests.
+	for _, accept := range []string{"de-DE,de;q=0.9,en;q=0.5", "he-IL", "fr-FR, de;q=0.5", "ja", "",
+		strings.Repeat("fr;q=0.1, ", maxAcceptLen/10) + "he"} {
+		want := p.cat.Match(accept)
 		for i := range 2 {
-			if got := lang(tc.accept); got != tc.want {
-				t.Errorf("%.20q, request %d: %v, want %v", tc.accept, i+1, got, tc.want)
+			if got := lang(accept); got != want {
+				t.Errorf("%.20q, request %d: %v, want %v", accept, i+1, got, want)
 			}
 		}
 	}
