@@ -110,11 +110,14 @@ func (g *Gateway) identityToken(e *cachedSession) (string, error) {
 // (token.Issuer.Mint), into the cache, with its identity token, so that the
 // guest's first request through the gate is already a returning one: the
 // Ed25519 signature happens on the entry form's post (or the renewal), not on
-// the room's first load, and the token is never verified at all.
+// the room's first load, and the token is never verified at all. A waiting
+// guest's token gets no identity token: the gate sends no request of a
+// waiting session upstream, and upgrades it to a new token first once the
+// guest is admitted (docs/DESIGN.md section 2).
 func (g *Gateway) warm(raw string, c *token.Claims) {
 	now := g.svc.Now()
 	e := g.cache.put(raw, c, now)
-	if g.identity != nil {
+	if g.identity != nil && c.State == guestlink.StateAdmitted {
 		_, _ = g.identityToken(e)
 	}
 }

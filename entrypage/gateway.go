@@ -3,11 +3,14 @@ package entrypage
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -95,9 +98,11 @@ type Config struct {
 
 // Gateway serves the guest pages under Prefix and gates every other request.
 type Gateway struct {
-	svc      *guestlink.Service
-	tokens   *token.Issuer
-	csrfKey  []byte
+	svc    *guestlink.Service
+	tokens *token.Issuer
+	// csrfMACs are HMAC-SHA256 states keyed with the CSRF key, each reset
+	// before it is put back: making one costs more than the MAC itself.
+	csrfMACs sync.Pool
 	prefix   string
 	roomPath string
 	allow    Allowlist
@@ -150,7 +155,7 @@ func New(c Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		svc: c.Service, tokens: c.Tokens, csrfKey: c.CSRFKey, prefix: c.Prefix, roomPath: c.RoomPath,
+		svc: c.Service, tokens: c.Tokens, prefix: c.Prefix, roomPath: c.RoomPath,
 		allow: c.Allow, roles: c.Roles, pass: c.PassUnauthenticated, sameSite: c.SameSite, pages: pages,
 		assets: http.StripPrefix(c.Prefix+"/assets", Assets()), onID: c.OnIdentity, onErr: c.OnError,
 		manageURL: cmp.Or(c.ManageURL, DefaultManageURL), mintModerator: c.ModeratorToken,
@@ -164,6 +169,7 @@ func New(c Config) (*Gateway, error) {
 			entries: map[[2]string]*participant{}, lingering: map[string]map[string]time.Time{}}
 		g.participants.startAdopting(cmp.Or(c.LiveKitAdopt, DefaultLiveKitAdopt))
 	}
+	g.csrfMACs.New = func() any { return hmac.New(sha256.New, c.CSRFKey) }
 	if g.clientIP == nil {
 		g.clientIP = ratelimit.RemoteHost
 	}
@@ -194,9 +200,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next func(ht
 		// the prefix (leave, the LiveKit token) are not counted as any.
 		if r.Method == http.MethodPost && g.onRedeem != nil && rest != "leave" && rest != LiveKitTokenPath {
 			start := time.Now()
-			var o *outcome
-			w, r, o = track(w, r)
-			defer g.observeRedeem(o, start)
+			sw := &statusWriter{ResponseWriter: w}
+			w = sw
+			defer g.observeRedeem(&sw.o, start)
 		}
 		if !g.requests.allow(g.clientIP(r)) {
 			return g.rateLimited(w, r, g.requests.budget)
@@ -380,7 +386,7 @@ func (g *Gateway) openLink(w http.ResponseWriter, r *http.Request, tok string) (
 // form is the entry form of what o opens: an invitation's names its role
 // and starts with the invited name.
 func (g *Gateway) form(o opened, tok string) entryForm {
-	f := entryForm{RoomName: o.room.Name, Action: g.prefix + "/" + tok}
+	f := entryForm{RoomName: o.room.Name, Token: tok}
 	if v := o.invitation; v != nil {
 		f.Role, f.Name = v.Role, v.Name
 	}

@@ -1,7 +1,6 @@
 package entrypage
 
 import (
-	"context"
 	"net/http"
 	"time"
 )
@@ -34,24 +33,27 @@ type outcome struct {
 	status int
 }
 
-type outcomeKey struct{}
-
-// track returns r carrying a fresh outcome, and w recording the status into it.
-func track(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *outcome) {
-	o := &outcome{}
-	return &statusWriter{ResponseWriter: w, o: o}, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)), o
-}
-
-// noteReason records a message page's reason in r's outcome, if tracked.
-func noteReason(r *http.Request, reason string) {
-	if o, ok := r.Context().Value(outcomeKey{}).(*outcome); ok {
-		o.reason = reason
+// noteReason records a message page's reason in the outcome of w, if w is,
+// or wraps, a tracked writer.
+func noteReason(w http.ResponseWriter, reason string) {
+	for {
+		switch t := w.(type) {
+		case *statusWriter:
+			t.o.reason = reason
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
 	}
 }
 
+// statusWriter records the status of the answer, and noteReason the message
+// page's reason, into its outcome.
 type statusWriter struct {
 	http.ResponseWriter
-	o *outcome
+	o outcome
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/text/language"
@@ -104,13 +105,29 @@ func reasonFor(err error) string {
 // Pages renders the guest pages from templates, in the language the browser
 // asks for (Accept-Language; English when none of the catalogue's languages fits).
 type Pages struct {
-	tmpl   *template.Template
+	tmpl *template.Template
+	// shells are the entry pages of new guests by language, nil with theme
+	// templates.
+	shells map[language.Tag]*entryShell
 	cat    *i18n.Catalog
 	theme  *theme
 	prefix string
 	csp    string
 	framed bool
+
+	// langs are the page languages of the Accept-Language values seen (those
+	// of at most maxAcceptLen bytes, at most maxLangs of them): matching one
+	// takes microseconds and a score of allocations, and browsers send few
+	// distinct values.
+	langsMu sync.RWMutex
+	langs   map[string]language.Tag
 }
+
+// Bounds of Pages.langs: a browser's Accept-Language is 2 to 60 bytes.
+const (
+	maxAcceptLen = 128
+	maxLangs     = 1024
+)
 
 // NewPages parses the embedded templates, with the overrides and the title, logo
 // and accent of th; prefix is where the assets are served; frameAncestors are the
@@ -130,7 +147,7 @@ func NewPages(prefix string, frameAncestors []string, th ThemeConfig) (*Pages, e
 		fa = strings.Join(frameAncestors, " ")
 	}
 	p := &Pages{
-		tmpl: t, cat: i18n.Default(), theme: loaded, prefix: prefix, framed: len(frameAncestors) > 0,
+		tmpl: t, cat: i18n.Default(), theme: loaded, prefix: prefix, framed: len(frameAncestors) > 0, langs: map[string]language.Tag{},
 		csp: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
 			"form-action 'self'; base-uri 'none'; frame-ancestors " + fa,
 	}
@@ -139,6 +156,14 @@ func NewPages(prefix string, frameAncestors []string, th ThemeConfig) (*Pages, e
 			return nil, fmt.Errorf("theme templates %s: %w", th.Templates, err)
 		}
 		return nil, err
+	}
+	if th.Templates == "" {
+		p.shells = make(map[language.Tag]*entryShell)
+		for _, tag := range p.cat.Languages() {
+			if p.shells[tag], err = p.newEntryShell(tag); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return p, nil
 }
@@ -163,7 +188,23 @@ func (p *Pages) securityHeaders(h http.Header) {
 
 // language is the page language for r, from its Accept-Language header.
 func (p *Pages) language(r *http.Request) language.Tag {
-	return p.cat.Match(r.Header.Get("Accept-Language"))
+	accept := r.Header.Get("Accept-Language")
+	p.langsMu.RLock()
+	tag, ok := p.langs[accept]
+	p.langsMu.RUnlock()
+	if ok {
+		return tag
+	}
+	tag = p.cat.Match(accept)
+	if len(accept) <= maxAcceptLen {
+		p.langsMu.Lock()
+		if len(p.langs) >= maxLangs {
+			clear(p.langs)
+		}
+		p.langs[accept] = tag
+		p.langsMu.Unlock()
+	}
+	return tag
 }
 
 // T is message key in r's language, for text outside the templates.
@@ -187,20 +228,30 @@ func (p *Pages) pageIn(tag language.Tag) PageData {
 	return d
 }
 
+// pageSize is the room made for a page before it is executed: the guest pages
+// are 1.5 to 3 KiB.
+const pageSize = 4 << 10
+
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, name string, status int, d PageData) error {
-	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, name, d); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, pageSize))
+	if err := p.tmpl.ExecuteTemplate(buf, name, d); err != nil {
 		return err
 	}
+	return p.send(w, r, status, d.Lang, buf.Bytes())
+}
+
+// send writes page, in language lang, with status and the headers of every
+// guest page.
+func (p *Pages) send(w http.ResponseWriter, r *http.Request, status int, lang string, page []byte) error {
 	h := w.Header()
 	p.securityHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Language", d.Lang)
+	h.Set("Content-Language", lang)
 	h.Add("Vary", "Accept-Language")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, err := w.Write(buf.Bytes())
+		_, err := w.Write(page)
 		return err
 	}
 	return nil
@@ -231,7 +282,7 @@ func (p *Pages) Message(w http.ResponseWriter, r *http.Request, reason, back str
 func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room, back string) error {
 	d := p.page(r)
 	status := messagePage(&d, reason, room, back)
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 	}
@@ -246,7 +297,7 @@ func (p *Pages) RoomMessage(w http.ResponseWriter, r *http.Request, reason, room
 func (p *Pages) NotYetOpen(w http.ResponseWriter, r *http.Request, room string, opens, now time.Time) error {
 	d := p.page(r)
 	status := messagePage(&d, ReasonNotYetOpen, room, "")
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	wait := opens.Sub(now)
 	d.Opens = &opening{
 		At:      opens.UTC().Format(time.RFC3339),
@@ -279,14 +330,16 @@ const retryAfterUnavailable = "5"
 func (p *Pages) MessageStatus(w http.ResponseWriter, r *http.Request, reason string, status int) error {
 	d := p.page(r)
 	messagePage(&d, reason, "", "")
-	noteReason(r, d.Reason)
+	noteReason(w, d.Reason)
 	return p.render(w, r, "message.html", status, d)
 }
 
 // entryForm is what the entry page shows.
 type entryForm struct {
-	RoomName, Action, CSRF string
-	Name, Email            string
+	// RoomName is the room's display name; the form posts to the entry page
+	// of link token Token.
+	RoomName, Token, CSRF string
+	Name, Email           string
 	// Role is the role of an invitation's entry form ("" for a guest
 	// link's): the page says it invites to the room as that role.
 	Role string
@@ -299,7 +352,7 @@ type entryForm struct {
 // entryPage fills d for the entry page of f.
 func entryPage(d *PageData, f entryForm) {
 	d.Title = d.T("guest.entry.title", f.RoomName)
-	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, f.Action, f.CSRF, f.Name, f.Email
+	d.RoomName, d.Action, d.CSRF, d.Name, d.Email = f.RoomName, d.Prefix+"/"+f.Token, f.CSRF, f.Name, f.Email
 	if f.Role != "" {
 		d.InvitedAs = d.T("guest.role." + f.Role)
 	}
@@ -314,8 +367,16 @@ func entryPage(d *PageData, f entryForm) {
 	}
 }
 
+// entry writes the entry page of f with status: a new guest's from the
+// shell of the page's language, any other by executing entry.html.
 func (p *Pages) entry(w http.ResponseWriter, r *http.Request, status int, f entryForm) error {
-	d := p.page(r)
+	tag := p.language(r)
+	if s := p.shells[tag]; s != nil {
+		if page, ok := s.fill(f); ok {
+			return p.send(w, r, status, s.lang, page)
+		}
+	}
+	d := p.pageIn(tag)
 	entryPage(&d, f)
 	return p.render(w, r, "entry.html", status, d)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -155,9 +156,13 @@ func (g *Gateway) csrfValue(w http.ResponseWriter, r *http.Request) string {
 
 // csrfToken is the form field value for cookie value c and link token tok.
 func (g *Gateway) csrfToken(c, tok string) string {
-	m := hmac.New(sha256.New, g.csrfKey)
+	m := g.csrfMACs.Get().(hash.Hash)
 	m.Write([]byte("csrf\x00" + c + "\x00" + tok))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	field := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
+	m.Reset()
+	g.csrfMACs.Put(m)
+	return field
 }
 
 // checkCSRF reports whether the form's csrf field matches the browser's cookie.

@@ -318,7 +318,7 @@ func (p *Pages) checkTemplates() error {
 		}
 		d := p.pageIn(tag)
 		entryPage(&d, entryForm{
-			RoomName: "Sample room", Action: p.prefix + "/sample", CSRF: sampleCSRF, Name: "Ada", Email: "ada@",
+			RoomName: "Sample room", Token: "sample", CSRF: sampleCSRF, Name: "Ada", Email: "ada@",
 			FormError: "guest.entry.form_expired",
 			Invalid: []*guestlink.ValidationError{
 				{Field: "name", Code: guestlink.CodeRequired},

@@ -35,6 +35,7 @@ type Identity struct {
 	kid    string
 	issuer string
 	jwks   []byte
+	signer *signer
 }
 
 // NewIdentity returns a signer for the Ed25519 private key made from seed (32
@@ -55,6 +56,9 @@ func NewIdentity(seed []byte, issuer string) (*Identity, error) {
 		return nil, err
 	}
 	id.jwks = jwks
+	if id.signer, err = newSigner(jwt.SigningMethodEdDSA, key, map[string]any{"kid": id.kid}); err != nil {
+		return nil, err
+	}
 	return id, nil
 }
 
@@ -92,7 +96,5 @@ func (id *Identity) Token(c *Claims, now time.Time) (string, error) {
 		},
 		Room: c.Room, LinkID: c.LinkID, Name: c.Name, Email: c.Email, Role: c.Role,
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ic)
-	t.Header["kid"] = id.kid
-	return t.SignedString(id.key)
+	return id.signer.sign(ic)
 }

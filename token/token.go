@@ -141,7 +141,8 @@ type Config struct {
 // Issuer issues and verifies session tokens with HS256 (pinned). It is immutable
 // and safe for concurrent use.
 type Issuer struct {
-	sign      []byte
+	// signer signs with the first key.
+	signer    *signer
 	verify    jwt.VerificationKeySet
 	iss, aud  string
 	legacyAud string
@@ -184,7 +185,10 @@ func New(c Config) (*Issuer, error) {
 		}
 		i.verify.Keys = append(i.verify.Keys, append([]byte(nil), k...))
 	}
-	i.sign = i.verify.Keys[0].([]byte)
+	var err error
+	if i.signer, err = newSigner(jwt.SigningMethodHS256, i.verify.Keys[0], map[string]any{"typ": SessionType}); err != nil {
+		return nil, err
+	}
 	return i, nil
 }
 
@@ -252,9 +256,7 @@ func (i *Issuer) Mint(c Claims, now time.Time) (tok string, signed *Claims, err 
 	c.ExpiresAt = jwt.NewNumericDate(exp)
 	c.ID = base64.RawURLEncoding.EncodeToString(jti[:])
 
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, &c)
-	t.Header["typ"] = SessionType
-	tok, err = t.SignedString(i.sign)
+	tok, err = i.signer.sign(&c)
 	if err != nil {
 		return "", nil, fmt.Errorf("token: issue: %w", err)
 	}
