@@ -604,22 +604,11 @@ func testClusterReload(c *cluster) {
 	wantPage(t, "/static before the reload", reloaded.get("/static/app.css"), http.StatusForbidden, "not-allowed")
 	before := c.backends()
 
-	in := c.insts[1]
-	in.cfg.Allow = "/rooms/{room} /rooms/{room}/* /static/*"
-	c.gws[1].writeCaddyfile(in.file, in.cfg)
-	text, err := os.ReadFile(in.file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := c.insts[1].cfg
+	cfg.Allow = "/rooms/{room} /rooms/{room}/* /static/*"
 	start := time.Now()
-	resp, err := http.Post(in.adminURL+"/load", "text/caddyfile", bytes.NewReader(text))
-	if err != nil {
-		t.Fatalf("POST /load: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /load: %d %s", resp.StatusCode, body)
+	if status, body := c.reload(1, cfg); status != http.StatusOK {
+		t.Fatalf("POST /load: %d %s", status, body)
 	}
 	t.Logf("the reload of instance 1 took %v", time.Since(start).Round(time.Millisecond))
 	// The old server closes the connections it kept alive, as a client
@@ -655,28 +644,19 @@ func testClusterReload(c *cluster) {
 func testClusterReloadInOutage(c *cluster) {
 	t := c.t
 	_, b, _ := c.admittedGuest(c.gws[0], "ro")
-	in := c.insts[2]
-	cfg := in.cfg
+	cfg := c.insts[2].cfg
 	cfg.AdminExtra = append(slices.Clone(cfg.AdminExtra), "room ro", `room ro-new "Made in the outage"`)
-	c.gws[2].writeCaddyfile(in.file, cfg)
-	text, err := os.ReadFile(in.file)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	c.pg.Stop()
-	stopped := time.Now()
-	resp, err := http.Post(in.adminURL+"/load", "text/caddyfile", bytes.NewReader(text))
-	if err != nil {
-		t.Fatalf("POST /load: %v", err)
+	stopped, started := time.Now(), false
+	defer func() {
+		if !started { // for the subtests after this one
+			c.pg.Start()
+		}
+	}()
+	if status, body := c.reload(2, cfg); status != http.StatusOK {
+		t.Fatalf("a reload while the database is down: POST /load answers %d %s, want 200", status, body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		c.pg.Start()
-		t.Fatalf("a reload while the database is down: POST /load answers %d %s, want 200", resp.StatusCode, body)
-	}
-	in.cfg = cfg
 	t.Logf("the reload with the database down took %v", time.Since(stopped).Round(time.Millisecond))
 	c.gws[2].tr.CloseIdleConnections()
 	p, ok := b.on(c.gws[2]).reaches("/rooms/ro")
@@ -685,21 +665,45 @@ func testClusterReloadInOutage(c *cluster) {
 	}
 
 	c.pg.Start()
-	started := time.Now()
+	started = true
+	back := time.Now()
 	for {
 		status, _ := c.gws[0].api(http.MethodGet, "/api/rooms/ro-new", nil)
 		if status == http.StatusOK {
-			t.Logf("the configured room was made %v after the database was back", time.Since(started).Round(time.Millisecond))
+			t.Logf("the configured room was made %v after the database was back", time.Since(back).Round(time.Millisecond))
 			break
 		}
-		if time.Since(started) > 20*time.Second {
+		if time.Since(back) > 20*time.Second {
 			t.Fatalf("20 s after the database was back, the room the reload configured is not there (%d)", status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, p, ok := waitPage(b.on(c.gws[2]), "/rooms/ro", started, 10*time.Second, served); !ok {
+	if _, p, ok := waitPage(b.on(c.gws[2]), "/rooms/ro", back, 10*time.Second, served); !ok {
 		t.Errorf("after the outage, the reloaded instance refuses the admitted guest: %d (reason %q)", p.Status, p.reason())
 	}
+}
+
+// reload writes cfg as instance i's Caddyfile and loads it through the
+// instance's admin API, as "caddy reload" does; it returns the API's answer,
+// and keeps cfg as the instance's config if it took.
+func (c *cluster) reload(i int, cfg config) (int, []byte) {
+	c.t.Helper()
+	in := c.insts[i]
+	c.gws[i].writeCaddyfile(in.file, cfg)
+	text, err := os.ReadFile(in.file)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp, err := http.Post(in.adminURL+"/load", "text/caddyfile", bytes.NewReader(text))
+	if err != nil {
+		c.t.Fatalf("POST /load: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		in.cfg = cfg
+	}
+	return resp.StatusCode, body
 }
 
 // backends returns the database's connections, by process id.
