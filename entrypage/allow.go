@@ -135,9 +135,10 @@ func CleanPath(escaped string) (string, bool) {
 // best-fit conversion to an ANSI code page turns into '/' or '\' (the
 // division slash U+2215 and the set minus U+2216; the yen sign U+00A5 in the
 // Japanese code page and the won sign U+20A9 in the Korean one, where the byte
-// of '\' is shown as those signs). "/rooms/demo/．．／other" would otherwise
-// match as a page of demo and reach other's upstream. An ASCII path costs one
-// pass over its bytes.
+// of '\' is shown as those signs), or whose compatibility form holds one (the
+// fullwidth yen and won signs U+FFE5 and U+FFE6). "/rooms/demo/．．／other"
+// would otherwise match as a page of demo and reach other's upstream. An ASCII
+// path costs one pass over its bytes.
 func hasLookalike(p string) bool {
 	for i := 0; i < len(p); i++ {
 		if p[i] >= utf8.RuneSelf {
@@ -161,7 +162,7 @@ func lookalikeIn(p string) bool {
 		if norm.NFKC.IsNormal(buf[:n]) {
 			continue
 		}
-		if strings.ContainsAny(norm.NFKC.String(string(buf[:n])), "./\\") {
+		if strings.ContainsAny(norm.NFKC.String(string(buf[:n])), "./\\\u00a5\u20a9") {
 			return true
 		}
 	}

@@ -206,8 +206,8 @@ func TestSameOrigin(t *testing.T) {
 // Windows backend's best-fit conversion to its ANSI code page does the same
 // to the fullwidth forms and reads the division slash U+2215 as '/', and, in
 // the Japanese and Korean code pages, the yen sign U+00A5 and the won sign
-// U+20A9 as the byte of '\'. So
-// "/rooms/demo/．．／other" would pass the allowlist as a page of demo and
+// U+20A9 as the byte of '\', which a backend doing both makes also of their
+// fullwidth forms U+FFE5 and U+FFE6. So "/rooms/demo/．．／other" would pass the allowlist as a page of demo and
 // reach other's. CleanPath refuses, raw or percent-encoded, every character
 // that such a backend reads as a dot, a slash or a backslash, as it refuses
 // encoded dots and slashes; letters of other scripts still pass.
@@ -224,6 +224,8 @@ func TestCleanPathRefusesLookalikeDots(t *testing.T) {
 		"/rooms/demo/..%E2%88%96other",         // ..∖other, with a set minus
 		"/rooms/demo/..%C2%A5other",            // ..¥other: '\\' in code page 932
 		"/rooms/demo/..\u20a9other",            // ..₩other: '\\' in code page 949
+		"/rooms/demo/..%EF%BF%A5other",         // ..￥other: NFKC ¥
+		"/rooms/demo/..\uffe6other",            // ..￦other: NFKC ₩
 	} {
 		if got, ok := CleanPath(in); ok {
 			t.Errorf("CleanPath(%q) = %q, true; want it refused", in, got)

@@ -32,6 +32,10 @@ type Mirror struct {
 	links  map[string]map[string]struct{} // room -> link ids
 	guests map[string]guest               // guest id -> guest
 	writes int                            // updates since the last sweep
+	// drops counts the changes that forgot guests (DropGuest, DropRoom,
+	// Reset, a sweep): Check keeps a guest it read only if none came
+	// meanwhile, since its read may be older than what was forgotten.
+	drops uint64
 }
 
 type room struct {
@@ -81,6 +85,7 @@ func (tx Tx) PutRoom(r guestlink.Room) {
 
 // DropRoom forgets room id with its links and guests.
 func (tx Tx) DropRoom(id string) {
+	tx.m.drops++
 	delete(tx.m.rooms, id)
 	delete(tx.m.links, id)
 	for gid, g := range tx.m.guests {
@@ -125,6 +130,7 @@ func (tx Tx) AddGuest(g guestlink.Guest) {
 
 // DropGuest forgets guest guestID.
 func (tx Tx) DropGuest(guestID string) {
+	tx.m.drops++
 	delete(tx.m.guests, guestID)
 }
 
@@ -162,6 +168,7 @@ func (m *Mirror) Reset(fn func(Tx) error) error {
 	}
 	m.mu.Lock()
 	m.rooms, m.links, m.guests = fresh.rooms, fresh.links, fresh.guests
+	m.drops++
 	m.gen.Add(1)
 	m.mu.Unlock()
 	return nil
@@ -173,6 +180,7 @@ func (m *Mirror) sweep(now int64) {
 	for id, g := range m.guests {
 		if (g.purgeAt != 0 && now >= g.purgeAt) || now-g.putAt >= int64(KeepGuests) {
 			delete(m.guests, id)
+			m.drops++
 		}
 	}
 }
@@ -213,12 +221,15 @@ type Load func(roomID, guestID string) (g guestlink.Guest, ok bool)
 // (ErrRoomUnavailable), then a missing guest, one of another room or link, or
 // one purged at now (ErrGuestNotFound), then CheckSession. A guest the mirror
 // does not hold is read with load, outside the lock, and kept unless an update
-// put it in meanwhile (which then read it later, so it wins).
+// put it in meanwhile (which then read it later, so it wins) or one forgot a
+// guest meanwhile (the read may be older: the verdict is the read's, and the
+// next Check reads again).
 func (m *Mirror) Check(roomID, linkID, guestID string, now time.Time, load Load) (string, error) {
 	m.mu.RLock()
 	r, roomOK := m.rooms[roomID]
 	_, linkOK := m.links[roomID][linkID]
 	g, guestOK := m.guests[guestID]
+	drops := m.drops
 	m.mu.RUnlock()
 	if !roomOK {
 		return "", guestlink.ErrRoomUnavailable
@@ -229,7 +240,7 @@ func (m *Mirror) Check(roomID, linkID, guestID string, now time.Time, load Load)
 			m.mu.Lock()
 			if cur, held := m.guests[guestID]; held {
 				g = cur
-			} else {
+			} else if m.drops == drops {
 				m.guests[guestID] = g
 			}
 			m.mu.Unlock()

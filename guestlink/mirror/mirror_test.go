@@ -88,6 +88,50 @@ func TestUpdatesWinOverLoads(t *testing.T) {
 	}
 }
 
+// TestDropsWinOverLoads protects a removal against a read that came before
+// it: a guest that Check reads from the store (one the mirror dropped a day
+// after taking it in, say) while an update forgets it (a deleted record, a
+// deleted room, a reload of the whole state after a restore) must not be
+// kept from that read, which may hold the guest as it was before: the next
+// Check reads it again. Kept, a guest a restore took away would be let in
+// for a day.
+func TestDropsWinOverLoads(t *testing.T) {
+	admitted := guestlink.Guest{ID: "g", RoomID: "r", LinkID: "l", State: guestlink.StateAdmitted}
+	for _, tc := range []struct {
+		name string
+		drop func(m *Mirror)
+	}{
+		{"guest dropped", func(m *Mirror) { m.Update(func(tx Tx) { tx.DropGuest("g") }) }},
+		{"room dropped and made again", func(m *Mirror) {
+			m.Update(func(tx Tx) { tx.DropRoom("r") })
+			m.Update(func(tx Tx) {
+				tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+				tx.PutLink("r", "l")
+			})
+		}},
+		{"reset", func(m *Mirror) {
+			_ = m.Reset(func(tx Tx) error {
+				tx.PutRoom(guestlink.Room{ID: "r", Available: true, GuestAccess: true, Kind: guestlink.KindRoom})
+				tx.PutLink("r", "l")
+				return nil
+			})
+		}},
+	} {
+		m := withRoom()
+		stale := func(string, string) (guestlink.Guest, bool) {
+			tc.drop(m)
+			return admitted, true
+		}
+		if _, err := m.Check("r", "l", "g", t0, stale); err != nil {
+			t.Fatalf("%s: Check with the read before the drop = %v, want that read's verdict", tc.name, err)
+		}
+		gone := func(string, string) (guestlink.Guest, bool) { return guestlink.Guest{}, false }
+		if state, err := m.Check("r", "l", "g", t0, gone); !errors.Is(err, guestlink.ErrGuestNotFound) {
+			t.Errorf("%s: the next Check, the guest gone from the store = %q, %v; want ErrGuestNotFound", tc.name, state, err)
+		}
+	}
+}
+
 // TestGenerationAndReset: every Update and Reset raises the generation; a Reset
 // replaces everything, and one that fails changes nothing; DropRoom takes the
 // room's links and guests along.

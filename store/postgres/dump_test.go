@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,17 +17,34 @@ import (
 // promises beyond the conformance suite: every other instance's gate follows
 // it (through a reset in the change log, as after any write), the loaded
 // guests are not new guests that every instance reads at once, and a second
-// load while one runs is refused rather than interleaved.
+// load while one runs is refused rather than interleaved. The secrets follow
+// it too: Secret gives a secret read before while the database cannot be
+// reached (a config reload in an outage keeps its keys), and after a load
+// that must be the loaded one, never the one it replaced, with which the
+// instance would sign sessions and CSRF fields no other instance accepts.
 func TestLoadReachesEveryInstance(t *testing.T) {
+	c := cluster(t)
 	ctx := context.Background()
 	a, b, _, g := twoInstances(t, Options{}, Options{}, 0)
+	const secret = "session-signing-key"
+	replaced, err := a.Secret(ctx, secret, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Secret(ctx, secret, 32); err != nil {
+		t.Fatal(err)
+	}
+	loaded := bytes.Repeat([]byte{0x5a}, 32)
 
 	// The same contents, but guest access off in room r: b must refuse the
-	// guest it let in.
+	// guest it let in; and another secret.
 	var recs []guestlink.Record
 	if err := a.Dump(ctx, func(r guestlink.Record) error {
 		if r.Room != nil && r.Room.ID == "r" {
 			r.Room.GuestAccess = false
+		}
+		if r.Secret != nil && r.Secret.Name == secret {
+			r.Secret.Value = loaded
 		}
 		recs = append(recs, r)
 		return nil
@@ -81,6 +99,20 @@ func TestLoadReachesEveryInstance(t *testing.T) {
 	}
 	if err := b.Load(ctx, next(), true); err != nil {
 		t.Errorf("Load once the other ended: %v", err)
+	}
+
+	c.Stop()
+	defer c.Start()
+	for who, s := range map[string]*Store{"a": a, "b": b} {
+		got, err := s.Secret(ctx, secret, 32)
+		switch {
+		case err == nil && bytes.Equal(got, replaced):
+			t.Errorf("%s: Secret in an outage after a load = the secret the load replaced, want the loaded one", who)
+		case err == nil && !bytes.Equal(got, loaded):
+			t.Errorf("%s: Secret in an outage after a load = %x, want the loaded %x", who, got, loaded)
+		case err != nil && !errors.Is(err, guestlink.ErrStoreUnavailable):
+			t.Errorf("%s: Secret in an outage after a load: %v", who, err)
+		}
 	}
 }
 

@@ -134,6 +134,11 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 		seen string
 	)
 	held := s.mirror.Guests()
+	var kept []string // the secrets Secret gives in an outage
+	s.secrets.Range(func(name, _ any) bool {
+		kept = append(kept, name.(string))
+		return true
+	})
 	err := pgx.BeginTxFunc(ctx, db, snapshot, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, genAndSnapshot).Scan(&gen, &seen); err != nil {
 			return err
@@ -153,6 +158,19 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 		fed, err := readNewGuests(ctx, tx, s.seen)
 		if err != nil {
 			return err
+		}
+		secrets, err := readSecrets(ctx, tx, kept)
+		if err != nil {
+			return err
+		}
+		// Secret gives them from now on, as the gate decides from the
+		// state read with them.
+		for _, name := range kept {
+			if v, ok := secrets[name]; ok {
+				s.secrets.Store(name, v)
+			} else {
+				s.secrets.Delete(name)
+			}
 		}
 		return s.mirror.Reset(func(mt mirror.Tx) error {
 			for _, r := range rooms {
@@ -175,6 +193,29 @@ func (s *Store) reload(ctx context.Context, db querier) error {
 	s.markSynced()
 	s.waiters.SignalPrefix("")
 	return nil
+}
+
+// readSecrets reads the secrets of names in tx: a reload follows a load (a
+// restore, a move) that may have replaced them, and Secret gives them while
+// the database cannot be reached.
+func readSecrets(ctx context.Context, tx pgx.Tx, names []string) (map[string][]byte, error) {
+	secrets := make(map[string][]byte, len(names))
+	if len(names) == 0 {
+		return secrets, nil
+	}
+	rows, err := tx.Query(ctx, "SELECT name, value FROM gg_secrets WHERE name = ANY($1)", names)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		name  string
+		value []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&name, &value}, func() error {
+		secrets[name] = value
+		return nil
+	})
+	return secrets, err
 }
 
 // markSynced records that the mirror holds the database's changes as of now.

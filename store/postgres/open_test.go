@@ -123,7 +123,9 @@ func TestSchemaUpgrade(t *testing.T) {
 // password: pgx masks it in the text of a DSN that does not parse only on a
 // best-effort basis, so the Store says nothing of that text. A database that
 // cannot be reached is guestlink.ErrStoreUnavailable, within the connect
-// timeout; a DSN that is wrong is not.
+// timeout; a DSN that is wrong is not, and fails at once though Open would
+// wait for a database that cannot be reached (a start that waits 30 s for
+// a typo in the password helps no one).
 func TestNoPasswordInErrors(t *testing.T) {
 	c := cluster(t)
 	const secret = "s3cr3t-Pa55w0rd"
@@ -150,7 +152,13 @@ func TestNoPasswordInErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			s, err := Open(context.Background(), tc.dsn, Options{})
+			// A DSN that is wrong fails at once also when Open would wait
+			// for a database it cannot reach.
+			var opts Options
+			if !tc.unavailable {
+				opts.Wait = time.Minute
+			}
+			s, err := Open(context.Background(), tc.dsn, opts)
 			if err == nil {
 				s.Close()
 				t.Fatal("Open succeeded")

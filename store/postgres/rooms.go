@@ -200,9 +200,10 @@ func (s *Store) LobbyMessage(roomID string) string { return s.mirror.LobbyMessag
 // instance signs with the same keys. name must be non-empty and hold no '/';
 // size is 1 to MaxSecretSize. A stored secret of another size is an error,
 // never silently replaced. While the database cannot be reached, a secret
-// this Store has read before is returned as it was then: a config reload in
+// this Store has read before is returned as it last read it: a config reload in
 // an outage keeps the keys it would have read (only a restore or a move
-// changes a stored secret).
+// changes a stored secret, and the reload of the live state that follows one
+// reads the secrets given before again).
 func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
 	if !validKey(name) || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("guestgate store: invalid secret name %q", name)
