@@ -195,7 +195,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 	if len(pending) > 0 {
 		// A reload while the database is down keeps its open store: only
 		// the rooms it may lack wait.
-		a.logger.Warn("the store is unavailable: the configured rooms it lacks are made when it is back", zap.Int("rooms", len(pending)))
+		a.logger.Warn("the store is unavailable: configured rooms are checked, and made if missing, when it is back", zap.Int("rooms", len(pending)))
 		go func() {
 			if err := svc.MakeRoomsLater(ctx, pending, made); err != nil && ctx.Err() == nil {
 				a.logger.Error("making the configured rooms", zap.Error(err))

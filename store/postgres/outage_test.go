@@ -144,8 +144,9 @@ func TestOutage(t *testing.T) {
 }
 
 // TestOpenWaits protects a start in the order a machine's boot may take: a
-// Caddy whose PostgreSQL is not up yet waits for it, for Options.Wait, rather
-// than failing its start at once, and says so in the log; past Wait it fails
+// Caddy whose PostgreSQL is not up yet waits for it, for Options.Wait (its
+// last attempt when Wait is over), rather than failing its start at once, and
+// says so in the log; past Wait it fails
 // with ErrStoreUnavailable, and no line or error holds the password.
 func TestOpenWaits(t *testing.T) {
 	c := cluster(t)
@@ -164,6 +165,11 @@ func TestOpenWaits(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), c.Password()) {
 		t.Errorf("Open's error holds the password: %v", err)
+	}
+	// Attempts at 0, 1 s and 1.5 s: the last one when Wait is over, not a
+	// whole pause before it.
+	if n := strings.Count(logs.String(), "trying again"); n != 2 {
+		t.Errorf("Open with a Wait of 1.5 s tried again %d times, want 2 (after 1 s, and at 1.5 s):\n%s", n, logs.String())
 	}
 
 	type opened struct {

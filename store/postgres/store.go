@@ -213,9 +213,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	giveUp := time.Now().Add(opts.Wait)
 	for pause := time.Second; ; pause = min(2*pause, 5*time.Second) {
 		s, err := open(ctx, dsn, opts)
-		if !errors.Is(err, guestlink.ErrStoreUnavailable) || time.Now().Add(pause).After(giveUp) {
+		left := time.Until(giveUp)
+		if !errors.Is(err, guestlink.ErrStoreUnavailable) || left <= 0 {
 			return s, err
 		}
+		// The last attempt comes when Wait is over, not a pause before it.
+		pause = min(pause, left)
 		if opts.Logger != nil {
 			opts.Logger.Warn("the database cannot be reached: trying again", "in", pause, "error", err.Error())
 		}
