@@ -137,7 +137,7 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	}
 	items, next, err := h.q.Due(sctx, ep.queue, h.now(), batch)
 	if err != nil {
-		h.logger.Error("webhook: reading the queue failed", zap.String("url", LogURL(ep.url)), zap.Error(err))
+		h.logger.Error("webhook: reading the queue failed", zap.String("url", ep.logURL), zap.Error(err))
 		h.mu.Lock()
 		st.pausedUntil, st.pending = h.now().Add(h.backoff(1)), true
 		h.mu.Unlock()
@@ -166,32 +166,32 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 			st.enqueue.Unlock()
 			if err != nil {
 				h.logger.Error("webhook: recording a delivery failed; the event may be delivered again",
-					zap.String("url", LogURL(ep.url)), zap.String("queue_item", it.ID), zap.Error(err))
+					zap.String("url", ep.logURL), zap.String("queue_item", it.ID), zap.Error(err))
 			}
 			h.mu.Lock()
 			recovered := st.failures >= 2
 			st.failures = 0
 			h.mu.Unlock()
 			if recovered {
-				h.logger.Info("webhook: endpoint answers again", zap.String("url", LogURL(ep.url)))
+				h.logger.Info("webhook: endpoint answers again", zap.String("url", ep.logURL))
 			}
 			continue
 		}
 		attempts := it.Attempts + 1
 		if attempts >= maxAttempts {
 			h.logger.Error("webhook: giving up on an event",
-				zap.String("url", LogURL(ep.url)), zap.String("delivery", deliveryID(it.Body)),
+				zap.String("url", ep.logURL), zap.String("delivery", deliveryID(it.Body)),
 				zap.Int("attempts", attempts), zap.Error(err))
 			st.enqueue.Lock()
 			err := h.q.Ack(sctx, ep.queue, it.ID)
 			st.enqueue.Unlock()
 			if err != nil {
-				h.logger.Error("webhook: dropping an event from the queue failed", zap.String("url", LogURL(ep.url)), zap.Error(err))
+				h.logger.Error("webhook: dropping an event from the queue failed", zap.String("url", ep.logURL), zap.Error(err))
 			}
 		} else {
 			at := now.Add(h.backoff(attempts))
 			if err := h.q.Retry(sctx, ep.queue, it.ID, attempts, at); err != nil && !errors.Is(err, guestlink.ErrQueueItemNotFound) {
-				h.logger.Error("webhook: scheduling a retry failed", zap.String("url", LogURL(ep.url)), zap.Error(err))
+				h.logger.Error("webhook: scheduling a retry failed", zap.String("url", ep.logURL), zap.Error(err))
 			}
 			soonest = earliest(soonest, at)
 		}
@@ -207,12 +207,12 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		h.mu.Unlock()
 		if failures < 2 {
 			if ce := h.logger.Check(zap.DebugLevel, "webhook: delivery failed, will retry"); ce != nil {
-				ce.Write(zap.String("url", LogURL(ep.url)), zap.Int("attempts", attempts), zap.Error(err))
+				ce.Write(zap.String("url", ep.logURL), zap.Int("attempts", attempts), zap.Error(err))
 			}
 			continue
 		}
 		h.logger.Warn("webhook: endpoint failing; pausing its deliveries",
-			zap.String("url", LogURL(ep.url)), zap.Int("failures_in_a_row", failures),
+			zap.String("url", ep.logURL), zap.Int("failures_in_a_row", failures),
 			zap.Duration("retry_in", pause), zap.Error(err))
 		return
 	}
@@ -265,20 +265,20 @@ func (h *Hub) lease(ctx context.Context, ep *endpoint, st *queueState, minLeft t
 			level = zap.DebugLevel
 		}
 		if ce := h.logger.Check(level, "webhook: leasing the queue failed"); ce != nil {
-			ce.Write(zap.String("url", LogURL(ep.url)), zap.Error(err))
+			ce.Write(zap.String("url", ep.logURL), zap.Error(err))
 		}
 		st.pausedUntil, st.pending = h.now().Add(h.backoff(1)), true
 		return false
 	case !ok:
 		if held {
-			h.logger.Info("webhook: another instance delivers this endpoint's events now", zap.String("url", LogURL(ep.url)))
+			h.logger.Info("webhook: another instance delivers this endpoint's events now", zap.String("url", ep.logURL))
 		}
 		st.nextDue = earliest(st.nextDue, now.Add(h.pollEvery))
 		return false
 	}
 	if !held {
 		if ce := h.logger.Check(zap.DebugLevel, "webhook: this instance delivers the endpoint's events"); ce != nil {
-			ce.Write(zap.String("url", LogURL(ep.url)))
+			ce.Write(zap.String("url", ep.logURL))
 		}
 	}
 	st.leaseUntil = until

@@ -57,6 +57,8 @@ const (
 type endpoint struct {
 	url   string
 	queue string
+	// logURL is LogURL(url), how the delivery logs name it.
+	logURL string
 	// signers sign each delivery, one signature per secret.
 	signers signers
 	// events is the filter; nil means every type.
@@ -69,7 +71,7 @@ func (ep *endpoint) wants(typ string) bool { return ep.events == nil || ep.event
 
 // newEndpoint is e as registered, ss the signers of its secrets.
 func newEndpoint(e Endpoint, ss signers) *endpoint {
-	ep := &endpoint{url: e.URL, queue: queueName(e.URL), signers: ss, emails: e.Emails}
+	ep := &endpoint{url: e.URL, queue: queueName(e.URL), logURL: LogURL(e.URL), signers: ss, emails: e.Emails}
 	if len(e.Events) > 0 {
 		ep.events = map[string]bool{}
 		for _, t := range e.Events {
@@ -333,7 +335,7 @@ func (h *Hub) Publish(e guestlink.Event) {
 		}
 		if err != nil {
 			h.logger.Error("webhook: queueing an event failed; it will not be delivered to this endpoint",
-				zap.String("url", LogURL(ep.url)), zap.String("event_id", e.ID), zap.String("event", e.Type), zap.Error(err))
+				zap.String("url", ep.logURL), zap.String("event_id", e.ID), zap.String("event", e.Type), zap.Error(err))
 			continue
 		}
 		queued = true
@@ -384,7 +386,7 @@ func (h *Hub) enqueue(ep *endpoint, body []byte) error {
 		st.dropped += dropped
 		if now := h.now(); now.Sub(st.droppedLogged) >= dropLogEvery {
 			h.logger.Warn("webhook: queue full, dropped the oldest undelivered events",
-				zap.String("url", LogURL(ep.url)), zap.Int("dropped", st.dropped), zap.Int("queue_limit", h.maxLen))
+				zap.String("url", ep.logURL), zap.Int("dropped", st.dropped), zap.Int("queue_limit", h.maxLen))
 			st.dropped, st.droppedLogged = 0, now
 		}
 	}
