@@ -148,21 +148,25 @@ func hasLookalike(p string) bool {
 	return false
 }
 
+// readAsSeparator are the characters hasLookalike refuses, also as a part of
+// a character's compatibility form: '.', '/', '\', and those Windows'
+// best-fit conversion turns into '/' or '\'.
+const readAsSeparator = "./\\\u2215\u2216\u00a5\u20a9"
+
 func lookalikeIn(p string) bool {
 	var buf [utf8.UTFMax]byte
 	for _, r := range p {
 		if r < utf8.RuneSelf {
 			continue
 		}
-		switch r {
-		case '\u2215', '\u2216', '\u00a5', '\u20a9':
+		if strings.ContainsRune(readAsSeparator, r) {
 			return true
 		}
 		n := utf8.EncodeRune(buf[:], r)
 		if norm.NFKC.IsNormal(buf[:n]) {
 			continue
 		}
-		if strings.ContainsAny(norm.NFKC.String(string(buf[:n])), "./\\\u00a5\u20a9") {
+		if strings.ContainsAny(norm.NFKC.String(string(buf[:n])), readAsSeparator) {
 			return true
 		}
 	}
