@@ -459,7 +459,7 @@ func (s *Store) listen() {
 		s.pool.Reset()
 		if lostAt.IsZero() {
 			lostAt = time.Now()
-			s.log.Warn("lost the database: new guests and moderator writes fail, admitted guests are served from the live state for at most max_stale",
+			s.log.Warn("lost the database: new guests and the moderator API fail, admitted guests are served from the live state for at most max_stale",
 				"error", s.dbError(context.Background(), "listening for changes", err).Error(), "max_stale", s.opts.MaxStale)
 		}
 		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
