@@ -242,6 +242,10 @@ func (unreachable) PutRoom(context.Context, string, guestlink.RoomSpec, time.Tim
 	return guestlink.Room{}, false, errUnreachable
 }
 
+func (unreachable) MakeRoom(context.Context, string, guestlink.RoomSpec, time.Time) (guestlink.Room, bool, error) {
+	return guestlink.Room{}, false, errUnreachable
+}
+
 func (unreachable) SetGuestAccess(context.Context, string, bool, time.Time) (guestlink.Room, error) {
 	return guestlink.Room{}, errUnreachable
 }

@@ -15,18 +15,24 @@ type ConfiguredRoom struct {
 }
 
 // MakeRooms makes, in order, the rooms of rooms that the store lacks, with
-// the actor "config", and calls made with the id of each one it made. When
-// the store is unavailable (a database that is down while Caddy reloads), it
-// returns the rooms from the one it could not check or make on, and no
-// error: MakeRoomsLater makes them once the store answers. Any other error
-// is returned, naming the room.
+// the actor "config", and calls made with the id of each one it made. A room
+// the store holds is left as it is, also one that a moderator changes or
+// another instance makes meanwhile (Store.MakeRoom). When the store is
+// unavailable (a database that is down while Caddy reloads), it returns the
+// rooms from the one it could not make on, and no error: MakeRoomsLater
+// makes them once the store answers. Any other error is returned, naming the
+// room.
 func (s *Service) MakeRooms(ctx context.Context, rooms []ConfiguredRoom, made func(id string)) ([]ConfiguredRoom, error) {
+	ctx = WithActor(ctx, "config")
 	for i, rc := range rooms {
-		_, err := s.Store.Room(ctx, rc.ID)
-		if errors.Is(err, ErrRoomNotFound) {
-			if _, _, err = s.PutRoom(WithActor(ctx, "config"), rc.ID, rc.Spec); err == nil {
-				made(rc.ID)
-			}
+		spec, err := rc.Spec.Normalize(rc.ID)
+		var created bool
+		if err == nil {
+			_, created, err = s.Store.MakeRoom(ctx, rc.ID, spec, s.now())
+		}
+		if created {
+			s.emit(ctx, Event{Type: EventRoomPut, Room: rc.ID})
+			made(rc.ID)
 		}
 		if errors.Is(err, ErrStoreUnavailable) {
 			return rooms[i:], nil

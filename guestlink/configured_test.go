@@ -26,11 +26,11 @@ func (s *downStore) Room(ctx context.Context, id string) (guestlink.Room, error)
 	return s.Store.Room(ctx, id)
 }
 
-func (s *downStore) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+func (s *downStore) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
 	if s.down.Load() {
 		return guestlink.Room{}, false, guestlink.ErrStoreUnavailable
 	}
-	return s.Store.PutRoom(ctx, id, spec, now)
+	return s.Store.MakeRoom(ctx, id, spec, now)
 }
 
 // TestMakeRooms protects the rooms of a configuration: those the store lacks

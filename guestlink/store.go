@@ -27,6 +27,11 @@ type Store interface {
 	// PutRoom creates room id from the normalized spec, or updates it, at now.
 	// created is true when the room did not exist.
 	PutRoom(ctx context.Context, id string, spec RoomSpec, now time.Time) (room Room, created bool, err error)
+	// MakeRoom creates room id from the normalized spec at now unless it
+	// exists, and returns the room as stored: one that exists is left as it
+	// is, however it differs from spec. created is true when this call made
+	// it; of concurrent calls for one id, exactly one makes it.
+	MakeRoom(ctx context.Context, id string, spec RoomSpec, now time.Time) (room Room, created bool, err error)
 	// Room returns room id, or ErrRoomNotFound.
 	Room(ctx context.Context, id string) (Room, error)
 	// Rooms lists every room, by id (byte order).

@@ -8,16 +8,19 @@ import (
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/atonce"
 )
 
 // roomTests protect the room records and their guest access switch: what
 // PutRoom makes and keeps (RoomSpec.Apply's rules: the switch and CreatedAt
-// survive an update, a gallery has no guest access), CheckGuestAccess on the
+// survive an update, a gallery has no guest access), what MakeRoom makes and
+// leaves alone, CheckGuestAccess on the
 // switch, the lobby message (stored, kept by PutRoom, answered from memory and
 // raising the generation that wakes the lobby pages), and DeleteRoom taking
 // the room's links and guests with it.
 var roomTests = []subtest{
 	{"PutRoom", testPutRoom},
+	{"MakeRoom", testMakeRoom},
 	{"SetGuestAccess", testSetGuestAccess},
 	{"SetLobbyMessage", testSetLobbyMessage},
 	{"DeleteRoom", testDeleteRoom},
@@ -92,6 +95,87 @@ func testPutRoom(t *testing.T, e *env) {
 		if _, err := e.s.Room(e.ctx, id); !errors.Is(err, guestlink.ErrRoomNotFound) {
 			t.Errorf("Room(%q): %v, want ErrRoomNotFound", id, err)
 		}
+	}
+}
+
+// testMakeRoom: MakeRoom makes a room that does not exist, as PutRoom would;
+// a room that exists comes back as it is stored, with nothing written (the
+// generation stays); of 20 concurrent calls for a new id, exactly one makes
+// the room and every call returns that one's room.
+func testMakeRoom(t *testing.T, e *env) {
+	spec := e.normalize("demo", guestlink.RoomSpec{Name: "Demo"})
+	gen := e.s.Generation()
+	r, created, err := e.s.MakeRoom(e.ctx, "demo", spec, t0)
+	want := guestlink.Room{ID: "demo", Name: "Demo", Kind: guestlink.KindRoom, Available: true,
+		Admission: guestlink.AdmissionAuto, CreatedAt: t0, UpdatedAt: t0}
+	if err != nil || !created || !sameRoom(r, want) {
+		t.Fatalf("MakeRoom = %+v, created %v, %v; want %+v, created", r, created, err, want)
+	}
+	if g := e.s.Generation(); g <= gen {
+		t.Errorf("MakeRoom of a new room: Generation %d -> %d, want it to grow", gen, g)
+	}
+	if got, err := e.s.Room(e.ctx, "demo"); err != nil || !sameRoom(got, want) {
+		t.Fatalf("Room = %+v, %v; want %+v", got, err, want)
+	}
+
+	// A moderator's changes stay.
+	t1 := t0.Add(time.Hour)
+	e.putRoom("demo", guestlink.RoomSpec{Name: "Renamed", Admission: guestlink.AdmissionModerator}, t1)
+	if _, err := e.s.SetGuestAccess(e.ctx, "demo", true, t1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SetLobbyMessage(e.ctx, "demo", "Back soon", t1); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.s.Room(e.ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen = e.s.Generation()
+	r, created, err = e.s.MakeRoom(e.ctx, "demo", spec, t1.Add(time.Hour))
+	if err != nil || created || !sameRoom(r, stored) {
+		t.Fatalf("MakeRoom of an existing room = %+v, created %v, %v; want %+v as stored", r, created, err, stored)
+	}
+	if got, err := e.s.Room(e.ctx, "demo"); err != nil || !sameRoom(got, stored) {
+		t.Fatalf("Room after MakeRoom = %+v, %v; want %+v", got, err, stored)
+	}
+	if g := e.s.Generation(); g != gen {
+		t.Errorf("MakeRoom of an existing room: Generation %d -> %d, want no write", gen, g)
+	}
+
+	// Concurrent calls: one maker.
+	rooms := atonce.Run(20, func(i int) guestlink.Room {
+		spec := e.normalize("race", guestlink.RoomSpec{Name: fmt.Sprintf("Race %d", i)})
+		r, created, err := e.s.MakeRoom(e.ctx, "race", spec, t0)
+		if err != nil {
+			t.Errorf("MakeRoom %d: %v", i, err)
+		}
+		if !created {
+			r.ID = "" // marks the calls that did not make it
+		}
+		return r
+	})
+	stored, err = e.s.Room(e.ctx, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	makers := 0
+	for i, r := range rooms {
+		if r.ID != "" {
+			makers++
+			r.ID = stored.ID
+		}
+		if r.Name != stored.Name {
+			t.Errorf("MakeRoom %d returned %q, the store holds %q", i, r.Name, stored.Name)
+		}
+	}
+	if makers != 1 {
+		t.Errorf("%d of 20 concurrent MakeRoom calls made the room, want 1", makers)
+	}
+
+	var ve *guestlink.ValidationError
+	if _, _, err := e.s.MakeRoom(e.ctx, "Bad Id", guestlink.RoomSpec{}, t0); !errors.As(err, &ve) {
+		t.Errorf("MakeRoom with an invalid id: %v, want a *ValidationError", err)
 	}
 }
 

@@ -49,6 +49,35 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 	return room, created, nil
 }
 
+// MakeRoom creates room id from spec at now unless it exists, in one
+// transaction; a room that exists is returned as it is, and nothing is
+// written. Concurrent calls for one id conflict on the room's key, and the
+// retry finds the room made.
+func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+	spec, err := spec.Normalize(id)
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	var room guestlink.Room
+	var created bool
+	err = s.update(ctx, func(txn *badgerdb.Txn) error {
+		found, err := getJSON(txn, roomKey(id), &room)
+		if err != nil || found {
+			created = false
+			return err
+		}
+		room, created = spec.Apply(guestlink.Room{}, id, now), true
+		return setJSON(txn, roomKey(id), room)
+	})
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	if created {
+		s.refresh(roomKey(id))
+	}
+	return room, created, nil
+}
+
 // Room returns room id, or guestlink.ErrRoomNotFound.
 func (s *Store) Room(ctx context.Context, id string) (guestlink.Room, error) {
 	var room guestlink.Room

@@ -57,6 +57,47 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 	return room, created, nil
 }
 
+// MakeRoom creates room id from spec at now unless it exists, in one
+// transaction: INSERT ... ON CONFLICT DO NOTHING, which waits for a
+// concurrent creation of the same id to commit, then a read of the room that
+// won. Only a creation records a change.
+func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+	spec, err := spec.Normalize(id)
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	var (
+		room    guestlink.Room
+		created bool
+		gen     int64
+	)
+	err = s.tx(ctx, "making a room", func(tx pgx.Tx) error {
+		room, created = spec.Apply(guestlink.Room{}, id, now), false
+		tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+			room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			room, err = scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1", id))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errRetry // deleted since the insert found it
+			}
+			return err
+		}
+		created = true
+		gen, err = bump(ctx, tx, change{kindRoom, id, ""})
+		return err
+	})
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	if created {
+		s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
+	}
+	return room, created, nil
+}
+
 // writeRoom runs write, which changes room id and returns the room as it
 // left it, in one transaction that also records the change in the change
 // log, then puts the room into the live state. A write that finds no row
