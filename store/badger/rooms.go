@@ -27,52 +27,44 @@ const deleteRoomRounds = 10
 // result: the guest access switch is kept, and switched off when the room becomes
 // a gallery. created is true when the room did not exist.
 func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+	return s.putRoom(ctx, id, spec, now, true)
+}
+
+// MakeRoom creates room id from spec at now unless it exists, as PutRoom
+// does; a room that exists is returned as it is, and nothing is written.
+// Concurrent calls for one id conflict on the room's key, and the retry finds
+// the room made.
+func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
+	return s.putRoom(ctx, id, spec, now, false)
+}
+
+// putRoom creates room id from spec at now, or, if it exists, updates it
+// when update is set and returns it unchanged otherwise.
+func (s *Store) putRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time, update bool) (guestlink.Room, bool, error) {
 	spec, err := spec.Normalize(id)
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
 	var room guestlink.Room
-	var created bool
+	var created, wrote bool
 	err = s.update(ctx, func(txn *badgerdb.Txn) error {
 		var cur guestlink.Room
 		found, err := getJSON(txn, roomKey(id), &cur)
 		if err != nil {
 			return err
 		}
-		room, created = spec.Apply(cur, id, now), !found
-		return setJSON(txn, roomKey(id), room)
-	})
-	if err != nil {
-		return guestlink.Room{}, false, err
-	}
-	s.refresh(roomKey(id))
-	return room, created, nil
-}
-
-// MakeRoom creates room id from spec at now unless it exists, in one
-// transaction; a room that exists is returned as it is, and nothing is
-// written. Concurrent calls for one id conflict on the room's key, and the
-// retry finds the room made.
-func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec, now time.Time) (guestlink.Room, bool, error) {
-	spec, err := spec.Normalize(id)
-	if err != nil {
-		return guestlink.Room{}, false, err
-	}
-	var room guestlink.Room
-	var created bool
-	err = s.update(ctx, func(txn *badgerdb.Txn) error {
-		found, err := getJSON(txn, roomKey(id), &room)
-		if err != nil || found {
-			created = false
-			return err
+		created, wrote = !found, !found || update
+		if !wrote {
+			room = cur
+			return nil
 		}
-		room, created = spec.Apply(guestlink.Room{}, id, now), true
+		room = spec.Apply(cur, id, now)
 		return setJSON(txn, roomKey(id), room)
 	})
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
-	if created {
+	if wrote {
 		s.refresh(roomKey(id))
 	}
 	return room, created, nil
