@@ -24,11 +24,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/guestgate/guestgate/internal/testcaddy"
 )
@@ -228,12 +230,8 @@ func (c *Cluster) TerminateBackends() {
 // PID is the process id of the running server's postmaster; its children
 // are the server's other processes, one per connection among them.
 func (c *Cluster) PID() (int, error) {
-	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
-	if err != nil {
-		return 0, err
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	return strconv.Atoi(strings.TrimSpace(first))
+	pid, _, err := c.postmaster()
+	return pid, err
 }
 
 // Start starts the server again after Stop (Start of the package starts it the
@@ -245,12 +243,74 @@ func (c *Cluster) Start() {
 	}
 }
 
+// start runs the server as a child of this process, not through pg_ctl,
+// which would detach it: the child is sent SIGQUIT, PostgreSQL's immediate
+// shutdown, when this process ends, so that a test binary that panics, times
+// out or is killed leaves no server behind. It returns when the server
+// accepts connections.
 func (c *Cluster) start() error {
-	if out, err := c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
-		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+	logPath := filepath.Join(c.dir, "server.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
 	}
-	return nil
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data())
+	cmd.Dir = c.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
+	if c.cred != nil {
+		cmd.Env = append(os.Environ(), "HOME="+c.dir)
+	}
+	started, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		// Linux sends the parent-death signal when the thread that started
+		// the child ends, so this goroutine keeps its thread until then.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer close(exited)
+		defer logf.Close()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
+	}
+	failed := func(why string) error {
+		log, _ := os.ReadFile(logPath)
+		return fmt.Errorf("postgres %s\n%s", why, log)
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-exited:
+			return failed("exited at start")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if pid, status, err := c.postmaster(); err == nil && pid == cmd.Process.Pid && status == "ready" {
+			return nil
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	return failed("was not ready after 60 s")
+}
+
+// postmaster reads the running server's postmaster.pid: the postmaster's
+// process id and its status line ("starting", "ready", "stopping").
+func (c *Cluster) postmaster() (pid int, status string, err error) {
+	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+	if err != nil {
+		return 0, "", err
+	}
+	lines := strings.Split(string(b), "\n")
+	if pid, err = strconv.Atoi(strings.TrimSpace(lines[0])); err != nil {
+		return 0, "", err
+	}
+	if len(lines) > 7 {
+		status = strings.TrimSpace(lines[7])
+	}
+	return pid, status, nil
 }
 
 // Stop stops the server (fast shutdown: open connections are cut).
@@ -286,7 +346,7 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// findBin returns the directory of initdb, pg_ctl and psql.
+// findBin returns the directory of initdb, pg_ctl, postgres and psql.
 func findBin() (string, error) {
 	if d := os.Getenv("GUESTGATE_PG_BIN"); d != "" {
 		return d, checkBin(d)
@@ -311,7 +371,7 @@ func version(dir string) int {
 }
 
 func checkBin(d string) error {
-	for _, name := range []string{"initdb", "pg_ctl", "psql"} {
+	for _, name := range []string{"initdb", "pg_ctl", "postgres", "psql"} {
 		if _, err := os.Stat(filepath.Join(d, name)); err != nil {
 			return err
 		}

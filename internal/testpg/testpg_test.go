@@ -1,11 +1,16 @@
 package testpg
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestCluster: a cluster starts, takes password logins over TCP, makes
@@ -79,5 +84,66 @@ func TestNotInstalled(t *testing.T) {
 		if got := Skippable(err); got != (ci == "") {
 			t.Errorf("CI=%q: Skippable = %v", ci, got)
 		}
+	}
+}
+
+// TestNoServerOutlivesTheTest: a test binary that dies with a cluster
+// running takes the server with it. The test runs itself again as a child
+// that starts a cluster, says its postmaster's process id, and panics in
+// another goroutine, as go test's -timeout does: the binary ends without
+// running any Cleanup.
+func TestNoServerOutlivesTheTest(t *testing.T) {
+	if os.Getenv("TESTPG_ORPHAN") == "1" {
+		c := Start(t)
+		pid, err := c.PID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("postmaster %d %s\n", pid, c.dir)
+		go panic("the test binary dies with its cluster running")
+		select {}
+	}
+	if _, err := findBin(); err != nil && Skippable(err) {
+		t.Skip(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoServerOutlivesTheTest$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TESTPG_ORPHAN=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir, all string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		all += sc.Text() + "\n"
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "postmaster" {
+			pid, _ = strconv.Atoi(f[1])
+			dir = f[2]
+		}
+	}
+	_ = cmd.Wait()
+	if pid == 0 {
+		t.Fatalf("the child named no postmaster:\n%s", all)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		os.RemoveAll(dir)
+	})
+	// The server's immediate shutdown takes milliseconds; 30 s is a bound
+	// for a busy machine, not a figure.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postmaster %d still runs 30 s after its test binary died", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
