@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -62,14 +63,14 @@ func useStore(t *testing.T, dir string) (key string, release func()) {
 		t.Fatal(err)
 	}
 	key = mod.StoreKey()
-	if _, err := stores.Open(mod, zap.NewNop()); err != nil {
+	if _, err := stores.Open(context.Background(), mod, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	done := false
 	release = func() {
 		if !done {
 			done = true
-			if err := stores.Release(key); err != nil {
+			if err := stores.Release(context.Background(), key); err != nil {
 				t.Error(err)
 			}
 		}

@@ -66,7 +66,8 @@ func latestAdmin(key string) *adminEntry {
 // sharedStore is a handler's use of the pooled store of its store module and
 // of that store's webhook hub.
 type sharedStore struct {
-	key string // the store's pool key; "" while no store is held
+	key string        // the store's pool key; "" while no store is held
+	cfg caddy.Context // of the handler's configuration
 	stores.Shared
 }
 
@@ -79,10 +80,10 @@ func (s *sharedStore) acquire(ctx caddy.Context, holder any, raw *json.RawMessag
 	if err != nil {
 		return err
 	}
-	if s.Shared, err = stores.Open(mod, logger); err != nil {
+	if s.Shared, err = stores.Open(ctx, mod, logger); err != nil {
 		return fmt.Errorf("opening guestgate store: %w", err)
 	}
-	s.key = mod.StoreKey()
+	s.key, s.cfg = mod.StoreKey(), ctx
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -94,7 +95,7 @@ func (s *sharedStore) release() error {
 	if s.key == "" {
 		return nil
 	}
-	key := s.key
-	s.key, s.Shared = "", stores.Shared{}
-	return stores.Release(key)
+	key, cfg := s.key, s.cfg
+	s.key, s.cfg, s.Shared = "", caddy.Context{}, stores.Shared{}
+	return stores.Release(cfg, key)
 }

@@ -270,6 +270,7 @@ func TestCluster(t *testing.T) {
 		{"WebhooksOnceEach", testClusterWebhooks},
 		{"ReloadKeepsStore", testClusterReload},
 		{"ConnectionsCut", testClusterConnectionsCut},
+		{"PasswordChangedByReload", testClusterPasswordByReload},
 		{"ReloadWhileDatabaseDown", testClusterReloadInOutage},
 		{"DatabaseStoppedAndStarted", testClusterOutage},
 		{"InstanceKilledMidBurst", testClusterKill},
@@ -635,6 +636,67 @@ func testClusterReload(c *cluster) {
 	t.Logf("guest access on through the reloaded instance 1 reached the others in %v", roundAll(took))
 }
 
+// testClusterPasswordByReload: an operator changes the database password
+// of a running instance by a reload, as the README's rotation does with a
+// {file.…} placeholder and "caddy reload --force" (the Caddyfile is the same
+// as before, which Caddy would not load again otherwise). The open store takes the new password for its new
+// connections once the new config is in force; after every connection of the
+// role was cut, the instance's writes and its listener work with it.
+func testClusterPasswordByReload(c *cluster) {
+	t := c.t
+	const role = "gg_rotated"
+	c.pg.SQL(c.db, "CREATE ROLE "+role+" LOGIN PASSWORD 'first-pw'; GRANT USAGE ON SCHEMA public TO "+role+
+		"; GRANT ALL ON ALL TABLES IN SCHEMA public TO "+role+"; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "+role)
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	useDSN := func(password string) {
+		dsn := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", role, password, c.pg.Port(), c.db)
+		if err := os.WriteFile(dsnFile, []byte(dsn), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := c.gws[2]
+	orig := g.storeDir
+	reload := func(what string) {
+		t.Helper()
+		if status, body := c.load(2, c.insts[2].cfg, true); status != http.StatusOK {
+			t.Fatalf("%s: POST /load: %d %s", what, status, body)
+		}
+		for _, g := range c.gws {
+			g.tr.CloseIdleConnections()
+		}
+	}
+	defer func() {
+		g.storeDir = orig
+		reload("back to the cluster's DSN")
+	}()
+	g.storeDir = fmt.Sprintf("postgres {file.%s} {\n\t\t\tmax_stale %v\n\t\t}", dsnFile, clusterMaxStale)
+	useDSN("first-pw")
+	reload("the role's DSN")
+	_, b, _ := c.admittedGuest(c.gws[0], "pw")
+
+	c.pg.SQL("postgres", "ALTER ROLE "+role+" PASSWORD 'second-pw'")
+	useDSN("second-pw")
+	reload("the new password")
+	c.pg.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '"+role+"'")
+
+	g.setAccess("pw", false) // a new connection of the pool
+	if _, p, ok := waitPage(b.on(c.gws[0]), "/rooms/pw", time.Now(), propagationLimit, refusedWith(http.StatusForbidden, "guest-access-off")); !ok {
+		t.Errorf("guest access off through the instance with the new password: instance 0 answers %d (reason %q)", p.Status, p.reason())
+	}
+	c.gws[0].setAccess("pw", true)
+	// Within the bound of a cut listener (catch-up after its reconnect).
+	if took, p, ok := waitPage(b.on(g), "/rooms/pw", time.Now(), 3*time.Second, served); !ok {
+		t.Errorf("guest access on through instance 0: the instance with the new password answers %d (reason %q)", p.Status, p.reason())
+	} else {
+		t.Logf("a change through instance 0 reached the instance with the new password %v after it was made", took.Round(time.Millisecond))
+	}
+	for _, pw := range []string{"first-pw", "second-pw"} {
+		if strings.Contains(c.insts[2].proc.Log(), pw) {
+			t.Errorf("instance 2's log holds the password %q", pw)
+		}
+	}
+}
+
 // testClusterReloadInOutage: a config reload while PostgreSQL is down, as an
 // operator makes for another site of the same Caddy, takes effect: the
 // instance keeps its open store, with the keys it read before, and keeps
@@ -686,7 +748,12 @@ func testClusterReloadInOutage(c *cluster) {
 // reload writes cfg as instance i's Caddyfile and loads it through the
 // instance's admin API, as "caddy reload" does; it returns the API's answer,
 // and keeps cfg as the instance's config if it took.
-func (c *cluster) reload(i int, cfg config) (int, []byte) {
+func (c *cluster) reload(i int, cfg config) (int, []byte) { return c.load(i, cfg, false) }
+
+// load is reload, forced as "caddy reload --force" does: Caddy loads a
+// config that is the same as the running one again (one whose placeholders
+// read a file that changed).
+func (c *cluster) load(i int, cfg config, force bool) (int, []byte) {
 	c.t.Helper()
 	in := c.insts[i]
 	c.gws[i].writeCaddyfile(in.file, cfg)
@@ -694,7 +761,15 @@ func (c *cluster) reload(i int, cfg config) (int, []byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	resp, err := http.Post(in.adminURL+"/load", "text/caddyfile", bytes.NewReader(text))
+	req, err := http.NewRequest(http.MethodPost, in.adminURL+"/load", bytes.NewReader(text))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	if force {
+		req.Header.Set("Cache-Control", "must-revalidate")
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("POST /load: %v", err)
 	}

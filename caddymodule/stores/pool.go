@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -29,17 +30,44 @@ type Shared struct {
 	guestlink.Store
 	Hub *webhook.Hub
 
-	settings string // of the module that opened it (Settings)
+	tune *tuning
 }
 
 // Settings is implemented by a store module whose store has settings
 // besides its key (a PostgreSQL store's DSN with its password, max_stale,
-// poll_interval). They are the opening module's while the store stays open:
-// a module of the same key with other settings is told so in the log.
+// poll_interval). The open store has those of the configuration in force:
+// a reload's apply once the configuration before it is unloaded, which Caddy
+// does once the new one runs, if the store module can give them to the open
+// store (Retuner); a handler whose settings differ from another's of the
+// same configuration is told so in the log, and the first one's apply.
 type Settings interface {
 	// StoreSettings returns a digest of the settings, which repeats none of
 	// them.
 	StoreSettings() string
+}
+
+// Retuner is implemented by a store module with Settings that can give them
+// to a store open with other settings.
+type Retuner interface {
+	// Retune gives store, opened by a module of the same key, this module's
+	// settings; an error leaves the store as it was.
+	Retune(store guestlink.Store) error
+}
+
+// tuning is what the pool knows of an open store's settings: those in force
+// (of a module of the configuration cfg), and those of the configuration that
+// is loading, if any. Open and Release change it under poolMu.
+//
+// A configuration is told by its context's Done channel: Caddy cancels a
+// configuration's context when it unloads it, and the contexts its modules
+// are provisioned with derive from it (the HTTP app adds a value per server).
+type tuning struct {
+	settings string
+	cfg      <-chan struct{}
+	// next is the first module of the configuration that is loading
+	// (nextCfg); nil when there is none.
+	next    Module
+	nextCfg <-chan struct{}
 }
 
 // settingsOf returns mod's StoreSettings, or "".
@@ -57,9 +85,10 @@ func (s Shared) Destruct() error {
 	return s.Store.Close()
 }
 
-// Open returns the pooled store of mod, opening it on first use. Every
-// successful call must be matched by one Release(mod.StoreKey()).
-func Open(mod Module, logger *zap.Logger) (Shared, error) {
+// Open returns the pooled store of mod, opening it on first use, for a
+// handler of the configuration cfg (its caddy.Context). Every successful
+// call must be matched by one Release(cfg, mod.StoreKey()).
+func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 	poolMu.Lock()
 	defer poolMu.Unlock()
 	val, loaded, err := pool.LoadOrNew(mod.StoreKey(), func() (caddy.Destructor, error) {
@@ -70,24 +99,83 @@ func Open(mod Module, logger *zap.Logger) (Shared, error) {
 		// The hub queues in the store; one that keeps no queues gets a hub
 		// that refuses webhooks.
 		q, _ := s.(guestlink.Queuer)
-		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook")), settingsOf(mod)}, nil
+		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook")), &tuning{settings: settingsOf(mod), cfg: cfg.Done()}}, nil
 	})
 	if err != nil {
 		return Shared{}, err
 	}
 	shared := val.(Shared)
-	if loaded && shared.settings != settingsOf(mod) {
-		logger.Warn("this store is open already with other settings, which stay in force until Caddy restarts: "+
-			"give every handler on it the same (a reload that changes them, a new password in the DSN included, applies after a restart)",
+	if !loaded {
+		return shared, nil
+	}
+	t, done := shared.tune, cfg.Done()
+	first := t.settings // of the first handler of cfg on the store
+	switch {
+	case done == t.cfg:
+	case t.next != nil && done == t.nextCfg:
+		first = settingsOf(t.next)
+	default: // the first handler on the store of a configuration that loads
+		t.next, t.nextCfg = mod, done
+		return shared, nil
+	}
+	if settingsOf(mod) != first {
+		logger.Warn("the handlers on this store have other settings in this configuration: give every one the same; the first one's apply",
 			zap.String("store", mod.StoreKey()))
 	}
 	return shared, nil
 }
 
-// Release drops one use of the store at key; the last one closes it.
-func Release(key string) error {
+// Release drops one use of the store at key by a handler of the
+// configuration cfg; the last one closes it. The first release by a handler
+// of the configuration in force, while another loads, means that Caddy runs
+// the other (a configuration is unloaded once its successor runs): its
+// settings are given to the store then. A release by a handler of the
+// loading configuration means that it failed, and drops them.
+func Release(cfg context.Context, key string) error {
 	poolMu.Lock()
 	defer poolMu.Unlock()
+	pool.Range(func(k, v any) bool {
+		if k != key {
+			return true
+		}
+		shared := v.(Shared)
+		switch t := shared.tune; {
+		case t.next == nil:
+		case cfg.Done() == t.nextCfg:
+			t.next, t.nextCfg = nil, nil
+		case cfg.Done() == t.cfg:
+			retune(shared, key)
+		}
+		return false
+	})
+	return drop(key)
+}
+
+// retune makes the loading configuration's settings those of the store at
+// key, giving them to the store if they differ (under poolMu).
+func retune(shared Shared, key string) {
+	t := shared.tune
+	next, settings := t.next, settingsOf(t.next)
+	t.next, t.nextCfg, t.cfg = nil, nil, t.nextCfg
+	if settings == t.settings {
+		return
+	}
+	logger := caddy.Log().Named("guestgate.store")
+	r, ok := next.(Retuner)
+	if !ok {
+		logger.Warn("this store keeps its settings until Caddy restarts", zap.String("store", key))
+		return
+	}
+	if err := r.Retune(shared.Store); err != nil {
+		logger.Warn("the new configuration's store settings apply after a restart", zap.String("store", key), zap.Error(err))
+		return
+	}
+	t.settings = settings
+	logger.Info("the new configuration's store settings apply", zap.String("store", key))
+}
+
+// drop drops one use of the store at key (under poolMu).
+func drop(key string) error {
 	_, err := pool.Delete(key)
 	return err
 }
@@ -109,7 +197,11 @@ func Borrow(key string) (store guestlink.Store, release func(), ok bool, err err
 	if err != nil {
 		return nil, nil, false, err
 	}
-	return val.(Shared).Store, func() { _ = Release(key) }, true, nil
+	return val.(Shared).Store, func() {
+		poolMu.Lock()
+		defer poolMu.Unlock()
+		_ = drop(key)
+	}, true, nil
 }
 
 // Keys returns the keys of the stores that handlers have open, sorted.

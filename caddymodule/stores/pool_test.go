@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/guestgate/guestgate/guestlink"
 )
 
 // TestPool: handlers whose modules name one store share one open store and
@@ -25,7 +28,7 @@ func TestPool(t *testing.T) {
 		if err := mod.Provision(caddy.Context{}); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(mod, zap.NewNop())
+		s, err := Open(context.Background(), mod, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +56,7 @@ func TestPool(t *testing.T) {
 	}
 
 	for range 2 { // a's and b's handlers are cleaned up
-		if err := Release(key); err != nil {
+		if err := Release(context.Background(), key); err != nil {
 			t.Fatal(err)
 		}
 		if keys := Keys(); len(keys) != 1 {
@@ -68,47 +71,107 @@ func TestPool(t *testing.T) {
 	if c.Store == a.Store {
 		t.Fatal("the closed store was handed out again")
 	}
-	if err := Release(key); err != nil {
+	if err := Release(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // settingsBadger is a Badger module with settings besides its key, as a
-// PostgreSQL store has.
+// PostgreSQL store has, that counts the stores it was asked to retune.
 type settingsBadger struct {
 	Badger
 	settings string
+	retuned  *[]string
 }
 
 func (b *settingsBadger) StoreSettings() string { return b.settings }
 
-// TestPoolSettings: a store stays open with the settings of the handler
-// that opened it, so a handler of the same key with other settings (another
-// max_stale in the other handler's block, or a reload with a new password in
-// the DSN) is told so in the log, where it would otherwise change nothing
-// without a word; one with the same settings is not.
+func (b *settingsBadger) Retune(guestlink.Store) error {
+	*b.retuned = append(*b.retuned, b.settings)
+	return nil
+}
+
+// TestPoolSettings: an open store takes the settings of a reload once the
+// configuration before it is unloaded (Caddy unloads it once the new one
+// runs), not while the new one loads, nor when the new one fails and is
+// unloaded itself, nor when a borrow ends; handlers of one configuration
+// with different settings are told so in the log, and the first one's stay.
 func TestPoolSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	core, logs := observer.New(zap.WarnLevel)
-	open := func(settings string) {
+	var retuned []string
+	config := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return ctx
+	}
+	open := func(cfg context.Context, settings string) string {
 		t.Helper()
-		mod := &settingsBadger{Badger{Dir: dir}, settings}
+		mod := &settingsBadger{Badger{Dir: dir}, settings, &retuned}
 		if err := mod.Provision(caddy.Context{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(mod, zap.New(core)); err != nil {
+		if _, err := Open(cfg, mod, zap.New(core)); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = Release(mod.StoreKey()) })
+		return mod.StoreKey()
 	}
-	open("a")
-	open("a")
+	release := func(cfg context.Context, key string) {
+		t.Helper()
+		if err := Release(cfg, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(step string, settings ...string) {
+		t.Helper()
+		if !slices.Equal(retuned, settings) {
+			t.Fatalf("%s: retuned with %q, want %q", step, retuned, settings)
+		}
+	}
+
+	first := config()
+	key := open(first, "a")
+	open(first, "a")
 	if n := logs.Len(); n != 0 {
 		t.Fatalf("%d warnings for the same settings", n)
 	}
-	open("b")
+	open(first, "b")
 	if w := logs.TakeAll(); len(w) != 1 || !strings.Contains(w[0].Message, "other settings") {
 		t.Fatalf("warnings %v, want one about the other settings", w)
+	}
+
+	failed := config()
+	open(failed, "c")
+	want("while the next configuration loads")
+	release(failed, key)
+	release(first, key)
+	want("after the next configuration failed")
+
+	second := config()
+	open(second, "c")
+	open(second, "c")
+	_, done, ok, err := Borrow(key)
+	if !ok || err != nil {
+		t.Fatalf("Borrow: %v, %v", ok, err)
+	}
+	done()
+	want("after a borrow")
+	release(first, key)
+	want("once the configuration before is unloaded", "c")
+	release(first, key)
+	want("after the second release of the configuration before", "c")
+
+	third := config()
+	open(third, "c")
+	release(second, key)
+	want("with the same settings", "c")
+	if n := logs.Len(); n != 0 {
+		t.Errorf("warnings %v", logs.TakeAll())
+	}
+	release(second, key)
+	release(third, key)
+	if keys := Keys(); len(keys) != 0 {
+		t.Errorf("the store stayed open: Keys() = %v", keys)
 	}
 }
 

@@ -217,6 +217,17 @@ func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 	})
 }
 
+// Retune gives store, a PostgreSQL store opened by a module of the same
+// key, this module's password, max_stale and poll_interval; the rest of the
+// DSN needs a new store (a restart).
+func (p *Postgres) Retune(store guestlink.Store) error {
+	s, ok := store.(*postgres.Store)
+	if !ok {
+		return fmt.Errorf("store postgres: %T is not a PostgreSQL store", store)
+	}
+	return s.Retune(p.dsn, time.Duration(p.MaxStale), time.Duration(p.PollInterval))
+}
+
 // UnmarshalCaddyfile reads "postgres <dsn> [{ max_stale <d>; poll_interval <d> }]".
 func (p *Postgres) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module's name

@@ -460,7 +460,7 @@ func (s *Store) listen() {
 		if lostAt.IsZero() {
 			lostAt = time.Now()
 			s.log.Warn("lost the database: new guests and the moderator API fail, admitted guests are served from the live state for at most max_stale",
-				"error", s.dbError(context.Background(), "listening for changes", err).Error(), "max_stale", s.opts.MaxStale)
+				"error", s.dbError(context.Background(), "listening for changes", err).Error(), "max_stale", s.tuned.Load().maxStale)
 		}
 		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
 		select {
@@ -478,8 +478,10 @@ func (s *Store) listen() {
 // hold, and at least every PollInterval, until the connection fails (the
 // error) or the Store closes (nil).
 func (s *Store) listenOn(up func()) error {
-	cctx, cancel := context.WithTimeout(s.ctx, s.connConf.ConnectTimeout)
-	conn, err := pgx.ConnectConfig(cctx, s.connConf)
+	cc := s.connConf.Copy()
+	cc.Password = s.tuned.Load().password
+	cctx, cancel := context.WithTimeout(s.ctx, cc.ConnectTimeout)
+	conn, err := pgx.ConnectConfig(cctx, cc)
 	cancel()
 	if err != nil {
 		return err
@@ -502,7 +504,7 @@ func (s *Store) listenOn(up func()) error {
 	}
 	s.listening.Store(true)
 	up()
-	next := time.Now().Add(s.opts.PollInterval)
+	next := time.Now().Add(s.tuned.Load().poll)
 	for {
 		wctx, cancel := context.WithDeadline(s.ctx, next)
 		n, err := conn.WaitForNotification(wctx)
@@ -520,7 +522,7 @@ func (s *Store) listenOn(up func()) error {
 		if err := sync(); err != nil {
 			return err
 		}
-		next = time.Now().Add(s.opts.PollInterval)
+		next = time.Now().Add(s.tuned.Load().poll)
 	}
 }
 
@@ -558,8 +560,8 @@ func (s *Store) Check(ctx context.Context, roomID, linkID, guestID string, now t
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	if s.sinceSync() > s.opts.MaxStale {
-		return "", s.errStale
+	if t := s.tuned.Load(); s.sinceSync() > t.maxStale {
+		return "", t.errStale
 	}
 	state, err := s.mirror.Check(roomID, linkID, guestID, now, nil)
 	if !errors.Is(err, guestlink.ErrGuestNotFound) {

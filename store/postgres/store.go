@@ -65,6 +65,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,10 +152,18 @@ type Options struct {
 // release it with Close.
 type Store struct {
 	pool     *pgxpool.Pool
-	connConf *pgx.ConnConfig // the listener's connection
+	connConf *pgx.ConnConfig // the listener's connection, without a password
 	log      *slog.Logger
-	password string // to scrub from error texts
-	opts     Options
+	opts     Options // MaxStale and PollInterval as opened; tuned holds them now
+	// dsnRest is the DSN without its password, as Open had it: Retune takes
+	// a DSN that differs from it in the password alone.
+	dsnRest string
+	// tuned holds what Retune may change while the Store is open.
+	tuned atomic.Pointer[tuning]
+	// passwords are every password the Store has had, to scrub from error
+	// texts (under passwordsMu).
+	passwords   []string
+	passwordsMu sync.Mutex
 
 	// mirror holds the state the gate checks on every request (live.go).
 	mirror *mirror.Mirror
@@ -184,10 +194,6 @@ type Store struct {
 	// secrets holds the secrets read (name -> []byte), for Secret while the
 	// database cannot be reached.
 	secrets sync.Map
-	// errStale is Check's error once the live state is older than MaxStale
-	// (made once: Check does not allocate).
-	errStale error
-
 	// now is the clock of reads that take none (retention); time.Now.
 	now func() time.Time
 	// keepChanges is how long the change log keeps a change (changeRetention;
@@ -199,6 +205,52 @@ type Store struct {
 	bg     sync.WaitGroup
 	closed atomic.Bool
 	once   sync.Once
+}
+
+// tuning is the part of a Store's settings that Retune changes.
+type tuning struct {
+	password       string // of new connections
+	maxStale, poll time.Duration
+	// errStale is Check's error once the live state is older than maxStale
+	// (made once: Check does not allocate).
+	errStale error
+}
+
+func newTuning(password string, maxStale, poll time.Duration) *tuning {
+	return &tuning{password, maxStale, poll,
+		fmt.Errorf("guestgate store: the live state was last read from the database more than %v ago: %w", maxStale, guestlink.ErrStoreUnavailable)}
+}
+
+// ErrRestartNeeded is Retune's error for a DSN that differs from the open
+// Store's in more than its password.
+var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than its password; the change needs a new Store")
+
+// Retune gives the open Store the password of dsn, for its new connections,
+// and maxStale and poll for Options.MaxStale and PollInterval (0: their
+// defaults), as a configuration reload asks. The connections open stay. dsn
+// must differ from the Store's in its password alone (ErrRestartNeeded),
+// written alike: a DSN that does not parse is an error that repeats none of
+// it.
+func (s *Store) Retune(dsn string, maxStale, poll time.Duration) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+	}
+	if withoutPassword(dsn) != s.dsnRest {
+		return ErrRestartNeeded
+	}
+	s.scrub(cfg.Password)
+	s.tuned.Store(newTuning(cfg.Password, cmp.Or(maxStale, DefaultMaxStale), cmp.Or(poll, DefaultPollInterval)))
+	return nil
+}
+
+// scrub adds password to those that error texts never show.
+func (s *Store) scrub(password string) {
+	s.passwordsMu.Lock()
+	defer s.passwordsMu.Unlock()
+	if password != "" && !slices.Contains(s.passwords, password) {
+		s.passwords = append(s.passwords, password)
+	}
 }
 
 // Open connects to the database of dsn (a libpq URL or key=value string;
@@ -260,14 +312,22 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{
 		connConf:    cfg.ConnConfig.Copy(),
 		log:         logger,
-		password:    cfg.ConnConfig.Password,
 		opts:        opts,
+		dsnRest:     withoutPassword(dsn),
 		mirror:      mirror.New(),
 		epoch:       time.Now(),
 		now:         time.Now,
 		keepChanges: changeRetention,
 	}
-	s.errStale = fmt.Errorf("guestgate store: the live state was last read from the database more than %v ago: %w", opts.MaxStale, guestlink.ErrStoreUnavailable)
+	password := cfg.ConnConfig.Password
+	s.connConf.Password = ""
+	s.scrub(password)
+	s.tuned.Store(newTuning(password, opts.MaxStale, opts.PollInterval))
+	// Every new connection takes the password of the moment (Retune).
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		cc.Password = s.tuned.Load().password
+		return nil
+	}
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, s.dbError(ctx, "opening the pool", err)
@@ -412,9 +472,11 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 		return ErrClosed
 	}
 	msg := err.Error()
-	if s.password != "" {
-		msg = strings.ReplaceAll(msg, s.password, "xxxxx")
+	s.passwordsMu.Lock()
+	for _, pw := range s.passwords {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
+	s.passwordsMu.Unlock()
 	e := &dbError{text: "guestgate store: " + op + ": " + msg}
 	switch {
 	case ctx.Err() != nil:
@@ -479,6 +541,73 @@ func IsURL(s string) bool {
 // Badger store may have "://" or "=" in its name).
 func LooksLikeDSN(s string) bool {
 	return strings.Contains(s, "://") || strings.Contains(s, "=")
+}
+
+// withoutPassword is dsn without its password, such that two DSNs written
+// alike but for the password give the same string: a URL with its query
+// sorted, or the key=value pairs in their order. A DSN it cannot read comes
+// back whole, which matches only itself. It is compared, never shown.
+func withoutPassword(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn
+		}
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	// libpq's key = value syntax: a value is quoted ('...') or runs to the
+	// next space; a backslash escapes the next character in either.
+	space := func(i int) bool { return i < len(dsn) && strings.IndexByte(" \t\n\r\f\v", dsn[i]) >= 0 }
+	var kept []string
+	for i := 0; ; {
+		for space(i) {
+			i++
+		}
+		if i == len(dsn) {
+			return strings.Join(kept, " ")
+		}
+		k := i
+		for i < len(dsn) && dsn[i] != '=' && !space(i) {
+			i++
+		}
+		key := dsn[k:i]
+		for space(i) {
+			i++
+		}
+		if i == len(dsn) || dsn[i] != '=' {
+			return dsn
+		}
+		i++
+		for space(i) {
+			i++
+		}
+		v, quoted := i, i < len(dsn) && dsn[i] == '\''
+		if quoted {
+			i++
+		}
+		for i < len(dsn) && (quoted && dsn[i] != '\'' || !quoted && !space(i)) {
+			if dsn[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if quoted {
+			if i >= len(dsn) {
+				return dsn
+			}
+			i++ // the closing quote
+		}
+		i = min(i, len(dsn))
+		if key != "password" {
+			kept = append(kept, key+"="+dsn[v:i])
+		}
+	}
 }
 
 // Name describes the database of dsn without its password, as
