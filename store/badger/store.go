@@ -140,6 +140,10 @@ type Store struct {
 	// maintMu is held by a running Backup or Restore; a second one is refused
 	// with guestlink.ErrStoreBusy rather than queued.
 	maintMu sync.Mutex
+	// afterDrop, if set, runs when a Restore or a Load has dropped the old
+	// contents and is about to load the new ones (tests end the context
+	// there).
+	afterDrop func()
 }
 
 // Open opens the store in directory dir, creating dir with mode 0700 (and missing
