@@ -123,19 +123,17 @@ func (h *Hub) startWorkers(ctx context.Context, results chan<- struct{}, inFligh
 // it delivers only while it holds the queue's lease, and has the queue
 // looked at again within pollEvery.
 func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
-	// The store operations outlive a stop, so that a delivery that was made is
-	// recorded; stopping waits for them.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
 	defer func() {
 		h.mu.Lock()
 		st.busy = false
 		h.mu.Unlock()
 	}()
-	if !h.lease(sctx, ep, st, h.leaseTerm) {
+	if !h.lease(ctx, ep, st, h.leaseTerm) {
 		return
 	}
+	sctx, cancel := h.storeContext(ctx)
 	items, next, err := h.q.Due(sctx, ep.queue, h.now(), batch)
+	cancel()
 	if err != nil {
 		h.logger.Error("webhook: reading the queue failed", zap.String("url", ep.logURL), zap.Error(err))
 		h.mu.Lock()
@@ -148,7 +146,7 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		soonest = earliest(soonest, h.now().Add(h.pollEvery))
 	}
 	for _, it := range items {
-		if ctx.Err() != nil || !h.lease(sctx, ep, st, h.leaseTerm/2) {
+		if ctx.Err() != nil || !h.lease(ctx, ep, st, h.leaseTerm/2) {
 			return
 		}
 		err := h.deliver(ctx, ep, it)
@@ -161,9 +159,11 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		}
 		now := h.now()
 		if err == nil {
+			sctx, cancel := h.storeContext(ctx)
 			st.enqueue.Lock()
 			err := h.q.Ack(sctx, ep.queue, it.ID)
 			st.enqueue.Unlock()
+			cancel()
 			if err != nil {
 				h.logger.Error("webhook: recording a delivery failed; the event may be delivered again",
 					zap.String("url", ep.logURL), zap.String("queue_item", it.ID), zap.Error(err))
@@ -182,15 +182,20 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 			h.logger.Error("webhook: giving up on an event",
 				zap.String("url", ep.logURL), zap.String("delivery", deliveryID(it.Body)),
 				zap.Int("attempts", attempts), zap.Error(err))
+			sctx, cancel := h.storeContext(ctx)
 			st.enqueue.Lock()
 			err := h.q.Ack(sctx, ep.queue, it.ID)
 			st.enqueue.Unlock()
+			cancel()
 			if err != nil {
 				h.logger.Error("webhook: dropping an event from the queue failed", zap.String("url", ep.logURL), zap.Error(err))
 			}
 		} else {
 			at := now.Add(h.backoff(attempts))
-			if err := h.q.Retry(sctx, ep.queue, it.ID, attempts, at); err != nil && !errors.Is(err, guestlink.ErrQueueItemNotFound) {
+			sctx, cancel := h.storeContext(ctx)
+			err := h.q.Retry(sctx, ep.queue, it.ID, attempts, at)
+			cancel()
+			if err != nil && !errors.Is(err, guestlink.ErrQueueItemNotFound) {
 				h.logger.Error("webhook: scheduling a retry failed", zap.String("url", ep.logURL), zap.Error(err))
 			}
 			soonest = earliest(soonest, at)
@@ -226,6 +231,17 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	}
 }
 
+// storeContext is the context of one queue operation of a drain: it
+// outlives a stop (ctx), so that a delivery that was made is recorded, and
+// stopping waits for it; it ends after storeTimeout. Each operation has a
+// timeout of its own: one for a whole batch ran out while slow deliveries
+// were made (8 answers of 2 s), and the acknowledgements and retries after
+// it failed, so that events were delivered again and the attempts of a
+// hanging endpoint were never counted.
+func (h *Hub) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), h.storeTimeout)
+}
+
 // earliest is the earlier of a and b, the zero time standing for none.
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
@@ -249,7 +265,9 @@ func (h *Hub) lease(ctx context.Context, ep *endpoint, st *queueState, minLeft t
 		return true
 	}
 	until := now.Add(h.leaseTerm)
-	ok, err := h.leaser.LeaseQueue(ctx, ep.queue, h.holder, until)
+	sctx, cancel := h.storeContext(ctx)
+	ok, err := h.leaser.LeaseQueue(sctx, ep.queue, h.holder, until)
+	cancel()
 	held := !st.leaseUntil.IsZero()
 	if err != nil || !ok {
 		st.leaseUntil = time.Time{}
@@ -366,7 +384,7 @@ func deliveryID(body []byte) string {
 // logOrphanQueues notes queues left by webhooks no longer configured: their
 // events stay in the store (bounded) until a webhook with that URL returns.
 func (h *Hub) logOrphanQueues(ctx context.Context) {
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	sctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
 	defer cancel()
 	names, err := h.q.Queues(sctx)
 	if err != nil {

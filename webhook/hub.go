@@ -111,6 +111,9 @@ type Hub struct {
 	// backoffMax shape retries (tests shorten them).
 	maxLen                  int
 	backoffBase, backoffMax time.Duration
+	// storeTimeout bounds each queue operation (the storeTimeout constant;
+	// tests shorten it).
+	storeTimeout time.Duration
 
 	// leaser is q as a guestlink.QueueLeaser, nil for a store of one process,
 	// whose queues need no lease; holder is this Hub's name in the leases.
@@ -192,13 +195,14 @@ func NewHub(q guestlink.Queuer, logger *zap.Logger) *Hub {
 				return http.ErrUseLastResponse
 			},
 		},
-		now:         time.Now,
-		maxLen:      guestlink.DefaultQueueLen,
-		backoffBase: firstBackoff,
-		backoffMax:  maxBackoff,
-		wake:        make(chan struct{}, 1),
-		endpoints:   map[string]*endpoint{},
-		queues:      map[string]*queueState{},
+		now:          time.Now,
+		maxLen:       guestlink.DefaultQueueLen,
+		backoffBase:  firstBackoff,
+		backoffMax:   maxBackoff,
+		storeTimeout: storeTimeout,
+		wake:         make(chan struct{}, 1),
+		endpoints:    map[string]*endpoint{},
+		queues:       map[string]*queueState{},
 	}
 }
 
@@ -371,7 +375,7 @@ func (h *Hub) enqueue(ep *endpoint, body []byte) error {
 	h.mu.Lock()
 	st := h.queues[ep.queue]
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), h.storeTimeout)
 	defer cancel()
 	st.enqueue.Lock()
 	dropped, err := h.q.Enqueue(ctx, ep.queue, body, h.maxLen)

@@ -275,6 +275,47 @@ func TestHubDeadEndpoint(t *testing.T) {
 	}
 }
 
+// TestHubSlowEndpointGetsEachEventOnce: an endpoint that takes its time to
+// answer, well within the delivery timeout, gets every event once, and its
+// queue empties. A batch's queue operations once shared one timeout
+// (storeTimeout, 10 s): with answers of 4 s, the acknowledgements after the
+// second one failed, and 5 of 8 events came again with the next event (seen
+// through Caddy); a hanging endpoint's retries were not recorded either, so
+// its events were never given up. Here storeTimeout is 150 ms and each answer
+// takes 60 ms.
+func TestHubSlowEndpointGetsEachEventOnce(t *testing.T) {
+	rc := newReceiver(t, func(int) int {
+		time.Sleep(60 * time.Millisecond)
+		return http.StatusNoContent
+	})
+	h, store := testHub(t, zap.NewNop())
+	h.storeTimeout = 150 * time.Millisecond
+	register(t, h, Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}})
+	for i := range batch {
+		h.Publish(guestlink.Event{ID: "e_" + strconv.Itoa(i), Type: guestlink.EventRoomPut, Room: "demo"})
+	}
+	waitFor(t, "the events", 5*time.Second, func() bool { return len(rc.ok()) >= batch })
+	// One more event wakes the dispatcher, which would deliver again what it
+	// failed to acknowledge.
+	h.Publish(guestlink.Event{ID: "e_last", Type: guestlink.EventRoomPut, Room: "demo"})
+	waitFor(t, "the queue to empty", 5*time.Second, func() bool {
+		qs, err := store.Queues(context.Background())
+		return err == nil && len(qs) == 0
+	})
+	time.Sleep(200 * time.Millisecond)
+	ids := deliveryIDs(rc.deliveries())
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("event %s delivered twice to a slow endpoint; deliveries %v", id, ids)
+		}
+		seen[id] = true
+	}
+	if len(ids) != batch+1 {
+		t.Fatalf("deliveries %v, want the %d events once each", ids, batch+1)
+	}
+}
+
 // TestHubStopsWithoutLosingEvents: Publish never waits for an endpoint;
 // unregistering the last endpoint stops the dispatcher at once, and the events
 // it had not delivered stay queued, with no attempt counted.

@@ -160,11 +160,13 @@ func (ep Endpoint) signers() (signers, error) {
 	return ss, nil
 }
 
-// CheckURL refuses anything but an absolute http or https URL.
+// CheckURL refuses anything but an absolute http or https URL, naming it by
+// RedactURL: a misspelt scheme ("htps://user:password@...") must not put
+// the credentials the URL holds into Caddy's log.
 func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("webhook %q: must be an absolute http or https URL", raw)
+		return fmt.Errorf("webhook %q: must be an absolute http or https URL", RedactURL(raw))
 	}
 	return nil
 }

@@ -162,6 +162,7 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 		{"relative URL", Endpoint{URL: "hooks.example.com/x", Secrets: secret}, `webhook "hooks.example.com/x": must be an absolute http or https URL`},
 		{"no host", Endpoint{URL: "https:///x", Secrets: secret}, "must be an absolute http or https URL"},
 		{"ftp", Endpoint{URL: "ftp://h/x", Secrets: secret}, "must be an absolute http or https URL"},
+		{"misspelt scheme", Endpoint{URL: "htps://u:pw@h/x?token=t1", Secrets: secret}, `webhook "htps://h/x": must be an absolute http or https URL`},
 		{"no secret", Endpoint{URL: "https://u:pw@h/x?token=t1"}, "webhook https://h/x: no secret; a secret must be whsec_ followed by base64"},
 		{"plain-text secret", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{"a-webhook-secret-0123456789"}}, "webhook https://h/x: secret must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"},
 		{"second secret short", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{testSecret, "whsec_c2hvcnQ="}}, "webhook https://h/x: secret 2 must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64) (got 5 bytes)"},
@@ -172,6 +173,9 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 			_, err := h.Register([]Endpoint{tc.ep})
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Register = %v, want %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "t1") {
+				t.Fatalf("Register = %v: the error holds the URL's credentials", err)
 			}
 		})
 	}

@@ -103,7 +103,8 @@ func (s *Store) beginReplace(ctx context.Context, force bool) (done func(), err 
 // replace replaces the store's contents with the backup stream in f, checked
 // whole (by spoolBackup or spoolRecords), while every other transaction of
 // the store waits: unless force, it refuses a store that holds records
-// (checkEmpty); it drops everything and loads f. If loading fails (a disk
+// (checkEmpty); it drops everything and loads f. ctx may stop it only before
+// the drop; from then on it loads f to its end. If loading fails (a disk
 // error), the store may hold part of f. The mirror and the WaitGuest callers
 // follow. op names the operation in errors ("restore").
 func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) error {
@@ -112,8 +113,8 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 	if s.db.IsClosed() {
 		return ErrClosed
 	}
-	var err error
-	if !force {
+	err := ctx.Err()
+	if err == nil && !force {
 		err = s.db.View(checkEmpty)
 	}
 	if err == nil {
@@ -127,7 +128,14 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 	}
 	// WaitGuest callers read again and see the new guests.
 	defer s.waiters.SignalPrefix("")
-	if err := s.db.Load(ctxReader{ctx: ctx, r: f}, restorePendingWrites); err != nil {
+	if s.afterDrop != nil {
+		s.afterDrop()
+	}
+	// The old contents are gone: the load goes on to its end even if ctx
+	// ends now (a client that went away, Ctrl-C on the command), since
+	// stopping it would leave the store empty or holding part of f. f is a
+	// local file, checked whole, so the load is short.
+	if err := s.db.Load(f, restorePendingWrites); err != nil {
 		_ = s.loadMirror()
 		return fmt.Errorf("guestgate store: %s into %s: loading: %w", op, s.dir, err)
 	}

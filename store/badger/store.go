@@ -140,10 +140,15 @@ type Store struct {
 	// maintMu is held by a running Backup or Restore; a second one is refused
 	// with guestlink.ErrStoreBusy rather than queued.
 	maintMu sync.Mutex
+	// afterDrop, if set, runs when a Restore or a Load has dropped the old
+	// contents and is about to load the new ones (tests end the context
+	// there).
+	afterDrop func()
 }
 
 // Open opens the store in directory dir, creating dir with mode 0700 (and missing
-// parents) if it does not exist. Writes are synced to disk before they are
+// parents) if it does not exist, and making an existing dir 0700 if it lets its
+// group or others in (keepPrivate). Writes are synced to disk before they are
 // acknowledged. Badger locks dir: if another Store, in this process or another,
 // has it open, Open fails with an error saying so.
 func Open(dir string, opts Options) (*Store, error) {
@@ -153,6 +158,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("guestgate store: creating directory: %w", err)
 	}
+	keepPrivate(dir, opts.Logger)
 	bopts := badgerdb.DefaultOptions(dir).
 		WithSyncWrites(true).
 		WithDetectConflicts(true).
@@ -184,6 +190,31 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("guestgate store: reading %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// keepPrivate makes dir 0700 when its mode lets its group or others in. The
+// store's files hold every link token, the session signing key and the
+// guests' names and emails, and Badger creates them with the process's
+// umask, usually readable by everyone (0644): only the directory keeps them
+// private. A directory the operator made beforehand (mkdir, install -d) is
+// usually 0755. When dir cannot be changed (another user owns it), logger,
+// if not nil, gets a warning saying what to do.
+func keepPrivate(dir string, logger *zap.Logger) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		if logger != nil {
+			logger.Warn("the store directory lets other users in, and its files hold link tokens and keys; make it 0700 (chmod 700)",
+				zap.String("dir", dir), zap.String("mode", fi.Mode().Perm().String()), zap.Error(err))
+		}
+		return
+	}
+	if logger != nil {
+		logger.Warn("made the store directory 0700: its files hold link tokens and keys",
+			zap.String("dir", dir), zap.String("was", fi.Mode().Perm().String()))
+	}
 }
 
 // isEmptyLogLeftover reports whether err is Badger's refusal of an empty (0-byte)

@@ -109,6 +109,38 @@ func TestOpenCreatesDirectory0700(t *testing.T) {
 	}
 }
 
+// TestOpenMakesDirectoryPrivate: an operator often makes the store's
+// directory beforehand (mkdir /var/lib/guestgate, with the usual umask:
+// 0755). Badger creates its files with the umask too, 0644, so every local
+// user could read the link tokens and the session signing key in them (seen:
+// user nobody read both from a running gateway's memtable). Open makes such a
+// directory 0700.
+func TestOpenMakesDirectoryPrivate(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o777, 0o700} {
+		t.Run(mode.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			if err := os.Mkdir(dir, mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			fi, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode().Perm(); got != 0o700 {
+				t.Errorf("a store directory made %v beforehand is %v after Open, want 0700", mode, got)
+			}
+		})
+	}
+}
+
 func TestOpenTwiceFailsClearly(t *testing.T) {
 	s, dir := openStore(t)
 	_, err := Open(dir, Options{})
