@@ -191,6 +191,11 @@ type Store struct {
 	// unreachable and failed count the database errors of operations (Live):
 	// the database could not be reached, or it refused a statement.
 	unreachable, failed atomic.Int64
+	// serving is true once Open has returned the Store. From then on, a
+	// server that refuses a new connection's login (a password changed by
+	// ALTER ROLE before the reload that gives it to Retune) counts as a
+	// database that cannot be reached, not as a wrong DSN.
+	serving atomic.Bool
 	// secrets holds the secrets read (name -> []byte), for Secret while the
 	// database cannot be reached.
 	secrets sync.Map
@@ -344,6 +349,7 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s.bg.Add(2)
 	go s.listen()
 	go s.sweep()
+	s.serving.Store(true)
 	return s, nil
 }
 
@@ -481,7 +487,7 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		e.wraps = ctx.Err()
-	case unavailable(err):
+	case unavailable(err), s.serving.Load() && loginRefused(err):
 		e.wraps = guestlink.ErrStoreUnavailable
 		s.unreachable.Add(1)
 	default:
@@ -510,6 +516,20 @@ func unavailable(err error) bool {
 	return errors.As(err, &ce) || errors.As(err, &ne) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+}
+
+// loginRefused reports whether err says that the server refused to let a new
+// connection log in: a wrong password or a role that may not log in (SQLSTATE
+// class 28). Open fails at once on it, as the DSN is wrong; an open Store
+// serves as in an outage until Retune gives it the new password, so that the
+// reload that gives it can run (its handlers read secrets and make rooms as
+// in an outage).
+func loginRefused(err error) bool {
+	var (
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+	)
+	return errors.As(err, &ce) && errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28")
 }
 
 // dbError is an error of the database, scrubbed (see Store.dbError).
