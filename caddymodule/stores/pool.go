@@ -50,7 +50,8 @@ type Settings interface {
 // to a store open with other settings.
 type Retuner interface {
 	// Retune gives store, opened by a module of the same key, this module's
-	// settings; an error leaves the store as it was.
+	// settings; an error says which of them wait for a restart (those it
+	// could give, it gave).
 	Retune(store guestlink.Store) error
 }
 
@@ -167,7 +168,8 @@ func retune(shared Shared, key string) {
 		return
 	}
 	if err := r.Retune(shared.Store); err != nil {
-		logger.Warn("the new configuration's store settings apply after a restart", zap.String("store", key), zap.Error(err))
+		// t.settings stays: every reload says it again until a restart.
+		logger.Warn("not all of the new configuration's store settings apply before a restart", zap.String("store", key), zap.Error(err))
 		return
 	}
 	t.settings = settings

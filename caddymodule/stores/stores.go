@@ -219,7 +219,7 @@ func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 
 // Retune gives store, a PostgreSQL store opened by a module of the same
 // key, this module's password, max_stale and poll_interval; the rest of the
-// DSN needs a new store (a restart).
+// DSN needs a new store (a restart), and the error says so.
 func (p *Postgres) Retune(store guestlink.Store) error {
 	s, ok := store.(*postgres.Store)
 	if !ok {

@@ -51,7 +51,9 @@ func TestWithoutPassword(t *testing.T) {
 // connections, the listener's among them, with it, after the role's password
 // changed and every connection was cut; without it they fail as in an outage
 // (ErrStoreUnavailable, secrets read before still given). Retune takes
-// max_stale too, and refuses a DSN that differs in more than the password.
+// max_stale too; given a DSN that differs in more than the password, it
+// still gives the password and says that the rest needs a restart, and it
+// refuses a DSN of another user.
 func TestRetune(t *testing.T) {
 	c := cluster(t)
 	dsn := newDB(t)
@@ -91,14 +93,22 @@ func TestRetune(t *testing.T) {
 		}
 	}
 
+	stranger, _ := url.Parse(roleDSN("second-pw"))
+	stranger.User = url.UserPassword("someone_else", "second-pw")
+	if err := s.Retune(stranger.String(), 0, 0); err == nil || errors.Is(err, ErrRestartNeeded) {
+		t.Errorf("Retune with another user: %v, want an error other than ErrRestartNeeded", err)
+	}
+	// A DSN that also changes sslmode, which needs a new Store, still gives
+	// the password: a change that waits for a restart must not hold back
+	// the rotation of a password.
 	if err := s.Retune(roleDSN("second-pw")+"&sslmode=require", 0, 0); !errors.Is(err, ErrRestartNeeded) {
 		t.Errorf("Retune with another sslmode: %v, want ErrRestartNeeded", err)
 	}
+	if _, err := s.SetGuestAccess(ctx, "r", false, t0); err != nil {
+		t.Fatalf("a write after a Retune with the new password and another sslmode: %v", err)
+	}
 	if err := s.Retune(roleDSN("second-pw"), 0, 0); err != nil {
 		t.Fatalf("Retune: %v", err)
-	}
-	if _, err := s.SetGuestAccess(ctx, "r", false, t0); err != nil {
-		t.Fatalf("a write after Retune: %v", err)
 	}
 	// The listener connects again with the new password: a change made
 	// without this Store reaches its live state.

@@ -227,25 +227,32 @@ func newTuning(password string, maxStale, poll time.Duration) *tuning {
 }
 
 // ErrRestartNeeded is Retune's error for a DSN that differs from the open
-// Store's in more than its password.
-var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than its password; the change needs a new Store")
+// Store's in more than its password: Retune gave the Store what it could,
+// and the rest needs a new Store.
+var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than its password; " +
+	"its password, max_stale and poll_interval apply, the rest of it after a restart")
 
 // Retune gives the open Store the password of dsn, for its new connections,
 // and maxStale and poll for Options.MaxStale and PollInterval (0: their
 // defaults), as a configuration reload asks. The connections open stay. dsn
-// must differ from the Store's in its password alone (ErrRestartNeeded),
-// written alike: a DSN that does not parse is an error that repeats none of
-// it.
+// must name the Store's database, host, port and user; where it differs from
+// the Store's in more than its password (its TLS settings, say), Retune
+// still gives all three and answers ErrRestartNeeded, so that a change that
+// waits for a restart does not hold back a later password. A DSN that does
+// not parse is an error that repeats none of it.
 func (s *Store) Retune(dsn string, maxStale, poll time.Duration) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
 	}
-	if withoutPassword(dsn) != s.dsnRest {
-		return ErrRestartNeeded
+	if cfg.Database != s.connConf.Database || cfg.User != s.connConf.User || cfg.Host != s.connConf.Host || cfg.Port != s.connConf.Port {
+		return errors.New("guestgate store: the DSN names another database, host or user than the open Store's")
 	}
 	s.scrub(cfg.Password)
 	s.tuned.Store(newTuning(cfg.Password, cmp.Or(maxStale, DefaultMaxStale), cmp.Or(poll, DefaultPollInterval)))
+	if withoutPassword(dsn) != s.dsnRest {
+		return ErrRestartNeeded
+	}
 	return nil
 }
 
