@@ -50,7 +50,8 @@ func TestWithoutPassword(t *testing.T) {
 // TestRetune: a Store given a new password by Retune makes its new
 // connections, the listener's among them, with it, after the role's password
 // changed and every connection was cut; without it they fail as in an outage
-// (ErrStoreUnavailable, secrets read before still given). Retune takes
+// (ErrStoreUnavailable, secrets read before still given), and the log says
+// that the database refuses the login. Retune takes
 // max_stale too; given a DSN that differs in more than the password, it
 // still gives the password and says that the rest needs a restart, and it
 // refuses a DSN of another user.
@@ -65,7 +66,8 @@ func TestRetune(t *testing.T) {
 		return u.String()
 	}
 	ctx := context.Background()
-	s := openStore(t, roleDSN("first-pw"), Options{PollInterval: 50 * time.Millisecond})
+	var logs logBuffer
+	s := openStore(t, roleDSN("first-pw"), Options{PollInterval: 50 * time.Millisecond, Logger: logs.logger()})
 	g := redeem(t, s, room(t, s, "r", 0).Token)
 	if _, err := s.Secret(ctx, "k", 32); err != nil {
 		t.Fatal(err)
@@ -86,6 +88,15 @@ func TestRetune(t *testing.T) {
 	}
 	if _, err := s.Secret(ctx, "k", 32); err != nil {
 		t.Errorf("Secret with the old password, of a secret read before: %v", err)
+	}
+	// The log says why the outage lasts, not only what began it (the cut).
+	if _, ok := until(10*time.Second, func() bool { return strings.Contains(logs.String(), "refuses the store's login") }); !ok {
+		t.Errorf("the log does not say that the database refuses the login:\n%s", logs.String())
+	}
+	for _, pw := range []string{"first-pw", "second-pw"} {
+		if strings.Contains(logs.String(), pw) {
+			t.Errorf("the log holds the password %q", pw)
+		}
 	}
 	for _, pw := range []string{"first-pw", "second-pw"} {
 		if strings.Contains(err.Error(), pw) {
