@@ -643,7 +643,8 @@ func testClusterReload(c *cluster) {
 // connections once the new config is in force; after every connection of the
 // role was cut, the instance's writes and its listener work with it. When
 // the connections are cut before the reload, the instance serves as in an
-// outage, and the reload still runs.
+// outage, and the reload still runs; a reload with a password the database
+// refuses fails and changes nothing.
 func testClusterPasswordByReload(c *cluster) {
 	t := c.t
 	const role = "gg_rotated"
@@ -705,7 +706,26 @@ func testClusterPasswordByReload(c *cluster) {
 	if status, body := g.api(http.MethodGet, "/api/rooms/pw", nil); status != http.StatusOK {
 		t.Errorf("the API after the reload with the new password: %d %s", status, body)
 	}
-	for _, pw := range []string{"first-pw", "second-pw", "third-pw"} {
+	// A reload with a password the server refuses fails, and the running
+	// configuration keeps the one that works.
+	useDSN("mistyped-pw")
+	if status, body := c.load(2, c.insts[2].cfg, true); status == http.StatusOK {
+		t.Errorf("a reload with a password the database refuses: POST /load answers 200 %s", body)
+	}
+	c.pg.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '"+role+"'")
+	// A call that meets a cut connection may answer 503 once; the next
+	// ones connect again, with the password that works.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		status, body := g.api(http.MethodGet, "/api/rooms/pw", nil)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the API after the refused reload and a cut: %d %s", status, body)
+			break
+		}
+	}
+	for _, pw := range []string{"first-pw", "second-pw", "third-pw", "mistyped-pw"} {
 		if strings.Contains(c.insts[2].proc.Log(), pw) {
 			t.Errorf("instance 2's log holds the password %q", pw)
 		}

@@ -55,6 +55,16 @@ type Retuner interface {
 	Retune(store guestlink.Store) error
 }
 
+// Checker is implemented by a Retuner that can tell, while a configuration
+// loads, that the open store could not work with its settings (a password
+// that the database refuses): that configuration then fails to load, and the
+// one in force keeps its settings.
+type Checker interface {
+	// CheckRetune reports why store, opened by a module of the same key,
+	// could not work with this module's settings, or nil.
+	CheckRetune(store guestlink.Store) error
+}
+
 // tuning is what the pool knows of an open store's settings: those in force
 // (of a module of the configuration cfg), and those of the configuration that
 // is loading, if any. Open and Release change it under poolMu.
@@ -88,7 +98,9 @@ func (s Shared) Destruct() error {
 
 // Open returns the pooled store of mod, opening it on first use, for a
 // handler of the configuration cfg (its caddy.Context). Every successful
-// call must be matched by one Release(cfg, mod.StoreKey()).
+// call must be matched by one Release(cfg, mod.StoreKey()). The first
+// handler of a configuration that loads, with settings other than the open
+// store's, fails if its module is a Checker that refuses them.
 func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 	poolMu.Lock()
 	defer poolMu.Unlock()
@@ -116,6 +128,12 @@ func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 	case t.next != nil && done == t.nextCfg:
 		first = settingsOf(t.next)
 	default: // the first handler on the store of a configuration that loads
+		if c, ok := mod.(Checker); ok && settingsOf(mod) != t.settings {
+			if err := c.CheckRetune(shared.Store); err != nil {
+				_ = drop(mod.StoreKey())
+				return Shared{}, err
+			}
+		}
 		t.next, t.nextCfg = mod, done
 		return shared, nil
 	}

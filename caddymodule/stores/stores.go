@@ -228,6 +228,23 @@ func (p *Postgres) Retune(store guestlink.Store) error {
 	return s.Retune(p.dsn, time.Duration(p.MaxStale), time.Duration(p.PollInterval))
 }
 
+// CheckRetune makes sure that the database accepts this module's password
+// before a configuration that gives it to store loads: a reload with a
+// password the server refuses fails, and the configuration in force keeps
+// its own. A database that cannot be reached passes.
+func (p *Postgres) CheckRetune(store guestlink.Store) error {
+	s, ok := store.(*postgres.Store)
+	if !ok {
+		return fmt.Errorf("store postgres: %T is not a PostgreSQL store", store)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := s.CheckLogin(ctx, p.dsn); err != nil {
+		return fmt.Errorf("store postgres: %w; the running configuration keeps its password", err)
+	}
+	return nil
+}
+
 // UnmarshalCaddyfile reads "postgres <dsn> [{ max_stale <d>; poll_interval <d> }]".
 func (p *Postgres) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the module's name
@@ -310,4 +327,6 @@ var (
 	_ caddyfile.Unmarshaler = (*Postgres)(nil)
 	_ Module                = (*Postgres)(nil)
 	_ Settings              = (*Postgres)(nil)
+	_ Retuner               = (*Postgres)(nil)
+	_ Checker               = (*Postgres)(nil)
 )

@@ -54,7 +54,8 @@ func TestWithoutPassword(t *testing.T) {
 // that the database refuses the login. Retune takes
 // max_stale too; given a DSN that differs in more than the password, it
 // still gives the password and says that the rest needs a restart, and it
-// refuses a DSN of another user.
+// refuses a DSN of another user. CheckLogin tells a password the server
+// refuses from the role's.
 func TestRetune(t *testing.T) {
 	c := cluster(t)
 	dsn := newDB(t)
@@ -104,6 +105,14 @@ func TestRetune(t *testing.T) {
 		}
 	}
 
+	// CheckLogin, before a reload: the server refuses a mistyped password,
+	// and the error does not repeat it; it takes the new one.
+	if err := s.CheckLogin(ctx, roleDSN("mistyped-pw")); err == nil || strings.Contains(err.Error(), "mistyped-pw") {
+		t.Errorf("CheckLogin with a password the server refuses: %v, want an error without the password", err)
+	}
+	if err := s.CheckLogin(ctx, roleDSN("second-pw")); err != nil {
+		t.Errorf("CheckLogin with the role's password: %v", err)
+	}
 	stranger, _ := url.Parse(roleDSN("second-pw"))
 	stranger.User = url.UserPassword("someone_else", "second-pw")
 	if err := s.Retune(stranger.String(), 0, 0); err == nil || errors.Is(err, ErrRestartNeeded) {

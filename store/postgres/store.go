@@ -256,6 +256,43 @@ func (s *Store) Retune(dsn string, maxStale, poll time.Duration) error {
 	return nil
 }
 
+// scrubbed returns msg with every password the Store has had masked.
+func (s *Store) scrubbed(msg string) string {
+	s.passwordsMu.Lock()
+	defer s.passwordsMu.Unlock()
+	for _, pw := range s.passwords {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
+}
+
+// CheckLogin tells whether the server lets the Store's user log in with the
+// password of dsn, as a reload is about to give it (Retune): it makes one
+// connection with it, unless it is the Store's password already. Its error,
+// which repeats no password, means that the server refused the login; a
+// database that cannot be reached passes, as a reload in an outage must
+// run. A DSN that does not parse is an error that repeats none of it.
+func (s *Store) CheckLogin(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+	}
+	if cfg.Password == s.tuned.Load().password {
+		return nil
+	}
+	s.scrub(cfg.Password)
+	cc := s.connConf.Copy()
+	cc.Password = cfg.Password
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	if !loginRefused(err) {
+		return nil
+	}
+	return errors.New("guestgate store: the database refuses the new DSN's password: " + s.scrubbed(err.Error()))
+}
+
 // scrub adds password to those that error texts never show.
 func (s *Store) scrub(password string) {
 	s.passwordsMu.Lock()
@@ -484,13 +521,7 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	msg := err.Error()
-	s.passwordsMu.Lock()
-	for _, pw := range s.passwords {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	s.passwordsMu.Unlock()
-	e := &dbError{text: "guestgate store: " + op + ": " + msg}
+	e := &dbError{text: "guestgate store: " + op + ": " + s.scrubbed(err.Error())}
 	switch {
 	case ctx.Err() != nil:
 		e.wraps = ctx.Err()
