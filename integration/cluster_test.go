@@ -641,7 +641,10 @@ func testClusterReload(c *cluster) {
 // {file.…} placeholder and "caddy reload --force" (the Caddyfile is the same
 // as before, which Caddy would not load again otherwise). The open store takes the new password for its new
 // connections once the new config is in force; after every connection of the
-// role was cut, the instance's writes and its listener work with it.
+// role was cut, the instance's writes and its listener work with it. When
+// the connections are cut before the reload, the instance serves as in an
+// outage, and the reload still runs; a reload with a password the database
+// refuses fails and changes nothing.
 func testClusterPasswordByReload(c *cluster) {
 	t := c.t
 	const role = "gg_rotated"
@@ -690,7 +693,39 @@ func testClusterPasswordByReload(c *cluster) {
 	} else {
 		t.Logf("a change through instance 0 reached the instance with the new password %v after it was made", took.Round(time.Millisecond))
 	}
-	for _, pw := range []string{"first-pw", "second-pw"} {
+
+	// The connections cut between the ALTER ROLE and the reload: until the
+	// reload, the instance serves as in an outage (503, not 500), and the
+	// reload, which reads the store's secrets with the old password, runs.
+	c.pg.SQL("postgres", "ALTER ROLE "+role+" PASSWORD 'third-pw'")
+	c.pg.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '"+role+"'")
+	status, body := g.api(http.MethodGet, "/api/rooms/pw", nil)
+	wantAPIError(t, "the API between the ALTER ROLE and the reload", status, body, http.StatusServiceUnavailable, "store_unavailable", "")
+	useDSN("third-pw")
+	reload("the new password, the old one refused")
+	if status, body := g.api(http.MethodGet, "/api/rooms/pw", nil); status != http.StatusOK {
+		t.Errorf("the API after the reload with the new password: %d %s", status, body)
+	}
+	// A reload with a password the server refuses fails, and the running
+	// configuration keeps the one that works.
+	useDSN("mistyped-pw")
+	if status, body := c.load(2, c.insts[2].cfg, true); status == http.StatusOK {
+		t.Errorf("a reload with a password the database refuses: POST /load answers 200 %s", body)
+	}
+	c.pg.SQL("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '"+role+"'")
+	// A call that meets a cut connection may answer 503 once; the next
+	// ones connect again, with the password that works.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		status, body := g.api(http.MethodGet, "/api/rooms/pw", nil)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the API after the refused reload and a cut: %d %s", status, body)
+			break
+		}
+	}
+	for _, pw := range []string{"first-pw", "second-pw", "third-pw", "mistyped-pw"} {
 		if strings.Contains(c.insts[2].proc.Log(), pw) {
 			t.Errorf("instance 2's log holds the password %q", pw)
 		}

@@ -50,8 +50,19 @@ type Settings interface {
 // to a store open with other settings.
 type Retuner interface {
 	// Retune gives store, opened by a module of the same key, this module's
-	// settings; an error leaves the store as it was.
+	// settings; an error says which of them wait for a restart (those it
+	// could give, it gave).
 	Retune(store guestlink.Store) error
+}
+
+// Checker is implemented by a Retuner that can tell, while a configuration
+// loads, that the open store could not work with its settings (a password
+// that the database refuses): that configuration then fails to load, and the
+// one in force keeps its settings.
+type Checker interface {
+	// CheckRetune reports why store, opened by a module of the same key,
+	// could not work with this module's settings, or nil.
+	CheckRetune(store guestlink.Store) error
 }
 
 // tuning is what the pool knows of an open store's settings: those in force
@@ -87,7 +98,9 @@ func (s Shared) Destruct() error {
 
 // Open returns the pooled store of mod, opening it on first use, for a
 // handler of the configuration cfg (its caddy.Context). Every successful
-// call must be matched by one Release(cfg, mod.StoreKey()).
+// call must be matched by one Release(cfg, mod.StoreKey()). The first
+// handler of a configuration that loads, with settings other than the open
+// store's, fails if its module is a Checker that refuses them.
 func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 	poolMu.Lock()
 	defer poolMu.Unlock()
@@ -115,6 +128,12 @@ func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 	case t.next != nil && done == t.nextCfg:
 		first = settingsOf(t.next)
 	default: // the first handler on the store of a configuration that loads
+		if c, ok := mod.(Checker); ok && settingsOf(mod) != t.settings {
+			if err := c.CheckRetune(shared.Store); err != nil {
+				_ = drop(mod.StoreKey())
+				return Shared{}, err
+			}
+		}
 		t.next, t.nextCfg = mod, done
 		return shared, nil
 	}
@@ -167,7 +186,8 @@ func retune(shared Shared, key string) {
 		return
 	}
 	if err := r.Retune(shared.Store); err != nil {
-		logger.Warn("the new configuration's store settings apply after a restart", zap.String("store", key), zap.Error(err))
+		// t.settings stays: every reload says it again until a restart.
+		logger.Warn("not all of the new configuration's store settings apply before a restart", zap.String("store", key), zap.Error(err))
 		return
 	}
 	t.settings = settings

@@ -2,6 +2,7 @@ package stores
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -197,5 +198,68 @@ func TestPostgresSettings(t *testing.T) {
 	}
 	if strings.Contains(base, "s3cret") || strings.Contains(base, "db.internal") {
 		t.Errorf("the digest %q repeats the DSN", base)
+	}
+}
+
+// checkingBadger is a settingsBadger that is a Checker: it refuses the
+// settings "refused", as a PostgreSQL store refuses a password the database
+// does not accept.
+type checkingBadger struct{ settingsBadger }
+
+func (b *checkingBadger) CheckRetune(guestlink.Store) error {
+	if b.settings == "refused" {
+		return errors.New("refused")
+	}
+	return nil
+}
+
+// TestPoolSettingsChecked: a configuration whose store settings the open
+// store refuses (a PostgreSQL password the database does not accept) fails
+// to load, takes no use of the store, and leaves the configuration in force
+// its settings; one with accepted settings loads and gives them.
+func TestPoolSettingsChecked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	var retuned []string
+	config := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return ctx
+	}
+	open := func(cfg context.Context, settings string) (string, error) {
+		t.Helper()
+		mod := &checkingBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
+		if err := mod.Provision(caddy.Context{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(cfg, mod, zap.NewNop())
+		return mod.StoreKey(), err
+	}
+
+	first := config()
+	key, err := open(first, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(config(), "refused"); err == nil {
+		t.Fatal("a configuration with refused settings opened the store")
+	}
+	if refs, _ := pool.References(key); refs != 1 {
+		t.Errorf("%d uses of the store after the refused configuration, want 1", refs)
+	}
+	second := config()
+	if _, err := open(second, "b"); err != nil {
+		t.Fatalf("a configuration with accepted settings: %v", err)
+	}
+	if err := Release(first, key); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(retuned, []string{"b"}) {
+		t.Errorf("retuned with %q, want [b]", retuned)
+	}
+	if err := Release(second, key); err != nil {
+		t.Fatal(err)
+	}
+	if keys := Keys(); len(keys) != 0 {
+		t.Errorf("the store stayed open: Keys() = %v", keys)
 	}
 }

@@ -219,13 +219,30 @@ func (p *Postgres) OpenStore(logger *zap.Logger) (guestlink.Store, error) {
 
 // Retune gives store, a PostgreSQL store opened by a module of the same
 // key, this module's password, max_stale and poll_interval; the rest of the
-// DSN needs a new store (a restart).
+// DSN needs a new store (a restart), and the error says so.
 func (p *Postgres) Retune(store guestlink.Store) error {
 	s, ok := store.(*postgres.Store)
 	if !ok {
 		return fmt.Errorf("store postgres: %T is not a PostgreSQL store", store)
 	}
 	return s.Retune(p.dsn, time.Duration(p.MaxStale), time.Duration(p.PollInterval))
+}
+
+// CheckRetune makes sure that the database accepts this module's password
+// before a configuration that gives it to store loads: a reload with a
+// password the server refuses fails, and the configuration in force keeps
+// its own. A database that cannot be reached passes.
+func (p *Postgres) CheckRetune(store guestlink.Store) error {
+	s, ok := store.(*postgres.Store)
+	if !ok {
+		return fmt.Errorf("store postgres: %T is not a PostgreSQL store", store)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := s.CheckLogin(ctx, p.dsn); err != nil {
+		return fmt.Errorf("store postgres: %w; the running configuration keeps its password", err)
+	}
+	return nil
 }
 
 // UnmarshalCaddyfile reads "postgres <dsn> [{ max_stale <d>; poll_interval <d> }]".
@@ -310,4 +327,6 @@ var (
 	_ caddyfile.Unmarshaler = (*Postgres)(nil)
 	_ Module                = (*Postgres)(nil)
 	_ Settings              = (*Postgres)(nil)
+	_ Retuner               = (*Postgres)(nil)
+	_ Checker               = (*Postgres)(nil)
 )

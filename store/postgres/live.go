@@ -441,11 +441,14 @@ func (s *Store) listen() {
 	defer s.bg.Done()
 	backoff := minBackoff
 	var lostAt time.Time
+	// refusedSaid: the log said, in this outage, that the server refuses
+	// the login, which it does until a reload gives the role's new password.
+	refusedSaid := false
 	for {
 		err := s.listenOn(func() {
 			if !lostAt.IsZero() {
 				s.log.Info("the database is back: the live state is current again", "after", time.Since(lostAt).Round(time.Millisecond))
-				lostAt = time.Time{}
+				lostAt, refusedSaid = time.Time{}, false
 			}
 			backoff = minBackoff
 		})
@@ -457,10 +460,17 @@ func (s *Store) listen() {
 		// pooler's restart) most likely cut the pool's too: let the pool
 		// connect afresh rather than find out call by call.
 		s.pool.Reset()
-		if lostAt.IsZero() {
-			lostAt = time.Now()
+		switch {
+		case lostAt.IsZero():
+			lostAt, refusedSaid = time.Now(), loginRefused(err)
 			s.log.Warn("lost the database: new guests and the moderator API fail, admitted guests are served from the live state for at most max_stale",
 				"error", s.dbError(context.Background(), "listening for changes", err).Error(), "max_stale", s.tuned.Load().maxStale)
+		case !refusedSaid && loginRefused(err):
+			// The outage began otherwise (a restart that cut the
+			// connections after an ALTER ROLE): say why it goes on.
+			refusedSaid = true
+			s.log.Warn("the database refuses the store's login: the outage lasts until the instance has the role's password (a reload with the new DSN)",
+				"error", s.dbError(context.Background(), "listening for changes", err).Error())
 		}
 		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
 		select {

@@ -49,8 +49,13 @@ func TestWithoutPassword(t *testing.T) {
 
 // TestRetune: a Store given a new password by Retune makes its new
 // connections, the listener's among them, with it, after the role's password
-// changed and every connection was cut; without it they fail. Retune takes
-// max_stale too, and refuses a DSN that differs in more than the password.
+// changed and every connection was cut; without it they fail as in an outage
+// (ErrStoreUnavailable, secrets read before still given), and the log says
+// that the database refuses the login. Retune takes
+// max_stale too; given a DSN that differs in more than the password, it
+// still gives the password and says that the rest needs a restart, and it
+// refuses a DSN of another user. CheckLogin tells a password the server
+// refuses from the role's.
 func TestRetune(t *testing.T) {
 	c := cluster(t)
 	dsn := newDB(t)
@@ -62,8 +67,12 @@ func TestRetune(t *testing.T) {
 		return u.String()
 	}
 	ctx := context.Background()
-	s := openStore(t, roleDSN("first-pw"), Options{PollInterval: 50 * time.Millisecond})
+	var logs logBuffer
+	s := openStore(t, roleDSN("first-pw"), Options{PollInterval: 50 * time.Millisecond, Logger: logs.logger()})
 	g := redeem(t, s, room(t, s, "r", 0).Token)
+	if _, err := s.Secret(ctx, "k", 32); err != nil {
+		t.Fatal(err)
+	}
 
 	c.SQL("postgres", "ALTER ROLE "+db+" PASSWORD 'second-pw'")
 	c.TerminateBackends()
@@ -71,20 +80,55 @@ func TestRetune(t *testing.T) {
 	if err == nil {
 		t.Fatal("a write with the old password succeeded after the connections were cut")
 	}
+	// Until Retune, the Store serves as in an outage: the moderator API
+	// answers 503, and the reload that brings the new password reads the
+	// secrets it had (a 500 and a failed reload left a restart as the only
+	// way out).
+	if !errors.Is(err, guestlink.ErrStoreUnavailable) {
+		t.Errorf("a write with the old password: %v, want ErrStoreUnavailable", err)
+	}
+	if _, err := s.Secret(ctx, "k", 32); err != nil {
+		t.Errorf("Secret with the old password, of a secret read before: %v", err)
+	}
+	// The log says why the outage lasts, not only what began it (the cut).
+	if _, ok := until(10*time.Second, func() bool { return strings.Contains(logs.String(), "refuses the store's login") }); !ok {
+		t.Errorf("the log does not say that the database refuses the login:\n%s", logs.String())
+	}
+	for _, pw := range []string{"first-pw", "second-pw"} {
+		if strings.Contains(logs.String(), pw) {
+			t.Errorf("the log holds the password %q", pw)
+		}
+	}
 	for _, pw := range []string{"first-pw", "second-pw"} {
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("the error holds a password: %v", err)
 		}
 	}
 
+	// CheckLogin, before a reload: the server refuses a mistyped password,
+	// and the error does not repeat it; it takes the new one.
+	if err := s.CheckLogin(ctx, roleDSN("mistyped-pw")); err == nil || strings.Contains(err.Error(), "mistyped-pw") {
+		t.Errorf("CheckLogin with a password the server refuses: %v, want an error without the password", err)
+	}
+	if err := s.CheckLogin(ctx, roleDSN("second-pw")); err != nil {
+		t.Errorf("CheckLogin with the role's password: %v", err)
+	}
+	stranger, _ := url.Parse(roleDSN("second-pw"))
+	stranger.User = url.UserPassword("someone_else", "second-pw")
+	if err := s.Retune(stranger.String(), 0, 0); err == nil || errors.Is(err, ErrRestartNeeded) {
+		t.Errorf("Retune with another user: %v, want an error other than ErrRestartNeeded", err)
+	}
+	// A DSN that also changes sslmode, which needs a new Store, still gives
+	// the password: a change that waits for a restart must not hold back
+	// the rotation of a password.
 	if err := s.Retune(roleDSN("second-pw")+"&sslmode=require", 0, 0); !errors.Is(err, ErrRestartNeeded) {
 		t.Errorf("Retune with another sslmode: %v, want ErrRestartNeeded", err)
 	}
+	if _, err := s.SetGuestAccess(ctx, "r", false, t0); err != nil {
+		t.Fatalf("a write after a Retune with the new password and another sslmode: %v", err)
+	}
 	if err := s.Retune(roleDSN("second-pw"), 0, 0); err != nil {
 		t.Fatalf("Retune: %v", err)
-	}
-	if _, err := s.SetGuestAccess(ctx, "r", false, t0); err != nil {
-		t.Fatalf("a write after Retune: %v", err)
 	}
 	// The listener connects again with the new password: a change made
 	// without this Store reaches its live state.

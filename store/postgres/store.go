@@ -191,6 +191,11 @@ type Store struct {
 	// unreachable and failed count the database errors of operations (Live):
 	// the database could not be reached, or it refused a statement.
 	unreachable, failed atomic.Int64
+	// serving is true once Open has returned the Store. From then on, a
+	// server that refuses a new connection's login (a password changed by
+	// ALTER ROLE before the reload that gives it to Retune) counts as a
+	// database that cannot be reached, not as a wrong DSN.
+	serving atomic.Bool
 	// secrets holds the secrets read (name -> []byte), for Secret while the
 	// database cannot be reached.
 	secrets sync.Map
@@ -222,26 +227,70 @@ func newTuning(password string, maxStale, poll time.Duration) *tuning {
 }
 
 // ErrRestartNeeded is Retune's error for a DSN that differs from the open
-// Store's in more than its password.
-var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than its password; the change needs a new Store")
+// Store's in more than its password: Retune gave the Store what it could,
+// and the rest needs a new Store.
+var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than its password; " +
+	"its password, max_stale and poll_interval apply, the rest of it after a restart")
 
 // Retune gives the open Store the password of dsn, for its new connections,
 // and maxStale and poll for Options.MaxStale and PollInterval (0: their
 // defaults), as a configuration reload asks. The connections open stay. dsn
-// must differ from the Store's in its password alone (ErrRestartNeeded),
-// written alike: a DSN that does not parse is an error that repeats none of
-// it.
+// must name the Store's database, host, port and user; where it differs from
+// the Store's in more than its password (its TLS settings, say), Retune
+// still gives all three and answers ErrRestartNeeded, so that a change that
+// waits for a restart does not hold back a later password. A DSN that does
+// not parse is an error that repeats none of it.
 func (s *Store) Retune(dsn string, maxStale, poll time.Duration) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
 	}
-	if withoutPassword(dsn) != s.dsnRest {
-		return ErrRestartNeeded
+	if cfg.Database != s.connConf.Database || cfg.User != s.connConf.User || cfg.Host != s.connConf.Host || cfg.Port != s.connConf.Port {
+		return errors.New("guestgate store: the DSN names another database, host or user than the open Store's")
 	}
 	s.scrub(cfg.Password)
 	s.tuned.Store(newTuning(cfg.Password, cmp.Or(maxStale, DefaultMaxStale), cmp.Or(poll, DefaultPollInterval)))
+	if withoutPassword(dsn) != s.dsnRest {
+		return ErrRestartNeeded
+	}
 	return nil
+}
+
+// scrubbed returns msg with every password the Store has had masked.
+func (s *Store) scrubbed(msg string) string {
+	s.passwordsMu.Lock()
+	defer s.passwordsMu.Unlock()
+	for _, pw := range s.passwords {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
+}
+
+// CheckLogin tells whether the server lets the Store's user log in with the
+// password of dsn, as a reload is about to give it (Retune): it makes one
+// connection with it, unless it is the Store's password already. Its error,
+// which repeats no password, means that the server refused the login; a
+// database that cannot be reached passes, as a reload in an outage must
+// run. A DSN that does not parse is an error that repeats none of it.
+func (s *Store) CheckLogin(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+	}
+	if cfg.Password == s.tuned.Load().password {
+		return nil
+	}
+	s.scrub(cfg.Password)
+	cc := s.connConf.Copy()
+	cc.Password = cfg.Password
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	if !loginRefused(err) {
+		return nil
+	}
+	return errors.New("guestgate store: the database refuses the new DSN's password: " + s.scrubbed(err.Error()))
 }
 
 // scrub adds password to those that error texts never show.
@@ -344,6 +393,7 @@ func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s.bg.Add(2)
 	go s.listen()
 	go s.sweep()
+	s.serving.Store(true)
 	return s, nil
 }
 
@@ -471,17 +521,11 @@ func (s *Store) dbError(ctx context.Context, op string, err error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	msg := err.Error()
-	s.passwordsMu.Lock()
-	for _, pw := range s.passwords {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	s.passwordsMu.Unlock()
-	e := &dbError{text: "guestgate store: " + op + ": " + msg}
+	e := &dbError{text: "guestgate store: " + op + ": " + s.scrubbed(err.Error())}
 	switch {
 	case ctx.Err() != nil:
 		e.wraps = ctx.Err()
-	case unavailable(err):
+	case unavailable(err), s.serving.Load() && loginRefused(err):
 		e.wraps = guestlink.ErrStoreUnavailable
 		s.unreachable.Add(1)
 	default:
@@ -510,6 +554,20 @@ func unavailable(err error) bool {
 	return errors.As(err, &ce) || errors.As(err, &ne) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+}
+
+// loginRefused reports whether err says that the server refused to let a new
+// connection log in: a wrong password or a role that may not log in (SQLSTATE
+// class 28). Open fails at once on it, as the DSN is wrong; an open Store
+// serves as in an outage until Retune gives it the new password, so that the
+// reload that gives it can run (its handlers read secrets and make rooms as
+// in an outage).
+func loginRefused(err error) bool {
+	var (
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+	)
+	return errors.As(err, &ce) && errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28")
 }
 
 // dbError is an error of the database, scrubbed (see Store.dbError).
