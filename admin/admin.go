@@ -36,6 +36,12 @@ type Config struct {
 	// Mailer, if set, sends invitation emails ("send_email": true on POST
 	// .../invitations). Default (nil): send_email is refused with 422.
 	Mailer Mailer
+	// EmailsPerRoom is the budget of invitation emails of one room, whoever
+	// asks: past it, an invitation is made but not mailed (email_delivery
+	// says why), so that a moderator cannot make the SMTP server send mail
+	// without end. Zero: no limit (guest_admin passes DefaultEmailsPerRoom
+	// unless configured otherwise).
+	EmailsPerRoom ratelimit.Budget
 	// AuthFailures is the budget of failed authentications (a missing, unknown,
 	// forged or expired credential) of one client IP. A client whose budget is
 	// spent gets 429 rate_limited with Retry-After for every request that needs
@@ -54,6 +60,11 @@ type Config struct {
 // credential never meets it; one that guesses gets 30 tries, then one every 2 s.
 var DefaultAuthFailures = ratelimit.Budget{Events: 30, Window: time.Minute}
 
+// DefaultEmailsPerRoom is the default budget of invitation emails: 100 an
+// hour per room, with a burst of 100, enough to invite a class of
+// max_invitations at once.
+var DefaultEmailsPerRoom = ratelimit.Budget{Events: 100, Window: time.Hour}
+
 // Handler serves the moderator API.
 type Handler struct {
 	svc      *guestlink.Service
@@ -62,6 +73,7 @@ type Handler struct {
 	linkBase string
 	onErr    func(*http.Request, error)
 	mailer   Mailer
+	emails   *ratelimit.Limiter // by room id
 	mux      *http.ServeMux
 	failures *ratelimit.Limiter
 	clientIP func(*http.Request) string
@@ -75,7 +87,8 @@ func New(c Config) (*Handler, error) {
 	if len(c.Authenticators) == 0 {
 		return nil, errors.New("admin: at least one Authenticator is required")
 	}
-	h := &Handler{svc: c.Service, auth: c.Authenticators, linkBase: c.LinkBase, onErr: c.OnError, mailer: c.Mailer, mux: http.NewServeMux(), clientIP: c.ClientIP}
+	h := &Handler{svc: c.Service, auth: c.Authenticators, linkBase: c.LinkBase, onErr: c.OnError, mailer: c.Mailer, mux: http.NewServeMux(), clientIP: c.ClientIP,
+		emails: ratelimit.New(c.EmailsPerRoom, c.Service.Now)}
 	if slices.ContainsFunc(h.auth, isAdminEndpoint) {
 		// It vouches for every request: another authenticator beside it
 		// would check nothing. Nothing fails, so no budget applies, and the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"golang.org/x/text/language"
 
@@ -105,6 +106,15 @@ func (h *Handler) checkEmailRequest(w http.ResponseWriter, r *http.Request, q in
 // the invitee's address.
 func (h *Handler) sendInvitation(r *http.Request, room guestlink.Room, v guestlink.Invitation, url string, tag language.Tag) *EmailDeliveryJSON {
 	out := &EmailDeliveryJSON{Language: tag.String()}
+	if !h.emails.Allow("room " + room.ID) {
+		b := h.emails.Budget()
+		out.Error = fmt.Sprintf("not sent: this room has had its %d invitation emails of %s; send the link another way, or try again later",
+			b.Events, shortDuration(b.Window))
+		if h.onErr != nil {
+			h.onErr(r, fmt.Errorf("invitation %s of room %s: %w: the room's budget of emails is spent", v.ID, room.ID, ErrEmailNotSent))
+		}
+		return out
+	}
 	msg, err := invitationEmail(room, v, url, tag)
 	if err == nil {
 		// The invitation is stored: the message goes even if the client
@@ -128,6 +138,19 @@ func (h *Handler) sendInvitation(r *http.Request, room guestlink.Room, v guestli
 		h.onErr(r, fmt.Errorf("invitation %s of room %s: %w: %s", v.ID, room.ID, ErrEmailNotSent, scrub(err.Error())))
 	}
 	return out
+}
+
+// shortDuration is d as time.Duration writes it, without its zero minutes
+// and seconds: "1h", "10m", "1h30m".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // ErrEmailNotSent is in the error told to OnError when an invitation's email

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/internal/smtptest"
 	"github.com/guestgate/guestgate/internal/teststore"
 	"github.com/guestgate/guestgate/mailer"
@@ -321,5 +323,63 @@ func TestInvitationEmailRequest(t *testing.T) {
 				t.Errorf("%d invitations stored, want %d", len(list.list), tc.invitations)
 			}
 		})
+	}
+}
+
+// TestInvitationEmailBudget: a room's invitation emails are bounded by
+// EmailsPerRoom, whoever asks. Past it the invitation is still made (201,
+// listed) but not mailed, the answer says why and OnError is told; another
+// room has its own budget, and the room's refills with time.
+func TestInvitationEmailBudget(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	svc, now := teststore.Service(t, epoch)
+	for _, id := range []string{"tj", "other"} {
+		if _, _, err := svc.PutRoom(context.Background(), id, guestlink.RoomSpec{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logged []string
+	h, err := New(Config{
+		Service: svc, Authenticators: apiKeys(t, testKey), LinkBase: "https://rooms.example.com/guest/", Mailer: smtpMailer(t, srv),
+		EmailsPerRoom: ratelimit.Budget{Events: 2, Window: time.Hour},
+		OnError:       func(_ *http.Request, err error) { logged = append(logged, err.Error()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := func(room string, i int) map[string]any {
+		t.Helper()
+		body := fmt.Sprintf(`{"email":"guest%d@example.org","name":"Guest %d","send_email":true}`, i, i)
+		res := do(t, h, "POST", "/api/rooms/"+room+"/invitations", body, testKey)
+		if res.status != http.StatusCreated {
+			t.Fatalf("POST %s invitation %d: %d %v", room, i, res.status, res.body)
+		}
+		delivery, _ := res.body["email_delivery"].(map[string]any)
+		return delivery
+	}
+	for i := range 2 {
+		if d := invite("tj", i); d["sent"] != true {
+			t.Fatalf("invitation %d within the budget: email_delivery %v", i, d)
+		}
+	}
+	d := invite("tj", 2)
+	if errText, _ := d["error"].(string); d["sent"] != false || !strings.Contains(errText, "2 invitation emails of 1h") {
+		t.Fatalf("invitation past the budget: email_delivery %v, want not sent, saying why", d)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], ErrEmailNotSent.Error()) || strings.Contains(logged[0], "guest2@") {
+		t.Errorf("OnError was told %q", logged)
+	}
+	if list := do(t, h, "GET", "/api/rooms/tj/invitations", "", testKey); len(list.list) != 3 {
+		t.Errorf("GET lists %d invitations, want the 3 made", len(list.list))
+	}
+	if d := invite("other", 3); d["sent"] != true {
+		t.Errorf("another room's invitation: email_delivery %v, want sent", d)
+	}
+	*now = now.Add(30 * time.Minute) // one email of 2 an hour
+	if d := invite("tj", 4); d["sent"] != true {
+		t.Errorf("after half an hour: email_delivery %v, want sent", d)
+	}
+	if n := len(srv.Messages()); n != 4 {
+		t.Errorf("the server received %d messages, want 4", n)
 	}
 }

@@ -228,7 +228,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		},
 	}
 	if mail != nil {
-		cfg.Mailer = mail
+		cfg.Mailer, cfg.EmailsPerRoom = mail, a.Email.perRoom()
 	}
 	a.handler, err = admin.New(cfg)
 	if err != nil {

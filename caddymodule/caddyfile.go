@@ -118,24 +118,30 @@ func parseRateLimit(d *caddyfile.Dispenser, off *bool, budgets map[string]**Rate
 	}
 	opts := map[string]caddyconf.Option{}
 	for name, dst := range budgets {
-		opts[name] = func(d *caddyfile.Dispenser) error {
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return d.Errf("rate_limit %s: events must be a whole number of at least 1, got '%s'", name, args[0])
-			}
-			win, err := caddy.ParseDuration(args[1])
-			if err != nil || win <= 0 {
-				return d.Errf("rate_limit %s: invalid window '%s'", name, args[1])
-			}
-			*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
-			return nil
-		}
+		opts[name] = budgetOption("rate_limit "+name, dst)
 	}
 	return caddyconf.Block(d, "rate_limit option", opts)
+}
+
+// budgetOption reads "<option> <events> <window>" into *dst; what names the
+// option in errors.
+func budgetOption(what string, dst **RateBudget) caddyconf.Option {
+	return func(d *caddyfile.Dispenser) error {
+		args := d.RemainingArgs()
+		if len(args) != 2 {
+			return d.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return d.Errf("%s: events must be a whole number of at least 1, got '%s'", what, args[0])
+		}
+		win, err := caddy.ParseDuration(args[1])
+		if err != nil || win <= 0 {
+			return d.Errf("%s: invalid window '%s'", what, args[1])
+		}
+		*dst = &RateBudget{Events: n, Window: caddy.Duration(win)}
+		return nil
+	}
 }
 
 var bareHexColour = regexp.MustCompile(`^(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)

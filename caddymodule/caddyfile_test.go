@@ -223,13 +223,17 @@ func TestAdminCaddyfile(t *testing.T) {
 					username {env.SMTP_USER}
 					password {env.SMTP_PASSWORD}
 					timeout 20s
+					per_room 300 24h
 				}
 			}`,
 			want: Admin{Email: &Email{
 				Server: "smtp.example.com:587", TLS: "starttls", From: "Guest access <rooms@example.com>",
 				Username: "{env.SMTP_USER}", Password: "{env.SMTP_PASSWORD}", Timeout: caddy.Duration(20 * time.Second),
+				PerRoom: &RateBudget{Events: 300, Window: caddy.Duration(24 * time.Hour)},
 			}},
 		},
+		{name: "email per_room of none", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com\n\t\tfrom rooms@example.com\n\t\tper_room 0 1h\n\t}\n}", wantErr: "email per_room: events must be a whole number of at least 1, got '0', at Testfile:5"},
+		{name: "email per_room without window", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com\n\t\tfrom rooms@example.com\n\t\tper_room 10\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after '10', at Testfile:5"},
 		{name: "email, the least", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com\n\t\tfrom rooms@example.com\n\t}\n}", want: Admin{Email: &Email{Server: "smtp.example.com", From: "rooms@example.com"}}},
 		{name: "email tls none on localhost", input: "guest_admin {\n\temail {\n\t\tserver localhost:25\n\t\ttls none\n\t\tfrom rooms@example.com\n\t}\n}", want: Admin{Email: &Email{Server: "localhost:25", TLS: "none", From: "rooms@example.com"}}},
 		{name: "email tls none elsewhere", input: "guest_admin {\n\temail {\n\t\tserver smtp.example.com:25\n\t\ttls none\n\t\tfrom rooms@example.com\n\t}\n}", wantErr: `email: tls none: only for a server on this machine (localhost or a loopback address), not "smtp.example.com": the invitation links and the credentials would cross the network unencrypted, at Testfile:2`},

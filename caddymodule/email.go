@@ -8,7 +8,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/internal/caddyconf"
+	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/mailer"
 )
 
@@ -43,6 +45,19 @@ type Email struct {
 	// Timeout bounds connecting to the server and each exchange with it; the
 	// API request that sends waits for the message. Default: 15s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// PerRoom bounds the invitation emails of one room, whoever asks (each
+	// instance counts its own): past it an invitation is made but not
+	// mailed, and its answer says so. Default: 100 per 1h.
+	PerRoom *RateBudget `json:"per_room,omitempty"`
+}
+
+// perRoom is the budget of one room's invitation emails.
+func (e *Email) perRoom() ratelimit.Budget {
+	if e.PerRoom == nil {
+		return admin.DefaultEmailsPerRoom
+	}
+	return ratelimit.Budget{Events: e.PerRoom.Events, Window: time.Duration(e.PerRoom.Window)}
 }
 
 // config is e as the mailer takes it, with username and password as given
@@ -59,6 +74,9 @@ func (e *Email) config(resolve bool) mailer.Config {
 func (e *Email) check() error {
 	if _, err := mailer.New(e.config(false)); err != nil {
 		return fmt.Errorf("email: %w", err)
+	}
+	if b := e.PerRoom; b != nil && (b.Events < 1 || b.Window <= 0) {
+		return errors.New("email per_room: needs at least 1 email per positive window")
 	}
 	return nil
 }
@@ -93,6 +111,7 @@ func (a *Admin) parseEmail(d *caddyfile.Dispenser) error {
 		"username": caddyconf.One(&e.Username),
 		"password": caddyconf.Secret(&e.Password, "email password: give one value, quoted if it has spaces, or a placeholder like {env.SMTP_PASSWORD}"),
 		"timeout":  caddyconf.Duration(&e.Timeout),
+		"per_room": budgetOption("email per_room", &e.PerRoom),
 		"from": caddyconf.Checked(&e.From, "email", func(f string) error {
 			_, err := mailer.ParseFrom(f)
 			return err
