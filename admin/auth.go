@@ -59,6 +59,12 @@ type Credential struct {
 	invitation string
 }
 
+// Invitee reports whether c is a moderator invitee's, who came in by an
+// invitation with the role moderator: they may invite viewers and speakers,
+// not moderators, so that a moderator whose invitation is revoked, or who is
+// removed, has not made themselves another way in that outlasts it.
+func (c Credential) Invitee() bool { return c.invitation != "" }
+
 type credentialKey struct{}
 
 func withCredential(ctx context.Context, c Credential) context.Context {
@@ -197,13 +203,15 @@ type meJSON struct {
 	Name  string   `json:"name,omitempty"`
 	Role  string   `json:"role,omitempty"`
 	Rooms []string `json:"rooms"`
+	// Invitee is true for a moderator invitee (Credential.Invitee).
+	Invitee bool `json:"invitee,omitempty"`
 }
 
 // me answers GET /api/me. Rooms is null for API keys and the admin endpoint
 // (every room).
 func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	c := credentialFrom(r.Context())
-	out := meJSON{Kind: c.Kind, Sub: c.Sub, Name: c.Name, Role: c.Role, Rooms: c.Rooms}
+	out := meJSON{Kind: c.Kind, Sub: c.Sub, Name: c.Name, Role: c.Role, Rooms: c.Rooms, Invitee: c.Invitee()}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)

@@ -98,6 +98,10 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &q) {
 		return
 	}
+	if credentialFrom(r.Context()).Invitee() && guestlink.RoleOrViewer(q.Role) == guestlink.RoleModerator {
+		writeError(w, http.StatusForbidden, "forbidden", "a moderator who came in by an invitation may invite viewers and speakers, not moderators", "role")
+		return
+	}
 	lang, ok := h.checkEmailRequest(w, r, q)
 	if !ok {
 		return

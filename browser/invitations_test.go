@@ -250,6 +250,9 @@ func TestModeratorInviteePath(t *testing.T) {
 	if !invitee.hidden("#change-room") {
 		t.Error("the invitee is offered other rooms")
 	}
+	if offered := evalJS[bool](invitee, `(function (o) { return !o.hidden && !o.disabled; })(document.querySelector('#invite-role option[value="moderator"]'))`); offered {
+		t.Error("the invitee is offered to invite moderators")
+	}
 	// Revoking their own invitation would shut them out: the confirmation
 	// says so (and is cancelled here).
 	invitee.wait("the invitee in their own guest list", `Array.from(document.querySelectorAll("#guests-body .guest-name")).some(function (e) { return e.textContent === "Cora Host"; })`)

@@ -151,8 +151,9 @@ func TestInvitationAPIRules(t *testing.T) {
 
 // TestModeratorInvitee: a moderator invitee skips the lobby, and
 // {prefix}/moderate sends them to the Manage page of their room, signed in
-// with a token that manages that room only (links, lobby, guest list), no
-// other room and no room settings, and that ends when they are removed. A
+// with a token that manages that room only (links, lobby, guest list,
+// invitations of viewers and speakers), no other room, no room settings and
+// no invitation of a moderator, and that ends when they are removed. A
 // viewer, or a speaker, on {prefix}/moderate is 403 not-allowed; without a
 // session it is 401.
 func TestModeratorInvitee(t *testing.T) {
@@ -181,6 +182,9 @@ func TestModeratorInvitee(t *testing.T) {
 	if claims["aud"] != "guestgate-invitee" || claims["room"] != "class" || claims["role"] != "moderator" {
 		t.Errorf("the invitee's moderator token %v", claims)
 	}
+	if status, body := g.apiAs(tok, http.MethodGet, "/api/me", nil); status != http.StatusOK || !strings.Contains(string(body), `"invitee":true`) {
+		t.Errorf("GET /api/me with the invitee's token: %d %s, want invitee true", status, body)
+	}
 
 	var lobby []admin.GuestJSON
 	if status, body := g.apiAs(tok, http.MethodGet, "/api/rooms/class/lobby", nil); status != http.StatusOK {
@@ -196,6 +200,8 @@ func TestModeratorInvitee(t *testing.T) {
 		{http.MethodPost, "/api/rooms/class/lobby/" + lobby[0].ID + "/admit", nil, http.StatusOK},
 		{http.MethodGet, "/api/rooms/class/guests", nil, http.StatusOK},
 		{http.MethodPost, "/api/rooms/class/links", map[string]any{"name": "More"}, http.StatusCreated},
+		{http.MethodPost, "/api/rooms/class/invitations", map[string]any{"email": "sp2@example.com", "name": "Sp2", "role": "speaker"}, http.StatusCreated},
+		{http.MethodPost, "/api/rooms/class/invitations", map[string]any{"email": "me@example.com", "name": "Teacher", "role": "moderator", "duration_hours": 8760}, http.StatusForbidden},
 		{http.MethodGet, "/api/rooms/other/links", nil, http.StatusForbidden},
 		{http.MethodPut, "/api/rooms/class", map[string]any{"name": "Renamed"}, http.StatusForbidden},
 		{http.MethodDelete, "/api/rooms/class", nil, http.StatusForbidden},

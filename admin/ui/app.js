@@ -259,6 +259,9 @@
       : t("moderator.signin.with_key");
     $("who-name").textContent = text;
     $("who").hidden = false;
+    // A moderator who came in by an invitation may not invite moderators.
+    var mod = document.querySelector('#invite-role option[value="moderator"]');
+    mod.hidden = mod.disabled = !!me.invitee;
   }
 
   function canPickRoom() {
