@@ -186,13 +186,22 @@ func retune(shared Shared, key string) {
 		return
 	}
 	if err := r.Retune(shared.Store); err != nil {
-		// t.settings stays: every reload says it again until a restart.
+		// The store may have taken some of them (a PostgreSQL store takes
+		// the password of a DSN whose TLS settings wait for a restart), so
+		// its settings are no configuration's: every reload gives its own
+		// again, a reload back to those before this one included, and says
+		// again what waits for a restart.
+		t.settings = givenInPart
 		logger.Warn("not all of the new configuration's store settings apply before a restart", zap.String("store", key), zap.Error(err))
 		return
 	}
 	t.settings = settings
 	logger.Info("the new configuration's store settings apply", zap.String("store", key))
 }
+
+// givenInPart is the settings of a store whose Retune failed: it matches no
+// module's StoreSettings.
+const givenInPart = "\x00given in part"
 
 // drop drops one use of the store at key (under poolMu).
 func drop(key string) error {

@@ -263,3 +263,64 @@ func TestPoolSettingsChecked(t *testing.T) {
 		t.Errorf("the store stayed open: Keys() = %v", keys)
 	}
 }
+
+// partialBadger is a settingsBadger whose Retune gives settings that end in
+// "!" only in part, as a PostgreSQL store gives the password of a DSN whose
+// TLS settings changed too and says that the rest needs a restart.
+type partialBadger struct{ settingsBadger }
+
+func (b *partialBadger) Retune(s guestlink.Store) error {
+	_ = b.settingsBadger.Retune(s)
+	if strings.HasSuffix(b.settings, "!") {
+		return errors.New("the rest after a restart")
+	}
+	return nil
+}
+
+// TestPoolSettingsPartlyGiven: a reload whose settings the store took only
+// in part (a new password with other TLS settings) changed the open store,
+// so a reload back to the settings before it gives them again; were they
+// taken for those in force still, the store would keep the password of a
+// configuration that is gone.
+func TestPoolSettingsPartlyGiven(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	var retuned []string
+	config := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return ctx
+	}
+	open := func(cfg context.Context, settings string) string {
+		t.Helper()
+		mod := &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
+		if err := mod.Provision(caddy.Context{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(cfg, mod, zap.NewNop()); err != nil {
+			t.Fatal(err)
+		}
+		return mod.StoreKey()
+	}
+	release := func(cfg context.Context, key string) {
+		t.Helper()
+		if err := Release(cfg, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := config()
+	key := open(first, "a")
+	second := config()
+	open(second, "b!")
+	release(first, key)
+	third := config()
+	open(third, "a")
+	release(second, key)
+	if !slices.Equal(retuned, []string{"b!", "a"}) {
+		t.Errorf("retuned with %q, want [b! a]: the reload back to a did not give a again", retuned)
+	}
+	release(third, key)
+	if keys := Keys(); len(keys) != 0 {
+		t.Errorf("the store stayed open: Keys() = %v", keys)
+	}
+}
