@@ -191,6 +191,12 @@ func RedactURL(u string) string {
 		return "(unparsable URL)"
 	}
 	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
+	if p.Opaque != "" {
+		// A URL without "//" after its scheme keeps the rest opaque: in
+		// "user:password@host/x", written without "https://", the scheme
+		// is the user name and the opaque rest starts with the password.
+		p.Opaque = "…"
+	}
 	return p.String()
 }
 

@@ -163,6 +163,7 @@ func TestRegisterChecksEndpoints(t *testing.T) {
 		{"no host", Endpoint{URL: "https:///x", Secrets: secret}, "must be an absolute http or https URL"},
 		{"ftp", Endpoint{URL: "ftp://h/x", Secrets: secret}, "must be an absolute http or https URL"},
 		{"misspelt scheme", Endpoint{URL: "htps://u:pw@h/x?token=t1", Secrets: secret}, `webhook "htps://h/x": must be an absolute http or https URL`},
+		{"no scheme, credentials", Endpoint{URL: "u:pw@h/x?token=t1", Secrets: secret}, `webhook "u:…": must be an absolute http or https URL`},
 		{"no secret", Endpoint{URL: "https://u:pw@h/x?token=t1"}, "webhook https://h/x: no secret; a secret must be whsec_ followed by base64"},
 		{"plain-text secret", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{"a-webhook-secret-0123456789"}}, "webhook https://h/x: secret must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64)"},
 		{"second secret short", Endpoint{URL: "https://u:pw@h/x?token=t1", Secrets: []string{testSecret, "whsec_c2hvcnQ="}}, "webhook https://h/x: secret 2 must be whsec_ followed by base64, at least 24 bytes decoded; make one with: echo whsec_$(head -c 32 /dev/urandom | base64) (got 5 bytes)"},
