@@ -135,6 +135,13 @@ func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 			}
 		}
 		t.next, t.nextCfg = mod, done
+		if closed(t.cfg) {
+			// No configuration in force holds the store: a borrow kept it
+			// open after the last one that did was unloaded. There is none
+			// to unload before this one is in force, so its settings apply
+			// now.
+			retune(shared, mod.StoreKey())
+		}
 		return shared, nil
 	}
 	if settingsOf(mod) != first {
@@ -197,6 +204,17 @@ func retune(shared Shared, key string) {
 	}
 	t.settings = settings
 	logger.Info("the new configuration's store settings apply", zap.String("store", key))
+}
+
+// closed reports whether the Done channel c is closed: its configuration
+// is unloaded.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // givenInPart is the settings of a store whose Retune failed: it matches no

@@ -324,3 +324,59 @@ func TestPoolSettingsPartlyGiven(t *testing.T) {
 		t.Errorf("the store stayed open: Keys() = %v", keys)
 	}
 }
+
+// TestPoolSettingsAfterBorrow: a borrow (an export through Caddy's admin
+// endpoint) may keep a store open after the configuration that held it is
+// unloaded. The next configuration that opens it is then the one in force
+// as soon as it runs, with no configuration before it to unload: its
+// settings apply at once, and those of the reload after it once it is
+// unloaded, as always.
+func TestPoolSettingsAfterBorrow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	var retuned []string
+	config := func() (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		return ctx, cancel
+	}
+	open := func(cfg context.Context, settings string) string {
+		t.Helper()
+		mod := &settingsBadger{Badger{Dir: dir}, settings, &retuned}
+		if err := mod.Provision(caddy.Context{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(cfg, mod, zap.NewNop()); err != nil {
+			t.Fatal(err)
+		}
+		return mod.StoreKey()
+	}
+	// unload cancels cfg and releases its handler, as Caddy does.
+	unload := func(cfg context.Context, cancel context.CancelFunc, key string) {
+		t.Helper()
+		cancel()
+		if err := Release(cfg, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first, cancelFirst := config()
+	key := open(first, "a")
+	_, done, ok, err := Borrow(key)
+	if !ok || err != nil {
+		t.Fatalf("Borrow: %v, %v", ok, err)
+	}
+	unload(first, cancelFirst, key) // a reload to a configuration without the store
+	third, cancelThird := config()
+	open(third, "c")
+	done()
+	fourth, cancelFourth := config()
+	open(fourth, "d")
+	unload(third, cancelThird, key)
+	if !slices.Equal(retuned, []string{"c", "d"}) {
+		t.Errorf("retuned with %q, want [c d]", retuned)
+	}
+	unload(fourth, cancelFourth, key)
+	if keys := Keys(); len(keys) != 0 {
+		t.Errorf("the store stayed open: Keys() = %v", keys)
+	}
+}
