@@ -75,6 +75,9 @@ type Checker interface {
 type tuning struct {
 	settings string
 	cfg      <-chan struct{}
+	// first is the settings of the first module of cfg: those of its
+	// other handlers are compared with them.
+	first string
 	// next is the first module of the configuration that is loading
 	// (nextCfg); nil when there is none.
 	next    Module
@@ -112,7 +115,7 @@ func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 		// The hub queues in the store; one that keeps no queues gets a hub
 		// that refuses webhooks.
 		q, _ := s.(guestlink.Queuer)
-		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook")), &tuning{settings: settingsOf(mod), cfg: cfg.Done()}}, nil
+		return Shared{s, webhook.NewHub(q, caddy.Log().Named("guestgate.webhook")), &tuning{settings: settingsOf(mod), cfg: cfg.Done(), first: settingsOf(mod)}}, nil
 	})
 	if err != nil {
 		return Shared{}, err
@@ -122,7 +125,7 @@ func Open(cfg context.Context, mod Module, logger *zap.Logger) (Shared, error) {
 		return shared, nil
 	}
 	t, done := shared.tune, cfg.Done()
-	first := t.settings // of the first handler of cfg on the store
+	first := t.first
 	switch {
 	case done == t.cfg:
 	case t.next != nil && done == t.nextCfg:
@@ -182,7 +185,7 @@ func Release(cfg context.Context, key string) error {
 func retune(shared Shared, key string) {
 	t := shared.tune
 	next, settings := t.next, settingsOf(t.next)
-	t.next, t.nextCfg, t.cfg = nil, nil, t.nextCfg
+	t.next, t.nextCfg, t.cfg, t.first = nil, nil, t.nextCfg, settings
 	if settings == t.settings {
 		return
 	}

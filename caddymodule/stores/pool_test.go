@@ -330,10 +330,12 @@ func TestPoolSettingsPartlyGiven(t *testing.T) {
 // unloaded. The next configuration that opens it is then the one in force
 // as soon as it runs, with no configuration before it to unload: its
 // settings apply at once, and those of the reload after it once it is
-// unloaded, as always.
+// unloaded, as always. A second handler of the same settings is not told
+// that they differ, also where the store took them only in part.
 func TestPoolSettingsAfterBorrow(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	var retuned []string
+	core, logs := observer.New(zap.WarnLevel)
 	config := func() (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
@@ -341,11 +343,11 @@ func TestPoolSettingsAfterBorrow(t *testing.T) {
 	}
 	open := func(cfg context.Context, settings string) string {
 		t.Helper()
-		mod := &settingsBadger{Badger{Dir: dir}, settings, &retuned}
+		mod := &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
 		if err := mod.Provision(caddy.Context{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(cfg, mod, zap.NewNop()); err != nil {
+		if _, err := Open(cfg, mod, zap.New(core)); err != nil {
 			t.Fatal(err)
 		}
 		return mod.StoreKey()
@@ -367,14 +369,19 @@ func TestPoolSettingsAfterBorrow(t *testing.T) {
 	}
 	unload(first, cancelFirst, key) // a reload to a configuration without the store
 	third, cancelThird := config()
-	open(third, "c")
+	open(third, "c!")
+	open(third, "c!")
+	if n := logs.Len(); n != 0 {
+		t.Errorf("warnings for handlers of the same settings: %v", logs.TakeAll())
+	}
 	done()
 	fourth, cancelFourth := config()
 	open(fourth, "d")
 	unload(third, cancelThird, key)
-	if !slices.Equal(retuned, []string{"c", "d"}) {
-		t.Errorf("retuned with %q, want [c d]", retuned)
+	if !slices.Equal(retuned, []string{"c!", "d"}) {
+		t.Errorf("retuned with %q, want [c! d]", retuned)
 	}
+	unload(third, cancelThird, key)
 	unload(fourth, cancelFourth, key)
 	if keys := Keys(); len(keys) != 0 {
 		t.Errorf("the store stayed open: Keys() = %v", keys)
