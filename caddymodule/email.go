@@ -46,9 +46,10 @@ type Email struct {
 	// API request that sends waits for the message. Default: 15s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// PerRoom bounds the invitation emails of one room, whoever asks (each
-	// instance counts its own): past it an invitation is made but not
-	// mailed, and its answer says so. Default: 100 per 1h.
+	// PerRoom bounds the invitation emails of one room, whoever asks (the
+	// handler counts them from its start or its last reload): past it an
+	// invitation is made but not mailed, and its answer says so. Default:
+	// 100 per 1h.
 	PerRoom *RateBudget `json:"per_room,omitempty"`
 }
 
