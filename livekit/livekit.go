@@ -84,7 +84,11 @@ type Client struct {
 // base of its RoomService API.
 func CheckURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+	if err == nil && u.User != nil || strings.Contains(raw, "@") {
+		// Said without the URL: what stands before the @ may be a password.
+		return "", errors.New("url: must not hold a user name or password (LiveKit takes api_key and api_secret)")
+	}
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return "", fmt.Errorf("url %q: must be an absolute ws, wss, http or https URL without query or fragment", raw)
 	}
 	switch u.Scheme {

@@ -196,6 +196,11 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+	for _, in := range []string{"wss://user:s3cret@lk.example.com", "user:s3cret@lk.example.com", "wss://lk.example.com:s3cret@x"} {
+		if _, err := CheckURL(in); err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("CheckURL(%q): %v, want an error without the password", in, err)
+		}
+	}
 	if _, err := CheckURL("wss://lk.example.com/?"); err == nil {
 		t.Error(`CheckURL accepts a URL ending in "?", which would send RoomService calls to its query`)
 	}
