@@ -149,7 +149,9 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		if ctx.Err() != nil || !h.lease(ctx, ep, st, h.leaseTerm/2) {
 			return
 		}
-		err := h.deliver(ctx, ep, it)
+		dctx, cancel := deliveryContext(ctx)
+		err := h.deliver(dctx, ep, it)
+		cancel()
 		if err != nil && ctx.Err() != nil {
 			// Stopping cut the delivery short: the item stays due, without
 			// an attempt counted. A delivery the endpoint took before the
@@ -228,6 +230,18 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	}
 	if !soonest.IsZero() {
 		st.nextDue = earliest(st.nextDue, soonest)
+	}
+}
+
+// deliveryContext is the context of one delivery: a stop (the end of ctx)
+// cuts it only after stopGrace. The timer a stop starts may fire after the
+// delivery ended; cancelling then changes nothing.
+func deliveryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
+	return dctx, func() {
+		stop()
+		cancel()
 	}
 }
 

@@ -37,6 +37,12 @@ const (
 	dropLogEvery = time.Minute
 	// storeTimeout bounds one queue operation.
 	storeTimeout = 10 * time.Second
+	// stopGrace is how long a stop lets a delivery under way finish: an
+	// endpoint that took the event and is answering gets its answer through,
+	// and the delivery is acknowledged rather than sent again by the
+	// instance that takes the queue over. A delivery still under way then
+	// (a hanging endpoint) is cut, uncounted.
+	stopGrace = 500 * time.Millisecond
 	// leaseTerm is how long a Hub on a shared store (guestlink.QueueLeaser)
 	// takes a queue's lease for. It renews the lease before every batch, and
 	// before a delivery when less than half of it is left, more than a

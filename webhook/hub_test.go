@@ -317,8 +317,9 @@ func TestHubSlowEndpointGetsEachEventOnce(t *testing.T) {
 }
 
 // TestHubStopsWithoutLosingEvents: Publish never waits for an endpoint;
-// unregistering the last endpoint stops the dispatcher at once, and the events
-// it had not delivered stay queued, with no attempt counted.
+// unregistering the last endpoint stops the dispatcher at once, cutting a
+// hanging delivery after stopGrace, and the events it had not delivered stay
+// queued, with no attempt counted.
 func TestHubStopsWithoutLosingEvents(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int32

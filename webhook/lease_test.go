@@ -192,3 +192,35 @@ func TestHubTakesOver(t *testing.T) {
 		})
 	}
 }
+
+// TestHubStopLetsAnAnswerThrough: a hub that stops while an endpoint is
+// answering a delivery (it took the event, its answer is on the way) waits
+// for the answer, up to stopGrace, and acknowledges the event, so that the
+// hub that takes the queue over does not send it again.
+func TestHubStopLetsAnAnswerThrough(t *testing.T) {
+	arrived := make(chan struct{})
+	rc := newReceiver(t, func(n int) int {
+		if n == 1 {
+			close(arrived)
+			time.Sleep(stopGrace / 3)
+		}
+		return http.StatusOK
+	})
+	hubs, _, _ := sharedHubs(t, 2, 300*time.Millisecond)
+	ep := Endpoint{URL: rc.srv.URL, Secrets: []string{testSecret}}
+	register(t, hubs[0], ep)
+	register(t, hubs[1], ep)
+	hubs[0].Publish(guestlink.Event{ID: "e_0", Type: guestlink.EventRoomPut, Room: "demo"})
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event never reached the endpoint")
+	}
+	hubs[0].Close()
+	hubs[1].Publish(guestlink.Event{ID: "e_1", Type: guestlink.EventRoomPut, Room: "demo"})
+	waitFor(t, "the event published after the stop", 10*time.Second, func() bool { return len(rc.ok()) >= 2 })
+	time.Sleep(100 * time.Millisecond) // room for a second delivery to show
+	if got := deliveryIDs(rc.deliveries()); strings.Join(got, " ") != "e_0 e_1" {
+		t.Errorf("delivered %v, want e_0 and e_1 once each", got)
+	}
+}
