@@ -77,6 +77,45 @@ func TestPool(t *testing.T) {
 	}
 }
 
+// newConfig is the context of a configuration that Caddy loads, cancelled
+// when t ends; configuration also gives its cancel, an unload.
+func newConfig(t *testing.T) context.Context {
+	ctx, _ := configuration(t)
+	return ctx
+}
+
+func configuration(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx, cancel
+}
+
+// openMod provisions mod and opens its store for a handler of the
+// configuration cfg; mustOpen fails t if that fails.
+func openMod(t *testing.T, cfg context.Context, mod interface {
+	Module
+	caddy.Provisioner
+}, logger *zap.Logger) (string, error) {
+	t.Helper()
+	if err := mod.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(cfg, mod, logger)
+	return mod.StoreKey(), err
+}
+
+func mustOpen(t *testing.T, cfg context.Context, mod interface {
+	Module
+	caddy.Provisioner
+}, logger *zap.Logger) string {
+	t.Helper()
+	key, err := openMod(t, cfg, mod, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 // settingsBadger is a Badger module with settings besides its key, as a
 // PostgreSQL store has, that counts the stores it was asked to retune.
 type settingsBadger struct {
@@ -101,21 +140,9 @@ func TestPoolSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	core, logs := observer.New(zap.WarnLevel)
 	var retuned []string
-	config := func() context.Context {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		return ctx
-	}
 	open := func(cfg context.Context, settings string) string {
 		t.Helper()
-		mod := &settingsBadger{Badger{Dir: dir}, settings, &retuned}
-		if err := mod.Provision(caddy.Context{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Open(cfg, mod, zap.New(core)); err != nil {
-			t.Fatal(err)
-		}
-		return mod.StoreKey()
+		return mustOpen(t, cfg, &settingsBadger{Badger{Dir: dir}, settings, &retuned}, zap.New(core))
 	}
 	release := func(cfg context.Context, key string) {
 		t.Helper()
@@ -130,7 +157,7 @@ func TestPoolSettings(t *testing.T) {
 		}
 	}
 
-	first := config()
+	first := newConfig(t)
 	key := open(first, "a")
 	open(first, "a")
 	if n := logs.Len(); n != 0 {
@@ -141,14 +168,14 @@ func TestPoolSettings(t *testing.T) {
 		t.Fatalf("warnings %v, want one about the other settings", w)
 	}
 
-	failed := config()
+	failed := newConfig(t)
 	open(failed, "c")
 	want("while the next configuration loads")
 	release(failed, key)
 	release(first, key)
 	want("after the next configuration failed")
 
-	second := config()
+	second := newConfig(t)
 	open(second, "c")
 	open(second, "c")
 	_, done, ok, err := Borrow(key)
@@ -162,7 +189,7 @@ func TestPoolSettings(t *testing.T) {
 	release(first, key)
 	want("after the second release of the configuration before", "c")
 
-	third := config()
+	third := newConfig(t)
 	open(third, "c")
 	release(second, key)
 	want("with the same settings", "c")
@@ -220,33 +247,23 @@ func (b *checkingBadger) CheckRetune(guestlink.Store) error {
 func TestPoolSettingsChecked(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	var retuned []string
-	config := func() context.Context {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		return ctx
-	}
 	open := func(cfg context.Context, settings string) (string, error) {
 		t.Helper()
-		mod := &checkingBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
-		if err := mod.Provision(caddy.Context{}); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Open(cfg, mod, zap.NewNop())
-		return mod.StoreKey(), err
+		return openMod(t, cfg, &checkingBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}, zap.NewNop())
 	}
 
-	first := config()
+	first := newConfig(t)
 	key, err := open(first, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := open(config(), "refused"); err == nil {
+	if _, err := open(newConfig(t), "refused"); err == nil {
 		t.Fatal("a configuration with refused settings opened the store")
 	}
 	if refs, _ := pool.References(key); refs != 1 {
 		t.Errorf("%d uses of the store after the refused configuration, want 1", refs)
 	}
-	second := config()
+	second := newConfig(t)
 	if _, err := open(second, "b"); err != nil {
 		t.Fatalf("a configuration with accepted settings: %v", err)
 	}
@@ -285,21 +302,9 @@ func (b *partialBadger) Retune(s guestlink.Store) error {
 func TestPoolSettingsPartlyGiven(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	var retuned []string
-	config := func() context.Context {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		return ctx
-	}
 	open := func(cfg context.Context, settings string) string {
 		t.Helper()
-		mod := &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
-		if err := mod.Provision(caddy.Context{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Open(cfg, mod, zap.NewNop()); err != nil {
-			t.Fatal(err)
-		}
-		return mod.StoreKey()
+		return mustOpen(t, cfg, &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}, zap.NewNop())
 	}
 	release := func(cfg context.Context, key string) {
 		t.Helper()
@@ -308,12 +313,12 @@ func TestPoolSettingsPartlyGiven(t *testing.T) {
 		}
 	}
 
-	first := config()
+	first := newConfig(t)
 	key := open(first, "a")
-	second := config()
+	second := newConfig(t)
 	open(second, "b!")
 	release(first, key)
-	third := config()
+	third := newConfig(t)
 	open(third, "a")
 	release(second, key)
 	if !slices.Equal(retuned, []string{"b!", "a"}) {
@@ -336,21 +341,9 @@ func TestPoolSettingsAfterBorrow(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	var retuned []string
 	core, logs := observer.New(zap.WarnLevel)
-	config := func() (context.Context, context.CancelFunc) {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		return ctx, cancel
-	}
 	open := func(cfg context.Context, settings string) string {
 		t.Helper()
-		mod := &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}
-		if err := mod.Provision(caddy.Context{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Open(cfg, mod, zap.New(core)); err != nil {
-			t.Fatal(err)
-		}
-		return mod.StoreKey()
+		return mustOpen(t, cfg, &partialBadger{settingsBadger{Badger{Dir: dir}, settings, &retuned}}, zap.New(core))
 	}
 	// unload cancels cfg and releases its handler, as Caddy does.
 	unload := func(cfg context.Context, cancel context.CancelFunc, key string) {
@@ -361,21 +354,21 @@ func TestPoolSettingsAfterBorrow(t *testing.T) {
 		}
 	}
 
-	first, cancelFirst := config()
+	first, cancelFirst := configuration(t)
 	key := open(first, "a")
 	_, done, ok, err := Borrow(key)
 	if !ok || err != nil {
 		t.Fatalf("Borrow: %v, %v", ok, err)
 	}
 	unload(first, cancelFirst, key) // a reload to a configuration without the store
-	third, cancelThird := config()
+	third, cancelThird := configuration(t)
 	open(third, "c!")
 	open(third, "c!")
 	if n := logs.Len(); n != 0 {
 		t.Errorf("warnings for handlers of the same settings: %v", logs.TakeAll())
 	}
 	done()
-	fourth, cancelFourth := config()
+	fourth, cancelFourth := configuration(t)
 	open(fourth, "d")
 	unload(third, cancelThird, key)
 	if !slices.Equal(retuned, []string{"c!", "d"}) {
