@@ -161,12 +161,7 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 		}
 		now := h.now()
 		if err == nil {
-			sctx, cancel := h.storeContext(ctx)
-			st.enqueue.Lock()
-			err := h.q.Ack(sctx, ep.queue, it.ID)
-			st.enqueue.Unlock()
-			cancel()
-			if err != nil {
+			if err := h.ack(ctx, ep, st, it.ID); err != nil {
 				h.logger.Error("webhook: recording a delivery failed; the event may be delivered again",
 					zap.String("url", ep.logURL), zap.String("queue_item", it.ID), zap.Error(err))
 			}
@@ -184,12 +179,7 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 			h.logger.Error("webhook: giving up on an event",
 				zap.String("url", ep.logURL), zap.String("delivery", deliveryID(it.Body)),
 				zap.Int("attempts", attempts), zap.Error(err))
-			sctx, cancel := h.storeContext(ctx)
-			st.enqueue.Lock()
-			err := h.q.Ack(sctx, ep.queue, it.ID)
-			st.enqueue.Unlock()
-			cancel()
-			if err != nil {
+			if err := h.ack(ctx, ep, st, it.ID); err != nil {
 				h.logger.Error("webhook: dropping an event from the queue failed", zap.String("url", ep.logURL), zap.Error(err))
 			}
 		} else {
@@ -231,6 +221,16 @@ func (h *Hub) drain(ctx context.Context, ep *endpoint, st *queueState) {
 	if !soonest.IsZero() {
 		st.nextDue = earliest(st.nextDue, soonest)
 	}
+}
+
+// ack removes item id from ep's queue, delivered or given up, under the
+// queue's enqueue lock.
+func (h *Hub) ack(ctx context.Context, ep *endpoint, st *queueState, id string) error {
+	sctx, cancel := h.storeContext(ctx)
+	defer cancel()
+	st.enqueue.Lock()
+	defer st.enqueue.Unlock()
+	return h.q.Ack(sctx, ep.queue, id)
 }
 
 // deliveryContext is the context of one delivery: a stop (the end of ctx)
