@@ -37,12 +37,11 @@ func (s *Store) PutRoom(ctx context.Context, id string, spec guestlink.RoomSpec,
 		if created {
 			// A concurrent creation of the same id wins the primary key: the
 			// next attempt finds its room and updates it.
-			tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-				room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
+			inserted, err := insertRoom(ctx, tx, room)
 			if err != nil {
 				return guestlink.Room{}, err
 			}
-			if tag.RowsAffected() == 0 {
+			if !inserted {
 				return guestlink.Room{}, errRetry
 			}
 			return room, nil
@@ -73,12 +72,11 @@ func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec
 	)
 	err = s.tx(ctx, "making a room", func(tx pgx.Tx) error {
 		room, created = spec.Apply(guestlink.Room{}, id, now), false
-		tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-			room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
+		inserted, err := insertRoom(ctx, tx, room)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if !inserted {
 			room, err = scanRoom(tx.QueryRow(ctx, "SELECT "+roomCols+" FROM gg_rooms WHERE id = $1", id))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return errRetry // deleted since the insert found it
@@ -96,6 +94,14 @@ func (s *Store) MakeRoom(ctx context.Context, id string, spec guestlink.RoomSpec
 		s.applyOwn(gen, func(tx mirror.Tx) { tx.PutRoom(room) })
 	}
 	return room, created, nil
+}
+
+// insertRoom inserts room in tx unless a room of its id exists (it waits
+// for a concurrent insert of the id to commit); inserted says whether it did.
+func insertRoom(ctx context.Context, tx pgx.Tx, room guestlink.Room) (inserted bool, err error) {
+	tag, err := tx.Exec(ctx, "INSERT INTO gg_rooms ("+roomCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+		room.ID, room.Name, room.Kind, room.Available, room.Admission, room.GuestAccess, ns(room.CreatedAt), ns(room.UpdatedAt), room.LobbyMessage)
+	return err == nil && tag.RowsAffected() == 1, err
 }
 
 // writeRoom runs write, which changes room id and returns the room as it

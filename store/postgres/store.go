@@ -226,6 +226,10 @@ func newTuning(password string, maxStale, poll time.Duration) *tuning {
 		fmt.Errorf("guestgate store: the live state was last read from the database more than %v ago: %w", maxStale, guestlink.ErrStoreUnavailable)}
 }
 
+// errDSN is the error for a DSN that does not parse: pgx masks the password
+// in its errors only on a best-effort basis, so nothing of the text is said.
+var errDSN = errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+
 // ErrRestartNeeded is Retune's error for a DSN that differs from the open
 // Store's in more than its password: Retune gave the Store what it could,
 // and the rest needs a new Store.
@@ -243,7 +247,7 @@ var ErrRestartNeeded = errors.New("guestgate store: the DSN differs in more than
 func (s *Store) Retune(dsn string, maxStale, poll time.Duration) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+		return errDSN
 	}
 	if cfg.Database != s.connConf.Database || cfg.User != s.connConf.User || cfg.Host != s.connConf.Host || cfg.Port != s.connConf.Port {
 		return errors.New("guestgate store: the DSN names another database, host or user than the open Store's")
@@ -275,7 +279,7 @@ func (s *Store) scrubbed(msg string) string {
 func (s *Store) CheckLogin(ctx context.Context, dsn string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+		return errDSN
 	}
 	if cfg.Password == s.tuned.Load().password {
 		return nil
@@ -335,9 +339,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 func open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// pgx masks the password only on a best-effort basis: say nothing of
-		// the text.
-		return nil, errors.New("guestgate store: the PostgreSQL DSN does not parse (it is not repeated here, as it may hold a password)")
+		return nil, errDSN
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
