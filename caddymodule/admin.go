@@ -228,7 +228,7 @@ func (a *Admin) Provision(ctx caddy.Context) error {
 		},
 	}
 	if mail != nil {
-		cfg.Mailer, cfg.EmailsPerRoom = mail, a.Email.perRoom()
+		cfg.Mailer, cfg.EmailsPerRoom = mail, a.Email.PerRoom.budget(admin.DefaultEmailsPerRoom)
 	}
 	a.handler, err = admin.New(cfg)
 	if err != nil {
@@ -284,8 +284,10 @@ func (a *Admin) check() error {
 			return fmt.Errorf("link_base %q: must be an absolute http or https URL", a.LinkBase)
 		}
 	}
-	if rl := a.RateLimit; rl != nil && rl.AuthFailures != nil && (rl.AuthFailures.Events < 1 || rl.AuthFailures.Window <= 0) {
-		return errors.New("rate_limit auth_failures: needs at least 1 event per positive window")
+	if rl := a.RateLimit; rl != nil {
+		if err := rl.AuthFailures.check("rate_limit auth_failures"); err != nil {
+			return err
+		}
 	}
 	for _, rc := range a.Rooms {
 		if !guestlink.ValidRoomID(rc.ID) {

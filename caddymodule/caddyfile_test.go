@@ -330,6 +330,9 @@ func TestValidate(t *testing.T) {
 		{Email{Server: "smtp.example.com:25", TLS: "none", From: "rooms@example.com"}, linkBase, "email: tls none: only for a server on this machine"},
 		{Email{Server: "smtp.example.com:587"}, linkBase, "email: from: required"},
 		{Email{From: "rooms@example.com"}, linkBase, "email: server: required"},
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com", PerRoom: &RateBudget{Events: 0, Window: caddy.Duration(time.Hour)}}, linkBase, "email per_room: needs at least 1 event per positive window"},
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com", PerRoom: &RateBudget{Events: 10}}, linkBase, "email per_room: needs at least 1 event per positive window"},
+		{Email{Server: "smtp.example.com:587", From: "rooms@example.com", PerRoom: &RateBudget{Events: 10, Window: caddy.Duration(time.Hour)}}, linkBase, ""},
 	} {
 		err := (&Admin{APIKeys: []string{"k"}, LinkBase: tc.linkBase, Email: &tc.e}).Validate()
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {

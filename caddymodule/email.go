@@ -8,9 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/guestgate/guestgate/admin"
 	"github.com/guestgate/guestgate/internal/caddyconf"
-	"github.com/guestgate/guestgate/internal/ratelimit"
 	"github.com/guestgate/guestgate/mailer"
 )
 
@@ -53,14 +51,6 @@ type Email struct {
 	PerRoom *RateBudget `json:"per_room,omitempty"`
 }
 
-// perRoom is the budget of one room's invitation emails.
-func (e *Email) perRoom() ratelimit.Budget {
-	if e.PerRoom == nil {
-		return admin.DefaultEmailsPerRoom
-	}
-	return ratelimit.Budget{Events: e.PerRoom.Events, Window: time.Duration(e.PerRoom.Window)}
-}
-
 // config is e as the mailer takes it, with username and password as given
 // or, with resolve, their placeholders resolved.
 func (e *Email) config(resolve bool) mailer.Config {
@@ -76,10 +66,7 @@ func (e *Email) check() error {
 	if _, err := mailer.New(e.config(false)); err != nil {
 		return fmt.Errorf("email: %w", err)
 	}
-	if b := e.PerRoom; b != nil && (b.Events < 1 || b.Window <= 0) {
-		return errors.New("email per_room: needs at least 1 email per positive window")
-	}
-	return nil
+	return e.PerRoom.check("email per_room")
 }
 
 // mailer returns the mailer of the email block, its credentials' placeholders

@@ -199,6 +199,15 @@ type RateBudget struct {
 	Window caddy.Duration `json:"window"`
 }
 
+// check refuses a budget of no event or no window; what names it in the
+// error. A nil budget (the default) passes.
+func (b *RateBudget) check(what string) error {
+	if b != nil && (b.Events < 1 || b.Window <= 0) {
+		return fmt.Errorf("%s: needs at least 1 event per positive window", what)
+	}
+	return nil
+}
+
 func (b *RateBudget) budget(def entrypage.Budget) entrypage.Budget {
 	if b == nil {
 		return def
@@ -390,8 +399,8 @@ func (g *Gateway) check() error {
 	}
 	if rl := g.RateLimit; rl != nil {
 		for name, b := range map[string]*RateBudget{"lookups": rl.Lookups, "requests": rl.Requests} {
-			if b != nil && (b.Events < 1 || b.Window <= 0) {
-				return fmt.Errorf("rate_limit %s: needs at least 1 event per positive window", name)
+			if err := b.check("rate_limit " + name); err != nil {
+				return err
 			}
 		}
 	}
