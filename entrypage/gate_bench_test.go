@@ -12,7 +12,9 @@ import (
 
 	"github.com/guestgate/guestgate/entrypage"
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/internal/testpg"
 	"github.com/guestgate/guestgate/internal/teststore"
+	"github.com/guestgate/guestgate/store/postgres"
 	"github.com/guestgate/guestgate/token"
 )
 
@@ -34,8 +36,15 @@ type gateBench struct {
 // real time. edit, if not nil, sets more of the gateway's config.
 func newGateBench(b *testing.B, edit func(*entrypage.Config)) *gateBench {
 	b.Helper()
+	return newGateBenchOn(b, teststore.Open(b), edit)
+}
+
+// newGateBenchOn is newGateBench on store, which is empty.
+func newGateBenchOn(b *testing.B, store guestlink.Store, edit func(*entrypage.Config)) *gateBench {
+	b.Helper()
 	redeemedAt := time.Now().Truncate(time.Second)
-	svc, now := teststore.Service(b, redeemedAt)
+	now := redeemedAt
+	svc := &guestlink.Service{Store: store, Now: func() time.Time { return now }}
 	l := teststore.RoomWithLinks(b, svc, "bench", guestlink.RoomSpec{Name: "Bench room"}, guestlink.LinkSpec{Name: "Bench link"})[0]
 	_, _, g, err := svc.Redeem(context.Background(), l.Token, guestlink.GuestInput{Name: "Zoë Bench", Email: "zoe@example.com"})
 	if err != nil {
@@ -44,7 +53,7 @@ func newGateBench(b *testing.B, edit func(*entrypage.Config)) *gateBench {
 	if g.State != guestlink.StateAdmitted {
 		b.Fatalf("guest state %q, want admitted", g.State)
 	}
-	*now = redeemedAt.Add(time.Minute)
+	now = redeemedAt.Add(time.Minute)
 
 	// The identity token (X-Guest-Token) is on in every Caddy config.
 	identity, err := token.NewIdentity(bytes.Repeat([]byte{0x44}, 32), "guestgate")
@@ -161,6 +170,39 @@ func BenchmarkGateReturningCookie(b *testing.B) {
 	for b.Loop() {
 		gr.set(cookie)
 		gr.serve(b, gb.gw)
+	}
+}
+
+// BenchmarkGateOnStores is BenchmarkGateReturningCookie on each store in one
+// process: Badger, and PostgreSQL on a throwaway cluster (skipped where
+// PostgreSQL is not installed, unless CI is set). The gate reads only the
+// store's in-memory live state, so the two should cost the same here. bench/
+// compares whole Caddy processes instead, where the Badger process's larger
+// heap spaces Go's collections out (docs/PERFORMANCE.md).
+func BenchmarkGateOnStores(b *testing.B) {
+	c := testpg.Start(b)
+	pg, err := postgres.Open(context.Background(), c.CreateDB(), postgres.Options{})
+	if err != nil {
+		b.Fatalf("opening the PostgreSQL store: %v", err)
+	}
+	b.Cleanup(func() { pg.Close() })
+	stores := []struct {
+		name  string
+		store guestlink.Store
+	}{{"badger", teststore.Open(b)}, {"postgres", pg}}
+	for _, st := range stores {
+		gb := newGateBenchOn(b, st.store, nil)
+		gr := newGateRequest(b, "/rooms/bench/chat")
+		cookie := cookieValues(gb.issue(b))[0]
+		gr.set(cookie)
+		gr.serve(b, gb.gw)
+		b.Run(st.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				gr.set(cookie)
+				gr.serve(b, gb.gw)
+			}
+		})
 	}
 }
 
