@@ -253,6 +253,9 @@ func TestModeratorInviteePath(t *testing.T) {
 	if offered := evalJS[bool](invitee, `(function (o) { return !o.hidden && !o.disabled; })(document.querySelector('#invite-role option[value="moderator"]'))`); offered {
 		t.Error("the invitee is offered to invite moderators")
 	}
+	if got, w := invitee.text("#invite-role-hint"), tr("en", "moderator.create.role_hint"); got != w {
+		t.Errorf("the invitee's role hint says %q, want %q (no word of inviting moderators)", got, w)
+	}
 	// Revoking their own invitation would shut them out: the confirmation
 	// says so (and is cancelled here).
 	invitee.wait("the invitee in their own guest list", `Array.from(document.querySelectorAll("#guests-body .guest-name")).some(function (e) { return e.textContent === "Cora Host"; })`)

@@ -260,8 +260,12 @@
     $("who-name").textContent = text;
     $("who").hidden = false;
     // A moderator who came in by an invitation may not invite moderators.
+    // Nor read that moderators can be invited: the hint of a link's roles fits.
     var mod = document.querySelector('#invite-role option[value="moderator"]');
     mod.hidden = mod.disabled = !!me.invitee;
+    var hint = $("invite-role-hint");
+    hint.setAttribute("data-i18n", me.invitee ? "moderator.create.role_hint" : "moderator.invites.role_hint");
+    hint.textContent = t(hint.getAttribute("data-i18n"));
   }
 
   function canPickRoom() {
