@@ -369,13 +369,25 @@ func CheckQueueName(queue string) error {
 // DueLimit checks the arguments of a Queuer's Due: CheckQueueName's error
 // for queue, else the limit to apply, DefaultDueLimit when limit <= 0.
 func DueLimit(queue string, limit int) (int, error) {
+	return queueBound(queue, limit, DefaultDueLimit)
+}
+
+// QueueLen checks the arguments of a Queuer's Enqueue: CheckQueueName's
+// error for queue, else the most items the queue may hold, DefaultQueueLen
+// when maxLen <= 0.
+func QueueLen(queue string, maxLen int) (int, error) {
+	return queueBound(queue, maxLen, DefaultQueueLen)
+}
+
+// queueBound is CheckQueueName's error for queue, else n, or def when n <= 0.
+func queueBound(queue string, n, def int) (int, error) {
 	if err := CheckQueueName(queue); err != nil {
 		return 0, err
 	}
-	if limit <= 0 {
-		return DefaultDueLimit, nil
+	if n <= 0 {
+		return def, nil
 	}
-	return limit, nil
+	return n, nil
 }
 
 // ErrQueueItemNotFound: Retry of an item that is no longer in its queue.

@@ -150,21 +150,7 @@ func recordsJSON(t *testing.T, recs []guestlink.Record) string {
 	t.Helper()
 	var b bytes.Buffer
 	for _, r := range recs {
-		var v any
-		switch {
-		case r.Room != nil:
-			v = r.Room
-		case r.Link != nil:
-			v = r.Link
-		case r.Invitation != nil:
-			v = r.Invitation
-		case r.Guest != nil:
-			v = r.Guest
-		case r.Secret != nil:
-			v = r.Secret
-		case r.Item != nil:
-			v = r.Item
-		}
+		_, v := recordKind(r)
 		line, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
@@ -172,6 +158,27 @@ func recordsJSON(t *testing.T, recs []guestlink.Record) string {
 		fmt.Fprintf(&b, "%T %s\n", v, line)
 	}
 	return b.String()
+}
+
+// recordKind names the field of r that is set ("room", "link",
+// "invitation", "guest", "secret", "item") and returns it; "" and nil for a
+// record with none.
+func recordKind(r guestlink.Record) (string, any) {
+	switch {
+	case r.Room != nil:
+		return "room", r.Room
+	case r.Link != nil:
+		return "link", r.Link
+	case r.Invitation != nil:
+		return "invitation", r.Invitation
+	case r.Guest != nil:
+		return "guest", r.Guest
+	case r.Secret != nil:
+		return "secret", r.Secret
+	case r.Item != nil:
+		return "item", r.Item
+	}
+	return "", nil
 }
 
 // verdicts are the gate's answers (Check) for d's guests at now, as text.
@@ -190,20 +197,8 @@ func testDumpLoad(t *testing.T, e *env) {
 	recs := e.dump()
 	kinds := map[string]int{}
 	for _, r := range recs {
-		switch {
-		case r.Room != nil:
-			kinds["room"]++
-		case r.Link != nil:
-			kinds["link"]++
-		case r.Invitation != nil:
-			kinds["invitation"]++
-		case r.Guest != nil:
-			kinds["guest"]++
-		case r.Secret != nil:
-			kinds["secret"]++
-		case r.Item != nil:
-			kinds["item"]++
-		}
+		name, _ := recordKind(r)
+		kinds[name]++
 	}
 	if want := map[string]int{"room": 4, "link": 3, "invitation": 2, "guest": 7, "secret": len(secretNames), "item": 4}; !maps.Equal(kinds, want) {
 		t.Fatalf("Dump handed out %v, want %v", kinds, want)

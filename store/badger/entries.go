@@ -27,6 +27,11 @@ type kind[T any] struct {
 	prefix func(roomID string) []byte
 	// notFound is the error for a record that is not there.
 	notFound error
+	// defaultLimit is a room's most records of the kind when the caller of
+	// addRecord gives no limit (<= 0); check says whether a room may take
+	// one more (guestlink.CheckNewLink, guestlink.CheckNewInvitation).
+	defaultLimit int
+	check        func(r guestlink.Room, count, limit int) error
 	// owns reports whether an id (from the token index) is of this kind.
 	owns func(id string) bool
 	// token returns a record's token, room its room's id; created and id
@@ -40,6 +45,7 @@ type kind[T any] struct {
 var (
 	linkKind = kind[guestlink.Link]{
 		what: "link", key: linkKey, prefix: linkPrefix, notFound: guestlink.ErrLinkNotFound,
+		defaultLimit: guestlink.DefaultMaxLinks, check: guestlink.CheckNewLink,
 		owns:    func(id string) bool { return !guestlink.IsInvitation(id) },
 		token:   func(l guestlink.Link) string { return l.Token },
 		room:    func(l guestlink.Link) string { return l.RoomID },
@@ -48,6 +54,7 @@ var (
 	}
 	invitationKind = kind[guestlink.Invitation]{
 		what: "invitation", key: invKey, prefix: invPrefix, notFound: guestlink.ErrInvitationNotFound,
+		defaultLimit: guestlink.DefaultMaxInvitations, check: guestlink.CheckNewInvitation,
 		owns:    guestlink.IsInvitation,
 		token:   func(v guestlink.Invitation) string { return v.Token },
 		room:    func(v guestlink.Invitation) string { return v.RoomID },
@@ -79,14 +86,18 @@ func listOfRoom[T any](s *Store, ctx context.Context, k kind[T], roomID string) 
 }
 
 // addRecord stores rec and its token in the token index, in one transaction
-// that re-reads rec's room, counts its records of the kind and applies check
-// to the room, the count and limit; it returns rec as stored. It writes the
+// that re-reads rec's room, counts its records of the kind and applies
+// k.check to the room, the count and limit (k.defaultLimit if limit <= 0);
+// it returns rec as stored. It writes the
 // room back unchanged: counting reads only the records that exist, so two
 // additions would not see each other's new record and could both commit past
 // the limit; both writing the room key they read makes the later one
 // conflict, retry and count again.
-func addRecord[T any](s *Store, ctx context.Context, k kind[T], rec T, limit int, check func(r guestlink.Room, count, limit int) error) (T, error) {
+func addRecord[T any](s *Store, ctx context.Context, k kind[T], rec T, limit int) (T, error) {
 	var zero T
+	if limit <= 0 {
+		limit = k.defaultLimit
+	}
 	roomID, id, tok := k.room(rec), k.id(rec), k.token(rec)
 	if !validPart(id) || !k.owns(id) || tok == "" {
 		return zero, fmt.Errorf("guestgate store: %s without a valid id or token", k.what)
@@ -96,7 +107,7 @@ func addRecord[T any](s *Store, ctx context.Context, k kind[T], rec T, limit int
 		if err != nil {
 			return err
 		}
-		if err := check(r, len(keysWithPrefix(txn, k.prefix(roomID), 0)), limit); err != nil {
+		if err := k.check(r, len(keysWithPrefix(txn, k.prefix(roomID), 0)), limit); err != nil {
 			return err
 		}
 		for _, key := range [][]byte{k.key(roomID, id), tokenKey(tok)} {

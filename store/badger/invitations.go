@@ -19,10 +19,7 @@ func (s *Store) Invitations(ctx context.Context, roomID string) ([]guestlink.Inv
 // guestlink.DefaultMaxInvitations). As AddLink, it writes the room back so
 // that two racing additions conflict and one counts again.
 func (s *Store) AddInvitation(ctx context.Context, v guestlink.Invitation, maxInvitations int) (guestlink.Invitation, error) {
-	if maxInvitations <= 0 {
-		maxInvitations = guestlink.DefaultMaxInvitations
-	}
-	return addRecord(s, ctx, invitationKind, v, maxInvitations, guestlink.CheckNewInvitation)
+	return addRecord(s, ctx, invitationKind, v, maxInvitations)
 }
 
 // DeleteInvitation removes invitation id of room roomID and its token index

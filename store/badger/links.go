@@ -22,10 +22,7 @@ func (s *Store) Links(ctx context.Context, roomID string) ([]guestlink.Link, err
 // configurable with max_links; maxLinks <= 0 means guestlink.DefaultMaxLinks).
 // guestlink.ErrRoomNotFound if the room does not exist. It returns l as stored.
 func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (guestlink.Link, error) {
-	if maxLinks <= 0 {
-		maxLinks = guestlink.DefaultMaxLinks
-	}
-	return addRecord(s, ctx, linkKind, l, maxLinks, guestlink.CheckNewLink)
+	return addRecord(s, ctx, linkKind, l, maxLinks)
 }
 
 // DeleteLink removes link linkID of room roomID and its token index entry in one

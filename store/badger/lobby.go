@@ -23,23 +23,10 @@ import (
 // malformed), or if the guest's PurgeAt is not after now: the record is then
 // deleted instead of written.
 func (s *Store) SetGuestState(ctx context.Context, roomID, guestID, to string, now time.Time) (guestlink.Guest, error) {
-	var (
-		out             guestlink.Guest
-		terr            error
-		changed, purged bool
-	)
-	err := s.update(ctx, func(txn *badgerdb.Txn) error {
-		out, terr, changed, purged = guestlink.Guest{}, nil, false, false
-		g, err := getGuest(txn, roomID, guestID)
-		if err != nil {
-			return err
-		}
-		out, changed, terr = guestlink.Transition(g, to, now)
-		if !changed {
-			return nil
-		}
-		purged, err = writeGuest(txn, roomID, out, now)
-		return err
+	var terr error
+	out, changed, purged, err := s.rewriteGuest(ctx, roomID, guestID, now, func(g guestlink.Guest) (next guestlink.Guest, changed bool) {
+		next, changed, terr = guestlink.Transition(g, to, now)
+		return next, changed
 	})
 	if err != nil {
 		return guestlink.Guest{}, err
@@ -51,6 +38,30 @@ func (s *Store) SetGuestState(ctx context.Context, roomID, guestID, to string, n
 		return guestlink.Guest{}, guestlink.ErrGuestNotFound
 	}
 	return out, terr
+}
+
+// rewriteGuest re-reads guest guestID of room roomID and writes what next
+// makes of it at now, in one transaction; next says whether to write
+// (written) or leave the guest as it is. It returns next's guest, and purged
+// when the write deleted the guest instead, its PurgeAt not being after now.
+// guestlink.ErrGuestNotFound if there is no such guest.
+func (s *Store) rewriteGuest(ctx context.Context, roomID, guestID string, now time.Time,
+	next func(g guestlink.Guest) (out guestlink.Guest, write bool),
+) (out guestlink.Guest, written, purged bool, err error) {
+	err = s.update(ctx, func(txn *badgerdb.Txn) error {
+		out, written, purged = guestlink.Guest{}, false, false
+		g, err := getGuest(txn, roomID, guestID)
+		if err != nil {
+			return err
+		}
+		out, written = next(g)
+		if !written {
+			return nil
+		}
+		purged, err = writeGuest(txn, roomID, out, now)
+		return err
+	})
+	return out, written, purged, err
 }
 
 // errAdmitFewer asks AdmitAll to run a batch again with at most n guests: the
@@ -287,20 +298,12 @@ func (s *Store) SeenGuest(ctx context.Context, roomID, guestID string, now time.
 	if err != nil || !seenDue(g, now) {
 		return g, err
 	}
-	var purged bool
-	err = s.update(ctx, func(txn *badgerdb.Txn) error {
-		purged = false
-		cur, err := getGuest(txn, roomID, guestID)
-		if err != nil {
-			return err
-		}
-		g = cur
+	g, _, purged, err := s.rewriteGuest(ctx, roomID, guestID, now, func(cur guestlink.Guest) (guestlink.Guest, bool) {
 		if !seenDue(cur, now) {
-			return nil // another caller wrote it meanwhile
+			return cur, false // another caller wrote it meanwhile
 		}
-		g.LastSeen = now
-		purged, err = writeGuest(txn, roomID, g, now)
-		return err
+		cur.LastSeen = now
+		return cur, true
 	})
 	if err != nil {
 		return guestlink.Guest{}, err

@@ -120,11 +120,9 @@ func liveKeysFrom(txn *badgerdb.Txn, queue, from string, limit int) [][]byte {
 // transaction: a read and a write of the meta record and the item's write, plus,
 // when the queue is full, a seek to its oldest items and their deletion.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if err := guestlink.CheckQueueName(queue); err != nil {
+	maxLen, err := guestlink.QueueLen(queue, maxLen)
+	if err != nil {
 		return 0, err
-	}
-	if maxLen <= 0 {
-		maxLen = guestlink.DefaultQueueLen
 	}
 	val, err := json.Marshal(queueRecord{Body: body, NextAt: time.Now().UTC()})
 	if err != nil {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
@@ -27,22 +26,7 @@ func (s *Store) Invitations(ctx context.Context, roomID string) ([]guestlink.Inv
 // means guestlink.DefaultMaxInvitations. Links and invitations are counted
 // apart. It returns v as stored.
 func (s *Store) AddInvitation(ctx context.Context, v guestlink.Invitation, maxInvitations int) (guestlink.Invitation, error) {
-	if maxInvitations <= 0 {
-		maxInvitations = guestlink.DefaultMaxInvitations
-	}
-	if !validKey(v.ID) || !guestlink.IsInvitation(v.ID) || !validKey(v.Token) {
-		return guestlink.Invitation{}, errors.New("guestgate store: invitation without a valid id or token")
-	}
-	if !validKey(v.RoomID) {
-		return guestlink.Invitation{}, guestlink.ErrRoomNotFound
-	}
-	// An invitation is a link to the live state: the sessions made with it
-	// hold while it exists.
-	err := s.addCounted(ctx, "adding an invitation", "invitation_count", "kind <> 'gallery'", v.RoomID, maxInvitations,
-		guestlink.CheckNewInvitation, change{kindInvitation, v.RoomID, v.ID},
-		"INSERT INTO gg_invitations ("+invCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-		invitationRow(v)...)
-	if err != nil {
+	if err := s.addCounted(ctx, countedInvitations, v.RoomID, v.ID, v.Token, maxInvitations, invitationRow(v)); err != nil {
 		return guestlink.Invitation{}, err
 	}
 	return v, nil
@@ -61,7 +45,7 @@ func invitationRow(v guestlink.Invitation) []any {
 // guestlink.ErrInvitationNotFound if there is no such invitation. Its guests
 // stay in the guest list.
 func (s *Store) DeleteInvitation(ctx context.Context, roomID, id string) error {
-	return s.deleteCounted(ctx, "deleting an invitation", "gg_invitations", "invitation_count", kindInvitation, roomID, id, guestlink.ErrInvitationNotFound)
+	return s.deleteCounted(ctx, countedInvitations, roomID, id)
 }
 
 // invitationByToken is the statement that reads an invitation by its token,

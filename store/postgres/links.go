@@ -52,20 +52,7 @@ func listOfRoom[T any](ctx context.Context, s *Store, op, roomID, query string, 
 // exist. maxLinks <= 0 means guestlink.DefaultMaxLinks. It returns l as
 // stored.
 func (s *Store) AddLink(ctx context.Context, l guestlink.Link, maxLinks int) (guestlink.Link, error) {
-	if maxLinks <= 0 {
-		maxLinks = guestlink.DefaultMaxLinks
-	}
-	if !validKey(l.ID) || guestlink.IsInvitation(l.ID) || !validKey(l.Token) {
-		return guestlink.Link{}, errors.New("guestgate store: link without a valid id or token")
-	}
-	if !validKey(l.RoomID) {
-		return guestlink.Link{}, guestlink.ErrRoomNotFound
-	}
-	err := s.addCounted(ctx, "adding a link", "link_count", "guest_access AND kind <> 'gallery'", l.RoomID, maxLinks,
-		guestlink.CheckNewLink, change{kindLink, l.RoomID, l.ID},
-		"INSERT INTO gg_links ("+linkCols+", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-		linkRow(l)...)
-	if err != nil {
+	if err := s.addCounted(ctx, countedLinks, l.RoomID, l.ID, l.Token, maxLinks, linkRow(l)); err != nil {
 		return guestlink.Link{}, err
 	}
 	return l, nil
@@ -77,19 +64,72 @@ func linkRow(l guestlink.Link) []any {
 		guestlink.RoleOrViewer(l.Role), nullNS(l.NotBefore), tokenHash(l.Token)}
 }
 
-// addCounted stores a link or an invitation (c names it) with insert and
-// args, in one transaction whose first statement raises the room's counter
-// (link_count or invitation_count) only while it is below limit and cond
-// holds for the room. When that UPDATE changes nothing, check on the room and
-// its count says why (it returns an error then; if not, the room changed
-// between the two statements and the transaction runs again);
-// guestlink.ErrRoomNotFound if the room does not exist. The change goes to
-// the change log, and into the live state as a link.
-func (s *Store) addCounted(ctx context.Context, op, counter, cond, roomID string, limit int,
-	check func(r guestlink.Room, count, limit int) error, c change, insert string, args ...any) error {
+// A link and an invitation are each counted in their room's row under a
+// limit (link_count, invitation_count), so that the cap holds across
+// instances without reading and counting. counted describes one of the two
+// to addCounted and deleteCounted, which are written once for both.
+type counted struct {
+	// kind is the change log's kind (kindLink, kindInvitation), which also
+	// names the record in errors; invitation says whether its ids are
+	// invitation ids (guestlink.IsInvitation).
+	kind       string
+	invitation bool
+	// adding and deleting name the two operations in errors.
+	adding, deleting string
+	// table holds the records; counter is the room's column that counts
+	// them; cond is what else the room must be to take one more.
+	table, counter, cond string
+	// insert stores one record and its token hash, with the values of
+	// linkRow or invitationRow.
+	insert string
+	// defaultLimit is the limit when the caller gives none (<= 0); check
+	// says why a room took no more; notFound is the error for a record that
+	// is not there.
+	defaultLimit int
+	check        func(r guestlink.Room, count, limit int) error
+	notFound     error
+}
+
+var (
+	countedLinks = counted{
+		kind: kindLink, adding: "adding a link", deleting: "deleting a link",
+		table: "gg_links", counter: "link_count", cond: "guest_access AND kind <> 'gallery'",
+		insert:       "INSERT INTO gg_links (" + linkCols + ", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+		defaultLimit: guestlink.DefaultMaxLinks, check: guestlink.CheckNewLink, notFound: guestlink.ErrLinkNotFound,
+	}
+	countedInvitations = counted{
+		kind: kindInvitation, invitation: true, adding: "adding an invitation", deleting: "deleting an invitation",
+		table: "gg_invitations", counter: "invitation_count", cond: "kind <> 'gallery'",
+		insert:       "INSERT INTO gg_invitations (" + invCols + ", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		defaultLimit: guestlink.DefaultMaxInvitations, check: guestlink.CheckNewInvitation, notFound: guestlink.ErrInvitationNotFound,
+	}
+)
+
+// addCounted stores record id of the kind k, with token, of room roomID,
+// inserting row, in one transaction whose first statement raises the room's
+// counter only while it is below limit (k.defaultLimit if limit <= 0) and
+// k.cond holds for the room. When that UPDATE changes nothing, k.check on the
+// room and its count says why (it returns an error then; if not, the room
+// changed between the two statements and the transaction runs again);
+// guestlink.ErrRoomNotFound if the room does not exist. An id or token that
+// is not valid for the kind is an error before anything is written. The
+// change goes to the change log, and into the live state as a link: an
+// invitation is a link to the live state, whose sessions hold while it
+// exists.
+func (s *Store) addCounted(ctx context.Context, k counted, roomID, id, token string, limit int, row []any) error {
+	if limit <= 0 {
+		limit = k.defaultLimit
+	}
+	if !validKey(id) || guestlink.IsInvitation(id) != k.invitation || !validKey(token) {
+		return errors.New("guestgate store: " + k.kind + " without a valid id or token")
+	}
+	if !validKey(roomID) {
+		return guestlink.ErrRoomNotFound
+	}
+	c, counter := change{k.kind, roomID, id}, k.counter
 	var gen int64
-	err := s.tx(ctx, op, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+counter+" = "+counter+" + 1 WHERE id = $1 AND "+counter+" < $2 AND "+cond, roomID, limit)
+	err := s.tx(ctx, k.adding, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+counter+" = "+counter+" + 1 WHERE id = $1 AND "+counter+" < $2 AND "+k.cond, roomID, limit)
 		if err != nil {
 			return err
 		}
@@ -107,12 +147,12 @@ func (s *Store) addCounted(ctx context.Context, op, counter, cond, roomID string
 				return err
 			}
 			done()
-			if err := check(r, count, limit); err != nil {
+			if err := k.check(r, count, limit); err != nil {
 				return err
 			}
 			return errRetry // the room changed between the two statements
 		}
-		_, err = tx.Exec(ctx, insert, args...)
+		_, err = tx.Exec(ctx, k.insert, row...)
 		if isUniqueViolation(err) {
 			return errors.New("guestgate store: " + c.kind + " id or token already in use")
 		}
@@ -135,30 +175,30 @@ func (s *Store) addCounted(ctx context.Context, op, counter, cond, roomID string
 // every instance (guestlink.ErrLinkNotFound). guestlink.ErrLinkNotFound if
 // there is no such link. The guests it admitted stay in the guest list.
 func (s *Store) DeleteLink(ctx context.Context, roomID, linkID string) error {
-	return s.deleteCounted(ctx, "deleting a link", "gg_links", "link_count", kindLink, roomID, linkID, guestlink.ErrLinkNotFound)
+	return s.deleteCounted(ctx, countedLinks, roomID, linkID)
 }
 
-// deleteCounted deletes row id of room roomID from table (gg_links or
-// gg_invitations) and lowers the room's counter (link_count or
-// invitation_count), in one transaction that records the change as kind, and
-// drops it from the live state; notFound if there is no such row.
-func (s *Store) deleteCounted(ctx context.Context, op, table, counter, kind, roomID, id string, notFound error) error {
+// deleteCounted deletes record id of the kind k of room roomID from k.table
+// and lowers the room's k.counter, in one transaction that records the
+// change as k.kind, and drops it from the live state; k.notFound if there is
+// no such record.
+func (s *Store) deleteCounted(ctx context.Context, k counted, roomID, id string) error {
 	if !validKey(roomID) || !validKey(id) {
-		return notFound
+		return k.notFound
 	}
 	var gen int64
-	err := s.tx(ctx, op, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE room_id = $1 AND id = $2", roomID, id)
+	err := s.tx(ctx, k.deleting, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM "+k.table+" WHERE room_id = $1 AND id = $2", roomID, id)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return notFound
+			return k.notFound
 		}
-		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+counter+" = "+counter+" - 1 WHERE id = $1", roomID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE gg_rooms SET "+k.counter+" = "+k.counter+" - 1 WHERE id = $1", roomID); err != nil {
 			return err
 		}
-		gen, err = bump(ctx, tx, change{kind, roomID, id})
+		gen, err = bump(ctx, tx, change{k.kind, roomID, id})
 		return err
 	})
 	if err != nil {

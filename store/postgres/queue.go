@@ -39,14 +39,12 @@ func parseQueueID(id string) (int64, bool) {
 // when the queue would hold more than maxLen (guestlink.DefaultQueueLen if
 // maxLen <= 0); it returns how many it dropped.
 func (s *Store) Enqueue(ctx context.Context, queue string, body []byte, maxLen int) (int, error) {
-	if err := guestlink.CheckQueueName(queue); err != nil {
+	maxLen, err := guestlink.QueueLen(queue, maxLen)
+	if err != nil {
 		return 0, err
 	}
-	if maxLen <= 0 {
-		maxLen = guestlink.DefaultQueueLen
-	}
 	var dropped int
-	err := s.tx(ctx, "enqueuing", func(tx pgx.Tx) error {
+	err = s.tx(ctx, "enqueuing", func(tx pgx.Tx) error {
 		dropped = 0
 		var n int
 		if err := tx.QueryRow(ctx, `INSERT INTO gg_queues (queue, len) VALUES ($1, 1)
