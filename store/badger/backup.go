@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/pb"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/guestgate/guestgate/guestlink"
@@ -54,7 +57,8 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // a truncated or corrupt backup (or a file that is not one) is refused before
 // anything in the store changes. Then, with every other transaction of the
 // store waiting, the old contents are dropped and the backup is loaded. If that
-// last step fails (a disk error), the store may hold part of the backup.
+// last step fails (a disk error), or the process dies during it, the store is
+// left empty, never holding part of the backup; run the restore again.
 //
 // Unless force, a store that holds any record (a room, link or guest) is
 // refused with guestlink.ErrStoreNotEmpty; the secrets that guest_gateway makes
@@ -104,9 +108,11 @@ func (s *Store) beginReplace(ctx context.Context, force bool) (done func(), err 
 // whole (by spoolBackup or spoolRecords), while every other transaction of
 // the store waits: unless force, it refuses a store that holds records
 // (checkEmpty); it drops everything and loads f. ctx may stop it only before
-// the drop; from then on it loads f to its end. If loading fails (a disk
-// error), the store may hold part of f. The mirror and the WaitGuest callers
-// follow. op names the operation in errors ("restore").
+// the drop; from then on it loads f to its end, and Close waits for it. If
+// loading fails (a disk error), the store is left empty rather than holding
+// part of f, and so is it when the process dies meanwhile, at the next Open
+// (dropInterrupted). The mirror and the WaitGuest callers follow. op names
+// the operation in errors ("restore").
 func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) error {
 	s.restoreMu.Lock()
 	defer s.restoreMu.Unlock()
@@ -123,6 +129,15 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 		// at a higher version would hide them.
 		err = s.db.DropAll()
 	}
+	if err == nil {
+		// Until the load has ended, a marker says that it runs: a process
+		// that dies meanwhile leaves it, and the next Open drops the part
+		// loaded (dropInterrupted).
+		err = s.db.Update(func(txn *badgerdb.Txn) error {
+			v, _ := json.Marshal(replacing{Op: op, Began: time.Now().UTC()})
+			return txn.Set([]byte(keyReplacing), v)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
@@ -135,11 +150,67 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 	// ends now (a client that went away, Ctrl-C on the command), since
 	// stopping it would leave the store empty or holding part of f. f is a
 	// local file, checked whole, so the load is short.
-	if err := s.db.Load(f, restorePendingWrites); err != nil {
+	err = s.db.Load(f, restorePendingWrites)
+	if err == nil {
+		err = s.db.Sync()
+	}
+	if err != nil {
+		// A part loaded is no store to serve: it goes, and the marker with
+		// it; if even that fails, the next Open drops it.
+		err = fmt.Errorf("guestgate store: %s into %s: loading: %w", op, s.dir, err)
+		if derr := s.db.DropAll(); derr != nil {
+			err = fmt.Errorf("%w; the part loaded stays until the store is opened again: %v", err, derr)
+		}
 		_ = s.loadMirror()
-		return fmt.Errorf("guestgate store: %s into %s: loading: %w", op, s.dir, err)
+		return err
+	}
+	if err := s.db.Update(func(txn *badgerdb.Txn) error { return txn.Delete([]byte(keyReplacing)) }); err != nil {
+		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
 	return s.loadMirror()
+}
+
+// keyReplacing is the key of the marker that a Restore or a Load writes once
+// it has dropped the old contents, and deletes once the new ones are loaded.
+const keyReplacing = "replacing"
+
+// replacing is the marker's value.
+type replacing struct {
+	Op    string    `json:"op"`
+	Began time.Time `json:"began"`
+}
+
+// dropInterrupted empties a store whose last Restore or Load stopped before
+// its end (the process died: the marker is there), rather than serve the part
+// it loaded: rooms without their links, guests without their keys. The
+// contents before it were dropped already; the operator runs the restore or
+// import again. logger, if not nil, is told.
+func (s *Store) dropInterrupted(logger *zap.Logger) error {
+	var m replacing
+	err := s.db.View(func(txn *badgerdb.Txn) error {
+		it, err := txn.Get([]byte(keyReplacing))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			_ = json.Unmarshal(v, &m) // a marker that does not decode is still one
+			return nil
+		})
+	})
+	if errors.Is(err, badgerdb.ErrKeyNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = s.db.DropAll()
+	}
+	if err != nil {
+		return fmt.Errorf("dropping what an interrupted restore loaded: %w", err)
+	}
+	if logger != nil {
+		logger.Error("the last restore or import into this store stopped before its end: the part it loaded was dropped and the store is empty; run it again",
+			zap.String("dir", s.dir), zap.String("operation", m.Op), zap.Time("began", m.Began))
+	}
+	return nil
 }
 
 // recordPrefixes are the key prefixes of the records that make a store not

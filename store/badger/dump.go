@@ -114,8 +114,8 @@ func decodeInto[T any](field **T, val []byte) error {
 // each queue's meta record and new item ids in the records' order) in a
 // temporary file, so that input that next finds truncated or corrupt changes
 // nothing; then it replaces the contents as Restore does, and with its
-// caveats: every other transaction waits, and a disk error in that last step
-// may leave part of the records.
+// caveats: every other transaction waits, and a disk error or the process's
+// death in that last step leaves the store empty.
 // Guests whose PurgeAt has passed are not loaded. Unless force,
 // guestlink.ErrStoreNotEmpty if the store holds a room, link or guest;
 // guestlink.ErrStoreBusy while a Backup, Restore, Dump or another Load runs.

@@ -20,6 +20,7 @@
 //	guest/<room>/<guest id>       guestlink.Guest
 //	gnew/<room>/<rev>/<guest id>  empty, the guest list index (newest first)
 //	secret/<name>                 raw random bytes
+//	replacing                     what a Restore or a Load that runs is and when it began (JSON)
 //
 // <rev> is 16 lowercase hex digits of math.MaxInt64 minus the guest's RedeemedAt
 // in Unix nanoseconds, so that key order is newest first, then by guest id. The
@@ -185,6 +186,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("guestgate store: opening %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, maxAttempts: maxAttempts, mirror: mirror.New()}
+	if err := s.dropInterrupted(opts.Logger); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("guestgate store: opening %s: %w", dir, err)
+	}
 	if err := s.loadMirror(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("guestgate store: reading %s: %w", dir, err)
@@ -239,6 +244,10 @@ func isLocked(err error) bool {
 // Close closes the database. It is safe to call more than once; the calls after
 // the first return nil. Every other method returns ErrClosed afterwards.
 func (s *Store) Close() error {
+	// A Restore or a Load that runs is let finish first: stopped, it would
+	// leave part of its records.
+	s.restoreMu.Lock()
+	defer s.restoreMu.Unlock()
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closed {
