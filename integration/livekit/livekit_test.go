@@ -47,6 +47,10 @@ type site struct {
 func startSite(t *testing.T, livekitOptions ...string) *site {
 	t.Helper()
 	lk := testlivekit.Start(t)
+	var options string
+	for _, o := range livekitOptions {
+		options += "\n\t\t\t\t" + o
+	}
 	port := testcaddy.FreePort(t)
 	store := "store " + t.TempDir()
 	cf := fmt.Sprintf(`{
@@ -72,14 +76,13 @@ http://127.0.0.1:%d {
 			livekit {
 				url %s
 				api_key %s
-				api_secret %s
-				%s
+				api_secret %s%s
 			}
 		}
 		respond "room page" 200
 	}
 }
-`, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret, strings.Join(livekitOptions, "\n"))
+`, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret, options)
 	s := &site{t: t, cf: cf, base: fmt.Sprintf("http://127.0.0.1:%d", port), lk: lk,
 		rs: lksdk.NewRoomServiceClient(strings.Replace(lk.URL, "ws://", "http://", 1), lk.APIKey, lk.APISecret)}
 	s.start()
