@@ -202,12 +202,16 @@ func (g *Gateway) liveKitRefuse(w http.ResponseWriter, r *http.Request, reason s
 // removed.
 //
 // LiveKit's RemoveParticipant cuts a participant who is in the room, but
-// revokes nothing for one who is not there yet: a guest removed before
-// joining could still join with the token they hold. So a participant whose
-// session ended lingers while a token given to them is valid, or until a
-// failed removal goes through: every liveKitSweep, the sweeper lists the
-// rooms of the lingering, removes those it finds there, and forgets those
-// whose tokens have expired once the room's list no longer has them.
+// revokes nothing: a guest removed before joining could still join with the
+// token they hold, and a guest who was ever connected holds tokens that
+// LiveKit renewed for them, valid livekit.RenewedTTL from the last renewal
+// whatever the gateway's token said, and each join brings another. So a
+// participant whose session ended lingers while a token they may hold is
+// valid (the gateway's, and livekit.RenewedTTL from the removal, and from
+// each later removal the sweeper makes), or until a failed removal goes
+// through: every liveKitSweep, the sweeper lists the rooms of the
+// lingering, removes those it finds there, and forgets those whose tokens
+// have expired once the room's list no longer has them.
 type participants struct {
 	watcher    *watcher
 	client     *livekit.Client
@@ -359,7 +363,8 @@ func (p *participants) adoptRoom(stop context.Context, room string) error {
 // adopt watches guest, a participant of LiveKit room room, unless it is
 // watched or lingering already; a guest whose session has ended is removed
 // at once. Any token given to the guest before now expires within the
-// client's TTL, so the guest lingers that long after a removal.
+// client's TTL, and remove keeps them lingering that long, and as long as
+// a token LiveKit renewed for them may be valid.
 //
 // The store's record says whose the participant is, and by which link or
 // invitation they came. One the store does not know is this store's only
@@ -423,15 +428,15 @@ func (p *participants) watch(c *token.Claims, end, until time.Time, gen uint64) 
 	p.watcher.add(e.w, gen)
 }
 
-// remove removes guest from LiveKit room room; guest lingers if the call
-// failed or a token given to them is valid until after now.
+// remove removes guest, who got a token valid until until, from LiveKit
+// room room; guest lingers while a token they may hold is valid: until, or
+// one LiveKit renewed (livekit.RenewedTTL from now), and until a failed
+// call went through.
 func (p *participants) remove(room, guest string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
 	defer cancel()
-	err := p.removeNow(ctx, room, guest)
-	if (err != nil && !errors.Is(err, livekit.ErrNotFound)) || p.now().Before(until) {
-		p.linger(room, guest, until)
-	}
+	_ = p.removeNow(ctx, room, guest)
+	p.linger(room, guest, later(until, p.now().Add(livekit.RenewedTTL)))
 }
 
 // removeNow makes the RoomService calls that remove guest from room, and
@@ -483,8 +488,9 @@ func (p *participants) sweep() {
 	}
 }
 
-// sweepRoom removes those of guests who are in LiveKit room room, and
-// forgets those who are not there and whose tokens have expired.
+// sweepRoom removes those of guests who are in LiveKit room room, keeping
+// them lingering while the token their join brought is valid, and forgets
+// those who are not there and whose tokens have expired.
 func (p *participants) sweepRoom(room string, guests []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), liveKitRemoveWait)
 	defer cancel()
@@ -494,7 +500,10 @@ func (p *participants) sweepRoom(room string, guests []string) {
 	}
 	for _, guest := range guests {
 		if slices.ContainsFunc(present, func(lp livekit.Present) bool { return lp.Identity == guest }) {
-			_ = p.removeNow(ctx, room, guest) // still lingering: looked at again
+			// Still lingering, and looked at again: the join brought a
+			// token LiveKit renewed, valid livekit.RenewedTTL.
+			_ = p.removeNow(ctx, room, guest)
+			p.linger(room, guest, p.now().Add(livekit.RenewedTTL))
 			continue
 		}
 		p.mu.Lock()

@@ -786,3 +786,34 @@ func TestLiveKitRemovalLingers(t *testing.T) {
 		t.Errorf("still in the LiveKit room: %v", lr.lk.present)
 	}
 }
+
+// TestLiveKitRemovalOutlastsRenewedTokens: a connected participant does
+// not keep the token the gateway gave: LiveKit gives them a new one at once
+// and every 5 minutes, each valid 10 minutes (livekit.RenewedTTL), and
+// RemoveParticipant revokes none of them. A removed guest who saved one
+// could join again once the gateway's own token had expired, and stay until
+// an adopting round found them, then do so again with the token that join
+// brought. So a removal is watched for as long as a renewed token may be
+// valid: a guest removed past the gateway's token who joins again is
+// removed at once, and so is each later join, each of which brings a new
+// renewed token.
+func TestLiveKitRemovalOutlastsRenewedTokens(t *testing.T) {
+	ctx := context.Background()
+	lr := newLKRoom(t, guestlink.RoomSpec{})
+	ada := lr.participant(t, "speaker", "Ada") // a token valid 10 minutes
+	lr.lk.join("demo", ada.ID)
+	// Twenty minutes in the room: the gateway's token has long expired,
+	// and Ada holds the one LiveKit renewed at minute 20, valid to 30.
+	lr.clock.Add(int64(20 * time.Minute))
+	if _, err := lr.svc.Decide(ctx, "demo", ada.ID, guestlink.StateRemoved); err != nil {
+		t.Fatal(err)
+	}
+	lr.wantRemoved(t, ada)
+	for _, after := range []time.Duration{time.Minute, 9 * time.Minute, 9 * time.Minute} {
+		// Ada joins again with the newest token LiveKit gave her: each
+		// join is cut, and brings her a token valid 10 minutes more.
+		lr.clock.Add(int64(after))
+		lr.lk.join("demo", ada.ID)
+		lr.wantRemoved(t, ada)
+	}
+}

@@ -36,6 +36,16 @@ const MinSecretLen = 32
 // connected participant itself.
 const DefaultTTL = 10 * time.Minute
 
+// RenewedTTL is how long a token that LiveKit itself gives a connected
+// participant is valid at least: livekit-server sends one as the
+// participant joins and every 5 minutes after, valid 10 minutes or the rest
+// of the token it joined with if that is longer (v1.13.5,
+// pkg/service/roommanager.go, tokenDefaultTTL). Its expiry is bound by
+// nothing guestgate set, and RemoveParticipant revokes none: a participant
+// removed at t may join again with a renewed token until t + RenewedTTL,
+// or until the token they joined with expires if that is later.
+const RenewedTTL = 10 * time.Minute
+
 // Attribute keys of a participant's attributes, which every participant of
 // the room sees. The guest's email is never among them.
 const (

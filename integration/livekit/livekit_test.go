@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/guestgate/guestgate/internal/testcaddy"
 	"github.com/guestgate/guestgate/internal/testcaddy/inproc"
@@ -40,9 +42,15 @@ type site struct {
 	rs   *lksdk.RoomServiceClient
 }
 
-func startSite(t *testing.T) *site {
+// startSite starts the site; livekitOptions are lines added to its livekit
+// block.
+func startSite(t *testing.T, livekitOptions ...string) *site {
 	t.Helper()
 	lk := testlivekit.Start(t)
+	var options string
+	for _, o := range livekitOptions {
+		options += "\n\t\t\t\t" + o
+	}
 	port := testcaddy.FreePort(t)
 	store := "store " + t.TempDir()
 	cf := fmt.Sprintf(`{
@@ -68,13 +76,13 @@ http://127.0.0.1:%d {
 			livekit {
 				url %s
 				api_key %s
-				api_secret %s
+				api_secret %s%s
 			}
 		}
 		respond "room page" 200
 	}
 }
-`, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret)
+`, t.TempDir(), port, store, apiKey, port, store, lk.URL, lk.APIKey, lk.APISecret, options)
 	s := &site{t: t, cf: cf, base: fmt.Sprintf("http://127.0.0.1:%d", port), lk: lk,
 		rs: lksdk.NewRoomServiceClient(strings.Replace(lk.URL, "ws://", "http://", 1), lk.APIKey, lk.APISecret)}
 	s.start()
@@ -432,4 +440,76 @@ func TestLiveKitAfterRestart(t *testing.T) {
 	if s.participants("demo")[kept.id] == nil {
 		t.Error("the other guest left too")
 	}
+}
+
+// TestLiveKitRenewedTokenAfterRemoval protects a removal against the tokens
+// LiveKit gives a connected participant itself: one as they join and one
+// every 5 minutes, each valid 10 minutes whatever the gateway's token said,
+// none revoked by RemoveParticipant. A guest who keeps one (any client can:
+// it comes over the signalling connection) and is removed once the
+// gateway's own token has expired joins again with it; the gateway must
+// remove them within about a second, as it does a guest removed before
+// joining, not leave them in until a round of adopting finds them (30 s),
+// after which the token their join brought lets them in again. It waits for
+// the gateway's token to expire: token_ttl is 1m, the shortest.
+func TestLiveKitRenewedTokenAfterRemoval(t *testing.T) {
+	s := startSite(t, "token_ttl 1m")
+	g := s.redeem(s.link("demo", "speaker"), "Rita Renewed", "rita@example.com")
+	status, ans := g.token("")
+	if status != http.StatusCreated {
+		t.Fatalf("token endpoint: %d %v", status, ans)
+	}
+	renewed, id := renewedToken(t, s.lk.URL, ans["participant_token"])
+	g.id = id
+	time.Sleep(62 * time.Second) // the gateway's token has expired; the renewed one has not
+	s.api(http.MethodDelete, "/rooms/demo/guests/"+id, "", nil)
+	time.Sleep(time.Second) // the removal has told LiveKit
+
+	room, err := lksdk.ConnectToRoomWithToken(ans["server_url"], renewed, lksdk.NewRoomCallback())
+	if err != nil {
+		t.Logf("the removed guest could not join with the renewed token: %v", err)
+		return
+	}
+	t.Cleanup(room.Disconnect)
+	joined := time.Now()
+	for s.participants("demo")[id] != nil {
+		if time.Since(joined) > 3*time.Second {
+			t.Fatal("a removed guest who joined again with a token LiveKit renewed for them is still in the LiveKit room 3 s later")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the removed guest left the LiveKit room %v after joining again", time.Since(joined).Round(time.Millisecond))
+}
+
+// renewedToken joins LiveKit's signalling with tok, as a client does before
+// any media, and returns the token LiveKit renews for the participant on
+// joining, and the participant's identity.
+func renewedToken(t *testing.T, server, tok string) (renewed, identity string) {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	conn, resp, err := websocket.DefaultDialer.Dial(server+"/rtc?protocol=17&auto_subscribe=0&sdk=go", h)
+	if err != nil {
+		t.Fatalf("LiveKit signalling: %v", err)
+	}
+	resp.Body.Close()
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for renewed == "" || identity == "" {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("LiveKit signalling: %v (identity %q, renewed token %v)", err, identity, renewed != "")
+		}
+		var sr livekit.SignalResponse
+		if err := proto.Unmarshal(msg, &sr); err != nil {
+			t.Fatal(err)
+		}
+		if j := sr.GetJoin(); j != nil {
+			identity = j.GetParticipant().GetIdentity()
+		}
+		if r := sr.GetRefreshToken(); r != "" {
+			renewed = r
+		}
+	}
+	return renewed, identity
 }
