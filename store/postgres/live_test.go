@@ -52,6 +52,31 @@ func TestFallenBehind(t *testing.T) {
 	}
 }
 
+// TestChangeOfANewerVersion: during a rolling upgrade, a newer guestgate on
+// the same database may record a change of a kind this one does not know.
+// The instance reads its live state afresh rather than skip it, and goes on
+// following the changes after it.
+func TestChangeOfANewerVersion(t *testing.T) {
+	var logs logBuffer
+	a, b, _, g := twoInstances(t, Options{}, Options{Logger: logs.logger()}, 0)
+	ctx := context.Background()
+	// Written as bump writes a change, with a kind of no version of this one.
+	if _, err := a.pool.Exec(ctx, `WITH g AS (UPDATE gg_generation SET gen = gen + 1 RETURNING gen)
+		INSERT INTO gg_changes (gen, kind, room_id, item_id) SELECT gen, 'a-newer-kind', 'r', '' FROM g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := until(propagationBound, func() bool { return strings.Contains(logs.String(), "reloading the live state") }); !ok {
+		t.Fatalf("b did not read its live state afresh after the unknown change:\n%s", logs.String())
+	}
+	if _, err := a.SetGuestAccess(ctx, "r", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := until(propagationBound, checks(b, g, guestlink.ErrGuestAccessOff)); !ok {
+		_, err := b.Check(ctx, g.RoomID, g.LinkID, g.ID, time.Now())
+		t.Fatalf("b's Check = %v after access went off through a, want ErrGuestAccessOff", err)
+	}
+}
+
 // TestRetention: a guest whose purge time has passed is gone for every read
 // at once, though its record is still there, and the sweep deletes the
 // record; a guest whose purge time is ahead stays.
