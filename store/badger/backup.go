@@ -239,7 +239,8 @@ func checkEmpty(txn *badgerdb.Txn) error {
 
 // spoolBackup copies a backup stream from r into a new temporary file, checking
 // that it is a sequence of whole frames that each hold a KVList, and that it
-// holds at least one key. It returns the file positioned at its start; the
+// holds at least one key besides the marker, which it leaves out
+// (withoutMarker). It returns the file positioned at its start; the
 // caller closes and removes it.
 func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
 	return spoolFile("restore", "the backup", func(bw *bufio.Writer) error {
@@ -268,11 +269,15 @@ func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
 			if err := proto.Unmarshal(buf, &list); err != nil {
 				return badBackup(frame, "frame is not a list of keys", err)
 			}
-			keys += len(list.Kv)
-			if err := binary.Write(bw, binary.LittleEndian, size); err != nil {
+			out, err := withoutMarker(&list, buf)
+			if err != nil {
 				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
 			}
-			if _, err := bw.Write(buf); err != nil {
+			keys += len(list.Kv)
+			if err := binary.Write(bw, binary.LittleEndian, uint64(len(out))); err != nil {
+				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
+			}
+			if _, err := bw.Write(out); err != nil {
 				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
 			}
 		}
@@ -281,6 +286,27 @@ func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
 		}
 		return nil
 	})
+}
+
+// withoutMarker removes the marker key of a Restore or a Load (keyReplacing)
+// from list, decoded from the frame buf, and returns the frame to spool: buf,
+// or list encoded again if it held the marker. A backup holds the marker of
+// the store it was made of: its deletion, at the version it had there, or the
+// marker itself, left by a load that failed. Loaded, either would stand for
+// the marker of the restore that loads it, and the deletion would hide it
+// where the backup's versions are above the store's.
+func withoutMarker(list *pb.KVList, buf []byte) ([]byte, error) {
+	kept := list.Kv[:0]
+	for _, kv := range list.Kv {
+		if string(kv.Key) != keyReplacing {
+			kept = append(kept, kv)
+		}
+	}
+	if len(kept) == len(list.Kv) {
+		return buf, nil
+	}
+	list.Kv = kept
+	return proto.Marshal(list)
 }
 
 // spoolFile writes a new temporary file through write, in a buffer, and returns

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -259,4 +260,55 @@ func TestInterruptedRestoreDropped(t *testing.T) {
 	}
 	defer s3.Close()
 	wantRestored(t, s3, l, g, secret)
+}
+
+// TestRestoredMarkerTombstoneHidesNoMarker: a restore deletes its marker
+// when it ends, and Badger's backups carry deletions, at their versions: a
+// backup of a store that was once restored holds the marker's deletion. A
+// store younger than that one (a new directory, restored after a disk was
+// lost) writes its own marker at a lower version, and loading the backup's
+// deletion above it would hide it: a process that dies after that part of
+// the load would reopen serving half a backup. What a restore loads must
+// hold no marker of the store the backup came from.
+func TestRestoredMarkerTombstoneHidesNoMarker(t *testing.T) {
+	ctx := context.Background()
+	old, _, _, _, first := filledStore(t)
+	if err := old.Restore(ctx, bytes.NewReader(first), true); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := old.Backup(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	backup := buf.Bytes()
+
+	s, dir := openStore(t)
+	s.afterDrop = func() { panic("died") }
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Restore(ctx, bytes.NewReader(backup), true)
+	}()
+	// The process "dies" once the load has put in everything the restore
+	// would load, before it deletes its marker.
+	f, err := spoolBackup(ctx, bytes.NewReader(backup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := s.db.Load(f, restorePendingWrites); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if rooms, err := s2.Rooms(ctx); err != nil || len(rooms) != 0 {
+		t.Errorf("rooms after a restore cut at its end: %d, %v; want none (the marker was hidden)", len(rooms), err)
+	}
 }
