@@ -123,12 +123,27 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 	if err == nil && !force {
 		err = s.db.View(checkEmpty)
 	}
-	if err == nil {
-		// Everything goes, also in a store that held only secrets: the backup's
-		// keys are loaded at the versions they had, and an old deletion marker
-		// at a higher version would hide them.
-		err = s.db.DropAll()
+	if err != nil {
+		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
+	// From the drop on, whatever comes of it, WaitGuest callers read again,
+	// and the mirror holds what the store holds.
+	defer s.waiters.SignalPrefix("")
+	err = s.dropAndLoad(op, f)
+	if merr := s.loadMirror(); err == nil {
+		err = merr
+	}
+	return err
+}
+
+// dropAndLoad is replace's part that changes the store: it drops everything
+// and loads f, between the writing and the deletion of the marker. A load
+// that fails drops what it loaded.
+func (s *Store) dropAndLoad(op string, f *os.File) error {
+	// Everything goes, also in a store that held only secrets: the backup's
+	// keys are loaded at the versions they had, and an old deletion marker
+	// at a higher version would hide them.
+	err := s.db.DropAll()
 	if err == nil {
 		// Until the load has ended, a marker says that it runs: a process
 		// that dies meanwhile leaves it, and the next Open drops the part
@@ -141,8 +156,6 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 	if err != nil {
 		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
-	// WaitGuest callers read again and see the new guests.
-	defer s.waiters.SignalPrefix("")
 	if s.afterDrop != nil {
 		s.afterDrop()
 	}
@@ -161,13 +174,12 @@ func (s *Store) replace(ctx context.Context, op string, f *os.File, force bool) 
 		if derr := s.db.DropAll(); derr != nil {
 			err = fmt.Errorf("%w; the part loaded stays until the store is opened again: %v", err, derr)
 		}
-		_ = s.loadMirror()
 		return err
 	}
 	if err := s.db.Update(func(txn *badgerdb.Txn) error { return txn.Delete([]byte(keyReplacing)) }); err != nil {
 		return fmt.Errorf("guestgate store: %s into %s: %w", op, s.dir, err)
 	}
-	return s.loadMirror()
+	return nil
 }
 
 // keyReplacing is the key of the marker that a Restore or a Load writes once

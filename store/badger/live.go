@@ -87,6 +87,10 @@ func forget(tx mirror.Tx, key string) {
 // refresh reads keys back from the database and puts what it finds into the
 // mirror, removing what is gone. It runs after the write committed.
 func (s *Store) refresh(keys ...[]byte) {
+	// Not beside a Restore's drop and load, as Badger's reads must not run
+	// beside a DropAll; the Restore reloads the mirror after them.
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	s.mirror.Update(func(tx mirror.Tx) {
 		_ = s.db.View(func(txn *badgerdb.Txn) error {
 			for _, k := range keys {
@@ -114,7 +118,7 @@ func (s *Store) readGuest(roomID, guestID string) (guestlink.Guest, bool) {
 		return guestlink.Guest{}, false
 	}
 	var g guestlink.Guest
-	err := s.db.View(func(txn *badgerdb.Txn) error {
+	err := s.view(context.Background(), func(txn *badgerdb.Txn) error {
 		found, err := getJSON(txn, guestKey(roomID, guestID), &g)
 		if err == nil && !found {
 			err = guestlink.ErrGuestNotFound
