@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/guestgate/guestgate/guestlink"
 	"github.com/guestgate/guestgate/guestlink/export"
@@ -81,8 +85,10 @@ type dumpStore interface {
 }
 
 // open opens the store. A Badger store that must exist (the source) and
-// holds no database is an error rather than a new, empty store.
-func (a storeArg) open(ctx context.Context, flag string, mustExist bool) (dumpStore, error) {
+// holds no database is an error rather than a new, empty store. What the
+// store warns of as it opens (a restore into it that a crash cut, say) is
+// written to stderr.
+func (a storeArg) open(ctx context.Context, flag string, mustExist bool, stderr io.Writer) (dumpStore, error) {
 	if a.dsn != "" {
 		ctx, cancel := context.WithTimeout(ctx, openTimeout)
 		defer cancel()
@@ -97,7 +103,10 @@ func (a storeArg) open(ctx context.Context, flag string, mustExist bool) (dumpSt
 			return nil, fmt.Errorf("--%s %s: no guestgate store there (no Badger database in the directory)", flag, a.name)
 		}
 	}
-	s, err := badger.Open(a.dir, badger.Options{})
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey, enc.CallerKey = "", ""
+	logger := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zapcore.WarnLevel))
+	s, err := badger.Open(a.dir, badger.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--%s %s: %w (the move needs Caddy stopped)", flag, a.name, err)
 	}
@@ -138,12 +147,12 @@ func runMove(c *invocation, _ []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	src, err := from.open(ctx, "from", true)
+	src, err := from.open(ctx, "from", true, c.cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := to.open(ctx, "to", false)
+	dst, err := to.open(ctx, "to", false, c.cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	badgerdb "github.com/dgraph-io/badger/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/guestgate/guestgate/guestlink"
@@ -376,4 +377,35 @@ func TestMove(t *testing.T) {
 		}
 	}
 	b.Close()
+}
+
+// TestMoveSaysARestoreWasCut: a Badger store whose last restore a crash
+// cut is emptied by the first Open, which says so; when that Open is a
+// move's, the move must print it, or the operator never learns why the
+// store is empty.
+func TestMoveSaysARestoreWasCut(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cut")
+	s, err := badger.Open(dir, badger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillForMove(t, s)
+	s.Close()
+	// The marker a restore leaves when the process dies during its load.
+	db, err := badgerdb.Open(badgerdb.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badgerdb.Txn) error {
+		return txn.Set([]byte("replacing"), []byte(`{"op":"restore"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	status, err, out := runMoveCLI(t, "--from", dir, "--to", filepath.Join(t.TempDir(), "to"))
+	t.Logf("move: %d %v\n%s", status, err, out)
+	if !strings.Contains(out, "stopped before its end") {
+		t.Errorf("the move's output does not say that the restore was cut:\n%s", out)
+	}
 }
