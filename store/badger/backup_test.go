@@ -203,12 +203,33 @@ func TestCloseWaitsForRestore(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	s2, err := Open(dir, Options{})
-	if err != nil {
+	wantRestored(t, reopen(t, s, dir, Options{}), l, g, secret)
+}
+
+// reopen closes s and opens its directory dir again with opts; the new
+// Store is closed when t ends.
+func reopen(t *testing.T, s *Store, dir string, opts Options) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	wantRestored(t, s2, l, g, secret)
+	s2, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	return s2
+}
+
+// dieAfterDrop runs a restore of backup into s that stops just after the
+// drop, its marker written, as a process that dies there would.
+func dieAfterDrop(s *Store, backup []byte) {
+	s.afterDrop = func() { panic("died") }
+	defer func() {
+		s.afterDrop = nil
+		_ = recover()
+	}()
+	_ = s.Restore(context.Background(), bytes.NewReader(backup), true)
 }
 
 // TestInterruptedRestoreDropped: a process that dies while a restore loads
@@ -220,25 +241,13 @@ func TestInterruptedRestoreDropped(t *testing.T) {
 	_, l, g, secret, backup := filledStore(t)
 	s, dir := openStore(t)
 	putRoom(t, s, "old", guestlink.RoomSpec{Name: "Old room"})
-	// The process "dies" just after the drop: the hook stops the restore
-	// there, and a room written next stands for the part loaded.
-	s.afterDrop = func() { panic("died") }
-	func() {
-		defer func() { _ = recover() }()
-		_ = s.Restore(context.Background(), bytes.NewReader(backup), true)
-	}()
-	s.afterDrop = nil
+	// The process "dies" just after the drop, and a room written next
+	// stands for the part loaded.
+	dieAfterDrop(s, backup)
 	putRoom(t, s, "demo", guestlink.RoomSpec{Name: "Demo room"})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	core, logs := observer.New(zap.InfoLevel)
-	s2, err := Open(dir, Options{Logger: zap.New(core)})
-	if err != nil {
-		t.Fatalf("Open after the interrupted restore: %v", err)
-	}
-	defer s2.Close()
+	s2 := reopen(t, s, dir, Options{Logger: zap.New(core)})
 	rooms, err := s2.Rooms(context.Background())
 	if err != nil || len(rooms) != 0 {
 		t.Errorf("rooms after the interrupted restore: %+v, %v; want none", rooms, err)
@@ -250,16 +259,8 @@ func TestInterruptedRestoreDropped(t *testing.T) {
 		t.Fatalf("the restore again, without force: %v", err)
 	}
 	wantRestored(t, s2, l, g, secret)
-	if err := s2.Close(); err != nil {
-		t.Fatal(err)
-	}
 	// A restore that ended leaves no marker: the next Open keeps it all.
-	s3, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3.Close()
-	wantRestored(t, s3, l, g, secret)
+	wantRestored(t, reopen(t, s2, dir, Options{}), l, g, secret)
 }
 
 // TestRestoredMarkerTombstoneHidesNoMarker: a restore deletes its marker
@@ -283,11 +284,7 @@ func TestRestoredMarkerTombstoneHidesNoMarker(t *testing.T) {
 	backup := buf.Bytes()
 
 	s, dir := openStore(t)
-	s.afterDrop = func() { panic("died") }
-	func() {
-		defer func() { _ = recover() }()
-		_ = s.Restore(ctx, bytes.NewReader(backup), true)
-	}()
+	dieAfterDrop(s, backup)
 	// The process "dies" once the load has put in everything the restore
 	// would load, before it deletes its marker.
 	f, err := spoolBackup(ctx, bytes.NewReader(backup))
@@ -299,16 +296,7 @@ func TestRestoredMarkerTombstoneHidesNoMarker(t *testing.T) {
 	if err := s.db.Load(f, restorePendingWrites); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s2, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	if rooms, err := s2.Rooms(ctx); err != nil || len(rooms) != 0 {
+	if rooms, err := reopen(t, s, dir, Options{}).Rooms(ctx); err != nil || len(rooms) != 0 {
 		t.Errorf("rooms after a restore cut at its end: %d, %v; want none (the marker was hidden)", len(rooms), err)
 	}
 }
