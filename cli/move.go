@@ -78,9 +78,10 @@ func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error)
 	return storeArg{dsn: dsn, name: name, env: env}, nil
 }
 
-// dumpStore is a store that move opens: it dumps, loads and closes.
+// dumpStore is a store that move opens: it dumps, loads, counts and closes.
 type dumpStore interface {
 	guestlink.Dumper
+	Stats(ctx context.Context) (guestlink.Stats, error)
 	Close() error
 }
 
@@ -111,6 +112,21 @@ func (a storeArg) open(ctx context.Context, flag string, mustExist bool, stderr 
 		return nil, fmt.Errorf("--%s %s: %w (the move needs Caddy stopped)", flag, a.name, err)
 	}
 	return s, nil
+}
+
+// refuseEmptying refuses a move with --force from a store that holds no
+// room into one that holds some: it would replace them with nothing (a
+// directory Caddy made but never used, a wrong path).
+func refuseEmptying(ctx context.Context, src, dst dumpStore, from, to string) error {
+	ss, err := src.Stats(ctx)
+	if err != nil || ss.Rooms > 0 {
+		return err
+	}
+	ds, err := dst.Stats(ctx)
+	if err != nil || ds.Rooms == 0 {
+		return err
+	}
+	return fmt.Errorf("%s holds no rooms: moving it with --force would empty %s, which holds %d; nothing was moved", from, to, ds.Rooms)
 }
 
 // caddyfile is the store subdirective that names the store, for the hint
@@ -158,6 +174,11 @@ func runMove(c *invocation, _ []string) error {
 	}
 	defer dst.Close()
 
+	if c.flag("force") {
+		if err := refuseEmptying(ctx, src, dst, from.name, to.name); err != nil {
+			return err
+		}
+	}
 	counts, err := export.Copy(ctx, src, dst, c.flag("force"), time.Now())
 	switch {
 	case errors.Is(err, guestlink.ErrStoreNotEmpty):

@@ -409,3 +409,39 @@ func TestMoveSaysARestoreWasCut(t *testing.T) {
 		t.Errorf("the move's output does not say that the restore was cut:\n%s", out)
 	}
 }
+
+// TestMoveFromAnEmptyStore: --force replaces everything in the target, and a
+// source that holds no room (a directory Caddy made but never used, the wrong
+// path, a store emptied after a cut restore) would replace it with nothing.
+// Such a move is refused and the target kept; into an empty target it goes.
+func TestMoveFromAnEmptyStore(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	s, err := badger.Open(empty, badger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	full := filepath.Join(t.TempDir(), "full")
+	if s, err = badger.Open(full, badger.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	fillForMove(t, s)
+	before := records(t, s)
+	s.Close()
+
+	status, err, out := runMoveCLI(t, "--from", empty, "--to", full, "--force")
+	if status != 1 || err == nil || !strings.Contains(err.Error(), "holds no rooms") {
+		t.Errorf("move --force from an empty store: %d %v\n%s\nwant exit 1 saying the source holds no rooms", status, err, out)
+	}
+	if s, err = badger.Open(full, badger.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := records(t, s); got != before {
+		t.Errorf("the target after the refused move holds\n%s\nwant what it held:\n%s", got, before)
+	}
+	s.Close()
+
+	if status, err, out := runMoveCLI(t, "--from", empty, "--to", filepath.Join(t.TempDir(), "new")); status != 0 {
+		t.Errorf("move from an empty store into an empty one: %d %v\n%s", status, err, out)
+	}
+}
