@@ -107,6 +107,15 @@ func TestEndpointExportImport(t *testing.T) {
 	if status, body = endpointCall(t, dst, http.MethodPost, EndpointPrefix+"import?force=true", file); status != http.StatusOK {
 		t.Errorf("import with force: %d %s", status, body)
 	}
+	// The export of a store without rooms would empty this one: refused.
+	_, emptyFile := endpointCall(t, teststore.Open(t), http.MethodGet, EndpointPrefix+"export", nil)
+	status, body = endpointCall(t, dst, http.MethodPost, EndpointPrefix+"import?force=true", emptyFile)
+	if status != http.StatusConflict || code(t, body) != "would_empty" {
+		t.Errorf("import with force of an export without rooms: %d %s, want 409 would_empty", status, body)
+	}
+	if _, err := dst.Room(ctx, "demo"); err != nil {
+		t.Errorf("the refused import of an export without rooms: %v", err)
+	}
 
 	pg := noBackup{Store: src, Dumper: src.(guestlink.Dumper)}
 	for _, path := range []string{"backup", "restore"} {

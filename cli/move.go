@@ -80,9 +80,8 @@ func parseStoreArg(flag, v string, getenv func(string) string) (storeArg, error)
 
 // dumpStore is a store that move opens: it dumps, loads, counts and closes.
 type dumpStore interface {
+	guestlink.Store
 	guestlink.Dumper
-	Stats(ctx context.Context) (guestlink.Stats, error)
-	Close() error
 }
 
 // open opens the store. A Badger store that must exist (the source) and
@@ -112,21 +111,6 @@ func (a storeArg) open(ctx context.Context, flag string, mustExist bool, stderr 
 		return nil, fmt.Errorf("--%s %s: %w (the move needs Caddy stopped)", flag, a.name, err)
 	}
 	return s, nil
-}
-
-// refuseEmptying refuses a move with --force from a store that holds no
-// room into one that holds some: it would replace them with nothing (a
-// directory Caddy made but never used, a wrong path).
-func refuseEmptying(ctx context.Context, src, dst dumpStore, from, to string) error {
-	ss, err := src.Stats(ctx)
-	if err != nil || ss.Rooms > 0 {
-		return err
-	}
-	ds, err := dst.Stats(ctx)
-	if err != nil || ds.Rooms == 0 {
-		return err
-	}
-	return fmt.Errorf("%s holds no rooms: moving it with --force would empty %s, which holds %d; nothing was moved", from, to, ds.Rooms)
 }
 
 // caddyfile is the store subdirective that names the store, for the hint
@@ -174,15 +158,13 @@ func runMove(c *invocation, _ []string) error {
 	}
 	defer dst.Close()
 
-	if c.flag("force") {
-		if err := refuseEmptying(ctx, src, dst, from.name, to.name); err != nil {
-			return err
-		}
-	}
 	counts, err := export.Copy(ctx, src, dst, c.flag("force"), time.Now())
 	switch {
 	case errors.Is(err, guestlink.ErrStoreNotEmpty):
 		return fmt.Errorf("%s holds rooms, links or guests: nothing was moved; move with --force to replace everything in it", to.name)
+	case errors.Is(err, export.ErrWouldEmpty):
+		// A wrong --from, or a directory Caddy made but never used.
+		return fmt.Errorf("%s holds no rooms: moving it with --force would empty %s, which holds some; nothing was moved", from.name, to.name)
 	case err != nil:
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/export"
 )
 
 // dumpTests protect guestlink.Dumper, behind "caddy guestgate move", "export"
@@ -26,6 +27,7 @@ var dumpTests = []subtest{
 	{"DumpLoad", testDumpLoad},
 	{"LoadRefusesStoreWithRecords", testLoadNotEmpty},
 	{"LoadAllOrNothing", testLoadAllOrNothing},
+	{"ImportWouldEmpty", testImportWouldEmpty},
 	{"DumpStopsAtEmitError", testDumpEmitError},
 }
 
@@ -352,6 +354,34 @@ func testLoadAllOrNothing(t *testing.T, e *env) {
 				t.Errorf("Check in the kept room after a failed load = %q, %v; want the room there (ErrGuestNotFound)", st, err)
 			}
 		})
+	}
+}
+
+// testImportWouldEmpty: an export that holds no room (of a store Caddy made
+// but never used, or the wrong one) does not replace a store that holds
+// rooms, even with force: export.Read refuses it before the store's Load
+// changes anything (export.ErrWouldEmpty). Into an empty store it goes.
+func testImportWouldEmpty(t *testing.T, e *env) {
+	src := e.fresh()
+	if _, err := src.s.Secret(src.ctx, "csrf-key", 32); err != nil {
+		t.Fatal(err)
+	}
+	var empty bytes.Buffer
+	if _, err := export.Write(src.ctx, &empty, src.dumper(), t0); err != nil {
+		t.Fatal(err)
+	}
+	dst := e.fresh()
+	dst.room("kept", guestlink.RoomSpec{Name: "Kept"})
+	dst.link("kept", guestlink.LinkSpec{}, t0)
+	before := recordsJSON(t, dst.dump())
+	if _, err := export.Read(dst.ctx, bytes.NewReader(empty.Bytes()), dst.dumper(), true); !errors.Is(err, export.ErrWouldEmpty) {
+		t.Fatalf("import with force of an export without rooms = %v, want ErrWouldEmpty", err)
+	}
+	if after := recordsJSON(t, dst.dump()); after != before {
+		t.Errorf("the refused import changed the store:\n%s\nwas\n%s", after, before)
+	}
+	if _, err := export.Read(dst.ctx, bytes.NewReader(empty.Bytes()), e.fresh().dumper(), true); err != nil {
+		t.Errorf("import with force of an export without rooms into an empty store: %v", err)
 	}
 }
 
