@@ -316,8 +316,8 @@ func (e *Endpoint) replaceError(key, op string, force bool, err error) error {
 		return &endpointError{http.StatusConflict, "store_busy", err.Error()}
 	case errors.Is(err, guestlink.ErrBadBackup):
 		return &endpointError{http.StatusUnprocessableEntity, "bad_backup", err.Error()}
-	case errors.Is(err, export.ErrWouldEmpty):
-		return &endpointError{http.StatusConflict, "would_empty", "store " + key + " holds rooms and the export none: importing it with force would leave the store empty; nothing was changed"}
+	case errors.Is(err, guestlink.ErrWouldEmpty):
+		return &endpointError{http.StatusConflict, "would_empty", "store " + key + " holds rooms and the " + op + "'s input none: with force it would leave the store without them; nothing was changed"}
 	}
 	e.Logger.Error(op+" failed", "store", key, "force", force, "error", err)
 	return &endpointError{http.StatusInternalServerError, "internal", "the " + op + " failed; see Caddy's log"}

@@ -162,7 +162,7 @@ func runMove(c *invocation, _ []string) error {
 	switch {
 	case errors.Is(err, guestlink.ErrStoreNotEmpty):
 		return fmt.Errorf("%s holds rooms, links or guests: nothing was moved; move with --force to replace everything in it", to.name)
-	case errors.Is(err, export.ErrWouldEmpty):
+	case errors.Is(err, guestlink.ErrWouldEmpty):
 		// A wrong --from, or a directory Caddy made but never used.
 		return fmt.Errorf("%s holds no rooms: moving it with --force would empty %s, which holds some; nothing was moved", from.name, to.name)
 	case err != nil:

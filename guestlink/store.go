@@ -194,8 +194,10 @@ type Backupper interface {
 	// whole backup is read and checked before the store changes, so a truncated
 	// or corrupt backup leaves the store as it was. Unless force, a store that
 	// holds any record (a room, link or guest; the secrets a handler makes at
-	// start-up do not count) is refused with ErrStoreNotEmpty. ErrStoreBusy while
-	// another backup or restore of the store runs.
+	// start-up do not count) is refused with ErrStoreNotEmpty; with force, a
+	// backup that holds no room into a store that holds some is refused with
+	// ErrWouldEmpty. ErrStoreBusy while another backup or restore of the store
+	// runs.
 	Restore(ctx context.Context, r io.Reader, force bool) error
 }
 
@@ -208,6 +210,10 @@ var (
 	// ErrBadBackup: what Restore read is not a whole backup (truncated, corrupt,
 	// or not a backup at all).
 	ErrBadBackup = errors.New("not a valid guestgate backup")
+	// ErrWouldEmpty: a restore or an import with force whose input holds no
+	// room, into a store that holds some: it would replace them with nothing
+	// (a backup or export of an unused or the wrong store). Nothing is changed.
+	ErrWouldEmpty = errors.New("the input holds no room, and would leave the store's rooms replaced by nothing")
 )
 
 // Dumper is implemented by stores that can hand out their whole contents as

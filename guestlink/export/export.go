@@ -198,12 +198,6 @@ func fromRecord(r guestlink.Record, c *Counts) (l line, ok bool) {
 	return line{}, false
 }
 
-// ErrWouldEmpty is Read's error, with force, for an export that holds no
-// room into a store that holds some (the count follows it): it would replace
-// them with nothing, an export of another, empty store, say. Without force,
-// such a store is refused anyway (guestlink.ErrStoreNotEmpty).
-var ErrWouldEmpty = errors.New("the export holds no room, and would empty the store's rooms")
-
 // statser is a Dumper that counts its rooms (every guestlink.Store).
 type statser interface {
 	Stats(ctx context.Context) (guestlink.Stats, error)
@@ -213,7 +207,9 @@ type statser interface {
 // nothing, and returns what it loaded. A file that is not a whole, valid
 // export is an error wrapping guestlink.ErrBadBackup, and dst is left as it
 // was; so it is after the errors of Load (guestlink.ErrStoreNotEmpty unless
-// force, guestlink.ErrStoreBusy), and after ErrWouldEmpty.
+// force, guestlink.ErrStoreBusy), and after guestlink.ErrWouldEmpty: with
+// force, an export that holds no room is refused for a store that holds
+// some.
 func Read(ctx context.Context, r io.Reader, dst guestlink.Dumper, force bool) (Counts, error) {
 	rd, err := NewReader(r)
 	if err != nil {
@@ -228,7 +224,7 @@ func Read(ctx context.Context, r io.Reader, dst guestlink.Dumper, force bool) (C
 				if s, serr := st.Stats(ctx); serr != nil {
 					return rec, serr
 				} else if s.Rooms > 0 {
-					return rec, fmt.Errorf("%w (%d): nothing was changed", ErrWouldEmpty, s.Rooms)
+					return rec, fmt.Errorf("%w (%d rooms): nothing was changed", guestlink.ErrWouldEmpty, s.Rooms)
 				}
 			}
 			return rec, err

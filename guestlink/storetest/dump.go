@@ -360,7 +360,7 @@ func testLoadAllOrNothing(t *testing.T, e *env) {
 // testImportWouldEmpty: an export that holds no room (of a store Caddy made
 // but never used, or the wrong one) does not replace a store that holds
 // rooms, even with force: export.Read refuses it before the store's Load
-// changes anything (export.ErrWouldEmpty). Into an empty store it goes.
+// changes anything (guestlink.ErrWouldEmpty). Into an empty store it goes.
 func testImportWouldEmpty(t *testing.T, e *env) {
 	src := e.fresh()
 	if _, err := src.s.Secret(src.ctx, "csrf-key", 32); err != nil {
@@ -374,7 +374,7 @@ func testImportWouldEmpty(t *testing.T, e *env) {
 	dst.room("kept", guestlink.RoomSpec{Name: "Kept"})
 	dst.link("kept", guestlink.LinkSpec{}, t0)
 	before := recordsJSON(t, dst.dump())
-	if _, err := export.Read(dst.ctx, bytes.NewReader(empty.Bytes()), dst.dumper(), true); !errors.Is(err, export.ErrWouldEmpty) {
+	if _, err := export.Read(dst.ctx, bytes.NewReader(empty.Bytes()), dst.dumper(), true); !errors.Is(err, guestlink.ErrWouldEmpty) {
 		t.Fatalf("import with force of an export without rooms = %v, want ErrWouldEmpty", err)
 	}
 	if after := recordsJSON(t, dst.dump()); after != before {

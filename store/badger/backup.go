@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -64,22 +65,31 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // refused with guestlink.ErrStoreNotEmpty; the secrets that guest_gateway makes
 // at start-up (secret/..., such as the session signing key) do not count, and
 // the backup's secrets replace them; nor do queue items, which the backup's
-// replace too. Handlers that loaded secrets at start-up keep their
-// in-memory copies until they are provisioned again, so reload the
-// configuration after a restore. guestlink.ErrStoreBusy while another Backup or
-// Restore of the store runs. A backup with no data at all is refused.
+// replace too. With force, a backup that holds no room is refused for a
+// store that holds some (guestlink.ErrWouldEmpty). Handlers that loaded
+// secrets at start-up keep their in-memory copies until they are provisioned
+// again, so reload the configuration after a restore. guestlink.ErrStoreBusy
+// while another Backup or Restore of the store runs. A backup with no data at
+// all is refused.
 func (s *Store) Restore(ctx context.Context, r io.Reader, force bool) error {
 	done, err := s.beginReplace(ctx, force)
 	if err != nil {
 		return err
 	}
 	defer done()
-	f, err := spoolBackup(ctx, r)
+	f, hasRoom, err := spoolBackup(ctx, r)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	if force && !hasRoom {
+		if st, err := s.Stats(ctx); err != nil {
+			return err
+		} else if st.Rooms > 0 {
+			return fmt.Errorf("guestgate store: restore: %w (%d rooms): nothing was changed", guestlink.ErrWouldEmpty, st.Rooms)
+		}
+	}
 	return s.replace(ctx, "restore", f, force)
 }
 
@@ -254,8 +264,9 @@ func checkEmpty(txn *badgerdb.Txn) error {
 // holds at least one key besides the marker, which it leaves out
 // (withoutMarker). It returns the file positioned at its start; the
 // caller closes and removes it.
-func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
-	return spoolFile("restore", "the backup", func(bw *bufio.Writer) error {
+func spoolBackup(ctx context.Context, r io.Reader) (_ *os.File, hasRoom bool, err error) {
+	var rooms roomScan
+	f, err := spoolFile("restore", "the backup", func(bw *bufio.Writer) error {
 		br := bufio.NewReaderSize(ctxReader{ctx: ctx, r: r}, 64<<10)
 		var buf []byte
 		keys := 0
@@ -286,6 +297,9 @@ func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
 				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
 			}
 			keys += len(list.Kv)
+			for _, kv := range list.Kv {
+				rooms.add(kv)
+			}
 			if err := binary.Write(bw, binary.LittleEndian, uint64(len(out))); err != nil {
 				return fmt.Errorf("guestgate store: restore: spooling the backup: %w", err)
 			}
@@ -298,6 +312,30 @@ func spoolBackup(ctx context.Context, r io.Reader) (*os.File, error) {
 		}
 		return nil
 	})
+	return f, rooms.found, err
+}
+
+// badgerBitDelete is the bit of a key's Meta byte in a backup stream that
+// marks a deletion (Badger v4's bitDelete).
+const badgerBitDelete = 1 << 0
+
+// roomScan tells, fed a backup stream's keys in order, whether it holds a
+// room that is not deleted: Badger writes each key's versions newest first,
+// the newest with badgerBitDelete if the key was deleted last.
+type roomScan struct {
+	last  string
+	found bool
+}
+
+func (rs *roomScan) add(kv *pb.KV) {
+	k := string(kv.Key)
+	if k == rs.last {
+		return // an older version
+	}
+	rs.last = k
+	if strings.HasPrefix(k, prefixRoom) && (len(kv.Meta) == 0 || kv.Meta[0]&badgerBitDelete == 0) {
+		rs.found = true
+	}
 }
 
 // withoutMarker removes the marker key of a Restore or a Load (keyReplacing)

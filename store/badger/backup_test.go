@@ -287,7 +287,7 @@ func TestRestoredMarkerTombstoneHidesNoMarker(t *testing.T) {
 	dieAfterDrop(s, backup)
 	// The process "dies" once the load has put in everything the restore
 	// would load, before it deletes its marker.
-	f, err := spoolBackup(ctx, bytes.NewReader(backup))
+	f, _, err := spoolBackup(ctx, bytes.NewReader(backup))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,5 +298,44 @@ func TestRestoredMarkerTombstoneHidesNoMarker(t *testing.T) {
 	}
 	if rooms, err := reopen(t, s, dir, Options{}).Rooms(ctx); err != nil || len(rooms) != 0 {
 		t.Errorf("rooms after a restore cut at its end: %d, %v; want none (the marker was hidden)", len(rooms), err)
+	}
+}
+
+// TestRestoreWouldEmpty: a backup of a store without rooms (one Caddy made
+// but never used, or whose rooms were deleted) does not replace a store
+// that holds rooms, even with force; into an empty store it goes.
+func TestRestoreWouldEmpty(t *testing.T) {
+	ctx := context.Background()
+	_, l, g, secret, full := filledStore(t)
+	backupOf := func(s *Store) []byte {
+		var buf bytes.Buffer
+		if err := s.Backup(ctx, &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	unused, _ := openStore(t)
+	if _, err := unused.Secret(ctx, "session-signing-key", 32); err != nil {
+		t.Fatal(err)
+	}
+	emptied, _ := openStore(t)
+	putRoom(t, emptied, "gone", guestlink.RoomSpec{Name: "Gone"})
+	if err := emptied.DeleteRoom(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for name, backup := range map[string][]byte{"unused": backupOf(unused), "rooms deleted": backupOf(emptied)} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := openStore(t)
+			if err := s.Restore(ctx, bytes.NewReader(full), false); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Restore(ctx, bytes.NewReader(backup), true); !errors.Is(err, guestlink.ErrWouldEmpty) {
+				t.Fatalf("restore with force of a backup without rooms = %v, want ErrWouldEmpty", err)
+			}
+			wantRestored(t, s, l, g, secret)
+			if fresh, _ := openStore(t); fresh.Restore(ctx, bytes.NewReader(backup), true) != nil {
+				t.Error("the same restore into an empty store failed")
+			}
+		})
 	}
 }
