@@ -311,11 +311,14 @@ func (s *Store) catchUp(ctx context.Context, db querier) error {
 	}
 	if apply != nil || len(fed) > 0 {
 		s.mirror.Update(func(mt mirror.Tx) {
-			for _, g := range fed {
-				mt.AddGuest(g) // a change read with it says more
-			}
 			if apply != nil {
 				apply(mt)
+			}
+			// After the changes: a room deleted drops its guests, and one
+			// made again may hold new ones. A change read with a guest
+			// says more, and AddGuest leaves it.
+			for _, g := range fed {
+				mt.AddGuest(g)
 			}
 		})
 	}

@@ -301,3 +301,41 @@ func TestNewGuestsReadByIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNewGuestOfARoomMadeAgain: a room deleted and made again, and a guest
+// redeemed in the new room, all between two of an instance's reads of the
+// live state, reach it in one read. The guest stays in its live state, as
+// every new guest does, so that an outage serves them there too: taking in
+// the new guests before the change that drops the old room's guests dropped
+// the new one with them.
+func TestNewGuestOfARoomMadeAgain(t *testing.T) {
+	a, b, _, _ := twoInstances(t, Options{}, Options{}, 0)
+	ctx := context.Background()
+
+	// b's listener cannot read while the test holds applyMu: the deletion,
+	// the new room and the redemption reach it in one read.
+	var (
+		l   guestlink.Link
+		g   guestlink.Guest
+		gen int64
+	)
+	func() {
+		b.applyMu.Lock()
+		defer b.applyMu.Unlock()
+		if err := a.DeleteRoom(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		l = room(t, a, "r", 0)
+		g = redeem(t, a, l.Token)
+		if err := a.pool.QueryRow(ctx, "SELECT gen FROM gg_generation").Scan(&gen); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if _, ok := until(propagationBound, func() bool { return b.Live().Generation >= gen }); !ok {
+		t.Fatalf("b never read generation %d", gen)
+	}
+	// The mirror alone, as Check answers when the database cannot be reached.
+	if _, err := b.mirror.Check("r", l.ID, g.ID, time.Now(), nil); err != nil {
+		t.Errorf("b's live state does not let in the guest redeemed in the room made again: %v", err)
+	}
+}
