@@ -233,9 +233,10 @@ func (s *Service) LobbyMessage(roomID string) string { return s.Store.LobbyMessa
 // AdmitAll), or drops out after LobbyTimeout, which the service sees when the
 // Manage page lists the lobby or the next guest enters it.
 
-// clearMessage clears room roomID's lobby message.
-func (s *Service) clearMessage(ctx context.Context, roomID string) error {
-	_, err := s.Store.SetLobbyMessage(ctx, roomID, "", s.now())
+// clearMessage clears room roomID's lobby message if it is still text: one a
+// moderator set since it was read, through this instance or another, stays.
+func (s *Service) clearMessage(ctx context.Context, roomID, text string) error {
+	_, _, err := s.Store.ClearLobbyMessage(ctx, roomID, text, s.now())
 	if errors.Is(err, ErrRoomNotFound) {
 		return nil
 	}
@@ -272,7 +273,7 @@ func (s *Service) clearDroppedOut(ctx context.Context, roomID, except string) er
 	if err != nil {
 		return err
 	}
-	if r.UpdatedAt.After(s.now()) {
+	if r.LobbyMessage == "" || r.UpdatedAt.After(s.now()) {
 		return nil
 	}
 	// Waiting guests seen within LobbyTimeout of the message were in the lobby
@@ -280,17 +281,18 @@ func (s *Service) clearDroppedOut(ctx context.Context, roomID, except string) er
 	if was, err := s.inLobby(ctx, roomID, except, r.UpdatedAt.Add(since.Sub(s.now()))); !was || err != nil {
 		return err
 	}
-	return s.clearMessage(ctx, roomID)
+	return s.clearMessage(ctx, roomID, r.LobbyMessage)
 }
 
 // clearEmptied clears room roomID's lobby message when a decision took a
 // guest out of the lobby and none is left.
 func (s *Service) clearEmptied(ctx context.Context, roomID string) {
-	if s.Store.LobbyMessage(roomID) == "" {
+	msg := s.Store.LobbyMessage(roomID)
+	if msg == "" {
 		return
 	}
 	if busy, err := s.inLobby(ctx, roomID, "", s.lobbySince()); !busy && err == nil {
-		_ = s.clearMessage(ctx, roomID)
+		_ = s.clearMessage(ctx, roomID, msg)
 	}
 }
 

@@ -46,6 +46,12 @@ type Store interface {
 	// ErrRoomNotFound. PutRoom keeps the message. The change raises Generation
 	// like any change of the live state, so that waiting lobby pages are woken.
 	SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (Room, error)
+	// ClearLobbyMessage clears the room's LobbyMessage at now if it is text,
+	// in one transaction, and returns the room and whether it cleared it;
+	// ErrRoomNotFound. The lobby clears its message with it when it empties,
+	// so that a message a moderator set meanwhile, through any instance,
+	// stays.
+	ClearLobbyMessage(ctx context.Context, id, text string, now time.Time) (Room, bool, error)
 	// LobbyMessage is the room's LobbyMessage without a store read, from the
 	// same memory as Check; "" for a room it does not know.
 	LobbyMessage(roomID string) string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ var roomTests = []subtest{
 	{"MakeRoom", testMakeRoom},
 	{"SetGuestAccess", testSetGuestAccess},
 	{"SetLobbyMessage", testSetLobbyMessage},
+	{"ClearLobbyMessage", testClearLobbyMessage},
 	{"DeleteRoom", testDeleteRoom},
 }
 
@@ -214,6 +216,55 @@ func testSetGuestAccess(t *testing.T, e *env) {
 	}
 	if r, _ := e.s.Room(e.ctx, "gallery"); r.GuestAccess {
 		t.Error("gallery room has guest access on")
+	}
+}
+
+// testClearLobbyMessage: the lobby's own clearing takes away the message it
+// read and no other: one a moderator set since stays, and a clearing that
+// races a new message, many times over, never loses it.
+func testClearLobbyMessage(t *testing.T, e *env) {
+	t1 := t0.Add(time.Minute)
+	e.putRoom("room", guestlink.RoomSpec{Admission: guestlink.AdmissionModerator}, t0)
+	if _, err := e.s.SetLobbyMessage(e.ctx, "room", "Back soon", t0); err != nil {
+		t.Fatal(err)
+	}
+	r, cleared, err := e.s.ClearLobbyMessage(e.ctx, "room", "We start at 10:05", t1)
+	if err != nil || cleared || r.LobbyMessage != "Back soon" {
+		t.Errorf("clearing a message the room no longer has = %+v, %v, %v; want it kept", r, cleared, err)
+	}
+	gen := e.s.Generation()
+	r, cleared, err = e.s.ClearLobbyMessage(e.ctx, "room", "Back soon", t1)
+	if err != nil || !cleared || r.LobbyMessage != "" || !r.UpdatedAt.Equal(t1) {
+		t.Errorf("clearing the room's message = %+v, %v, %v; want it cleared at %v", r, cleared, err, t1)
+	}
+	if stored, _ := e.s.Room(e.ctx, "room"); stored.LobbyMessage != "" || e.s.LobbyMessage("room") != "" {
+		t.Errorf("after the clearing the room holds %q, the live state %q", stored.LobbyMessage, e.s.LobbyMessage("room"))
+	}
+	if e.s.Generation() == gen {
+		t.Error("the clearing did not raise the generation: lobby pages would not be woken")
+	}
+	if _, _, err := e.s.ClearLobbyMessage(e.ctx, "missing", "", t1); !errors.Is(err, guestlink.ErrRoomNotFound) {
+		t.Errorf("clearing a missing room's message = %v, want ErrRoomNotFound", err)
+	}
+	// A clearing of "old" racing the setting of "new": "new" stays.
+	for i := range 20 {
+		if _, err := e.s.SetLobbyMessage(e.ctx, "room", "old", t1); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, _, _ = e.s.ClearLobbyMessage(e.ctx, "room", "old", t1)
+		}()
+		go func() {
+			defer wg.Done()
+			_, _ = e.s.SetLobbyMessage(e.ctx, "room", "new", t1)
+		}()
+		wg.Wait()
+		if stored, _ := e.s.Room(e.ctx, "room"); stored.LobbyMessage != "new" {
+			t.Fatalf("round %d: a clearing of the old message raced the new one, and the room holds %q", i, stored.LobbyMessage)
+		}
 	}
 }
 

@@ -240,6 +240,36 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 	return room, nil
 }
 
+// ClearLobbyMessage clears room id's lobby message at now if it is text, in
+// one transaction, and returns the room and whether it cleared it;
+// guestlink.ErrRoomNotFound. A message written meanwhile makes the
+// transaction conflict and run again, and then stay.
+func (s *Store) ClearLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, bool, error) {
+	var (
+		room    guestlink.Room
+		cleared bool
+	)
+	err := s.update(ctx, func(txn *badgerdb.Txn) error {
+		r, err := getRoom(txn, id)
+		if err != nil {
+			return err
+		}
+		room, cleared = r, r.LobbyMessage == text
+		if !cleared {
+			return nil
+		}
+		room.LobbyMessage, room.UpdatedAt = "", now
+		return setJSON(txn, roomKey(id), room)
+	})
+	if err != nil {
+		return guestlink.Room{}, false, err
+	}
+	if cleared {
+		s.refresh(roomKey(id))
+	}
+	return room, cleared, nil
+}
+
 // Rooms lists every room, by id.
 func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
 	var rooms []guestlink.Room

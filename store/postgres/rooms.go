@@ -226,6 +226,24 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 	})
 }
 
+// ClearLobbyMessage clears room id's lobby message at now if it is text, in
+// one conditional UPDATE, and returns the room and whether it cleared it;
+// guestlink.ErrRoomNotFound. Every instance's mirror takes a clearing.
+func (s *Store) ClearLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, bool, error) {
+	if !validKey(id) {
+		return guestlink.Room{}, false, guestlink.ErrRoomNotFound
+	}
+	room, err := s.writeRoom(ctx, "clearing the lobby message", id, func(tx pgx.Tx) (guestlink.Room, error) {
+		return scanRoom(tx.QueryRow(ctx, "UPDATE gg_rooms SET lobby_message = '', updated_at = $3 WHERE id = $1 AND lobby_message = $2 RETURNING "+roomCols, id, text, ns(now)))
+	})
+	if !errors.Is(err, guestlink.ErrRoomNotFound) {
+		return room, err == nil, err
+	}
+	// No row changed: the room is gone, or holds another message now.
+	room, err = s.Room(ctx, id)
+	return room, false, err
+}
+
 // Rooms lists every room, by id.
 func (s *Store) Rooms(ctx context.Context) ([]guestlink.Room, error) {
 	if err := s.begin(ctx); err != nil {
