@@ -217,15 +217,17 @@ func Read(ctx context.Context, r io.Reader, dst guestlink.Dumper, force bool) (C
 	}
 	next := rd.Next
 	if st, ok := dst.(statser); ok && force {
-		// Checked at the end of the input, before Load changes anything.
+		// The store is counted before Load takes a connection or a lock of
+		// its own; the input's rooms are known at its end, where the error
+		// makes Load change nothing.
+		held, err := st.Stats(ctx)
+		if err != nil {
+			return Counts{}, err
+		}
 		next = func() (guestlink.Record, error) {
 			rec, err := rd.Next()
-			if errors.Is(err, io.EOF) && rd.counts.Rooms == 0 {
-				if s, serr := st.Stats(ctx); serr != nil {
-					return rec, serr
-				} else if s.Rooms > 0 {
-					return rec, fmt.Errorf("%w (%d rooms): nothing was changed", guestlink.ErrWouldEmpty, s.Rooms)
-				}
+			if errors.Is(err, io.EOF) && rd.counts.Rooms == 0 && held.Rooms > 0 {
+				return rec, fmt.Errorf("%w (%d rooms): nothing was changed", guestlink.ErrWouldEmpty, held.Rooms)
 			}
 			return rec, err
 		}
