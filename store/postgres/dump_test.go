@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestgate/guestgate/guestlink"
+	"github.com/guestgate/guestgate/guestlink/export"
 )
 
 // TestLoadReachesEveryInstance protects what a load into a shared database
@@ -162,6 +164,30 @@ func TestPgDumpRestore(t *testing.T) {
 	}
 	if _, err := r.Enqueue(ctx, "hooks", []byte(`{"id":"evt_2"}`), 0); err != nil {
 		t.Errorf("Enqueue after pg_restore: %v", err)
+	}
+}
+
+// TestImportWouldEmptyOnOneConnection: an import with force of an export
+// without rooms into a database that holds some is refused with
+// guestlink.ErrWouldEmpty also when the store's pool holds one connection (a
+// DSN's pool_max_conns=1). Counting the rooms from inside Load, whose
+// transaction holds that connection, waited on itself until the request's
+// deadline.
+func TestImportWouldEmptyOnOneConnection(t *testing.T) {
+	s := openStore(t, newDB(t)+"&pool_max_conns=1", Options{})
+	room(t, s, "kept", 0)
+	want := dumpText(t, s)
+	var empty bytes.Buffer
+	if _, err := export.Write(context.Background(), &empty, openStore(t, newDB(t), Options{}), t0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := export.Read(ctx, &empty, s, true); !errors.Is(err, guestlink.ErrWouldEmpty) {
+		t.Fatalf("import with force of an export without rooms = %v, want ErrWouldEmpty", err)
+	}
+	if got := dumpText(t, s); got != want {
+		t.Errorf("after the refused import the store holds\n%s\nwant\n%s", got, want)
 	}
 }
 
