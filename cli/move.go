@@ -88,7 +88,7 @@ type dumpStore interface {
 // holds no database is an error rather than a new, empty store. What the
 // store warns of as it opens (a restore into it that a crash cut, say) is
 // written to stderr.
-func (a storeArg) open(ctx context.Context, flag string, mustExist bool, stderr io.Writer) (dumpStore, error) {
+func (a storeArg) open(ctx context.Context, flag string, mustExist bool, logger *zap.Logger) (dumpStore, error) {
 	if a.dsn != "" {
 		ctx, cancel := context.WithTimeout(ctx, openTimeout)
 		defer cancel()
@@ -103,14 +103,19 @@ func (a storeArg) open(ctx context.Context, flag string, mustExist bool, stderr 
 			return nil, fmt.Errorf("--%s %s: no guestgate store there (no Badger database in the directory)", flag, a.name)
 		}
 	}
-	enc := zap.NewDevelopmentEncoderConfig()
-	enc.TimeKey, enc.CallerKey = "", ""
-	logger := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zapcore.WarnLevel))
 	s, err := badger.Open(a.dir, badger.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--%s %s: %w (the move needs Caddy stopped)", flag, a.name, err)
 	}
 	return s, nil
+}
+
+// stderrLogger is a logger of warnings and errors, as plain lines, to w,
+// which it locks: the two stores of a move share it.
+func stderrLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey, enc.CallerKey = "", ""
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zapcore.WarnLevel))
 }
 
 // caddyfile is the store subdirective that names the store, for the hint
@@ -147,12 +152,13 @@ func runMove(c *invocation, _ []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	src, err := from.open(ctx, "from", true, c.cmd.ErrOrStderr())
+	logger := stderrLogger(c.cmd.ErrOrStderr())
+	src, err := from.open(ctx, "from", true, logger)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := to.open(ctx, "to", false, c.cmd.ErrOrStderr())
+	dst, err := to.open(ctx, "to", false, logger)
 	if err != nil {
 		return err
 	}

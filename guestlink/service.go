@@ -287,12 +287,16 @@ func (s *Service) clearDroppedOut(ctx context.Context, roomID, except string) er
 // clearEmptied clears room roomID's lobby message when a decision took a
 // guest out of the lobby and none is left.
 func (s *Service) clearEmptied(ctx context.Context, roomID string) {
-	msg := s.Store.LobbyMessage(roomID)
-	if msg == "" {
+	if s.Store.LobbyMessage(roomID) == "" {
 		return
 	}
-	if busy, err := s.inLobby(ctx, roomID, "", s.lobbySince()); !busy && err == nil {
-		_ = s.clearMessage(ctx, roomID, msg)
+	if busy, err := s.inLobby(ctx, roomID, "", s.lobbySince()); busy || err != nil {
+		return
+	}
+	// The message as stored: one set through another instance may not have
+	// reached this one's live state yet.
+	if r, err := s.Store.Room(ctx, roomID); err == nil && r.LobbyMessage != "" {
+		_ = s.clearMessage(ctx, roomID, r.LobbyMessage)
 	}
 }
 
