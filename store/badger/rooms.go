@@ -202,42 +202,21 @@ func (s *Store) deleteGuestBatch(ctx context.Context, id string) (int, error) {
 // the room does not exist. Turning it off makes every link of the room inactive at
 // once, since Redeem and Session read the switch in their own transactions.
 func (s *Store) SetGuestAccess(ctx context.Context, id string, on bool, now time.Time) (guestlink.Room, error) {
-	var room guestlink.Room
-	err := s.update(ctx, func(txn *badgerdb.Txn) error {
-		r, err := getRoom(txn, id)
-		if err != nil {
-			return err
-		}
-		if room, err = r.WithGuestAccess(on, now); err != nil {
-			return err
-		}
-		return setJSON(txn, roomKey(id), room)
+	room, _, err := s.changeRoom(ctx, id, func(r guestlink.Room) (guestlink.Room, bool, error) {
+		r, err := r.WithGuestAccess(on, now)
+		return r, true, err
 	})
-	if err != nil {
-		return guestlink.Room{}, err
-	}
-	s.refresh(roomKey(id))
-	return room, nil
+	return room, err
 }
 
 // SetLobbyMessage sets room id's lobby message to text at now in one
 // transaction and returns the room; guestlink.ErrRoomNotFound.
 func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, error) {
-	var room guestlink.Room
-	err := s.update(ctx, func(txn *badgerdb.Txn) error {
-		r, err := getRoom(txn, id)
-		if err != nil {
-			return err
-		}
+	room, _, err := s.changeRoom(ctx, id, func(r guestlink.Room) (guestlink.Room, bool, error) {
 		r.LobbyMessage, r.UpdatedAt = text, now
-		room = r
-		return setJSON(txn, roomKey(id), room)
+		return r, true, nil
 	})
-	if err != nil {
-		return guestlink.Room{}, err
-	}
-	s.refresh(roomKey(id))
-	return room, nil
+	return room, err
 }
 
 // ClearLobbyMessage clears room id's lobby message at now if it is text, in
@@ -245,29 +224,41 @@ func (s *Store) SetLobbyMessage(ctx context.Context, id, text string, now time.T
 // guestlink.ErrRoomNotFound. A message written meanwhile makes the
 // transaction conflict and run again, and then stay.
 func (s *Store) ClearLobbyMessage(ctx context.Context, id, text string, now time.Time) (guestlink.Room, bool, error) {
+	return s.changeRoom(ctx, id, func(r guestlink.Room) (guestlink.Room, bool, error) {
+		if r.LobbyMessage != text {
+			return r, false, nil
+		}
+		r.LobbyMessage, r.UpdatedAt = "", now
+		return r, true, nil
+	})
+}
+
+// changeRoom reads room id and writes what change makes of it, in one
+// transaction, when change says to write; it returns the room, as written
+// or as read, and whether it wrote. guestlink.ErrRoomNotFound, or change's
+// error, which writes nothing.
+func (s *Store) changeRoom(ctx context.Context, id string, change func(guestlink.Room) (guestlink.Room, bool, error)) (guestlink.Room, bool, error) {
 	var (
-		room    guestlink.Room
-		cleared bool
+		room  guestlink.Room
+		wrote bool
 	)
 	err := s.update(ctx, func(txn *badgerdb.Txn) error {
 		r, err := getRoom(txn, id)
 		if err != nil {
 			return err
 		}
-		room, cleared = r, r.LobbyMessage == text
-		if !cleared {
-			return nil
+		if room, wrote, err = change(r); err != nil || !wrote {
+			return err
 		}
-		room.LobbyMessage, room.UpdatedAt = "", now
 		return setJSON(txn, roomKey(id), room)
 	})
 	if err != nil {
 		return guestlink.Room{}, false, err
 	}
-	if cleared {
+	if wrote {
 		s.refresh(roomKey(id))
 	}
-	return room, cleared, nil
+	return room, wrote, nil
 }
 
 // Rooms lists every room, by id.
